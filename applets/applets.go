@@ -1,0 +1,82 @@
+// Package applets holds what every applet of the bproc binary shares: the
+// signature of an applet's entry point, its standard streams, and how an
+// error becomes an exit status.
+package applets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// IO is an applet's standard streams. They are files, not io.Readers,
+// because bpsh hands them to ghosts as file descriptors.
+type IO struct {
+	Stdin, Stdout, Stderr *os.File
+}
+
+// Func is an applet's entry point: args exclude the applet name.
+type Func func(ctx context.Context, args []string, io IO) error
+
+// Applet is one row of the dispatch table in main.go.
+type Applet struct {
+	Name    string
+	Summary string
+	Run     Func
+	// StopOn lists signals that cancel the context (daemons); interactive
+	// tools leave it empty so that ^C reaches their ghosts instead.
+	StopOn []os.Signal
+}
+
+// ExitError ends an applet with a status of its own choosing. An empty Msg
+// prints nothing (the applet already said what went wrong).
+type ExitError struct {
+	Code int
+	Msg  string
+}
+
+func (e *ExitError) Error() string { return e.Msg }
+
+// Exit returns an ExitError with a formatted message.
+func Exit(code int, format string, args ...any) error {
+	return &ExitError{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Status returns an ExitError that prints nothing.
+func Status(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return &ExitError{Code: code}
+}
+
+// ExitCode prints err as one line prefixed by the applet name (unless the
+// applet already did) and returns the exit status main should use: usage
+// errors 2, other errors 1.
+func ExitCode(name string, err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		if ee.Msg != "" {
+			fmt.Fprintf(stderr, "%s: %s\n", name, ee.Msg)
+		}
+		return ee.Code
+	}
+	var ue *UsageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "%s: %s\n", name, ue.Err)
+		return 2
+	}
+	fmt.Fprintf(stderr, "%s: %s\n", name, err)
+	return 1
+}
+
+// UsageError is a bad flag or argument: exit status 2.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }

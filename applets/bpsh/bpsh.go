@@ -1,0 +1,163 @@
+// Package bpsh is the bpsh applet: run a command on nodes.
+//
+// Synopsis:
+//
+//	bpsh [OPTIONS] NODESPEC COMMAND [ARGS...]
+//	bpsh -a|-A|-1 [OPTIONS] COMMAND [ARGS...]
+//
+// The command is looked up in PATH here, on the master; every remote process
+// has a ghost that is a child of bpsh, so signals, job control and exit
+// statuses work as they do for local processes.
+package bpsh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/bproc/bproc/applets"
+	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/nodeset"
+)
+
+// cli is bpsh's flags, BProc's letters first.
+type cli struct {
+	All        bool   `short:"a" help:"All nodes that are up."`
+	AllNotDown bool   `short:"A" help:"All nodes that are not down."`
+	OnMaster   bool   `short:"1" name:"master" help:"Run on the master (node -1)."`
+	Login      string `short:"l" placeholder:"USER" help:"Ignored (rsh compatibility)."`
+	NullStdin  bool   `short:"n" help:"Read stdin from /dev/null."`
+	NoIO       bool   `short:"N" help:"No I/O forwarding: the remote 0, 1 and 2 are /dev/null on the node."`
+	Line       bool   `short:"L" help:"Line-buffer output."`
+	Prefix     bool   `short:"p" help:"Prefix each line with the node number (implies -L)."`
+	Sequential bool   `short:"s" help:"Show each node's output in node-list order."`
+	Divider    bool   `short:"d" help:"A divider line before each node's output (implies -s)."`
+	BufSize    int    `short:"b" default:"4096" placeholder:"N" help:"I/O buffer size, also the longest line."`
+	StdinFile  string `short:"I" placeholder:"FILE" help:"Open FILE on the node as stdin."`
+	StdoutFile string `short:"O" placeholder:"FILE" help:"Open FILE on the node as stdout."`
+	StderrFile string `short:"E" placeholder:"FILE" help:"Open FILE on the node as stderr."`
+	Time       bool   `short:"t" help:"Print the elapsed seconds when done."`
+	TTY        bool   `short:"T" name:"tty" help:"Run under a pseudo-terminal on the node (interactive programs)."`
+	Socket     string `env:"BPROC_SOCKET" default:"${socket}" help:"bpmaster's socket."`
+
+	Args []string `arg:"" optional:"" passthrough:"" help:"NODESPEC COMMAND [ARGS...]"`
+}
+
+// Main runs bpsh.
+func Main(ctx context.Context, args []string, io applets.IO) error {
+	var c cli
+	if _, err := applets.Parse("bpsh", "Run a command on nodes.", &c, args, io,
+		kong.Vars{"socket": localapi.DefaultSocket}); err != nil {
+		return err
+	}
+	spec, argv, err := c.split()
+	if err != nil {
+		return &applets.UsageError{Err: err}
+	}
+	if c.BufSize < 1 || c.BufSize > 1<<24 {
+		return &applets.UsageError{Err: fmt.Errorf("-b %d: want 1 to %d", c.BufSize, 1<<24)}
+	}
+	path, err := lookPath(argv[0])
+	if err != nil {
+		return applets.Exit(127, "%s: command not found", argv[0])
+	}
+	client, err := bproc.Dial(c.Socket)
+	if err != nil {
+		return err
+	}
+	table, err := client.Nodes()
+	if err != nil {
+		client.Close()
+		return err
+	}
+	nodes, err := c.nodes(spec, table)
+	if err != nil {
+		client.Close()
+		return applets.Exit(2, "%s", err)
+	}
+	r := &runner{cli: c, io: io, client: client, path: path, argv: argv, nodes: nodes}
+	code, err := r.run(ctx)
+	if err != nil {
+		return err
+	}
+	return applets.Status(code)
+}
+
+// split separates the node spec from the command.
+func (c *cli) split() (spec string, argv []string, err error) {
+	picks := 0
+	for _, b := range []bool{c.All, c.AllNotDown, c.OnMaster} {
+		if b {
+			picks++
+		}
+	}
+	if picks > 1 {
+		return "", nil, errors.New("-a, -A and -1 exclude each other")
+	}
+	args := c.Args
+	if picks == 0 {
+		if len(args) == 0 {
+			return "", nil, errors.New("missing node spec and command")
+		}
+		spec, args = args[0], args[1:]
+	}
+	if len(args) == 0 {
+		return "", nil, errors.New("missing command")
+	}
+	if c.Divider {
+		c.Sequential = true
+	}
+	if c.Prefix {
+		c.Line = true
+	}
+	return spec, args, nil
+}
+
+// nodes turns the spec or -a/-A/-1 into node numbers, in order.
+func (c *cli) nodes(spec string, table []localapi.NodeStatus) ([]int, error) {
+	switch {
+	case c.All:
+		spec = "allup"
+	case c.AllNotDown:
+		spec = "allnotdown"
+	case c.OnMaster:
+		return []int{nodeset.Master}, nil
+	}
+	view := make([]nodeset.Node, len(table))
+	for i, n := range table {
+		view[i] = nodeset.Node{Num: n.Num, State: n.State, Addr: n.Addr}
+	}
+	nums, err := nodeset.Parse(spec, view)
+	if err != nil {
+		return nil, err
+	}
+	if len(nums) == 0 {
+		return nil, fmt.Errorf("no nodes match %q", spec)
+	}
+	return nums, nil
+}
+
+// lookPath resolves the command in the caller's PATH and cwd, as a shell
+// would, to an absolute path.
+func lookPath(name string) (string, error) {
+	p, err := exec.LookPath(name)
+	if err != nil && !errors.Is(err, exec.ErrDot) {
+		return "", err
+	}
+	if !strings.HasPrefix(p, "/") {
+		if p, err = filepath.Abs(p); err != nil {
+			return "", err
+		}
+	}
+	if st, err := os.Stat(p); err != nil || st.IsDir() {
+		return "", fmt.Errorf("%s: not a program", p)
+	}
+	return p, nil
+}

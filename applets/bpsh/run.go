@@ -1,0 +1,294 @@
+package bpsh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/applets"
+	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/nodeset"
+	"github.com/bproc/bproc/wire"
+)
+
+// runner is one bpsh invocation from start to exit status.
+type runner struct {
+	cli    cli
+	io     applets.IO
+	client *bproc.Client
+	path   string
+	argv   []string
+	nodes  []int
+
+	ranks []*rank
+	outW  *lockedWriter
+	errW  *lockedWriter
+	sinks sync.WaitGroup
+}
+
+// rank is one process: a node entry of the spec.
+type rank struct {
+	node    int
+	pid     int
+	ws      unix.WaitStatus
+	reaped  bool
+	errText string // why it did not run, or was cut off
+	started bool
+	final   bool
+	out     *sink
+	err     *sink
+}
+
+func (r *runner) run(ctx context.Context) (int, error) {
+	began := time.Now()
+	dir, err := os.Getwd()
+	if err != nil {
+		dir = "/"
+	}
+	req := localapi.Run{
+		Path: r.path, Argv: r.argv, Env: os.Environ(), Dir: dir,
+		NoIO: r.cli.NoIO, StdinFile: r.cli.StdinFile, StdoutFile: r.cli.StdoutFile, StderrFile: r.cli.StderrFile,
+	}
+	r.ranks = make([]*rank, len(r.nodes))
+	var remote []int // rank index of each entry of req.Nodes
+	for i, n := range r.nodes {
+		r.ranks[i] = &rank{node: n}
+		if n != nodeset.Master {
+			req.Nodes = append(req.Nodes, n)
+			remote = append(remote, i)
+		}
+	}
+	if r.cli.TTY {
+		restore, tty, err := rawTerminal(r.io.Stdin)
+		if err != nil {
+			return 0, &applets.UsageError{Err: err}
+		}
+		defer restore()
+		req.TTY = tty
+	}
+	var job *bproc.Job
+	if len(req.Nodes) > 0 {
+		if job, err = r.client.Run(req); err != nil {
+			return 0, err
+		}
+		defer job.Close()
+	} else {
+		r.client.Close()
+	}
+
+	r.outW = &lockedWriter{w: r.io.Stdout}
+	r.errW = &lockedWriter{w: r.io.Stderr}
+	fanIn := r.stdinFanout()
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+
+	byPID := map[int]*rank{}
+	for k, i := range remote {
+		rk := r.ranks[i]
+		if e := job.Ranks[k].Error; e != "" {
+			rk.errText, rk.final = e, true
+			fmt.Fprintf(r.errW, "%d: %s\n", rk.node, e)
+			continue
+		}
+		files, closeAfter := r.files(i, fanIn)
+		pid, err := job.StartGhost(k, files)
+		closeAll(closeAfter)
+		if err != nil {
+			rk.errText, rk.final = err.Error(), true
+			fmt.Fprintf(r.errW, "%d: %v\n", rk.node, err)
+			continue
+		}
+		rk.pid = pid
+		byPID[pid] = rk
+	}
+	for i, rk := range r.ranks {
+		if rk.node != nodeset.Master {
+			continue
+		}
+		files, closeAfter := r.files(i, fanIn)
+		p, err := os.StartProcess(r.path, r.argv, &os.ProcAttr{Dir: dir, Files: []*os.File{files[0], files[1], files[2]},
+			Env: append(os.Environ(), fmt.Sprintf("BPROC_RANK=%07d", i), "BPROC_NODE=-1")})
+		closeAll(closeAfter)
+		if err != nil {
+			rk.errText, rk.final = err.Error(), true
+			fmt.Fprintf(r.errW, "%d: %v\n", rk.node, err)
+			continue
+		}
+		rk.pid, rk.started, rk.final = p.Pid, true, true
+		byPID[p.Pid] = rk
+	}
+	fanIn.start()
+
+	reaped := make(chan struct{})
+	go r.reap(byPID, reaped)
+	var events <-chan localapi.Event
+	if job != nil {
+		events = job.Events
+	}
+	remoteRank := func(k int) *rank { return r.ranks[remote[k]] }
+	for waiting := true; waiting; {
+		select {
+		case <-reaped:
+			waiting = false
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			r.event(remoteRank, ev)
+		case s := <-sigs:
+			r.forward(byPID, s.(syscall.Signal))
+		}
+	}
+	// The master sends each rank's last event before it lets the ghost
+	// exit, so it is already here, unless the master itself died.
+	deadline := time.After(2 * time.Second)
+	for events != nil && !r.allFinal() {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			r.event(remoteRank, ev)
+		case <-deadline:
+			events = nil
+		}
+	}
+	r.sinks.Wait()
+	r.flushSequential()
+	if r.cli.Time {
+		fmt.Fprintf(r.errW, "%.6f\n", time.Since(began).Seconds())
+	}
+	return r.status(), nil
+}
+
+// event records what the master says of a rank.
+func (r *runner) event(rank func(int) *rank, ev localapi.Event) {
+	if ev.Rank < 0 {
+		return
+	}
+	rk := rank(ev.Rank)
+	if ev.Warning != "" {
+		fmt.Fprintf(r.errW, "bpsh: node %d: %s\n", rk.node, ev.Warning)
+	}
+	if !ev.Final {
+		return
+	}
+	rk.final, rk.started = true, ev.Started
+	if ev.Error != "" {
+		rk.errText = ev.Error
+		fmt.Fprintf(r.errW, "%d: %s\n", rk.node, ev.Error)
+	}
+}
+
+func (r *runner) allFinal() bool {
+	for _, rk := range r.ranks {
+		if !rk.final {
+			return false
+		}
+	}
+	return true
+}
+
+// reap waits for every ghost. A ghost stopped by SIGSTOP (which it cannot
+// catch, so could not relay) has its remote process stopped too.
+func (r *runner) reap(byPID map[int]*rank, done chan<- struct{}) {
+	defer close(done)
+	left := len(byPID)
+	for left > 0 {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WUNTRACED|unix.WCONTINUED, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		rk := byPID[pid]
+		if rk == nil {
+			continue
+		}
+		if ws.Stopped() {
+			if ws.StopSignal() == unix.SIGSTOP && rk.node != nodeset.Master {
+				if c, err := bproc.Dial(r.client.Socket); err == nil {
+					c.Signal(pid, unix.SIGSTOP)
+					c.Close()
+				}
+			}
+			continue
+		}
+		if ws.Continued() {
+			continue
+		}
+		rk.ws, rk.reaped = ws, true
+		left--
+	}
+}
+
+// forward passes signals sent to bpsh itself on to every ghost. SIGINT and
+// SIGQUIT from the terminal already reached the ghosts (they share bpsh's
+// process group), so those are only swallowed: bpsh must live to collect
+// the exit statuses.
+func (r *runner) forward(byPID map[int]*rank, sig syscall.Signal) {
+	if sig == syscall.SIGINT || sig == syscall.SIGQUIT {
+		return
+	}
+	for pid, rk := range byPID {
+		if !rk.reaped {
+			syscall.Kill(pid, sig)
+		}
+	}
+}
+
+// status is bpsh's exit status: with one node the remote status itself, with
+// several the largest, and a line for each node that died by a signal.
+func (r *runner) status() int {
+	worst := 0
+	for _, rk := range r.ranks {
+		code := 255
+		if rk.reaped {
+			s := wire.FromWait(rk.ws)
+			code = s.Shell()
+			if s.Signal != 0 && len(r.ranks) > 1 && rk.errText == "" {
+				fmt.Fprintf(r.errW, "bpsh: node %d: %s\n", rk.node, s)
+			}
+		}
+		worst = max(worst, code)
+	}
+	return worst
+}
+
+// flushSequential shows held output in node-list order (-s, -d).
+func (r *runner) flushSequential() {
+	if !r.cli.Sequential {
+		return
+	}
+	for _, rk := range r.ranks {
+		if r.cli.Divider {
+			io.WriteString(r.outW, divider(rk.node))
+		}
+		if rk.out != nil {
+			r.outW.Write(rk.out.held.Bytes())
+		}
+		if rk.err != nil {
+			r.errW.Write(rk.err.held.Bytes())
+		}
+	}
+}
+
+func closeAll(fs []*os.File) {
+	for _, f := range fs {
+		f.Close()
+	}
+}

@@ -1,0 +1,75 @@
+// Package bproc is the Go API to a bproc cluster: the node table, the
+// remote processes, and starting processes on nodes whose ghosts are
+// children of the calling program. It talks to bpmaster over its unix
+// socket, as bpsh and bpstat do.
+package bproc
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+
+	"github.com/bproc/bproc/localapi"
+)
+
+// ErrNoMaster wraps every failure to reach bpmaster.
+var ErrNoMaster = errors.New("bpmaster is not running")
+
+// Client is a connection to bpmaster for requests and replies.
+type Client struct {
+	Socket string
+	conn   net.Conn
+}
+
+// Dial connects to bpmaster at socket ("" = $BPROC_SOCKET or the default).
+func Dial(socket string) (*Client, error) {
+	if socket == "" {
+		socket = localapi.SocketPath()
+	}
+	c, err := net.Dial("unix", socket)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("%w (no one listens on %s)", ErrNoMaster, socket)
+		}
+		return nil, fmt.Errorf("connect to bpmaster at %s: %w", socket, err)
+	}
+	return &Client{Socket: socket, conn: c}, nil
+}
+
+// Close hangs up.
+func (c *Client) Close() error { return c.conn.Close() }
+
+func (c *Client) call(req localapi.Request) (localapi.Reply, error) {
+	var reply localapi.Reply
+	if err := localapi.WriteFrame(c.conn, req); err != nil {
+		return reply, fmt.Errorf("%s request: %w", req.Op, err)
+	}
+	if err := localapi.ReadFrame(c.conn, &reply); err != nil {
+		return reply, fmt.Errorf("%s reply: %w", req.Op, err)
+	}
+	if reply.Error != "" {
+		return reply, errors.New(reply.Error)
+	}
+	return reply, nil
+}
+
+// Nodes returns the node table, ordered by node number.
+func (c *Client) Nodes() ([]localapi.NodeStatus, error) {
+	r, err := c.call(localapi.Request{Op: localapi.OpNodes})
+	return r.Nodes, err
+}
+
+// Procs returns every remote process the master knows.
+func (c *Client) Procs() ([]localapi.Proc, error) {
+	r, err := c.call(localapi.Request{Op: localapi.OpProcs})
+	return r.Procs, err
+}
+
+// Signal sends sig to the remote process whose ghost has PID pid. Most
+// signals reach a remote process by signalling its ghost; this is for
+// SIGSTOP, which a ghost cannot catch.
+func (c *Client) Signal(pid int, sig syscall.Signal) error {
+	_, err := c.call(localapi.Request{Op: localapi.OpSignal, Signal: &localapi.Signal{PID: pid, Signal: int(sig)}})
+	return err
+}

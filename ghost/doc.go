@@ -1,0 +1,54 @@
+// Package ghost starts and speaks to ghosts: the processes on the master
+// that stand in for processes running on compute nodes.
+//
+// A ghost is a real process, a child of whoever started the remote
+// process (bpsh, or a program calling bproc_rfork), so that the usual
+// Unix machinery works on it unchanged: its PID is the PID the remote
+// process gets, `ps` shows the remote argv and command name, every signal
+// sent to it is relayed to the remote process, job control stops it, and
+// it exits with exactly the remote status, so a plain wait() works.
+//
+// A ghost moves no bytes. When it starts it connects to the master
+// daemon's unix socket, authenticates with a one-time token from its
+// environment and hands the master its fds 0, 1 and 2 with SCM_RIGHTS;
+// the master does all the I/O on them from then on. What is left for the
+// ghost is a loop over two fds: a signalfd, whose signals it reports to
+// the master, and the socket, on which the master eventually says how to
+// die. If the socket closes (the master is gone) the ghost kills itself
+// with SIGKILL, as BProc's ghosts died with their master.
+//
+// # Why C
+//
+// There is one ghost per remote process, thousands of them on a busy
+// master, so each must cost almost nothing. BProc's in-kernel ghosts cost
+// about 17 kB each. A minimal Go process costs about 600 kB PSS and five
+// threads; a libc-free static C program costs one or two pages of its own
+// plus page tables, and its code pages are shared by all ghosts because
+// they are all exec'd from the same sealed memfd. So the ghost is stub.c,
+// a few kB of C making raw syscalls, built by go generate into
+// stub_amd64.bin, which is embedded in the Go binary and written once per
+// process into a memfd (see Start).
+//
+// # Wire format
+//
+// Little endian, over a SOCK_STREAM unix socket:
+//
+//	hello   ghost->master 32 bytes: magic "BPG1", uint32 fdmask,
+//	                               token [16]byte, uint32 version (1), uint32 reserved (0)
+//	event   ghost->master  8 bytes: uint32 type, uint32 arg   (EventSignal: arg is the signal)
+//	command master->ghost  8 bytes: uint32 type, uint32 arg   (CmdExit: exit(arg);
+//	                                                          CmdSignal: die by signal arg)
+//
+// The hello carries the ghost's open fds among 0, 1, 2 in one SCM_RIGHTS
+// message, in that order; bit i of fdmask is set when fd i is among them.
+//
+// # Caveats
+//
+// The token is in the ghost's environment (/proc/PID/environ, readable by
+// its owner and root), so the master should accept each token once. The
+// ghost cannot dump core: a remote death with a core dump shows up as the
+// same signal without WCOREDUMP. SIGSTOP stops the ghost before it can
+// relay anything; the master learns of it only through the SIGCONT that
+// follows. SIGTSTP, SIGTTIN and SIGTTOU are relayed first and then stop
+// the ghost the default way, so the shell sees it stopped.
+package ghost

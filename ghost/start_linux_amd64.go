@@ -1,0 +1,165 @@
+package ghost
+
+//go:generate sh -c "gcc -Os -static -nostdlib -ffreestanding -fno-stack-protector -fno-asynchronous-unwind-tables -fno-unwind-tables -fno-pie -no-pie -fno-ident -ffunction-sections -fdata-sections -Wall -Wextra -Wl,--gc-sections -Wl,--build-id=none -Wl,-z,noexecstack -Wl,-z,noseparate-code -Wl,-z,norelro -s -o stub_amd64.bin stub.c && sha256sum stub.c > stub_amd64.bin.sha256"
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// stub is the ghost program, built from stub.c by go generate.
+// stub_amd64.bin.sha256 records the stub.c it was built from.
+//
+//go:embed stub_amd64.bin
+var stub []byte
+
+// stubFD is the child's fd number for the stub's memfd: Start passes the
+// memfd as the child's fd 3 and execs /proc/self/fd/3. Passing it, rather
+// than exec'ing the parent's (close-on-exec) fd number, matters because
+// Go's fork code dups its error pipe onto the first fd number above those
+// it passes, which could be the memfd's own number in the parent. The
+// stub closes fd 3 (and anything above) first thing.
+const stubFD = 3
+
+// sunPathMax is the room in sockaddr_un.sun_path, less the final NUL.
+const sunPathMax = 107
+
+// Attr says how to start a ghost.
+type Attr struct {
+	Argv   []string // the remote argv; Argv[0] shows in ps
+	Socket string   // the master's unix socket path ("@name": abstract)
+	Token  Token
+	// Files are the ghost's fds 0, 1 and 2; nil leaves that fd closed in
+	// the ghost. Start does not change them (nor their blocking mode).
+	Files [3]*os.File
+	// Setpgid puts the ghost in a new process group of its own;
+	// otherwise it joins the caller's.
+	Setpgid bool
+}
+
+// memfd holds the sealed memfd the stub is exec'd from: one per process,
+// shared by every ghost it starts, so they share the stub's code pages.
+var memfd struct {
+	once sync.Once
+	fd   int
+	err  error
+}
+
+// Start forks and execs a ghost and returns its PID. The ghost is a child
+// of the caller, who must reap it (wait4). Its only fds are Files; its
+// environment holds only the socket path and the token; its working
+// directory, rlimits and credentials are the caller's. It connects to the
+// socket by itself, after Start returns. Start is safe for concurrent use.
+func Start(a Attr) (pid int, err error) {
+	if len(a.Argv) == 0 {
+		return 0, errors.New("ghost: start: empty argv")
+	}
+	fail := func(err error) (int, error) {
+		return 0, fmt.Errorf("ghost: start %s: %w", a.Argv[0], err)
+	}
+	if a.Socket == "" {
+		return fail(errors.New("no socket path"))
+	}
+	if len(a.Socket) > sunPathMax || strings.IndexByte(a.Socket, 0) >= 0 {
+		return fail(fmt.Errorf("socket path %q: too long or has a NUL", a.Socket))
+	}
+	memfd.once.Do(func() { memfd.fd, memfd.err = loadStub() })
+	if memfd.err != nil {
+		return fail(memfd.err)
+	}
+
+	// Pass dups, not the files' fds: File.Fd would make them blocking,
+	// and a dup stays valid through the fork even if a File is closed
+	// concurrently. A dup shares the open file description, so the ghost
+	// (and the master it hands them to) gets the very same files.
+	files := []uintptr{^uintptr(0), ^uintptr(0), ^uintptr(0), uintptr(memfd.fd)}
+	defer func() {
+		for _, fd := range files[:3] {
+			if fd != ^uintptr(0) {
+				unix.Close(int(fd))
+			}
+		}
+	}()
+	for i, f := range a.Files {
+		if f == nil {
+			continue
+		}
+		fd, err := dupFile(f)
+		if err != nil {
+			return fail(fmt.Errorf("fd %d: %w", i, err))
+		}
+		files[i] = uintptr(fd)
+	}
+
+	env := []string{
+		"BPROC_GHOST_SOCK=" + a.Socket,
+		"BPROC_GHOST_TOKEN=" + a.Token.String(),
+	}
+	pid, err = syscall.ForkExec(fmt.Sprintf("/proc/self/fd/%d", stubFD), a.Argv, &syscall.ProcAttr{
+		Env:   env,
+		Files: files,
+		Sys:   &syscall.SysProcAttr{Setpgid: a.Setpgid},
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return pid, nil
+}
+
+// dupFile returns a close-on-exec duplicate of f's fd.
+func dupFile(f *os.File) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	nfd := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) {
+		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, err
+	}
+	runtime.KeepAlive(f)
+	return nfd, derr
+}
+
+// loadStub writes the stub into a sealed memfd and returns a read-only,
+// close-on-exec fd for it. Read-only matters: exec refuses a file that
+// someone holds open for writing (ETXTBSY), and the seals make sure no
+// one can change the code every ghost runs.
+func loadStub() (int, error) {
+	const name = "bproc-ghost"
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
+	if errors.Is(err, unix.EINVAL) {
+		// Kernels before 6.3 know no MFD_EXEC; memfds are executable there.
+		fd, err = unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	}
+	if err != nil {
+		return -1, fmt.Errorf("memfd_create: %w", err)
+	}
+	defer unix.Close(fd)
+	for b := stub; len(b) > 0; {
+		n, err := unix.Write(fd, b)
+		if err != nil {
+			return -1, fmt.Errorf("write stub: %w", err)
+		}
+		b = b[n:]
+	}
+	seals := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
+		return -1, fmt.Errorf("seal stub: %w", err)
+	}
+	ro, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", fd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("reopen stub: %w", err)
+	}
+	return ro, nil
+}

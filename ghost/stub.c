@@ -1,0 +1,493 @@
+//go:build ignore
+
+// (The line above keeps the go command from treating this as cgo.)
+
+/*
+ * stub.c: the bproc ghost, a stand-in on the master for a process that
+ * runs on a compute node. See doc.go for the design and the wire format.
+ *
+ * It is libc-free (raw x86_64 syscalls) so that a thousand of them cost
+ * a few pages each; one of them must never cost more than a page or two
+ * of its own. Build with go generate (see start_linux_amd64.go).
+ *
+ * Rules: no allocation, no globals written (so no data or bss pages),
+ * every buffer on the stack, EINTR retried everywhere (all signals are
+ * blocked, so EINTR can only come from a ptrace stop, but be safe).
+ */
+
+typedef unsigned long u64;
+typedef unsigned int u32;
+typedef unsigned short u16;
+typedef unsigned char u8;
+
+#define SYS_read 0
+#define SYS_write 1
+#define SYS_close 3
+#define SYS_poll 7
+#define SYS_rt_sigaction 13
+#define SYS_rt_sigprocmask 14
+#define SYS_getpid 39
+#define SYS_socket 41
+#define SYS_connect 42
+#define SYS_sendmsg 46
+#define SYS_kill 62
+#define SYS_fcntl 72
+#define SYS_rt_sigpending 127
+#define SYS_prctl 157
+#define SYS_exit_group 231
+#define SYS_signalfd4 289
+#define SYS_close_range 436
+
+#define EINTR 4
+#define EISCONN 106
+
+#define SIG_BLOCK 0
+#define SIG_UNBLOCK 1
+#define SIG_SETMASK 2
+#define SIGKILL 9
+#define SIGCONT 18
+#define SIGTSTP 20
+#define SIGTTIN 21
+#define SIGTTOU 22
+
+#define AF_UNIX 1
+#define SOCK_STREAM 1
+#define SOCK_CLOEXEC 0x80000
+#define SFD_CLOEXEC 0x80000
+#define SOL_SOCKET 1
+#define SCM_RIGHTS 1
+#define MSG_NOSIGNAL 0x4000
+#define F_GETFD 1
+#define F_DUPFD_CLOEXEC 1030
+#define POLLIN 1
+#define PR_SET_DUMPABLE 4
+#define PR_SET_NAME 15
+
+/* Wire format: keep in step with wire.go. */
+#define CMD_EXIT 1
+#define CMD_SIGNAL 2
+#define EVENT_SIGNAL 1
+#define VERSION 1
+
+static __attribute__((noinline)) long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+#define sys1(n, a) sys6(n, (long)(a), 0, 0, 0, 0, 0)
+#define sys2(n, a, b) sys6(n, (long)(a), (long)(b), 0, 0, 0, 0)
+#define sys3(n, a, b, c) sys6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define sys4(n, a, b, c, d) sys6(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+
+/* The kernel's struct sigaction on x86_64 (not libc's). */
+struct ksigaction {
+	void *handler;
+	u64 flags;
+	void *restorer;
+	u64 mask;
+};
+
+struct iovec {
+	void *base;
+	u64 len;
+};
+
+struct msghdr {
+	void *name;
+	u32 namelen;
+	struct iovec *iov;
+	u64 iovlen;
+	void *control;
+	u64 controllen;
+	int flags;
+};
+
+struct sockaddr_un {
+	u16 family;
+	char path[108];
+};
+
+struct pollfd {
+	int fd;
+	short events;
+	short revents;
+};
+
+struct hello {
+	char magic[4];
+	u32 fdmask;
+	u8 token[16];
+	u32 version;
+	u32 reserved;
+};
+
+/* signalfd_siginfo is 128 bytes; only the first field matters here. */
+struct sfd_info {
+	u32 signo;
+	u8 rest[124];
+};
+
+/* The compiler may emit calls to these for struct initialisation. */
+void *memset(void *d, int c, u64 n)
+{
+	u8 *p = d;
+	while (n--)
+		*p++ = (u8)c;
+	return d;
+}
+
+void *memcpy(void *d, const void *s, u64 n)
+{
+	u8 *p = d;
+	const u8 *q = s;
+	while (n--)
+		*p++ = *q++;
+	return d;
+}
+
+static __attribute__((noreturn)) void exit_group(int code)
+{
+	for (;;)
+		sys1(SYS_exit_group, code);
+}
+
+static u64 sigbit(u32 sig)
+{
+	return 1UL << (sig - 1);
+}
+
+static void setmask(int how, u64 set)
+{
+	sys4(SYS_rt_sigprocmask, how, &set, 0, 8);
+}
+
+static void sigdefault(u32 sig)
+{
+	struct ksigaction sa = {0};
+	sys4(SYS_rt_sigaction, sig, &sa, 0, 8);
+}
+
+/*
+ * die ends the ghost as if by signal sig, so that wait() in its parent
+ * sees the remote process's death. Not dumpable: the remote process may
+ * have dumped core; the ghost must not add a core file of its own.
+ */
+static __attribute__((noreturn)) void die(u32 sig)
+{
+	sys2(SYS_prctl, PR_SET_DUMPABLE, 0);
+	if (sig >= 1 && sig <= 64) {
+		sigdefault(sig);
+		setmask(SIG_UNBLOCK, sigbit(sig));
+		sys2(SYS_kill, sys1(SYS_getpid, 0), sig);
+	}
+	/* Still here: the signal's default action is to ignore it. */
+	exit_group(128 + (int)sig);
+}
+
+static u64 slen(const char *s)
+{
+	u64 n = 0;
+	while (s[n])
+		n++;
+	return n;
+}
+
+/* cat appends s to the line being built in b[*n], never past cap. */
+static void cat(char *b, u64 *n, u64 cap, const char *s)
+{
+	while (*s && *n < cap)
+		b[(*n)++] = *s++;
+}
+
+static void catnum(char *b, u64 *n, u64 cap, long v)
+{
+	char d[24];
+	int i = sizeof d;
+	u64 u = v < 0 ? -(u64)v : (u64)v;
+	d[--i] = 0;
+	do
+		d[--i] = (char)('0' + u % 10);
+	while ((u /= 10) && i > 1);
+	if (v < 0)
+		d[--i] = '-';
+	cat(b, n, cap, d + i);
+}
+
+/* fail writes "bproc ghost: <what><arg>[: errno N]\n" to fd 2 and exits 255. */
+static __attribute__((noreturn)) void fail(const char *what, const char *arg, long err)
+{
+	char b[256];
+	u64 n = 0, cap = sizeof b - 1;
+	cat(b, &n, cap, "bproc ghost: ");
+	cat(b, &n, cap, what);
+	if (arg)
+		cat(b, &n, cap, arg);
+	if (err) {
+		cat(b, &n, cap, ": errno ");
+		catnum(b, &n, cap, -err);
+	}
+	b[n++] = '\n';
+	sys3(SYS_write, 2, b, n);
+	exit_group(255);
+}
+
+/*
+ * high moves fd above 2. With some of 0-2 closed, the socket or signalfd
+ * would take their place; then an error message for fd 2 would go to the
+ * master, and a closed stdio fd would not look closed in /proc.
+ */
+static long high(long fd)
+{
+	long n;
+	if (fd < 0 || fd > 2)
+		return fd;
+	n = sys3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 3);
+	sys1(SYS_close, fd);
+	return n;
+}
+
+static const char *getenv(char **envp, const char *name)
+{
+	for (; *envp; envp++) {
+		const char *e = *envp, *k = name;
+		while (*k && *e == *k)
+			e++, k++;
+		if (!*k && *e == '=')
+			return e + 1;
+	}
+	return 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* sendall writes the whole buffer; fds ride on the first sendmsg only. */
+static long sendall(int s, struct msghdr *m)
+{
+	u8 *p = m->iov->base;
+	u64 left = m->iov->len;
+	while (left) {
+		long r = sys3(SYS_sendmsg, s, m, MSG_NOSIGNAL);
+		if (r == -EINTR)
+			continue;
+		if (r < 0)
+			return r;
+		p += r;
+		left -= (u64)r;
+		m->iov->base = p;
+		m->iov->len = left;
+		m->control = 0;
+		m->controllen = 0;
+	}
+	return 0;
+}
+
+static long send8(int s, u32 type, u32 arg)
+{
+	u32 b[2] = {type, arg};
+	struct iovec iov = {b, sizeof b};
+	struct msghdr m = {0};
+	m.iov = &iov;
+	m.iovlen = 1;
+	return sendall(s, &m);
+}
+
+/*
+ * stop stops the ghost with sig (SIGTSTP, SIGTTIN or SIGTTOU) the
+ * default way, so the shell's job control sees WSTOPSIG == sig. The
+ * signal was taken off the queue by the signalfd read, so raise it
+ * again before unblocking it; the stop happens on the way out of
+ * rt_sigprocmask and the call returns once SIGCONT arrives. That
+ * SIGCONT stays queued (blocked) for the signalfd, so it is relayed.
+ */
+static void stop(u32 sig)
+{
+	u64 pending = 0;
+
+	/*
+	 * A SIGCONT that came after the stop signal cancels it, and raising
+	 * the stop signal now would discard that SIGCONT and leave the ghost
+	 * stopped for good.
+	 */
+	sys2(SYS_rt_sigpending, &pending, 8);
+	if (pending & sigbit(SIGCONT))
+		return;
+	sys2(SYS_kill, sys1(SYS_getpid, 0), sig);
+	setmask(SIG_UNBLOCK, sigbit(sig));
+	setmask(SIG_BLOCK, sigbit(sig));
+}
+
+__attribute__((used, noreturn)) void start(long *sp)
+{
+	long argc = sp[0];
+	char **argv = (char **)(sp + 1);
+	char **envp = argv + argc + 1;
+	const char *path, *tok;
+	struct sockaddr_un sun = {0};
+	struct hello h = {{'B', 'P', 'G', '1'}, 0, {0}, VERSION, 0};
+	u64 plen, i;
+	long s, sfd, r;
+	u64 cbuf[4] = {0}; /* cmsghdr (16 bytes), then up to three ints */
+	int *fds = (int *)&cbuf[2];
+	u32 nfds = 0;
+	int fd;
+
+	/* Signals are the ghost's input: none may act before it relays them. */
+	setmask(SIG_SETMASK, ~0UL);
+
+	/* The comm of a process exec'd from /proc/self/fd/N is "N". */
+	if (argc > 0 && argv[0] && argv[0][0]) {
+		const char *base = argv[0];
+		for (const char *p = argv[0]; *p; p++)
+			if (*p == '/' && p[1])
+				base = p + 1;
+		sys2(SYS_prctl, PR_SET_NAME, base);
+	}
+
+	/*
+	 * Fd 3 is the memfd this program was exec'd from (Start passes it so
+	 * that Go's fork cannot reuse its number); the rest are whatever the
+	 * caller forgot to mark close-on-exec. None of them is ours to keep.
+	 */
+	if (sys3(SYS_close_range, 3, ~0U, 0) < 0)
+		sys1(SYS_close, 3);
+
+	/* Look before the socket and signalfd take the lowest free numbers. */
+	for (fd = 0; fd < 3; fd++)
+		if (sys2(SYS_fcntl, fd, F_GETFD) >= 0) {
+			h.fdmask |= 1U << fd;
+			fds[nfds++] = fd;
+		}
+
+	/* Stop signals must stop the ghost even if the caller ignored them. */
+	sigdefault(SIGTSTP);
+	sigdefault(SIGTTIN);
+	sigdefault(SIGTTOU);
+
+	path = getenv(envp, "BPROC_GHOST_SOCK");
+	if (!path || !*path)
+		fail("BPROC_GHOST_SOCK not set", 0, 0);
+	tok = getenv(envp, "BPROC_GHOST_TOKEN");
+	if (!tok || !*tok)
+		fail("BPROC_GHOST_TOKEN not set", 0, 0);
+	for (i = 0; i < 32; i++) {
+		int hi = hexval(tok[i]), lo;
+		if (hi < 0)
+			break;
+		lo = hexval(tok[++i]);
+		if (lo < 0)
+			break;
+		h.token[i / 2] = (u8)(hi << 4 | lo);
+	}
+	if (i != 32 || tok[32])
+		fail("BPROC_GHOST_TOKEN is not 32 lowercase hex digits", 0, 0);
+
+	/* A leading '@' names an abstract socket, as in Go's net package. */
+	plen = slen(path);
+	if (plen >= sizeof sun.path)
+		fail("BPROC_GHOST_SOCK too long: ", path, 0);
+	sun.family = AF_UNIX;
+	memcpy(sun.path, path, plen);
+	if (path[0] == '@')
+		sun.path[0] = 0;
+	else
+		plen++;
+
+	s = high(sys3(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	if (s < 0)
+		fail("socket", 0, s);
+	do
+		r = sys3(SYS_connect, s, &sun, 2 + plen);
+	while (r == -EINTR);
+	if (r < 0 && r != -EISCONN)
+		fail("connect ", path, r);
+
+	{
+		struct iovec iov = {&h, sizeof h};
+		struct msghdr m = {0};
+
+		m.iov = &iov;
+		m.iovlen = 1;
+		if (nfds) {
+			cbuf[0] = 16 + 4 * nfds;                      /* cmsg_len */
+			cbuf[1] = SOL_SOCKET | (u64)SCM_RIGHTS << 32; /* level, type */
+			m.control = cbuf;
+			m.controllen = 16 + (4 * nfds + 7) / 8 * 8;
+		}
+		r = sendall((int)s, &m);
+		if (r < 0)
+			fail("send hello to ", path, r);
+	}
+
+	{
+		u64 all = ~0UL;
+		sfd = high(sys4(SYS_signalfd4, -1, &all, 8, SFD_CLOEXEC));
+		if (sfd < 0)
+			fail("signalfd", 0, sfd);
+	}
+
+	for (;;) {
+		struct pollfd p[2] = {{(int)s, POLLIN, 0}, {(int)sfd, POLLIN, 0}};
+
+		r = sys3(SYS_poll, p, 2, -1);
+		if (r < 0) {
+			if (r == -EINTR)
+				continue;
+			die(SIGKILL);
+		}
+
+		if (p[1].revents) {
+			struct sfd_info si;
+			r = sys3(SYS_read, sfd, &si, sizeof si);
+			if (r < 0 && r != -EINTR)
+				die(SIGKILL); /* cannot happen; never spin on it */
+			if (r == (long)sizeof si) {
+				if (send8((int)s, EVENT_SIGNAL, si.signo) < 0)
+					die(SIGKILL); /* the master is gone */
+				if (si.signo == SIGTSTP || si.signo == SIGTTIN || si.signo == SIGTTOU)
+					stop(si.signo);
+			}
+		}
+
+		if (p[0].revents) {
+			u32 c[2];
+			u64 got = 0;
+			while (got < sizeof c) {
+				r = sys3(SYS_read, s, (u8 *)c + got, sizeof c - got);
+				if (r == -EINTR)
+					continue;
+				if (r <= 0)
+					die(SIGKILL); /* EOF or error: the master is gone */
+				got += (u64)r;
+			}
+			if (c[0] == CMD_EXIT)
+				exit_group((int)c[1]);
+			if (c[0] == CMD_SIGNAL)
+				die(c[1]);
+		}
+	}
+}
+
+/* The kernel enters here with argc at (%rsp); keep the ABI's alignment. */
+__asm__(".text\n"
+	".global _start\n"
+	"_start:\n"
+	"	xor %ebp, %ebp\n"
+	"	mov %rsp, %rdi\n"
+	"	and $-16, %rsp\n"
+	"	call start\n"
+	"	hlt\n");

@@ -1,0 +1,100 @@
+// Command bproc is the Beowulf Distributed Process Space in one binary.
+//
+// The applet comes from the name it was started as (bin/bpsh is a symlink to
+// bin/bproc) or, when that is not an applet, from the first argument
+// (bproc bpsh ...). main only dispatches; every applet lives in applets/.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"syscall"
+
+	"github.com/bproc/bproc/applets"
+	"github.com/bproc/bproc/applets/bpmaster"
+	"github.com/bproc/bproc/applets/bpsh"
+	"github.com/bproc/bproc/applets/bpslave"
+	"github.com/bproc/bproc/applets/bpstat"
+)
+
+// stopSignals end a daemon cleanly: its context is cancelled.
+var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM}
+
+// table is every applet, sorted by name.
+var table = []applets.Applet{
+	{Name: "bpmaster", Summary: "the master daemon: nodes, ghosts, the local API", Run: bpmaster.Main, StopOn: stopSignals},
+	{Name: "bpsh", Summary: "run a command on nodes", Run: bpsh.Main},
+	{Name: "bpslave", Summary: "the node daemon (PID 1 of a node)", Run: bpslave.Main, StopOn: stopSignals},
+	{Name: "bpstat", Summary: "node and process status", Run: bpstat.Main},
+}
+
+func main() {
+	io := applets.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	a, args, err := pick(os.Args)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if a == nil {
+		usage(io)
+		os.Exit(0)
+	}
+	ctx := context.Background()
+	if len(a.StopOn) > 0 {
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, a.StopOn...)
+		defer stop()
+	}
+	err = a.Run(ctx, args, io)
+	code := applets.ExitCode(a.Name, err, io.Stderr)
+	if len(a.StopOn) > 0 {
+		signal.Reset()
+	}
+	os.Exit(code)
+}
+
+// pick finds the applet from argv[0], else from argv[1]. A nil applet with a
+// nil error means "print the list" (bproc, bproc --help).
+func pick(argv []string) (*applets.Applet, []string, error) {
+	if len(argv) == 0 {
+		return nil, nil, fmt.Errorf("bproc: empty argument list")
+	}
+	if a := find(filepath.Base(argv[0])); a != nil {
+		return a, argv[1:], nil
+	}
+	if len(argv) < 2 || argv[1] == "--help" || argv[1] == "-h" || argv[1] == "help" {
+		return nil, nil, nil
+	}
+	if a := find(argv[1]); a != nil {
+		return a, argv[2:], nil
+	}
+	return nil, nil, fmt.Errorf("bproc: unknown applet %q (bproc --help lists them)", argv[1])
+}
+
+func find(name string) *applets.Applet {
+	i := sort.Search(len(table), func(i int) bool { return table[i].Name >= name })
+	if i < len(table) && table[i].Name == name {
+		return &table[i]
+	}
+	return nil
+}
+
+func usage(io applets.IO) {
+	fmt.Fprintln(io.Stdout, "Usage: bproc APPLET [ARGS...]   (or run it through a symlink named APPLET)")
+	fmt.Fprintln(io.Stdout, "\nApplets:")
+	for _, a := range table {
+		fmt.Fprintf(io.Stdout, "  %-10s %s\n", a.Name, a.Summary)
+	}
+}
+
+func init() {
+	for i := 1; i < len(table); i++ {
+		if table[i-1].Name >= table[i].Name {
+			panic("applet table not sorted or has a duplicate: " + table[i].Name)
+		}
+	}
+}

@@ -1,0 +1,177 @@
+package master
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/ghost"
+	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/peercred"
+)
+
+func (m *Master) acceptLocal(ctx context.Context, l *net.UnixListener) {
+	for {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				m.log.Error("accept on local socket", "err", err)
+			}
+			return
+		}
+		go m.serveLocal(c)
+	}
+}
+
+// serveLocal tells a ghost from a client by the first four bytes. The first
+// read must be a recvmsg with room for file descriptors: a ghost sends its
+// stdio with its hello, and a plain read would drop them.
+func (m *Master) serveLocal(c *net.UnixConn) {
+	cred, err := peercred.Get(c)
+	if err != nil {
+		m.log.Warn("local connection without credentials", "err", err)
+		c.Close()
+		return
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	first := make([]byte, ghost.HelloSize)
+	oob := make([]byte, unix.CmsgSpace(3*4))
+	n, oobn, _, _, err := c.ReadMsgUnix(first, oob)
+	if err != nil || n == 0 {
+		c.Close()
+		return
+	}
+	files, ferr := unixRights(oob[:oobn])
+	for n < 4 && err == nil { // a client frame header may arrive in pieces
+		var k int
+		k, err = c.Read(first[n:4])
+		n += k
+	}
+	if bytes.HasPrefix(first[:n], []byte(ghost.Magic)) {
+		if ferr != nil {
+			closeAll(files)
+			m.log.Warn("ghost hello", "pid", cred.PID, "err", ferr)
+			c.Close()
+			return
+		}
+		m.serveGhost(c, cred, first[:n], files)
+		return
+	}
+	closeAll(files) // a client has no business sending descriptors
+	c.SetReadDeadline(time.Time{})
+	m.serveClient(c, cred, io.MultiReader(bytes.NewReader(first[:n]), c))
+}
+
+func unixRights(oob []byte) ([]int, error) {
+	if len(oob) == 0 {
+		return nil, nil
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, fmt.Errorf("control message: %w", err)
+	}
+	var fds []int
+	for _, msg := range msgs {
+		f, err := unix.ParseUnixRights(&msg)
+		if err != nil {
+			closeAll(fds)
+			return nil, fmt.Errorf("control message: %w", err)
+		}
+		fds = append(fds, f...)
+	}
+	return fds, nil
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+// client is one connection of bpsh, bpstat or a program using package bproc.
+type client struct {
+	conn *net.UnixConn
+	cred peercred.Cred
+	log  *slog.Logger
+
+	wmu sync.Mutex // serialises frames written by the rank goroutines
+}
+
+func (c *client) send(v any) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return localapi.WriteFrame(c.conn, v)
+}
+
+func (m *Master) serveClient(conn *net.UnixConn, cred peercred.Cred, r io.Reader) {
+	c := &client{conn: conn, cred: cred, log: m.log.With("uid", cred.UID, "pid", cred.PID)}
+	var jobs []*job
+	defer func() {
+		for _, j := range jobs {
+			m.dropJob(j)
+		}
+		conn.Close()
+	}()
+	for {
+		var req localapi.Request
+		if err := localapi.ReadFrame(r, &req); err != nil {
+			if err != io.EOF && !errors.Is(err, net.ErrClosed) {
+				c.log.Warn("bad request", "err", err)
+				c.send(localapi.Reply{Error: err.Error()})
+			}
+			return
+		}
+		var reply localapi.Reply
+		switch req.Op {
+		case localapi.OpNodes:
+			reply.Nodes = m.NodeTable()
+		case localapi.OpProcs:
+			reply.Procs = m.procList()
+		case localapi.OpRun:
+			j, ranks, err := m.newJob(c, req.Run)
+			if err != nil {
+				reply.Error = err.Error()
+				break
+			}
+			jobs = append(jobs, j)
+			reply.Ranks = ranks
+		case localapi.OpSignal:
+			if err := m.signalRequest(cred, req.Signal); err != nil {
+				reply.Error = err.Error()
+			}
+		default:
+			reply.Error = fmt.Sprintf("unknown operation %q", req.Op)
+		}
+		if err := c.send(reply); err != nil {
+			return
+		}
+	}
+}
+
+// signalRequest lets a caller signal a remote process the way kill(2) would
+// let it signal the process itself.
+func (m *Master) signalRequest(cred peercred.Cred, s *localapi.Signal) error {
+	if s == nil || s.Signal <= 0 || s.Signal > 64 {
+		return fmt.Errorf("signal: bad request")
+	}
+	m.mu.Lock()
+	p := m.procs[s.PID]
+	m.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("signal %d: Invalid process ID", s.PID)
+	}
+	if cred.UID != 0 && cred.UID != p.job.cred.UID {
+		return fmt.Errorf("signal %d: %w", s.PID, syscall.EPERM)
+	}
+	p.signal(syscall.Signal(s.Signal))
+	return nil
+}

@@ -1,0 +1,156 @@
+// Package master is bpmaster: it keeps the node table, accepts the nodes'
+// SSH connections, serves tools and ghosts on the local unix socket, and
+// moves every byte and signal between a ghost and its remote process.
+package master
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bproc/bproc/ghost"
+	"github.com/bproc/bproc/keys"
+)
+
+// Config is everything bpmaster is started with.
+type Config struct {
+	Socket     string // unix socket for tools and ghosts
+	Listen     string // TCP address for nodes
+	StateDir   string // keys (and later node state)
+	LocalNodes int    // namespace nodes to start on this machine
+	Nodes      int    // size of the node table (at least LocalNodes)
+	Binary     string // the bproc binary local nodes run
+	// PingInterval is how often nodes are pinged; a node silent for two
+	// intervals is down. BProc's default pingtimeout is 30 s.
+	PingInterval time.Duration
+	Log          *slog.Logger
+}
+
+// Master is a running bpmaster.
+type Master struct {
+	cfg  Config
+	log  *slog.Logger
+	keys *keys.Set
+	ssh  *ssh.ServerConfig
+
+	// Ready is closed once both listeners are up (tests and --local-nodes wait on it).
+	Ready chan struct{}
+
+	mu         sync.Mutex // guards the fields below
+	nodes      map[int]*node
+	pending    map[ghost.Token]*rank // ranks whose ghost has not connected yet
+	procs      map[int]*proc         // remote processes by ghost PID
+	nodeAddr   string                // where nodes dial (after Listen resolved port 0)
+	nodeChange chan struct{}         // closed and replaced on every node state change
+}
+
+// New checks the configuration and loads (or creates) the keys.
+func New(cfg Config) (*Master, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Nodes < cfg.LocalNodes {
+		cfg.Nodes = cfg.LocalNodes
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 15 * time.Second
+	}
+	ks, err := keys.LoadOrCreate(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	m := &Master{
+		cfg: cfg, log: cfg.Log, keys: ks,
+		Ready:      make(chan struct{}),
+		nodes:      make(map[int]*node),
+		pending:    make(map[ghost.Token]*rank),
+		procs:      make(map[int]*proc),
+		nodeChange: make(chan struct{}),
+	}
+	for i := 0; i < cfg.Nodes; i++ {
+		m.nodes[i] = newNode(i, i < cfg.LocalNodes)
+	}
+	m.ssh = m.sshConfig()
+	return m, nil
+}
+
+// Run serves until ctx is cancelled, then stops the local nodes and removes
+// the socket.
+func (m *Master) Run(ctx context.Context) error {
+	tcp, err := net.Listen("tcp", m.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen for nodes on %s: %w", m.cfg.Listen, err)
+	}
+	defer tcp.Close()
+	unixL, err := listenSocket(m.cfg.Socket)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(m.cfg.Socket)
+	defer unixL.Close()
+
+	m.mu.Lock()
+	m.nodeAddr = dialable(tcp.Addr().(*net.TCPAddr))
+	m.mu.Unlock()
+	m.log.Info("bpmaster listening", "nodes", tcp.Addr().String(), "socket", m.cfg.Socket, "state_dir", m.cfg.StateDir)
+
+	var wg sync.WaitGroup
+	wg.Go(func() { m.acceptNodes(ctx, tcp) })
+	wg.Go(func() { m.acceptLocal(ctx, unixL) })
+	close(m.Ready)
+
+	local := m.startLocalNodes(ctx)
+	<-ctx.Done()
+	m.log.Info("bpmaster stopping")
+	tcp.Close()
+	unixL.Close()
+	local.stop()
+	m.dropAllNodes()
+	wg.Wait()
+	return nil
+}
+
+// listenSocket opens the unix socket for every local user: who may do what
+// is decided per request from the peer's credentials.
+func listenSocket(path string) (*net.UnixListener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("socket dir: %w", err)
+	}
+	// A socket file left by a master that died is in the way; a live master's
+	// is not ours to take.
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("socket %s: another bpmaster is serving it", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
+	}
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	l.SetUnlinkOnClose(false)
+	if err := os.Chmod(path, 0o666); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("chmod %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// dialable turns the listening address into one a local node can dial: an
+// unspecified address (":2223") becomes loopback.
+func dialable(a *net.TCPAddr) string {
+	ip := a.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return net.JoinHostPort(ip.String(), fmt.Sprint(a.Port))
+}

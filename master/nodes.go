@@ -1,0 +1,254 @@
+package master
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/wire"
+)
+
+// Node states, as BProc named them.
+const (
+	StateDown = "down"
+	StateBoot = "boot"
+	StateUp   = "up"
+)
+
+// node is one row of the node table. The master's mu guards every field.
+type node struct {
+	num   int
+	local bool
+	state string
+	conn  *ssh.ServerConn // nil while down
+	addr  string
+	hello wire.NodeHello
+	uid   uint32
+	gid   uint32
+	mode  uint32
+	procs map[int]*proc
+}
+
+func newNode(num int, local bool) *node {
+	return &node{num: num, local: local, state: StateDown, mode: 0o100, procs: make(map[int]*proc)}
+}
+
+// mayUse says whether a caller may start processes on the node: like a
+// file's execute bits, root always may.
+func (n *node) mayUse(uid uint32, gid uint32, groups []uint32) bool {
+	if uid == 0 {
+		return true
+	}
+	if uid == n.uid {
+		return n.mode&0o100 != 0
+	}
+	inGroup := gid == n.gid
+	for _, g := range groups {
+		inGroup = inGroup || g == n.gid
+	}
+	if inGroup {
+		return n.mode&0o010 != 0
+	}
+	return n.mode&0o001 != 0
+}
+
+func (m *Master) sshConfig() *ssh.ServerConfig {
+	want := m.keys.Node.PublicKey().Marshal()
+	cfg := &ssh.ServerConfig{
+		ServerVersion: "SSH-2.0-bproc",
+		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+			num, err := wire.ParseUser(meta.User())
+			if err != nil {
+				return nil, err
+			}
+			if !bytes.Equal(key.Marshal(), want) {
+				return nil, fmt.Errorf("node %d: key %s is not the cluster's node key", num, ssh.FingerprintSHA256(key))
+			}
+			m.mu.Lock()
+			_, known := m.nodes[num]
+			m.mu.Unlock()
+			if !known {
+				return nil, fmt.Errorf("node %d: not in the node table", num)
+			}
+			return &ssh.Permissions{Extensions: map[string]string{"node": strconv.Itoa(num)}}, nil
+		},
+	}
+	cfg.AddHostKey(m.keys.Host)
+	return cfg
+}
+
+func (m *Master) acceptNodes(ctx context.Context, l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				m.log.Error("accept node connection", "err", err)
+			}
+			return
+		}
+		go m.serveNode(ctx, c)
+	}
+}
+
+// serveNode runs one node connection from handshake to hang-up.
+func (m *Master) serveNode(ctx context.Context, c net.Conn) {
+	c.SetDeadline(time.Now().Add(30 * time.Second)) // a handshake that stalls is refused
+	sc, chans, reqs, err := ssh.NewServerConn(c, m.ssh)
+	if err != nil {
+		m.log.Warn("refused node connection", "from", c.RemoteAddr().String(), "reason", err)
+		c.Close()
+		return
+	}
+	c.SetDeadline(time.Time{})
+	num, _ := strconv.Atoi(sc.Permissions.Extensions["node"])
+	log := m.log.With("node", num)
+
+	go func() {
+		for nc := range chans {
+			nc.Reject(ssh.UnknownChannelType, "the master takes no channels from nodes yet")
+		}
+	}()
+
+	m.mu.Lock()
+	n := m.nodes[num]
+	old := n.conn
+	n.conn, n.addr, n.state = sc, hostOf(c.RemoteAddr()), StateBoot
+	m.changedLocked()
+	m.mu.Unlock()
+	if old != nil {
+		log.Warn("node connected again; dropping its old connection")
+		old.Close()
+	}
+	log.Info("node connected", "from", c.RemoteAddr().String())
+
+	done := make(chan struct{})
+	go m.nodeRequests(n, sc, reqs, log)
+	go m.pingNode(sc, done, log)
+	sc.Wait()
+	close(done)
+	m.nodeDown(n, sc)
+	log.Info("node down")
+}
+
+func hostOf(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.String()
+	}
+	return a.String()
+}
+
+// nodeRequests handles a node's global requests. The hello moves it to up:
+// node setup (scripts, libraries) will sit between boot and up.
+func (m *Master) nodeRequests(n *node, sc *ssh.ServerConn, reqs <-chan *ssh.Request, log interface {
+	Warn(string, ...any)
+}) {
+	for r := range reqs {
+		switch r.Type {
+		case wire.ReqPing:
+			r.Reply(true, nil)
+		case wire.ReqHello:
+			var h wire.NodeHello
+			if err := wire.Decode(r.Type, r.Payload, &h); err != nil {
+				log.Warn("bad hello", "err", err)
+				r.Reply(false, nil)
+				continue
+			}
+			m.mu.Lock()
+			if n.conn == sc {
+				n.hello, n.state, n.mode = h, StateUp, 0o111
+				m.changedLocked()
+			}
+			m.mu.Unlock()
+			r.Reply(true, nil)
+		default:
+			log.Warn("unknown request from node", "type", r.Type)
+			r.Reply(false, nil)
+		}
+	}
+}
+
+// pingNode drops a node that does not answer for two ping intervals.
+func (m *Master) pingNode(sc *ssh.ServerConn, done <-chan struct{}, log interface {
+	Warn(string, ...any)
+}) {
+	t := time.NewTicker(m.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		answered := make(chan struct{})
+		go func() {
+			sc.SendRequest(wire.ReqPing, true, nil)
+			close(answered)
+		}()
+		select {
+		case <-answered:
+		case <-done:
+			return
+		case <-time.After(2 * m.cfg.PingInterval):
+			log.Warn("node silent for two ping intervals; dropping it")
+			sc.Close()
+			return
+		}
+	}
+}
+
+// nodeDown marks the node down if sc is still its connection. Its
+// processes need nothing more: the closed connection ends their channels
+// without an exit status, so their ghosts die as killed by SIGKILL with
+// "Slave node died".
+func (m *Master) nodeDown(n *node, sc *ssh.ServerConn) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n.conn != sc {
+		return
+	}
+	n.conn, n.state, n.mode, n.uid, n.gid = nil, StateDown, 0o100, 0, 0
+	m.changedLocked()
+}
+
+func (m *Master) dropAllNodes() {
+	m.mu.Lock()
+	var conns []*ssh.ServerConn
+	for _, n := range m.nodes {
+		if n.conn != nil {
+			conns = append(conns, n.conn)
+		}
+	}
+	m.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// changedLocked wakes whoever waits for a node change.
+func (m *Master) changedLocked() {
+	close(m.nodeChange)
+	m.nodeChange = make(chan struct{})
+}
+
+// NodeTable is the table as the local API shows it.
+func (m *Master) NodeTable() []localapi.NodeStatus {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]localapi.NodeStatus, 0, len(m.nodes))
+	for _, n := range m.nodes {
+		out = append(out, localapi.NodeStatus{
+			Num: n.num, State: n.state, Addr: n.addr, UID: n.uid, GID: n.gid, Mode: n.mode,
+			Procs: len(n.procs), Local: n.local, Kernel: n.hello.Kernel,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Num < out[j].Num })
+	return out
+}

@@ -1,0 +1,376 @@
+package master
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/ghost"
+	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/peercred"
+	"github.com/bproc/bproc/wire"
+)
+
+// BProc's error texts, which users and scripts know.
+const (
+	errInvalidNode = "Invalid node number"
+	errNodeDown    = "Node is down"
+	errPermission  = "Permission denied"
+	errNodeDied    = "Slave node died"
+)
+
+// maxRanks bounds one run request.
+const maxRanks = 1 << 20
+
+// job is one run request of a client: a rank per node entry.
+type job struct {
+	c    *client
+	cred peercred.Cred
+	run  localapi.Run
+}
+
+// rank is an entry of a job waiting for its ghost to connect.
+type rank struct {
+	job   *job
+	index int
+	node  int
+	token ghost.Token
+}
+
+func (m *Master) newJob(c *client, r *localapi.Run) (*job, []localapi.Rank, error) {
+	switch {
+	case r == nil:
+		return nil, nil, errors.New("run: missing request")
+	case len(r.Nodes) == 0:
+		return nil, nil, errors.New("run: no nodes")
+	case len(r.Nodes) > maxRanks:
+		return nil, nil, fmt.Errorf("run: %d ranks exceed the limit of %d", len(r.Nodes), maxRanks)
+	}
+	check := wire.ProcStart{Path: r.Path, Argv: r.Argv, Env: r.Env, Dir: r.Dir,
+		StdinFile: r.StdinFile, StdoutFile: r.StdoutFile, StderrFile: r.StderrFile}
+	if err := check.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("run: %w", err)
+	}
+	j := &job{c: c, cred: c.cred, run: *r}
+	out := make([]localapi.Rank, len(r.Nodes))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, num := range r.Nodes {
+		out[i].Node = num
+		n := m.nodes[num]
+		switch {
+		case n == nil:
+			out[i].Error = errInvalidNode
+		case n.state != StateUp:
+			out[i].Error = errNodeDown
+		case !n.mayUse(c.cred.UID, c.cred.GID, c.cred.Groups):
+			out[i].Error = errPermission
+		default:
+			tok, err := ghost.NewToken()
+			if err != nil {
+				return nil, nil, err
+			}
+			m.pending[tok] = &rank{job: j, index: i, node: num, token: tok}
+			out[i].Token = tok.String()
+		}
+	}
+	return j, out, nil
+}
+
+// dropJob forgets the ranks whose ghosts never came: their client is gone.
+func (m *Master) dropJob(j *job) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for tok, r := range m.pending {
+		if r.job == j {
+			delete(m.pending, tok)
+		}
+	}
+}
+
+func (m *Master) procList() []localapi.Proc {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]localapi.Proc, 0, len(m.procs))
+	for _, p := range m.procs {
+		out = append(out, localapi.Proc{PID: p.pid, NodePID: p.nodePID, Node: p.rank.node, UID: p.job.cred.UID, Argv: p.job.run.Argv})
+	}
+	return out
+}
+
+// proc is a remote process and its ghost.
+type proc struct {
+	m     *Master
+	pid   int // the ghost's PID
+	rank  *rank
+	job   *job
+	ghost *net.UnixConn
+	files [3]*os.File
+
+	mu      sync.Mutex // guards the fields below
+	ch      ssh.Channel
+	nodePID int
+}
+
+// serveGhost takes a ghost from hello to exit.
+func (m *Master) serveGhost(c *net.UnixConn, cred peercred.Cred, first []byte, fds []int) {
+	log := m.log.With("pid", cred.PID)
+	hello := make([]byte, ghost.HelloSize)
+	copy(hello, first)
+	if _, err := io.ReadFull(c, hello[len(first):]); err != nil {
+		closeAll(fds)
+		log.Warn("ghost hello", "err", err)
+		c.Close()
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	tok, mask, err := ghost.ParseHello(hello, len(fds))
+	if err != nil {
+		closeAll(fds)
+		log.Warn("ghost hello", "err", err)
+		c.Close()
+		return
+	}
+	m.mu.Lock()
+	r := m.pending[tok]
+	if r != nil && r.job.cred.UID == cred.UID {
+		delete(m.pending, tok)
+	}
+	m.mu.Unlock()
+	if r == nil || r.job.cred.UID != cred.UID {
+		closeAll(fds)
+		log.Warn("ghost refused: unknown token or another user's", "uid", cred.UID)
+		ghost.WriteExit(c, 255)
+		c.Close()
+		return
+	}
+	p := &proc{m: m, pid: cred.PID, rank: r, job: r.job, ghost: c}
+	k := 0
+	for i := 0; i < 3; i++ {
+		if mask&(1<<i) == 0 {
+			continue
+		}
+		f, err := stream(fds[k], i > 0)
+		k++
+		if err != nil {
+			log.Warn("ghost stdio", "fd", i, "err", err)
+			continue
+		}
+		p.files[i] = f
+	}
+	p.run()
+}
+
+// run starts the remote process and relays until it has ended.
+func (p *proc) run() {
+	m := p.m
+	defer p.closeFiles()
+	defer p.ghost.Close()
+
+	m.mu.Lock()
+	n := m.nodes[p.rank.node]
+	sc := n.conn
+	if sc == nil || n.state != StateUp {
+		m.mu.Unlock()
+		p.finish(wire.ExitStatus{Code: 255}, false, errNodeDown)
+		return
+	}
+	m.procs[p.pid] = p
+	n.procs[p.pid] = p
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.procs, p.pid)
+		delete(n.procs, p.pid)
+		m.mu.Unlock()
+	}()
+
+	r := p.job.run
+	start := wire.ProcStart{
+		PID: p.pid, Node: p.rank.node, Rank: p.rank.index,
+		Path: r.Path, Argv: r.Argv, Env: rankEnv(r.Env, p.rank), Dir: r.Dir,
+		UID: p.job.cred.UID, GID: p.job.cred.GID, Groups: p.job.cred.Groups,
+		TTY: r.TTY, NoIO: r.NoIO, StdinFile: r.StdinFile, StdoutFile: r.StdoutFile, StderrFile: r.StderrFile,
+	}
+	ch, reqs, err := sc.OpenChannel(wire.ChanProc, wire.Encode(start))
+	if err != nil {
+		var oce *ssh.OpenChannelError
+		if errors.As(err, &oce) {
+			p.finish(wire.ExitStatus{Code: wire.RejectCode(oce.Reason)}, false, oce.Message)
+		} else {
+			p.finish(wire.ExitStatus{Code: 255}, false, errNodeDied)
+		}
+		return
+	}
+	p.mu.Lock()
+	p.ch = ch
+	p.mu.Unlock()
+
+	stopIn := make(chan struct{})
+	var out sync.WaitGroup
+	p.pumpIn(ch, stopIn)
+	out.Go(func() { p.pumpOut(p.files[1], ch) })
+	out.Go(func() { p.pumpOut(p.files[2], ch.Stderr()) })
+	ghostGone := make(chan struct{})
+	go p.ghostEvents(ch, ghostGone)
+
+	var status *wire.ExitStatus
+	for req := range reqs {
+		switch req.Type {
+		case wire.ReqStarted:
+			var s wire.Started
+			if wire.Decode(req.Type, req.Payload, &s) == nil {
+				p.mu.Lock()
+				p.nodePID = s.PID
+				p.mu.Unlock()
+			}
+		case wire.ReqExit:
+			if s, err := wire.UnmarshalExitStatus(req.Payload); err == nil {
+				status = &s
+			} else {
+				m.log.Warn("bad exit status from node", "node", p.rank.node, "pid", p.pid, "err", err)
+			}
+		case wire.ReqWarning:
+			p.job.c.send(localapi.Event{Rank: p.rank.index, PID: p.pid, Warning: string(req.Payload)})
+		}
+		if req.WantReply {
+			req.Reply(false, nil)
+		}
+	}
+	out.Wait()
+	close(stopIn)
+	ch.Close()
+	select {
+	case <-ghostGone:
+		// The ghost was killed: its remote process was killed with it.
+		p.finish(wire.ExitStatus{Signal: syscall.SIGKILL}, true, "")
+		return
+	default:
+	}
+	if status == nil {
+		p.finish(wire.ExitStatus{Signal: syscall.SIGKILL}, true, errNodeDied)
+		return
+	}
+	p.finish(*status, true, "")
+}
+
+// finish tells the client how the rank ended, then the ghost, in that order:
+// the client must hold the reason before it reaps the ghost.
+func (p *proc) finish(s wire.ExitStatus, started bool, why string) {
+	p.job.c.send(localapi.Event{Rank: p.rank.index, PID: p.pid, Started: started, Status: s, Error: why, Final: true})
+	if s.Signal != 0 {
+		ghost.WriteSignal(p.ghost, s.Signal)
+	} else {
+		ghost.WriteExit(p.ghost, s.Code)
+	}
+}
+
+// rankEnv is the caller's environment plus BPROC_RANK and BPROC_NODE.
+func rankEnv(env []string, r *rank) []string {
+	out := make([]string, 0, len(env)+2)
+	for _, e := range env {
+		if !strings.HasPrefix(e, "BPROC_RANK=") && !strings.HasPrefix(e, "BPROC_NODE=") {
+			out = append(out, e)
+		}
+	}
+	return append(out, fmt.Sprintf("BPROC_RANK=%07d", r.index), fmt.Sprintf("BPROC_NODE=%d", r.node))
+}
+
+// pumpIn copies the ghost's stdin to the process until EOF, or until the
+// process has ended (stop), whichever comes first.
+func (p *proc) pumpIn(ch ssh.Channel, stop <-chan struct{}) {
+	f := p.files[0]
+	if f == nil || p.job.run.NoIO || p.job.run.StdinFile != "" {
+		ch.CloseWrite()
+		return
+	}
+	go func() {
+		<-stop
+		f.SetReadDeadline(time.Now()) // only pollable files; others end with the process anyway
+	}()
+	go func() {
+		io.Copy(ch, f)
+		ch.CloseWrite()
+	}()
+}
+
+// pumpOut copies one output stream of the process to the ghost's descriptor.
+// When the reader there has gone (EPIPE), the remote process gets the
+// SIGPIPE it would have got locally, and the rest is drained.
+func (p *proc) pumpOut(f *os.File, r io.Reader) {
+	if f == nil {
+		io.Copy(io.Discard, r)
+		return
+	}
+	_, err := io.Copy(f, r)
+	if errors.Is(err, syscall.EPIPE) {
+		p.signal(syscall.SIGPIPE)
+		io.Copy(io.Discard, r)
+	}
+}
+
+// ghostEvents relays the signals the ghost receives. The ghost's hang-up
+// means it was killed (SIGKILL): the remote process is killed too.
+func (p *proc) ghostEvents(ch ssh.Channel, gone chan<- struct{}) {
+	for {
+		typ, arg, err := ghost.ReadEvent(p.ghost)
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				close(gone)
+				p.signal(syscall.SIGKILL)
+				ch.Close()
+			}
+			return
+		}
+		if typ != ghost.EventSignal {
+			continue
+		}
+		sig := syscall.Signal(arg)
+		if sig == syscall.SIGWINCH && p.job.run.TTY != nil {
+			p.forwardWindow(ch)
+			continue
+		}
+		p.signal(sig)
+	}
+}
+
+// forwardWindow reads the terminal size from the ghost's stdin (the user's
+// terminal) and sends it to the node's pseudo-terminal.
+func (p *proc) forwardWindow(ch ssh.Channel) {
+	f := p.files[0]
+	if f == nil {
+		return
+	}
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		return
+	}
+	ch.SendRequest(wire.ReqWindow, false, wire.Encode(wire.Window{Rows: ws.Row, Cols: ws.Col}))
+}
+
+// signal delivers sig to the remote process.
+func (p *proc) signal(sig syscall.Signal) {
+	p.mu.Lock()
+	ch := p.ch
+	p.mu.Unlock()
+	if ch != nil {
+		ch.SendRequest(wire.ReqSignal, false, wire.MarshalSignal(sig))
+	}
+}
+
+func (p *proc) closeFiles() {
+	for _, f := range p.files {
+		if f != nil {
+			f.Close()
+		}
+	}
+}

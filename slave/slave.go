@@ -1,0 +1,164 @@
+// Package slave is bpslave, the node daemon: it dials the master, says which
+// node it is, and runs the processes the master asks for with the PIDs of
+// their ghosts. On a netbooted node and on a local namespace node it is PID 1.
+package slave
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/spawn"
+	"github.com/bproc/bproc/wire"
+)
+
+// Config is what bpslave is started with.
+type Config struct {
+	Master  string        // host:port of the master
+	Node    int           // which node this is
+	Key     ssh.Signer    // the node key
+	HostKey ssh.PublicKey // the master's host key, pinned
+	Local   bool          // a namespace node on the master's machine
+	// PingInterval: the master is pinged this often, and given up after two
+	// silent intervals (its remote processes are then killed).
+	PingInterval time.Duration
+	Log          *slog.Logger
+}
+
+// Slave is a running node daemon.
+type Slave struct {
+	cfg    Config
+	log    *slog.Logger
+	reaper *spawn.Reaper
+
+	mu    sync.Mutex // guards procs
+	procs map[int]*proc
+}
+
+// New makes a node daemon; Run connects it.
+func New(cfg Config) *Slave {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 15 * time.Second
+	}
+	return &Slave{cfg: cfg, log: cfg.Log.With("node", cfg.Node), reaper: spawn.NewReaper(), procs: make(map[int]*proc)}
+}
+
+// Run keeps a connection to the master until ctx ends, reconnecting with
+// backoff. Whenever the connection is lost, every remote process is killed:
+// their ghosts on the master are gone with it.
+func (s *Slave) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		began := time.Now()
+		err := s.session(ctx)
+		s.killAll()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(began) > 10*time.Second {
+			backoff = 100 * time.Millisecond
+		}
+		s.log.Warn("master connection lost; reconnecting", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (s *Slave) session(ctx context.Context) error {
+	d := net.Dialer{Timeout: 10 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", s.cfg.Master)
+	if err != nil {
+		return fmt.Errorf("dial master %s: %w", s.cfg.Master, err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	conn, chans, reqs, err := ssh.NewClientConn(c, s.cfg.Master, &ssh.ClientConfig{
+		User:            wire.User(s.cfg.Node),
+		Auth:            []ssh.AuthMethod{ssh.PublicKeys(s.cfg.Key)},
+		HostKeyCallback: ssh.FixedHostKey(s.cfg.HostKey),
+		ClientVersion:   "SSH-2.0-bproc-node",
+	})
+	if err != nil {
+		c.Close()
+		return fmt.Errorf("handshake with master %s: %w", s.cfg.Master, err)
+	}
+	c.SetDeadline(time.Time{})
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	go func() {
+		for r := range reqs {
+			r.Reply(r.Type == wire.ReqPing, nil)
+		}
+	}()
+	var uts unix.Utsname
+	unix.Uname(&uts)
+	host, _ := os.Hostname()
+	if ok, _, err := conn.SendRequest(wire.ReqHello, true, wire.Encode(wire.NodeHello{
+		Version: "bproc", Hostname: host, Kernel: unix.ByteSliceToString(uts.Release[:]), Local: s.cfg.Local,
+	})); err != nil || !ok {
+		return fmt.Errorf("hello to master: refused (%v)", err)
+	}
+	s.log.Info("connected to master", "master", s.cfg.Master)
+	done := make(chan struct{})
+	defer close(done)
+	go s.pingMaster(conn, done)
+	for nc := range chans {
+		if nc.ChannelType() != wire.ChanProc {
+			nc.Reject(ssh.UnknownChannelType, "unknown channel type "+nc.ChannelType())
+			continue
+		}
+		go s.startProc(nc)
+	}
+	return conn.Wait()
+}
+
+// pingMaster gives up on a master that does not answer for two intervals.
+func (s *Slave) pingMaster(conn ssh.Conn, done <-chan struct{}) {
+	t := time.NewTicker(s.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		answered := make(chan struct{})
+		go func() {
+			conn.SendRequest(wire.ReqPing, true, nil)
+			close(answered)
+		}()
+		select {
+		case <-answered:
+		case <-done:
+			return
+		case <-time.After(2 * s.cfg.PingInterval):
+			s.log.Warn("master silent for two ping intervals; dropping the connection")
+			conn.Close()
+			return
+		}
+	}
+}
+
+func (s *Slave) killAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for pid := range s.procs {
+		s.reaper.Signal(pid, syscall.SIGKILL)
+	}
+}

@@ -1,0 +1,196 @@
+package slave
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/wire"
+)
+
+// stdio is a process's standard streams: the fds the child gets, and our
+// ends. Our ends are non-blocking so that Go's poller owns them and closing
+// one stops a copy in progress.
+type stdio struct {
+	child [3]int // the child's 0, 1, 2 (raw fds, closed after the start)
+
+	stdin          *os.File // we write the user's input here
+	stdout, stderr *os.File // we read the output here
+	pty            *os.File // with -T: the terminal's master side (== stdin == stdout)
+}
+
+// openStdio prepares the streams: pipes, a pseudo-terminal (-T), /dev/null
+// (-N), or files on the node opened as the caller (-I/-O/-E).
+func (s *Slave) openStdio(ps *wire.ProcStart) (*stdio, error) {
+	st := &stdio{child: [3]int{-1, -1, -1}}
+	fail := func(err error) (*stdio, error) {
+		st.closeChildEnds()
+		st.closeOurEnds()
+		return nil, err
+	}
+	switch {
+	case ps.NoIO:
+		for i := range st.child {
+			fd, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fail(fmt.Errorf("open /dev/null: %w", err))
+			}
+			st.child[i] = fd
+		}
+	case ps.TTY != nil:
+		ptm, pts, err := openPTY(ps.TTY.Window)
+		if err != nil {
+			return fail(err)
+		}
+		st.pty, st.stdin, st.stdout = ptm, ptm, ptm
+		st.child[0] = pts
+		for i := 1; i < 3; i++ {
+			if st.child[i], err = unix.FcntlInt(uintptr(pts), unix.F_DUPFD_CLOEXEC, 0); err != nil {
+				return fail(fmt.Errorf("dup pty: %w", err))
+			}
+		}
+	default:
+		for i := range st.child {
+			var p [2]int
+			if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+				return fail(fmt.Errorf("pipe: %w", err))
+			}
+			theirs, ours := p[1], p[0]
+			if i == 0 {
+				theirs, ours = p[0], p[1]
+			}
+			st.child[i] = theirs
+			unix.SetNonblock(ours, true)
+			f := os.NewFile(uintptr(ours), fmt.Sprintf("stdio%d", i))
+			switch i {
+			case 0:
+				st.stdin = f
+			case 1:
+				st.stdout = f
+			case 2:
+				st.stderr = f
+			}
+		}
+	}
+	for i, path := range []string{ps.StdinFile, ps.StdoutFile, ps.StderrFile} {
+		if path == "" {
+			continue
+		}
+		flags := unix.O_RDONLY
+		if i > 0 {
+			flags = unix.O_WRONLY | unix.O_CREAT | unix.O_TRUNC
+		}
+		fd, err := openAs(path, flags, 0o666, ps.UID, ps.GID, ps.Groups)
+		if err != nil {
+			return fail(fmt.Errorf("open %s: %w", path, err))
+		}
+		unix.Close(st.child[i])
+		st.child[i] = fd
+	}
+	return st, nil
+}
+
+// closeChildEnds closes the child's copies once it has started (or failed to).
+func (st *stdio) closeChildEnds() {
+	for i, fd := range st.child {
+		if fd >= 0 {
+			unix.Close(fd)
+			st.child[i] = -1
+		}
+	}
+}
+
+func (st *stdio) closeOurEnds() {
+	for _, f := range []*os.File{st.stdin, st.stdout, st.stderr} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// pumpIn copies the channel to the process's stdin; the master's EOF closes
+// it (on a terminal, it types ^D instead, as ssh -t does).
+func (st *stdio) pumpIn(ch ssh.Channel) {
+	if st.stdin == nil {
+		go io.Copy(io.Discard, ch)
+		return
+	}
+	go func() {
+		io.Copy(st.stdin, ch)
+		if st.pty == nil {
+			st.stdin.Close()
+		} else {
+			st.stdin.Write([]byte{4})
+		}
+	}()
+}
+
+// openPTY opens a new pseudo-terminal of the node's devpts and returns its
+// master side and the raw fd of its other side.
+func openPTY(w wire.Window) (*os.File, int, error) {
+	mfd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, -1, fmt.Errorf("open /dev/ptmx: %w", err)
+	}
+	if err := unix.IoctlSetPointerInt(mfd, unix.TIOCSPTLCK, 0); err != nil {
+		unix.Close(mfd)
+		return nil, -1, fmt.Errorf("unlock pty: %w", err)
+	}
+	// TIOCGPTPEER opens the other side without a path lookup, so it works
+	// whatever is mounted at /dev/pts.
+	sfd, _, e := syscall.Syscall(unix.SYS_IOCTL, uintptr(mfd), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if e != 0 {
+		unix.Close(mfd)
+		return nil, -1, fmt.Errorf("open pty peer: %w", e)
+	}
+	if w.Rows > 0 && w.Cols > 0 {
+		unix.IoctlSetWinsize(mfd, unix.TIOCSWINSZ, &unix.Winsize{Row: w.Rows, Col: w.Cols})
+	}
+	return os.NewFile(uintptr(mfd), "/dev/ptmx"), int(sfd), nil
+}
+
+// openAs opens path with the caller's credentials, so a node never writes or
+// reads a file the caller could not. Credentials are per thread in Linux
+// (the raw syscalls, unlike Go's syscall.Setuid, change only this thread),
+// and the thread stays locked, so Go discards it when the goroutine ends.
+func openAs(path string, flags, mode int, uid, gid uint32, groups []uint32) (int, error) {
+	type result struct {
+		fd  int
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		if err := setThreadCreds(uid, gid, groups); err != nil {
+			res <- result{-1, err}
+			return
+		}
+		fd, err := unix.Open(path, flags|unix.O_CLOEXEC|unix.O_NOCTTY, uint32(mode))
+		res <- result{fd, err}
+	}()
+	r := <-res
+	return r.fd, r.err
+}
+
+func setThreadCreds(uid, gid uint32, groups []uint32) error {
+	var gp unsafe.Pointer
+	if len(groups) > 0 {
+		gp = unsafe.Pointer(&groups[0])
+	}
+	if _, _, e := syscall.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(groups)), uintptr(gp), 0); e != 0 {
+		return fmt.Errorf("setgroups: %w", e)
+	}
+	if _, _, e := syscall.RawSyscall(unix.SYS_SETRESGID, uintptr(gid), uintptr(gid), uintptr(gid)); e != 0 {
+		return fmt.Errorf("setresgid: %w", e)
+	}
+	if _, _, e := syscall.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
+		return fmt.Errorf("setresuid: %w", e)
+	}
+	return nil
+}

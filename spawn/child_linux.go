@@ -1,0 +1,269 @@
+package spawn
+
+import (
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// cloneArgs is the kernel's struct clone_args up to set_tid_size
+// (CLONE_ARGS_SIZE_VER1, Linux 5.5). Neither syscall nor x/sys/unix export
+// one.
+type cloneArgs struct {
+	flags      uint64 // CLONE_* flags
+	pidfd      uint64 // int *: where the kernel stores the pidfd (CLONE_PIDFD)
+	childTID   uint64
+	parentTID  uint64
+	exitSignal uint64 // signal sent to the parent when the child ends
+	stack      uint64 // 0: the child runs on a copy of the caller's stack
+	stackSize  uint64
+	tls        uint64
+	setTID     uint64 // pid_t *: the wanted PID, innermost namespace first
+	setTIDSize uint64
+}
+
+// kernelSigaction is the kernel's struct sigaction on amd64 and arm64.
+type kernelSigaction struct {
+	handler  uintptr
+	flags    uint64
+	restorer uintptr
+	mask     uint64
+}
+
+// Steps of the child between clone3 and execve; a failing one is reported
+// to the parent with its errno.
+const (
+	stepSetsid = iota + 1
+	stepDup
+	stepSetctty
+	stepPdeathsig
+	stepSetgroups
+	stepSetresgid
+	stepSetresuid
+	stepChdir
+	stepExecve
+)
+
+var stepNames = [...]string{
+	stepSetsid:    "setsid",
+	stepDup:       "dup",
+	stepSetctty:   "setctty",
+	stepPdeathsig: "pdeathsig",
+	stepSetgroups: "setgroups",
+	stepSetresgid: "setresgid",
+	stepSetresuid: "setresuid",
+	stepChdir:     "chdir",
+	stepExecve:    "execve",
+}
+
+// child is everything the child needs, prepared before clone3 so that the
+// child only reads memory and makes raw system calls. The child works on
+// its own copy of this struct (no CLONE_VM), so it may scribble on it.
+type child struct {
+	clone   cloneArgs
+	tid     [1]int32 // the wanted PID; 0 = any
+	pidfd   int32    // written by the kernel in the parent
+	allSigs uint64   // sigset with every signal
+	oldSigs uint64   // the parent thread's mask, restored after clone3
+	noSigs  uint64   // the child's mask at execve: empty
+
+	path *byte
+	argv **byte // NULL-terminated
+	envv **byte // NULL-terminated
+	dir  *byte  // nil: keep the working directory
+
+	fds    []int // fd i of the child is fds[i] of the parent; -1 closes i
+	nextfd int   // above 2, len(fds) and every fd in fds
+	pipe   int   // write end of the status pipe (CLOEXEC)
+
+	groups    *uint32 // nil when ngroups is 0
+	ngroups   uintptr
+	uid, gid  uintptr
+	setsid    bool
+	setctty   bool
+	pdeathsig uintptr
+	ppid      uintptr // our PID, to notice that we died before prctl
+}
+
+// forkExec blocks every signal on this thread, clones, and in the parent
+// restores the mask and returns the child's PID. The child never returns:
+// it sets itself up, execs, or writes step and errno to c.pipe and exits.
+//
+// The child is a copy of a multi-threaded Go process with only this thread
+// left. It must not run Go code that might allocate, take a lock, grow the
+// stack or take a signal, so this function is nosplit (the linker checks
+// the whole call chain fits the stack guard), not instrumented by the race
+// detector or checkptr, and calls only syscall.RawSyscall{,6}, which are
+// nosplit too. Every local is declared at the top, and the goto targets
+// jump over no declaration. Signals stay blocked in the child until right
+// before execve, after every handler Go installed was reset to SIG_DFL, so
+// a signal sent to the child early takes its default action instead of
+// running Go's handler in a runtime that is not there.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func forkExec(c *child) (pid uintptr, err syscall.Errno) {
+	var (
+		i    int
+		fd   int
+		sig  uintptr
+		step uintptr
+		msg  uint64
+		ppid uintptr
+		dfl  kernelSigaction
+		old  kernelSigaction
+	)
+
+	// Addresses are taken here, inside the nosplit frame, so they cannot go
+	// stale through a stack move between taking them and clone3.
+	c.clone.pidfd = uint64(uintptr(unsafe.Pointer(&c.pidfd)))
+	if c.tid[0] != 0 {
+		c.clone.setTID = uint64(uintptr(unsafe.Pointer(&c.tid[0])))
+		c.clone.setTIDSize = 1
+	}
+
+	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK,
+		uintptr(unsafe.Pointer(&c.allSigs)), uintptr(unsafe.Pointer(&c.oldSigs)), 8, 0, 0)
+	pid, _, err = syscall.RawSyscall(unix.SYS_CLONE3,
+		uintptr(unsafe.Pointer(&c.clone)), unsafe.Sizeof(c.clone), 0)
+	if err != 0 || pid != 0 {
+		syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK,
+			uintptr(unsafe.Pointer(&c.oldSigs)), 0, 8, 0, 0)
+		return pid, err
+	}
+
+	// In the child.
+
+	// Go's handlers are useless here; ignored signals stay ignored, as
+	// across execve.
+	for sig = 1; sig <= 64; sig++ {
+		if sig == uintptr(unix.SIGKILL) || sig == uintptr(unix.SIGSTOP) {
+			continue
+		}
+		_, _, err = syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig,
+			uintptr(unsafe.Pointer(&dfl)), uintptr(unsafe.Pointer(&old)), 8, 0, 0)
+		if err == 0 && old.handler == 1 { // SIG_IGN
+			syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig,
+				uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
+		}
+	}
+
+	if c.setsid {
+		step = stepSetsid
+		if _, _, err = syscall.RawSyscall(unix.SYS_SETSID, 0, 0, 0); err != 0 {
+			goto fail
+		}
+	}
+
+	// Files, as syscall.forkAndExecInChild1 does it. Pass 1: move the pipe
+	// and every fds[i] < i above all of them, so pass 2 cannot stomp on an
+	// fd it still needs.
+	step = stepDup
+	if c.pipe < c.nextfd {
+		if _, _, err = syscall.RawSyscall(unix.SYS_DUP3, uintptr(c.pipe), uintptr(c.nextfd), unix.O_CLOEXEC); err != 0 {
+			goto fail
+		}
+		c.pipe = c.nextfd
+		c.nextfd++
+	}
+	for i = 0; i < len(c.fds); i++ {
+		fd = c.fds[i]
+		if fd >= 0 && fd < i {
+			if c.nextfd == c.pipe {
+				c.nextfd++
+			}
+			if _, _, err = syscall.RawSyscall(unix.SYS_DUP3, uintptr(fd), uintptr(c.nextfd), unix.O_CLOEXEC); err != 0 {
+				goto fail
+			}
+			c.fds[i] = c.nextfd
+			c.nextfd++
+		}
+	}
+	// Pass 2: put fds[i] on i, not close-on-exec.
+	for i = 0; i < len(c.fds); i++ {
+		fd = c.fds[i]
+		switch {
+		case fd < 0:
+			syscall.RawSyscall(unix.SYS_CLOSE, uintptr(i), 0, 0)
+		case fd == i:
+			// dup3(i, i) fails and would not clear FD_CLOEXEC anyway.
+			if _, _, err = syscall.RawSyscall(unix.SYS_FCNTL, uintptr(fd), unix.F_SETFD, 0); err != 0 {
+				goto fail
+			}
+		default:
+			if _, _, err = syscall.RawSyscall(unix.SYS_DUP3, uintptr(fd), uintptr(i), 0); err != 0 {
+				goto fail
+			}
+		}
+	}
+	// Every other fd goes at execve: 0-2 now, the rest (some inherited by
+	// the daemon without CLOEXEC, and the status pipe, which must live until
+	// execve) marked close-on-exec. close_range fails before Linux 5.11;
+	// Go's own fds are close-on-exec anyway.
+	for i = len(c.fds); i < 3; i++ {
+		syscall.RawSyscall(unix.SYS_CLOSE, uintptr(i), 0, 0)
+	}
+	syscall.RawSyscall(unix.SYS_CLOSE_RANGE, uintptr(len(c.fds)), ^uintptr(0)>>32, unix.CLOSE_RANGE_CLOEXEC)
+
+	if c.setctty {
+		// 1: as root, take the terminal even if it is another session's,
+		// as syscall.SysProcAttr.Setctty does.
+		step = stepSetctty
+		if _, _, err = syscall.RawSyscall(unix.SYS_IOCTL, 0, unix.TIOCSCTTY, 1); err != 0 {
+			goto fail
+		}
+	}
+
+	if c.pdeathsig != 0 {
+		step = stepPdeathsig
+		if _, _, err = syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, c.pdeathsig, 0, 0, 0, 0); err != 0 {
+			goto fail
+		}
+		// The parent may have died before prctl; then nobody sends it.
+		ppid, _, _ = syscall.RawSyscall(unix.SYS_GETPPID, 0, 0, 0)
+		if ppid != c.ppid {
+			pid, _, _ = syscall.RawSyscall(unix.SYS_GETPID, 0, 0, 0)
+			syscall.RawSyscall(unix.SYS_KILL, pid, c.pdeathsig, 0)
+		}
+	}
+
+	// Raw setresuid and friends change this thread only, which is all the
+	// child has.
+	step = stepSetgroups
+	if _, _, err = syscall.RawSyscall(unix.SYS_SETGROUPS, c.ngroups, uintptr(unsafe.Pointer(c.groups)), 0); err != 0 {
+		goto fail
+	}
+	step = stepSetresgid
+	if _, _, err = syscall.RawSyscall(unix.SYS_SETRESGID, c.gid, c.gid, c.gid); err != 0 {
+		goto fail
+	}
+	step = stepSetresuid
+	if _, _, err = syscall.RawSyscall(unix.SYS_SETRESUID, c.uid, c.uid, c.uid); err != 0 {
+		goto fail
+	}
+
+	// After the credentials, so the new user needs the right to enter Dir.
+	if c.dir != nil {
+		step = stepChdir
+		if _, _, err = syscall.RawSyscall(unix.SYS_CHDIR, uintptr(unsafe.Pointer(c.dir)), 0, 0); err != 0 {
+			goto fail
+		}
+	}
+
+	// Signals that arrived meanwhile are delivered here, with their default
+	// action, or stay pending across execve if ignored.
+	step = stepExecve
+	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK,
+		uintptr(unsafe.Pointer(&c.noSigs)), 0, 8, 0, 0)
+	_, _, err = syscall.RawSyscall(unix.SYS_EXECVE,
+		uintptr(unsafe.Pointer(c.path)), uintptr(unsafe.Pointer(c.argv)), uintptr(unsafe.Pointer(c.envv)))
+
+fail:
+	msg = uint64(step)<<32 | uint64(err)
+	syscall.RawSyscall(unix.SYS_WRITE, uintptr(c.pipe), uintptr(unsafe.Pointer(&msg)), 8)
+	for {
+		syscall.RawSyscall(unix.SYS_EXIT_GROUP, 127, 0, 0)
+	}
+}

@@ -1,0 +1,166 @@
+// Package wire defines what the master and a node say to each other over
+// their SSH connection. The node dials the master (as in BProc) and
+// authenticates with the node key; the master then opens one channel per
+// remote process on the node. On a process channel, stdin and stdout are
+// channel data, stderr is extended data 1, and requests carry signals,
+// window changes, the PID the process got, and its exit status.
+package wire
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Channel and request names.
+const (
+	// ChanProc is opened by the master: start one process (payload ProcStart).
+	// The node rejects it with the reason when the process cannot start.
+	ChanProc = "bproc-proc"
+
+	// ReqStarted (node -> master, on a process channel): the process runs;
+	// payload Started.
+	ReqStarted = "bproc-started"
+	// ReqExit (node -> master): the process ended; payload an ExitStatus
+	// encoding, sent after all of its output.
+	ReqExit = "bproc-exit"
+	// ReqWarning (node -> master): a line for the user that is not the
+	// process's own output, e.g. that its cwd does not exist on the node.
+	ReqWarning = "bproc-warning"
+	// ReqSignal (master -> node): deliver a signal; payload one byte count
+	// and the number as decimal text, see Signal.
+	ReqSignal = "bproc-signal"
+	// ReqWindow (master -> node): the terminal's size changed; payload Window.
+	ReqWindow = "bproc-window"
+
+	// ReqPing (either way, global): liveness; the answer is the reply.
+	ReqPing = "bproc-ping"
+	// ReqHello (node -> master, global, once after connecting): NodeHello.
+	ReqHello = "bproc-hello"
+)
+
+// User is the SSH user name a node logs in with: it says which node it is.
+func User(node int) string { return "node" + strconv.Itoa(node) }
+
+// ParseUser is the inverse of User.
+func ParseUser(user string) (int, error) {
+	s, ok := strings.CutPrefix(user, "node")
+	if !ok {
+		return 0, fmt.Errorf("user %q: want node<N>", user)
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || strconv.Itoa(n) != s {
+		return 0, fmt.Errorf("user %q: bad node number", user)
+	}
+	return n, nil
+}
+
+// TTY asks for a pseudo-terminal on the node.
+type TTY struct {
+	Term string `json:"term,omitempty"`
+	Window
+	Modes []byte `json:"modes,omitempty"` // reserved
+}
+
+// Window is a terminal size.
+type Window struct {
+	Rows uint16 `json:"rows"`
+	Cols uint16 `json:"cols"`
+}
+
+// ProcStart is the payload of a ChanProc open: everything the node needs to
+// start the process exactly as the caller would locally.
+type ProcStart struct {
+	PID    int      `json:"pid"` // wanted PID (the ghost's); 0 = any
+	Node   int      `json:"node"`
+	Rank   int      `json:"rank"`
+	Path   string   `json:"path"` // absolute, resolved on the master in the caller's PATH
+	Argv   []string `json:"argv"`
+	Env    []string `json:"env"`
+	Dir    string   `json:"dir"`
+	UID    uint32   `json:"uid"`
+	GID    uint32   `json:"gid"`
+	Groups []uint32 `json:"groups"`
+
+	TTY *TTY `json:"tty,omitempty"`
+	// NoIO: the process's 0, 1 and 2 are /dev/null on the node (bpsh -N).
+	NoIO bool `json:"noio,omitempty"`
+	// Files opened on the node as the caller, replacing the forwarded
+	// stream (bpsh -I/-O/-E); "" keeps the stream.
+	StdinFile  string `json:"stdin_file,omitempty"`
+	StdoutFile string `json:"stdout_file,omitempty"`
+	StderrFile string `json:"stderr_file,omitempty"`
+}
+
+// Validate rejects a ProcStart that no node should try to run.
+func (p *ProcStart) Validate() error {
+	switch {
+	case p.PID < 0:
+		return fmt.Errorf("proc start: negative pid %d", p.PID)
+	case len(p.Argv) == 0:
+		return fmt.Errorf("proc start: empty argv")
+	case !strings.HasPrefix(p.Path, "/"):
+		return fmt.Errorf("proc start: path %q is not absolute", p.Path)
+	case p.Dir != "" && !strings.HasPrefix(p.Dir, "/"):
+		return fmt.Errorf("proc start: dir %q is not absolute", p.Dir)
+	}
+	for _, s := range append(append([]string{p.Path, p.Dir, p.StdinFile, p.StdoutFile, p.StderrFile}, p.Argv...), p.Env...) {
+		if strings.IndexByte(s, 0) >= 0 {
+			return fmt.Errorf("proc start: NUL byte in %q", s)
+		}
+	}
+	return nil
+}
+
+// Started is the payload of ReqStarted.
+type Started struct {
+	PID int `json:"pid"` // the PID the process has on the node
+}
+
+// NodeHello is what a node tells the master about itself.
+type NodeHello struct {
+	Version  string `json:"version"`
+	Hostname string `json:"hostname"`
+	Kernel   string `json:"kernel"`
+	Local    bool   `json:"local"` // a namespace node on the master's machine
+}
+
+// Encode marshals a payload as JSON.
+func Encode(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("wire: encode %T: %v", v, err)) // only our own types get here
+	}
+	return b
+}
+
+// Decode unmarshals a payload, naming the message on error.
+func Decode(what string, b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: bad payload: %w", what, err)
+	}
+	return nil
+}
+
+// Why a node rejects a process channel, as the SSH rejection reason, so the
+// ghost can exit the way a shell would have: 127 for a command that is not
+// there, 126 for one that cannot be executed, 255 for anything else.
+const (
+	RejectNotFound      = ssh.ConnectionFailed
+	RejectNotExecutable = ssh.Prohibited
+	RejectOther         = ssh.ResourceShortage
+)
+
+// RejectCode is the exit code a rejection stands for.
+func RejectCode(r ssh.RejectionReason) int {
+	switch r {
+	case RejectNotFound:
+		return 127
+	case RejectNotExecutable:
+		return 126
+	}
+	return 255
+}
