@@ -221,9 +221,11 @@ func forkExec(c *child) (pid uintptr, err syscall.Errno) {
 		if _, _, err = syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, c.pdeathsig, 0, 0, 0, 0); err != 0 {
 			goto fail
 		}
-		// The parent may have died before prctl; then nobody sends it.
+		// The parent may have died before prctl; then nobody sends it. A
+		// parent outside the child's PID namespace (a thread that setns'd)
+		// shows as 0 and cannot be checked.
 		ppid, _, _ = syscall.RawSyscall(unix.SYS_GETPPID, 0, 0, 0)
-		if ppid != c.ppid {
+		if ppid != c.ppid && ppid != 0 {
 			pid, _, _ = syscall.RawSyscall(unix.SYS_GETPID, 0, 0, 0)
 			syscall.RawSyscall(unix.SYS_KILL, pid, c.pdeathsig, 0)
 		}

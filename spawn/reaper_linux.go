@@ -144,6 +144,12 @@ func (r *Reaper) forkLocked(a *Attr) (*forked, *kid, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if old, ok := r.kids[p.pid]; ok {
+		// Someone else in this process reaped the old child (a wait4 that
+		// should not be there); its status is lost.
+		unix.Close(old.pidfd)
+		close(old.done)
+	}
 	k := &kid{pidfd: p.pidfd, done: make(chan unix.WaitStatus, 1)}
 	r.kids[p.pid] = k
 	return p, k, nil

@@ -22,11 +22,14 @@ import (
 
 // Attr describes the process to start.
 type Attr struct {
-	Path   string   // absolute path of the executable
-	Argv   []string // nil: {Path}
-	Env    []string
-	Dir    string // working directory; "" = keep
-	PID    int    // wanted PID in the caller's PID namespace; 0 = any
+	Path string   // absolute path of the executable
+	Argv []string // nil: {Path}
+	Env  []string // the whole environment; nil: empty
+	Dir  string   // working directory; "" = keep
+	// PID is the wanted PID in the namespace the calling thread creates
+	// children in (the caller's, or the one it setns'd to while locked to
+	// its OS thread); 0 = any.
+	PID    int
 	Uid    uint32
 	Gid    uint32
 	Groups []uint32 // supplementary groups (setgroups), set even if empty
@@ -67,8 +70,8 @@ func (e *ChildError) Unwrap() error { return e.Errno }
 // Start creates the process with clone3 (set_tid = {PID} when PID != 0, and
 // CLONE_PIDFD), then in the child: setsid, dup the Files into place,
 // setctty, pdeathsig, setgroups, setresgid, setresuid, chdir, an empty
-// signal mask, execve. It returns the PID it got and a pidfd the caller
-// must close. A failure in the child comes back as a *ChildError naming
+// signal mask, execve. It returns the PID it got, as the caller's PID
+// namespace sees it, and a pidfd the caller must close. A failure in the child comes back as a *ChildError naming
 // the step and the errno, and that child has been reaped.
 //
 // Start must not race with a wait4(-1) elsewhere in the process (a

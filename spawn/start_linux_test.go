@@ -2,9 +2,13 @@ package spawn
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -292,4 +296,86 @@ func checkEPERM(t *testing.T) {
 		}
 	}
 	wantStatus(t, "eperm child", ws, exited(0))
+}
+
+// TestSetnsPID picks a PID in a namespace the process is not in, from a
+// thread that setns'd into it, as a daemon outside a node could.
+func TestSetnsPID(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root: CLONE_NEWPID, setns and clone3 set_tid")
+	}
+	holder := exec.Command("/bin/sleep", "100")
+	holder.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID, Pdeathsig: syscall.SIGKILL}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The holder is the namespace's PID 1: killing it kills the rest.
+	defer holder.Wait()
+	defer holder.Process.Kill()
+	ns, err := unix.Open(fmt.Sprintf("/proc/%d/ns/pid", holder.Process.Pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ns)
+
+	type result struct {
+		pid int
+		ws  unix.WaitStatus
+		out string
+		err error
+	}
+	res := make(chan result)
+	go func() {
+		// Never unlocked: the thread, now creating children in another
+		// namespace, ends with this goroutine. It waits for the child, whose
+		// Pdeathsig would fire when the thread ends.
+		runtime.LockOSThread()
+		var r result
+		defer func() { res <- r }()
+		if r.err = unix.Setns(ns, unix.CLONE_NEWPID); r.err != nil {
+			return
+		}
+		pr, pw, err := os.Pipe()
+		if r.err = err; err != nil {
+			return
+		}
+		defer pr.Close()
+		a := sh("echo $$ $PPID")
+		a.PID, a.Pdeathsig = 4343, syscall.SIGKILL
+		a.Files = []int{int(pw.Fd()), int(pw.Fd()), int(pw.Fd())}
+		pid, pidfd, err := Start(a)
+		pw.Close()
+		if r.err = err; err != nil {
+			return
+		}
+		defer unix.Close(pidfd)
+		b, _ := io.ReadAll(pr)
+		r.pid, r.out = pid, string(b)
+		_, r.err = unix.Wait4(pid, &r.ws, 0, nil)
+	}()
+	r := <-res
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	// Start returns the PID as the caller sees it; the child sees 4343
+	// and a parent outside its namespace (0).
+	if r.out != "4343 0\n" {
+		t.Errorf("child in the holder's namespace printed %q, want %q", r.out, "4343 0\n")
+	}
+	if r.pid == 4343 || r.pid <= 0 {
+		t.Errorf("Start returned pid %d, want the PID in this namespace", r.pid)
+	}
+	wantStatus(t, "child in the holder's namespace", r.ws, exited(0))
+}
+
+// checkSignals: the child execs with an empty mask, and what the parent
+// ignores stays ignored, as with os/exec.
+func checkSignals(t *testing.T) {
+	signal.Ignore(syscall.SIGHUP)
+	defer signal.Reset(syscall.SIGHUP)
+	_, ws, out := output(t, plainStart, Attr{Path: "/bin/grep", Argv: []string{"grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"}})
+	if want := "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000001\n"; out != want {
+		t.Errorf("child's signal state:\n%s\nwant:\n%s", out, want)
+	}
+	wantStatus(t, "grep", ws, exited(0))
 }

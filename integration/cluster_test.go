@@ -1,0 +1,207 @@
+// Package integration starts a real bpmaster with real namespace nodes and
+// drives it with the real bproc binary, as a user would.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bproc/bproc/bproc"
+)
+
+// binary is the bproc binary under test: $BPROC_BIN (make test sets it),
+// else one built for this run.
+var binary string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	binary = os.Getenv("BPROC_BIN")
+	if binary == "" {
+		dir, err := os.MkdirTemp("", "bproc-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		binary = filepath.Join(dir, "bproc")
+		build := exec.Command("go", "build", "-o", binary, "..")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build bproc:", err)
+			return 1
+		}
+	}
+	return m.Run()
+}
+
+// cluster is a running bpmaster with local nodes.
+type cluster struct {
+	t      *testing.T
+	dir    string
+	socket string
+	master *exec.Cmd
+	log    *bytes.Buffer
+	nodes  int
+}
+
+// startCluster starts bpmaster --local-nodes n and waits until every node is
+// up. Everything is stopped and checked gone when the test ends.
+func startCluster(t *testing.T, n int) *cluster {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: namespace nodes and chosen PIDs")
+	}
+	dir := t.TempDir()
+	c := &cluster{t: t, dir: dir, socket: filepath.Join(dir, "master.sock"), log: &bytes.Buffer{}, nodes: n}
+	c.master = exec.Command(binary, "bpmaster", "--local-nodes", strconv.Itoa(n),
+		"--socket", c.socket, "--state-dir", filepath.Join(dir, "state"), "--listen", "127.0.0.1:0", "--ping", "1s")
+	c.master.Stdout, c.master.Stderr = c.log, c.log
+	c.master.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := c.master.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.stop)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		up := 0
+		if cl, err := bproc.Dial(c.socket); err == nil {
+			nodes, _ := cl.Nodes()
+			cl.Close()
+			for _, nd := range nodes {
+				if nd.State == "up" {
+					up++
+				}
+			}
+		}
+		if up == n {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d nodes up after 20 s; master log:\n%s", up, n, c.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and checks that the master and all its nodes are gone.
+func (c *cluster) stop() {
+	t := c.t
+	slaves := c.slavePIDs()
+	c.master.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- c.master.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("bpmaster exited with %v; log:\n%s", err, c.log)
+		}
+	case <-time.After(15 * time.Second):
+		c.master.Process.Kill()
+		<-done
+		t.Errorf("bpmaster did not stop on SIGTERM within 15 s")
+	}
+	for _, pid := range slaves {
+		if err := syscall.Kill(pid, 0); err == nil {
+			t.Errorf("node bpslave %d still alive after the master stopped", pid)
+		}
+	}
+	if _, err := os.Stat(c.socket); err == nil {
+		t.Errorf("socket %s left behind", c.socket)
+	}
+	if t.Failed() {
+		t.Logf("master log:\n%s", c.log)
+	}
+}
+
+// slavePIDs are the master's children: the bpslaves of the local nodes.
+func (c *cluster) slavePIDs() []int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", c.master.Process.Pid, c.master.Process.Pid))
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		if p, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, p)
+		}
+	}
+	return pids
+}
+
+// result is what a command printed and how it ended.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// bpsh runs the bpsh applet against the cluster.
+func (c *cluster) run(stdin string, applet string, args ...string) result {
+	c.t.Helper()
+	cmd := c.command(applet, args...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	go func() {
+		<-ctx.Done()
+		if ctx.Err() == context.DeadlineExceeded && cmd.Process != nil {
+			cmd.Process.Kill()
+		}
+	}()
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		c.t.Fatalf("%s %v: %v", applet, args, err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+func (c *cluster) command(applet string, args ...string) *exec.Cmd {
+	cmd := exec.Command(binary, append([]string{applet}, args...)...)
+	cmd.Env = append(os.Environ(), "BPROC_SOCKET="+c.socket)
+	return cmd
+}
+
+func (c *cluster) client() *bproc.Client {
+	c.t.Helper()
+	cl, err := bproc.Dial(c.socket)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// waitNoProcs waits until the master knows no remote process.
+func (c *cluster) waitNoProcs() {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		procs, err := c.client().Procs()
+		if err == nil && len(procs) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("remote processes still known after 10 s: %v (err %v)", procs, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
