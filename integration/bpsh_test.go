@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -166,6 +167,7 @@ func TestProcessSpace(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 		buf := make([]byte, 6)
 		if _, err := stdout.Read(buf); err != nil || string(buf) != "ready\n" {
 			t.Fatalf("read ready: %q %v", buf, err)
@@ -185,10 +187,7 @@ func TestProcessSpace(t *testing.T) {
 	})
 
 	t.Run("SIGKILL of the ghost kills the remote process", func(t *testing.T) {
-		cmd := c.command("bpsh", "2", "sleep", "301.5")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd := c.startBpsh(t, "2", "sleep", "301.5")
 		ghost := waitChild(t, cmd.Process.Pid)
 		waitFor(t, "remote sleep 301.5", func() bool { return len(pgrep("sleep", "301.5")) == 2 })
 		syscall.Kill(ghost, syscall.SIGKILL)
@@ -201,11 +200,7 @@ func TestProcessSpace(t *testing.T) {
 	})
 
 	t.Run("SIGSTOP and SIGCONT reach the remote process", func(t *testing.T) {
-		cmd := c.command("bpsh", "0", "sleep", "302.5")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer cmd.Wait()
+		cmd := c.startBpsh(t, "0", "sleep", "302.5")
 		ghost := waitChild(t, cmd.Process.Pid)
 		var remote int
 		waitFor(t, "remote sleep", func() bool {
@@ -221,6 +216,9 @@ func TestProcessSpace(t *testing.T) {
 		syscall.Kill(ghost, syscall.SIGCONT)
 		waitFor(t, "remote running again", func() bool { return procState(remote) == "S" })
 		syscall.Kill(ghost, syscall.SIGTERM)
+		if err := cmd.Wait(); exitCode(err) != 128+15 {
+			t.Errorf("bpsh after SIGTERM of its ghost: %v, want exit 143", err)
+		}
 	})
 
 	t.Run("bpstat", func(t *testing.T) {
@@ -257,14 +255,37 @@ func exitCode(err error) int {
 	return -1
 }
 
+// children lists the children of every thread of pid: bpsh forks ghosts
+// from whichever Go thread runs, and each task's file lists only its own.
 func children(pid int) []int {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
 	var out []int
-	for _, f := range strings.Fields(string(b)) {
-		p, _ := strconv.Atoi(f)
-		out = append(out, p)
+	for _, task := range tasks {
+		b, _ := os.ReadFile(task)
+		for _, f := range strings.Fields(string(b)) {
+			p, _ := strconv.Atoi(f)
+			out = append(out, p)
+		}
 	}
 	return out
+}
+
+// startBpsh starts bpsh in the background and makes sure, even when the test
+// fails half way, that it and its ghosts are killed and reaped.
+func (c *cluster) startBpsh(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := c.command("bpsh", args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, g := range children(cmd.Process.Pid) {
+			syscall.Kill(g, syscall.SIGKILL)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd
 }
 
 func onlyChild(t *testing.T, pid int) int {

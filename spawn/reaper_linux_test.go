@@ -94,11 +94,21 @@ func checkPIDTaken(t *testing.T) {
 
 	// A child that has ended but that the loop has not reaped yet (it
 	// waits for mu, held here): Start reaps it and takes its PID at once.
-	got, done, err = r.Start(withPID(Attr{Path: "/bin/true"}, pid))
+	// The child waits on a pipe so that it cannot end, and be reaped,
+	// before mu is taken.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiter := withPID(sh("read x; exit 0"), pid)
+	waiter.Files = []int{int(pr.Fd()), devNull(t), devNull(t)}
+	got, done, err = r.Start(waiter)
+	pr.Close()
 	if err != nil || got != pid {
 		t.Fatalf("Start(PID %d) = %d, %v", pid, got, err)
 	}
 	r.mu.Lock()
+	pw.Close()
 	for !isZombie(pid) {
 		time.Sleep(time.Millisecond)
 	}

@@ -47,7 +47,7 @@ type cli struct {
 	TTY        bool   `short:"T" name:"tty" help:"Run under a pseudo-terminal on the node (interactive programs)."`
 	Socket     string `env:"BPROC_SOCKET" default:"${socket}" help:"bpmaster's socket."`
 
-	Args []string `arg:"" optional:"" passthrough:"" help:"NODESPEC COMMAND [ARGS...]"`
+	Args []string `arg:"" optional:"" passthrough:"partial" help:"NODESPEC COMMAND [ARGS...]"`
 }
 
 // Main runs bpsh.
