@@ -9,8 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -53,8 +55,47 @@ type cluster struct {
 	dir    string
 	socket string
 	master *exec.Cmd
-	log    *bytes.Buffer
+	log    *syncBuffer
 	nodes  int
+}
+
+// syncBuffer is the master's log: written by exec's copying goroutine and
+// read by the test while the master runs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitLog waits until the master's log matches re and returns the match.
+func (c *cluster) waitLog(t *testing.T, re *regexp.Regexp) []string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m := re.FindStringSubmatch(c.log.String()); m != nil {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("master log has no %q after 10 s:\n%s", re, c.log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// nodeAddr is the TCP address the master takes nodes on.
+func (c *cluster) nodeAddr(t *testing.T) string {
+	return c.waitLog(t, regexp.MustCompile(`bpmaster listening" nodes=(\S+)`))[1]
 }
 
 // startCluster starts bpmaster --local-nodes n and waits until every node is
@@ -65,7 +106,14 @@ func startCluster(t *testing.T, n int) *cluster {
 		t.Skip("needs root: namespace nodes and chosen PIDs")
 	}
 	dir := t.TempDir()
-	c := &cluster{t: t, dir: dir, socket: filepath.Join(dir, "master.sock"), log: &bytes.Buffer{}, nodes: n}
+	// Other users must reach the socket: open up the test's own
+	// directories (t.TempDir makes them private to root).
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &cluster{t: t, dir: dir, socket: filepath.Join(dir, "master.sock"), log: &syncBuffer{}, nodes: n}
 	c.master = exec.Command(binary, "bpmaster", "--local-nodes", strconv.Itoa(n),
 		"--socket", c.socket, "--state-dir", filepath.Join(dir, "state"), "--listen", "127.0.0.1:0", "--ping", "1s")
 	c.master.Stdout, c.master.Stderr = c.log, c.log

@@ -8,6 +8,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -103,7 +104,7 @@ func (m *Master) serveNode(ctx context.Context, c net.Conn) {
 	c.SetDeadline(time.Now().Add(30 * time.Second)) // a handshake that stalls is refused
 	sc, chans, reqs, err := ssh.NewServerConn(c, m.ssh)
 	if err != nil {
-		m.log.Warn("refused node connection", "from", c.RemoteAddr().String(), "reason", err)
+		m.log.Warn("refused node connection", "from", c.RemoteAddr().String(), "reason", refusal(err))
 		c.Close()
 		return
 	}
@@ -251,4 +252,23 @@ func (m *Master) NodeTable() []localapi.NodeStatus {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Num < out[j].Num })
 	return out
+}
+
+// refusal is why a handshake failed, without x/crypto/ssh's "no auth passed
+// yet" that precedes every real reason.
+func refusal(err error) string {
+	var auth *ssh.ServerAuthError
+	if !errors.As(err, &auth) {
+		return err.Error()
+	}
+	var reasons []string
+	for _, e := range auth.Errors {
+		if !errors.Is(e, ssh.ErrNoAuth) {
+			reasons = append(reasons, e.Error())
+		}
+	}
+	if len(reasons) == 0 {
+		return "no acceptable authentication offered"
+	}
+	return strings.Join(reasons, "; ")
 }
