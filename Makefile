@@ -1,6 +1,6 @@
 # bproc: one static binary, busybox-style applets.
 GO      ?= go
-APPLETS := bpmaster bpslave bpsh bpstat
+APPLETS := bpctl bpmaster bpslave bpsh bpstat
 SOURCES := $(shell find . -name '*.go' -not -path './bin/*') go.mod go.sum $(wildcard ghost/*.bin)
 export CGO_ENABLED := 0
 

@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/bproc/bproc/applets"
+	"github.com/bproc/bproc/applets/bpctl"
 	"github.com/bproc/bproc/applets/bpmaster"
 	"github.com/bproc/bproc/applets/bpsh"
 	"github.com/bproc/bproc/applets/bpslave"
@@ -26,6 +27,7 @@ var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM}
 
 // table is every applet, sorted by name.
 var table = []applets.Applet{
+	{Name: "bpctl", Summary: "change nodes: state, owner, group, mode; reboot, halt", Run: bpctl.Main},
 	{Name: "bpmaster", Summary: "the master daemon: nodes, ghosts, the local API", Run: bpmaster.Main, StopOn: stopSignals},
 	{Name: "bpsh", Summary: "run a command on nodes", Run: bpsh.Main},
 	{Name: "bpslave", Summary: "the node daemon (PID 1 of a node)", Run: bpslave.Main, StopOn: stopSignals},

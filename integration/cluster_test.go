@@ -100,7 +100,7 @@ func (c *cluster) nodeAddr(t *testing.T) string {
 
 // startCluster starts bpmaster --local-nodes n and waits until every node is
 // up. Everything is stopped and checked gone when the test ends.
-func startCluster(t *testing.T, n int) *cluster {
+func startCluster(t *testing.T, n int, extra ...string) *cluster {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: namespace nodes and chosen PIDs")
@@ -115,7 +115,9 @@ func startCluster(t *testing.T, n int) *cluster {
 	}
 	c := &cluster{t: t, dir: dir, socket: filepath.Join(dir, "master.sock"), log: &syncBuffer{}, nodes: n}
 	c.master = exec.Command(binary, "bpmaster", "--local-nodes", strconv.Itoa(n),
-		"--socket", c.socket, "--state-dir", filepath.Join(dir, "state"), "--listen", "127.0.0.1:0", "--ping", "1s")
+		"--socket", c.socket, "--state-dir", filepath.Join(dir, "state"), "--listen", "127.0.0.1:0", "--ping-timeout", "2s",
+		"--node-up-dir", filepath.Join(dir, "node_up.d"))
+	c.master.Args = append(c.master.Args, extra...)
 	c.master.Stdout, c.master.Stderr = c.log, c.log
 	c.master.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := c.master.Start(); err != nil {

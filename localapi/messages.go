@@ -8,6 +8,18 @@ const (
 	OpProcs  = "procs"  // every remote process
 	OpRun    = "run"    // start remote processes (then events follow on the connection)
 	OpSignal = "signal" // signal a remote process by its ghost PID (bpsh relays SIGSTOP, which a ghost cannot catch)
+	OpCtl    = "ctl"    // change nodes: state, action, owner, group, mode (bpctl)
+	OpWatch  = "watch"  // wait for the next change of the node table (bpstat -U)
+)
+
+// Node states, as BProc named them. (The actions, reboot, halt and pwroff,
+// are the wire's: wire.ActionReboot and so on.)
+const (
+	StateDown        = "down"
+	StateBoot        = "boot"
+	StateUp          = "up"
+	StateError       = "error"
+	StateUnavailable = "unavailable"
 )
 
 // Request is every frame a client sends; Op says which fields matter.
@@ -15,6 +27,24 @@ type Request struct {
 	Op     string  `json:"op"`
 	Run    *Run    `json:"run,omitempty"`
 	Signal *Signal `json:"signal,omitempty"`
+	Ctl    *Ctl    `json:"ctl,omitempty"`
+}
+
+// Ctl is one step of bpctl: a change applied to each of Nodes. Exactly one
+// of State, Action, Mode, UID or GID is set.
+type Ctl struct {
+	Nodes  []int   `json:"nodes"`
+	State  string  `json:"state,omitempty"`  // up, error, unavailable
+	Action string  `json:"action,omitempty"` // reboot, halt, pwroff
+	Mode   *uint32 `json:"mode,omitempty"`   // only the x bits: 0111
+	UID    *uint32 `json:"uid,omitempty"`
+	GID    *uint32 `json:"gid,omitempty"`
+}
+
+// NodeError is a node's failure in a Ctl; nodes not listed succeeded.
+type NodeError struct {
+	Node  int    `json:"node"`
+	Error string `json:"error"`
 }
 
 // Run asks for one remote process per entry of Nodes (duplicates allowed:
@@ -45,6 +75,8 @@ type Reply struct {
 	Nodes []NodeStatus `json:"nodes,omitempty"`
 	Procs []Proc       `json:"procs,omitempty"`
 	Ranks []Rank       `json:"ranks,omitempty"`
+	// Failed lists the nodes a Ctl could not change, and why.
+	Failed []NodeError `json:"failed,omitempty"`
 }
 
 // NodeStatus is one row of the node table.
@@ -58,6 +90,9 @@ type NodeStatus struct {
 	Procs  int    `json:"procs"`
 	Local  bool   `json:"local,omitempty"`
 	Kernel string `json:"kernel,omitempty"`
+	// Stats is what the node last reported (with its answer to a ping);
+	// nil while it is down.
+	Stats *wire.NodeStats `json:"stats,omitempty"`
 }
 
 // Proc is one remote process.

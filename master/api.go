@@ -148,6 +148,15 @@ func (m *Master) serveClient(conn *net.UnixConn, cred peercred.Cred, r io.Reader
 			if err := m.signalRequest(cred, req.Signal); err != nil {
 				reply.Error = err.Error()
 			}
+		case localapi.OpCtl:
+			failed, err := m.ctl(cred, req.Ctl)
+			if err != nil {
+				reply.Error = err.Error()
+			}
+			reply.Failed = failed
+		case localapi.OpWatch:
+			m.awaitChange(watchLimit)
+			reply.Nodes = m.NodeTable()
 		default:
 			reply.Error = fmt.Sprintf("unknown operation %q", req.Op)
 		}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/bproc/bproc/wire"
 )
 
 // localNodes are the namespace nodes of --local-nodes: each a bpslave that is
@@ -21,30 +23,78 @@ type localNodes struct {
 	wg     sync.WaitGroup
 }
 
+// localNode is the supervisor of one namespace node; bpctl's actions reach
+// it through ctl.
+type localNode struct {
+	ctl chan string // reboot, halt or pwroff
+}
+
+// control hands an action to the supervisor; a second one while the first
+// is under way is dropped, as pressing reset twice would be.
+func (ln *localNode) control(action string) {
+	select {
+	case ln.ctl <- action:
+	default:
+	}
+}
+
+// awaitReboot keeps a halted node down until it is rebooted; false when
+// the master is stopping instead.
+func (ln *localNode) awaitReboot(ctx context.Context) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case action := <-ln.ctl:
+			if action == wire.ActionReboot {
+				return true
+			}
+		}
+	}
+}
+
 func (m *Master) startLocalNodes(ctx context.Context) *localNodes {
 	ctx, cancel := context.WithCancel(ctx)
-	ln := &localNodes{cancel: cancel}
+	lns := &localNodes{cancel: cancel}
+	m.mu.Lock()
+	m.local = make(map[int]*localNode, m.cfg.LocalNodes)
 	for i := 0; i < m.cfg.LocalNodes; i++ {
-		ln.wg.Go(func() { m.superviseLocal(ctx, i) })
+		ln := &localNode{ctl: make(chan string, 1)}
+		m.local[i] = ln
+		lns.wg.Go(func() { m.superviseLocal(ctx, i, ln) })
 	}
-	return ln
+	m.mu.Unlock()
+	return lns
 }
 
-func (ln *localNodes) stop() {
-	ln.cancel()
-	ln.wg.Wait()
+func (lns *localNodes) stop() {
+	lns.cancel()
+	lns.wg.Wait()
 }
 
-// superviseLocal keeps node num running until ctx ends, restarting it when it
-// dies (a node that reboots comes back empty, as a real one would).
-func (m *Master) superviseLocal(ctx context.Context, num int) {
+// superviseLocal keeps node num running until ctx ends: a node that dies is
+// started again (with backoff), a reboot starts a new one at once (it comes
+// back empty, as a real one would), and a halted node stays down until it
+// is rebooted.
+func (m *Master) superviseLocal(ctx context.Context, num int, ln *localNode) {
 	log := m.log.With("node", num)
 	backoff := time.Second
 	for ctx.Err() == nil {
 		began := time.Now()
-		err := m.runLocal(ctx, num, log)
+		action, err := m.runLocal(ctx, num, ln, log)
 		if ctx.Err() != nil {
 			return
+		}
+		switch action {
+		case wire.ActionReboot:
+			log.Info("local node rebooting")
+			continue
+		case wire.ActionHalt, wire.ActionPwroff:
+			log.Info("local node halted; bpctl --reboot starts it again", "action", action)
+			if !ln.awaitReboot(ctx) {
+				return
+			}
+			continue
 		}
 		log.Warn("local node exited; restarting", "err", err, "in", backoff)
 		if time.Since(began) > time.Minute {
@@ -53,15 +103,21 @@ func (m *Master) superviseLocal(ctx context.Context, num int) {
 		select {
 		case <-ctx.Done():
 			return
+		case action := <-ln.ctl:
+			if action != wire.ActionReboot && !ln.awaitReboot(ctx) {
+				return
+			}
+			continue
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 
-// runLocal runs one namespace node until it exits or ctx ends; then it is
-// sent SIGTERM, and SIGKILL if it has not gone within five seconds.
-func (m *Master) runLocal(ctx context.Context, num int, log *slog.Logger) error {
+// runLocal runs one namespace node until it exits, ctx ends or an action
+// comes; then it is sent SIGTERM, and SIGKILL if it has not gone within
+// five seconds. It returns the action that stopped it, if one did.
+func (m *Master) runLocal(ctx context.Context, num int, ln *localNode, log *slog.Logger) (string, error) {
 	m.mu.Lock()
 	addr := m.nodeAddr
 	m.mu.Unlock()
@@ -79,23 +135,25 @@ func (m *Master) runLocal(ctx context.Context, num int, log *slog.Logger) error 
 		Pdeathsig: syscall.SIGKILL,
 	}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start local node %d: %w", num, err)
+		return "", fmt.Errorf("start local node %d: %w", num, err)
 	}
 	log.Info("local node started", "pid", cmd.Process.Pid)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	action := ""
 	select {
 	case err := <-done:
-		return err
+		return "", err
 	case <-ctx.Done():
+	case action = <-ln.ctl:
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-done:
-		return err
+		return action, err
 	case <-time.After(5 * time.Second):
 		log.Warn("local node did not stop on SIGTERM; killing it")
 		cmd.Process.Kill()
-		return <-done
+		return action, <-done
 	}
 }

@@ -29,9 +29,12 @@ type Config struct {
 	Nodes      int    // size of the node table (at least LocalNodes)
 	Binary     string // the bproc binary local nodes run
 	// PingInterval is how often nodes are pinged; a node silent for two
-	// intervals is down. BProc's default pingtimeout is 30 s.
+	// intervals is down: BProc's pingtimeout is two intervals (30 s).
 	PingInterval time.Duration
-	Log          *slog.Logger
+	// NodeUpDir holds the scripts that set a node up between boot and up
+	// (BProc's node_up); a missing directory means none.
+	NodeUpDir string
+	Log       *slog.Logger
 }
 
 // Master is a running bpmaster.
@@ -50,6 +53,7 @@ type Master struct {
 	procs      map[int]*proc         // remote processes by ghost PID
 	nodeAddr   string                // where nodes dial (after Listen resolved port 0)
 	nodeChange chan struct{}         // closed and replaced on every node state change
+	local      map[int]*localNode    // supervisors of --local-nodes, once started
 }
 
 // New checks the configuration and loads (or creates) the keys.
@@ -67,6 +71,10 @@ func New(cfg Config) (*Master, error) {
 	if err != nil {
 		return nil, err
 	}
+	settings, err := loadSaved(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
 	m := &Master{
 		cfg: cfg, log: cfg.Log, keys: ks,
 		Ready:      make(chan struct{}),
@@ -76,7 +84,7 @@ func New(cfg Config) (*Master, error) {
 		nodeChange: make(chan struct{}),
 	}
 	for i := 0; i < cfg.Nodes; i++ {
-		m.nodes[i] = newNode(i, i < cfg.LocalNodes)
+		m.nodes[i] = newNode(i, i < cfg.LocalNodes, settings[i])
 	}
 	m.ssh = m.sshConfig()
 	return m, nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sort"
 	"strconv"
@@ -17,48 +18,26 @@ import (
 	"github.com/bproc/bproc/wire"
 )
 
-// Node states, as BProc named them.
-const (
-	StateDown = "down"
-	StateBoot = "boot"
-	StateUp   = "up"
-)
-
 // node is one row of the node table. The master's mu guards every field.
 type node struct {
 	num   int
 	local bool
-	state string
+	state string          // localapi.State*
+	held  string          // error or unavailable, set by the administrator
+	perms perms           // owner, group, mode
 	conn  *ssh.ServerConn // nil while down
 	addr  string
 	hello wire.NodeHello
-	uid   uint32
-	gid   uint32
-	mode  uint32
+	stats *wire.NodeStats // last reported; nil while down
 	procs map[int]*proc
 }
 
-func newNode(num int, local bool) *node {
-	return &node{num: num, local: local, state: StateDown, mode: 0o100, procs: make(map[int]*proc)}
-}
-
-// mayUse says whether a caller may start processes on the node: like a
-// file's execute bits, root always may.
-func (n *node) mayUse(uid uint32, gid uint32, groups []uint32) bool {
-	if uid == 0 {
-		return true
+func newNode(num int, local bool, s saved) *node {
+	p := s.perms
+	if p == (perms{}) {
+		p = defaultPerms
 	}
-	if uid == n.uid {
-		return n.mode&0o100 != 0
-	}
-	inGroup := gid == n.gid
-	for _, g := range groups {
-		inGroup = inGroup || g == n.gid
-	}
-	if inGroup {
-		return n.mode&0o010 != 0
-	}
-	return n.mode&0o001 != 0
+	return &node{num: num, local: local, state: localapi.StateDown, held: s.Held, perms: p, procs: make(map[int]*proc)}
 }
 
 func (m *Master) sshConfig() *ssh.ServerConfig {
@@ -121,7 +100,7 @@ func (m *Master) serveNode(ctx context.Context, c net.Conn) {
 	m.mu.Lock()
 	n := m.nodes[num]
 	old := n.conn
-	n.conn, n.addr, n.state = sc, hostOf(c.RemoteAddr()), StateBoot
+	n.conn, n.addr, n.state = sc, hostOf(c.RemoteAddr()), localapi.StateBoot
 	m.changedLocked()
 	m.mu.Unlock()
 	if old != nil {
@@ -132,7 +111,7 @@ func (m *Master) serveNode(ctx context.Context, c net.Conn) {
 
 	done := make(chan struct{})
 	go m.nodeRequests(n, sc, reqs, log)
-	go m.pingNode(sc, done, log)
+	go m.pingNode(n, sc, done, log)
 	sc.Wait()
 	close(done)
 	m.nodeDown(n, sc)
@@ -146,11 +125,9 @@ func hostOf(a net.Addr) string {
 	return a.String()
 }
 
-// nodeRequests handles a node's global requests. The hello moves it to up:
-// node setup (scripts, libraries) will sit between boot and up.
-func (m *Master) nodeRequests(n *node, sc *ssh.ServerConn, reqs <-chan *ssh.Request, log interface {
-	Warn(string, ...any)
-}) {
+// nodeRequests handles a node's global requests. The hello starts the
+// node's setup (node_up.d), which moves it from boot to up or error.
+func (m *Master) nodeRequests(n *node, sc *ssh.ServerConn, reqs <-chan *ssh.Request, log *slog.Logger) {
 	for r := range reqs {
 		switch r.Type {
 		case wire.ReqPing:
@@ -163,12 +140,16 @@ func (m *Master) nodeRequests(n *node, sc *ssh.ServerConn, reqs <-chan *ssh.Requ
 				continue
 			}
 			m.mu.Lock()
-			if n.conn == sc {
-				n.hello, n.state, n.mode = h, StateUp, 0o111
+			current := n.conn == sc
+			if current {
+				n.hello, n.stats = h, &h.Stats
 				m.changedLocked()
 			}
 			m.mu.Unlock()
-			r.Reply(true, nil)
+			r.Reply(true, wire.Encode(wire.HelloReply{PingInterval: m.cfg.PingInterval}))
+			if current {
+				go m.setUpNode(n, sc, log)
+			}
 		default:
 			log.Warn("unknown request from node", "type", r.Type)
 			r.Reply(false, nil)
@@ -176,10 +157,9 @@ func (m *Master) nodeRequests(n *node, sc *ssh.ServerConn, reqs <-chan *ssh.Requ
 	}
 }
 
-// pingNode drops a node that does not answer for two ping intervals.
-func (m *Master) pingNode(sc *ssh.ServerConn, done <-chan struct{}, log interface {
-	Warn(string, ...any)
-}) {
+// pingNode asks the node for its stats every interval (the answer is the
+// ping) and drops a node that does not answer for two intervals.
+func (m *Master) pingNode(n *node, sc *ssh.ServerConn, done <-chan struct{}, log *slog.Logger) {
 	t := time.NewTicker(m.cfg.PingInterval)
 	defer t.Stop()
 	for {
@@ -190,8 +170,17 @@ func (m *Master) pingNode(sc *ssh.ServerConn, done <-chan struct{}, log interfac
 		}
 		answered := make(chan struct{})
 		go func() {
-			sc.SendRequest(wire.ReqPing, true, nil)
-			close(answered)
+			defer close(answered)
+			ok, payload, err := sc.SendRequest(wire.ReqStats, true, nil)
+			var st wire.NodeStats
+			if err != nil || !ok || wire.Decode(wire.ReqStats, payload, &st) != nil {
+				return
+			}
+			m.mu.Lock()
+			if n.conn == sc {
+				n.stats = &st
+			}
+			m.mu.Unlock()
 		}()
 		select {
 		case <-answered:
@@ -215,7 +204,7 @@ func (m *Master) nodeDown(n *node, sc *ssh.ServerConn) {
 	if n.conn != sc {
 		return
 	}
-	n.conn, n.state, n.mode, n.uid, n.gid = nil, StateDown, 0o100, 0, 0
+	n.conn, n.state, n.stats = nil, localapi.StateDown, nil
 	m.changedLocked()
 }
 
@@ -233,6 +222,21 @@ func (m *Master) dropAllNodes() {
 	}
 }
 
+// watchLimit bounds a watch: the client gets the table at least this often,
+// and a client that went away is noticed then.
+const watchLimit = time.Minute
+
+// awaitChange waits for the next change of the node table, or max.
+func (m *Master) awaitChange(max time.Duration) {
+	m.mu.Lock()
+	ch := m.nodeChange
+	m.mu.Unlock()
+	select {
+	case <-ch:
+	case <-time.After(max):
+	}
+}
+
 // changedLocked wakes whoever waits for a node change.
 func (m *Master) changedLocked() {
 	close(m.nodeChange)
@@ -246,8 +250,8 @@ func (m *Master) NodeTable() []localapi.NodeStatus {
 	out := make([]localapi.NodeStatus, 0, len(m.nodes))
 	for _, n := range m.nodes {
 		out = append(out, localapi.NodeStatus{
-			Num: n.num, State: n.state, Addr: n.addr, UID: n.uid, GID: n.gid, Mode: n.mode,
-			Procs: len(n.procs), Local: n.local, Kernel: n.hello.Kernel,
+			Num: n.num, State: n.state, Addr: n.addr, UID: n.perms.UID, GID: n.perms.GID, Mode: n.perms.Mode,
+			Procs: len(n.procs), Local: n.local, Kernel: n.hello.Kernel, Stats: n.stats,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Num < out[j].Num })

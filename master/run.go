@@ -22,10 +22,13 @@ import (
 
 // BProc's error texts, which users and scripts know.
 const (
-	errInvalidNode = "Invalid node number"
-	errNodeDown    = "Node is down"
-	errPermission  = "Permission denied"
-	errNodeDied    = "Slave node died"
+	errInvalidNode  = "Invalid node number"
+	errNodeDown     = "Node is down"
+	errPermission   = "Permission denied"
+	errNotPermitted = "Operation not permitted"
+	errNodeDied     = "Slave node died"
+	// Not BProc's: Scyld's unavailable state turned non-root users away.
+	errNodeUnavailable = "Node is unavailable"
 )
 
 // maxRanks bounds one run request.
@@ -70,10 +73,8 @@ func (m *Master) newJob(c *client, r *localapi.Run) (*job, []localapi.Rank, erro
 		switch {
 		case n == nil:
 			out[i].Error = errInvalidNode
-		case n.state != StateUp:
-			out[i].Error = errNodeDown
-		case !n.mayUse(c.cred.UID, c.cred.GID, c.cred.Groups):
-			out[i].Error = errPermission
+		case n.accessError(c.cred) != "":
+			out[i].Error = n.accessError(c.cred)
 		default:
 			tok, err := ghost.NewToken()
 			if err != nil {
@@ -179,9 +180,10 @@ func (p *proc) run() {
 	m.mu.Lock()
 	n := m.nodes[p.rank.node]
 	sc := n.conn
-	if sc == nil || n.state != StateUp {
+	why := n.accessError(p.job.cred)
+	if why != "" {
 		m.mu.Unlock()
-		p.finish(wire.ExitStatus{Code: 255}, false, errNodeDown)
+		p.finish(wire.ExitStatus{Code: 255}, false, why)
 		return
 	}
 	m.procs[p.pid] = p

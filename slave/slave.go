@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/nodestats"
 	"github.com/bproc/bproc/spawn"
 	"github.com/bproc/bproc/wire"
 )
@@ -39,8 +40,9 @@ type Slave struct {
 	log    *slog.Logger
 	reaper *spawn.Reaper
 
-	mu    sync.Mutex // guards procs
-	procs map[int]*proc
+	mu     sync.Mutex // guards procs and action
+	procs  map[int]*proc
+	action string // reboot, halt or pwroff, once the master asked for it
 }
 
 // New makes a node daemon; Run connects it.
@@ -64,6 +66,16 @@ func (s *Slave) Run(ctx context.Context) error {
 		err := s.session(ctx)
 		s.killAll()
 		if ctx.Err() != nil {
+			return nil
+		}
+		s.mu.Lock()
+		action := s.action
+		s.action = ""
+		s.mu.Unlock()
+		// A namespace node ends on any action: its master builds a new one
+		// for a reboot. By hand, a reboot is a fresh connection.
+		if action != "" && (s.cfg.Local || action != wire.ActionReboot) {
+			s.log.Info("stopping", "action", action)
 			return nil
 		}
 		if time.Since(began) > 10*time.Second {
@@ -101,23 +113,34 @@ func (s *Slave) session(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
-	go func() {
-		for r := range reqs {
-			r.Reply(r.Type == wire.ReqPing, nil)
-		}
-	}()
+	actions := make(chan string, 1)
+	go s.masterRequests(reqs, actions)
 	var uts unix.Utsname
 	unix.Uname(&uts)
 	host, _ := os.Hostname()
-	if ok, _, err := conn.SendRequest(wire.ReqHello, true, wire.Encode(wire.NodeHello{
-		Version: "bproc", Hostname: host, Kernel: unix.ByteSliceToString(uts.Release[:]), Local: s.cfg.Local,
-	})); err != nil || !ok {
+	stats, _ := nodestats.Read("/proc")
+	ok, payload, err := conn.SendRequest(wire.ReqHello, true, wire.Encode(wire.NodeHello{
+		Version: "bproc", Hostname: host, Kernel: unix.ByteSliceToString(uts.Release[:]), Local: s.cfg.Local, Stats: stats,
+	}))
+	if err != nil || !ok {
 		return fmt.Errorf("hello to master: refused (%v)", err)
 	}
-	s.log.Info("connected to master", "master", s.cfg.Master)
+	interval := s.cfg.PingInterval
+	var hr wire.HelloReply
+	if wire.Decode("hello reply", payload, &hr) == nil && hr.PingInterval > 0 {
+		interval = hr.PingInterval
+	}
+	s.log.Info("connected to master", "master", s.cfg.Master, "ping", interval)
 	done := make(chan struct{})
 	defer close(done)
-	go s.pingMaster(conn, done)
+	go s.pingMaster(conn, interval, done)
+	go func() {
+		select {
+		case a := <-actions:
+			s.act(a, conn)
+		case <-done:
+		}
+	}()
 	for nc := range chans {
 		if nc.ChannelType() != wire.ChanProc {
 			nc.Reject(ssh.UnknownChannelType, "unknown channel type "+nc.ChannelType())
@@ -129,8 +152,8 @@ func (s *Slave) session(ctx context.Context) error {
 }
 
 // pingMaster gives up on a master that does not answer for two intervals.
-func (s *Slave) pingMaster(conn ssh.Conn, done <-chan struct{}) {
-	t := time.NewTicker(s.cfg.PingInterval)
+func (s *Slave) pingMaster(conn ssh.Conn, interval time.Duration, done <-chan struct{}) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -147,7 +170,7 @@ func (s *Slave) pingMaster(conn ssh.Conn, done <-chan struct{}) {
 		case <-answered:
 		case <-done:
 			return
-		case <-time.After(2 * s.cfg.PingInterval):
+		case <-time.After(2 * interval):
 			s.log.Warn("master silent for two ping intervals; dropping the connection")
 			conn.Close()
 			return

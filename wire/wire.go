@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -38,8 +39,22 @@ const (
 
 	// ReqPing (either way, global): liveness; the answer is the reply.
 	ReqPing = "bproc-ping"
-	// ReqHello (node -> master, global, once after connecting): NodeHello.
+	// ReqHello (node -> master, global, once after connecting): NodeHello;
+	// the reply carries a HelloReply.
 	ReqHello = "bproc-hello"
+	// ReqStats (master -> node, global): the reply carries NodeStats. The
+	// master asks with every ping, so it doubles as one.
+	ReqStats = "bproc-stats"
+	// ReqAction (master -> node, global): reboot, halt or pwroff; payload
+	// the action's name.
+	ReqAction = "bproc-action"
+)
+
+// The actions of ReqAction, as BProc named them.
+const (
+	ActionReboot = "reboot"
+	ActionHalt   = "halt"
+	ActionPwroff = "pwroff"
 )
 
 // User is the SSH user name a node logs in with: it says which node it is.
@@ -122,10 +137,28 @@ type Started struct {
 
 // NodeHello is what a node tells the master about itself.
 type NodeHello struct {
-	Version  string `json:"version"`
-	Hostname string `json:"hostname"`
-	Kernel   string `json:"kernel"`
-	Local    bool   `json:"local"` // a namespace node on the master's machine
+	Version  string    `json:"version"`
+	Hostname string    `json:"hostname"`
+	Kernel   string    `json:"kernel"`
+	Local    bool      `json:"local"` // a namespace node on the master's machine
+	Stats    NodeStats `json:"stats"`
+}
+
+// HelloReply is the master's answer to a NodeHello.
+type HelloReply struct {
+	// PingInterval is how often the node pings the master; a master silent
+	// for two intervals (BProc's pingtimeout) is given up.
+	PingInterval time.Duration `json:"ping_interval"`
+}
+
+// NodeStats is what bpstat -l shows of a node beyond its state (what
+// Scyld's beostat gave).
+type NodeStats struct {
+	Load     [3]float64 `json:"load"`      // 1, 5 and 15 minute load averages
+	MemTotal uint64     `json:"mem_total"` // bytes
+	MemUsed  uint64     `json:"mem_used"`  // bytes: total less available
+	Uptime   float64    `json:"uptime"`    // seconds since the node booted
+	CPUs     int        `json:"cpus"`
 }
 
 // Encode marshals a payload as JSON.

@@ -24,13 +24,14 @@ import (
 )
 
 type cli struct {
-	Socket     string        `env:"BPROC_SOCKET" default:"${socket}" help:"Unix socket for tools and ghosts."`
-	Listen     string        `default:":2223" help:"TCP address nodes connect to."`
-	StateDir   string        `default:"/var/lib/bproc" help:"Where the keys are kept (generated on first start)."`
-	LocalNodes int           `help:"Start this many namespace nodes on this machine."`
-	Nodes      int           `help:"Size of the node table (default: --local-nodes)."`
-	Ping       time.Duration `default:"15s" help:"Ping interval; a node silent for two is down."`
-	Verbose    bool          `short:"v" help:"Log debug messages."`
+	Socket      string        `env:"BPROC_SOCKET" default:"${socket}" help:"Unix socket for tools and ghosts."`
+	Listen      string        `default:":2223" help:"TCP address nodes connect to."`
+	StateDir    string        `default:"/var/lib/bproc" help:"Where the keys are kept (generated on first start)."`
+	LocalNodes  int           `help:"Start this many namespace nodes on this machine."`
+	Nodes       int           `help:"Size of the node table (default: --local-nodes)."`
+	PingTimeout time.Duration `default:"30s" help:"A node silent this long is down (BProc's pingtimeout); nodes are pinged every half of it."`
+	NodeUpDir   string        `default:"/etc/bproc/node_up.d" help:"Scripts run on each node, as root, before it is up."`
+	Verbose     bool          `short:"v" help:"Log debug messages."`
 }
 
 // Main runs the master until ctx is cancelled.
@@ -46,8 +47,8 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	if c.Nodes < 0 || c.Nodes > 65536 {
 		return &applets.UsageError{Err: fmt.Errorf("--nodes %d: want 0 to 65536", c.Nodes)}
 	}
-	if c.Ping < 100*time.Millisecond {
-		return &applets.UsageError{Err: fmt.Errorf("--ping %s: want at least 100ms", c.Ping)}
+	if c.PingTimeout < 200*time.Millisecond {
+		return &applets.UsageError{Err: fmt.Errorf("--ping-timeout %s: want at least 200ms", c.PingTimeout)}
 	}
 	if c.LocalNodes > 0 && os.Geteuid() != 0 {
 		return fmt.Errorf("--local-nodes needs root (namespaces and chosen PIDs)")
@@ -63,7 +64,8 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	}
 	m, err := master.New(master.Config{
 		Socket: c.Socket, Listen: c.Listen, StateDir: c.StateDir,
-		LocalNodes: c.LocalNodes, Nodes: c.Nodes, Binary: bin, PingInterval: c.Ping, Log: log,
+		LocalNodes: c.LocalNodes, Nodes: c.Nodes, Binary: bin, PingInterval: c.PingTimeout / 2,
+		NodeUpDir: c.NodeUpDir, Log: log,
 	})
 	if err != nil {
 		return err

@@ -10,12 +10,13 @@ package bpstat
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"os/user"
+	"os/signal"
+	"slices"
 	"sort"
-	"strconv"
-	"strings"
+	"syscall"
 
 	"github.com/alecthomas/kong"
 
@@ -27,12 +28,20 @@ import (
 
 type cli struct {
 	Compact bool   `short:"c" help:"Compact table (the default)."`
-	Long    bool   `short:"l" help:"One line per node."`
+	Long    bool   `short:"l" help:"One line per node, with load, memory, uptime and processes."`
 	Addr    bool   `short:"a" help:"Print each node's address."`
 	States  bool   `short:"s" help:"Print each node's state."`
 	Numbers bool   `short:"n" help:"Print node numbers."`
 	Total   bool   `short:"t" help:"Print the number of nodes."`
+	Reverse bool   `short:"R" help:"Reverse the order."`
+	ByNum   bool   `short:"N" help:"Sort by node number (the default)."`
+	ByState bool   `short:"S" help:"Sort by state."`
+	Keep    bool   `short:"O" help:"Keep the order of the node specs."`
+	Update  bool   `short:"U" help:"Redraw on every change, until interrupted."`
+	NoInt   bool   `short:"L" help:"Ignore SIGINT and SIGTSTP."`
 	Procs   bool   `short:"p" help:"Print the PID and node of every remote process."`
+	PS      bool   `short:"P" help:"Read ps output on stdin and prepend a node column."`
+	JSON    bool   `name:"json" help:"Machine-readable output."`
 	Socket  string `env:"BPROC_SOCKET" default:"${socket}" help:"bpmaster's socket."`
 
 	Specs []string `arg:"" optional:"" help:"Node specs (default: all nodes)."`
@@ -45,48 +54,114 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 		kong.Vars{"socket": localapi.DefaultSocket}); err != nil {
 		return err
 	}
+	if err := c.check(); err != nil {
+		return &applets.UsageError{Err: err}
+	}
+	if c.NoInt {
+		signal.Ignore(syscall.SIGINT, syscall.SIGTSTP)
+	}
 	client, err := bproc.Dial(c.Socket)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	if c.Procs {
+	switch {
+	case c.Procs || c.PS:
 		procs, err := client.Procs()
 		if err != nil {
 			return err
 		}
+		if c.PS {
+			return prependNodes(io.Stdin, io.Stdout, procs)
+		}
+		if c.JSON {
+			return writeJSON(io.Stdout, procs)
+		}
 		printProcs(io.Stdout, procs)
 		return nil
+	case c.Update:
+		return c.watch(ctx, client, io.Stdout)
 	}
 	table, err := client.Nodes()
 	if err != nil {
 		return err
 	}
+	return c.print(io.Stdout, table)
+}
+
+// check rejects flags that exclude each other.
+func (c *cli) check() error {
+	outputs, orders := 0, 0
+	for _, b := range []bool{c.Compact, c.Long, c.Addr, c.States, c.Numbers, c.Total, c.Procs, c.PS} {
+		if b {
+			outputs++
+		}
+	}
+	for _, b := range []bool{c.ByNum, c.ByState, c.Keep} {
+		if b {
+			orders++
+		}
+	}
+	switch {
+	case outputs > 1:
+		return errors.New("-c, -l, -a, -s, -n, -t, -p and -P exclude each other")
+	case orders > 1:
+		return errors.New("-N, -S and -O exclude each other")
+	case c.Update && (c.Procs || c.PS || c.JSON):
+		return errors.New("-U redraws the node table; it does not go with -p, -P or --json")
+	}
+	return nil
+}
+
+// print shows the selected nodes in the chosen form.
+func (c *cli) print(w io.Writer, table []localapi.NodeStatus) error {
 	nodes, err := selectNodes(table, c.Specs)
 	if err != nil {
 		return applets.Exit(2, "%s", err)
 	}
+	c.sort(nodes)
 	switch {
+	case c.JSON:
+		return writeJSON(w, nodes)
 	case c.Total:
-		fmt.Fprintln(io.Stdout, len(nodes))
+		fmt.Fprintln(w, len(nodes))
 	case c.Numbers:
 		for _, n := range nodes {
-			fmt.Fprintln(io.Stdout, n.Num)
+			fmt.Fprintln(w, n.Num)
 		}
 	case c.States:
 		for _, n := range nodes {
-			fmt.Fprintln(io.Stdout, n.State)
+			fmt.Fprintln(w, n.State)
 		}
 	case c.Addr:
 		for _, n := range nodes {
-			fmt.Fprintf(io.Stdout, "%d\t%s\n", n.Num, n.Addr)
+			fmt.Fprintf(w, "%d\t%s\n", n.Num, n.Addr)
 		}
 	case c.Long:
-		printLong(io.Stdout, nodes)
+		printLong(w, nodes)
 	default:
-		printCompact(io.Stdout, nodes)
+		printCompact(w, nodes)
 	}
 	return nil
+}
+
+// sort orders the nodes: by number unless -S or -O, reversed with -R.
+func (c *cli) sort(nodes []localapi.NodeStatus) {
+	switch {
+	case c.Keep:
+	case c.ByState:
+		sort.SliceStable(nodes, func(i, j int) bool {
+			if nodes[i].State != nodes[j].State {
+				return nodes[i].State < nodes[j].State
+			}
+			return nodes[i].Num < nodes[j].Num
+		})
+	default:
+		sort.SliceStable(nodes, func(i, j int) bool { return nodes[i].Num < nodes[j].Num })
+	}
+	if c.Reverse {
+		slices.Reverse(nodes)
+	}
 }
 
 // selectNodes keeps the nodes the specs name, in table order.
@@ -113,64 +188,4 @@ func selectNodes(table []localapi.NodeStatus, specs []string) ([]localapi.NodeSt
 		}
 	}
 	return out, nil
-}
-
-// modeString shows only the execute bits, as BProc did: ---x--x--x.
-func modeString(m uint32) string {
-	b := []byte("----------")
-	for i, bit := range []uint32{0o100, 0o010, 0o001} {
-		if m&bit != 0 {
-			b[3+3*i] = 'x'
-		}
-	}
-	return string(b)
-}
-
-func userName(uid uint32) string {
-	if u, err := user.LookupId(strconv.Itoa(int(uid))); err == nil {
-		return u.Username
-	}
-	return fmt.Sprintf("#%d", uid)
-}
-
-func groupName(gid uint32) string {
-	if g, err := user.LookupGroupId(strconv.Itoa(int(gid))); err == nil {
-		return g.Name
-	}
-	return fmt.Sprintf("#%d", gid)
-}
-
-func printCompact(w io.Writer, nodes []localapi.NodeStatus) {
-	type key struct {
-		state          string
-		mode, uid, gid uint32
-	}
-	groups := map[key][]int{}
-	var order []key
-	for _, n := range nodes {
-		k := key{n.State, n.Mode, n.UID, n.GID}
-		if _, ok := groups[k]; !ok {
-			order = append(order, k)
-		}
-		groups[k] = append(groups[k], n.Num)
-	}
-	fmt.Fprintf(w, "%-35s%-16s%-11s%-9s%s\n", "Node(s)", "Status", "Mode", "User", "Group")
-	for _, k := range order {
-		fmt.Fprintf(w, "%-35s%-16s%-11s%-9s%s\n", nodeset.Format(groups[k]), k.state, modeString(k.mode), userName(k.uid), groupName(k.gid))
-	}
-}
-
-func printLong(w io.Writer, nodes []localapi.NodeStatus) {
-	fmt.Fprintf(w, "Node Address         Status       Mode          User       Group\n")
-	for _, n := range nodes {
-		fmt.Fprintf(w, "%4d %-15s %-12s %s\t%-10.10s %-10.10s\n", n.Num, n.Addr, n.State, modeString(n.Mode), userName(n.UID), groupName(n.GID))
-	}
-}
-
-func printProcs(w io.Writer, procs []localapi.Proc) {
-	sort.Slice(procs, func(i, j int) bool { return procs[i].PID < procs[j].PID })
-	fmt.Fprintf(w, "%-8s %-5s %s\n", "PID", "Node", "Command")
-	for _, p := range procs {
-		fmt.Fprintf(w, "%-8d %-5d %s\n", p.PID, p.Node, strings.Join(p.Argv, " "))
-	}
 }

@@ -1,0 +1,135 @@
+package bpctl
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// step is one option of the command line, in the order given: BProc's
+// bpctl applies each change to the nodes selected so far.
+type step struct {
+	flag string // the option as typed, for messages
+	kind string // select, master, state, action, mode, user, group
+	arg  string
+}
+
+// options maps each spelling to its kind and whether it takes a value.
+var options = map[string]struct {
+	kind     string
+	needsArg bool
+	action   string
+}{
+	"-M": {"master", false, ""}, "--master": {"master", false, ""},
+	"-S": {"select", true, ""}, "--slave": {"select", true, ""},
+	"-s": {"state", true, ""}, "--state": {"state", true, ""},
+	"-R": {"action", false, "reboot"}, "--reboot": {"action", false, "reboot"},
+	"-H": {"action", false, "halt"}, "--halt": {"action", false, "halt"},
+	"-P": {"action", false, "pwroff"}, "--pwroff": {"action", false, "pwroff"},
+	"-m": {"mode", true, ""}, "--mode": {"mode", true, ""},
+	"-u": {"user", true, ""}, "--user": {"user", true, ""},
+	"-g": {"group", true, ""}, "--group": {"group", true, ""},
+	"-r": {"chroot", true, ""}, "--chroot": {"chroot", true, ""},
+}
+
+// parsed is the command line: the steps, and the options that are not
+// steps.
+type parsed struct {
+	steps  []step
+	socket string
+	help   bool
+}
+
+// parseArgs reads the command line left to right. Values may be attached
+// ("-S3", "--slave=3") or follow ("-S 3").
+func parseArgs(args []string) (parsed, error) {
+	var p parsed
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "-h" || a == "--help" {
+			p.help = true
+			continue
+		}
+		name, val, hasVal := a, "", false
+		switch {
+		case strings.HasPrefix(a, "--"):
+			name, val, hasVal = strings.Cut(a, "=")
+		case strings.HasPrefix(a, "-") && len(a) > 2:
+			name, val, hasVal = a[:2], a[2:], true
+		}
+		if name == "--socket" {
+			if !hasVal {
+				if i+1 >= len(args) {
+					return p, fmt.Errorf("--socket: missing path")
+				}
+				i++
+				val = args[i]
+			}
+			p.socket = val
+			continue
+		}
+		opt, ok := options[name]
+		if !ok {
+			if strings.HasPrefix(a, "-") {
+				return p, fmt.Errorf("unknown option %s", a)
+			}
+			return p, fmt.Errorf("unexpected argument %q (node lists go after -S)", a)
+		}
+		switch {
+		case opt.needsArg && !hasVal:
+			if i+1 >= len(args) {
+				return p, fmt.Errorf("%s: missing value", name)
+			}
+			i++
+			val = args[i]
+		case !opt.needsArg && hasVal:
+			return p, fmt.Errorf("%s takes no value (got %q)", name, val)
+		}
+		s := step{flag: name, kind: opt.kind, arg: val}
+		if opt.kind == "action" {
+			s.arg = opt.action
+		}
+		if err := s.check(); err != nil {
+			return p, err
+		}
+		p.steps = append(p.steps, s)
+	}
+	return p, nil
+}
+
+// check rejects values that can be judged without the master.
+func (s step) check() error {
+	switch s.kind {
+	case "state":
+		switch s.arg {
+		case "up", "error", "unavailable", "reboot", "halt", "pwroff":
+		case "down", "boot":
+			return fmt.Errorf("%s %s: the master sets that state itself", s.flag, s.arg)
+		default:
+			return fmt.Errorf("%s %q: not a state (up, error, unavailable, reboot, halt, pwroff)", s.flag, s.arg)
+		}
+	case "mode":
+		if _, err := parseMode(s.arg); err != nil {
+			return fmt.Errorf("%s %q: %w", s.flag, s.arg, err)
+		}
+	case "chroot":
+		return fmt.Errorf("%s: bproc nodes have no chroot; their root is built by the master", s.flag)
+	case "user", "group", "select":
+		if s.arg == "" {
+			return fmt.Errorf("%s: empty value", s.flag)
+		}
+	}
+	return nil
+}
+
+// parseMode reads an octal mode in which only execute bits may be set.
+func parseMode(s string) (uint32, error) {
+	v, err := strconv.ParseUint(s, 8, 32)
+	if err != nil {
+		return 0, fmt.Errorf("not an octal mode")
+	}
+	if v&^0o111 != 0 {
+		return 0, fmt.Errorf("only execute bits (0111) mean anything on a node")
+	}
+	return uint32(v), nil
+}
