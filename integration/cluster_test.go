@@ -57,6 +57,7 @@ type cluster struct {
 	master *exec.Cmd
 	log    *syncBuffer
 	nodes  int
+	args   []string // bpmaster's, kept for a restart
 }
 
 // syncBuffer is the master's log: written by exec's copying goroutine and
@@ -114,33 +115,56 @@ func startCluster(t *testing.T, n int, extra ...string) *cluster {
 		}
 	}
 	c := &cluster{t: t, dir: dir, socket: filepath.Join(dir, "master.sock"), log: &syncBuffer{}, nodes: n}
-	c.master = exec.Command(binary, "bpmaster", "--local-nodes", strconv.Itoa(n),
+	c.args = append([]string{"bpmaster", "--local-nodes", strconv.Itoa(n),
 		"--socket", c.socket, "--state-dir", filepath.Join(dir, "state"), "--listen", "127.0.0.1:0", "--ping-timeout", "2s",
-		"--node-up-dir", filepath.Join(dir, "node_up.d"))
-	c.master.Args = append(c.master.Args, extra...)
+		"--node-up-dir", filepath.Join(dir, "node_up.d")}, extra...)
+	c.launch()
+	t.Cleanup(c.stop)
+	c.waitSettled()
+	return c
+}
+
+// launch starts bpmaster with c.args.
+func (c *cluster) launch() {
+	c.master = exec.Command(binary, c.args...)
 	c.master.Stdout, c.master.Stderr = c.log, c.log
 	c.master.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := c.master.Start(); err != nil {
-		t.Fatal(err)
+		c.t.Fatal(err)
 	}
-	t.Cleanup(c.stop)
+}
+
+// restart stops the master (checking, as at the end, that nothing is left)
+// and starts it again with the same state directory.
+func (c *cluster) restart(t *testing.T) {
+	t.Helper()
+	c.stop()
+	c.launch()
+	c.waitSettled()
+}
+
+// waitSettled waits until every node has left down and boot: it is up, or
+// in error when its setup failed.
+func (c *cluster) waitSettled() {
+	t := c.t
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		up := 0
+		settled := 0
 		if cl, err := bproc.Dial(c.socket); err == nil {
 			nodes, _ := cl.Nodes()
 			cl.Close()
 			for _, nd := range nodes {
-				if nd.State == "up" {
-					up++
+				if nd.State != "down" && nd.State != "boot" {
+					settled++
 				}
 			}
 		}
-		if up == n {
-			return c
+		if settled == c.nodes {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d nodes up after 20 s; master log:\n%s", up, n, c.log)
+			t.Fatalf("only %d of %d nodes past boot after 20 s; master log:\n%s", settled, c.nodes, c.log)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
