@@ -18,7 +18,7 @@ $(addprefix bin/,$(APPLETS)): bin/bproc
 # The ghost stub is C (a Go process is 600 kB; a ghost must cost a few kB).
 # Its binary is committed so that go build needs no C compiler; this rebuilds it.
 ghost-stub:
-	$(MAKE) -C ghost -f Makefile.inc
+	$(GO) generate ./ghost/
 
 # Every test: unit, fuzz seeds, and integration tests that start a real
 # master with namespace nodes (those need root and skip without it).
