@@ -39,7 +39,7 @@ demo: all
 	./demo.sh
 
 bench: all
-	BPROC_BIN=$(CURDIR)/bin/bproc $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/ ./ghost/
+	BPROC_BIN=$(CURDIR)/bin/bproc $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./ghost/ ./bench/
 
 clean:
 	rm -rf bin

@@ -174,6 +174,9 @@ func (c *cluster) waitSettled() {
 func (c *cluster) stop() {
 	t := c.t
 	slaves := c.slavePIDs()
+	if len(slaves) != c.nodes {
+		t.Errorf("the master has %d children, want its %d local nodes", len(slaves), c.nodes)
+	}
 	c.master.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- c.master.Wait() }()
@@ -200,19 +203,10 @@ func (c *cluster) stop() {
 	}
 }
 
-// slavePIDs are the master's children: the bpslaves of the local nodes.
+// slavePIDs are the master's children: the bpslaves of the local nodes
+// (every thread's children: Go starts them from any thread).
 func (c *cluster) slavePIDs() []int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", c.master.Process.Pid, c.master.Process.Pid))
-	if err != nil {
-		return nil
-	}
-	var pids []int
-	for _, f := range strings.Fields(string(b)) {
-		if p, err := strconv.Atoi(f); err == nil {
-			pids = append(pids, p)
-		}
-	}
-	return pids
+	return children(c.master.Process.Pid)
 }
 
 // result is what a command printed and how it ended.
