@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/bproc/bproc/applets"
+	"github.com/bproc/bproc/applets/bpcp"
 	"github.com/bproc/bproc/applets/bpctl"
 	"github.com/bproc/bproc/applets/bpmaster"
 	"github.com/bproc/bproc/applets/bpsh"
@@ -27,6 +28,7 @@ var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM}
 
 // table is every applet, sorted by name.
 var table = []applets.Applet{
+	{Name: "bpcp", Summary: "copy files to, from and between nodes", Run: bpcp.Main},
 	{Name: "bpctl", Summary: "change nodes: state, owner, group, mode; reboot, halt", Run: bpctl.Main},
 	{Name: "bpmaster", Summary: "the master daemon: nodes, ghosts, the local API", Run: bpmaster.Main, StopOn: stopSignals},
 	{Name: "bpsh", Summary: "run a command on nodes", Run: bpsh.Main},

@@ -50,11 +50,14 @@ type NodeError struct {
 // Run asks for one remote process per entry of Nodes (duplicates allowed:
 // rank i runs on Nodes[i]).
 type Run struct {
-	Nodes []int    `json:"nodes"`
-	Path  string   `json:"path"` // resolved by the caller in its own PATH
-	Argv  []string `json:"argv"`
-	Env   []string `json:"env"`
-	Dir   string   `json:"dir"`
+	Nodes []int  `json:"nodes"`
+	Path  string `json:"path"` // resolved by the caller in its own PATH
+	// Builtin runs a service of the node's own binary instead of Path
+	// (wire.BuiltinFileServer: bpcp's file server).
+	Builtin string   `json:"builtin,omitempty"`
+	Argv    []string `json:"argv"`
+	Env     []string `json:"env"`
+	Dir     string   `json:"dir"`
 
 	TTY        *wire.TTY `json:"tty,omitempty"`
 	NoIO       bool      `json:"noio,omitempty"`

@@ -58,7 +58,7 @@ func (m *Master) newJob(c *client, r *localapi.Run) (*job, []localapi.Rank, erro
 	case len(r.Nodes) > maxRanks:
 		return nil, nil, fmt.Errorf("run: %d ranks exceed the limit of %d", len(r.Nodes), maxRanks)
 	}
-	check := wire.ProcStart{Path: r.Path, Argv: r.Argv, Env: r.Env, Dir: r.Dir,
+	check := wire.ProcStart{Path: r.Path, Builtin: r.Builtin, Argv: r.Argv, Env: r.Env, Dir: r.Dir,
 		StdinFile: r.StdinFile, StdoutFile: r.StdoutFile, StderrFile: r.StderrFile}
 	if err := check.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("run: %w", err)
@@ -199,7 +199,7 @@ func (p *proc) run() {
 	r := p.job.run
 	start := wire.ProcStart{
 		PID: p.pid, Node: p.rank.node, Rank: p.rank.index,
-		Path: r.Path, Argv: r.Argv, Env: rankEnv(r.Env, p.rank), Dir: r.Dir,
+		Path: r.Path, Builtin: r.Builtin, Argv: r.Argv, Env: rankEnv(r.Env, p.rank), Dir: r.Dir,
 		UID: p.job.cred.UID, GID: p.job.cred.GID, Groups: p.job.cred.Groups,
 		TTY: r.TTY, NoIO: r.NoIO, StdinFile: r.StdinFile, StdoutFile: r.StdoutFile, StderrFile: r.StderrFile,
 	}

@@ -56,6 +56,9 @@ func (s *Slave) startProc(nc ssh.NewChannel) {
 		warning = fmt.Sprintf("cannot change to directory %s on the node; running in /", dir)
 		dir = "/"
 	}
+	if ps.Builtin == wire.BuiltinFileServer {
+		ps.Path, ps.Argv = s.self, []string{"bpcp", "--server"}
+	}
 	attr := spawn.Attr{
 		Path: ps.Path, Argv: ps.Argv, Env: ps.Env, Dir: dir, PID: ps.PID,
 		Uid: ps.UID, Gid: ps.GID, Groups: ps.Groups,

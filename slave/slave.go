@@ -43,6 +43,7 @@ type Slave struct {
 	mu     sync.Mutex // guards procs and action
 	procs  map[int]*proc
 	action string // reboot, halt or pwroff, once the master asked for it
+	self   string // this node's bproc binary, for builtins
 }
 
 // New makes a node daemon; Run connects it.
@@ -53,7 +54,13 @@ func New(cfg Config) *Slave {
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 15 * time.Second
 	}
-	return &Slave{cfg: cfg, log: cfg.Log.With("node", cfg.Node), reaper: spawn.NewReaper(), procs: make(map[int]*proc)}
+	// A node's root holds the binary as /init (netbooted or namespace
+	// node); a bpslave started by hand runs from wherever it is.
+	self, err := os.Executable()
+	if _, serr := os.Stat("/init"); serr == nil && (cfg.Local || os.Getpid() == 1) || err != nil {
+		self = "/init"
+	}
+	return &Slave{cfg: cfg, log: cfg.Log.With("node", cfg.Node), reaper: spawn.NewReaper(), procs: make(map[int]*proc), self: self}
 }
 
 // Run keeps a connection to the master until ctx ends, reconnecting with

@@ -50,6 +50,10 @@ const (
 	ReqAction = "bproc-action"
 )
 
+// BuiltinFileServer is the sftp server bpcp talks to on a node: the node's
+// own bproc binary as "bpcp --server", running as the caller.
+const BuiltinFileServer = "file-server"
+
 // The actions of ReqAction, as BProc named them.
 const (
 	ActionReboot = "reboot"
@@ -89,16 +93,19 @@ type Window struct {
 // ProcStart is the payload of a ChanProc open: everything the node needs to
 // start the process exactly as the caller would locally.
 type ProcStart struct {
-	PID    int      `json:"pid"` // wanted PID (the ghost's); 0 = any
-	Node   int      `json:"node"`
-	Rank   int      `json:"rank"`
-	Path   string   `json:"path"` // absolute, resolved on the master in the caller's PATH
-	Argv   []string `json:"argv"`
-	Env    []string `json:"env"`
-	Dir    string   `json:"dir"`
-	UID    uint32   `json:"uid"`
-	GID    uint32   `json:"gid"`
-	Groups []uint32 `json:"groups"`
+	PID  int    `json:"pid"` // wanted PID (the ghost's); 0 = any
+	Node int    `json:"node"`
+	Rank int    `json:"rank"`
+	Path string `json:"path"` // absolute, resolved on the master in the caller's PATH
+	// Builtin, instead of Path, runs a service of the node's own bproc
+	// binary as the caller (BuiltinFileServer for bpcp).
+	Builtin string   `json:"builtin,omitempty"`
+	Argv    []string `json:"argv"`
+	Env     []string `json:"env"`
+	Dir     string   `json:"dir"`
+	UID     uint32   `json:"uid"`
+	GID     uint32   `json:"gid"`
+	Groups  []uint32 `json:"groups"`
 
 	TTY *TTY `json:"tty,omitempty"`
 	// NoIO: the process's 0, 1 and 2 are /dev/null on the node (bpsh -N).
@@ -117,7 +124,11 @@ func (p *ProcStart) Validate() error {
 		return fmt.Errorf("proc start: negative pid %d", p.PID)
 	case len(p.Argv) == 0:
 		return fmt.Errorf("proc start: empty argv")
-	case !strings.HasPrefix(p.Path, "/"):
+	case p.Builtin != "" && p.Builtin != BuiltinFileServer:
+		return fmt.Errorf("proc start: unknown builtin %q", p.Builtin)
+	case p.Builtin != "" && p.Path != "":
+		return fmt.Errorf("proc start: both a path and a builtin")
+	case p.Builtin == "" && !strings.HasPrefix(p.Path, "/"):
 		return fmt.Errorf("proc start: path %q is not absolute", p.Path)
 	case p.Dir != "" && !strings.HasPrefix(p.Dir, "/"):
 		return fmt.Errorf("proc start: dir %q is not absolute", p.Dir)
