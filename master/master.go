@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bproc/bproc/config"
 	"github.com/bproc/bproc/ghost"
 	"github.com/bproc/bproc/keys"
 )
@@ -34,7 +35,12 @@ type Config struct {
 	// NodeUpDir holds the scripts that set a node up between boot and up
 	// (BProc's node_up); a missing directory means none.
 	NodeUpDir string
-	Log       *slog.Logger
+	// File is the parsed configuration file (config.Default() when there
+	// is none), read again from FilePath on Reload. Its node table and
+	// nodes 0 to Nodes-1 are the nodes that exist.
+	File     *config.Config
+	FilePath string
+	Log      *slog.Logger
 }
 
 // Master is a running bpmaster.
@@ -83,8 +89,14 @@ func New(cfg Config) (*Master, error) {
 		procs:      make(map[int]*proc),
 		nodeChange: make(chan struct{}),
 	}
-	for i := 0; i < cfg.Nodes; i++ {
-		m.nodes[i] = newNode(i, i < cfg.LocalNodes, settings[i])
+	if cfg.File == nil {
+		cfg.File = config.Default()
+		m.cfg.File = cfg.File
+	}
+	for num, addrs := range cfg.nodeTable(cfg.File) {
+		n := newNode(num, num < cfg.LocalNodes, settings[num])
+		n.allowed = addrs
+		m.nodes[num] = n
 	}
 	m.ssh = m.sshConfig()
 	return m, nil
@@ -108,6 +120,9 @@ func (m *Master) Run(ctx context.Context) error {
 	m.mu.Lock()
 	m.nodeAddr = dialable(tcp.Addr().(*net.TCPAddr))
 	m.mu.Unlock()
+	for _, note := range m.cfg.File.Notes {
+		m.log.Info(note)
+	}
 	m.log.Info("bpmaster listening", "nodes", tcp.Addr().String(), "socket", m.cfg.Socket, "state_dir", m.cfg.StateDir)
 
 	var wg sync.WaitGroup

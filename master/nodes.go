@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,6 +31,12 @@ type node struct {
 	hello wire.NodeHello
 	stats *wire.NodeStats // last reported; nil while down
 	procs map[int]*proc
+	// allowed are the addresses the config gives the node; it may connect
+	// from no other. Empty: from any.
+	allowed []netip.Addr
+	// dropped: a reload removed the node while it was connected; it
+	// leaves the table when it goes down.
+	dropped bool
 }
 
 func newNode(num int, local bool, s saved) *node {
@@ -52,11 +59,16 @@ func (m *Master) sshConfig() *ssh.ServerConfig {
 			if !bytes.Equal(key.Marshal(), want) {
 				return nil, fmt.Errorf("node %d: key %s is not the cluster's node key", num, ssh.FingerprintSHA256(key))
 			}
+			from, _ := netip.ParseAddrPort(meta.RemoteAddr().String())
 			m.mu.Lock()
-			_, known := m.nodes[num]
+			n, known := m.nodes[num]
+			allowed := known && !n.dropped && n.allowsAddr(from.Addr())
 			m.mu.Unlock()
-			if !known {
+			if !known || (n != nil && n.dropped) {
 				return nil, fmt.Errorf("node %d: not in the node table", num)
+			}
+			if !allowed {
+				return nil, fmt.Errorf("node %d: connects from %s, not from its address in the config", num, from.Addr())
 			}
 			return &ssh.Permissions{Extensions: map[string]string{"node": strconv.Itoa(num)}}, nil
 		},
@@ -99,6 +111,12 @@ func (m *Master) serveNode(ctx context.Context, c net.Conn) {
 
 	m.mu.Lock()
 	n := m.nodes[num]
+	if n == nil { // a reload removed it during the handshake
+		m.mu.Unlock()
+		m.log.Warn("refused node connection", "from", c.RemoteAddr().String(), "reason", fmt.Sprintf("node %d: not in the node table", num))
+		sc.Close()
+		return
+	}
 	old := n.conn
 	n.conn, n.addr, n.state = sc, hostOf(c.RemoteAddr()), localapi.StateBoot
 	m.changedLocked()
@@ -205,6 +223,9 @@ func (m *Master) nodeDown(n *node, sc *ssh.ServerConn) {
 		return
 	}
 	n.conn, n.state, n.stats = nil, localapi.StateDown, nil
+	if n.dropped {
+		delete(m.nodes, n.num)
+	}
 	m.changedLocked()
 }
 

@@ -2,11 +2,12 @@
 //
 // Synopsis:
 //
-//	bpmaster [--local-nodes N] [--socket PATH] [--listen ADDR] [--state-dir DIR]
+//	bpmaster [--config FILE] [--local-nodes N] [--socket PATH] [--listen ADDR] [--state-dir DIR]
 //
 // It serves tools and ghosts on a unix socket and nodes over SSH on TCP.
 // With --local-nodes it also starts N namespace nodes on this machine, and
-// stops them (leaving nothing behind) on SIGINT or SIGTERM.
+// stops them (leaving nothing behind) on SIGINT or SIGTERM. SIGHUP re-reads
+// the configuration file.
 package bpmaster
 
 import (
@@ -14,23 +15,29 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/alecthomas/kong"
 
 	"github.com/bproc/bproc/applets"
+	"github.com/bproc/bproc/config"
 	"github.com/bproc/bproc/localapi"
 	"github.com/bproc/bproc/master"
 )
 
+// The flags without a default here take theirs from the configuration
+// file (BProc's keywords), and override it when given.
 type cli struct {
+	Config      string        `placeholder:"FILE" help:"Configuration file (default ${config}, if it exists)."`
 	Socket      string        `env:"BPROC_SOCKET" default:"${socket}" help:"Unix socket for tools and ghosts."`
-	Listen      string        `default:":2223" help:"TCP address nodes connect to."`
-	StateDir    string        `default:"/var/lib/bproc" help:"Where the keys are kept (generated on first start)."`
+	Listen      string        `placeholder:"ADDR" help:"TCP address nodes connect to (default :bprocport, 2223)."`
+	StateDir    string        `placeholder:"DIR" help:"Keys and node settings (default statedir, /var/lib/bproc)."`
 	LocalNodes  int           `help:"Start this many namespace nodes on this machine."`
-	Nodes       int           `help:"Size of the node table (default: --local-nodes)."`
-	PingTimeout time.Duration `default:"30s" help:"A node silent this long is down (BProc's pingtimeout); nodes are pinged every half of it."`
-	NodeUpDir   string        `default:"/etc/bproc/node_up.d" help:"Scripts run on each node, as root, before it is up."`
+	Nodes       int           `help:"Nodes 0 to N-1 exist, beside those of the config (default: --local-nodes)."`
+	PingTimeout time.Duration `help:"A node silent this long is down; nodes are pinged every half of it (default pingtimeout, 30s)."`
+	NodeUpDir   string        `placeholder:"DIR" help:"Scripts run on each node, as root, before it is up (default nodeupdir, /etc/bproc/node_up.d)."`
 	Verbose     bool          `short:"v" help:"Log debug messages."`
 }
 
@@ -38,16 +45,16 @@ type cli struct {
 func Main(ctx context.Context, args []string, io applets.IO) error {
 	var c cli
 	if _, err := applets.Parse("bpmaster", "The bproc master daemon.", &c, args, io,
-		kong.Vars{"socket": localapi.DefaultSocket}); err != nil {
+		kong.Vars{"socket": localapi.DefaultSocket, "config": config.DefaultPath}); err != nil {
 		return err
 	}
 	if c.LocalNodes < 0 || c.LocalNodes > 4096 {
 		return &applets.UsageError{Err: fmt.Errorf("--local-nodes %d: want 0 to 4096", c.LocalNodes)}
 	}
-	if c.Nodes < 0 || c.Nodes > 65536 {
-		return &applets.UsageError{Err: fmt.Errorf("--nodes %d: want 0 to 65536", c.Nodes)}
+	if c.Nodes < 0 || c.Nodes > config.MaxNode+1 {
+		return &applets.UsageError{Err: fmt.Errorf("--nodes %d: want 0 to %d", c.Nodes, config.MaxNode+1)}
 	}
-	if c.PingTimeout < 200*time.Millisecond {
+	if c.PingTimeout != 0 && c.PingTimeout < 200*time.Millisecond {
 		return &applets.UsageError{Err: fmt.Errorf("--ping-timeout %s: want at least 200ms", c.PingTimeout)}
 	}
 	if c.LocalNodes > 0 && os.Geteuid() != 0 {
@@ -58,17 +65,53 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(io.Stderr, &slog.HandlerOptions{Level: level}))
+	path, named := c.Config, c.Config != ""
+	if !named {
+		path = config.DefaultPath
+	}
+	file, err := config.Load(path, named)
+	if err != nil {
+		return err // every bad line, FILE:LINE: what; the master does not start
+	}
 	bin, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own binary: %w", err)
 	}
-	m, err := master.New(master.Config{
-		Socket: c.Socket, Listen: c.Listen, StateDir: c.StateDir,
-		LocalNodes: c.LocalNodes, Nodes: c.Nodes, Binary: bin, PingInterval: c.PingTimeout / 2,
-		NodeUpDir: c.NodeUpDir, Log: log,
-	})
+	m, err := master.New(c.masterConfig(file, path, bin, log))
 	if err != nil {
 		return err
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			m.Reload()
+		}
+	}()
 	return m.Run(ctx)
+}
+
+// masterConfig merges the file and the flags: a flag given wins.
+func (c *cli) masterConfig(file *config.Config, path, bin string, log *slog.Logger) master.Config {
+	mc := master.Config{
+		Socket: c.Socket, Listen: c.Listen, StateDir: c.StateDir, NodeUpDir: c.NodeUpDir,
+		LocalNodes: c.LocalNodes, Nodes: c.Nodes, Binary: bin, Log: log,
+		File: file, FilePath: path,
+	}
+	if mc.Listen == "" {
+		mc.Listen = fmt.Sprintf(":%d", file.Port)
+	}
+	if mc.StateDir == "" {
+		mc.StateDir = file.StateDir
+	}
+	if mc.NodeUpDir == "" {
+		mc.NodeUpDir = file.NodeUpDir
+	}
+	timeout := c.PingTimeout
+	if timeout == 0 {
+		timeout = file.PingTimeout
+	}
+	mc.PingInterval = timeout / 2
+	return mc
 }

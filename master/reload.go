@@ -1,0 +1,80 @@
+package master
+
+import (
+	"net/netip"
+
+	"github.com/bproc/bproc/config"
+	"github.com/bproc/bproc/localapi"
+)
+
+// nodeTable is which nodes exist and the addresses each may connect from
+// (none listed: any): the config's nodes, the local nodes, and nodes 0 to
+// Nodes-1.
+func (cfg *Config) nodeTable(file *config.Config) map[int][]netip.Addr {
+	out := make(map[int][]netip.Addr)
+	for i := 0; i < max(cfg.Nodes, cfg.LocalNodes); i++ {
+		out[i] = nil
+	}
+	for _, n := range file.Nodes() {
+		if n.Num < cfg.LocalNodes {
+			continue // a namespace node connects over loopback
+		}
+		out[n.Num] = n.Addrs
+	}
+	return out
+}
+
+// Reload reads the configuration file again (SIGHUP). A valid file
+// changes the node table without touching running processes: new nodes
+// appear, nodes no longer listed go once they are down. A bad file is
+// logged, line by line, and the running configuration is kept.
+func (m *Master) Reload() {
+	file, err := config.Load(m.cfg.FilePath, false)
+	if err != nil {
+		m.log.Error("reload: configuration not changed", "err", err)
+		return
+	}
+	for _, note := range file.Notes {
+		m.log.Info("reload: " + note)
+	}
+	table := m.cfg.nodeTable(file)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cfg.File = file
+	added, removed := 0, 0
+	for num, addrs := range table {
+		n := m.nodes[num]
+		if n == nil {
+			n = newNode(num, false, saved{})
+			m.nodes[num] = n
+			added++
+		}
+		n.allowed, n.dropped = addrs, false
+	}
+	for num, n := range m.nodes {
+		if _, ok := table[num]; ok {
+			continue
+		}
+		if n.state == localapi.StateDown {
+			delete(m.nodes, num)
+		} else {
+			n.dropped = true // removed when it goes down
+		}
+		removed++
+	}
+	m.changedLocked()
+	m.log.Info("configuration reloaded", "file", m.cfg.FilePath, "nodes", len(table), "added", added, "removed", removed)
+}
+
+// allowsAddr says whether a node may connect from addr.
+func (n *node) allowsAddr(addr netip.Addr) bool {
+	if len(n.allowed) == 0 {
+		return true
+	}
+	for _, a := range n.allowed {
+		if a == addr.Unmap() {
+			return true
+		}
+	}
+	return false
+}
