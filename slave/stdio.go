@@ -4,13 +4,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/asuser"
 	"github.com/bproc/bproc/wire"
 )
 
@@ -156,41 +155,13 @@ func openPTY(w wire.Window) (*os.File, int, error) {
 }
 
 // openAs opens path with the caller's credentials, so a node never writes or
-// reads a file the caller could not. Credentials are per thread in Linux
-// (the raw syscalls, unlike Go's syscall.Setuid, change only this thread),
-// and the thread stays locked, so Go discards it when the goroutine ends.
+// reads a file the caller could not.
 func openAs(path string, flags, mode int, uid, gid uint32, groups []uint32) (int, error) {
-	type result struct {
-		fd  int
-		err error
-	}
-	res := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		if err := setThreadCreds(uid, gid, groups); err != nil {
-			res <- result{-1, err}
-			return
-		}
-		fd, err := unix.Open(path, flags|unix.O_CLOEXEC|unix.O_NOCTTY, uint32(mode))
-		res <- result{fd, err}
-	}()
-	r := <-res
-	return r.fd, r.err
-}
-
-func setThreadCreds(uid, gid uint32, groups []uint32) error {
-	var gp unsafe.Pointer
-	if len(groups) > 0 {
-		gp = unsafe.Pointer(&groups[0])
-	}
-	if _, _, e := syscall.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(groups)), uintptr(gp), 0); e != 0 {
-		return fmt.Errorf("setgroups: %w", e)
-	}
-	if _, _, e := syscall.RawSyscall(unix.SYS_SETRESGID, uintptr(gid), uintptr(gid), uintptr(gid)); e != 0 {
-		return fmt.Errorf("setresgid: %w", e)
-	}
-	if _, _, e := syscall.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
-		return fmt.Errorf("setresuid: %w", e)
-	}
-	return nil
+	fd := -1
+	err := asuser.Do(asuser.Cred{UID: uid, GID: gid, Groups: groups}, func() error {
+		var err error
+		fd, err = unix.Open(path, flags|unix.O_CLOEXEC|unix.O_NOCTTY, uint32(mode))
+		return err
+	})
+	return fd, err
 }
