@@ -21,6 +21,8 @@ import (
 	"github.com/bproc/bproc/applets/bpsh"
 	"github.com/bproc/bproc/applets/bpslave"
 	"github.com/bproc/bproc/applets/bpstat"
+	"github.com/bproc/bproc/applets/initnode"
+	"github.com/bproc/bproc/applets/mkimage"
 )
 
 // stopSignals end a daemon cleanly: its context is cancelled.
@@ -34,6 +36,8 @@ var table = []applets.Applet{
 	{Name: "bpsh", Summary: "run a command on nodes", Run: bpsh.Main},
 	{Name: "bpslave", Summary: "the node daemon (PID 1 of a node)", Run: bpslave.Main, StopOn: stopSignals},
 	{Name: "bpstat", Summary: "node and process status", Run: bpstat.Main},
+	{Name: "init", Summary: "PID 1 of a netbooted node: set it up, then be its bpslave", Run: initnode.Main, StopOn: nil},
+	{Name: "mkimage", Summary: "write the node image (initramfs) bpmaster serves", Run: mkimage.Main},
 }
 
 func main() {

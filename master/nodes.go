@@ -103,12 +103,6 @@ func (m *Master) serveNode(ctx context.Context, c net.Conn) {
 	num, _ := strconv.Atoi(sc.Permissions.Extensions["node"])
 	log := m.log.With("node", num)
 
-	go func() {
-		for nc := range chans {
-			nc.Reject(ssh.UnknownChannelType, "the master takes no channels from nodes yet")
-		}
-	}()
-
 	m.mu.Lock()
 	n := m.nodes[num]
 	if n == nil { // a reload removed it during the handshake
@@ -126,6 +120,15 @@ func (m *Master) serveNode(ctx context.Context, c net.Conn) {
 		old.Close()
 	}
 	log.Info("node connected", "from", c.RemoteAddr().String())
+	go func() {
+		for nc := range chans {
+			if nc.ChannelType() != wire.ChanFiles {
+				nc.Reject(ssh.UnknownChannelType, "unknown channel type "+nc.ChannelType())
+				continue
+			}
+			go m.serveFiles(n, nc, log)
+		}
+	}()
 
 	done := make(chan struct{})
 	go m.nodeRequests(n, sc, reqs, log)

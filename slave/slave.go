@@ -44,6 +44,7 @@ type Slave struct {
 	procs  map[int]*proc
 	action string // reboot, halt or pwroff, once the master asked for it
 	self   string // this node's bproc binary, for builtins
+	conn   ssh.Conn // the master, while connected
 }
 
 // New makes a node daemon; Run connects it.
@@ -138,6 +139,14 @@ func (s *Slave) session(ctx context.Context) error {
 		interval = hr.PingInterval
 	}
 	s.log.Info("connected to master", "master", s.cfg.Master, "ping", interval)
+	s.mu.Lock()
+	s.conn = conn
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.conn = nil
+		s.mu.Unlock()
+	}()
 	done := make(chan struct{})
 	defer close(done)
 	go s.pingMaster(conn, interval, done)

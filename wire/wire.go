@@ -18,6 +18,9 @@ import (
 
 // Channel and request names.
 const (
+	// ChanFiles is opened by a node: an sftp session of the master's files,
+	// read-only, as one user (payload FilesRequest).
+	ChanFiles = "bproc-files"
 	// ChanProc is opened by the master: start one process (payload ProcStart).
 	// The node rejects it with the reason when the process cannot start.
 	ChanProc = "bproc-proc"
@@ -153,6 +156,12 @@ type NodeHello struct {
 	Kernel   string    `json:"kernel"`
 	Local    bool      `json:"local"` // a namespace node on the master's machine
 	Stats    NodeStats `json:"stats"`
+}
+
+// FilesRequest says whose files a node wants: the master serves them as
+// that user, who must have a process on the node.
+type FilesRequest struct {
+	UID uint32 `json:"uid"`
 }
 
 // HelloReply is the master's answer to a NodeHello.

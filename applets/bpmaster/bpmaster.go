@@ -12,10 +12,13 @@ package bpmaster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -23,8 +26,11 @@ import (
 
 	"github.com/bproc/bproc/applets"
 	"github.com/bproc/bproc/config"
+	"github.com/bproc/bproc/keys"
 	"github.com/bproc/bproc/localapi"
 	"github.com/bproc/bproc/master"
+	"github.com/bproc/bproc/netboot"
+	"github.com/bproc/bproc/nodeimage"
 )
 
 // The flags without a default here take theirs from the configuration
@@ -38,6 +44,7 @@ type cli struct {
 	Nodes       int           `help:"Nodes 0 to N-1 exist, beside those of the config (default: --local-nodes)."`
 	PingTimeout time.Duration `help:"A node silent this long is down; nodes are pinged every half of it (default pingtimeout, 30s)."`
 	NodeUpDir   string        `placeholder:"DIR" help:"Scripts run on each node, as root, before it is up (default nodeupdir, /etc/bproc/node_up.d)."`
+	BootOnly    bool          `help:"Run only the boot services (DHCP, TFTP, HTTP) of the config, for debugging."`
 	Verbose     bool          `short:"v" help:"Log debug messages."`
 }
 
@@ -77,7 +84,19 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	if err != nil {
 		return fmt.Errorf("find own binary: %w", err)
 	}
-	m, err := master.New(c.masterConfig(file, path, bin, log))
+	mc := c.masterConfig(file, path, bin, log)
+	boot, err := startBoot(file, mc, c.BootOnly, log)
+	if err != nil {
+		return err
+	}
+	if boot != nil {
+		defer boot.Close()
+	}
+	if c.BootOnly {
+		<-ctx.Done()
+		return nil
+	}
+	m, err := master.New(mc)
 	if err != nil {
 		return err
 	}
@@ -114,4 +133,26 @@ func (c *cli) masterConfig(file *config.Config, path, bin string, log *slog.Logg
 	}
 	mc.PingInterval = timeout / 2
 	return mc
+}
+
+// startBoot starts the network boot services when the config asks for
+// them (interface and kernel lines): nodes PXE-boot from this master into
+// an image built from this binary.
+func startBoot(file *config.Config, mc master.Config, only bool, log *slog.Logger) (*netboot.Server, error) {
+	_, portStr, err := net.SplitHostPort(mc.Listen)
+	if err != nil {
+		return nil, &applets.UsageError{Err: fmt.Errorf("--listen %q: %w", mc.Listen, err)}
+	}
+	port, _ := strconv.Atoi(portStr)
+	if _, err := keys.LoadOrCreate(mc.StateDir); err != nil {
+		return nil, err
+	}
+	opts, err := nodeimage.BootOptions(file, mc.StateDir, port, log.With("service", "boot"))
+	if errors.Is(err, nodeimage.ErrNoBoot) && !only {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return netboot.Start(opts)
 }

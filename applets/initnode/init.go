@@ -1,0 +1,96 @@
+// Package initnode is /init of a netbooted node: PID 1, it sets the node up
+// (file systems, NIC modules, a DHCP lease), then is bpslave for good. It
+// never exits, since a PID 1 that exits panics the kernel: every failure is
+// a line on the console and another try.
+package initnode
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/bproc/bproc/applets"
+	"github.com/bproc/bproc/initramfs"
+	"github.com/bproc/bproc/keys"
+	"github.com/bproc/bproc/nodeinit"
+	"github.com/bproc/bproc/slave"
+)
+
+// Main runs the node.
+func Main(ctx context.Context, args []string, io applets.IO) error {
+	if os.Getpid() != 1 {
+		return &applets.UsageError{Err: fmt.Errorf("init is PID 1 of a netbooted node; elsewhere run bpslave")}
+	}
+	log := slog.New(slog.NewTextHandler(io.Stderr, nil)).With("applet", "init")
+	retry(ctx, log, "mount file systems", nodeinit.Mount)
+	if err := nodeinit.LoadModules(initramfs.ModuleListPath); err != nil {
+		log.Warn("some modules did not load", "err", err)
+	}
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	p, err := nodeinit.ParseCmdline(string(cmdline))
+	if err != nil {
+		log.Error("ignoring the bproc words of the kernel command line", "err", err)
+		p = nodeinit.Params{Node: -1}
+	}
+	var lease nodeinit.Lease
+	retry(ctx, log, "take a DHCP lease", func() (err error) {
+		lease, err = nodeinit.Network(ctx, p.MAC)
+		return err
+	})
+	log.Info("network up", "interface", lease.Interface, "lease", lease.Addr)
+	master := p.Master
+	if master == "" && lease.Server != nil {
+		master = net.JoinHostPort(lease.Server.String(), "2223")
+	}
+	if master == "" || p.Node < 0 {
+		// Without both the node cannot be one: say so, and stay up for
+		// whoever looks at the console.
+		log.Error("no bproc.master= or bproc.node= on the kernel command line; this node cannot join a cluster")
+		<-ctx.Done()
+		select {}
+	}
+	// The image builder put the keys where bpslave looks by default.
+	hostKey, key, _ := initramfs.KeyFiles(initramfs.KeyDir)
+	signer, err := keys.LoadSigner(key)
+	if err != nil {
+		log.Error("node key", "err", err)
+		select {}
+	}
+	pub, err := keys.LoadPublic(hostKey)
+	if err != nil {
+		log.Error("master's host key", "err", err)
+		select {}
+	}
+	host := "n" + strconv.Itoa(p.Node)
+	if err := setHostname(host); err != nil {
+		log.Warn("hostname", "err", err)
+	}
+	s := slave.New(slave.Config{Master: master, Node: p.Node, Key: signer, HostKey: pub, PingInterval: 15 * time.Second, Log: log})
+	for {
+		s.Run(ctx) // returns only on halt or power-off, which reboot(2) ends
+		log.Error("bpslave stopped; starting it again")
+		time.Sleep(time.Second)
+	}
+}
+
+// retry runs fn until it succeeds, saying on the console what failed and
+// waiting longer each time (up to 30 s).
+func retry(ctx context.Context, log *slog.Logger, what string, fn func() error) {
+	wait := time.Second
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		log.Error("could not "+what+"; retrying", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}

@@ -1,0 +1,51 @@
+// Package nodeinit is what a netbooted node's PID 1 does before it is a
+// bproc node: the file systems every process expects, the NIC's kernel
+// modules, a DHCP lease, and where the master is.
+package nodeinit
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Params are what the master put on the kernel command line (netboot's
+// iPXE script): bproc.master=IP:PORT bproc.node=N bproc.mac=MAC.
+type Params struct {
+	Master string // host:port; "" when not given
+	Node   int    // -1 when not given
+	MAC    net.HardwareAddr
+}
+
+// ParseCmdline reads /proc/cmdline's bproc.* words; other words are the
+// kernel's and are left alone. A bproc word with a bad value is an error
+// naming it: a node must not dial a wrong master on a typo.
+func ParseCmdline(cmdline string) (Params, error) {
+	p := Params{Node: -1}
+	for _, w := range strings.Fields(cmdline) {
+		key, val, _ := strings.Cut(w, "=")
+		switch key {
+		case "bproc.master":
+			ap, err := netip.ParseAddrPort(val)
+			if err != nil || ap.Port() == 0 {
+				return p, fmt.Errorf("kernel command line: bproc.master=%q: want IP:PORT", val)
+			}
+			p.Master = ap.String()
+		case "bproc.node":
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 0 {
+				return p, fmt.Errorf("kernel command line: bproc.node=%q: want a node number", val)
+			}
+			p.Node = n
+		case "bproc.mac":
+			mac, err := net.ParseMAC(val)
+			if err != nil {
+				return p, fmt.Errorf("kernel command line: bproc.mac=%q: %v", val, err)
+			}
+			p.MAC = mac
+		}
+	}
+	return p, nil
+}

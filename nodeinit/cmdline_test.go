@@ -1,0 +1,33 @@
+package nodeinit
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseCmdline(t *testing.T) {
+	p, err := ParseCmdline("console=ttyS0 bproc.master=10.99.0.1:2223 bproc.node=3 bproc.mac=52:54:00:99:00:03 quiet\n")
+	if err != nil || p.Master != "10.99.0.1:2223" || p.Node != 3 || p.MAC.String() != "52:54:00:99:00:03" {
+		t.Errorf("ParseCmdline = %+v, %v", p, err)
+	}
+	p, err = ParseCmdline("console=ttyS0")
+	if err != nil || p.Master != "" || p.Node != -1 || p.MAC != nil {
+		t.Errorf("ParseCmdline without bproc words = %+v, %v", p, err)
+	}
+	for _, bad := range []string{"bproc.master=10.0.0.1", "bproc.master=host:1", "bproc.node=-1", "bproc.node=x", "bproc.mac=zz"} {
+		if _, err := ParseCmdline(bad); err == nil || strings.Contains(err.Error(), "\n") {
+			t.Errorf("ParseCmdline(%q) = %v, want a one-line error", bad, err)
+		}
+	}
+}
+
+func FuzzParseCmdline(f *testing.F) {
+	f.Add("console=ttyS0 bproc.master=10.99.0.1:2223 bproc.node=3")
+	f.Add("bproc.mac=52:54:00:99:00:03 bproc.node=0")
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParseCmdline(s)
+		if err == nil && p.Node < -1 {
+			t.Errorf("node %d", p.Node)
+		}
+	})
+}
