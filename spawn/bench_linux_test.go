@@ -11,9 +11,9 @@ import (
 
 // BenchmarkStartWait measures starting /bin/true and collecting its status,
 // with spawn.Start, a Reaper and os/exec, in this process (PID 0: any PID).
-// Without CLONE_VM, clone3 copies the page tables, so the cost grows with
-// the parent's memory; os/exec uses CLONE_VM|CLONE_VFORK and does not. The
-// heap sub-benchmarks show by how much.
+// A fork without CLONE_VM copies the page tables, so its cost grows with
+// the parent's memory; with CLONE_VM|CLONE_VFORK (Start on amd64 and arm64,
+// and os/exec) it does not. The heap sub-benchmarks show the difference.
 func BenchmarkStartWait(b *testing.B) {
 	if os.Getuid() != 0 {
 		b.Skip("needs root: Start always sets the credentials")

@@ -58,8 +58,9 @@ var stepNames = [...]string{
 }
 
 // child is everything the child needs, prepared before clone3 so that the
-// child only reads memory and makes raw system calls. The child works on
-// its own copy of this struct (no CLONE_VM), so it may scribble on it.
+// child only reads memory and makes raw system calls. With vforkFlags the
+// child shares this struct with the parent: it writes only fds, which the
+// parent no longer reads.
 type child struct {
 	clone   cloneArgs
 	tid     [1]int32 // the wanted PID; 0 = any
@@ -86,34 +87,53 @@ type child struct {
 	ppid      uintptr // our PID, to notice that we died before prctl
 }
 
-// forkExec blocks every signal on this thread, clones, and in the parent
-// restores the mask and returns the child's PID. The child never returns:
-// it sets itself up, execs, or writes step and errno to c.pipe and exits.
+// forkExec blocks every signal on this thread and clones. The parent
+// returns the child's PID at once, with signals still blocked: the caller
+// restores c.oldSigs. The child never returns: it sets itself up, execs,
+// or writes step and errno to c.pipe and exits.
+//
+// With vforkFlags (CLONE_VM|CLONE_VFORK, as os/exec forks) the child runs
+// in our memory, on this goroutine's stack below the caller's frame, while
+// this thread waits in clone3 until the child has called execve or exited.
+// The other threads of the process run on meanwhile. So the child writes
+// only its own locals, the frames of the raw system calls it makes, and
+// c.fds, and the parent, when clone3 returns in it, reads none of those:
+// it returns from here at once, using only the return address, which the
+// child never overwrites (it never returns), and the results of
+// rawVforkSyscall, written after the child was gone. forkExec must not be
+// inlined, so that the caller's frame stays out of the child's reach.
 //
 // The child is a copy of a multi-threaded Go process with only this thread
 // left. It must not run Go code that might allocate, take a lock, grow the
 // stack or take a signal, so this function is nosplit (the linker checks
 // the whole call chain fits the stack guard), not instrumented by the race
-// detector or checkptr, and calls only syscall.RawSyscall{,6}, which are
-// nosplit too. Every local is declared at the top, and the goto targets
-// jump over no declaration. Signals stay blocked in the child until right
-// before execve, after every handler Go installed was reset to SIG_DFL, so
-// a signal sent to the child early takes its default action instead of
-// running Go's handler in a runtime that is not there.
+// detector or checkptr, and calls only syscall.RawSyscall{,6} and
+// rawVforkSyscall, which are nosplit too. Every local is declared at the
+// top, and the goto targets jump over no declaration. Signals stay blocked
+// in the child until right before execve, after every handler Go installed
+// was reset to SIG_DFL (in the child's own copy of the handler table: no
+// CLONE_SIGHAND), so a signal sent to the child early takes its default
+// action instead of running Go's handler, which would run on our memory in
+// a runtime that is not there. Blocking signals also keeps the runtime from
+// preempting this goroutine, which could otherwise move the stack the
+// child runs on, between here and clone3.
 //
+//go:noinline
 //go:nosplit
 //go:norace
 //go:nocheckptr
 func forkExec(c *child) (pid uintptr, err syscall.Errno) {
 	var (
-		i    int
-		fd   int
-		sig  uintptr
-		step uintptr
-		msg  uint64
-		ppid uintptr
-		dfl  kernelSigaction
-		old  kernelSigaction
+		i      int
+		fd     int
+		pipe   int
+		nextfd int
+		sig    uintptr
+		step   uintptr
+		msg    uint64
+		ppid   uintptr
+		dfl    kernelSigaction
+		old    kernelSigaction
 	)
 
 	// Addresses are taken here, inside the nosplit frame, so they cannot go
@@ -126,15 +146,13 @@ func forkExec(c *child) (pid uintptr, err syscall.Errno) {
 
 	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK,
 		uintptr(unsafe.Pointer(&c.allSigs)), uintptr(unsafe.Pointer(&c.oldSigs)), 8, 0, 0)
-	pid, _, err = syscall.RawSyscall(unix.SYS_CLONE3,
-		uintptr(unsafe.Pointer(&c.clone)), unsafe.Sizeof(c.clone), 0)
+	pid, err = rawVforkSyscall(unix.SYS_CLONE3, uintptr(unsafe.Pointer(&c.clone)), unsafe.Sizeof(c.clone))
 	if err != 0 || pid != 0 {
-		syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK,
-			uintptr(unsafe.Pointer(&c.oldSigs)), 0, 8, 0, 0)
 		return pid, err
 	}
 
 	// In the child.
+	pipe, nextfd = c.pipe, c.nextfd
 
 	// Go's handlers are useless here; ignored signals stay ignored, as
 	// across execve.
@@ -161,24 +179,24 @@ func forkExec(c *child) (pid uintptr, err syscall.Errno) {
 	// and every fds[i] < i above all of them, so pass 2 cannot stomp on an
 	// fd it still needs.
 	step = stepDup
-	if c.pipe < c.nextfd {
-		if _, _, err = syscall.RawSyscall(unix.SYS_DUP3, uintptr(c.pipe), uintptr(c.nextfd), unix.O_CLOEXEC); err != 0 {
+	if pipe < nextfd {
+		if _, _, err = syscall.RawSyscall(unix.SYS_DUP3, uintptr(pipe), uintptr(nextfd), unix.O_CLOEXEC); err != 0 {
 			goto fail
 		}
-		c.pipe = c.nextfd
-		c.nextfd++
+		pipe = nextfd
+		nextfd++
 	}
 	for i = 0; i < len(c.fds); i++ {
 		fd = c.fds[i]
 		if fd >= 0 && fd < i {
-			if c.nextfd == c.pipe {
-				c.nextfd++
+			if nextfd == pipe {
+				nextfd++
 			}
-			if _, _, err = syscall.RawSyscall(unix.SYS_DUP3, uintptr(fd), uintptr(c.nextfd), unix.O_CLOEXEC); err != 0 {
+			if _, _, err = syscall.RawSyscall(unix.SYS_DUP3, uintptr(fd), uintptr(nextfd), unix.O_CLOEXEC); err != 0 {
 				goto fail
 			}
-			c.fds[i] = c.nextfd
-			c.nextfd++
+			c.fds[i] = nextfd
+			nextfd++
 		}
 	}
 	// Pass 2: put fds[i] on i, not close-on-exec.
@@ -264,7 +282,7 @@ func forkExec(c *child) (pid uintptr, err syscall.Errno) {
 
 fail:
 	msg = uint64(step)<<32 | uint64(err)
-	syscall.RawSyscall(unix.SYS_WRITE, uintptr(c.pipe), uintptr(unsafe.Pointer(&msg)), 8)
+	syscall.RawSyscall(unix.SYS_WRITE, uintptr(pipe), uintptr(unsafe.Pointer(&msg)), 8)
 	for {
 		syscall.RawSyscall(unix.SYS_EXIT_GROUP, 127, 0, 0)
 	}

@@ -117,8 +117,9 @@ func (r *Reaper) Start(a Attr) (pid int, done <-chan unix.WaitStatus, err error)
 	if err != nil {
 		return 0, nil, err
 	}
-	// Waiting for execve outside mu: it can take a while (a slow Dir or
-	// binary), and the registered child is reaped correctly meanwhile.
+	// Where clone3 waits for the child's execve (vforkFlags), the status
+	// is in the pipe already; elsewhere it may take a while (a slow Dir
+	// or binary), and the registered child is reaped correctly meanwhile.
 	if err := p.await(); err != nil {
 		// The failed child exits at once and the loop reaps it; returning
 		// after that leaves no zombie behind.

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -67,15 +68,24 @@ func (e *ChildError) Error() string {
 
 func (e *ChildError) Unwrap() error { return e.Errno }
 
-// Start creates the process with clone3 (set_tid = {PID} when PID != 0, and
-// CLONE_PIDFD), then in the child: setsid, dup the Files into place,
-// setctty, pdeathsig, setgroups, setresgid, setresuid, chdir, an empty
-// signal mask, execve. It returns the PID it got, as the caller's PID
-// namespace sees it, and a pidfd the caller must close. A failure in the child comes back as a *ChildError naming
-// the step and the errno, and that child has been reaped.
+// Start creates the process with clone3 (set_tid = {PID} when PID != 0,
+// CLONE_PIDFD, and on amd64 and arm64 CLONE_VM|CLONE_VFORK, as os/exec
+// does, so that the cost does not grow with the caller's memory), then in
+// the child: setsid, dup the Files into place, setctty, pdeathsig,
+// setgroups, setresgid, setresuid, chdir, an empty signal mask, execve. It
+// returns the PID it got, as the caller's PID namespace sees it, and a
+// pidfd the caller must close. A failure in the child comes back as a
+// *ChildError naming the step and the errno, and that child has been
+// reaped.
 //
 // Start must not race with a wait4(-1) elsewhere in the process (a
 // Reaper's, say): it reaps a failed child by PID. Use Reaper.Start there.
+//
+// With CLONE_VFORK the calling thread holds its Go P until the child's
+// execve is done, and the runtime cannot stop the world meanwhile. So Path
+// and Dir must not be on a file system served by this process (a FUSE
+// server in it, say): the child would wait for a server that cannot run,
+// and the whole process would hang, as with os/exec.
 func Start(a Attr) (pid int, pidfd int, err error) {
 	p, err := fork(&a)
 	if err != nil {
@@ -102,7 +112,9 @@ type forked struct {
 	pipe  int // read end of the status pipe
 }
 
-// fork prepares a, clones and returns without waiting for the execve.
+// fork prepares a and clones. With vforkFlags it returns once the child
+// has called execve or failed; elsewhere at once. Either way the status is
+// left in the pipe for await.
 func fork(a *Attr) (*forked, error) {
 	c, err := prepare(a)
 	if err != nil {
@@ -119,9 +131,12 @@ func fork(a *Attr) (*forked, error) {
 		return nil, fmt.Errorf("spawn %s: status pipe: %w", a.Path, err)
 	}
 	c.pipe = p[1]
-	// The signal mask forkExec sets and restores is this thread's.
+	// The signal mask forkExec sets, and leaves for us to restore, is this
+	// thread's.
 	runtime.LockOSThread()
 	pid, errno := forkExec(c)
+	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK,
+		uintptr(unsafe.Pointer(&c.oldSigs)), 0, 8, 0, 0)
 	runtime.UnlockOSThread()
 	syscall.ForkLock.Unlock()
 	syscall.Close(p[1])
@@ -193,7 +208,7 @@ func prepare(a *Attr) (*child, error) {
 		setctty:   a.Setctty,
 		pdeathsig: uintptr(a.Pdeathsig),
 	}
-	c.clone.flags = unix.CLONE_PIDFD
+	c.clone.flags = unix.CLONE_PIDFD | vforkFlags
 	c.clone.exitSignal = uint64(unix.SIGCHLD)
 	c.tid[0] = int32(a.PID)
 	c.pidfd = -1
