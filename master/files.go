@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bproc/bproc/asuser"
+	"github.com/bproc/bproc/localapi"
 	"github.com/bproc/bproc/wire"
 )
 
@@ -53,10 +54,34 @@ func (m *Master) serveFiles(n *node, nc ssh.NewChannel, log *slog.Logger) {
 	srv.Close()
 }
 
+// serveFilesConn serves a node's files connection (wire.FilesUser): file
+// sessions and pings, nothing that changes the node's state.
+func (m *Master) serveFilesConn(num int, sc *ssh.ServerConn, chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, log *slog.Logger) {
+	defer sc.Close()
+	go func() {
+		for r := range reqs {
+			r.Reply(r.Type == wire.ReqPing, nil)
+		}
+	}()
+	for nc := range chans {
+		m.mu.Lock()
+		n := m.nodes[num]
+		m.mu.Unlock()
+		if n == nil || nc.ChannelType() != wire.ChanFiles {
+			nc.Reject(ssh.UnknownChannelType, "a files connection takes only "+wire.ChanFiles)
+			continue
+		}
+		go m.serveFiles(n, nc, log)
+	}
+}
+
 // credOnNode is the credentials of a process of uid on n, if it has one.
 func (m *Master) credOnNode(n *node, uid uint32) (asuser.Cred, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if uid == 0 && n.state == localapi.StateBoot {
+		return asuser.Cred{}, true // node_up.d scripts, run by the master itself
+	}
 	for _, p := range n.procs {
 		if c := p.job.cred; c.UID == uid {
 			return asuser.Cred{UID: c.UID, GID: c.GID, Groups: c.Groups}, true

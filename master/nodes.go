@@ -52,7 +52,7 @@ func (m *Master) sshConfig() *ssh.ServerConfig {
 	cfg := &ssh.ServerConfig{
 		ServerVersion: "SSH-2.0-bproc",
 		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
-			num, err := wire.ParseUser(meta.User())
+			num, files, err := wire.ParseUser(meta.User())
 			if err != nil {
 				return nil, err
 			}
@@ -70,7 +70,11 @@ func (m *Master) sshConfig() *ssh.ServerConfig {
 			if !allowed {
 				return nil, fmt.Errorf("node %d: connects from %s, not from its address in the config", num, from.Addr())
 			}
-			return &ssh.Permissions{Extensions: map[string]string{"node": strconv.Itoa(num)}}, nil
+			ext := map[string]string{"node": strconv.Itoa(num)}
+			if files {
+				ext["files"] = "1"
+			}
+			return &ssh.Permissions{Extensions: ext}, nil
 		},
 	}
 	cfg.AddHostKey(m.keys.Host)
@@ -102,6 +106,10 @@ func (m *Master) serveNode(ctx context.Context, c net.Conn) {
 	c.SetDeadline(time.Time{})
 	num, _ := strconv.Atoi(sc.Permissions.Extensions["node"])
 	log := m.log.With("node", num)
+	if sc.Permissions.Extensions["files"] != "" {
+		m.serveFilesConn(num, sc, chans, reqs, log)
+		return
+	}
 
 	m.mu.Lock()
 	n := m.nodes[num]

@@ -67,17 +67,25 @@ const (
 // User is the SSH user name a node logs in with: it says which node it is.
 func User(node int) string { return "node" + strconv.Itoa(node) }
 
-// ParseUser is the inverse of User.
-func ParseUser(user string) (int, error) {
+// FilesUser is the user name of a node's second connection, which only
+// fetches the master's files (the node's view of them runs in a process of
+// its own, so that it never waits on bpslave).
+func FilesUser(node int) string { return User(node) + filesSuffix }
+
+const filesSuffix = "+files"
+
+// ParseUser is the inverse of User and FilesUser.
+func ParseUser(user string) (node int, files bool, err error) {
 	s, ok := strings.CutPrefix(user, "node")
 	if !ok {
-		return 0, fmt.Errorf("user %q: want node<N>", user)
+		return 0, false, fmt.Errorf("user %q: want node<N>", user)
 	}
+	s, files = strings.CutSuffix(s, filesSuffix)
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 || strconv.Itoa(n) != s {
-		return 0, fmt.Errorf("user %q: bad node number", user)
+		return 0, false, fmt.Errorf("user %q: bad node number", user)
 	}
-	return n, nil
+	return n, files, nil
 }
 
 // TTY asks for a pseudo-terminal on the node.

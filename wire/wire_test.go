@@ -38,13 +38,17 @@ func TestExitStatusBadInput(t *testing.T) {
 
 func TestUser(t *testing.T) {
 	for _, n := range []int{0, 7, 1023} {
-		got, err := ParseUser(User(n))
-		if err != nil || got != n {
-			t.Errorf("ParseUser(User(%d)) = %d, %v", n, got, err)
+		got, files, err := ParseUser(User(n))
+		if err != nil || got != n || files {
+			t.Errorf("ParseUser(User(%d)) = %d, %v, %v", n, got, files, err)
+		}
+		got, files, err = ParseUser(FilesUser(n))
+		if err != nil || got != n || !files {
+			t.Errorf("ParseUser(FilesUser(%d)) = %d, %v, %v", n, got, files, err)
 		}
 	}
-	for _, u := range []string{"", "node", "node-1", "node01", "root", "node1x", "node99999999999999999999"} {
-		if _, err := ParseUser(u); err == nil {
+	for _, u := range []string{"", "node", "node-1", "node01", "root", "node1x", "node99999999999999999999", "node+files", "node1+file", "node1+files+files"} {
+		if _, _, err := ParseUser(u); err == nil {
 			t.Errorf("ParseUser(%q) = nil error, want one", u)
 		}
 	}
