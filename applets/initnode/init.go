@@ -10,8 +10,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/bproc/bproc/applets"
 	"github.com/bproc/bproc/initramfs"
@@ -27,7 +30,10 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	}
 	log := slog.New(slog.NewTextHandler(io.Stderr, nil)).With("applet", "init")
 	retry(ctx, log, "mount file systems", nodeinit.Mount)
-	if err := nodeinit.LoadModules(initramfs.ModuleListPath); err != nil {
+	var uts unix.Utsname
+	unix.Uname(&uts)
+	modDir := filepath.Join(initramfs.ModulesRoot, unix.ByteSliceToString(uts.Release[:]))
+	if err := nodeinit.LoadModules(initramfs.ModuleListPath, modDir); err != nil {
 		log.Warn("some modules did not load", "err", err)
 	}
 	cmdline, _ := os.ReadFile("/proc/cmdline")
