@@ -4,7 +4,7 @@ APPLETS := bpcp bpctl bpmaster bpslave bpsh bpstat
 SOURCES := $(shell find . -name '*.go' -not -path './bin/*') go.mod go.sum $(wildcard ghost/*.bin)
 export CGO_ENABLED := 0
 
-.PHONY: all test check fmt vet demo bench clean ghost-stub
+.PHONY: all test check fmt vet demo bench clean ghost-stub cluster cluster-down vmtest
 
 all: bin/bproc $(addprefix bin/,$(APPLETS))
 
@@ -40,6 +40,27 @@ demo: all
 
 bench: all
 	BPROC_BIN=$(CURDIR)/bin/bproc $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./ghost/ ./bench/
+
+# QEMU nodes that network-boot from bpmaster, on a bridge inside a network
+# namespace of their own (testvm/). Needs root; installs qemu-system-x86,
+# ipxe-qemu and linux-image-cloud-amd64 if missing.
+NODES       ?= 4
+CLUSTER     ?= bproc-cluster
+CLUSTER_DIR ?= /run/$(CLUSTER)
+CLUSTER_CMD := $(GO) run ./testvm/cmd/cluster
+
+cluster: all
+	$(CLUSTER_CMD) up --nodes $(NODES) --name $(CLUSTER) --dir $(CLUSTER_DIR) --bin $(CURDIR)/bin/bproc
+
+# Stops every VM and the master, removes taps, bridge and namespace; safe
+# to run twice and after a crash.
+cluster-down:
+	$(CLUSTER_CMD) down --name $(CLUSTER) --dir $(CLUSTER_DIR)
+
+# Two VM nodes end to end: boot, bpsh, reboot, an unknown MAC. A few minutes.
+vmtest: all
+	$(CLUSTER_CMD) deps
+	VMTEST=1 BPROC_BIN=$(CURDIR)/bin/bproc $(GO) test -count=1 -v -timeout 15m -run '^TestVM$$' ./testvm/
 
 clean:
 	rm -rf bin

@@ -148,8 +148,9 @@ func (m *Master) actionLocked(n *node, action string) (func(), string) {
 	return func() { sendAction(sc, action) }, ""
 }
 
-// sendAction asks a node to reboot, halt or power off; if it does not
-// answer in time its connection is dropped, so it is down either way.
+// sendAction asks a node to reboot, halt or power off, then drops its
+// connection: the node is down from that moment (and its processes gone),
+// not when a ping finally goes unanswered.
 func sendAction(sc *ssh.ServerConn, action string) {
 	done := make(chan struct{})
 	go func() {
@@ -159,6 +160,6 @@ func sendAction(sc *ssh.ServerConn, action string) {
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		sc.Close()
 	}
+	sc.Close()
 }

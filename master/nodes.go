@@ -143,8 +143,9 @@ func (m *Master) serveNode(ctx context.Context, c net.Conn) {
 	go m.pingNode(n, sc, done, log)
 	sc.Wait()
 	close(done)
-	m.nodeDown(n, sc)
-	log.Info("node down")
+	if m.nodeDown(n, sc) {
+		log.Info("node down")
+	}
 }
 
 func hostOf(a net.Addr) string {
@@ -227,17 +228,18 @@ func (m *Master) pingNode(n *node, sc *ssh.ServerConn, done <-chan struct{}, log
 // processes need nothing more: the closed connection ends their channels
 // without an exit status, so their ghosts die as killed by SIGKILL with
 // "Slave node died".
-func (m *Master) nodeDown(n *node, sc *ssh.ServerConn) {
+func (m *Master) nodeDown(n *node, sc *ssh.ServerConn) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if n.conn != sc {
-		return
+		return false // it is connected again already
 	}
 	n.conn, n.state, n.stats = nil, localapi.StateDown, nil
 	if n.dropped {
 		delete(m.nodes, n.num)
 	}
 	m.changedLocked()
+	return true
 }
 
 func (m *Master) dropAllNodes() {

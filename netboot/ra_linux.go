@@ -149,7 +149,7 @@ func (r *raResponder) advertise(ctx context.Context) {
 			// before its first tap), its link-local address is still
 			// tentative, or IPv6 is off on it. The next solicitation
 			// tries again.
-			r.log.Warn("ra: send router advertisement", "interface", r.ifi.Name, "err", err)
+			r.log.Debug("ra: send router advertisement", "interface", r.ifi.Name, "err", err)
 		} else {
 			r.log.Info("ra: sent router advertisement", "interface", r.ifi.Name)
 		}

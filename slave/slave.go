@@ -42,8 +42,8 @@ type Slave struct {
 
 	mu     sync.Mutex // guards procs and action
 	procs  map[int]*proc
-	action string // reboot, halt or pwroff, once the master asked for it
-	self   string // this node's bproc binary, for builtins
+	action string   // reboot, halt or pwroff, once the master asked for it
+	self   string   // this node's bproc binary, for builtins
 	conn   ssh.Conn // the master, while connected
 }
 

@@ -7,6 +7,8 @@ package initnode
 import (
 	"context"
 	"fmt"
+	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"os"
@@ -24,11 +26,11 @@ import (
 )
 
 // Main runs the node.
-func Main(ctx context.Context, args []string, io applets.IO) error {
+func Main(ctx context.Context, args []string, stdio applets.IO) error {
 	if os.Getpid() != 1 {
 		return &applets.UsageError{Err: fmt.Errorf("init is PID 1 of a netbooted node; elsewhere run bpslave")}
 	}
-	log := slog.New(slog.NewTextHandler(io.Stderr, nil)).With("applet", "init")
+	log := slog.New(slog.NewTextHandler(stdio.Stderr, nil)).With("applet", "init")
 	retry(ctx, log, "mount file systems", nodeinit.Mount)
 	var uts unix.Utsname
 	unix.Uname(&uts)
@@ -42,6 +44,9 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 		log.Error("ignoring the bproc words of the kernel command line", "err", err)
 		p = nodeinit.Params{Node: -1}
 	}
+	// u-root's DHCP client prints every packet through the standard
+	// logger; the console is for what goes wrong.
+	stdlog.SetOutput(io.Discard)
 	var lease nodeinit.Lease
 	retry(ctx, log, "take a DHCP lease", func() (err error) {
 		lease, err = nodeinit.Network(ctx, p.MAC)
