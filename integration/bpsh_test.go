@@ -221,6 +221,22 @@ func TestProcessSpace(t *testing.T) {
 		}
 	})
 
+	t.Run("--per-node and --gather", func(t *testing.T) {
+		r := c.run("", "bpsh", "--per-node", "4", "0-2", "sh", "-c", `echo "$BPROC_NODE $BPROC_RANK"`)
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		if r.code != 0 || len(lines) != 12 || !strings.Contains(r.stdout, "2 0000011\n") || !strings.Contains(r.stdout, "0 0000003\n") {
+			t.Errorf("bpsh --per-node 4 0-2: exit %d, %q", r.code, r.stdout)
+		}
+		r = c.run("", "bpsh", "--gather", "0-2", "sh", "-c", `echo same; [ $BPROC_NODE = 1 ] && { echo odd; exit 4; }; exit 0`)
+		want := "---------------\nn[0,2] (2)\n---------------\nsame\n---------------\nn1 (1)\n---------------\nsame\nodd\n"
+		if r.stdout != want || r.code != 4 || r.stderr != "bpsh: failed: n1 (1) exit 4\n" {
+			t.Errorf("bpsh --gather: exit %d stdout %q stderr %q; want %q", r.code, r.stdout, r.stderr, want)
+		}
+		if r := c.run("", "bpsh", "--per-node", "0", "0", "true"); r.code != 2 || !strings.Contains(r.stderr, "--per-node 0") {
+			t.Errorf("--per-node 0: exit %d %q", r.code, r.stderr)
+		}
+	})
+
 	t.Run("bpstat", func(t *testing.T) {
 		r := c.run("", "bpstat")
 		want := regexp.MustCompile(`(?m)^Node\(s\)\s+Status\s+Mode\s+User\s+Group\n0-2\s+up\s+---x--x--x root\s+root\n$`)

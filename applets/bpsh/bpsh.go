@@ -45,6 +45,8 @@ type cli struct {
 	StderrFile string `short:"E" placeholder:"FILE" help:"Open FILE on the node as stderr."`
 	Time       bool   `short:"t" help:"Print the elapsed seconds when done."`
 	TTY        bool   `short:"T" name:"tty" help:"Run under a pseudo-terminal on the node (interactive programs)."`
+	PerNode    int    `name:"per-node" default:"1" placeholder:"K" help:"Start K copies on each node, each with its own ghost and BPROC_RANK."`
+	Gather     bool   `name:"gather" help:"Fold identical output of many nodes into one block headed by its node set, then say which nodes failed and how."`
 	Socket     string `env:"BPROC_SOCKET" default:"${socket}" help:"bpmaster's socket."`
 
 	Args []string `arg:"" optional:"" passthrough:"partial" help:"NODESPEC COMMAND [ARGS...]"`
@@ -63,6 +65,9 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	}
 	if c.BufSize < 1 || c.BufSize > 1<<24 {
 		return &applets.UsageError{Err: fmt.Errorf("-b %d: want 1 to %d", c.BufSize, 1<<24)}
+	}
+	if c.PerNode < 1 || c.PerNode > maxPerNode {
+		return &applets.UsageError{Err: fmt.Errorf("--per-node %d: want 1 to %d", c.PerNode, maxPerNode)}
 	}
 	path, err := lookPath(argv[0])
 	if err != nil {
@@ -111,7 +116,7 @@ func (c *cli) split() (spec string, argv []string, err error) {
 	if len(args) == 0 {
 		return "", nil, errors.New("missing command")
 	}
-	if c.Divider {
+	if c.Divider || c.Gather {
 		c.Sequential = true
 	}
 	if c.Prefix {
@@ -128,7 +133,7 @@ func (c *cli) nodes(spec string, table []localapi.NodeStatus) ([]int, error) {
 	case c.AllNotDown:
 		spec = "allnotdown"
 	case c.OnMaster:
-		return []int{nodeset.Master}, nil
+		return c.repeat([]int{nodeset.Master}), nil
 	}
 	view := make([]nodeset.Node, len(table))
 	for i, n := range table {
@@ -141,7 +146,26 @@ func (c *cli) nodes(spec string, table []localapi.NodeStatus) ([]int, error) {
 	if len(nums) == 0 {
 		return nil, fmt.Errorf("no nodes match %q", spec)
 	}
-	return nums, nil
+	return c.repeat(nums), nil
+}
+
+// maxPerNode bounds --per-node: each copy is a process here (its ghost)
+// and one on the node.
+const maxPerNode = 100000
+
+// repeat gives each node --per-node entries in a row: ranks 0..K-1 on the
+// first node, K..2K-1 on the next, and so on.
+func (c *cli) repeat(nums []int) []int {
+	if c.PerNode <= 1 {
+		return nums
+	}
+	out := make([]int, 0, len(nums)*c.PerNode)
+	for _, n := range nums {
+		for range c.PerNode {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // lookPath resolves the command in the caller's PATH and cwd, as a shell

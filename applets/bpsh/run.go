@@ -166,7 +166,11 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		}
 	}
 	r.sinks.Wait()
-	r.flushSequential()
+	if r.cli.Gather {
+		r.flushGathered()
+	} else {
+		r.flushSequential()
+	}
 	if r.cli.Time {
 		fmt.Fprintf(r.errW, "%.6f\n", time.Since(began).Seconds())
 	}
@@ -251,20 +255,31 @@ func (r *runner) forward(byPID map[int]*rank, sig syscall.Signal) {
 	}
 }
 
+// statusOf is how a rank ended, for the exit status and the summary.
+func (rk *rank) statusOf() (code int, how string) {
+	switch {
+	case rk.errText != "":
+		return 255, rk.errText
+	case !rk.reaped:
+		return 255, "lost"
+	}
+	s := wire.FromWait(rk.ws)
+	return s.Shell(), s.String()
+}
+
 // status is bpsh's exit status: with one node the remote status itself, with
 // several the largest, and a line for each node that died by a signal.
 func (r *runner) status() int {
 	worst := 0
 	for _, rk := range r.ranks {
-		code := 255
-		if rk.reaped {
-			s := wire.FromWait(rk.ws)
-			code = s.Shell()
-			if s.Signal != 0 && len(r.ranks) > 1 && rk.errText == "" {
-				fmt.Fprintf(r.errW, "bpsh: node %d: %s\n", rk.node, s)
-			}
+		code, how := rk.statusOf()
+		if rk.reaped && rk.errText == "" && wire.FromWait(rk.ws).Signal != 0 && len(r.ranks) > 1 {
+			fmt.Fprintf(r.errW, "bpsh: node %d: %s\n", rk.node, how)
 		}
 		worst = max(worst, code)
+	}
+	if r.cli.Gather {
+		r.summary()
 	}
 	return worst
 }
