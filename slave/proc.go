@@ -47,13 +47,13 @@ func (s *Slave) startProc(nc ssh.NewChannel) {
 	}
 	defer st.closeChildEnds()
 
+	// The child changes to the directory as the caller: whether it exists
+	// and may be entered is for the caller's credentials to find out (on
+	// a diskless node it is in the view of the master's files, which
+	// answers each user as that user).
 	var warning string
 	dir := ps.Dir
 	if dir == "" {
-		dir = "/"
-	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		warning = fmt.Sprintf("cannot change to directory %s on the node; running in /", dir)
 		dir = "/"
 	}
 	if ps.Builtin == wire.BuiltinFileServer {
@@ -65,8 +65,11 @@ func (s *Slave) startProc(nc ssh.NewChannel) {
 		Files: st.child[:], Setsid: true, Setctty: st.pty != nil,
 	}
 	pid, done, err := s.startLocked(attr, &ps)
-	if err != nil && dir != "/" && errors.Is(err, syscall.EACCES) && isChdirError(err) {
-		warning = fmt.Sprintf("cannot change to directory %s on the node: permission denied; running in /", dir)
+	if err != nil && dir != "/" && isChdirError(err) {
+		warning = fmt.Sprintf("cannot change to directory %s on the node; running in /", dir)
+		if errors.Is(err, syscall.EACCES) {
+			warning = fmt.Sprintf("cannot change to directory %s on the node: permission denied; running in /", dir)
+		}
 		attr.Dir = "/"
 		pid, done, err = s.startLocked(attr, &ps)
 	}
