@@ -257,14 +257,16 @@ func (r *runner) forward(byPID map[int]*rank, sig syscall.Signal) {
 
 // statusOf is how a rank ended, for the exit status and the summary.
 func (rk *rank) statusOf() (code int, how string) {
+	// A reaped ghost tells how the process ended even when the node also
+	// reported an error (a node that dies kills its ghosts with SIGKILL).
 	switch {
+	case rk.reaped:
+		s := wire.FromWait(rk.ws)
+		return s.Shell(), s.String()
 	case rk.errText != "":
 		return 255, rk.errText
-	case !rk.reaped:
-		return 255, "lost"
 	}
-	s := wire.FromWait(rk.ws)
-	return s.Shell(), s.String()
+	return 255, "lost"
 }
 
 // status is bpsh's exit status: with one node the remote status itself, with
