@@ -125,6 +125,9 @@ func (m *Master) runLocal(ctx context.Context, num int, ln *localNode, log *slog
 		"--master", addr, "--node", strconv.Itoa(num),
 		"--key", m.keys.NodePath, "--host-key", m.keys.HostPath+".pub",
 		"--local")
+	if m.cfg.Diskless {
+		cmd.Args = append(cmd.Args, "--diskless")
+	}
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr

@@ -27,6 +27,7 @@ type Config struct {
 	Listen     string // TCP address for nodes
 	StateDir   string // keys (and later node state)
 	LocalNodes int    // namespace nodes to start on this machine
+	Diskless   bool   // local nodes without the master's files
 	Nodes      int    // size of the node table (at least LocalNodes)
 	Binary     string // the bproc binary local nodes run
 	// PingInterval is how often nodes are pinged; a node silent for two

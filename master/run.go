@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/asuser"
 	"github.com/bproc/bproc/ghost"
 	"github.com/bproc/bproc/localapi"
 	"github.com/bproc/bproc/peercred"
@@ -202,6 +203,18 @@ func (p *proc) run() {
 		Path: r.Path, Builtin: r.Builtin, Argv: r.Argv, Env: rankEnv(r.Env, p.rank), Dir: r.Dir,
 		UID: p.job.cred.UID, GID: p.job.cred.GID, Groups: p.job.cred.Groups,
 		TTY: r.TTY, NoIO: r.NoIO, StdinFile: r.StdinFile, StdoutFile: r.StdoutFile, StderrFile: r.StderrFile,
+	}
+	m.mu.Lock()
+	diskless := n.hello.Diskless
+	m.mu.Unlock()
+	if diskless && start.Builtin == "" {
+		c := p.job.cred
+		push, err := pushList(asuser.Cred{UID: c.UID, GID: c.GID, Groups: c.Groups}, &start)
+		if err != nil {
+			p.finish(wire.ExitStatus{Code: pushCode(err)}, false, err.Error())
+			return
+		}
+		start.Push = push
 	}
 	ch, reqs, err := sc.OpenChannel(wire.ChanProc, wire.Encode(start))
 	if err != nil {

@@ -56,6 +56,13 @@ func (s *Slave) startProc(nc ssh.NewChannel) {
 	if dir == "" {
 		dir = "/"
 	}
+	if len(ps.Push) > 0 {
+		if err := s.push(ps.UID, ps.Push); err != nil {
+			st.closeOurEnds()
+			nc.Reject(rejectReason(err), fmt.Sprintf("%s: %v", ps.Argv[0], err))
+			return
+		}
+	}
 	if ps.Builtin == wire.BuiltinFileServer {
 		ps.Path, ps.Argv = s.self, []string{"bpcp", "--server"}
 	}

@@ -28,6 +28,9 @@ type Config struct {
 	Key     ssh.Signer    // the node key
 	HostKey ssh.PublicKey // the master's host key, pinned
 	Local   bool          // a namespace node on the master's machine
+	// Diskless: the root holds none of the master's files; programs are
+	// pushed before they start.
+	Diskless bool
 	// PingInterval: the master is pinged this often, and given up after two
 	// silent intervals (its remote processes are then killed).
 	PingInterval time.Duration
@@ -45,6 +48,7 @@ type Slave struct {
 	action string   // reboot, halt or pwroff, once the master asked for it
 	self   string   // this node's bproc binary, for builtins
 	conn   ssh.Conn // the master, while connected
+	pushed pushed   // programs fetched to a diskless node
 }
 
 // New makes a node daemon; Run connects it.
@@ -128,7 +132,7 @@ func (s *Slave) session(ctx context.Context) error {
 	host, _ := os.Hostname()
 	stats, _ := nodestats.Read("/proc")
 	ok, payload, err := conn.SendRequest(wire.ReqHello, true, wire.Encode(wire.NodeHello{
-		Version: "bproc", Hostname: host, Kernel: unix.ByteSliceToString(uts.Release[:]), Local: s.cfg.Local, Stats: stats,
+		Version: "bproc", Hostname: host, Kernel: unix.ByteSliceToString(uts.Release[:]), Local: s.cfg.Local, Diskless: s.cfg.Diskless, Stats: stats,
 	}))
 	if err != nil || !ok {
 		return fmt.Errorf("hello to master: refused (%v)", err)

@@ -8,7 +8,9 @@ package wire
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -126,6 +128,25 @@ type ProcStart struct {
 	StdinFile  string `json:"stdin_file,omitempty"`
 	StdoutFile string `json:"stdout_file,omitempty"`
 	StderrFile string `json:"stderr_file,omitempty"`
+
+	// Push is what a diskless node must have before it can start the
+	// program: the executable, its #! interpreters, its ELF interpreter
+	// and libraries, and the directories and links on their paths, as the
+	// master saw them (with the caller's credentials). The node fetches
+	// what it lacks or has in another version.
+	Push []PushFile `json:"push,omitempty"`
+}
+
+// PushFile is one entry of ProcStart.Push.
+type PushFile struct {
+	Path   string `json:"path"`
+	Kind   string `json:"kind"` // "file", "dir" or "link"
+	Target string `json:"target,omitempty"`
+	Size   int64  `json:"size,omitempty"`
+	Mode   uint32 `json:"mode"`            // permission bits
+	MTime  int64  `json:"mtime,omitempty"` // nanoseconds: with Size, the version
+	UID    uint32 `json:"uid"`
+	GID    uint32 `json:"gid"`
 }
 
 // Validate rejects a ProcStart that no node should try to run.
@@ -149,6 +170,37 @@ func (p *ProcStart) Validate() error {
 			return fmt.Errorf("proc start: NUL byte in %q", s)
 		}
 	}
+	for _, f := range p.Push {
+		if err := f.validate(); err != nil {
+			return fmt.Errorf("proc start: push %q: %w", f.Path, err)
+		}
+	}
+	return nil
+}
+
+// validate rejects an entry a node must not write: a relative path, one
+// that climbs with "..", one into the kernel's file systems or over the
+// node's own program.
+func (f *PushFile) validate() error {
+	switch {
+	case !strings.HasPrefix(f.Path, "/") || path.Clean(f.Path) != f.Path || f.Path == "/":
+		return errors.New("not a clean absolute path")
+	case strings.IndexByte(f.Path+f.Target, 0) >= 0:
+		return errors.New("NUL byte")
+	case f.Kind != "file" && f.Kind != "dir" && f.Kind != "link":
+		return fmt.Errorf("unknown kind %q", f.Kind)
+	case f.Kind == "link" && f.Target == "":
+		return errors.New("link without a target")
+	case f.Size < 0:
+		return errors.New("negative size")
+	case f.Mode&^0o7777 != 0:
+		return fmt.Errorf("mode %#o has bits other than permissions", f.Mode)
+	}
+	for _, own := range []string{"/proc", "/sys", "/dev", "/init"} {
+		if f.Path == own || strings.HasPrefix(f.Path, own+"/") {
+			return fmt.Errorf("%s is the node's own", own)
+		}
+	}
 	return nil
 }
 
@@ -159,10 +211,13 @@ type Started struct {
 
 // NodeHello is what a node tells the master about itself.
 type NodeHello struct {
-	Version  string    `json:"version"`
-	Hostname string    `json:"hostname"`
-	Kernel   string    `json:"kernel"`
-	Local    bool      `json:"local"` // a namespace node on the master's machine
+	Version  string `json:"version"`
+	Hostname string `json:"hostname"`
+	Kernel   string `json:"kernel"`
+	Local    bool   `json:"local"` // a namespace node on the master's machine
+	// Diskless: the node's root holds none of the master's files, so
+	// programs are pushed to it (ProcStart.Push).
+	Diskless bool      `json:"diskless,omitempty"`
 	Stats    NodeStats `json:"stats"`
 }
 

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/alecthomas/kong"
 
@@ -71,7 +72,11 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	}
 	path, err := lookPath(argv[0])
 	if err != nil {
-		return applets.Exit(127, "%s: command not found", argv[0])
+		code := 127
+		if errors.Is(err, syscall.EISDIR) {
+			code = 126 // as a shell says it
+		}
+		return applets.Exit(code, "%s", err)
 	}
 	client, err := bproc.Dial(c.Socket)
 	if err != nil {
@@ -169,19 +174,30 @@ func (c *cli) repeat(nums []int) []int {
 }
 
 // lookPath resolves the command in the caller's PATH and cwd, as a shell
-// would, to an absolute path.
+// would, to an absolute path. A path with a slash is taken as it is, even
+// when the caller may not run it: whoever runs it says why not (126), as
+// a shell does.
 func lookPath(name string) (string, error) {
-	p, err := exec.LookPath(name)
-	if err != nil && !errors.Is(err, exec.ErrDot) {
-		return "", err
-	}
-	if !strings.HasPrefix(p, "/") {
-		if p, err = filepath.Abs(p); err != nil {
-			return "", err
+	p := name
+	if !strings.Contains(name, "/") {
+		var err error
+		p, err = exec.LookPath(name)
+		if err != nil && !errors.Is(err, exec.ErrDot) {
+			return "", fmt.Errorf("%s: command not found", name)
 		}
 	}
-	if st, err := os.Stat(p); err != nil || st.IsDir() {
-		return "", fmt.Errorf("%s: not a program", p)
+	if !strings.HasPrefix(p, "/") {
+		var err error
+		if p, err = filepath.Abs(p); err != nil {
+			return "", fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	st, err := os.Stat(p)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("%s: no such file or directory", name)
+	case err == nil && st.IsDir():
+		return "", fmt.Errorf("%s: %w", name, syscall.EISDIR)
 	}
 	return p, nil
 }

@@ -22,12 +22,13 @@ import (
 )
 
 type cli struct {
-	Master  string        `required:"" placeholder:"HOST:PORT" help:"The master's node address."`
-	Node    int           `required:"" help:"This node's number."`
-	Key     string        `default:"/var/lib/bproc/node_key" help:"The node key."`
-	HostKey string        `default:"/var/lib/bproc/host_key.pub" help:"The master's host key, pinned."`
-	Local   bool          `help:"A namespace node of bpmaster --local-nodes: build the node root first."`
-	Ping    time.Duration `default:"15s" help:"Ping interval; a master silent for two is given up."`
+	Master   string        `required:"" placeholder:"HOST:PORT" help:"The master's node address."`
+	Node     int           `required:"" help:"This node's number."`
+	Key      string        `default:"/var/lib/bproc/node_key" help:"The node key."`
+	HostKey  string        `default:"/var/lib/bproc/host_key.pub" help:"The master's host key, pinned."`
+	Local    bool          `help:"A namespace node of bpmaster --local-nodes: build the node root first."`
+	Diskless bool          `help:"With --local: a root without the master's files; programs are pushed to the node as they are run."`
+	Ping     time.Duration `default:"15s" help:"Ping interval; a master silent for two is given up."`
 }
 
 // Main runs the node daemon until ctx is cancelled.
@@ -50,11 +51,11 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	}
 	if c.Local {
 		if err := noderoot.Setup(noderoot.Options{
-			Hostname: fmt.Sprintf("n%d", c.Node), Binary: "/proc/self/exe", MasterView: true,
+			Hostname: fmt.Sprintf("n%d", c.Node), Binary: "/proc/self/exe", MasterView: !c.Diskless,
 		}); err != nil {
 			return err
 		}
 	}
-	s := slave.New(slave.Config{Master: c.Master, Node: c.Node, Key: key, HostKey: hostKey, Local: c.Local, PingInterval: c.Ping, Log: log})
+	s := slave.New(slave.Config{Master: c.Master, Node: c.Node, Key: key, HostKey: hostKey, Local: c.Local, Diskless: c.Diskless, PingInterval: c.Ping, Log: log})
 	return s.Run(ctx)
 }

@@ -80,7 +80,7 @@ func Main(ctx context.Context, args []string, stdio applets.IO) error {
 	if err := setHostname(host); err != nil {
 		log.Warn("hostname", "err", err)
 	}
-	s := slave.New(slave.Config{Master: master, Node: p.Node, Key: signer, HostKey: pub, PingInterval: 15 * time.Second, Log: log})
+	s := slave.New(slave.Config{Master: master, Node: p.Node, Key: signer, HostKey: pub, Diskless: true, PingInterval: 15 * time.Second, Log: log})
 	for {
 		s.Run(ctx) // returns only on halt or power-off, which reboot(2) ends
 		log.Error("bpslave stopped; starting it again")
