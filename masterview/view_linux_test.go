@@ -1,0 +1,513 @@
+package masterview
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Both ways the kernel reads a copy: passthrough and through the view.
+var readModes = []struct {
+	name string
+	opts Options
+}{
+	{"passthrough", Options{}},
+	{"read", Options{NoPassthrough: true}},
+}
+
+func TestReadAndSecondOpenFetchesNothing(t *testing.T) {
+	for _, m := range readModes {
+		t.Run(m.name, func(t *testing.T) {
+			tv := mountTest(t, m.opts)
+			tv.write(t, "hello.txt", "hello from the master\n", 0o644)
+			for i := 0; i < 3; i++ {
+				b, err := os.ReadFile(tv.path("hello.txt"))
+				if err != nil || string(b) != "hello from the master\n" {
+					t.Fatalf("read %d: ReadFile = %q, %v", i, b, err)
+				}
+			}
+			s := tv.Stats()
+			if s.Fetches != 1 || s.FetchedBytes != 22 || s.Hits != 2 {
+				t.Errorf("after 3 reads: fetches %d (%d bytes), hits %d; want 1 (22 bytes), 2",
+					s.Fetches, s.FetchedBytes, s.Hits)
+			}
+			fi, err := os.Stat(tv.path("hello.txt"))
+			if err != nil || fi.Size() != 22 || fi.Mode() != 0o644 {
+				t.Errorf("Stat = %v, %v; want size 22, mode 0644", fi, err)
+			}
+		})
+	}
+}
+
+// A user reads through the view exactly what they may read on the master.
+func TestPermissionsAreTheCallers(t *testing.T) {
+	tv := mountTest(t, Options{})
+	tv.write(t, "secret", "root only\n", 0o600)
+	tv.write(t, "public", "everyone\n", 0o644)
+	tv.write(t, "closed/inside", "behind a closed door\n", 0o644)
+	if err := os.Chmod(filepath.Join(tv.master, "closed"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	// Root first: its lookups fill the kernel's caches, which must not
+	// let nobody in.
+	for _, f := range []string{"secret", "public", "closed/inside"} {
+		if _, err := os.ReadFile(tv.path(f)); err != nil {
+			t.Errorf("root: read %s: %v", f, err)
+		}
+	}
+	if _, err := os.ReadDir(tv.path("closed")); err != nil {
+		t.Errorf("root: list closed: %v", err)
+	}
+	tests := []struct {
+		op, file string
+		want     syscall.Errno
+		out      string
+	}{
+		{"read", "secret", syscall.EACCES, ""},
+		{"read", "public", 0, "everyone\n"},
+		{"read", "closed/inside", syscall.EACCES, ""},
+		{"list", "closed", syscall.EACCES, ""},
+		{"read", "missing", syscall.ENOENT, ""},
+	}
+	for _, tt := range tests {
+		out, e := asUser(t, nobody, tt.op, tv.path(tt.file))
+		if e != tt.want || out != tt.out {
+			t.Errorf("nobody: %s %s = %q, %v; want %q, %v", tt.op, tt.file, out, e, tt.out, tt.want)
+		}
+	}
+	// And root still reads the secret after nobody was refused.
+	if b, err := os.ReadFile(tv.path("secret")); err != nil || string(b) != "root only\n" {
+		t.Errorf("root: read secret again = %q, %v", b, err)
+	}
+	if s := tv.Stats(); s.Dials != 2 {
+		t.Errorf("sessions dialed = %d, want 2 (root and nobody)", s.Dials)
+	}
+}
+
+func TestChangedFileIsFetchedAgain(t *testing.T) {
+	for _, m := range readModes {
+		t.Run(m.name, func(t *testing.T) {
+			opts := m.opts
+			opts.Timeout = 100 * time.Millisecond
+			tv := mountTest(t, opts)
+			p := tv.write(t, "conf", "version 1\n", 0o644)
+			old, err := os.Open(tv.path("conf"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer old.Close()
+			readAll(t, old, "version 1\n")
+
+			// Longer, and a new mtime.
+			tv.write(t, "conf", "version two\n", 0o644)
+			later := time.Now().Add(10 * time.Second)
+			os.Chtimes(p, later, later)
+			time.Sleep(300 * time.Millisecond) // past the kernel's timeout
+			if b, err := os.ReadFile(tv.path("conf")); err != nil || string(b) != "version two\n" {
+				t.Errorf("after the change: ReadFile = %q, %v; want version two", b, err)
+			}
+			// A program that opened the old version goes on reading it.
+			readAll(t, old, "version 1\n")
+
+			// Same size, only the mtime changes.
+			tv.write(t, "conf", "version 333\n", 0o644)
+			later = later.Add(10 * time.Second)
+			os.Chtimes(p, later, later)
+			time.Sleep(300 * time.Millisecond)
+			if b, err := os.ReadFile(tv.path("conf")); err != nil || string(b) != "version 333\n" {
+				t.Errorf("after a same-size change: ReadFile = %q, %v; want version 333", b, err)
+			}
+			old.Close()
+			if s := tv.Stats(); s.Fetches != 3 || s.Files != 1 {
+				t.Errorf("fetches %d, copies kept %d; want 3, 1 (old versions dropped)", s.Fetches, s.Files)
+			}
+			// The kernel releases a closed file after close returns.
+			deadline := time.Now().Add(2 * time.Second)
+			for len(cacheFiles(t, tv.cache)) > 1 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if names := cacheFiles(t, tv.cache); len(names) != 1 {
+				t.Errorf("files in the cache dir = %q, want 1", names)
+			}
+		})
+	}
+}
+
+func readAll(t *testing.T, f *os.File, want string) {
+	t.Helper()
+	b := make([]byte, 100)
+	n, err := f.ReadAt(b, 0)
+	if string(b[:n]) != want {
+		t.Errorf("ReadAt(%s) = %q, %v; want %q", f.Name(), b[:n], err, want)
+	}
+}
+
+func cacheFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestWritesFailReadOnly(t *testing.T) {
+	tv := mountTest(t, Options{})
+	tv.write(t, "file", "x", 0o666)
+	tv.write(t, "dir/f", "y", 0o666)
+	os.Chmod(filepath.Join(tv.master, "dir"), 0o777)
+	tests := []struct {
+		name string
+		op   func() error
+	}{
+		{"create", func() error { return os.WriteFile(tv.path("new"), nil, 0o644) }},
+		{"open for writing", func() error {
+			f, err := os.OpenFile(tv.path("file"), os.O_WRONLY, 0)
+			if err == nil {
+				f.Close()
+			}
+			return err
+		}},
+		{"open read-write", func() error {
+			f, err := os.OpenFile(tv.path("file"), os.O_RDWR, 0)
+			if err == nil {
+				f.Close()
+			}
+			return err
+		}},
+		{"truncate", func() error { return os.Truncate(tv.path("file"), 0) }},
+		{"mkdir", func() error { return os.Mkdir(tv.path("d"), 0o755) }},
+		{"remove", func() error { return os.Remove(tv.path("file")) }},
+		{"rmdir", func() error { return os.Remove(tv.path("dir")) }},
+		{"rename", func() error { return os.Rename(tv.path("file"), tv.path("dir/g")) }},
+		{"symlink", func() error { return os.Symlink("file", tv.path("l")) }},
+		{"chmod", func() error { return os.Chmod(tv.path("file"), 0o600) }},
+		{"access W_OK", func() error { return unix.Access(tv.path("file"), unix.W_OK) }},
+	}
+	for _, tt := range tests {
+		if err := tt.op(); !errors.Is(err, syscall.EROFS) {
+			t.Errorf("%s: %v, want EROFS", tt.name, err)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(tv.master, "file")); string(b) != "x" {
+		t.Errorf("the master's file changed: %q", b)
+	}
+}
+
+func TestSymlinksAndDirectories(t *testing.T) {
+	tv := mountTest(t, Options{})
+	tv.write(t, "dir/a", "A\n", 0o644)
+	tv.write(t, "dir/b", "B\n", 0o755)
+	os.Mkdir(filepath.Join(tv.master, "dir/sub"), 0o755)
+	os.Symlink("dir/a", filepath.Join(tv.master, "rel"))
+	os.Symlink("/etc/hostname", filepath.Join(tv.master, "abs"))
+	os.Symlink("loop", filepath.Join(tv.master, "loop"))
+
+	if fi, err := os.Lstat(tv.path("rel")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("Lstat(rel) = %v, %v; want a symlink", fi, err)
+	}
+	for link, want := range map[string]string{"rel": "dir/a", "abs": "/etc/hostname"} {
+		if got, err := os.Readlink(tv.path(link)); got != want {
+			t.Errorf("Readlink(%s) = %q, %v; want %q (the master's target, unchanged)", link, got, err, want)
+		}
+	}
+	if b, err := os.ReadFile(tv.path("rel")); string(b) != "A\n" {
+		t.Errorf("read through rel = %q, %v", b, err)
+	}
+	if _, err := os.ReadFile(tv.path("loop")); !errors.Is(err, syscall.ELOOP) {
+		t.Errorf("read through a loop = %v, want ELOOP", err)
+	}
+	if _, err := os.Stat(tv.path("dir/a/x")); !errors.Is(err, syscall.ENOTDIR) {
+		t.Errorf("stat under a file = %v, want ENOTDIR", err)
+	}
+
+	ents, err := os.ReadDir(tv.path("dir"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range ents {
+		got = append(got, e.Name()+" "+e.Type().String())
+	}
+	want := []string{"a ----------", "b ----------", "sub d---------"}
+	if !slices.Equal(got, want) {
+		t.Errorf("ReadDir(dir) = %q, want %q", got, want)
+	}
+	if fi, err := os.Stat(tv.path("dir/b")); err != nil || fi.Mode() != 0o755 {
+		t.Errorf("Stat(dir/b) = %v, %v; want mode 0755", fi, err)
+	}
+	// An executable bit is what access(X_OK) and exec look at.
+	if err := unix.Access(tv.path("dir/b"), unix.X_OK); err != nil {
+		t.Errorf("access(dir/b, X_OK) = %v", err)
+	}
+	if err := unix.Access(tv.path("dir/a"), unix.X_OK); !errors.Is(err, syscall.EACCES) {
+		t.Errorf("access(dir/a, X_OK) = %v, want EACCES", err)
+	}
+}
+
+// Opens of one file that arrive while it is being fetched wait for that
+// fetch, whoever they are.
+func TestConcurrentOpensFetchOnce(t *testing.T) {
+	tv := mountTest(t, Options{})
+	big := bytes.Repeat([]byte("0123456789abcdef"), 8<<20/16)
+	big[12345] = 'X'
+	p := filepath.Join(tv.master, "big")
+	if err := os.WriteFile(p, big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(big)
+	want := hex.EncodeToString(sum[:])
+
+	started := make(chan struct{})
+	gate := make(chan struct{})
+	var once sync.Once
+	tv.View.cache.setBeforeFetch(func() {
+		once.Do(func() { close(started) })
+		<-gate
+	})
+	const readers = 3
+	var wg sync.WaitGroup
+	sums := make([]string, readers+1)
+	for i := range readers {
+		wg.Go(func() {
+			b, err := os.ReadFile(tv.path("big"))
+			if err != nil {
+				t.Errorf("reader %d: %v", i, err)
+			}
+			s := sha256.Sum256(b)
+			sums[i] = hex.EncodeToString(s[:])
+		})
+	}
+	wg.Go(func() {
+		var e syscall.Errno
+		var err error
+		sums[readers], e, err = asUserErr(nobody, "sha256", tv.path("big"))
+		if err != nil || e != 0 {
+			t.Errorf("nobody: %v %v", e, err)
+		}
+	})
+
+	<-started
+	// Everybody else joins the fetch that is held open.
+	deadline := time.Now().Add(10 * time.Second)
+	for tv.Stats().Shared < readers && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(gate)
+	wg.Wait()
+	for i, s := range sums {
+		if s != want {
+			t.Errorf("reader %d read content with sha256 %s, want %s", i, s, want)
+		}
+	}
+	if s := tv.Stats(); s.Fetches != 1 || s.Shared != readers || s.FetchedBytes != int64(len(big)) {
+		t.Errorf("fetches %d (%d bytes), shared %d; want 1 (%d bytes), %d",
+			s.Fetches, s.FetchedBytes, s.Shared, len(big), readers)
+	}
+}
+
+func TestExcludedPaths(t *testing.T) {
+	t.Run("explicit", func(t *testing.T) {
+		tv := mountTest(t, Options{}, func(master string, o *Options) {
+			o.Exclude = []string{filepath.Join(master, "hidden")}
+		})
+		tv.write(t, "hidden/f", "no", 0o644)
+		tv.write(t, "shown", "yes", 0o644)
+		if _, err := os.Stat(tv.path("hidden")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("Stat(hidden) = %v, want not exist", err)
+		}
+		if names := dirNames(t, tv.mnt); !slices.Equal(names, []string{"shown"}) {
+			t.Errorf("ReadDir = %q, want [shown]", names)
+		}
+	})
+	t.Run("default", func(t *testing.T) {
+		tv := mountTest(t, Options{Root: "/"})
+		names := dirNames(t, tv.mnt)
+		for _, n := range []string{"proc", "sys", "dev"} {
+			if slices.Contains(names, n) {
+				t.Errorf("the view of / shows %s: %q", n, names)
+			}
+			if _, err := os.Stat(tv.path(n)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("Stat(%s) = %v, want not exist", n, err)
+			}
+		}
+		want, _ := os.ReadFile("/etc/os-release")
+		if got, err := os.ReadFile(tv.path("etc/os-release")); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("read etc/os-release = %d bytes, %v; want %d bytes", len(got), err, len(want))
+		}
+	})
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// A master that goes away costs a new session, not a failed read.
+func TestSessionReconnects(t *testing.T) {
+	tv := mountTest(t, Options{})
+	tv.write(t, "a", "first\n", 0o644)
+	tv.write(t, "b", "second\n", 0o644)
+	if _, err := os.ReadFile(tv.path("a")); err != nil {
+		t.Fatal(err)
+	}
+	tv.d.killAll()
+	deadline := time.Now().Add(5 * time.Second)
+	for tv.d.running() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if b, err := os.ReadFile(tv.path("b")); err != nil || string(b) != "second\n" {
+		t.Errorf("read after the server died = %q, %v", b, err)
+	}
+	if s := tv.Stats(); s.Dials != 2 {
+		t.Errorf("dials = %d, want 2", s.Dials)
+	}
+}
+
+func TestIdleSessionsAreClosed(t *testing.T) {
+	tv := mountTest(t, Options{IdleTimeout: 100 * time.Millisecond})
+	tv.write(t, "a", "x", 0o644)
+	if _, err := os.ReadFile(tv.path("a")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for (tv.Stats().Sessions > 0 || tv.d.running() > 0) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s := tv.Stats(); s.Sessions != 0 || tv.d.running() != 0 {
+		t.Errorf("after idling: %d sessions, %d servers; want 0, 0", s.Sessions, tv.d.running())
+	}
+	if _, err := os.Stat(tv.path("a")); err != nil {
+		t.Errorf("stat after the idle session closed: %v", err)
+	}
+}
+
+// The size limit evicts copies nobody reads, least recently used first,
+// and never one that is open.
+func TestCacheLimit(t *testing.T) {
+	const mb = 1 << 20
+	tv := mountTest(t, Options{CacheSize: 3 * mb})
+	for _, n := range []string{"1", "2", "3", "4", "5"} {
+		tv.write(t, n, strings.Repeat(n, mb), 0o644)
+	}
+	held, err := os.Open(tv.path("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	for _, n := range []string{"2", "3", "4", "5"} {
+		if b, err := os.ReadFile(tv.path(n)); err != nil || len(b) != mb {
+			t.Fatalf("read %s: %d bytes, %v", n, len(b), err)
+		}
+	}
+	s := tv.Stats()
+	if s.Bytes > 3*mb || s.Evictions != 2 {
+		t.Errorf("cache holds %d bytes after %d evictions; want <= %d after 2", s.Bytes, s.Evictions, 3*mb)
+	}
+	b := make([]byte, mb)
+	if n, err := held.ReadAt(b, 0); n != mb || b[mb-1] != '1' {
+		t.Errorf("reading the open file after evictions: %d bytes, %v", n, err)
+	}
+	// 1 (open) and 5 (newest) stay.
+	before := tv.Stats().Fetches
+	for _, n := range []string{"1", "5"} {
+		os.ReadFile(tv.path(n))
+	}
+	if f := tv.Stats().Fetches; f != before {
+		t.Errorf("reading the open and the newest file fetched %d times, want 0", f-before)
+	}
+}
+
+// Copies outlive the mount: a view mounted again on the same cache fetches
+// nothing it already has.
+func TestRemountKeepsCopies(t *testing.T) {
+	tv := mountTest(t, Options{})
+	tv.write(t, "lib.so", "code", 0o644)
+	if _, err := os.ReadFile(tv.path("lib.so")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tv.View.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+	v, err := Mount(tv.mnt, Options{Root: tv.master, Dial: tv.d.dial, CacheDir: tv.cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tv.View = v
+	t.Cleanup(func() { v.Unmount() })
+	if b, err := os.ReadFile(tv.path("lib.so")); err != nil || string(b) != "code" {
+		t.Errorf("read after remount = %q, %v", b, err)
+	}
+	if s := v.Stats(); s.Fetches != 0 || s.Hits != 1 {
+		t.Errorf("after remount: fetches %d, hits %d; want 0, 1", s.Fetches, s.Hits)
+	}
+}
+
+// A view in use is detached: it leaves the mount table at once, and files
+// already open still read.
+func TestUnmountWhileInUse(t *testing.T) {
+	tv := mountTest(t, Options{})
+	tv.write(t, "f", "still here\n", 0o644)
+	f, err := os.Open(tv.path("f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := tv.View.Unmount(); err != nil {
+		t.Fatalf("Unmount with a file open = %v", err)
+	}
+	if mounted(t, tv.mnt) {
+		t.Errorf("%s still mounted", tv.mnt)
+	}
+	readAll(t, f, "still here\n")
+}
+
+// Programs run from the view and map it (the loader maps the executable and
+// its libraries; dlopen does the same), read or passthrough, as any user.
+//
+// They are started by a helper process, never by this one: os/exec forks
+// with CLONE_VFORK, which holds the forking thread in the kernel until the
+// child's execve is done, and the Go runtime cannot stop the world while it
+// waits. An execve that reads from the view needs the view's server, which
+// the next garbage collection stops: the process hangs. The node daemon
+// must likewise not be the view's server and also vfork programs that live
+// in the view.
+func TestExecFromTheView(t *testing.T) {
+	for _, m := range readModes {
+		t.Run(m.name, func(t *testing.T) {
+			tv := mountTest(t, m.opts)
+			if err := copyFile("/usr/bin/echo", filepath.Join(tv.master, "echo"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, uid := range []uint32{0, nobody} {
+				if out, e := asUser(t, uid, "exec", tv.path("echo")); e != 0 || out != "ran from the view\n" {
+					t.Errorf("uid %d: echo = %q, %v", uid, out, e)
+				}
+			}
+		})
+	}
+}
