@@ -23,6 +23,7 @@ import (
 	"github.com/bproc/bproc/applets/bpstat"
 	"github.com/bproc/bproc/applets/initnode"
 	"github.com/bproc/bproc/applets/mkimage"
+	"github.com/bproc/bproc/applets/nodeview"
 )
 
 // stopSignals end a daemon cleanly: its context is cancelled.
@@ -38,6 +39,7 @@ var table = []applets.Applet{
 	{Name: "bpstat", Summary: "node and process status", Run: bpstat.Main},
 	{Name: "init", Summary: "PID 1 of a netbooted node: set it up, then be its bpslave", Run: initnode.Main, StopOn: nil},
 	{Name: "mkimage", Summary: "write the node image (initramfs) bpmaster serves", Run: mkimage.Main},
+	{Name: "nodeview", Summary: "a diskless node's view of the master's files (started by bpslave)", Run: nodeview.Main, StopOn: stopSignals},
 }
 
 func main() {

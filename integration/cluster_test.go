@@ -218,7 +218,19 @@ type result struct {
 // bpsh runs the bpsh applet against the cluster.
 func (c *cluster) run(stdin string, applet string, args ...string) result {
 	c.t.Helper()
+	return c.runCmd(c.command(applet, args...), stdin)
+}
+
+// runIn runs an applet in dir, with no input.
+func (c *cluster) runIn(dir, applet string, args ...string) result {
+	c.t.Helper()
 	cmd := c.command(applet, args...)
+	cmd.Dir = dir
+	return c.runCmd(cmd, "")
+}
+
+func (c *cluster) runCmd(cmd *exec.Cmd, stdin string) result {
+	c.t.Helper()
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
@@ -237,7 +249,7 @@ func (c *cluster) run(stdin string, applet string, args ...string) result {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		c.t.Fatalf("%s %v: %v", applet, args, err)
+		c.t.Fatalf("%v: %v", cmd.Args, err)
 	}
 	return result{out.String(), errb.String(), code}
 }

@@ -126,7 +126,10 @@ func (m *Master) runLocal(ctx context.Context, num int, ln *localNode, log *slog
 		"--key", m.keys.NodePath, "--host-key", m.keys.HostPath+".pub",
 		"--local")
 	if m.cfg.Diskless {
-		cmd.Args = append(cmd.Args, "--diskless")
+		cmd.Args = append(cmd.Args, "--diskless", "--cache-size", strconv.FormatInt(m.cfg.CacheSize, 10))
+	}
+	if m.cfg.Diskless && m.cfg.PushOnly {
+		cmd.Args = append(cmd.Args, "--push-only")
 	}
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	cmd.Stdout = os.Stderr

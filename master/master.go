@@ -28,6 +28,8 @@ type Config struct {
 	StateDir   string // keys (and later node state)
 	LocalNodes int    // namespace nodes to start on this machine
 	Diskless   bool   // local nodes without the master's files
+	PushOnly   bool   // diskless local nodes without the view (pushed programs only)
+	CacheSize  int64  // limit of a local node's copies of the master's files
 	Nodes      int    // size of the node table (at least LocalNodes)
 	Binary     string // the bproc binary local nodes run
 	// PingInterval is how often nodes are pinged; a node silent for two

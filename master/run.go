@@ -205,7 +205,9 @@ func (p *proc) run() {
 		TTY: r.TTY, NoIO: r.NoIO, StdinFile: r.StdinFile, StdoutFile: r.StdoutFile, StderrFile: r.StderrFile,
 	}
 	m.mu.Lock()
-	diskless := n.hello.Diskless
+	// A node with a view of the master's files reads them as the user
+	// when the program runs; one without gets them pushed.
+	diskless := n.hello.Diskless && !n.hello.View
 	m.mu.Unlock()
 	if diskless && start.Builtin == "" {
 		c := p.job.cred

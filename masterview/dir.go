@@ -45,6 +45,7 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 			}
 			list = append(list, de)
 		}
+		list = n.v.withMountPoints(p, list)
 		return nil
 	})
 	if err != nil {

@@ -135,6 +135,9 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 		return nil, e
 	}
 	p := path.Join(dir, name)
+	if ch, ok := n.lookupMountPoint(ctx, name, p, out); ok {
+		return ch, 0
+	}
 	if n.v.exclude[p] {
 		return nil, syscall.ENOENT
 	}

@@ -61,6 +61,13 @@ type Options struct {
 	// own). Nil means /proc, /sys and /dev.
 	Exclude []string
 
+	// MountPoints are master paths the view shows as empty directories,
+	// whatever the master has there (or not), for the node's own file
+	// systems to be mounted on: /proc, /tmp. Their parents must be
+	// directories every user may list on the master (usually they are
+	// right under Root).
+	MountPoints []string
+
 	// CacheDir holds the copies of master files: a directory on the node's
 	// tmpfs that only the node daemon uses. It is made if missing; complete
 	// copies left by an earlier mount are used again.
@@ -93,13 +100,15 @@ type Options struct {
 
 // View is a mounted view of the master's files.
 type View struct {
-	dir      string
-	root     string
-	exclude  map[string]bool
-	sessions *sessions
-	cache    *cache
-	server   *fuse.Server
-	log      *slog.Logger
+	dir     string
+	root    string
+	exclude map[string]bool
+	// mountPoints: see Options.MountPoints.
+	mountPoints map[string]bool
+	sessions    *sessions
+	cache       *cache
+	server      *fuse.Server
+	log         *slog.Logger
 	// passthrough: offer the kernel the copies' descriptors.
 	passthrough bool
 }
@@ -148,6 +157,10 @@ func newView(dir string, opts Options) (*View, error) {
 	for _, p := range ex {
 		exclude[path.Clean(p)] = true
 	}
+	mountPoints := make(map[string]bool, len(opts.MountPoints))
+	for _, p := range opts.MountPoints {
+		mountPoints[path.Clean(p)] = true
+	}
 	c, err := openCache(opts.CacheDir, opts.CacheSize)
 	if err != nil {
 		return nil, err
@@ -161,12 +174,13 @@ func newView(dir string, opts Options) (*View, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &View{
-		dir:      dir,
-		root:     path.Clean(root),
-		exclude:  exclude,
-		sessions: newSessions(opts.Dial, idle),
-		cache:    c,
-		log:      log,
+		dir:         dir,
+		root:        path.Clean(root),
+		exclude:     exclude,
+		mountPoints: mountPoints,
+		sessions:    newSessions(opts.Dial, idle),
+		cache:       c,
+		log:         log,
 
 		passthrough: !opts.NoPassthrough,
 	}, nil

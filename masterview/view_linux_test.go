@@ -511,3 +511,42 @@ func TestExecFromTheView(t *testing.T) {
 		})
 	}
 }
+
+// Mount points are empty directories whatever the master has, listed
+// with the rest, answered without a session, and a file system mounted
+// on one is served by the node.
+func TestMountPoints(t *testing.T) {
+	tv := mountTest(t, Options{}, func(master string, o *Options) {
+		o.MountPoints = []string{filepath.Join(master, "proc"), filepath.Join(master, "absent")}
+		o.Exclude = []string{filepath.Join(master, "proc")}
+	})
+	tv.write(t, "proc/masters-own", "the master's", 0o644)
+	tv.write(t, "shown", "yes", 0o644)
+	if names := dirNames(t, tv.mnt); !slices.Equal(names, []string{"absent", "proc", "shown"}) {
+		t.Errorf("ReadDir = %q, want [absent proc shown]", names)
+	}
+	for _, mp := range []string{"proc", "absent"} {
+		fi, err := os.Stat(tv.path(mp))
+		if err != nil || !fi.IsDir() {
+			t.Errorf("Stat(%s) = %v, %v; want a directory", mp, fi, err)
+			continue
+		}
+		if names := dirNames(t, tv.path(mp)); len(names) != 0 {
+			t.Errorf("ReadDir(%s) = %q, want it empty", mp, names)
+		}
+	}
+	dials := tv.Stats().Dials
+	if err := syscall.Mount("node-own", tv.path("absent"), "tmpfs", 0, "size=64k"); err != nil {
+		t.Fatalf("mount a tmpfs on a mount point: %v", err)
+	}
+	defer syscall.Unmount(tv.path("absent"), syscall.MNT_DETACH)
+	if err := os.WriteFile(tv.path("absent/f"), []byte("node"), 0o644); err != nil {
+		t.Errorf("write on the mounted tmpfs: %v", err)
+	}
+	if b, err := os.ReadFile(tv.path("absent/f")); string(b) != "node" {
+		t.Errorf("read back = %q, %v", b, err)
+	}
+	if d := tv.Stats().Dials - dials; d != 0 {
+		t.Errorf("mounting on a mount point dialed the master %d times", d)
+	}
+}

@@ -43,7 +43,7 @@ func Options(cfg *config.Config, stateDir string) (initramfs.Options, error) {
 		KernelVersion:   ver,
 		ModulesDir:      modDir,
 		Modules:         cfg.Modules,
-		OptionalModules: initramfs.DefaultNICModules,
+		OptionalModules: append(append([]string(nil), initramfs.DefaultNICModules...), initramfs.ViewModules...),
 		HostKeyPub:      hostPub, NodeKey: nodeKey, NodeKeyPub: nodePub,
 		CacheDir: filepath.Join(stateDir, "images"),
 	}, nil

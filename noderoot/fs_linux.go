@@ -152,6 +152,10 @@ func masterView() ([]step, error) {
 // tmpfs /dev with a few binds shows the node nothing of the host's disks.
 var devices = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
+// optionalDevices are bound when the host has them: /dev/fuse is what a
+// diskless node's view of the master's files is mounted with.
+var optionalDevices = []string{"fuse"}
+
 // nodeFS lists the node's own file systems, after the master view.
 func nodeFS(o Options) []step {
 	const (
@@ -171,6 +175,11 @@ func nodeFS(o Options) []step {
 	}
 	for _, d := range devices {
 		steps = append(steps, bind{src: "/dev/" + d, path: "/dev/" + d})
+	}
+	for _, d := range optionalDevices {
+		if _, err := os.Stat("/dev/" + d); err == nil {
+			steps = append(steps, bind{src: "/dev/" + d, path: "/dev/" + d})
+		}
 	}
 	steps = append(steps,
 		// A devpts of its own: the node's ptys are numbered from 0 and

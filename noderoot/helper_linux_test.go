@@ -259,7 +259,7 @@ var writableOK = map[string]bool{
 	"/": true, "/tmp": true, "/run": true, "/var/tmp": true, "/dev/shm": true,
 	"/dev/pts": true, "/proc": true,
 	"/dev/null": true, "/dev/zero": true, "/dev/full": true, "/dev/random": true,
-	"/dev/urandom": true, "/dev/tty": true,
+	"/dev/urandom": true, "/dev/tty": true, "/dev/fuse": true,
 }
 
 // addPTY opens a pty through /dev/ptmx and checks it came from a devpts of

@@ -71,6 +71,10 @@ func (s *Slave) startProc(nc ssh.NewChannel) {
 		Uid: ps.UID, Gid: ps.GID, Groups: ps.Groups,
 		Files: st.child[:], Setsid: true, Setctty: st.pty != nil,
 	}
+	// The bpcp server is the node's own binary, outside the view.
+	if s.view != nil && ps.Builtin == "" {
+		attr.Root = s.view.root()
+	}
 	pid, done, err := s.startLocked(attr, &ps)
 	if err != nil && dir != "/" && isChdirError(err) {
 		warning = fmt.Sprintf("cannot change to directory %s on the node; running in /", dir)

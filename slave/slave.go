@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"sync"
 	"syscall"
@@ -31,6 +30,10 @@ type Config struct {
 	// Diskless: the root holds none of the master's files; programs are
 	// pushed before they start.
 	Diskless bool
+	// View, with Diskless: processes run in a root that shows the master's
+	// files through a FUSE view (see view). Without it, or when the view
+	// cannot be mounted, programs are pushed to the node's own root.
+	View *ViewConfig
 	// PingInterval: the master is pinged this often, and given up after two
 	// silent intervals (its remote processes are then killed).
 	PingInterval time.Duration
@@ -49,6 +52,7 @@ type Slave struct {
 	self   string   // this node's bproc binary, for builtins
 	conn   ssh.Conn // the master, while connected
 	pushed pushed   // programs fetched to a diskless node
+	view   *view    // the master's files, on a diskless node that has them
 }
 
 // New makes a node daemon; Run connects it.
@@ -72,6 +76,13 @@ func New(cfg Config) *Slave {
 // backoff. Whenever the connection is lost, every remote process is killed:
 // their ghosts on the master are gone with it.
 func (s *Slave) Run(ctx context.Context) error {
+	if s.cfg.Diskless && s.cfg.View != nil {
+		v, err := s.startView(ctx)
+		if err != nil {
+			s.log.Warn("no view of the master's files; programs are pushed to the node's root", "err", err)
+		}
+		s.view = v
+	}
 	backoff := 100 * time.Millisecond
 	for {
 		began := time.Now()
@@ -104,23 +115,10 @@ func (s *Slave) Run(ctx context.Context) error {
 }
 
 func (s *Slave) session(ctx context.Context) error {
-	d := net.Dialer{Timeout: 10 * time.Second}
-	c, err := d.DialContext(ctx, "tcp", s.cfg.Master)
+	conn, chans, reqs, err := DialMaster(ctx, s.cfg.Master, wire.User(s.cfg.Node), s.cfg.Key, s.cfg.HostKey)
 	if err != nil {
-		return fmt.Errorf("dial master %s: %w", s.cfg.Master, err)
+		return err
 	}
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	conn, chans, reqs, err := ssh.NewClientConn(c, s.cfg.Master, &ssh.ClientConfig{
-		User:            wire.User(s.cfg.Node),
-		Auth:            []ssh.AuthMethod{ssh.PublicKeys(s.cfg.Key)},
-		HostKeyCallback: ssh.FixedHostKey(s.cfg.HostKey),
-		ClientVersion:   "SSH-2.0-bproc-node",
-	})
-	if err != nil {
-		c.Close()
-		return fmt.Errorf("handshake with master %s: %w", s.cfg.Master, err)
-	}
-	c.SetDeadline(time.Time{})
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
@@ -132,7 +130,7 @@ func (s *Slave) session(ctx context.Context) error {
 	host, _ := os.Hostname()
 	stats, _ := nodestats.Read("/proc")
 	ok, payload, err := conn.SendRequest(wire.ReqHello, true, wire.Encode(wire.NodeHello{
-		Version: "bproc", Hostname: host, Kernel: unix.ByteSliceToString(uts.Release[:]), Local: s.cfg.Local, Diskless: s.cfg.Diskless, Stats: stats,
+		Version: "bproc", Hostname: host, Kernel: unix.ByteSliceToString(uts.Release[:]), Local: s.cfg.Local, Diskless: s.cfg.Diskless, View: s.view != nil, Stats: stats,
 	}))
 	if err != nil || !ok {
 		return fmt.Errorf("hello to master: refused (%v)", err)

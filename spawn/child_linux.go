@@ -38,6 +38,7 @@ const (
 	stepDup
 	stepSetctty
 	stepPdeathsig
+	stepChroot
 	stepSetgroups
 	stepSetresgid
 	stepSetresuid
@@ -50,6 +51,7 @@ var stepNames = [...]string{
 	stepDup:       "dup",
 	stepSetctty:   "setctty",
 	stepPdeathsig: "pdeathsig",
+	stepChroot:    "chroot",
 	stepSetgroups: "setgroups",
 	stepSetresgid: "setresgid",
 	stepSetresuid: "setresuid",
@@ -73,6 +75,7 @@ type child struct {
 	argv **byte // NULL-terminated
 	envv **byte // NULL-terminated
 	dir  *byte  // nil: keep the working directory
+	root *byte  // nil: keep the root
 
 	fds    []int // fd i of the child is fds[i] of the parent; -1 closes i
 	nextfd int   // above 2, len(fds) and every fd in fds
@@ -246,6 +249,14 @@ func forkExec(c *child) (pid uintptr, err syscall.Errno) {
 		if ppid != c.ppid && ppid != 0 {
 			pid, _, _ = syscall.RawSyscall(unix.SYS_GETPID, 0, 0, 0)
 			syscall.RawSyscall(unix.SYS_KILL, pid, c.pdeathsig, 0)
+		}
+	}
+
+	// While still root: chroot needs CAP_SYS_CHROOT.
+	if c.root != nil {
+		step = stepChroot
+		if _, _, err = syscall.RawSyscall(unix.SYS_CHROOT, uintptr(unsafe.Pointer(c.root)), 0, 0); err != 0 {
+			goto fail
 		}
 	}
 

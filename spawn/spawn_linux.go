@@ -26,7 +26,10 @@ type Attr struct {
 	Path string   // absolute path of the executable
 	Argv []string // nil: {Path}
 	Env  []string // the whole environment; nil: empty
-	Dir  string   // working directory; "" = keep
+	Dir  string   // working directory; "" = keep ("/" with Root)
+	// Root is the directory the child chroots to before it drops its
+	// credentials; Path and Dir are then inside it. "" = keep.
+	Root string
 	// PID is the wanted PID in the namespace the calling thread creates
 	// children in (the caller's, or the one it setns'd to while locked to
 	// its OS thread); 0 = any.
@@ -54,7 +57,7 @@ var ErrPIDTaken = errors.New("pid taken")
 type ChildError struct {
 	Path  string
 	Dir   string
-	Step  string // setsid, dup, setctty, pdeathsig, setgroups, setresgid, setresuid, chdir or execve
+	Step  string // setsid, dup, setctty, pdeathsig, chroot, setgroups, setresgid, setresuid, chdir or execve
 	Errno syscall.Errno
 }
 
@@ -71,7 +74,7 @@ func (e *ChildError) Unwrap() error { return e.Errno }
 // Start creates the process with clone3 (set_tid = {PID} when PID != 0,
 // CLONE_PIDFD, and on amd64 and arm64 CLONE_VM|CLONE_VFORK, as os/exec
 // does, so that the cost does not grow with the caller's memory), then in
-// the child: setsid, dup the Files into place, setctty, pdeathsig,
+// the child: setsid, dup the Files into place, setctty, pdeathsig, chroot,
 // setgroups, setresgid, setresuid, chdir, an empty signal mask, execve. It
 // returns the PID it got, as the caller's PID namespace sees it, and a
 // pidfd the caller must close. A failure in the child comes back as a
@@ -226,8 +229,18 @@ func prepare(a *Attr) (*child, error) {
 		return nil, fmt.Errorf("spawn %s: env: %w", a.Path, err)
 	}
 	c.argv, c.envv = &argvp[0], &envp[0]
-	if a.Dir != "" {
-		if c.dir, err = syscall.BytePtrFromString(a.Dir); err != nil {
+	dir := a.Dir
+	if a.Root != "" {
+		if c.root, err = syscall.BytePtrFromString(a.Root); err != nil {
+			return nil, fmt.Errorf("spawn %s: root: %w", a.Path, err)
+		}
+		// The working directory would otherwise stay outside the root.
+		if dir == "" {
+			dir = "/"
+		}
+	}
+	if dir != "" {
+		if c.dir, err = syscall.BytePtrFromString(dir); err != nil {
 			return nil, fmt.Errorf("spawn %s: dir: %w", a.Path, err)
 		}
 	}

@@ -33,6 +33,7 @@ var checks = map[string]func(t *testing.T){
 	"ExecErrors":  checkExecErrors,
 	"Credentials": checkCredentials,
 	"Dir":         checkDir,
+	"Root":        checkRoot,
 	"Files":       checkFiles,
 	"Session":     checkSession,
 	"Signals":     checkSignals,

@@ -395,3 +395,48 @@ func ignoresHUP(line string) bool {
 	mask, err := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(line, "SigIgn:")), 16, 64)
 	return err == nil && mask&1 != 0
 }
+
+// checkRoot: with Root the child runs chrooted, in "/" of the root unless
+// Dir names another directory inside it.
+func checkRoot(t *testing.T) {
+	// The check's mount namespace may share its mounts with the host's.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	for _, d := range []string{"usr", "sub"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := unix.Mount("/usr", filepath.Join(root, "usr"), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(filepath.Join(root, "usr"), unix.MNT_DETACH)
+	// Debian's /bin, /lib and /lib64 are links into /usr.
+	for _, l := range []string{"bin", "lib", "lib64"} {
+		if target, err := os.Readlink("/" + l); err == nil {
+			os.Symlink(target, filepath.Join(root, l))
+		} else {
+			t.Skipf("/%s is not a link into /usr here", l)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "marker"), []byte("inside"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ dir, want string }{
+		{"", "inside /\n"},
+		{"/sub", "inside /sub\n"},
+	} {
+		a := sh(`echo "$(cat /marker) $(pwd)"`)
+		a.Root, a.Dir = root, tc.dir
+		if _, _, out := output(t, plainStart, a); out != tc.want {
+			t.Errorf("Root %s, Dir %q: printed %q, want %q", root, tc.dir, out, tc.want)
+		}
+	}
+	a := sh("true")
+	a.Root = filepath.Join(root, "missing")
+	if _, _, err := plainStart(t, a); !errors.Is(err, unix.ENOENT) || !strings.Contains(err.Error(), "chroot") {
+		t.Errorf("Root missing: %v, want ENOENT at chroot", err)
+	}
+}

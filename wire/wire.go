@@ -217,8 +217,11 @@ type NodeHello struct {
 	Local    bool   `json:"local"` // a namespace node on the master's machine
 	// Diskless: the node's root holds none of the master's files, so
 	// programs are pushed to it (ProcStart.Push).
-	Diskless bool      `json:"diskless,omitempty"`
-	Stats    NodeStats `json:"stats"`
+	Diskless bool `json:"diskless,omitempty"`
+	// View: a diskless node that shows its processes the master's files
+	// (a FUSE view): nothing needs to be pushed.
+	View  bool      `json:"view,omitempty"`
+	Stats NodeStats `json:"stats"`
 }
 
 // FilesRequest says whose files a node wants: the master serves them as

@@ -80,7 +80,9 @@ func Main(ctx context.Context, args []string, stdio applets.IO) error {
 	if err := setHostname(host); err != nil {
 		log.Warn("hostname", "err", err)
 	}
-	s := slave.New(slave.Config{Master: master, Node: p.Node, Key: signer, HostKey: pub, Diskless: true, PingInterval: 15 * time.Second, Log: log})
+	pem, _ := os.ReadFile(key) // read above
+	view := &slave.ViewConfig{KeyPEM: pem}
+	s := slave.New(slave.Config{Master: master, Node: p.Node, Key: signer, HostKey: pub, Diskless: true, View: view, PingInterval: 15 * time.Second, Log: log})
 	for {
 		s.Run(ctx) // returns only on halt or power-off, which reboot(2) ends
 		log.Error("bpslave stopped; starting it again")

@@ -1,0 +1,77 @@
+package nodeview
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bproc/bproc/slave"
+	"github.com/bproc/bproc/wire"
+)
+
+// masterConn is the node's files connection to the master, dialed when a
+// session is first needed and again after it broke: the view outlives a
+// master restart.
+type masterConn struct {
+	ctx     context.Context
+	addr    string
+	node    int
+	key     ssh.Signer
+	hostKey ssh.PublicKey
+	log     *slog.Logger
+
+	mu   sync.Mutex
+	conn ssh.Conn
+}
+
+// files opens an sftp session as uid (see slave.OpenFiles).
+func (m *masterConn) files(uid uint32) (*sftp.Client, error) {
+	conn, err := m.get()
+	if err != nil {
+		return nil, err
+	}
+	return slave.OpenFiles(conn, uid)
+}
+
+func (m *masterConn) get() (ssh.Conn, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.conn != nil {
+		return m.conn, nil
+	}
+	conn, chans, reqs, err := slave.DialMaster(m.ctx, m.addr, wire.FilesUser(m.node), m.key, m.hostKey)
+	if err != nil {
+		return nil, err
+	}
+	go ssh.DiscardRequests(reqs)
+	go func() {
+		for nc := range chans {
+			nc.Reject(ssh.UnknownChannelType, "a files connection takes no channels")
+		}
+	}()
+	go func() {
+		err := conn.Wait()
+		m.mu.Lock()
+		if m.conn == conn {
+			m.conn = nil
+		}
+		m.mu.Unlock()
+		if m.ctx.Err() == nil {
+			m.log.Warn("files connection to the master lost; dialing again when needed", "err", err)
+		}
+	}()
+	m.conn = conn
+	return conn, nil
+}
+
+func (m *masterConn) close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.conn != nil {
+		m.conn.Close()
+		m.conn = nil
+	}
+}

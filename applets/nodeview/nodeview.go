@@ -1,0 +1,82 @@
+// Package nodeview is the nodeview applet: a diskless node's view of the
+// master's files (package masterview), run by bpslave as a process of its
+// own.
+//
+// Synopsis:
+//
+//	nodeview --master HOST:PORT --node N --host-key-data "ssh-ed25519 ..." --mount DIR --cache-dir DIR < node_key
+//
+// It reads the node key on stdin (on a namespace node the key file is no
+// longer in reach), dials the master's files connection (wire.FilesUser),
+// mounts the view at --mount, prints "ready" and serves until it is
+// stopped. It is a process apart from bpslave because bpslave starts
+// programs that live in the view: a daemon that both served a file system
+// and waited on an execve reading from it could wait on itself.
+package nodeview
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bproc/bproc/applets"
+	"github.com/bproc/bproc/masterview"
+)
+
+type cli struct {
+	Master      string   `required:"" placeholder:"HOST:PORT" help:"The master's node address."`
+	Node        int      `required:"" help:"This node's number."`
+	HostKeyData string   `required:"" placeholder:"KEY" help:"The master's host key, pinned, in authorized_keys form."`
+	Mount       string   `required:"" type:"existingdir" help:"Where the view is mounted."`
+	CacheDir    string   `required:"" help:"Where copies of the master's files are kept (node tmpfs)."`
+	CacheSize   int64    `help:"Limit of the copies in bytes; 0 is none."`
+	MountPoint  []string `help:"Master paths shown as empty directories, for the node's own file systems."`
+}
+
+// Main serves the view until ctx is cancelled.
+func Main(ctx context.Context, args []string, io_ applets.IO) error {
+	var c cli
+	if _, err := applets.Parse("nodeview", "A diskless node's view of the master's files.", &c, args, io_); err != nil {
+		return err
+	}
+	if c.Node < 0 {
+		return &applets.UsageError{Err: fmt.Errorf("--node %d: must not be negative", c.Node)}
+	}
+	if c.CacheSize < 0 {
+		return &applets.UsageError{Err: fmt.Errorf("--cache-size %d: must not be negative", c.CacheSize)}
+	}
+	hostKey, _, _, _, err := ssh.ParseAuthorizedKey([]byte(c.HostKeyData))
+	if err != nil {
+		return &applets.UsageError{Err: fmt.Errorf("--host-key-data: %w", err)}
+	}
+	pem, err := io.ReadAll(io.LimitReader(io_.Stdin, 1<<20))
+	if err != nil {
+		return fmt.Errorf("nodeview: read the node key on stdin: %w", err)
+	}
+	key, err := ssh.ParsePrivateKey(pem)
+	if err != nil {
+		return fmt.Errorf("nodeview: the node key on stdin: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(io_.Stderr, nil)).With("applet", "nodeview", "node", c.Node)
+	mc := &masterConn{ctx: ctx, addr: c.Master, node: c.Node, key: key, hostKey: hostKey, log: log}
+	defer mc.close()
+	v, err := masterview.Mount(c.Mount, masterview.Options{
+		Dial: func(uid, _ uint32) (*sftp.Client, error) { return mc.files(uid) },
+		// Shown as mount points instead.
+		Exclude:     []string{},
+		MountPoints: c.MountPoint,
+		CacheDir:    c.CacheDir,
+		CacheSize:   c.CacheSize,
+		Log:         log,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(io_.Stdout, "ready")
+	<-ctx.Done()
+	return v.Unmount()
+}

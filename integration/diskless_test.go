@@ -1,0 +1,197 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// publicTempDir is a directory every user may enter, outside /tmp and
+// /var/tmp (a node's are its own, never the master's).
+func publicTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/var/lib", "bproc-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	return dir
+}
+
+// TestDisklessView: nodes whose root holds none of the master's files run
+// any program of the master, and everything it opens at run time comes
+// from the master's files as the caller may read them; writes go to the
+// node's own file systems; a second run fetches nothing; a changed file is
+// fetched again.
+func TestDisklessView(t *testing.T) {
+	c := startCluster(t, 2, "--diskless")
+	dir := publicTempDir(t)
+
+	// Python: its modules are opened at run time.
+	const py = `import json, sys; print(json.dumps(sys.version_info[:2]))`
+	want, err := exec.Command("/usr/bin/python3", "-c", py).Output()
+	if err != nil {
+		t.Skipf("no python3 on the master: %v", err)
+	}
+	if r := c.run("", "bpsh", "0", "/usr/bin/python3", "-c", py); r.stdout != string(want) {
+		t.Errorf("python3 on a diskless node: %q %q exit %d, want %q", r.stdout, r.stderr, r.code, want)
+	}
+
+	// The process starts in the caller's directory, and a data file
+	// named by a relative path is read from the master.
+	os.WriteFile(filepath.Join(dir, "data.txt"), []byte("data of the master\n"), 0o644)
+	if r := c.runIn(dir, "bpsh", "1", "sh", "-c", "pwd; cat data.txt"); r.stdout != dir+"\ndata of the master\n" {
+		t.Errorf("cwd and a relative data file: %q %q", r.stdout, r.stderr)
+	}
+
+	// The view is read-only; writes go to the node's own file systems
+	// (/tmp here), never to the master's.
+	written := filepath.Join(dir, "written-on-node")
+	if r := c.run("", "bpsh", "0", "sh", "-c", "echo x > "+written); r.code == 0 || !strings.Contains(r.stderr, "Read-only file system") {
+		t.Errorf("write into the view: exit %d %q, want a read-only file system", r.code, r.stderr)
+	}
+	if _, err := os.Stat(written); err == nil {
+		t.Errorf("%s written on node 0 appeared on the master", written)
+	}
+	own := fmt.Sprintf("/tmp/bproc-node-own-%d", os.Getpid())
+	if r := c.run("", "bpsh", "0", "sh", "-c", "echo from the node > "+own+" && cat "+own); r.stdout != "from the node\n" {
+		t.Errorf("the node's /tmp: %q %q", r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(own); err == nil {
+		os.Remove(own)
+		t.Error("a file written to the node's /tmp appeared in the master's")
+	}
+	if r := c.run("", "bpsh", "1", "cat", own); r.code == 0 {
+		t.Errorf("%s written on node 0 is on node 1: %q", own, r.stdout)
+	}
+
+	// A program of the caller's, run twice: the second run fetches
+	// nothing (the node's copies stay the same); changed, it is fetched
+	// again.
+	prog := filepath.Join(dir, "prog")
+	copyFile(t, "/bin/true", prog, 0o755)
+	cache := filepath.Join("/proc", strconv.Itoa(c.nodePID(t, 1)), "root/run/bproc/cache")
+	if r := c.run("", "bpsh", "1", prog); r.code != 0 {
+		t.Errorf("first version: exit %d %q", r.code, r.stderr)
+	}
+	before := listDir(t, cache)
+	if r := c.run("", "bpsh", "1", prog); r.code != 0 {
+		t.Errorf("second run: exit %d %q", r.code, r.stderr)
+	}
+	if after := listDir(t, cache); after != before {
+		t.Errorf("the node's copies changed on a second run:\n%s\nthen\n%s", before, after)
+	}
+	copyFile(t, "/bin/false", prog+".new", 0o755)
+	later := time.Now().Add(2 * time.Second) // the view compares whole seconds
+	os.Chtimes(prog+".new", later, later)
+	os.Rename(prog+".new", prog)
+	if r := c.run("", "bpsh", "1", prog); r.code != 1 {
+		t.Errorf("changed program: exit %d %q, want 1 (false)", r.code, r.stderr)
+	}
+
+	// A script: its #! interpreter comes along.
+	script := filepath.Join(dir, "run.sh")
+	os.WriteFile(script, []byte("#!/bin/sh\necho \"script on node $BPROC_NODE\"\n"), 0o755)
+	if r := c.run("", "bpsh", "1", script); r.stdout != "script on node 1\n" {
+		t.Errorf("script: %q %q exit %d", r.stdout, r.stderr, r.code)
+	}
+
+	checkRootOnly(t, c, dir, true)
+}
+
+// TestDisklessPush: with --push-only, a node gets the program, its #!
+// interpreter and its libraries pushed to its own root: a second run
+// fetches nothing, a changed program is fetched again.
+func TestDisklessPush(t *testing.T) {
+	c := startCluster(t, 2, "--diskless", "--push-only")
+	dir := publicTempDir(t)
+
+	// The node's root is its own: none of the master's top-level
+	// directories but those the programs needed.
+	r := c.run("", "bpsh", "0", "/bin/ls", "/")
+	if r.code != 0 || strings.Contains(r.stdout, "home\n") || strings.Contains(r.stdout, "root\n") || !strings.Contains(r.stdout, "usr\n") {
+		t.Errorf("bpsh 0 ls / on a diskless node: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	// A second run fetches nothing: the same file (inode) is used.
+	inode := func() string {
+		r := c.run("", "bpsh", "0", "/bin/ls", "-i", "/usr/bin/ls")
+		return strings.Fields(r.stdout + " x")[0]
+	}
+	if a, b := inode(), inode(); a != b || a == "x" {
+		t.Errorf("/usr/bin/ls on the node: inode %s, then %s; want it fetched once", a, b)
+	}
+
+	prog := filepath.Join(dir, "prog")
+	copyFile(t, "/bin/true", prog, 0o755)
+	if r := c.run("", "bpsh", "1", prog); r.code != 0 {
+		t.Errorf("first version: exit %d %q", r.code, r.stderr)
+	}
+	copyFile(t, "/bin/false", prog+".new", 0o755)
+	os.Rename(prog+".new", prog)
+	if r := c.run("", "bpsh", "1", prog); r.code != 1 {
+		t.Errorf("changed program: exit %d %q, want 1 (false)", r.code, r.stderr)
+	}
+	script := filepath.Join(dir, "run.sh")
+	os.WriteFile(script, []byte("#!/bin/sh\necho \"script on node $BPROC_NODE\"\n"), 0o755)
+	if r := c.run("", "bpsh", "1", script); r.stdout != "script on node 1\n" {
+		t.Errorf("script: %q %q exit %d", r.stdout, r.stderr, r.code)
+	}
+
+	checkRootOnly(t, c, dir, false)
+}
+
+// checkRootOnly: what only root may read on the master, another user can
+// neither run nor (with a view) read through a node, and it never reaches
+// the node; root can.
+func checkRootOnly(t *testing.T, c *cluster, dir string, view bool) {
+	t.Helper()
+	secret := filepath.Join(dir, "secret-tool")
+	copyFile(t, "/bin/echo", secret, 0o700)
+	secretData := filepath.Join(dir, "secret.txt")
+	os.WriteFile(secretData, []byte("root's secret\n"), 0o600)
+	bin := userBinary(t)
+	if r := c.as(t, bin, 65534, "bpsh", "0", secret, "leaked"); r.code != 126 || !strings.Contains(strings.ToLower(r.stderr), "permission denied") {
+		t.Errorf("nobody running a root-only program: exit %d %q, want 126 and permission denied", r.code, r.stderr)
+	}
+	if !view {
+		if r := c.run("", "bpsh", "0", secret, "root may"); r.stdout != "root may\n" {
+			t.Errorf("root running its own program: %q %q", r.stdout, r.stderr)
+		}
+		return
+	}
+	if r := c.as(t, bin, 65534, "bpsh", "0", "/bin/cat", secretData); r.code == 0 || strings.Contains(r.stdout, "secret") || !strings.Contains(strings.ToLower(r.stderr), "permission denied") {
+		t.Errorf("nobody reading a root-only file on a node: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := c.run("", "bpsh", "0", secret, "root may"); r.stdout != "root may\n" {
+		t.Errorf("root running its own program: %q %q", r.stdout, r.stderr)
+	}
+	if r := c.run("", "bpsh", "0", "/bin/cat", secretData); r.stdout != "root's secret\n" {
+		t.Errorf("root reading its own file on a node: %q %q", r.stdout, r.stderr)
+	}
+}
+
+// listDir is the names in dir with their sizes, one a line, sorted.
+func listDir(t *testing.T, dir string) string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("the node's copies: %v", err)
+	}
+	var lines []string
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		lines = append(lines, e.Name()+" "+strconv.FormatInt(fi.Size(), 10))
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,174 @@
+package slave
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
+)
+
+// ViewConfig turns on the view of the master's files on a diskless node.
+type ViewConfig struct {
+	KeyPEM    []byte // the node key, handed to the nodeview process
+	CacheSize int64  // limit of the view's copies in bytes; 0 is none
+}
+
+// Where a diskless node keeps the view (its own /run, which no view
+// shows).
+const (
+	viewDir   = "/run/bproc/view"
+	cacheDir  = "/run/bproc/cache"
+	viewReady = 15 * time.Second
+)
+
+// nodeMounts are the node's own file systems in the root its processes
+// run in, on the view's mount points; "" is a fresh tmpfs (/run: the node's
+// own holds the view).
+var nodeMounts = []struct{ path, src string }{
+	{"/proc", "/proc"}, {"/sys", "/sys"}, {"/dev", "/dev"}, {"/tmp", "/tmp"}, {"/run", ""},
+}
+
+// view is the node's view of the master's files, served by a nodeview
+// process (package masterview): the root of every process on a diskless
+// node. It is the master's file tree, read-only, each file fetched when
+// first opened and kept in the node's memory, every request answered as
+// the user who made it (the FUSE request carries the caller's uid and the
+// master serves that user's session with the user's own credentials).
+// The node's /proc, /sys, /dev and /tmp are mounted in it, and a /run of
+// its own: what a process writes goes there, to the node.
+type view struct {
+	s *Slave
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	dead chan struct{} // closed when the current nodeview ends
+}
+
+// startView starts nodeview and waits until its view is mounted and
+// furnished.
+func (s *Slave) startView(ctx context.Context) (*view, error) {
+	v := &view{s: s}
+	if err := v.start(ctx); err != nil {
+		return nil, err
+	}
+	go v.supervise(ctx)
+	return v, nil
+}
+
+// root is the directory processes are started in (chroot).
+func (v *view) root() string { return viewDir }
+
+func (v *view) start(ctx context.Context) error {
+	s := v.s
+	if err := os.MkdirAll(viewDir, 0o755); err != nil {
+		return fmt.Errorf("view: %w", err)
+	}
+	// The copies are the master's files as the users who opened them
+	// could read them: nobody else on the node may look.
+	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
+		return fmt.Errorf("view: %w", err)
+	}
+	args := []string{"nodeview", "--master", s.cfg.Master, "--node", strconv.Itoa(s.cfg.Node),
+		"--host-key-data", strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.cfg.HostKey))),
+		"--mount", viewDir, "--cache-dir", cacheDir, "--cache-size", strconv.FormatInt(s.cfg.View.CacheSize, 10)}
+	for _, m := range nodeMounts {
+		args = append(args, "--mount-point", m.path)
+	}
+	cmd := &exec.Cmd{Path: s.self, Args: args, Stdin: strings.NewReader(string(s.cfg.View.KeyPEM)), Stderr: os.Stderr,
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("view: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("view: start nodeview: %w", err)
+	}
+	ready := make(chan bool, 1)
+	go func() {
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		ready <- line == "ready\n"
+	}()
+	dead := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(dead)
+	}()
+	err = fmt.Errorf("view: nodeview did not mount the master's files (its log says why)")
+	select {
+	case ok := <-ready:
+		if ok {
+			if err = furnish(); err == nil {
+				v.mu.Lock()
+				v.cmd, v.dead = cmd, dead
+				v.mu.Unlock()
+				return nil
+			}
+		}
+	case <-time.After(viewReady):
+	case <-ctx.Done():
+	}
+	cmd.Process.Kill()
+	<-dead
+	unix.Unmount(viewDir, unix.MNT_DETACH)
+	return err
+}
+
+// furnish mounts the node's own file systems on the view's mount points.
+func furnish() error {
+	for _, m := range nodeMounts {
+		var err error
+		if m.src == "" {
+			err = unix.Mount("node-"+m.path[1:], viewDir+m.path, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755")
+		} else {
+			err = unix.Mount(m.src, viewDir+m.path, "", unix.MS_BIND|unix.MS_REC, "")
+		}
+		if err != nil {
+			return fmt.Errorf("view: mount the node's %s: %w", m.path, err)
+		}
+	}
+	return nil
+}
+
+// supervise starts nodeview again when it ends. Processes that were
+// running in the old view find its files gone (ENOTCONN); new processes
+// start in the new one.
+func (v *view) supervise(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for {
+		v.mu.Lock()
+		dead := v.dead
+		v.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			v.mu.Lock()
+			v.cmd.Process.Signal(syscall.SIGTERM)
+			v.mu.Unlock()
+			return
+		case <-dead:
+		}
+		v.s.log.Warn("nodeview ended; starting it again", "in", backoff)
+		unix.Unmount(viewDir, unix.MNT_DETACH)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			err := v.start(ctx)
+			if err == nil {
+				break
+			}
+			v.s.log.Warn("restarting nodeview", "err", err)
+		}
+	}
+}
