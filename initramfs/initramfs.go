@@ -65,10 +65,10 @@ const (
 // modules.dep does not list it because virtio_net does not link against it.
 var DefaultNICModules = []string{"virtio_pci", "virtio_net", "e1000", "e1000e"}
 
-// ViewModules are what a diskless node's view of the master's files is
-// made of (a FUSE file system under an overlay); carried when they are
-// modules. Without them the node falls back to pushing programs.
-var ViewModules = []string{"fuse", "overlay"}
+// ViewModules are what a diskless node's view of the master's files needs
+// (FUSE); carried when they are modules. Without them the node falls back
+// to pushing programs.
+var ViewModules = []string{"fuse"}
 
 // Options say what goes into an image. Paths are on the master.
 type Options struct {

@@ -195,3 +195,35 @@ func listDir(t *testing.T, dir string) string {
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
 }
+
+// TestLibraries: the files of the config's libraries keyword are in a
+// node's cache when it comes up, before any program has run there.
+func TestLibraries(t *testing.T) {
+	libc, err := filepath.EvalSymlinks("/lib/x86_64-linux-gnu/libc.so.6")
+	if err != nil {
+		t.Skip(err)
+	}
+	conf := filepath.Join(t.TempDir(), "config")
+	os.WriteFile(conf, []byte("libraries /usr/bin/l[s] "+libc+"\n"), 0o644)
+	c := startCluster(t, 1, "--diskless", "--config", conf)
+	log, err := os.ReadFile(filepath.Join(c.dir, "state", "log", "node.0"))
+	if err != nil || !strings.Contains(string(log), "libraries: 2 files read") {
+		t.Errorf("node 0's log: %v\n%s", err, log)
+	}
+	cache := filepath.Join("/proc", strconv.Itoa(c.nodePID(t, 0)), "root/run/bproc/cache")
+	sizes := map[string]bool{}
+	for _, line := range strings.Split(listDir(t, cache), "\n") {
+		if f := strings.Fields(line); len(f) == 2 {
+			sizes[f[1]] = true
+		}
+	}
+	for _, p := range []string{"/usr/bin/ls", libc} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sizes[strconv.FormatInt(fi.Size(), 10)] {
+			t.Errorf("no copy of %s (%d bytes) in node 0's cache before any program ran: %v", p, fi.Size(), sizes)
+		}
+	}
+}

@@ -35,6 +35,22 @@ func (m *Master) setUpNode(n *node, sc *ssh.ServerConn, log *slog.Logger) {
 		log.Error("node setup", "err", err)
 		state = localapi.StateError
 	}
+	m.mu.Lock()
+	var libs []string
+	if m.cfg.File != nil {
+		libs = libraryFiles(m.cfg.File.Libraries)
+	}
+	view := n.hello.View
+	m.mu.Unlock()
+	switch {
+	case len(libs) > 0 && view:
+		if err := m.withNodeLog(n.num, func(w io.Writer) error { return m.sendLibraries(n.num, sc, libs, w) }); err != nil {
+			// The node works without them, only its first runs are slower.
+			log.Warn("node setup: libraries not sent", "err", err)
+		}
+	case len(libs) > 0:
+		log.Debug("libraries are sent only to nodes with a view of the master's files")
+	}
 	if len(scripts) > 0 {
 		if err := m.runScripts(n.num, sc, scripts); err != nil {
 			log.Error("node setup failed; node in error", "err", err, "log", m.nodeLogPath(n.num))
@@ -87,8 +103,9 @@ func (m *Master) nodeLogPath(num int) string {
 	return filepath.Join(m.cfg.StateDir, "log", fmt.Sprintf("node.%d", num))
 }
 
-// runScripts runs each script on the node until one fails.
-func (m *Master) runScripts(num int, sc *ssh.ServerConn, scripts []string) error {
+// withNodeLog runs fn with the node's log in the state directory open for
+// appending.
+func (m *Master) withNodeLog(num int, fn func(io.Writer) error) error {
 	path := m.nodeLogPath(num)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("node log: %w", err)
@@ -98,6 +115,15 @@ func (m *Master) runScripts(num int, sc *ssh.ServerConn, scripts []string) error
 		return fmt.Errorf("node log: %w", err)
 	}
 	defer logf.Close()
+	return fn(logf)
+}
+
+// runScripts runs each script on the node until one fails.
+func (m *Master) runScripts(num int, sc *ssh.ServerConn, scripts []string) error {
+	return m.withNodeLog(num, func(logf io.Writer) error { return runScripts(num, sc, scripts, logf) })
+}
+
+func runScripts(num int, sc *ssh.ServerConn, scripts []string, logf io.Writer) error {
 	fmt.Fprintf(logf, "=== node %d setup, %s\n", num, time.Now().Format(time.RFC3339))
 	for _, script := range scripts {
 		fmt.Fprintf(logf, "--- %s\n", script)
