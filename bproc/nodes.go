@@ -1,6 +1,8 @@
 package bproc
 
 import (
+	"fmt"
+
 	"github.com/bproc/bproc/localapi"
 )
 
@@ -10,6 +12,20 @@ import (
 func (c *Client) Ctl(ctl localapi.Ctl) ([]localapi.NodeError, error) {
 	r, err := c.call(localapi.Request{Op: localapi.OpCtl, Ctl: &ctl})
 	return r.Failed, err
+}
+
+// AddNode adds a node for mac to the master's configuration file (the
+// next number after the last node line) and returns its number. Only
+// root may.
+func (c *Client) AddNode(mac string) (int, error) {
+	r, err := c.call(localapi.Request{Op: localapi.OpAddNode, MAC: mac})
+	if err != nil {
+		return 0, err
+	}
+	if r.Added == nil {
+		return 0, fmt.Errorf("add-node %s: the master named no node", mac)
+	}
+	return *r.Added, nil
 }
 
 // Watch waits for the next change of the node table (a minute at most) and

@@ -89,3 +89,34 @@ func TestConfigNodes(t *testing.T) {
 		t.Errorf("the running process after two reloads: %q", r.stdout)
 	}
 }
+
+// TestAddNode: bpctl --add-node appends a node line to the configuration
+// file and the master takes it on at once; a MAC it knows, a bad MAC and a
+// caller other than root are refused and change nothing.
+func TestAddNode(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "config")
+	os.WriteFile(conf, []byte("iprange 0 10.7.0.10 10.7.0.20\nnode 0 52:54:00:00:00:01"), 0o644) // no newline at the end
+	c := startCluster(t, 1, "--config", conf)
+	if r := c.run("", "bpctl", "--add-node", "52:54:00:00:00:02"); r.code != 0 || r.stdout != "52:54:00:00:00:02: node 1\n" {
+		t.Fatalf("bpctl --add-node: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if b, _ := os.ReadFile(conf); string(b) != "iprange 0 10.7.0.10 10.7.0.20\nnode 0 52:54:00:00:00:01\nnode 52:54:00:00:00:02\n" {
+		t.Errorf("config after --add-node:\n%s", b)
+	}
+	if out := c.run("", "bpstat", "1").stdout; !strings.Contains(out, "down") {
+		t.Errorf("bpstat 1 after --add-node: %q", out)
+	}
+	before, _ := os.ReadFile(conf)
+	if r := c.run("", "bpctl", "--add-node", "52:54:00:00:00:02"); r.code != 1 || !strings.Contains(r.stderr, "is node 1 already") {
+		t.Errorf("adding a known MAC: exit %d %q", r.code, r.stderr)
+	}
+	if r := c.run("", "bpctl", "--add-node", "52:54:00:00:00"); r.code != 2 || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("adding a bad MAC: exit %d %q, want 2 and one line", r.code, r.stderr)
+	}
+	if r := c.as(t, userBinary(t), 65534, "bpctl", "--add-node", "52:54:00:00:00:03"); r.code != 1 || !strings.Contains(r.stderr, "Permission denied") {
+		t.Errorf("nobody adding a node: exit %d %q", r.code, r.stderr)
+	}
+	if after, _ := os.ReadFile(conf); string(after) != string(before) {
+		t.Errorf("refused --add-node changed the config:\n%s", after)
+	}
+}

@@ -10,6 +10,9 @@ const (
 	OpSignal = "signal" // signal a remote process by its ghost PID (bpsh relays SIGSTOP, which a ghost cannot catch)
 	OpCtl    = "ctl"    // change nodes: state, action, owner, group, mode (bpctl)
 	OpWatch  = "watch"  // wait for the next change of the node table (bpstat -U)
+	// OpAddNode adds a node for a MAC address to the configuration file
+	// and reloads it (bpctl --add-node; root only).
+	OpAddNode = "add-node"
 )
 
 // Node states, as BProc named them. (The actions, reboot, halt and pwroff,
@@ -28,6 +31,7 @@ type Request struct {
 	Run    *Run    `json:"run,omitempty"`
 	Signal *Signal `json:"signal,omitempty"`
 	Ctl    *Ctl    `json:"ctl,omitempty"`
+	MAC    string  `json:"mac,omitempty"` // OpAddNode
 }
 
 // Ctl is one step of bpctl: a change applied to each of Nodes. Exactly one
@@ -80,6 +84,8 @@ type Reply struct {
 	Ranks []Rank       `json:"ranks,omitempty"`
 	// Failed lists the nodes a Ctl could not change, and why.
 	Failed []NodeError `json:"failed,omitempty"`
+	// Added is the number of the node OpAddNode added.
+	Added *int `json:"added,omitempty"`
 }
 
 // NodeStatus is one row of the node table.

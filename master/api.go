@@ -154,6 +154,13 @@ func (m *Master) serveClient(conn *net.UnixConn, cred peercred.Cred, r io.Reader
 				reply.Error = err.Error()
 			}
 			reply.Failed = failed
+		case localapi.OpAddNode:
+			num, err := m.addNode(cred, req.MAC)
+			if err != nil {
+				reply.Error = err.Error()
+				break
+			}
+			reply.Added = &num
 		case localapi.OpWatch:
 			m.awaitChange(watchLimit)
 			reply.Nodes = m.NodeTable()

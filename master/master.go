@@ -30,8 +30,11 @@ type Config struct {
 	Diskless   bool   // local nodes without the master's files
 	PushOnly   bool   // diskless local nodes without the view (pushed programs only)
 	CacheSize  int64  // limit of a local node's copies of the master's files
-	Nodes      int    // size of the node table (at least LocalNodes)
-	Binary     string // the bproc binary local nodes run
+	// OnReload, if set, is called with each configuration the master
+	// takes on after it started (SIGHUP, bpctl --add-node).
+	OnReload func(*config.Config)
+	Nodes    int    // size of the node table (at least LocalNodes)
+	Binary   string // the bproc binary local nodes run
 	// PingInterval is how often nodes are pinged; a node silent for two
 	// intervals is down: BProc's pingtimeout is two intervals (30 s).
 	PingInterval time.Duration

@@ -66,13 +66,22 @@ func (m *Master) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(m.cfg.StateDir, nodesFile)
-	tmp := path + ".new"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+	if err := writeFileAtomic(filepath.Join(m.cfg.StateDir, nodesFile), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("save node settings: %w", err)
 	}
+	return nil
+}
+
+// writeFileAtomic replaces path with data through a temporary file and a
+// rename, so that a crash leaves the old content or the new.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, data, perm); err != nil {
+		return err
+	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("save node settings: %w", err)
+		os.Remove(tmp)
+		return err
 	}
 	return nil
 }

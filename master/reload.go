@@ -37,6 +37,14 @@ func (m *Master) Reload() {
 	for _, note := range file.Notes {
 		m.log.Info("reload: " + note)
 	}
+	m.applyConfig(file)
+}
+
+// applyConfig makes file the running configuration.
+func (m *Master) applyConfig(file *config.Config) {
+	if m.cfg.OnReload != nil {
+		defer m.cfg.OnReload(file)
+	}
 	table := m.cfg.nodeTable(file)
 	m.mu.Lock()
 	defer m.mu.Unlock()

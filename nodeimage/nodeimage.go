@@ -52,7 +52,13 @@ func Options(cfg *config.Config, stateDir string) (initramfs.Options, error) {
 // BootOptions are the netboot services for cfg: DHCP for the nodes of the
 // node table on the config's interface, the kernel and the image built
 // from this binary.
-func BootOptions(cfg *config.Config, stateDir string, masterPort int, log *slog.Logger) (netboot.Options, error) {
+//
+// The DHCP server finds nodes by MAC in live(), the configuration in force
+// (it changes on SIGHUP and bpctl --add-node); nil means cfg.
+func BootOptions(cfg *config.Config, live func() *config.Config, stateDir string, masterPort int, log *slog.Logger) (netboot.Options, error) {
+	if live == nil {
+		live = func() *config.Config { return cfg }
+	}
 	if len(cfg.Interfaces) == 0 || cfg.Kernel == "" {
 		return netboot.Options{}, ErrNoBoot
 	}
@@ -78,6 +84,7 @@ func BootOptions(cfg *config.Config, stateDir string, masterPort int, log *slog.
 		Interface: iface.Name,
 		Addr:      addr,
 		Lookup: func(mac net.HardwareAddr) (netip.Addr, int, bool) {
+			cfg := live()
 			num, ok := cfg.NodeByMAC(mac)
 			if !ok {
 				return netip.Addr{}, 0, false
@@ -86,7 +93,7 @@ func BootOptions(cfg *config.Config, stateDir string, masterPort int, log *slog.
 			return n.Addr(), num, n.Addr().IsValid()
 		},
 		OnUnknown: func(mac net.HardwareAddr) {
-			log.Warn("unknown MAC asked for a lease; add it with a node line", "mac", mac.String())
+			log.Warn("unknown MAC asked for a lease; add it with bpctl --add-node or a node line", "mac", mac.String())
 		},
 		MasterPort: masterPort,
 		Kernel:     netboot.FileSource(cfg.Kernel),

@@ -36,6 +36,8 @@ Change nodes. Options apply left to right, each to the nodes selected so far.
   -m, --mode=MODE       who may run processes there: execute bits, e.g. 0110
   -u, --user=USER       owner (root only)
   -g, --group=GROUP     group (root, or the owner to one of its groups)
+      --add-node=MAC    add a node for a MAC address to the configuration
+                        file (the number after the last node line; root)
       --socket=PATH     bpmaster's socket ($BPROC_SOCKET)
   -h, --help            this text
 
@@ -68,12 +70,12 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	if err != nil {
 		return err
 	}
-	return run(client, table, p.steps, io.Stderr)
+	return run(client, table, p.steps, io.Stdout, io.Stderr)
 }
 
 // run applies the steps; a node that could not be changed is a line on
 // stderr and makes the exit status 1.
-func run(client *bproc.Client, table []localapi.NodeStatus, steps []step, stderr io.Writer) error {
+func run(client *bproc.Client, table []localapi.NodeStatus, steps []step, stdout, stderr io.Writer) error {
 	view := make([]nodeset.Node, len(table))
 	for i, n := range table {
 		view[i] = nodeset.Node{Num: n.Num, State: n.State, Addr: n.Addr}
@@ -91,6 +93,15 @@ func run(client *bproc.Client, table []localapi.NodeStatus, steps []step, stderr
 			continue
 		case "master":
 			selected = []int{nodeset.Master}
+			continue
+		case "add-node":
+			num, err := client.AddNode(s.arg)
+			if err != nil {
+				fmt.Fprintf(stderr, "%s\n", err)
+				failed = true
+			} else {
+				fmt.Fprintf(stdout, "%s: node %d\n", s.arg, num)
+			}
 			continue
 		}
 		if selected == nil {

@@ -2,6 +2,7 @@ package bpctl
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 )
@@ -30,6 +31,7 @@ var options = map[string]struct {
 	"-u": {"user", true, ""}, "--user": {"user", true, ""},
 	"-g": {"group", true, ""}, "--group": {"group", true, ""},
 	"-r": {"chroot", true, ""}, "--chroot": {"chroot", true, ""},
+	"--add-node": {"add-node", true, ""},
 }
 
 // parsed is the command line: the steps, and the options that are not
@@ -111,6 +113,10 @@ func (s step) check() error {
 	case "mode":
 		if _, err := parseMode(s.arg); err != nil {
 			return fmt.Errorf("%s %q: %w", s.flag, s.arg, err)
+		}
+	case "add-node":
+		if mac, err := net.ParseMAC(s.arg); err != nil || len(mac) != 6 {
+			return fmt.Errorf("%s %q: not a MAC address", s.flag, s.arg)
 		}
 	case "chroot":
 		return fmt.Errorf("%s: bproc nodes have no chroot; their root is built by the master", s.flag)

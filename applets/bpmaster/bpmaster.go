@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -87,7 +88,11 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 		return fmt.Errorf("find own binary: %w", err)
 	}
 	mc := c.masterConfig(file, path, bin, log)
-	boot, err := startBoot(file, mc, c.BootOnly, log)
+	// The boot server answers by the configuration in force.
+	var live atomic.Pointer[config.Config]
+	live.Store(file)
+	mc.OnReload = func(f *config.Config) { live.Store(f) }
+	boot, err := startBoot(file, live.Load, mc, c.BootOnly, log)
 	if err != nil {
 		return err
 	}
@@ -140,7 +145,7 @@ func (c *cli) masterConfig(file *config.Config, path, bin string, log *slog.Logg
 // startBoot starts the network boot services when the config asks for
 // them (interface and kernel lines): nodes PXE-boot from this master into
 // an image built from this binary.
-func startBoot(file *config.Config, mc master.Config, only bool, log *slog.Logger) (*netboot.Server, error) {
+func startBoot(file *config.Config, live func() *config.Config, mc master.Config, only bool, log *slog.Logger) (*netboot.Server, error) {
 	_, portStr, err := net.SplitHostPort(mc.Listen)
 	if err != nil {
 		return nil, &applets.UsageError{Err: fmt.Errorf("--listen %q: %w", mc.Listen, err)}
@@ -149,7 +154,7 @@ func startBoot(file *config.Config, mc master.Config, only bool, log *slog.Logge
 	if _, err := keys.LoadOrCreate(mc.StateDir); err != nil {
 		return nil, err
 	}
-	opts, err := nodeimage.BootOptions(file, mc.StateDir, port, log.With("service", "boot"))
+	opts, err := nodeimage.BootOptions(file, live, mc.StateDir, port, log.With("service", "boot"))
 	if errors.Is(err, nodeimage.ErrNoBoot) && !only {
 		return nil, nil
 	}
