@@ -40,6 +40,8 @@ demo: all
 
 bench: all
 	BPROC_BIN=$(CURDIR)/bin/bproc $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./ghost/ ./bench/
+	$(CLUSTER_CMD) deps
+	VMTEST=1 BPROC_BIN=$(CURDIR)/bin/bproc $(GO) test -run '^$$' -bench Boot -benchtime 1x -timeout 15m ./testvm/
 
 # QEMU nodes that network-boot from bpmaster, on a bridge inside a network
 # namespace of their own (testvm/). Needs root; installs qemu-system-x86,

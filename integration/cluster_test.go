@@ -46,6 +46,21 @@ func run(m *testing.M) int {
 			return 1
 		}
 	}
+	// Remote processes start in the caller's directory, which a node has
+	// only outside /tmp (its /tmp is its own): tests of a tree checked
+	// out under /tmp run from a directory that nodes have.
+	if cwd, _ := os.Getwd(); strings.HasPrefix(cwd, "/tmp/") || strings.HasPrefix(cwd, "/var/tmp/") {
+		dir, err := os.MkdirTemp("/var/lib", "bproc-cwd-")
+		if err == nil {
+			defer os.RemoveAll(dir)
+			os.Chmod(dir, 0o755)
+			err = os.Chdir(dir)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "leave /tmp:", err)
+			return 1
+		}
+	}
 	return m.Run()
 }
 

@@ -183,7 +183,7 @@ func TestVM(t *testing.T) {
 // startCluster brings up n nodes in a namespace and directory of the
 // test's own, taken down at the end whatever happens; on failure the
 // master's log and the consoles are attached.
-func startCluster(t *testing.T, n int) *Cluster {
+func startCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	dir := t.TempDir()
 	c, err := New(Options{
@@ -229,7 +229,7 @@ const vmtestNS = "bproc-vmtest-"
 // sweepStale takes down what a test run killed before its cleanup (go
 // test's -timeout, SIGKILL) left behind: namespaces of this test whose
 // process is gone, with the VMs and master in them.
-func sweepStale(t *testing.T) {
+func sweepStale(t testing.TB) {
 	paths, _ := filepath.Glob("/run/netns/" + vmtestNS + "*")
 	for _, p := range paths {
 		name := filepath.Base(p)
@@ -247,7 +247,7 @@ func sweepStale(t *testing.T) {
 
 // binary is the bproc binary under test: $BPROC_BIN (make vmtest sets
 // it), else ../bin/bproc.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	bin := os.Getenv("BPROC_BIN")
 	if bin == "" {
