@@ -103,7 +103,53 @@ func TestDisklessView(t *testing.T) {
 		t.Errorf("script: %q %q exit %d", r.stdout, r.stderr, r.code)
 	}
 
+	checkBuilt(t, c, dir)
 	checkRootOnly(t, c, dir, true)
+}
+
+// checkBuilt: a C program built here, whose library is found through
+// RUNPATH $ORIGIN/lib, runs on a node; with the library gone, or the
+// program broken, the node says what the loader or the kernel says.
+func checkBuilt(t *testing.T, c *cluster, dir string) {
+	t.Helper()
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Log("no gcc: the built-program checks are skipped")
+		return
+	}
+	os.MkdirAll(filepath.Join(dir, "lib"), 0o755)
+	os.WriteFile(filepath.Join(dir, "greet.c"), []byte(`#include <stdio.h>
+void greet(const char *who) { printf("hello from the library, %s\n", who); }
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "main.c"), []byte(`#include <stdlib.h>
+void greet(const char *);
+int main(void) { greet(getenv("BPROC_NODE")); return 0; }
+`), 0o644)
+	for _, args := range [][]string{
+		{"-shared", "-fPIC", "-o", "lib/libgreet.so", "greet.c"},
+		{"-o", "solver", "main.c", "-Llib", "-lgreet", "-Wl,-rpath,$ORIGIN/lib", "-Wl,--enable-new-dtags"},
+	} {
+		cc := exec.Command("gcc", args...)
+		cc.Dir = dir
+		if out, err := cc.CombinedOutput(); err != nil {
+			t.Fatalf("gcc %v: %v\n%s", args, err, out)
+		}
+	}
+	solver := filepath.Join(dir, "solver")
+	if r := c.run("", "bpsh", "0", solver); r.stdout != "hello from the library, 0\n" {
+		t.Errorf("a built program with RUNPATH $ORIGIN/lib: %q %q exit %d", r.stdout, r.stderr, r.code)
+	}
+	// The library gone: the loader's own message, and its status.
+	os.Rename(filepath.Join(dir, "lib/libgreet.so"), filepath.Join(dir, "lib/gone.so"))
+	time.Sleep(1100 * time.Millisecond) // what the node's kernel may still trust
+	if r := c.run("", "bpsh", "0", solver); r.code != 127 || !strings.Contains(r.stderr, "libgreet.so: cannot open shared object file") {
+		t.Errorf("a missing library: exit %d %q, want 127 and the loader's message", r.code, r.stderr)
+	}
+	// A broken ELF: the kernel's refusal.
+	broken := filepath.Join(dir, "broken")
+	os.WriteFile(broken, append([]byte("\x7fELF\x02\x01\x01"), make([]byte, 200)...), 0o755)
+	if r := c.run("", "bpsh", "0", broken); r.code != 126 || !strings.Contains(strings.ToLower(r.stderr), "exec format error") {
+		t.Errorf("a broken ELF: exit %d %q, want 126 and exec format error", r.code, r.stderr)
+	}
 }
 
 // TestDisklessPush: with --push-only, a node gets the program, its #!
