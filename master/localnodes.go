@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bproc/bproc/pdeathsig"
 	"github.com/bproc/bproc/wire"
 )
 
@@ -140,7 +141,7 @@ func (m *Master) runLocal(ctx context.Context, num int, ln *localNode, log *slog
 		// A master killed with SIGKILL takes its nodes with it.
 		Pdeathsig: syscall.SIGKILL,
 	}
-	if err := cmd.Start(); err != nil {
+	if err := pdeathsig.Start(cmd); err != nil {
 		return "", fmt.Errorf("start local node %d: %w", num, err)
 	}
 	log.Info("local node started", "pid", cmd.Process.Pid)

@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/pdeathsig"
 )
 
 // ViewConfig turns on the view of the master's files on a diskless node.
@@ -89,7 +91,7 @@ func (v *view) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("view: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := pdeathsig.Start(cmd); err != nil {
 		return fmt.Errorf("view: start nodeview: %w", err)
 	}
 	ready := make(chan bool, 1)
