@@ -163,3 +163,15 @@ func loadStub() (int, error) {
 	}
 	return ro, nil
 }
+
+// StubPath is a path that this process and the children it forks (their
+// fd tables are copies of its own) can execute the ghost stub from. Besides
+// ghosts, the stub is the small static program package vmadump rebuilds a
+// moved process in.
+func StubPath() (string, error) {
+	memfd.once.Do(func() { memfd.fd, memfd.err = loadStub() })
+	if memfd.err != nil {
+		return "", memfd.err
+	}
+	return fmt.Sprintf("/proc/self/fd/%d", memfd.fd), nil
+}

@@ -22,3 +22,6 @@ var ErrUnsupported = errors.New("ghost: no ghost stub for this platform")
 
 // Start returns ErrUnsupported.
 func Start(Attr) (int, error) { return 0, ErrUnsupported }
+
+// StubPath returns ErrUnsupported.
+func StubPath() (string, error) { return "", ErrUnsupported }

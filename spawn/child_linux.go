@@ -43,6 +43,7 @@ const (
 	stepSetresgid
 	stepSetresuid
 	stepChdir
+	stepTraceme
 	stepExecve
 )
 
@@ -56,6 +57,7 @@ var stepNames = [...]string{
 	stepSetresgid: "setresgid",
 	stepSetresuid: "setresuid",
 	stepChdir:     "chdir",
+	stepTraceme:   "ptrace",
 	stepExecve:    "execve",
 }
 
@@ -71,11 +73,12 @@ type child struct {
 	oldSigs uint64   // the parent thread's mask, restored after clone3
 	noSigs  uint64   // the child's mask at execve: empty
 
-	path *byte
-	argv **byte // NULL-terminated
-	envv **byte // NULL-terminated
-	dir  *byte  // nil: keep the working directory
-	root *byte  // nil: keep the root
+	path   *byte
+	argv   **byte // NULL-terminated
+	envv   **byte // NULL-terminated
+	dir    *byte  // nil: keep the working directory
+	root   *byte  // nil: keep the root
+	traced bool
 
 	fds    []int // fd i of the child is fds[i] of the parent; -1 closes i
 	nextfd int   // above 2, len(fds) and every fd in fds
@@ -279,6 +282,13 @@ func forkExec(c *child) (pid uintptr, err syscall.Errno) {
 	if c.dir != nil {
 		step = stepChdir
 		if _, _, err = syscall.RawSyscall(unix.SYS_CHDIR, uintptr(unsafe.Pointer(c.dir)), 0, 0); err != 0 {
+			goto fail
+		}
+	}
+
+	if c.traced {
+		step = stepTraceme
+		if _, _, err = syscall.RawSyscall(unix.SYS_PTRACE, unix.PTRACE_TRACEME, 0, 0); err != 0 {
 			goto fail
 		}
 	}

@@ -30,6 +30,11 @@ type Attr struct {
 	// Root is the directory the child chroots to before it drops its
 	// credentials; Path and Dir are then inside it. "" = keep.
 	Root string
+	// Traced: the child asks to be traced (PTRACE_TRACEME) just before
+	// execve, so it stops with SIGTRAP once the new program is loaded,
+	// before its first instruction. Its tracer is the thread that called
+	// Start, which must be locked to it and wait for that stop.
+	Traced bool
 	// PID is the wanted PID in the namespace the calling thread creates
 	// children in (the caller's, or the one it setns'd to while locked to
 	// its OS thread); 0 = any.
@@ -229,6 +234,7 @@ func prepare(a *Attr) (*child, error) {
 		return nil, fmt.Errorf("spawn %s: env: %w", a.Path, err)
 	}
 	c.argv, c.envv = &argvp[0], &envp[0]
+	c.traced = a.Traced
 	dir := a.Dir
 	if a.Root != "" {
 		if c.root, err = syscall.BytePtrFromString(a.Root); err != nil {

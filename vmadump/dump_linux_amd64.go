@@ -1,0 +1,267 @@
+package vmadump
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrThreads is returned for a process with more than one thread: its
+// other threads' registers and stacks would be lost.
+var ErrThreads = errors.New("vmadump: the process has more than one thread")
+
+// Stopped is a process Dump read, held stopped under ptrace.
+type Stopped struct {
+	t   *tracer
+	pid int
+}
+
+// Resume lets the process go on where it was (it never noticed).
+func (s *Stopped) Resume() error {
+	defer s.t.close()
+	return s.t.do(func() error { return unix.PtraceDetach(s.pid) })
+}
+
+// Kill ends the process.
+func (s *Stopped) Kill() error {
+	defer s.t.close()
+	return s.t.do(func() error {
+		// A killed tracee is let go by the kernel; detaching it after
+		// finds no one (ESRCH), which is what was wanted.
+		if err := unix.Kill(s.pid, syscall.SIGKILL); err != nil {
+			return err
+		}
+		unix.PtraceDetach(s.pid)
+		return nil
+	})
+}
+
+// Dump stops process pid (the caller must be allowed to ptrace it) and
+// reads it into an Image. The process stays stopped until the caller
+// resumes or kills it through the returned Stopped; on error it has been
+// let go.
+func Dump(pid int) (*Image, *Stopped, error) {
+	if n, err := threads(pid); err != nil {
+		return nil, nil, fmt.Errorf("vmadump: process %d: %w", pid, err)
+	} else if n != 1 {
+		return nil, nil, fmt.Errorf("%w (%d threads)", ErrThreads, n)
+	}
+	t := newTracer()
+	var img *Image
+	err := t.do(func() error {
+		if err := unix.PtraceSeize(pid); err != nil {
+			return fmt.Errorf("seize: %w", err)
+		}
+		if err := unix.PtraceInterrupt(pid); err != nil {
+			unix.PtraceDetach(pid)
+			return fmt.Errorf("interrupt: %w", err)
+		}
+		if _, err := waitStop(pid); err != nil {
+			return err
+		}
+		var err error
+		if img, err = dumpStopped(pid); err != nil {
+			unix.PtraceDetach(pid)
+		}
+		return err
+	})
+	if err != nil {
+		t.close()
+		return nil, nil, fmt.Errorf("vmadump: dump %d: %w", pid, err)
+	}
+	return img, &Stopped{t: t, pid: pid}, nil
+}
+
+func dumpStopped(pid int) (*Image, error) {
+	img := &Image{}
+	var regs unix.PtraceRegs
+	if err := unix.PtraceGetRegs(pid, &regs); err != nil {
+		return nil, fmt.Errorf("getregs: %w", err)
+	}
+	img.Regs = regsWords(&regs)
+	var err error
+	if img.XState, err = getRegset(pid, ntX86XState, 1<<15); err != nil {
+		img.XState = nil // no XSAVE: the FXSAVE area below does
+	}
+	if img.FPRegs, err = getRegset(pid, ntPRFPREG, 512); err != nil {
+		return nil, fmt.Errorf("fpregs: %w", err)
+	}
+
+	mem, err := os.OpenFile(fmt.Sprintf("/proc/%d/mem", pid), os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer mem.Close()
+	maps, err := readMaps(pid)
+	if err != nil {
+		return nil, err
+	}
+	in := &injector{pid: pid, mem: mem}
+	if in.syscall, err = findSyscall(mem, maps); err != nil {
+		return nil, err
+	}
+	// What only the process can tell: its signal handlers and its brk.
+	// The calls change nothing; the registers are put back after.
+	brk, err := askProcess(in, img)
+	if err != nil {
+		unix.PtraceSetRegs(pid, &regs)
+		return nil, err
+	}
+	if err := unix.PtraceSetRegs(pid, &regs); err != nil {
+		return nil, fmt.Errorf("setregs: %w", err)
+	}
+
+	pm, err := os.Open(fmt.Sprintf("/proc/%d/pagemap", pid))
+	if err != nil {
+		return nil, err
+	}
+	defer pm.Close()
+	for _, m := range maps {
+		switch m.Path {
+		case "[vsyscall]":
+			continue
+		case "[vvar]", "[vvar_vclock]", "[vdso]":
+			// The kernel's, made again together by arch_prctl at the
+			// start of the first of them.
+			if img.VDSO == 0 || m.Start < img.VDSO {
+				img.VDSO = m.Start
+			}
+			continue
+		}
+		if err := readMapping(mem, pm, &m); err != nil {
+			return nil, err
+		}
+		img.Maps = append(img.Maps, m)
+	}
+
+	if img.Layout, err = readLayout(pid); err != nil {
+		return nil, err
+	}
+	img.Layout.Brk = brk
+	if img.Auxv, err = os.ReadFile(fmt.Sprintf("/proc/%d/auxv", pid)); err != nil {
+		return nil, err
+	}
+	if img.SigMask, err = sigBlocked(pid); err != nil {
+		return nil, err
+	}
+	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	img.Comm = strings.TrimSuffix(string(comm), "\n")
+	img.Exe, _ = os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	img.Cwd, _ = os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+	return img, nil
+}
+
+// findSyscall finds a syscall instruction (0f 05) in the vDSO or, failing
+// that, in any executable mapping.
+func findSyscall(mem *os.File, maps []Mapping) (uint64, error) {
+	try := func(m Mapping) (uint64, bool) {
+		if m.Prot&unix.PROT_EXEC == 0 || m.End-m.Start > 64<<20 {
+			return 0, false
+		}
+		buf := make([]byte, m.End-m.Start)
+		n, _ := mem.ReadAt(buf, int64(m.Start))
+		if i := bytes.Index(buf[:n], []byte{0x0f, 0x05}); i >= 0 {
+			return m.Start + uint64(i), true
+		}
+		return 0, false
+	}
+	for _, m := range maps {
+		if m.Path == "[vdso]" {
+			if a, ok := try(m); ok {
+				return a, nil
+			}
+		}
+	}
+	for _, m := range maps {
+		if a, ok := try(m); ok {
+			return a, nil
+		}
+	}
+	return 0, errors.New("no syscall instruction in the process")
+}
+
+// askProcess reads the signal handlers and the brk by making the process
+// ask the kernel, into a page mapped for the purpose and removed after.
+func askProcess(in *injector, img *Image) (brk uint64, err error) {
+	scratch, err := in.call(unix.SYS_MMAP, 0, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, ^uint64(0), 0)
+	if err != nil {
+		return 0, fmt.Errorf("scratch page: %w", err)
+	}
+	defer in.call(unix.SYS_MUNMAP, scratch, pageSize)
+	for sig := 1; sig <= 64; sig++ {
+		if sig == int(syscall.SIGKILL) || sig == int(syscall.SIGSTOP) {
+			continue
+		}
+		if _, err := in.call(unix.SYS_RT_SIGACTION, uint64(sig), 0, scratch, 8); err != nil {
+			return 0, fmt.Errorf("rt_sigaction %d: %w", sig, err)
+		}
+		b, err := in.read(scratch, 32)
+		if err != nil {
+			return 0, err
+		}
+		a := SigAction{Sig: sig,
+			Handler: binary.LittleEndian.Uint64(b), Flags: binary.LittleEndian.Uint64(b[8:]),
+			Restorer: binary.LittleEndian.Uint64(b[16:]), Mask: binary.LittleEndian.Uint64(b[24:])}
+		if a.Handler != 0 || a.Flags != 0 || a.Mask != 0 {
+			img.Actions = append(img.Actions, a)
+		}
+	}
+	if brk, err = in.call(unix.SYS_BRK, 0); err != nil {
+		return 0, fmt.Errorf("brk: %w", err)
+	}
+	return brk, nil
+}
+
+// readMapping fills m.Chunks: the pages the new process needs from this
+// one. For anonymous memory that is every page ever touched (present or
+// swapped); for a private file mapping, the pages the process changed
+// (anonymous copies, no longer file pages). A deleted file cannot be
+// mapped again: its present pages are carried and it becomes anonymous.
+func readMapping(mem, pm *os.File, m *Mapping) error {
+	deleted := strings.HasSuffix(m.Path, " (deleted)")
+	if deleted {
+		m.Path = ""
+	}
+	if m.Shared && !deleted && !m.Anonymous() {
+		return nil // the file's own pages: mapped again from it
+	}
+	entries, err := pagemap(pm, m.Start, m.End)
+	if err != nil {
+		return err
+	}
+	anon := m.Anonymous()
+	want := func(e uint64) bool {
+		switch {
+		case deleted:
+			return e&(pmPresent|pmSwapped) != 0
+		case anon:
+			return e&(pmPresent|pmSwapped) != 0
+		default:
+			return e&(pmPresent|pmSwapped) != 0 && e&pmFile == 0
+		}
+	}
+	for i := 0; i < len(entries); {
+		if !want(entries[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(entries) && want(entries[j]) {
+			j++
+		}
+		addr := m.Start + uint64(i)*pageSize
+		buf := make([]byte, (j-i)*pageSize)
+		if _, err := mem.ReadAt(buf, int64(addr)); err != nil {
+			return fmt.Errorf("read %#x-%#x: %w", addr, addr+uint64(len(buf)), err)
+		}
+		m.Chunks = append(m.Chunks, Chunk{Addr: addr, Data: buf})
+		i = j
+	}
+	return nil
+}
