@@ -60,8 +60,8 @@ func (m *Mapping) Anonymous() bool {
 // where brk grows.
 type Layout struct {
 	StartCode, EndCode, StartData, EndData uint64
-	StartBrk, Brk, StartStack               uint64
-	ArgStart, ArgEnd, EnvStart, EnvEnd      uint64
+	StartBrk, Brk, StartStack              uint64
+	ArgStart, ArgEnd, EnvStart, EnvEnd     uint64
 }
 
 // SigAction is one signal's disposition (struct kernel_sigaction).

@@ -194,4 +194,3 @@ func describe(ws unix.WaitStatus) string {
 	}
 	return fmt.Sprintf("exit %d", ws.ExitStatus())
 }
-
