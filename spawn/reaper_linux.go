@@ -129,6 +129,34 @@ func (r *Reaper) Start(a Attr) (pid int, done <-chan unix.WaitStatus, err error)
 	return p.pid, k.done, nil
 }
 
+// StartTraced starts a child with a.Traced set and runs rebuild on it
+// while holding the reaper's lock: the reaper's wait4(-1) would otherwise
+// take the ptrace stops meant for the tracer. It must be called on the OS
+// thread that is to trace the child (locked to its goroutine), and rebuild
+// must have let the child go (PTRACE_DETACH) when it returns. When rebuild
+// fails the child is killed; the error comes back once it is reaped.
+func (r *Reaper) StartTraced(a Attr, rebuild func(pid int) error) (pid int, done <-chan unix.WaitStatus, err error) {
+	a.Traced = true
+	r.mu.Lock()
+	p, k, err := r.forkLocked(&a)
+	if err == nil {
+		if err = p.await(); err == nil {
+			if err = rebuild(p.pid); err != nil {
+				unix.PidfdSendSignal(p.pidfd, syscall.SIGKILL, nil, 0)
+				unix.PtraceDetach(p.pid)
+			}
+		}
+	}
+	r.mu.Unlock()
+	if err != nil {
+		if k != nil {
+			<-k.done
+		}
+		return 0, nil, err
+	}
+	return p.pid, k.done, nil
+}
+
 // forkLocked clones and registers the child.
 func (r *Reaper) forkLocked(a *Attr) (*forked, *kid, error) {
 	if r.closed {

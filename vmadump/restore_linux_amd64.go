@@ -35,6 +35,10 @@ type Attr struct {
 	// Return, when set, is what the system call the process was stopped
 	// in returns to it (rax): how a moved process tells it was moved.
 	Return *uint64
+	// Start starts the stub (spawn.Attr with Traced set) and runs rebuild
+	// on it, on the calling thread; spawn.Reaper.StartTraced is one. Nil:
+	// spawn.Start, and the caller reaps the PID Restore returns.
+	Start func(a spawn.Attr, rebuild func(pid int) error) (pid int, err error)
 }
 
 // ARCH_MAP_VDSO_64 of arch_prctl: map the vDSO at an address.
@@ -43,36 +47,45 @@ const archMapVDSO64 = 0x2003
 // atFDCWD is AT_FDCWD (-100) as a system call argument.
 const atFDCWD = ^uint64(99)
 
-// Restore rebuilds img as a new process and lets it run. It returns the
-// PID and a pidfd the caller must close; the caller reaps the process. On
-// error the process, if it was made, has been killed (the caller still
-// reaps it: the PID is returned with the error when there is one).
-func Restore(img *Image, a Attr) (pid, pidfd int, err error) {
+// Restore rebuilds img as a new process and lets it run, and returns its
+// PID. With Attr.Start nil the caller reaps it, also when Restore fails
+// after starting it (the PID comes with the error; the process has been
+// killed).
+func Restore(img *Image, a Attr) (pid int, err error) {
 	if err := img.validate(); err != nil {
-		return 0, -1, err
+		return 0, err
+	}
+	sa := spawn.Attr{
+		Path: a.Stub, Argv: []string{img.Comm}, PID: a.PID, Files: a.Files,
+		Setsid: a.Setsid, Root: a.Root, Traced: true,
+	}
+	rb := func(pid int) error { return rebuild(pid, img, a) }
+	start := a.Start
+	if start == nil {
+		start = func(sa spawn.Attr, rb func(int) error) (int, error) {
+			pid, pidfd, err := spawn.Start(sa)
+			if err != nil {
+				return 0, err
+			}
+			unix.Close(pidfd)
+			if err := rb(pid); err != nil {
+				unix.Kill(pid, syscall.SIGKILL)
+				unix.PtraceDetach(pid)
+				return pid, err
+			}
+			return pid, nil
+		}
 	}
 	t := newTracer()
 	defer t.close()
-	err = t.do(func() error {
-		var err error
-		pid, pidfd, err = spawn.Start(spawn.Attr{
-			Path: a.Stub, Argv: []string{img.Comm}, PID: a.PID, Files: a.Files,
-			Setsid: a.Setsid, Root: a.Root, Traced: true,
-		})
-		if err != nil {
-			return err
-		}
-		if err := rebuild(pid, img, a); err != nil {
-			unix.Kill(pid, syscall.SIGKILL)
-			unix.PtraceDetach(pid)
-			return err
-		}
-		return nil
+	err = t.do(func() (err error) {
+		pid, err = start(sa, rb)
+		return err
 	})
 	if err != nil {
-		return pid, pidfd, fmt.Errorf("vmadump: restore %s: %w", img.Comm, err)
+		return pid, fmt.Errorf("vmadump: restore %s: %w", img.Comm, err)
 	}
-	return pid, pidfd, nil
+	return pid, nil
 }
 
 func rebuild(pid int, img *Image, a Attr) error {
@@ -111,6 +124,31 @@ func rebuild(pid int, img *Image, a Attr) error {
 	}
 	in.syscall = scratch
 	arg := scratch + 64 // room for one argument at a time
+
+	// Groups and gid now, and the user as the file system identity, so
+	// that every file the rebuilding opens is opened as the user would
+	// (on a diskless node the view asks the master as the user); euid
+	// stays 0 until the end: the layout needs CAP_SYS_RESOURCE.
+	var gb []byte
+	for _, g := range a.Groups {
+		gb = binary.LittleEndian.AppendUint32(gb, g)
+	}
+	if len(gb) > pageSize-128 {
+		return errors.New("too many groups")
+	}
+	if len(gb) > 0 {
+		if err := in.write(arg, gb); err != nil {
+			return err
+		}
+	}
+	if _, err := in.call(unix.SYS_SETGROUPS, uint64(len(a.Groups)), arg); err != nil {
+		return fmt.Errorf("setgroups: %w", err)
+	}
+	if _, err := in.call(unix.SYS_SETRESGID, uint64(a.Gid), uint64(a.Gid), uint64(a.Gid)); err != nil {
+		return fmt.Errorf("setresgid: %w", err)
+	}
+	// setfsuid answers with the previous value, never an error.
+	in.call(unix.SYS_SETFSUID, uint64(a.Uid))
 
 	// The stub goes, all of it.
 	for _, m := range own {
@@ -175,25 +213,7 @@ func rebuild(pid int, img *Image, a Attr) error {
 		}
 	}
 
-	// The credentials last: setting the layout needs CAP_SYS_RESOURCE.
-	var gb []byte
-	for _, g := range a.Groups {
-		gb = binary.LittleEndian.AppendUint32(gb, g)
-	}
-	if len(gb) > pageSize-128 {
-		return errors.New("too many groups")
-	}
-	if len(gb) > 0 {
-		if err := in.write(arg, gb); err != nil {
-			return err
-		}
-	}
-	if _, err := in.call(unix.SYS_SETGROUPS, uint64(len(a.Groups)), arg); err != nil {
-		return fmt.Errorf("setgroups: %w", err)
-	}
-	if _, err := in.call(unix.SYS_SETRESGID, uint64(a.Gid), uint64(a.Gid), uint64(a.Gid)); err != nil {
-		return fmt.Errorf("setresgid: %w", err)
-	}
+	// The uid last: setting the layout needed CAP_SYS_RESOURCE.
 	if _, err := in.call(unix.SYS_SETRESUID, uint64(a.Uid), uint64(a.Uid), uint64(a.Uid)); err != nil {
 		return fmt.Errorf("setresuid: %w", err)
 	}

@@ -28,7 +28,13 @@ func buildMoved(t *testing.T) string {
 	if _, err := exec.LookPath("gcc"); err != nil {
 		t.Skip("needs gcc")
 	}
-	bin := filepath.Join(t.TempDir(), "moved")
+	// Other users must be able to map it: the rebuilding opens files as
+	// the process's user.
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		os.Chmod(d, 0o755)
+	}
+	bin := filepath.Join(dir, "moved")
 	if out, err := exec.Command("gcc", "-O1", "-o", bin, "testdata/moved.c").CombinedOutput(); err != nil {
 		t.Fatalf("gcc: %v\n%s", err, out)
 	}
@@ -132,16 +138,13 @@ func TestMove(t *testing.T) {
 			defer inW.Close()
 			ret := uint64(magic)
 			began = time.Now()
-			npid, pidfd, err := Restore(img, Attr{
+			npid, err := Restore(img, Attr{
 				Stub: stub, PID: pid, Uid: tc.uid, Gid: tc.uid, Groups: []uint32{tc.uid},
 				Files: []int{int(inR.Fd()), int(pw.Fd()), 2}, Return: &ret,
 			})
 			restored := time.Since(began)
 			pw.Close()
 			inR.Close()
-			if pidfd >= 0 {
-				defer unix.Close(pidfd)
-			}
 			if err != nil {
 				if npid > 0 {
 					reap(npid)
@@ -193,4 +196,32 @@ func describe(ws unix.WaitStatus) string {
 		return "killed by " + ws.Signal().String()
 	}
 	return fmt.Sprintf("exit %d", ws.ExitStatus())
+}
+
+// TestRestoreOpensAsTheUser: the rebuilding opens the process's files as
+// its user, so a program that user may not read is not mapped for them.
+func TestRestoreOpensAsTheUser(t *testing.T) {
+	bin := buildMoved(t)
+	stub, err := ghost.StubPath()
+	if err != nil {
+		t.Skip(err)
+	}
+	private := t.TempDir() // 0700, root's
+	secret := filepath.Join(private, "moved")
+	if err := os.Rename(bin, secret); err != nil {
+		t.Fatal(err)
+	}
+	cmd, _ := startMoved(t, secret, 1)
+	img, stopped, err := Dump(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped.Resume()
+	pid, err := Restore(img, Attr{Stub: stub, Uid: 65534, Gid: 65534, Files: []int{0, 1, 2}})
+	if pid > 0 {
+		reap(pid)
+	}
+	if err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("Restore as nobody of a program only root may read: %v, want permission denied", err)
+	}
 }
