@@ -206,7 +206,8 @@ func TestRestoreOpensAsTheUser(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	private := t.TempDir() // 0700, root's
+	private := t.TempDir()
+	os.Chmod(private, 0o700) // root's alone
 	secret := filepath.Join(private, "moved")
 	if err := os.Rename(bin, secret); err != nil {
 		t.Fatal(err)
@@ -216,7 +217,7 @@ func TestRestoreOpensAsTheUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stopped.Resume()
+	stopped.Kill()
 	pid, err := Restore(img, Attr{Stub: stub, Uid: 65534, Gid: 65534, Files: []int{0, 1, 2}})
 	if pid > 0 {
 		reap(pid)
