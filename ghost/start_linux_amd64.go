@@ -175,3 +175,11 @@ func StubPath() (string, error) {
 	}
 	return fmt.Sprintf("/proc/self/fd/%d", memfd.fd), nil
 }
+
+// StubFD is this process's descriptor of the ghost stub (read-only, shared
+// by every ghost), for a process that is to become a ghost itself and
+// receives it with SCM_RIGHTS (a moved process's original).
+func StubFD() (int, error) {
+	memfd.once.Do(func() { memfd.fd, memfd.err = loadStub() })
+	return memfd.fd, memfd.err
+}

@@ -25,3 +25,6 @@ func Start(Attr) (int, error) { return 0, ErrUnsupported }
 
 // StubPath returns ErrUnsupported.
 func StubPath() (string, error) { return "", ErrUnsupported }
+
+// StubFD returns ErrUnsupported.
+func StubFD() (int, error) { return -1, ErrUnsupported }

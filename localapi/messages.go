@@ -9,7 +9,12 @@ const (
 	OpRun    = "run"    // start remote processes (then events follow on the connection)
 	OpSignal = "signal" // signal a remote process by its ghost PID (bpsh relays SIGSTOP, which a ghost cannot catch)
 	OpCtl    = "ctl"    // change nodes: state, action, owner, group, mode (bpctl)
-	OpWatch  = "watch"  // wait for the next change of the node table (bpstat -U)
+	// OpMove moves the calling process to a node (bproc_move, and the
+	// child of bproc_rfork). The reply carries a ghost token and, as
+	// SCM_RIGHTS, the ghost stub, which the caller then executes: it
+	// becomes the ghost of its moved copy.
+	OpMove  = "move"
+	OpWatch = "watch" // wait for the next change of the node table (bpstat -U)
 	// OpAddNode adds a node for a MAC address to the configuration file
 	// and reloads it (bpctl --add-node; root only).
 	OpAddNode = "add-node"
@@ -31,7 +36,8 @@ type Request struct {
 	Run    *Run    `json:"run,omitempty"`
 	Signal *Signal `json:"signal,omitempty"`
 	Ctl    *Ctl    `json:"ctl,omitempty"`
-	MAC    string  `json:"mac,omitempty"` // OpAddNode
+	MAC    string  `json:"mac,omitempty"`  // OpAddNode
+	Node   *int    `json:"node,omitempty"` // OpMove: where to
 }
 
 // Ctl is one step of bpctl: a change applied to each of Nodes. Exactly one
@@ -86,7 +92,13 @@ type Reply struct {
 	Failed []NodeError `json:"failed,omitempty"`
 	// Added is the number of the node OpAddNode added.
 	Added *int `json:"added,omitempty"`
+	// Token is OpMove's ghost token, for BPROC_GHOST_TOKEN.
+	Token string `json:"token,omitempty"`
 }
+
+// MoveReturn is what the moved copy of a process sees its interrupted
+// OpMove read return (rax): a length no read of a reply could have.
+const MoveReturn = 0x4250524f
 
 // NodeStatus is one row of the node table.
 type NodeStatus struct {

@@ -154,6 +154,12 @@ func (m *Master) serveClient(conn *net.UnixConn, cred peercred.Cred, r io.Reader
 				reply.Error = err.Error()
 			}
 			reply.Failed = failed
+		case localapi.OpMove:
+			err := m.move(c, req.Node)
+			if err == nil {
+				continue // move answered with the ghost stub attached
+			}
+			reply.Error = err.Error()
 		case localapi.OpAddNode:
 			num, err := m.addNode(cred, req.MAC)
 			if err != nil {

@@ -87,6 +87,11 @@ func (m *Master) credOnNode(n *node, uid uint32) (asuser.Cred, bool) {
 			return asuser.Cred{UID: c.UID, GID: c.GID, Groups: c.Groups}, true
 		}
 	}
+	for _, c := range n.moving {
+		if c.UID == uid {
+			return asuser.Cred{UID: c.UID, GID: c.GID, Groups: c.Groups}, true
+		}
+	}
 	return asuser.Cred{}, false
 }
 

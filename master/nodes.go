@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/peercred"
 	"github.com/bproc/bproc/wire"
 )
 
@@ -31,6 +32,9 @@ type node struct {
 	hello wire.NodeHello
 	stats *wire.NodeStats // last reported; nil while down
 	procs map[int]*proc
+	// moving are the credentials of processes being moved here, by PID:
+	// the node opens their files as them before they are procs.
+	moving map[int]peercred.Cred
 	// allowed are the addresses the config gives the node; it may connect
 	// from no other. Empty: from any.
 	allowed []netip.Addr

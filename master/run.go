@@ -48,6 +48,7 @@ type rank struct {
 	index int
 	node  int
 	token ghost.Token
+	pre   *preChannel // a moved process: already on the node
 }
 
 func (m *Master) newJob(c *client, r *localapi.Run) (*job, []localapi.Rank, error) {
@@ -184,11 +185,15 @@ func (p *proc) run() {
 	why := n.accessError(p.job.cred)
 	if why != "" {
 		m.mu.Unlock()
+		if p.rank.pre != nil {
+			p.rank.pre.ch.Close()
+		}
 		p.finish(wire.ExitStatus{Code: 255}, false, why)
 		return
 	}
 	m.procs[p.pid] = p
 	n.procs[p.pid] = p
+	delete(n.moving, p.pid) // a moved process is a proc now
 	m.mu.Unlock()
 	defer func() {
 		m.mu.Lock()
@@ -197,36 +202,18 @@ func (p *proc) run() {
 		m.mu.Unlock()
 	}()
 
-	r := p.job.run
-	start := wire.ProcStart{
-		PID: p.pid, Node: p.rank.node, Rank: p.rank.index,
-		Path: r.Path, Builtin: r.Builtin, Argv: r.Argv, Env: rankEnv(r.Env, p.rank), Dir: r.Dir,
-		UID: p.job.cred.UID, GID: p.job.cred.GID, Groups: p.job.cred.Groups,
-		TTY: r.TTY, NoIO: r.NoIO, StdinFile: r.StdinFile, StdoutFile: r.StdoutFile, StderrFile: r.StderrFile,
-	}
-	m.mu.Lock()
-	// A node with a view of the master's files reads them as the user
-	// when the program runs; one without gets them pushed.
-	diskless := n.hello.Diskless && !n.hello.View
-	m.mu.Unlock()
-	if diskless && start.Builtin == "" {
-		c := p.job.cred
-		push, err := pushList(asuser.Cred{UID: c.UID, GID: c.GID, Groups: c.Groups}, &start)
-		if err != nil {
-			p.finish(wire.ExitStatus{Code: pushCode(err)}, false, err.Error())
+	var ch ssh.Channel
+	var reqs <-chan *ssh.Request
+	if pre := p.rank.pre; pre != nil {
+		ch, reqs = pre.ch, pre.reqs
+		p.mu.Lock()
+		p.nodePID = pre.nodePID
+		p.mu.Unlock()
+	} else {
+		var ok bool
+		if ch, reqs, ok = p.open(sc, n); !ok {
 			return
 		}
-		start.Push = push
-	}
-	ch, reqs, err := sc.OpenChannel(wire.ChanProc, wire.Encode(start))
-	if err != nil {
-		var oce *ssh.OpenChannelError
-		if errors.As(err, &oce) {
-			p.finish(wire.ExitStatus{Code: wire.RejectCode(oce.Reason)}, false, oce.Message)
-		} else {
-			p.finish(wire.ExitStatus{Code: 255}, false, errNodeDied)
-		}
-		return
 	}
 	p.mu.Lock()
 	p.ch = ch
@@ -390,4 +377,41 @@ func (p *proc) closeFiles() {
 			f.Close()
 		}
 	}
+}
+
+// open opens the node channel that starts the process.
+func (p *proc) open(sc ssh.Conn, n *node) (ssh.Channel, <-chan *ssh.Request, bool) {
+	r := p.job.run
+	start := wire.ProcStart{
+		PID: p.pid, Node: p.rank.node, Rank: p.rank.index,
+		Path: r.Path, Builtin: r.Builtin, Argv: r.Argv, Env: rankEnv(r.Env, p.rank), Dir: r.Dir,
+		UID: p.job.cred.UID, GID: p.job.cred.GID, Groups: p.job.cred.Groups,
+		TTY: r.TTY, NoIO: r.NoIO, StdinFile: r.StdinFile, StdoutFile: r.StdoutFile, StderrFile: r.StderrFile,
+	}
+	m := p.m
+	m.mu.Lock()
+	// A node with a view of the master's files reads them as the user
+	// when the program runs; one without gets them pushed.
+	diskless := n.hello.Diskless && !n.hello.View
+	m.mu.Unlock()
+	if diskless && start.Builtin == "" {
+		c := p.job.cred
+		push, err := pushList(asuser.Cred{UID: c.UID, GID: c.GID, Groups: c.Groups}, &start)
+		if err != nil {
+			p.finish(wire.ExitStatus{Code: pushCode(err)}, false, err.Error())
+			return nil, nil, false
+		}
+		start.Push = push
+	}
+	ch, reqs, err := sc.OpenChannel(wire.ChanProc, wire.Encode(start))
+	if err != nil {
+		var oce *ssh.OpenChannelError
+		if errors.As(err, &oce) {
+			p.finish(wire.ExitStatus{Code: wire.RejectCode(oce.Reason)}, false, oce.Message)
+		} else {
+			p.finish(wire.ExitStatus{Code: 255}, false, errNodeDied)
+		}
+		return nil, nil, false
+	}
+	return ch, reqs, true
 }

@@ -45,6 +45,10 @@ func (s *Slave) startProc(nc ssh.NewChannel) {
 		nc.Reject(wire.RejectOther, err.Error())
 		return
 	}
+	if ps.Move != nil {
+		s.startMoved(nc, &ps, st, log)
+		return
+	}
 	defer st.closeChildEnds()
 
 	// The child changes to the directory as the caller: whether it exists

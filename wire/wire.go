@@ -36,6 +36,9 @@ const (
 	// ReqWarning (node -> master): a line for the user that is not the
 	// process's own output, e.g. that its cwd does not exist on the node.
 	ReqWarning = "bproc-warning"
+	// ReqMoveFailed (node -> master, on a move's channel): the process
+	// could not be rebuilt; the payload says why.
+	ReqMoveFailed = "bproc-move-failed"
 	// ReqSignal (master -> node): deliver a signal; payload one byte count
 	// and the number as decimal text, see Signal.
 	ReqSignal = "bproc-signal"
@@ -135,7 +138,23 @@ type ProcStart struct {
 	// master saw them (with the caller's credentials). The node fetches
 	// what it lacks or has in another version.
 	Push []PushFile `json:"push,omitempty"`
+
+	// Move: the process is not started from Path but rebuilt from a
+	// vmadump image (a process moved here by bproc_rfork or bproc_move),
+	// which the master sends first on the channel, before stdin.
+	Move *Move `json:"move,omitempty"`
 }
+
+// Move says how a moved process arrives.
+type Move struct {
+	ImageSize int64 `json:"image_size"` // bytes of image before stdin
+	// Return is what the system call the process was stopped in returns
+	// to it on the node: how it knows it is the moved copy.
+	Return uint64 `json:"return"`
+}
+
+// maxImage bounds a moved process's image.
+const maxImage = 64 << 30
 
 // PushFile is one entry of ProcStart.Push.
 type PushFile struct {
@@ -156,6 +175,10 @@ func (p *ProcStart) Validate() error {
 		return fmt.Errorf("proc start: negative pid %d", p.PID)
 	case len(p.Argv) == 0:
 		return fmt.Errorf("proc start: empty argv")
+	case p.Move != nil && (p.Move.ImageSize <= 0 || p.Move.ImageSize > maxImage):
+		return fmt.Errorf("proc start: move image of %d bytes", p.Move.ImageSize)
+	case p.Move != nil && (p.Builtin != "" || len(p.Push) > 0):
+		return fmt.Errorf("proc start: a move runs no program")
 	case p.Builtin != "" && p.Builtin != BuiltinFileServer:
 		return fmt.Errorf("proc start: unknown builtin %q", p.Builtin)
 	case p.Builtin != "" && p.Path != "":

@@ -1,0 +1,101 @@
+/* rfork: bproc_rfork end to end. It fills memory, forks a child to each
+ * node given, and each child checks on its node that the memory and a
+ * variable are as they were, says where it is and exits with 10+i; the
+ * parent checks each status through wait(), kills a paused child with a
+ * signal, and tries the errors. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bproc.h"
+#include "move.h"
+
+#define MB 8
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IONBF, 0);
+	int nnodes = argc > 1 ? atoi(argv[1]) : 1;
+	size_t n = (size_t)MB << 20;
+	unsigned char *buf = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (unsigned char)(i * 13 + 5);
+	char *marker = strdup("set before the call");
+	volatile int value = 0x1234;
+	int pids[64];
+
+	for (int i = 0; i < nnodes; i++) {
+		int pid = bproc_rfork(i);
+		if (pid < 0) {
+			printf("rfork to %d: %s\n", i, bproc_strerror(errno));
+			return 1;
+		}
+		if (pid == 0) {
+			for (size_t k = 0; k < n; k++)
+				if (buf[k] != (unsigned char)(k * 13 + 5)) {
+					printf("child %d: memory differs at %zu\n", i, k);
+					_exit(2);
+				}
+			char host[64] = "";
+			gethostname(host, sizeof host);
+			if (strcmp(marker, "set before the call") || value != 0x1234) {
+				printf("child %d: variables differ\n", i);
+				_exit(3);
+			}
+			printf("child %d pid %d on %s ok\n", i, (int)getpid(), host);
+			_exit(10 + i);
+		}
+		pids[i] = pid;
+	}
+	int bad = 0;
+	for (int i = 0; i < nnodes; i++) {
+		int st;
+		if (waitpid(pids[i], &st, 0) != pids[i] || !WIFEXITED(st) || WEXITSTATUS(st) != 10 + i) {
+			printf("child %d (pid %d): status %#x\n", i, pids[i], st);
+			bad = 1;
+		} else {
+			printf("child %d exited %d\n", i, WEXITSTATUS(st));
+		}
+	}
+
+	/* A signal to the child's PID reaches it on its node. */
+	int pid = bproc_rfork(0);
+	if (pid == 0) {
+		for (;;)
+			pause();
+	}
+	if (pid < 0) {
+		printf("rfork for the signal: %s\n", bproc_strerror(errno));
+		return 1;
+	}
+	kill(pid, SIGUSR1);
+	int st;
+	waitpid(pid, &st, 0);
+	if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGUSR1) {
+		printf("signalled child: status %#x\n", st);
+		bad = 1;
+	} else {
+		printf("signalled child killed by %d\n", WTERMSIG(st));
+	}
+
+	/* Errors, and no child left behind by them. */
+	if (bproc_rfork(999) != -1 || errno != BE_INVALIDNODE) {
+		printf("rfork to 999: %s\n", bproc_strerror(errno));
+		bad = 1;
+	}
+	if (bproc_rfork(BPROC_NODE_MASTER) != -1 || errno != BE_SAMENODE) {
+		printf("rfork to the master: %s\n", bproc_strerror(errno));
+		bad = 1;
+	}
+	if (waitpid(-1, NULL, WNOHANG) != -1 || errno != ECHILD) {
+		printf("a child is left\n");
+		bad = 1;
+	}
+	printf(bad ? "parent failed\n" : "parent ok\n");
+	return bad;
+}

@@ -1,0 +1,287 @@
+package master
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/ghost"
+	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/peercred"
+	"github.com/bproc/bproc/vmadump"
+	"github.com/bproc/bproc/wire"
+)
+
+// Move errors, BProc's where it had them.
+const (
+	errSameNode  = "Move to same node"
+	errThreads   = "Invalid argument: the process has more than one thread"
+	errSetuid    = "Operation not permitted: a process with several identities (set-user-ID) is not moved"
+	errMoveFail  = "Move failed"
+	moveArrival  = time.Minute // for the node to rebuild the process
+	ghostArrival = 30 * time.Second
+)
+
+// preChannel is the node channel of a moved process, open before its
+// ghost exists: the process runs on the node already.
+type preChannel struct {
+	ch      ssh.Channel
+	reqs    <-chan *ssh.Request
+	nodePID int
+}
+
+// move moves the calling process to a node: read it (vmadump, with
+// ptrace), send it to the node, which rebuilds it with the same PID and
+// the caller's credentials, and answer the caller with a ghost token and
+// the ghost stub, which the caller executes to become the ghost of its
+// copy. Only the process itself can ask: the master reads the process
+// whose PID SO_PEERCRED gives. On any failure the process goes on where it
+// was, and the reply says why.
+func (m *Master) move(c *client, node *int) error {
+	cred := c.cred
+	if node == nil {
+		return errors.New("move: no node")
+	}
+	num := *node
+	m.mu.Lock()
+	n := m.nodes[num]
+	var why string
+	switch {
+	case num == -1:
+		why = errSameNode // the caller is on the master
+	case n == nil:
+		why = errInvalidNode
+	default:
+		why = n.accessError(cred)
+	}
+	var sc ssh.Conn
+	if why == "" {
+		sc = n.conn
+	}
+	m.mu.Unlock()
+	if why != "" {
+		return errors.New(why)
+	}
+	if err := sameIdentity(cred.PID, cred.UID, cred.GID); err != nil {
+		return err
+	}
+
+	began := time.Now()
+	img, stopped, err := dumpWaiting(cred.PID)
+	if errors.Is(err, vmadump.ErrThreads) {
+		return errors.New(errThreads)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", errMoveFail, err)
+	}
+	m.mu.Lock()
+	if n.moving == nil {
+		n.moving = make(map[int]peercred.Cred)
+	}
+	n.moving[cred.PID] = cred
+	m.mu.Unlock()
+	// Until its ghost makes it a proc: the process reads its files on
+	// the node as soon as it runs.
+	forget := func() {
+		m.mu.Lock()
+		delete(n.moving, cred.PID)
+		m.mu.Unlock()
+	}
+	pre, err := m.sendMoved(sc, num, cred.PID, c, img)
+	if err != nil {
+		forget()
+		stopped.Resume()
+		return err
+	}
+	tok, err := ghost.NewToken()
+	if err != nil {
+		forget()
+		pre.ch.Close()
+		stopped.Resume()
+		return err
+	}
+	argv := cmdline(cred.PID, img.Comm)
+	j := &job{c: c, cred: cred, run: localapi.Run{Nodes: []int{num}, Path: img.Exe, Argv: argv, Dir: img.Cwd}}
+	r := &rank{job: j, index: 0, node: num, token: tok, pre: pre}
+	m.mu.Lock()
+	m.pending[tok] = r
+	m.mu.Unlock()
+	// A caller that never becomes the ghost leaves its copy nobody to
+	// report to: end it.
+	time.AfterFunc(ghostArrival, func() {
+		m.mu.Lock()
+		stale := m.pending[tok] == r
+		if stale {
+			delete(m.pending, tok)
+		}
+		m.mu.Unlock()
+		if stale {
+			forget()
+			pre.ch.Close()
+		}
+	})
+	m.log.Info("process moved", "pid", cred.PID, "node", num, "bytes", img.Bytes(), "took", time.Since(began).Round(time.Microsecond))
+	// The reply first, then let the caller go: it is blocked reading it.
+	err = c.sendWithStub(localapi.Reply{Token: tok.String()})
+	stopped.Resume()
+	return err
+}
+
+// sendMoved opens the node channel of a moved process, sends its image
+// and waits until the node has rebuilt it.
+func (m *Master) sendMoved(sc ssh.Conn, num, pid int, c *client, img *vmadump.Image) (*preChannel, error) {
+	var buf bytes.Buffer
+	if err := img.Encode(&buf); err != nil {
+		return nil, err
+	}
+	cred := c.cred
+	start := wire.ProcStart{
+		PID: pid, Node: num, Path: img.Exe, Argv: []string{img.Comm}, Dir: img.Cwd,
+		UID: cred.UID, GID: cred.GID, Groups: cred.Groups,
+		Move: &wire.Move{ImageSize: int64(buf.Len()), Return: localapi.MoveReturn},
+	}
+	if start.Path == "" {
+		start.Path = "/"
+	}
+	ch, reqs, err := sc.OpenChannel(wire.ChanProc, wire.Encode(start))
+	if err != nil {
+		var oce *ssh.OpenChannelError
+		if errors.As(err, &oce) {
+			return nil, fmt.Errorf("%s: %s", errMoveFail, oce.Message)
+		}
+		return nil, errors.New(errNodeDied)
+	}
+	if _, err := ch.Write(buf.Bytes()); err != nil {
+		ch.Close()
+		return nil, errors.New(errNodeDied)
+	}
+	timeout := time.After(moveArrival)
+	for {
+		select {
+		case req, ok := <-reqs:
+			if !ok {
+				ch.Close()
+				return nil, errors.New(errNodeDied)
+			}
+			if req.WantReply {
+				req.Reply(false, nil)
+			}
+			switch req.Type {
+			case wire.ReqStarted:
+				var s wire.Started
+				wire.Decode(req.Type, req.Payload, &s)
+				return &preChannel{ch: ch, reqs: reqs, nodePID: s.PID}, nil
+			case wire.ReqMoveFailed:
+				ch.Close()
+				return nil, fmt.Errorf("%s: node %d: %s", errMoveFail, num, req.Payload)
+			}
+		case <-timeout:
+			ch.Close()
+			return nil, fmt.Errorf("%s: node %d did not rebuild the process in %v", errMoveFail, num, moveArrival)
+		}
+	}
+}
+
+// sameIdentity refuses a process whose real, effective, saved and file
+// system ids are not all one: a set-user-ID program's copy would run with
+// only one of them.
+func sameIdentity(pid int, uid, gid uint32) error {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return fmt.Errorf("%s: %w", errMoveFail, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var want uint32
+		switch {
+		case strings.HasPrefix(line, "Uid:"):
+			want = uid
+		case strings.HasPrefix(line, "Gid:"):
+			want = gid
+		default:
+			continue
+		}
+		for _, f := range strings.Fields(line)[1:] {
+			if f != strconv.FormatUint(uint64(want), 10) {
+				return errors.New(errSetuid)
+			}
+		}
+	}
+	return nil
+}
+
+// cmdline is the process's argv, for ps on the master and bpstat -p.
+func cmdline(pid int, comm string) []string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil || len(b) == 0 {
+		return []string{comm}
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+}
+
+// sendWithStub sends a reply frame with the ghost stub's descriptor
+// attached (SCM_RIGHTS): what a moved process executes.
+func (c *client) sendWithStub(reply localapi.Reply) error {
+	stub, err := ghost.StubFD()
+	if err != nil {
+		return err
+	}
+	var frame bytes.Buffer
+	if err := localapi.WriteFrame(&frame, reply); err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_, _, err = c.conn.WriteMsgUnix(frame.Bytes(), unix.UnixRights(stub), nil)
+	return err
+}
+
+// The caller waits for the reply in recvmsg: that is where it must be read,
+// so that its copy returns from that call with MoveReturn.
+const sysRecvmsg = 47
+
+// dumpWaiting reads the process once it is blocked in recvmsg (it sent
+// its request a moment ago and may still be on its way there).
+func dumpWaiting(pid int) (*vmadump.Image, *vmadump.Stopped, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if inSyscall(pid) == sysRecvmsg {
+			img, stopped, err := vmadump.Dump(pid)
+			if err != nil {
+				return nil, nil, err
+			}
+			if img.Regs[15] == sysRecvmsg { // orig_rax
+				return img, stopped, nil
+			}
+			stopped.Resume()
+		}
+		if time.Now().After(deadline) {
+			return nil, nil, errors.New("the process did not wait for the master's answer")
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+}
+
+// inSyscall is the system call pid is blocked in, from /proc/PID/syscall
+// ("running" or an error: -1).
+func inSyscall(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/syscall")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return -1
+	}
+	return n
+}

@@ -1,0 +1,82 @@
+package slave
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/ghost"
+	"github.com/bproc/bproc/spawn"
+	"github.com/bproc/bproc/vmadump"
+	"github.com/bproc/bproc/wire"
+)
+
+// startMoved takes a process moved here (bproc_rfork, bproc_move): it
+// reads the image the master sends first on the channel, rebuilds the
+// process with the ghost's PID and the caller's credentials, in the
+// node's view of the master's files when it has one, and relays as for
+// any remote process. The PID must be the one the process had: its libc
+// keeps it. A process that cannot be rebuilt is a ReqMoveFailed with the
+// reason.
+func (s *Slave) startMoved(nc ssh.NewChannel, ps *wire.ProcStart, st *stdio, log *slog.Logger) {
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		st.closeOurEnds()
+		st.closeChildEnds()
+		return
+	}
+	fail := func(err error) {
+		log.Warn("move failed", "err", err)
+		st.closeOurEnds()
+		st.closeChildEnds()
+		ch.SendRequest(wire.ReqMoveFailed, false, []byte(err.Error()))
+		ch.Close()
+		go ssh.DiscardRequests(reqs)
+	}
+	// Read the image whole: what follows on the channel is stdin.
+	raw := make([]byte, ps.Move.ImageSize)
+	if _, err := io.ReadFull(ch, raw); err != nil {
+		fail(fmt.Errorf("read the image: %w", err))
+		return
+	}
+	img, err := vmadump.Decode(bytes.NewReader(raw))
+	raw = nil
+	if err != nil {
+		fail(err)
+		return
+	}
+	stub, err := ghost.StubPath()
+	if err != nil {
+		fail(err)
+		return
+	}
+	a := vmadump.Attr{
+		Stub: stub, PID: ps.PID, Uid: ps.UID, Gid: ps.GID, Groups: ps.Groups,
+		Files: st.child[:], Setsid: true, Dir: ps.Dir, Return: &ps.Move.Return,
+	}
+	if s.view != nil {
+		a.Root = s.view.root()
+	}
+	var done <-chan unix.WaitStatus
+	a.Start = func(sa spawn.Attr, rebuild func(int) error) (int, error) {
+		pid, d, err := s.reaper.StartTraced(sa, rebuild)
+		done = d
+		return pid, err
+	}
+	pid, err := vmadump.Restore(img, a)
+	st.closeChildEnds()
+	if err != nil {
+		fail(err)
+		return
+	}
+	s.mu.Lock()
+	s.procs[pid] = &proc{pid: pid}
+	s.mu.Unlock()
+	log.Info("moved process arrived", "node_pid", pid, "bytes", img.Bytes())
+	ch.SendRequest(wire.ReqStarted, false, wire.Encode(wire.Started{PID: pid}))
+	s.relay(pid, ch, reqs, st, done)
+}
