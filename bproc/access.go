@@ -1,0 +1,89 @@
+package bproc
+
+import (
+	"fmt"
+	"os"
+	"slices"
+
+	"github.com/bproc/bproc/localapi"
+)
+
+// Identity is who asks: the master knows a caller by SO_PEERCRED and
+// SO_PEERGROUPS, its effective IDs and supplementary groups.
+type Identity struct {
+	UID, GID uint32
+	Groups   []uint32
+}
+
+// Self is the calling program's Identity.
+func Self() (Identity, error) {
+	groups, err := os.Getgroups()
+	if err != nil {
+		return Identity{}, fmt.Errorf("identity: %w", err)
+	}
+	id := Identity{UID: uint32(os.Geteuid()), GID: uint32(os.Getegid())}
+	for _, g := range groups {
+		id.Groups = append(id.Groups, uint32(g))
+	}
+	return id, nil
+}
+
+// Errors of MayRun that are not BProc's own: the master's texts.
+var (
+	errUnavailable = &masterError{"Node is unavailable"}
+	errPermission  = &masterError{"Permission denied"}
+)
+
+// MayRun says whether id may start processes on node n now, by the rules
+// the master applies (master/access.go): the node up (or, for root, in
+// error or unavailable), then its owner, group and mode, like a file's
+// execute bits. nil, or an error that errors.Is finds to be ErrNodeDown
+// or fs.ErrPermission.
+func MayRun(n localapi.NodeStatus, id Identity) error {
+	switch n.State {
+	case localapi.StateUp:
+	case localapi.StateDown, localapi.StateBoot:
+		return ErrNodeDown
+	default: // error, unavailable: for root to look into
+		if id.UID != 0 {
+			return errUnavailable
+		}
+	}
+	if !allows(n, id) {
+		return errPermission
+	}
+	return nil
+}
+
+func allows(n localapi.NodeStatus, id Identity) bool {
+	switch {
+	case id.UID == 0:
+		return true
+	case id.UID == n.UID:
+		return n.Mode&0o100 != 0
+	case id.GID == n.GID || slices.Contains(id.Groups, n.GID):
+		return n.Mode&0o010 != 0
+	}
+	return n.Mode&0o001 != 0
+}
+
+// Access says whether the calling program may start processes on node num
+// (BProc's bproc_access): nil, or why not. The master decides again at each
+// start; this is for choosing nodes beforehand.
+func (c *Client) Access(num int) error {
+	if num == NodeMaster {
+		return nil
+	}
+	nd, err := c.Node(num)
+	if err != nil {
+		return err
+	}
+	id, err := Self()
+	if err != nil {
+		return err
+	}
+	if err := MayRun(nd, id); err != nil {
+		return fmt.Errorf("node %d: %w", num, err)
+	}
+	return nil
+}
