@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "bproc.h"
@@ -81,6 +82,42 @@ int main(int argc, char **argv)
 		bad = 1;
 	} else {
 		printf("signalled child killed by %d\n", WTERMSIG(st));
+	}
+
+	/* bproc_move: a process moves itself; what was it on the master
+	 * becomes its ghost, so its parent (this) waits for it as usual. */
+	pid = fork();
+	if (pid == 0) {
+		if (bproc_move(1 % nnodes) != 0) {
+			printf("move: %s\n", bproc_strerror(errno));
+			_exit(1);
+		}
+		char host[64] = "";
+		gethostname(host, sizeof host);
+		printf("moved itself to %s, memory %s\n", host, buf[n - 1] == (unsigned char)((n - 1) * 13 + 5) ? "intact" : "lost");
+		_exit(7);
+	}
+	waitpid(pid, &st, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 7) {
+		printf("moved process: status %#x\n", st);
+		bad = 1;
+	}
+
+	/* A process with a second thread is refused, untouched. */
+	pid = fork();
+	if (pid == 0) {
+		pthread_t th;
+		pthread_create(&th, NULL, (void *(*)(void *))pause, NULL);
+		if (bproc_move(0) == -1 && errno == EINVAL) {
+			printf("threaded process refused: %s\n", bproc_strerror(errno));
+			_exit(0);
+		}
+		_exit(1);
+	}
+	waitpid(pid, &st, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		printf("threaded move: status %#x\n", st);
+		bad = 1;
 	}
 
 	/* Errors, and no child left behind by them. */
