@@ -58,13 +58,13 @@ install: all
 	install -m 0644 bin/libbproc.a $(DESTDIR)$(LIBDIR)/libbproc.a
 	install -m 0755 bin/libbproc.so.1 $(DESTDIR)$(LIBDIR)/libbproc.so.1
 	ln -sf libbproc.so.1 $(DESTDIR)$(LIBDIR)/libbproc.so
-	install -m 0644 libbproc/bproc.h $(DESTDIR)$(INCLUDEDIR)/bproc.h
+	install -m 0644 libbproc/bproc.h libbproc/move.h $(DESTDIR)$(INCLUDEDIR)/
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/bproc $(addprefix $(DESTDIR)$(BINDIR)/,$(APPLETS))
 	rm -f $(DESTDIR)$(LIBDIR)/libbproc.a $(DESTDIR)$(LIBDIR)/libbproc.so $(DESTDIR)$(LIBDIR)/libbproc.so.1
-	rm -f $(DESTDIR)$(INCLUDEDIR)/bproc.h
+	rm -f $(DESTDIR)$(INCLUDEDIR)/bproc.h $(DESTDIR)$(INCLUDEDIR)/move.h
 
 # The ghost stub is C (a Go process is 600 kB; a ghost must cost a few kB).
 # Its binary is committed so that go build needs no C compiler; this rebuilds it.

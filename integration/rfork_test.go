@@ -25,8 +25,9 @@ func TestRfork(t *testing.T) {
 			// which a node has its own of.
 			dir := publicTempDir(t)
 			bin := filepath.Join(dir, "rfork")
-			srcs, _ := filepath.Glob("../libbproc/*.c")
-			args := append([]string{"-std=c11", "-O1", "-pthread", "-I../libbproc", "-o", bin, "testdata/rfork.c"}, srcs...)
+			root := sourceRoot(t)
+			args := []string{"-std=c11", "-O1", "-pthread", "-I", filepath.Join(root, "libbproc"), "-o", bin,
+				filepath.Join(root, "integration/testdata/rfork.c"), filepath.Join(libbprocDir(t), "libbproc.a")}
 			if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
 				t.Fatalf("gcc: %v\n%s", err, out)
 			}
@@ -34,7 +35,8 @@ func TestRfork(t *testing.T) {
 			cmd.Path, cmd.Args = bin, []string{bin, "2"}
 			r := c.runCmd(cmd, "")
 			want := []string{"child 0 exited 10", "child 1 exited 11", "on n0 ok", "on n1 ok", "signalled child killed by 10",
-				"moved itself to n1, memory intact", "threaded process refused: Invalid argument", "parent ok"}
+				"moved itself to n1, memory intact", "threaded process refused: Invalid argument",
+				"execmoved to n1", "parent ok"}
 			for _, w := range want {
 				if !strings.Contains(r.stdout, w) {
 					t.Errorf("rfork program: exit %d, stdout:\n%s\nstderr:\n%s\nwant %q", r.code, r.stdout, r.stderr, w)

@@ -149,11 +149,12 @@ int bproc_notifier_rearm(int fd);
 /* The text of err: BProc's for BE_*, strerror's for the rest. */
 const char *bproc_strerror(int err);
 
-/* Moving processes (bproc_rfork, bproc_vrfork, bproc_move, bproc_execmove,
- * bproc_vexecmove, bproc_rexec): declared here by libbproc/rfork.c. */
-
 #ifdef __cplusplus
 }
 #endif
 
-#endif /* BPROC_H */
+/* Moving processes: bproc_rfork, bproc_vrfork, bproc_move, bproc_rexec,
+ * bproc_execmove, bproc_vexecmove. */
+#include "move.h"
+
+#endif

@@ -20,11 +20,17 @@
  * The notifier's watch has no such bound: it sets its own. */
 #define REPLY_TIMEOUT_SECONDS 120
 
-int bpi_dial(void)
+const char *bpi_socket_path(void)
 {
 	const char *path = getenv("BPROC_SOCKET");
 	if (path == NULL || *path == '\0')
 		path = DEFAULT_SOCKET;
+	return path;
+}
+
+int bpi_dial(void)
+{
+	const char *path = bpi_socket_path();
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof sa.sun_path) {
 		errno = ENAMETOOLONG;

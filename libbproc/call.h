@@ -22,6 +22,9 @@ struct bpi_reply {
 	struct bpi_json json;
 };
 
+/* bpi_socket_path is the master's socket: $BPROC_SOCKET, else the default. */
+BPI_HIDDEN const char *bpi_socket_path(void);
+
 /* bpi_dial connects to the master's socket: an fd, or -1 with connect's
  * errno (ENOENT or ECONNREFUSED when no master listens). */
 BPI_HIDDEN int bpi_dial(void);

@@ -29,9 +29,6 @@
 /* localapi.MoveReturn. */
 #define MOVE_RETURN 0x4250524fL
 
-/* localapi.DefaultSocket, as bpi_dial. */
-#define DEFAULT_SOCKET "/run/bproc/master.sock"
-
 /* readn reads exactly n bytes. */
 static int readn(int fd, char *buf, size_t n)
 {
@@ -50,35 +47,90 @@ static int readn(int fd, char *buf, size_t n)
 }
 
 /* become_ghost executes the ghost stub with the token, keeping the PID and
- * fds 0-2. It returns only on failure. */
-static int become_ghost(int stub, const char *token)
+ * fds 0-2; ps shows argv, or the process's own when NULL. It returns only
+ * on failure. */
+static int become_ghost(int stub, const char *token, char *const *argv)
 {
-	const char *sock = getenv("BPROC_SOCKET");
-	if (sock == NULL || *sock == '\0')
-		sock = DEFAULT_SOCKET;
-	/* The ghost shows the process's own argv in ps. */
+	const char *sock = bpi_socket_path();
 	static char args[4096];
-	char *argv[64];
-	int argc = 0;
-	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, args, sizeof args - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n > 0) {
-		args[n] = '\0';
-		for (char *p = args; p < args + n && argc < 63; p += strlen(p) + 1)
-			argv[argc++] = p;
-	} else {
-		argv[argc++] = "bproc-moved";
+	char *own[64];
+	if (argv == NULL) {
+		int argc = 0;
+		int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd >= 0 ? read(fd, args, sizeof args - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (n > 0) {
+			args[n] = '\0';
+			for (char *p = args; p < args + n && argc < 63; p += strlen(p) + 1)
+				own[argc++] = p;
+		} else {
+			own[argc++] = "bproc-moved";
+		}
+		own[argc] = NULL;
+		argv = own;
 	}
-	argv[argc] = NULL;
 	char envsock[256], envtok[128], path[64];
 	snprintf(envsock, sizeof envsock, "BPROC_GHOST_SOCK=%s", sock);
 	snprintf(envtok, sizeof envtok, "BPROC_GHOST_TOKEN=%s", token);
 	snprintf(path, sizeof path, "/proc/self/fd/%d", stub);
 	char *envp[] = {envsock, envtok, NULL};
-	execve(path, argv, envp);
+	execve(path, (char *const *)argv, envp);
 	return -1;
+}
+
+/* finish_reply completes a reply whose first recvmsg returned r bytes into
+ * hdr (4 bytes at most) with msg's control data: it takes the ghost stub
+ * from it, reads the rest of the frame and parses it. 0, or -1 and errno
+ * (the master's error text mapped, as bpi_recv does). */
+static int finish_reply(int fd, unsigned char *hdr, long r, struct msghdr *msg, struct bpi_reply *rep, int *stub)
+{
+	*stub = -1;
+	memset(rep, 0, sizeof *rep);
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(stub, CMSG_DATA(c), sizeof *stub);
+	int err = 0;
+	if (r < 0)
+		err = errno;
+	else if (r == 0)
+		err = ECONNRESET;
+	else if (r < 4 && readn(fd, (char *)hdr + r, 4 - (size_t)r) < 0)
+		err = errno;
+	uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	if (err == 0 && n > BPI_MAXFRAME)
+		err = EPROTO;
+	if (err == 0) {
+		rep->buf = malloc(n + 1);
+		if (rep->buf == NULL)
+			err = ENOMEM;
+		else if (readn(fd, rep->buf, n) < 0)
+			err = errno;
+		else if (bpi_json_parse(&rep->json, rep->buf, n) < 0 || rep->json.tok[0].type != BPI_JOBJ)
+			err = EPROTO;
+	}
+	if (err == 0) {
+		int t = bpi_json_get(&rep->json, 0, "error");
+		char text[256];
+		if (t >= 0 && rep->json.tok[t].type == BPI_JSTR && bpi_json_str(&rep->json, t, text, sizeof text) > 0)
+			err = bpi_errno(text);
+	}
+	if (err == 0 && *stub < 0)
+		err = EPROTO;
+	if (err != 0) {
+		if (rep->buf != NULL) {
+			if (rep->json.tok != NULL)
+				bpi_json_free(&rep->json);
+			free(rep->buf);
+			rep->buf = NULL;
+		}
+		if (*stub >= 0)
+			close(*stub);
+		*stub = -1;
+		errno = err;
+		return -1;
+	}
+	return 0;
 }
 
 int bproc_move(int node)
@@ -116,51 +168,25 @@ int bproc_move(int node)
 	if (r == MOVE_RETURN)
 		return 0; /* the copy, on the node: fd is not here */
 
-	int stub = -1;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(&stub, CMSG_DATA(c), sizeof stub);
-	int err = 0;
-	struct bpi_reply rep = {0};
-	if (r < 0) {
-		err = errno;
-	} else if (r == 0) {
-		err = ECONNRESET;
-	} else {
-		if (r < 4 && readn(fd, (char *)hdr + r, 4 - (size_t)r) < 0)
-			err = errno;
-		uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
-		if (err == 0 && n > 4096)
-			err = EPROTO;
-		if (err == 0) {
-			rep.buf = malloc(n + 1);
-			if (rep.buf == NULL || readn(fd, rep.buf, n) < 0 || bpi_json_parse(&rep.json, rep.buf, n) < 0 ||
-			    rep.json.tok[0].type != BPI_JOBJ)
-				err = errno ? errno : EPROTO;
-		}
-	}
+	struct bpi_reply rep;
+	int stub;
+	int ret = finish_reply(fd, hdr, r, &msg, &rep, &stub);
+	int err = errno;
 	close(fd);
+	if (ret < 0) {
+		errno = err;
+		return -1;
+	}
 	char token[64] = "";
-	if (err == 0) {
-		int t = bpi_json_get(&rep.json, 0, "error");
-		char text[256];
-		if (t >= 0 && rep.json.tok[t].type == BPI_JSTR && bpi_json_str(&rep.json, t, text, sizeof text) > 0)
-			err = bpi_errno(text);
-		else if ((t = bpi_json_get(&rep.json, 0, "token")) < 0 || bpi_json_str(&rep.json, t, token, sizeof token) <= 0 ||
-			 stub < 0)
-			err = EPROTO;
-	}
-	if (rep.buf != NULL) {
-		if (rep.json.tok != NULL)
-			bpi_json_free(&rep.json);
-		free(rep.buf);
-	}
-	if (err == 0) {
-		become_ghost(stub, token);
+	int t = bpi_json_get(&rep.json, 0, "token");
+	if (t < 0 || bpi_json_str(&rep.json, t, token, sizeof token) <= 0)
+		err = EPROTO;
+	bpi_reply_free(&rep);
+	if (token[0] != '\0') {
+		become_ghost(stub, token, NULL);
 		err = errno;
 	}
-	if (stub >= 0)
-		close(stub);
+	close(stub);
 	errno = err;
 	return -1;
 }
@@ -216,6 +242,227 @@ int bproc_vrfork(int n, const int *nodes, int *pids)
 		if (pid == 0)
 			return i;
 		pids[i] = pid > 0 ? pid : -errno;
+	}
+	return n;
+}
+
+/* jbuf is a request being written. */
+struct jbuf {
+	char *p;
+	size_t n, cap;
+	int err;
+};
+
+static void jput(struct jbuf *b, const char *s, size_t n)
+{
+	if (b->err)
+		return;
+	if (b->n + n + 1 > b->cap) {
+		size_t cap = (b->cap ? b->cap * 2 : 1024) + n;
+		if (cap > BPI_MAXFRAME) {
+			b->err = E2BIG;
+			return;
+		}
+		char *p = realloc(b->p, cap);
+		if (p == NULL) {
+			b->err = ENOMEM;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, s, n);
+	b->n += n;
+}
+
+static void jraw(struct jbuf *b, const char *s) { jput(b, s, strlen(s)); }
+
+/* jstr writes s as a JSON string. */
+static void jstr(struct jbuf *b, const char *s)
+{
+	jraw(b, "\"");
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		char e[8];
+		if (*c == '"' || *c == '\\') {
+			e[0] = '\\', e[1] = (char)*c, e[2] = 0;
+			jraw(b, e);
+		} else if (*c < 0x20) {
+			snprintf(e, sizeof e, "\\u%04x", *c);
+			jraw(b, e);
+		} else {
+			jput(b, (const char *)c, 1);
+		}
+	}
+	jraw(b, "\"");
+}
+
+static void jstrs(struct jbuf *b, char *const *v)
+{
+	jraw(b, "[");
+	for (int i = 0; v != NULL && v[i] != NULL; i++) {
+		if (i > 0)
+			jraw(b, ",");
+		jstr(b, v[i]);
+	}
+	jraw(b, "]");
+}
+
+int bproc_rexec(int node, const char *cmd, char *const argv[], char *const envp[])
+{
+	node = bpi_node(node);
+	if (node < 0 && node != BPROC_NODE_MASTER)
+		return -1;
+	if (cmd == NULL || argv == NULL || argv[0] == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	char cwd[4096];
+	if (getcwd(cwd, sizeof cwd) == NULL)
+		strcpy(cwd, "/");
+	char path[8192];
+	if (cmd[0] == '/')
+		snprintf(path, sizeof path, "%s", cmd);
+	else
+		snprintf(path, sizeof path, "%s/%s", cwd, cmd);
+	if (access(path, F_OK) < 0)
+		return -1; /* ENOENT, as execve would say */
+
+	struct jbuf b = {0};
+	char num[32];
+	snprintf(num, sizeof num, "%d", node);
+	jraw(&b, "{\"op\":\"run\",\"run\":{\"nodes\":[");
+	jraw(&b, num);
+	jraw(&b, "],\"path\":");
+	jstr(&b, path);
+	jraw(&b, ",\"argv\":");
+	jstrs(&b, argv);
+	jraw(&b, ",\"env\":");
+	jstrs(&b, envp);
+	jraw(&b, ",\"dir\":");
+	jstr(&b, cwd);
+	jraw(&b, ",\"stub\":true}}");
+	if (b.err) {
+		free(b.p);
+		errno = b.err;
+		return -1;
+	}
+	int fd = bpi_dial();
+	if (fd < 0) {
+		free(b.p);
+		return -1;
+	}
+	/* The frame: a big-endian length, then the JSON, in one write. */
+	char *frame = malloc(b.n + 4);
+	int err = frame == NULL ? ENOMEM : 0;
+	if (err == 0) {
+		frame[0] = (char)(b.n >> 24), frame[1] = (char)(b.n >> 16), frame[2] = (char)(b.n >> 8), frame[3] = (char)b.n;
+		memcpy(frame + 4, b.p, b.n);
+		for (size_t off = 0; off < b.n + 4;) {
+			ssize_t w = send(fd, frame + off, b.n + 4 - off, MSG_NOSIGNAL);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				err = errno;
+				break;
+			}
+			off += (size_t)w;
+		}
+	}
+	free(frame);
+	free(b.p);
+	if (err != 0) {
+		close(fd);
+		errno = err;
+		return -1;
+	}
+
+	unsigned char hdr[4];
+	struct iovec iov = {.iov_base = hdr, .iov_len = sizeof hdr};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+	ssize_t r;
+	do
+		r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	struct bpi_reply rep;
+	int stub;
+	int ret = finish_reply(fd, hdr, r, &msg, &rep, &stub);
+	err = errno;
+	close(fd);
+	if (ret < 0) {
+		errno = err;
+		return -1;
+	}
+	/* {"ranks":[{"node":N,"token":"..."}]} or the rank's error. */
+	char token[64] = "", text[256];
+	err = EPROTO;
+	int t = bpi_json_get(&rep.json, 0, "ranks");
+	if (t >= 0 && rep.json.tok[t].type == BPI_JARR && (t = bpi_json_first(&rep.json, t)) >= 0) {
+		int e = bpi_json_get(&rep.json, t, "error");
+		int k = bpi_json_get(&rep.json, t, "token");
+		if (e >= 0 && bpi_json_str(&rep.json, e, text, sizeof text) > 0)
+			err = bpi_errno(text);
+		else if (k >= 0 && bpi_json_str(&rep.json, k, token, sizeof token) > 0)
+			err = 0;
+	}
+	bpi_reply_free(&rep);
+	if (err == 0) {
+		become_ghost(stub, token, argv);
+		err = errno;
+	}
+	close(stub);
+	errno = err;
+	return -1;
+}
+
+int bproc_execmove(int node, const char *cmd, char *const argv[], char *const envp[])
+{
+	return bproc_rexec(node, cmd, argv, envp);
+}
+
+int bproc_vexecmove(int n, const int *nodes, int *pids, const char *cmd, char *const argv[], char *const envp[])
+{
+	if (n < 0 || (n > 0 && (nodes == NULL || pids == NULL))) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		int p[2];
+		if (pipe2(p, O_CLOEXEC) < 0) {
+			pids[i] = -errno;
+			continue;
+		}
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(p[0]);
+			bproc_execmove(nodes[i], cmd, argv, envp);
+			int e = errno;
+			ssize_t w = write(p[1], &e, sizeof e);
+			(void)w;
+			_exit(127);
+		}
+		close(p[1]);
+		if (pid < 0) {
+			pids[i] = -errno;
+			close(p[0]);
+			continue;
+		}
+		int e = 0;
+		ssize_t got;
+		do
+			got = read(p[0], &e, sizeof e);
+		while (got < 0 && errno == EINTR);
+		close(p[0]);
+		if (got == (ssize_t)sizeof e) {
+			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+				;
+			pids[i] = -e;
+		} else {
+			pids[i] = pid;
+		}
 	}
 	return n;
 }

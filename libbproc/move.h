@@ -35,6 +35,18 @@ int bproc_vrfork(int n, const int *nodes, int *pids);
  * not return on the master). -1 and errno when it could not move. */
 int bproc_move(int node);
 
+/* bproc_rexec replaces the calling process by cmd (an absolute path, or
+ * one relative to the working directory, as execve takes it) running on
+ * node with argv and envp: the PID stays, and what was the process on the
+ * master becomes its ghost. It returns only on failure, -1 and errno.
+ * bproc_execmove is the same here (BProc executed cmd on the master first
+ * and then moved it; the program is the same either way: the master's).
+ * bproc_vexecmove forks a child per node that does bproc_execmove, and
+ * returns n with pids[i] each child's PID (or -errno). */
+int bproc_rexec(int node, const char *cmd, char *const argv[], char *const envp[]);
+int bproc_execmove(int node, const char *cmd, char *const argv[], char *const envp[]);
+int bproc_vexecmove(int n, const int *nodes, int *pids, const char *cmd, char *const argv[], char *const envp[]);
+
 #ifdef __cplusplus
 }
 #endif

@@ -74,6 +74,11 @@ type Run struct {
 	StdinFile  string    `json:"stdin_file,omitempty"`
 	StdoutFile string    `json:"stdout_file,omitempty"`
 	StderrFile string    `json:"stderr_file,omitempty"`
+
+	// Stub: the caller becomes the ghost of the one rank itself
+	// (bproc_rexec, bproc_execmove): the reply carries the ghost stub as
+	// SCM_RIGHTS for it to execute, and the run outlives the connection.
+	Stub bool `json:"stub,omitempty"`
 }
 
 // Signal asks the master to signal the remote process of ghost PID.

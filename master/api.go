@@ -137,10 +137,23 @@ func (m *Master) serveClient(conn *net.UnixConn, cred peercred.Cred, r io.Reader
 		case localapi.OpProcs:
 			reply.Procs = m.procList()
 		case localapi.OpRun:
+			if req.Run != nil && req.Run.Stub && len(req.Run.Nodes) != 1 {
+				reply.Error = "run: the caller becomes the ghost of one rank only"
+				break
+			}
 			j, ranks, err := m.newJob(c, req.Run)
 			if err != nil {
 				reply.Error = err.Error()
 				break
+			}
+			if req.Run.Stub {
+				// The caller executes the stub and hangs up: its ghost
+				// must find the rank after that, or never.
+				time.AfterFunc(ghostArrival, func() { m.dropJob(j) })
+				if err := c.sendWithStub(localapi.Reply{Ranks: ranks}); err != nil {
+					return
+				}
+				continue
 			}
 			jobs = append(jobs, j)
 			reply.Ranks = ranks

@@ -120,6 +120,37 @@ int main(int argc, char **argv)
 		bad = 1;
 	}
 
+	/* bproc_execmove: a child becomes a program of the master's on a
+	 * node; wait() gets that program's status. */
+	pid = fork();
+	if (pid == 0) {
+		char *args[] = {"sh", "-c", "echo execmoved to $(hostname); exit 5", NULL};
+		char *env[] = {"PATH=/usr/bin:/bin", NULL};
+		bproc_execmove(nnodes - 1, "/bin/sh", args, env);
+		printf("execmove: %s\n", bproc_strerror(errno));
+		_exit(1);
+	}
+	waitpid(pid, &st, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 5) {
+		printf("execmoved child: status %#x\n", st);
+		bad = 1;
+	}
+	int vp[2], vn[2] = {0, nnodes - 1};
+	char *true_args[] = {"true", NULL};
+	if (bproc_vexecmove(2, vn, vp, "/bin/true", true_args, NULL) != 2 || vp[0] <= 0 || vp[1] <= 0) {
+		printf("vexecmove: %d %d\n", vp[0], vp[1]);
+		bad = 1;
+	}
+	for (int i = 0; i < 2; i++)
+		if (vp[i] > 0 && (waitpid(vp[i], &st, 0) != vp[i] || !WIFEXITED(st) || WEXITSTATUS(st) != 0)) {
+			printf("vexecmove child %d: status %#x\n", i, st);
+			bad = 1;
+		}
+	if (bproc_rexec(999, "/bin/true", true_args, NULL) != -1 || errno != BE_INVALIDNODE) {
+		printf("rexec to 999: %s\n", bproc_strerror(errno));
+		bad = 1;
+	}
+
 	/* Errors, and no child left behind by them. */
 	if (bproc_rfork(999) != -1 || errno != BE_INVALIDNODE) {
 		printf("rfork to 999: %s\n", bproc_strerror(errno));
