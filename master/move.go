@@ -81,6 +81,7 @@ func (m *Master) move(c *client, node *int) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", errMoveFail, err)
 	}
+	dumped := time.Since(began)
 	m.mu.Lock()
 	if n.moving == nil {
 		n.moving = make(map[int]peercred.Cred)
@@ -127,7 +128,8 @@ func (m *Master) move(c *client, node *int) error {
 			pre.ch.Close()
 		}
 	})
-	m.log.Info("process moved", "pid", cred.PID, "node", num, "bytes", img.Bytes(), "took", time.Since(began).Round(time.Microsecond))
+	m.log.Info("process moved", "pid", cred.PID, "node", num, "bytes", img.Bytes(),
+		"took", time.Since(began).Round(time.Microsecond), "dump", dumped.Round(time.Microsecond))
 	// The reply first, then let the caller go: it is blocked reading it.
 	err = c.sendWithStub(localapi.Reply{Token: tok.String()})
 	stopped.Resume()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
@@ -38,6 +39,7 @@ func (s *Slave) startMoved(nc ssh.NewChannel, ps *wire.ProcStart, st *stdio, log
 		go ssh.DiscardRequests(reqs)
 	}
 	// Read the image whole: what follows on the channel is stdin.
+	began := time.Now()
 	raw := make([]byte, ps.Move.ImageSize)
 	if _, err := io.ReadFull(ch, raw); err != nil {
 		fail(fmt.Errorf("read the image: %w", err))
@@ -67,6 +69,7 @@ func (s *Slave) startMoved(nc ssh.NewChannel, ps *wire.ProcStart, st *stdio, log
 		done = d
 		return pid, err
 	}
+	read := time.Since(began)
 	pid, err := vmadump.Restore(img, a)
 	st.closeChildEnds()
 	if err != nil {
@@ -76,7 +79,8 @@ func (s *Slave) startMoved(nc ssh.NewChannel, ps *wire.ProcStart, st *stdio, log
 	s.mu.Lock()
 	s.procs[pid] = &proc{pid: pid}
 	s.mu.Unlock()
-	log.Info("moved process arrived", "node_pid", pid, "bytes", img.Bytes())
+	log.Info("moved process arrived", "node_pid", pid, "bytes", img.Bytes(),
+		"read", read.Round(time.Microsecond), "rebuild", (time.Since(began) - read).Round(time.Microsecond))
 	ch.SendRequest(wire.ReqStarted, false, wire.Encode(wire.Started{PID: pid}))
 	s.relay(pid, ch, reqs, st, done)
 }

@@ -132,6 +132,28 @@ func sigBlocked(pid int) (uint64, error) {
 	return 0, fmt.Errorf("/proc/%d/status: no SigBlk", pid)
 }
 
+// sigDisposed is the set of signals pid catches or ignores (SigCgt and
+// SigIgn of /proc/PID/status), bit sig-1 for sig.
+func sigDisposed(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	var set uint64
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, key := range []string{"SigCgt:", "SigIgn:"} {
+			if v, ok := strings.CutPrefix(line, key); ok {
+				n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+				if err != nil {
+					return 0, fmt.Errorf("/proc/%d/status: %s %w", pid, key, err)
+				}
+				set |= n
+			}
+		}
+	}
+	return set, nil
+}
+
 // threads counts the threads of pid.
 func threads(pid int) (int, error) {
 	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
