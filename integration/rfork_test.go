@@ -1,9 +1,11 @@
 package integration
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -44,5 +46,34 @@ func TestRfork(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExecMove: the Go API's ExecMove and VExecMove start remote processes
+// whose ghosts are children of the calling program: Wait gets the remote
+// status, Signal reaches the remote process.
+func TestExecMove(t *testing.T) {
+	c := startCluster(t, 2)
+	cl := c.client()
+	p, err := cl.ExecMove(1, "/bin/sh", []string{"sh", "-c", "exit 3"}, nil, [3]*os.File{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := p.Wait(); err != nil || st.ExitCode() != 3 {
+		t.Errorf("ExecMove sh -c 'exit 3': %v %v, want exit 3", st, err)
+	}
+	ps, err := c.client().VExecMove([]int{0, 1}, "/bin/sleep", []string{"sleep", "30"}, nil, [3]*os.File{})
+	if err != nil || len(ps) != 2 {
+		t.Fatalf("VExecMove: %v %v", ps, err)
+	}
+	for i, p := range ps {
+		p.Signal(syscall.SIGTERM)
+		st, err := p.Wait()
+		if ws, ok := st.Sys().(syscall.WaitStatus); err != nil || !ok || ws.Signal() != syscall.SIGTERM {
+			t.Errorf("VExecMove process %d after SIGTERM: %v %v", i, st, err)
+		}
+	}
+	if _, err := c.client().ExecMove(7, "/bin/true", nil, nil, [3]*os.File{}); err == nil || !strings.Contains(err.Error(), "Invalid node number") {
+		t.Errorf("ExecMove to a node that does not exist: %v", err)
 	}
 }
