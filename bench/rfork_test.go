@@ -72,7 +72,7 @@ func BenchmarkRfork(b *testing.B) {
 		b.ReportMetric(row.Summary.Median, "ms/rfork-1MB")
 		row = report.Add("bproc_rfork, 100 MB touched", "ms", big["rfork"], Goal{})
 		b.ReportMetric(row.Summary.Median, "ms/rfork-100MB")
-		row = report.Add("bproc_vrfork to 16 nodes (one after another), 1 MB", "ms", small["vrfork"], Goal{})
+		row = report.Add("bproc_vrfork to 16 nodes (side by side), 1 MB", "ms", small["vrfork"], Goal{})
 		b.ReportMetric(row.Summary.Median, "ms/vrfork-16")
 		report.Note("rfork: the parent's time from the call to its return, %d local nodes on this machine", 16)
 	}

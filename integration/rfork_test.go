@@ -38,7 +38,7 @@ func TestRfork(t *testing.T) {
 			r := c.runCmd(cmd, "")
 			want := []string{"child 0 exited 10", "child 1 exited 11", "on n0 ok", "on n1 ok", "signalled child killed by 10",
 				"moved itself to n1, memory intact", "threaded process refused: Invalid argument",
-				"execmoved to n1", "parent ok"}
+				"execmoved to n1", "vrfork child 0 on n0", "vrfork child 1 on n1", "parent ok"}
 			for _, w := range want {
 				if !strings.Contains(r.stdout, w) {
 					t.Errorf("rfork program: exit %d, stdout:\n%s\nstderr:\n%s\nwant %q", r.code, r.stdout, r.stderr, w)

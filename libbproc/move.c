@@ -237,12 +237,57 @@ int bproc_vrfork(int n, const int *nodes, int *pids)
 		errno = EINVAL;
 		return -1;
 	}
+	/* Every child moves at once (the master reads and sends them side by
+	 * side), each telling the parent through its own pipe as in
+	 * bproc_rfork. */
+	int *fds = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+	if (fds == NULL)
+		return -1;
 	for (int i = 0; i < n; i++) {
-		int pid = bproc_rfork(nodes[i]);
-		if (pid == 0)
-			return i;
-		pids[i] = pid > 0 ? pid : -errno;
+		int p[2];
+		fds[i] = -1;
+		if (pipe2(p, O_CLOEXEC) < 0) {
+			pids[i] = -errno;
+			continue;
+		}
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(p[0]);
+			for (int k = 0; k < i; k++)
+				if (fds[k] >= 0)
+					close(fds[k]);
+			if (bproc_move(nodes[i]) == 0)
+				return i; /* on nodes[i] */
+			int e = errno;
+			ssize_t w = write(p[1], &e, sizeof e);
+			(void)w;
+			_exit(127);
+		}
+		close(p[1]);
+		if (pid < 0) {
+			pids[i] = -errno;
+			close(p[0]);
+			continue;
+		}
+		pids[i] = pid;
+		fds[i] = p[0];
 	}
+	for (int i = 0; i < n; i++) {
+		if (fds[i] < 0)
+			continue;
+		int e = 0;
+		ssize_t got;
+		do
+			got = read(fds[i], &e, sizeof e);
+		while (got < 0 && errno == EINTR);
+		close(fds[i]);
+		if (got == (ssize_t)sizeof e) {
+			while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR)
+				;
+			pids[i] = -e;
+		}
+	}
+	free(fds);
 	return n;
 }
 

@@ -64,6 +64,26 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* bproc_vrfork: a child on each node at once, told apart by the
+	 * index it returns. */
+	int vfn[64], vfp[64];
+	for (int i = 0; i < nnodes; i++)
+		vfn[i] = i;
+	int r = bproc_vrfork(nnodes, vfn, vfp);
+	if (r >= 0 && r < nnodes) {
+		char host[64] = "";
+		gethostname(host, sizeof host);
+		printf("vrfork child %d on %s\n", r, host);
+		_exit(20 + r);
+	}
+	for (int i = 0; i < nnodes; i++) {
+		int st;
+		if (r != nnodes || vfp[i] <= 0 || waitpid(vfp[i], &st, 0) != vfp[i] || !WIFEXITED(st) || WEXITSTATUS(st) != 20 + i) {
+			printf("vrfork child %d: pid %d\n", i, vfp[i]);
+			bad = 1;
+		}
+	}
+
 	/* A signal to the child's PID reaches it on its node. */
 	int pid = bproc_rfork(0);
 	if (pid == 0) {
