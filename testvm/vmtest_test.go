@@ -40,6 +40,9 @@ func TestVM(t *testing.T) {
 		defer cancel()
 		cmd := exec.CommandContext(ctx, c.Binary, append([]string{applet}, args...)...)
 		cmd.Env = append(os.Environ(), "BPROC_SOCKET="+c.Socket())
+		// Remote processes start in the caller's directory: one the
+		// nodes have (not a checkout under /tmp, a node's own).
+		cmd.Dir = "/"
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
