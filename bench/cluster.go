@@ -49,9 +49,10 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// StartCluster starts `bpmaster --local-nodes nodes` and waits until every
-// node is up. On failure nothing it started is left running.
-func StartCluster(bin string, nodes int) (c *Cluster, err error) {
+// StartCluster starts `bpmaster --local-nodes nodes` (and extra flags)
+// and waits until every node is up. On failure nothing it started is left
+// running.
+func StartCluster(bin string, nodes int, extra ...string) (c *Cluster, err error) {
 	dir, err := os.MkdirTemp("", "bproc-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("start cluster: %w", err)
@@ -66,8 +67,8 @@ func StartCluster(bin string, nodes int) (c *Cluster, err error) {
 			c = nil
 		}
 	}()
-	c.master = exec.Command(bin, "bpmaster", "--local-nodes", strconv.Itoa(nodes),
-		"--socket", c.Socket, "--state-dir", filepath.Join(dir, "state"), "--listen", "127.0.0.1:0")
+	c.master = exec.Command(bin, append([]string{"bpmaster", "--local-nodes", strconv.Itoa(nodes),
+		"--socket", c.Socket, "--state-dir", filepath.Join(dir, "state"), "--listen", "127.0.0.1:0"}, extra...)...)
 	c.master.Stdout, c.master.Stderr = c.log, c.log
 	// If the benchmark dies (go test's -timeout panics), the master and
 	// with it its nodes must not outlive it.
