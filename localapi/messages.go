@@ -119,6 +119,9 @@ type NodeStatus struct {
 	// Stats is what the node last reported (with its answer to a ping);
 	// nil while it is down.
 	Stats *wire.NodeStats `json:"stats,omitempty"`
+	// FilesSent is how many bytes of the master's files the node has been
+	// sent (its view of them, pushed programs) since the master started.
+	FilesSent int64 `json:"files_sent,omitempty"`
 }
 
 // Proc is one remote process.

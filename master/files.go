@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -46,7 +47,7 @@ func (m *Master) serveFiles(n *node, nc ssh.NewChannel, log *slog.Logger) {
 		return
 	}
 	go ssh.DiscardRequests(reqs)
-	h := &userFiles{w: w}
+	h := &userFiles{w: w, sent: &n.filesSent}
 	srv := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h})
 	if err := srv.Serve(); err != nil && !errors.Is(err, io.EOF) {
 		log.Debug("files session ended", "uid", req.UID, "err", err)
@@ -96,7 +97,10 @@ func (m *Master) credOnNode(n *node, uid uint32) (asuser.Cred, bool) {
 }
 
 // userFiles is one user's read-only view of the master's files.
-type userFiles struct{ w *asuser.Worker }
+type userFiles struct {
+	w    *asuser.Worker
+	sent *atomic.Int64 // file bytes this node was sent, for bpstat
+}
 
 var errReadOnly = sftp.ErrSSHFxPermissionDenied
 
@@ -109,7 +113,7 @@ func (u *userFiles) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &closingReader{f: f}, nil
+	return &closingReader{f: f, sent: u.sent}, nil
 }
 
 func (u *userFiles) Filewrite(*sftp.Request) (io.WriterAt, error) { return nil, errReadOnly }
@@ -184,9 +188,14 @@ func (l listerAt) ListAt(out []fs.FileInfo, off int64) (int, error) {
 type closingReader struct {
 	once sync.Once
 	f    *os.File
+	sent *atomic.Int64
 }
 
-func (c *closingReader) ReadAt(p []byte, off int64) (int, error) { return c.f.ReadAt(p, off) }
+func (c *closingReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.f.ReadAt(p, off)
+	c.sent.Add(int64(n))
+	return n, err
+}
 func (c *closingReader) Close() error {
 	var err error
 	c.once.Do(func() { err = c.f.Close() })

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -32,6 +33,9 @@ type node struct {
 	hello wire.NodeHello
 	stats *wire.NodeStats // last reported; nil while down
 	procs map[int]*proc
+	// filesSent counts the bytes of the master's files sent to the node
+	// (its view, pushes): what a diskless node costs the master.
+	filesSent atomic.Int64
 	// moving are the credentials of processes being moved here, by PID:
 	// the node opens their files as them before they are procs.
 	moving map[int]peercred.Cred
@@ -290,6 +294,7 @@ func (m *Master) NodeTable() []localapi.NodeStatus {
 		out = append(out, localapi.NodeStatus{
 			Num: n.num, State: n.state, Addr: n.addr, UID: n.perms.UID, GID: n.perms.GID, Mode: n.perms.Mode,
 			Procs: len(n.procs), Local: n.local, Kernel: n.hello.Kernel, Stats: n.stats,
+			FilesSent: n.filesSent.Load(),
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Num < out[j].Num })
