@@ -3,7 +3,6 @@ package bproc
 import (
 	"fmt"
 	"os"
-	"slices"
 
 	"github.com/bproc/bproc/localapi"
 )
@@ -30,8 +29,8 @@ func Self() (Identity, error) {
 
 // Errors of MayRun that are not BProc's own: the master's texts.
 var (
-	errUnavailable = &masterError{"Node is unavailable"}
-	errPermission  = &masterError{"Permission denied"}
+	errUnavailable = &masterError{localapi.ErrTextUnavailable}
+	errPermission  = &masterError{localapi.ErrTextPermission}
 )
 
 // MayRun says whether id may start processes on node n now, by the rules
@@ -40,31 +39,15 @@ var (
 // execute bits. nil, or an error that errors.Is finds to be ErrNodeDown
 // or fs.ErrPermission.
 func MayRun(n localapi.NodeStatus, id Identity) error {
-	switch n.State {
-	case localapi.StateUp:
-	case localapi.StateDown, localapi.StateBoot:
+	switch localapi.AccessError(n.State, n.UID, n.GID, n.Mode, id.UID, id.GID, id.Groups) {
+	case "":
+		return nil
+	case localapi.ErrTextNodeDown:
 		return ErrNodeDown
-	default: // error, unavailable: for root to look into
-		if id.UID != 0 {
-			return errUnavailable
-		}
+	case localapi.ErrTextUnavailable:
+		return errUnavailable
 	}
-	if !allows(n, id) {
-		return errPermission
-	}
-	return nil
-}
-
-func allows(n localapi.NodeStatus, id Identity) bool {
-	switch {
-	case id.UID == 0:
-		return true
-	case id.UID == n.UID:
-		return n.Mode&0o100 != 0
-	case id.GID == n.GID || slices.Contains(id.Groups, n.GID):
-		return n.Mode&0o010 != 0
-	}
-	return n.Mode&0o001 != 0
+	return errPermission
 }
 
 // Access says whether the calling program may start processes on node num

@@ -1,6 +1,8 @@
 package master
 
 import (
+	"slices"
+
 	"github.com/bproc/bproc/localapi"
 	"github.com/bproc/bproc/peercred"
 )
@@ -18,49 +20,16 @@ type perms struct {
 // node's setup succeeded).
 var defaultPerms = perms{UID: 0, GID: 0, Mode: 0o111}
 
-// allows says whether the x bit for this caller is set. Root always may.
-func (p perms) allows(c peercred.Cred) bool {
-	if c.UID == 0 {
-		return true
-	}
-	if c.UID == p.UID {
-		return p.Mode&0o100 != 0
-	}
-	if inGroup(c, p.GID) {
-		return p.Mode&0o010 != 0
-	}
-	return p.Mode&0o001 != 0
-}
-
-func inGroup(c peercred.Cred, gid uint32) bool {
-	if c.GID == gid {
-		return true
-	}
-	for _, g := range c.Groups {
-		if g == gid {
-			return true
-		}
-	}
-	return false
-}
-
 // accessError is why the caller may not start a process on n now, or "".
 // The texts are BProc's, which users and scripts know.
 func (n *node) accessError(c peercred.Cred) string {
-	switch n.state {
-	case localapi.StateUp:
-	case localapi.StateDown, localapi.StateBoot:
-		return errNodeDown
-	default: // error, unavailable: for root to look into
-		if c.UID != 0 {
-			return errNodeUnavailable
-		}
+	if n.state == localapi.StateUp && n.conn == nil {
+		return errNodeDown // up, but its connection just went
 	}
-	if n.conn == nil {
-		return errNodeDown
-	}
-	if !n.perms.allows(c) {
-		return errPermission
-	}
-	return ""
+	return localapi.AccessError(n.state, n.perms.UID, n.perms.GID, n.perms.Mode, c.UID, c.GID, c.Groups)
+}
+
+// inGroup says whether gid is the caller's group or one of its groups.
+func inGroup(c peercred.Cred, gid uint32) bool {
+	return c.GID == gid || slices.Contains(c.Groups, gid)
 }

@@ -24,12 +24,9 @@ import (
 // BProc's error texts, which users and scripts know.
 const (
 	errInvalidNode  = "Invalid node number"
-	errNodeDown     = "Node is down"
-	errPermission   = "Permission denied"
+	errNodeDown     = localapi.ErrTextNodeDown
 	errNotPermitted = "Operation not permitted"
 	errNodeDied     = "Slave node died"
-	// Not BProc's: Scyld's unavailable state turned non-root users away.
-	errNodeUnavailable = "Node is unavailable"
 )
 
 // maxRanks bounds one run request.
