@@ -191,10 +191,15 @@ int bproc_move(int node)
 	return -1;
 }
 
-int bproc_rfork(int node)
+/* A child that is to become something else (moved, or a remote program)
+ * tells its parent why it could not through a close-on-exec pipe; one that
+ * made it closed the pipe by executing the ghost stub, or is on a node
+ * where the pipe never went. */
+
+/* fork_reporting forks: the parent gets the PID and the pipe's read end in
+ * *fd, the child 0 and the write end. -1 and errno when it cannot. */
+static pid_t fork_reporting(int *fd)
 {
-	/* The child tells the parent why it could not move through the pipe;
-	 * a child that became the ghost closed it (close-on-exec) instead. */
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;
@@ -206,25 +211,50 @@ int bproc_rfork(int node)
 		errno = e;
 		return -1;
 	}
-	if (pid == 0) {
-		close(p[0]);
-		if (bproc_move(node) == 0)
-			return 0; /* on the node; the pipe stayed behind */
-		int e = errno;
-		ssize_t w = write(p[1], &e, sizeof e);
-		(void)w;
-		_exit(127);
-	}
-	close(p[1]);
+	close(pid == 0 ? p[0] : p[1]);
+	*fd = pid == 0 ? p[1] : p[0];
+	return pid;
+}
+
+/* child_failed reports errno to the parent and ends the child. */
+static void child_failed(int fd)
+{
+	int e = errno;
+	ssize_t w = write(fd, &e, sizeof e);
+	(void)w;
+	_exit(127);
+}
+
+/* child_report waits for the child's word: 0 when it became what it was
+ * to become, else the errno it failed with (the child is reaped then). */
+static int child_report(pid_t pid, int fd)
+{
 	int e = 0;
 	ssize_t n;
 	do
-		n = read(p[0], &e, sizeof e);
+		n = read(fd, &e, sizeof e);
 	while (n < 0 && errno == EINTR);
-	close(p[0]);
-	if (n == (ssize_t)sizeof e) {
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
+	close(fd);
+	if (n != (ssize_t)sizeof e)
+		return 0;
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	return e;
+}
+
+int bproc_rfork(int node)
+{
+	int fd;
+	pid_t pid = fork_reporting(&fd);
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		if (bproc_move(node) == 0)
+			return 0; /* on the node */
+		child_failed(fd);
+	}
+	int e = child_report(pid, fd);
+	if (e != 0) {
 		errno = e;
 		return -1;
 	}
@@ -237,56 +267,30 @@ int bproc_vrfork(int n, const int *nodes, int *pids)
 		errno = EINVAL;
 		return -1;
 	}
-	/* Every child moves at once (the master reads and sends them side by
-	 * side), each telling the parent through its own pipe as in
-	 * bproc_rfork. */
+	/* Every child moves at once: the master reads and sends them side by
+	 * side. */
 	int *fds = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
 	if (fds == NULL)
 		return -1;
 	for (int i = 0; i < n; i++) {
-		int p[2];
 		fds[i] = -1;
-		if (pipe2(p, O_CLOEXEC) < 0) {
-			pids[i] = -errno;
-			continue;
-		}
-		pid_t pid = fork();
+		pid_t pid = fork_reporting(&fds[i]);
 		if (pid == 0) {
-			close(p[0]);
 			for (int k = 0; k < i; k++)
 				if (fds[k] >= 0)
 					close(fds[k]);
 			if (bproc_move(nodes[i]) == 0)
 				return i; /* on nodes[i] */
-			int e = errno;
-			ssize_t w = write(p[1], &e, sizeof e);
-			(void)w;
-			_exit(127);
+			child_failed(fds[i]);
 		}
-		close(p[1]);
-		if (pid < 0) {
-			pids[i] = -errno;
-			close(p[0]);
-			continue;
-		}
-		pids[i] = pid;
-		fds[i] = p[0];
+		pids[i] = pid < 0 ? -errno : pid;
 	}
-	for (int i = 0; i < n; i++) {
-		if (fds[i] < 0)
-			continue;
-		int e = 0;
-		ssize_t got;
-		do
-			got = read(fds[i], &e, sizeof e);
-		while (got < 0 && errno == EINTR);
-		close(fds[i]);
-		if (got == (ssize_t)sizeof e) {
-			while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR)
-				;
-			pids[i] = -e;
+	for (int i = 0; i < n; i++)
+		if (pids[i] > 0) {
+			int e = child_report(pids[i], fds[i]);
+			if (e != 0)
+				pids[i] = -e;
 		}
-	}
 	free(fds);
 	return n;
 }
@@ -475,39 +479,18 @@ int bproc_vexecmove(int n, const int *nodes, int *pids, const char *cmd, char *c
 		return -1;
 	}
 	for (int i = 0; i < n; i++) {
-		int p[2];
-		if (pipe2(p, O_CLOEXEC) < 0) {
-			pids[i] = -errno;
-			continue;
-		}
-		pid_t pid = fork();
+		int fd;
+		pid_t pid = fork_reporting(&fd);
 		if (pid == 0) {
-			close(p[0]);
 			bproc_execmove(nodes[i], cmd, argv, envp);
-			int e = errno;
-			ssize_t w = write(p[1], &e, sizeof e);
-			(void)w;
-			_exit(127);
+			child_failed(fd);
 		}
-		close(p[1]);
 		if (pid < 0) {
 			pids[i] = -errno;
-			close(p[0]);
 			continue;
 		}
-		int e = 0;
-		ssize_t got;
-		do
-			got = read(p[0], &e, sizeof e);
-		while (got < 0 && errno == EINTR);
-		close(p[0]);
-		if (got == (ssize_t)sizeof e) {
-			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-				;
-			pids[i] = -e;
-		} else {
-			pids[i] = pid;
-		}
+		int e = child_report(pid, fd);
+		pids[i] = e != 0 ? -e : pid;
 	}
 	return n;
 }
