@@ -56,17 +56,22 @@ int bpi_dial(void)
 int bpi_send(int fd, const char *req)
 {
 	size_t n = strlen(req);
-	char frame[4 + BPI_MAXREQUEST];
-	if (n > BPI_MAXREQUEST) {
-		errno = EINVAL;
+	char small[4 + BPI_MAXREQUEST];
+	char *frame = small;
+	if (n > BPI_MAXFRAME) {
+		errno = E2BIG;
 		return -1;
 	}
+	/* Most requests fit on the stack; a whole environment (rexec) not. */
+	if (n > BPI_MAXREQUEST && (frame = malloc(4 + n)) == NULL)
+		return -1;
 	frame[0] = (char)(n >> 24);
 	frame[1] = (char)(n >> 16);
 	frame[2] = (char)(n >> 8);
 	frame[3] = (char)n;
 	memcpy(frame + 4, req, n);
 	n += 4;
+	int ret = 0;
 	/* One write: the master reads the first bytes with recvmsg to tell a
 	 * client from a ghost, and either way takes what follows. */
 	for (size_t off = 0; off < n;) {
@@ -76,11 +81,17 @@ int bpi_send(int fd, const char *req)
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			return -1;
+			ret = -1;
+			break;
 		}
 		off += (size_t)w;
 	}
-	return 0;
+	if (frame != small) {
+		int e = errno;
+		free(frame);
+		errno = e;
+	}
+	return ret;
 }
 
 /* readall reads exactly n bytes: 0, or -1 with ECONNRESET when the master

@@ -79,6 +79,29 @@ static int become_ghost(int stub, const char *token, char *const *argv)
 	return -1;
 }
 
+/* stub_reply is room for a reply's first bytes and the ghost stub's
+ * descriptor that comes with them. */
+struct stub_reply {
+	unsigned char hdr[4];
+	struct iovec iov;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct msghdr msg;
+};
+
+static void stub_reply_init(struct stub_reply *sr)
+{
+	memset(sr, 0, sizeof *sr);
+	sr->iov.iov_base = sr->hdr;
+	sr->iov.iov_len = sizeof sr->hdr;
+	sr->msg.msg_iov = &sr->iov;
+	sr->msg.msg_iovlen = 1;
+	sr->msg.msg_control = sr->ctl.buf;
+	sr->msg.msg_controllen = sizeof sr->ctl.buf;
+}
+
 /* finish_reply completes a reply whose first recvmsg returned r bytes into
  * hdr (4 bytes at most) with msg's control data: it takes the ghost stub
  * from it, reads the rest of the frame and parses it. 0, or -1 and errno
@@ -154,23 +177,18 @@ int bproc_move(int node)
 		return -1;
 	}
 
-	unsigned char hdr[4];
-	struct iovec iov = {.iov_base = hdr, .iov_len = sizeof hdr};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+	struct stub_reply sr;
+	stub_reply_init(&sr);
 	long r;
 	do
-		r = syscall(SYS_recvmsg, fd, &msg, MSG_CMSG_CLOEXEC);
+		r = syscall(SYS_recvmsg, fd, &sr.msg, MSG_CMSG_CLOEXEC);
 	while (r < 0 && errno == EINTR);
 	if (r == MOVE_RETURN)
 		return 0; /* the copy, on the node: fd is not here */
 
 	struct bpi_reply rep;
 	int stub;
-	int ret = finish_reply(fd, hdr, r, &msg, &rep, &stub);
+	int ret = finish_reply(fd, sr.hdr, r, &sr.msg, &rep, &stub);
 	int err = errno;
 	close(fd);
 	if (ret < 0) {
@@ -400,24 +418,13 @@ int bproc_rexec(int node, const char *cmd, char *const argv[], char *const envp[
 		free(b.p);
 		return -1;
 	}
-	/* The frame: a big-endian length, then the JSON, in one write. */
-	char *frame = malloc(b.n + 4);
-	int err = frame == NULL ? ENOMEM : 0;
+	jput(&b, "", 0); /* room for the NUL */
+	int err = b.err;
 	if (err == 0) {
-		frame[0] = (char)(b.n >> 24), frame[1] = (char)(b.n >> 16), frame[2] = (char)(b.n >> 8), frame[3] = (char)b.n;
-		memcpy(frame + 4, b.p, b.n);
-		for (size_t off = 0; off < b.n + 4;) {
-			ssize_t w = send(fd, frame + off, b.n + 4 - off, MSG_NOSIGNAL);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0) {
-				err = errno;
-				break;
-			}
-			off += (size_t)w;
-		}
+		b.p[b.n] = '\0';
+		if (bpi_send(fd, b.p) < 0)
+			err = errno;
 	}
-	free(frame);
 	free(b.p);
 	if (err != 0) {
 		close(fd);
@@ -425,20 +432,15 @@ int bproc_rexec(int node, const char *cmd, char *const argv[], char *const envp[
 		return -1;
 	}
 
-	unsigned char hdr[4];
-	struct iovec iov = {.iov_base = hdr, .iov_len = sizeof hdr};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+	struct stub_reply sr;
+	stub_reply_init(&sr);
 	ssize_t r;
 	do
-		r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+		r = recvmsg(fd, &sr.msg, MSG_CMSG_CLOEXEC);
 	while (r < 0 && errno == EINTR);
 	struct bpi_reply rep;
 	int stub;
-	int ret = finish_reply(fd, hdr, r, &msg, &rep, &stub);
+	int ret = finish_reply(fd, sr.hdr, r, &sr.msg, &rep, &stub);
 	err = errno;
 	close(fd);
 	if (ret < 0) {
