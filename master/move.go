@@ -139,15 +139,15 @@ func (m *Master) move(c *client, node *int) error {
 // sendMoved opens the node channel of a moved process, sends its image
 // and waits until the node has rebuilt it.
 func (m *Master) sendMoved(sc ssh.Conn, num, pid int, c *client, img *vmadump.Image) (*preChannel, error) {
-	var buf bytes.Buffer
-	if err := img.Encode(&buf); err != nil {
+	hdr, err := img.Header()
+	if err != nil {
 		return nil, err
 	}
 	cred := c.cred
 	start := wire.ProcStart{
 		PID: pid, Node: num, Path: img.Exe, Argv: []string{img.Comm}, Dir: img.Cwd,
 		UID: cred.UID, GID: cred.GID, Groups: cred.Groups,
-		Move: &wire.Move{ImageSize: int64(buf.Len()), Return: localapi.MoveReturn},
+		Move: &wire.Move{ImageSize: int64(len(hdr)) + img.Bytes(), Return: localapi.MoveReturn},
 	}
 	if start.Path == "" {
 		start.Path = "/"
@@ -160,7 +160,7 @@ func (m *Master) sendMoved(sc ssh.Conn, num, pid int, c *client, img *vmadump.Im
 		}
 		return nil, errors.New(errNodeDied)
 	}
-	if _, err := ch.Write(buf.Bytes()); err != nil {
+	if err := img.Encode(ch); err != nil {
 		ch.Close()
 		return nil, errors.New(errNodeDied)
 	}

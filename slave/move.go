@@ -1,7 +1,6 @@
 package slave
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,15 +37,14 @@ func (s *Slave) startMoved(nc ssh.NewChannel, ps *wire.ProcStart, st *stdio, log
 		ch.Close()
 		go ssh.DiscardRequests(reqs)
 	}
-	// Read the image whole: what follows on the channel is stdin.
+	// The image, and not a byte more: what follows on the channel is
+	// stdin.
 	began := time.Now()
-	raw := make([]byte, ps.Move.ImageSize)
-	if _, err := io.ReadFull(ch, raw); err != nil {
-		fail(fmt.Errorf("read the image: %w", err))
-		return
+	lr := &io.LimitedReader{R: ch, N: ps.Move.ImageSize}
+	img, err := vmadump.Decode(lr)
+	if err == nil && lr.N != 0 {
+		err = fmt.Errorf("image: %d bytes announced and not part of it", lr.N)
 	}
-	img, err := vmadump.Decode(bytes.NewReader(raw))
-	raw = nil
 	if err != nil {
 		fail(err)
 		return

@@ -1,7 +1,9 @@
 package vmadump
 
 import (
-	"encoding/gob"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -84,22 +86,129 @@ func (img *Image) Bytes() int64 {
 	return n
 }
 
-// Encode writes img to w.
+// The wire form of an image: "BPVM", a version, the image without its
+// memory as JSON (length first), then the memory of every chunk, in
+// order, as raw bytes. A reader takes exactly the bytes the writer wrote,
+// so whatever follows on the stream (a moved process's stdin) is left.
+const (
+	imageMagic   = "BPVM"
+	imageVersion = 1
+	maxMeta      = 16 << 20
+	maxMemory    = 64 << 30
+)
+
+// chunkMeta is a chunk as the JSON part has it: its bytes follow later.
+type chunkMeta struct {
+	Addr uint64 `json:"a"`
+	Len  int    `json:"n"`
+}
+
+// meta is the JSON part: the image with every chunk's data left out.
+type meta struct {
+	Image
+	Chunks [][]chunkMeta `json:"chunks"` // per mapping
+}
+
+// Header is the beginning of img's wire form: everything but the memory,
+// which Encode writes after it (img.Bytes() of it).
+func (img *Image) Header() ([]byte, error) {
+	m := meta{Image: *img}
+	m.Maps = make([]Mapping, len(img.Maps))
+	m.Chunks = make([][]chunkMeta, len(img.Maps))
+	for i, mp := range img.Maps {
+		m.Maps[i] = mp
+		m.Maps[i].Chunks = nil
+		for _, c := range mp.Chunks {
+			m.Chunks[i] = append(m.Chunks[i], chunkMeta{Addr: c.Addr, Len: len(c.Data)})
+		}
+	}
+	js, err := json.Marshal(&m)
+	if err != nil {
+		return nil, fmt.Errorf("vmadump: encode image: %w", err)
+	}
+	hdr := make([]byte, 12, 12+len(js))
+	copy(hdr, imageMagic)
+	binary.LittleEndian.PutUint32(hdr[4:], imageVersion)
+	binary.LittleEndian.PutUint32(hdr[8:], uint32(len(js)))
+	return append(hdr, js...), nil
+}
+
+// Encode writes img to w: its Header, then its memory.
 func (img *Image) Encode(w io.Writer) error {
-	if err := gob.NewEncoder(w).Encode(img); err != nil {
+	hdr, err := img.Header()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(hdr); err != nil {
 		return fmt.Errorf("vmadump: encode image: %w", err)
+	}
+	for _, mp := range img.Maps {
+		for _, c := range mp.Chunks {
+			if _, err := w.Write(c.Data); err != nil {
+				return fmt.Errorf("vmadump: encode image: %w", err)
+			}
+		}
 	}
 	return nil
 }
 
-// Decode reads an image Encode wrote.
+// Decode reads an image Encode wrote, and not a byte more.
 func Decode(r io.Reader) (*Image, error) {
-	var img Image
-	if err := gob.NewDecoder(r).Decode(&img); err != nil {
+	hdr := make([]byte, 12)
+	if _, err := io.ReadFull(r, hdr); err != nil {
 		return nil, fmt.Errorf("vmadump: decode image: %w", err)
+	}
+	if string(hdr[:4]) != imageMagic || binary.LittleEndian.Uint32(hdr[4:]) != imageVersion {
+		return nil, fmt.Errorf("vmadump: decode image: not an image of version %d", imageVersion)
+	}
+	n := binary.LittleEndian.Uint32(hdr[8:])
+	if n > maxMeta {
+		return nil, fmt.Errorf("vmadump: decode image: %d bytes of layout", n)
+	}
+	js := make([]byte, n)
+	if _, err := io.ReadFull(r, js); err != nil {
+		return nil, fmt.Errorf("vmadump: decode image: %w", err)
+	}
+	var m meta
+	if err := json.Unmarshal(js, &m); err != nil {
+		return nil, fmt.Errorf("vmadump: decode image: %w", err)
+	}
+	img := m.Image
+	if len(m.Chunks) != len(img.Maps) {
+		return nil, errors.New("vmadump: decode image: chunk lists do not match the mappings")
+	}
+	// The layout is checked, and the memory counted, before any of it is
+	// allocated or read.
+	var total int64
+	for i := range img.Maps {
+		img.Maps[i].Chunks = nil
+		for _, c := range m.Chunks[i] {
+			if c.Len < 0 || total+int64(c.Len) > maxMemory {
+				return nil, errors.New("vmadump: decode image: too much memory")
+			}
+			total += int64(c.Len)
+		}
 	}
 	if err := img.validate(); err != nil {
 		return nil, err
+	}
+	for i, mp := range img.Maps {
+		for _, c := range m.Chunks[i] {
+			if c.Addr < mp.Start || c.Addr+uint64(c.Len) > mp.End || c.Addr+uint64(c.Len) < c.Addr {
+				return nil, fmt.Errorf("vmadump: image: mapping %d: chunk at %#x outside it", i, c.Addr)
+			}
+		}
+	}
+	// Memory is allocated as it arrives: a stream that ends early costs
+	// no more than it brought.
+	for i := range img.Maps {
+		for _, c := range m.Chunks[i] {
+			data := make([]byte, c.Len)
+			if _, err := io.ReadFull(r, data); err != nil {
+				return nil, fmt.Errorf("vmadump: decode image: memory: %w", err)
+			}
+			img.Maps[i].Chunks = append(img.Maps[i].Chunks, Chunk{Addr: c.Addr, Data: data})
+		}
 	}
 	return &img, nil
 }
