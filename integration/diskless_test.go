@@ -273,3 +273,54 @@ func TestLibraries(t *testing.T) {
 		}
 	}
 }
+
+// TestPeerCopies: a large file many nodes read at once leaves the master
+// about once: the nodes fetch it from each other (the master names the
+// node and signs a ticket for it), and every node has it whole.
+func TestPeerCopies(t *testing.T) {
+	c := startCluster(t, 4, "--diskless")
+	dir := publicTempDir(t)
+	big := filepath.Join(dir, "data.bin")
+	data := make([]byte, 6<<20)
+	for i := range data {
+		data[i] = byte(i*7 + i>>11)
+	}
+	if err := os.WriteFile(big, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want, err := exec.Command("sha256sum", big).Output()
+	if err != nil {
+		t.Skip(err)
+	}
+	// sha256sum and its libraries first: small, from the master.
+	c.runIn("/", "bpsh", "0-3", "sha256sum", "/etc/hostname")
+	before := filesSent(t, c)
+	r := c.runIn("/", "bpsh", "-p", "0-3", "sha256sum", big)
+	if r.code != 0 {
+		t.Fatalf("bpsh 0-3 sha256sum: exit %d %q", r.code, r.stderr)
+	}
+	for n := 0; n < 4; n++ {
+		if !strings.Contains(r.stdout, fmt.Sprintf("%d: %s", n, want)) {
+			t.Errorf("node %d's copy differs or is missing:\n%s\nwant %s", n, r.stdout, want)
+		}
+	}
+	sent := filesSent(t, c) - before
+	t.Logf("the master sent %d bytes for a %d-byte file read by 4 nodes", sent, len(data))
+	if sent > int64(len(data))*3/2 {
+		t.Errorf("the master sent %d bytes for a %d-byte file on 4 nodes; want about the file once", sent, len(data))
+	}
+}
+
+// filesSent is the master's file bytes sent to all nodes so far.
+func filesSent(t *testing.T, c *cluster) int64 {
+	t.Helper()
+	nodes, err := c.client().Nodes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, n := range nodes {
+		total += n.FilesSent
+	}
+	return total
+}

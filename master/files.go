@@ -59,9 +59,10 @@ func (m *Master) serveFiles(n *node, nc ssh.NewChannel, log *slog.Logger) {
 // sessions and pings, nothing that changes the node's state.
 func (m *Master) serveFilesConn(num int, sc *ssh.ServerConn, chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, log *slog.Logger) {
 	defer sc.Close()
+	defer m.peers.dropNode(num)
 	go func() {
 		for r := range reqs {
-			r.Reply(r.Type == wire.ReqPing, nil)
+			m.filesRequest(num, r)
 		}
 	}()
 	for nc := range chans {

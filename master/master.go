@@ -54,7 +54,10 @@ type Master struct {
 	cfg  Config
 	log  *slog.Logger
 	keys *keys.Set
-	ssh  *ssh.ServerConfig
+	// peers: which nodes have which of the master's files, so nodes fetch
+	// large ones from each other.
+	peers peers
+	ssh   *ssh.ServerConfig
 
 	// Ready is closed once both listeners are up (tests and --local-nodes wait on it).
 	Ready chan struct{}

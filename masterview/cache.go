@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -69,8 +70,13 @@ type entry struct {
 	refs    int           // open handles and fetches: never evicted while > 0
 	lru     *list.Element // in cache.lru while refs == 0
 	lastUse time.Time
-	gone    bool // out of the index: removed when refs reaches 0
-	torn    bool // changed on the master during the fetch
+	gone    bool   // out of the index: removed when refs reaches 0
+	torn    bool   // changed on the master during the fetch
+	part    string // the temporary file while it is fetched
+
+	// written is how much of the copy is in part so far: another node may
+	// be served a copy while it is still arriving here.
+	written atomic.Int64
 }
 
 // CacheStats counts what the content cache did since the view was mounted.
@@ -214,7 +220,7 @@ func (c *cache) acquire(k key, fetch fetchFunc) (*entry, error) {
 	if hook != nil {
 		hook()
 	}
-	n, file, err := c.fetchInto(name, k, fetch)
+	n, file, err := c.fetchInto(e, k, fetch)
 
 	c.mu.Lock()
 	if file != "" {
@@ -247,12 +253,16 @@ func (c *cache) acquire(k key, fetch fetchFunc) (*entry, error) {
 // fetchInto fetches k into the file name, through a temporary file so that
 // a failed or interrupted fetch leaves no half copy under a key name. A copy
 // torn by a change on the master keeps its temporary name, returned in tmp.
-func (c *cache) fetchInto(name string, k key, fetch fetchFunc) (n int64, tmp string, err error) {
+func (c *cache) fetchInto(e *entry, k key, fetch fetchFunc) (n int64, tmp string, err error) {
+	name := e.name
 	f, err := os.CreateTemp(c.dir, name+".*"+partSuffix)
 	if err != nil {
 		return 0, "", fmt.Errorf("masterview: cache %s: %w", k.path, err)
 	}
-	cw := &countWriter{w: f}
+	c.mu.Lock()
+	e.part = f.Name()
+	c.mu.Unlock()
+	cw := &countWriter{w: f, f: f, progress: &e.written}
 	after, err := fetch(cw)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("masterview: cache %s: %w", k.path, cerr)
@@ -379,12 +389,36 @@ func (c *cache) statsNow() CacheStats {
 }
 
 type countWriter struct {
-	w io.Writer
-	n int64
+	w        io.Writer
+	n        int64
+	f        *os.File      // when w is a file: reset empties it
+	progress *atomic.Int64 // when set, follows n
 }
 
 func (w *countWriter) Write(p []byte) (int, error) {
 	n, err := w.w.Write(p)
 	w.n += int64(n)
+	if w.progress != nil {
+		w.progress.Store(w.n)
+	}
 	return n, err
+}
+
+// reset throws away what was written: a fetch from another node that
+// broke off is done again from the master.
+func (w *countWriter) reset() error {
+	if w.f == nil {
+		return errors.New("masterview: cannot take back what was written")
+	}
+	if err := w.f.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := w.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	w.n = 0
+	if w.progress != nil {
+		w.progress.Store(0)
+	}
+	return nil
 }

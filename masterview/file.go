@@ -49,8 +49,9 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 			// new version, and retry the open on it.
 			return syscall.ESTALE
 		}
-		ent, err = n.v.cache.acquire(keyOf(p, st), func(w io.Writer) (key, error) {
-			return fetch(f, p, w)
+		k := keyOf(p, st)
+		ent, err = n.v.cache.acquire(k, func(w io.Writer) (key, error) {
+			return n.v.fetchWithPeers(u.uid, k, w, func(w io.Writer) (key, error) { return fetch(f, p, w) })
 		})
 		return err
 	})

@@ -34,6 +34,7 @@
 package masterview
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -92,6 +93,11 @@ type Options struct {
 	// CAP_SYS_ADMIN) where it can, and through this process where not.
 	NoPassthrough bool
 
+	// Peers, when set, fetches files of PeerMin bytes and more from other
+	// nodes when the master names one (see Peers).
+	Peers   Peers
+	PeerMin int64 // 0: 1 MiB
+
 	// Log receives a line for every failure that is not an answer about
 	// the file (a session that cannot be dialed, a fetch that broke).
 	// Nil discards them.
@@ -111,6 +117,8 @@ type View struct {
 	log         *slog.Logger
 	// passthrough: offer the kernel the copies' descriptors.
 	passthrough bool
+	peers       Peers
+	peerMin     int64
 }
 
 // Stats counts what a view did since it was mounted.
@@ -183,6 +191,8 @@ func newView(dir string, opts Options) (*View, error) {
 		log:         log,
 
 		passthrough: !opts.NoPassthrough,
+		peers:       opts.Peers,
+		peerMin:     cmp.Or(opts.PeerMin, defaultPeerMin),
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package nodeview
 import (
 	"context"
 	"log/slog"
+	"net"
 	"sync"
 
 	"github.com/pkg/sftp"
@@ -25,6 +26,10 @@ type masterConn struct {
 
 	mu   sync.Mutex
 	conn ssh.Conn
+	// peer is this node's server of copies for other nodes (it listens
+	// on the address that reaches the master), announced to the master
+	// on every connection.
+	peer *peerServer
 }
 
 // files opens an sftp session as uid (see slave.OpenFiles).
@@ -64,7 +69,33 @@ func (m *masterConn) get() (ssh.Conn, error) {
 		}
 	}()
 	m.conn = conn
+	if m.peer != nil {
+		conn.SendRequest(wire.ReqPeerAddr, false, []byte(m.peer.addr()))
+	}
 	return conn, nil
+}
+
+// servePeers starts serving this node's copies to other nodes with
+// newPeer, on the address this node reaches the master from, and tells
+// the master where.
+func (m *masterConn) servePeers(newPeer func(host string) (*peerServer, error)) error {
+	conn, err := m.get()
+	if err != nil {
+		return err
+	}
+	host, _, err := net.SplitHostPort(conn.LocalAddr().String())
+	if err != nil {
+		return err
+	}
+	p, err := newPeer(host)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.peer = p
+	m.mu.Unlock()
+	_, _, err = conn.SendRequest(wire.ReqPeerAddr, false, []byte(p.addr()))
+	return err
 }
 
 func (m *masterConn) close() {
@@ -73,5 +104,8 @@ func (m *masterConn) close() {
 	if m.conn != nil {
 		m.conn.Close()
 		m.conn = nil
+	}
+	if m.peer != nil {
+		m.peer.close()
 	}
 }

@@ -65,7 +65,8 @@ func Main(ctx context.Context, args []string, io_ applets.IO) error {
 	mc := &masterConn{ctx: ctx, addr: c.Master, node: c.Node, key: key, hostKey: hostKey, log: log}
 	defer mc.close()
 	v, err := masterview.Mount(c.Mount, masterview.Options{
-		Dial: func(uid, _ uint32) (*sftp.Client, error) { return mc.files(uid) },
+		Peers: &peerClient{mc: mc},
+		Dial:  func(uid, _ uint32) (*sftp.Client, error) { return mc.files(uid) },
 		// Shown as mount points instead.
 		Exclude:     []string{},
 		MountPoints: c.MountPoint,
@@ -75,6 +76,13 @@ func Main(ctx context.Context, args []string, io_ applets.IO) error {
 	})
 	if err != nil {
 		return err
+	}
+	// Serve copies to other nodes, and say where, before any node asks; a
+	// node that cannot still fetches everything from the master.
+	if err := mc.servePeers(func(host string) (*peerServer, error) {
+		return startPeerServer(host, key, hostKey, v, log)
+	}); err != nil {
+		log.Warn("no serving of copies to other nodes", "err", err)
 	}
 	fmt.Fprintln(io_.Stdout, "ready")
 	<-ctx.Done()

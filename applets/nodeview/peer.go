@@ -1,0 +1,170 @@
+package nodeview
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bproc/bproc/masterview"
+	"github.com/bproc/bproc/wire"
+)
+
+// peerServer serves this node's copies of the master's files to other
+// nodes, over SSH: both sides hold the cluster's node key (the client
+// authenticates with it, the server shows it as its host key), and each
+// copy asked for comes with a ticket the master signed for it.
+type peerServer struct {
+	l         net.Listener
+	cfg       *ssh.ServerConfig
+	v         *masterview.View
+	masterKey ssh.PublicKey
+	log       *slog.Logger
+}
+
+func startPeerServer(host string, nodeKey ssh.Signer, masterKey ssh.PublicKey, v *masterview.View, log *slog.Logger) (*peerServer, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return nil, fmt.Errorf("nodeview: listen for other nodes: %w", err)
+	}
+	want := nodeKey.PublicKey().Marshal()
+	cfg := &ssh.ServerConfig{
+		PublicKeyCallback: func(c ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
+			if c.User() != wire.PeerUser || string(k.Marshal()) != string(want) {
+				return nil, fmt.Errorf("not a node of this cluster")
+			}
+			return nil, nil
+		},
+		ServerVersion: "SSH-2.0-bproc-peer",
+	}
+	cfg.AddHostKey(nodeKey)
+	s := &peerServer{l: l, cfg: cfg, v: v, masterKey: masterKey, log: log}
+	go s.serve()
+	return s, nil
+}
+
+func (s *peerServer) addr() string { return s.l.Addr().String() }
+
+func (s *peerServer) close() { s.l.Close() }
+
+func (s *peerServer) serve() {
+	for {
+		c, err := s.l.Accept()
+		if err != nil {
+			return
+		}
+		go s.serveConn(c)
+	}
+}
+
+func (s *peerServer) serveConn(c net.Conn) {
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	sc, chans, reqs, err := ssh.NewServerConn(c, s.cfg)
+	if err != nil {
+		s.log.Warn("another node refused", "from", c.RemoteAddr(), "err", err)
+		c.Close()
+		return
+	}
+	c.SetDeadline(time.Time{})
+	defer sc.Close()
+	go ssh.DiscardRequests(reqs)
+	for nc := range chans {
+		if nc.ChannelType() != wire.ChanPeerCopy {
+			nc.Reject(ssh.UnknownChannelType, "a node serves only copies")
+			continue
+		}
+		go s.serveCopy(nc)
+	}
+}
+
+// serveCopy serves the copy a valid ticket of the master's names.
+func (s *peerServer) serveCopy(nc ssh.NewChannel) {
+	t, err := s.ticket(nc.ExtraData())
+	if err != nil {
+		nc.Reject(ssh.Prohibited, err.Error())
+		return
+	}
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		return
+	}
+	go ssh.DiscardRequests(reqs)
+	defer ch.Close()
+	if _, err := s.v.ServeCopy(t.Version, ch); err != nil {
+		s.log.Warn("serving a copy to another node", "path", t.Version.Path, "err", err)
+	}
+}
+
+// ticket checks the master's signature and the expiry of a ticket.
+func (s *peerServer) ticket(payload []byte) (wire.Ticket, error) {
+	var src wire.Source
+	if err := wire.Decode(wire.ChanPeerCopy, payload, &src); err != nil {
+		return wire.Ticket{}, err
+	}
+	var sig ssh.Signature
+	if err := ssh.Unmarshal(src.Sig, &sig); err != nil {
+		return wire.Ticket{}, fmt.Errorf("ticket signature: %w", err)
+	}
+	if err := s.masterKey.Verify(src.Ticket, &sig); err != nil {
+		return wire.Ticket{}, fmt.Errorf("ticket not signed by the master: %w", err)
+	}
+	var t wire.Ticket
+	if err := wire.Decode("ticket", src.Ticket, &t); err != nil {
+		return wire.Ticket{}, err
+	}
+	if !t.Valid(time.Now()) {
+		return wire.Ticket{}, fmt.Errorf("ticket expired")
+	}
+	return t, nil
+}
+
+// peerClient is this node's side: it asks the master where to fetch a
+// version from and fetches it there (masterview.Peers).
+type peerClient struct {
+	mc *masterConn
+}
+
+func (p *peerClient) Fetch(uid uint32, v wire.Version, w io.Writer) (bool, error) {
+	conn, err := p.mc.get()
+	if err != nil {
+		return false, err
+	}
+	ok, reply, err := conn.SendRequest(wire.ReqSource, true, wire.Encode(wire.SourceRequest{UID: uid, Version: v}))
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return false, fmt.Errorf("master: %s", reply)
+	}
+	var src wire.Source
+	if err := wire.Decode(wire.ReqSource, reply, &src); err != nil {
+		return false, err
+	}
+	if src.Addr == "" {
+		return false, nil
+	}
+	client, err := ssh.Dial("tcp", src.Addr, &ssh.ClientConfig{
+		User:            wire.PeerUser,
+		Auth:            []ssh.AuthMethod{ssh.PublicKeys(p.mc.key)},
+		HostKeyCallback: ssh.FixedHostKey(p.mc.key.PublicKey()),
+		ClientVersion:   "SSH-2.0-bproc-peer",
+		Timeout:         5 * time.Second,
+	})
+	if err != nil {
+		return false, nil // nothing written: the master it is
+	}
+	defer client.Close()
+	ch, reqs, err := client.OpenChannel(wire.ChanPeerCopy, wire.Encode(wire.Source{Ticket: src.Ticket, Sig: src.Sig}))
+	if err != nil {
+		return false, nil
+	}
+	go ssh.DiscardRequests(reqs)
+	n, err := io.Copy(w, ch)
+	if err == nil && n != v.Size {
+		err = fmt.Errorf("%s from %s: %d of %d bytes", v.Path, src.Addr, n, v.Size)
+	}
+	return true, err
+}

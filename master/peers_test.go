@@ -1,0 +1,46 @@
+package master
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/bproc/bproc/wire"
+)
+
+// The nodes asking for one version form a tree: the first fetches from
+// the master, and no node is named as a source more than peerFanout
+// times.
+func TestPeersTree(t *testing.T) {
+	var p peers
+	v := wire.Version{Path: "/big", Size: 50 << 20, MTime: 1}
+	for n := 0; n < 16; n++ {
+		p.setAddr(n, fmt.Sprintf("127.0.0.1:%d", 4000+n))
+	}
+	now := time.Now()
+	served := map[string]int{}
+	fromMaster := 0
+	for n := 0; n < 16; n++ {
+		switch a := p.pick(n, v, now); a {
+		case "":
+			fromMaster++
+		case fmt.Sprintf("127.0.0.1:%d", 4000+n):
+			t.Errorf("node %d named as its own source", n)
+		default:
+			served[a]++
+		}
+	}
+	if fromMaster != 1 {
+		t.Errorf("%d nodes fetch from the master, want 1", fromMaster)
+	}
+	for a, k := range served {
+		if k > peerFanout {
+			t.Errorf("%s serves %d nodes, more than %d", a, k, peerFanout)
+		}
+	}
+	// A node gone is no source.
+	p.dropNode(0)
+	if a := p.pick(99, wire.Version{Path: "/other", Size: 1}, now); a != "" {
+		t.Errorf("a version nobody has: source %q", a)
+	}
+}

@@ -1,0 +1,67 @@
+package wire
+
+import (
+	"errors"
+	"path"
+	"time"
+)
+
+// Nodes fetch large files of the master from each other, so that one file
+// wanted by many nodes leaves the master about once: the master says
+// which node to fetch from, and signs a ticket the node shows there.
+const (
+	// ReqPeerAddr (node -> master, on the files connection): the address
+	// the node serves its copies of the master's files on; payload
+	// "host:port".
+	ReqPeerAddr = "bproc-peer-addr"
+	// ReqSource (node -> master, on the files connection): where to fetch
+	// a version of a file from; payload SourceRequest, reply Source.
+	ReqSource = "bproc-source"
+	// ChanPeerCopy (node -> node): one copy, for a Ticket (payload).
+	ChanPeerCopy = "bproc-peer-copy"
+	// PeerUser is the SSH user of a node's connection to another node.
+	PeerUser = "bproc-peer"
+)
+
+// Version is one version of a master file: what a copy is of.
+type Version struct {
+	Path  string `json:"path"`
+	Size  int64  `json:"size"`
+	MTime int64  `json:"mtime"` // seconds
+}
+
+// SourceRequest asks where a user's node should fetch v from.
+type SourceRequest struct {
+	UID     uint32  `json:"uid"`
+	Version Version `json:"version"`
+}
+
+// Source answers a SourceRequest: a node's address and a ticket for it,
+// or nothing (fetch from the master).
+type Source struct {
+	Addr   string `json:"addr,omitempty"`
+	Ticket []byte `json:"ticket,omitempty"` // Encode(Ticket)
+	Sig    []byte `json:"sig,omitempty"`    // the master's host key's signature of Ticket
+}
+
+// Ticket lets node Node have a copy of Version from another node until
+// Expires: the master checked that the user may read that version.
+type Ticket struct {
+	Version Version `json:"version"`
+	Node    int     `json:"node"`
+	Expires int64   `json:"expires"` // unix seconds
+}
+
+// Validate rejects a version no copy could be of.
+func (v Version) Validate() error {
+	switch {
+	case !path.IsAbs(v.Path) || path.Clean(v.Path) != v.Path:
+		return errors.New("version: not a clean absolute path")
+	case v.Size < 0:
+		return errors.New("version: negative size")
+	}
+	return nil
+}
+
+// Valid says whether t may still be used.
+func (t Ticket) Valid(now time.Time) bool { return now.Unix() <= t.Expires }
