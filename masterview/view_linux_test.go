@@ -550,3 +550,26 @@ func TestMountPoints(t *testing.T) {
 		t.Errorf("mounting on a mount point dialed the master %d times", d)
 	}
 }
+
+// A node whose memory for copies is full says so (ENOSPC) and keeps no
+// half copy; smaller files still work.
+func TestCacheFull(t *testing.T) {
+	cacheDir := t.TempDir()
+	if err := syscall.Mount("cache", cacheDir, "tmpfs", 0, "size=256k"); err != nil {
+		t.Skipf("tmpfs for the cache: %v", err)
+	}
+	defer syscall.Unmount(cacheDir, syscall.MNT_DETACH)
+	tv := mountTest(t, Options{CacheDir: cacheDir})
+	tv.write(t, "big", strings.Repeat("x", 1<<20), 0o644)
+	tv.write(t, "small", "fits", 0o644)
+	_, err := os.ReadFile(tv.path("big"))
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("read a file larger than the node's room for copies: %v, want ENOSPC", err)
+	}
+	if ents, _ := os.ReadDir(cacheDir); len(ents) != 0 {
+		t.Errorf("left in the cache after the failed fetch: %v", ents)
+	}
+	if b, err := os.ReadFile(tv.path("small")); string(b) != "fits" {
+		t.Errorf("a small file after that: %q, %v", b, err)
+	}
+}
