@@ -72,6 +72,13 @@ func (m *Master) move(c *client, node *int) error {
 	if err := sameIdentity(cred.PID, cred.UID, cred.GID); err != nil {
 		return err
 	}
+	// The process that connected, and no other that got its PID since: it
+	// must still be alive once it is stopped for reading.
+	pidfd, err := peercred.PIDFD(c.conn)
+	if err != nil {
+		return fmt.Errorf("%s: %w", errMoveFail, err)
+	}
+	defer unix.Close(pidfd)
 
 	began := time.Now()
 	img, stopped, err := dumpWaiting(cred.PID)
@@ -80,6 +87,15 @@ func (m *Master) move(c *client, node *int) error {
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", errMoveFail, err)
+	}
+	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
+		stopped.Resume()
+		return fmt.Errorf("%s: the process that asked is gone", errMoveFail)
+	}
+	// Stopped, it can no longer change who it is: still the caller?
+	if err := sameIdentity(cred.PID, cred.UID, cred.GID); err != nil {
+		stopped.Resume()
+		return err
 	}
 	dumped := time.Since(began)
 	m.mu.Lock()

@@ -69,3 +69,24 @@ func peerGroups(fd int) ([]uint32, error) {
 		return groups, nil
 	}
 }
+
+// PIDFD is a pidfd of the process that connected c (SO_PEERPIDFD, Linux
+// 6.5): it refers to that process and no other, even once its PID is
+// reused. The caller closes it.
+func PIDFD(c *net.UnixConn) (int, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return -1, fmt.Errorf("peercred: %w", err)
+	}
+	fd, opErr := -1, error(nil)
+	err = raw.Control(func(s uintptr) {
+		fd, opErr = unix.GetsockoptInt(int(s), unix.SOL_SOCKET, unix.SO_PEERPIDFD)
+	})
+	if err == nil {
+		err = opErr
+	}
+	if err != nil {
+		return -1, fmt.Errorf("peercred: SO_PEERPIDFD: %w", err)
+	}
+	return fd, nil
+}
