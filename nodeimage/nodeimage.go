@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/bproc/bproc/config"
 	"github.com/bproc/bproc/initramfs"
@@ -98,7 +100,7 @@ func BootOptions(cfg *config.Config, live func() *config.Config, stateDir string
 		MasterPort: masterPort,
 		Kernel:     netboot.FileSource(cfg.Kernel),
 		Initramfs:  netboot.FileSource(path),
-		Cmdline:    cfg.KernelCmdline,
+		Cmdline:    kernelArgs(cfg),
 		Logger:     log,
 	}
 	// Plain PXE ROMs chain to iPXE when the ipxe package is installed.
@@ -130,4 +132,14 @@ func interfaceAddr(name string) (netip.Prefix, error) {
 		}
 	}
 	return netip.Prefix{}, fmt.Errorf("interface %s has no IPv4 address", name)
+}
+
+// kernelArgs is what the config adds to a node's kernel command line: its
+// own kernelcommandline, and the node cache's limit.
+func kernelArgs(cfg *config.Config) string {
+	args := cfg.KernelCmdline
+	if cfg.CacheSize > 0 {
+		args = strings.TrimSpace(args + " bproc.cachesize=" + strconv.FormatInt(cfg.CacheSize, 10))
+	}
+	return args
 }

@@ -12,11 +12,13 @@ import (
 )
 
 // Params are what the master put on the kernel command line (netboot's
-// iPXE script): bproc.master=IP:PORT bproc.node=N bproc.mac=MAC.
+// iPXE script): bproc.master=IP:PORT bproc.node=N bproc.mac=MAC, and from
+// the config bproc.cachesize=BYTES.
 type Params struct {
-	Master string // host:port; "" when not given
-	Node   int    // -1 when not given
-	MAC    net.HardwareAddr
+	Master    string // host:port; "" when not given
+	Node      int    // -1 when not given
+	MAC       net.HardwareAddr
+	CacheSize int64 // limit of the node's copies of the master's files; 0: none
 }
 
 // ParseCmdline reads /proc/cmdline's bproc.* words; other words are the
@@ -39,6 +41,12 @@ func ParseCmdline(cmdline string) (Params, error) {
 				return p, fmt.Errorf("kernel command line: bproc.node=%q: want a node number", val)
 			}
 			p.Node = n
+		case "bproc.cachesize":
+			n, err := strconv.ParseInt(val, 10, 64)
+			if err != nil || n < 0 {
+				return p, fmt.Errorf("kernel command line: bproc.cachesize=%q: want a number of bytes", val)
+			}
+			p.CacheSize = n
 		case "bproc.mac":
 			mac, err := net.ParseMAC(val)
 			if err != nil {

@@ -14,7 +14,10 @@ func TestParseCmdline(t *testing.T) {
 	if err != nil || p.Master != "" || p.Node != -1 || p.MAC != nil {
 		t.Errorf("ParseCmdline without bproc words = %+v, %v", p, err)
 	}
-	for _, bad := range []string{"bproc.master=10.0.0.1", "bproc.master=host:1", "bproc.node=-1", "bproc.node=x", "bproc.mac=zz"} {
+	if p, err := ParseCmdline("bproc.cachesize=536870912"); err != nil || p.CacheSize != 512<<20 {
+		t.Errorf("ParseCmdline(bproc.cachesize) = %+v, %v", p, err)
+	}
+	for _, bad := range []string{"bproc.master=10.0.0.1", "bproc.master=host:1", "bproc.node=-1", "bproc.node=x", "bproc.mac=zz", "bproc.cachesize=-1", "bproc.cachesize=1G"} {
 		if _, err := ParseCmdline(bad); err == nil || strings.Contains(err.Error(), "\n") {
 			t.Errorf("ParseCmdline(%q) = %v, want a one-line error", bad, err)
 		}
@@ -26,7 +29,7 @@ func FuzzParseCmdline(f *testing.F) {
 	f.Add("bproc.mac=52:54:00:99:00:03 bproc.node=0")
 	f.Fuzz(func(t *testing.T, s string) {
 		p, err := ParseCmdline(s)
-		if err == nil && p.Node < -1 {
+		if err == nil && (p.Node < -1 || p.CacheSize < 0) {
 			t.Errorf("node %d", p.Node)
 		}
 	})

@@ -81,7 +81,7 @@ func Main(ctx context.Context, args []string, stdio applets.IO) error {
 		log.Warn("hostname", "err", err)
 	}
 	pem, _ := os.ReadFile(key) // read above
-	view := &slave.ViewConfig{KeyPEM: pem}
+	view := &slave.ViewConfig{KeyPEM: pem, CacheSize: p.CacheSize}
 	s := slave.New(slave.Config{Master: master, Node: p.Node, Key: signer, HostKey: pub, Diskless: true, View: view, PingInterval: 15 * time.Second, Log: log})
 	for {
 		s.Run(ctx) // returns only on halt or power-off, which reboot(2) ends
