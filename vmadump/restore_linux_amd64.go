@@ -164,11 +164,16 @@ func rebuild(pid int, img *Image, a Attr) error {
 			return fmt.Errorf("vDSO at %#x: %w", img.VDSO, err)
 		}
 	}
+	// Each file is opened once for all its mappings (a library has four
+	// or five): every call made here is a round trip through ptrace.
+	files := map[string]uint64{}
 	for i := range img.Maps {
-		if err := mapOne(in, arg, &img.Maps[i]); err != nil {
+		if err := mapOne(in, arg, &img.Maps[i], files); err != nil {
+			closeAll(in, files)
 			return err
 		}
 	}
+	closeAll(in, files)
 
 	if err := setLayout(in, arg, img); err != nil {
 		return err
@@ -239,7 +244,7 @@ func rebuild(pid int, img *Image, a Attr) error {
 
 // mapOne maps m at its place with its protection, from its file or
 // anonymous, and writes the pages the image carries for it.
-func mapOne(in *injector, arg uint64, m *Mapping) error {
+func mapOne(in *injector, arg uint64, m *Mapping, files map[string]uint64) error {
 	length := m.End - m.Start
 	if m.Anonymous() {
 		flags := uint64(unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED)
@@ -253,18 +258,20 @@ func mapOne(in *injector, arg uint64, m *Mapping) error {
 			return fmt.Errorf("map %#x-%#x %s: %w", m.Start, m.End, m.Path, err)
 		}
 	} else {
-		if err := in.writeString(arg, m.Path); err != nil {
-			return err
-		}
-		fd, err := in.call(unix.SYS_OPENAT, atFDCWD, arg, unix.O_RDONLY|unix.O_CLOEXEC)
-		if err != nil {
-			return fmt.Errorf("open %s: %w", m.Path, err)
+		fd, ok := files[m.Path]
+		if !ok {
+			if err := in.writeString(arg, m.Path); err != nil {
+				return err
+			}
+			var err error
+			if fd, err = in.call(unix.SYS_OPENAT, atFDCWD, arg, unix.O_RDONLY|unix.O_CLOEXEC); err != nil {
+				return fmt.Errorf("open %s: %w", m.Path, err)
+			}
+			files[m.Path] = fd
 		}
 		// Private even where the process shared it: a node's copy of a
 		// master file has no one to share changes with.
-		_, err = in.call(unix.SYS_MMAP, m.Start, length, uint64(m.Prot), unix.MAP_PRIVATE|unix.MAP_FIXED, fd, m.Offset)
-		in.call(unix.SYS_CLOSE, fd)
-		if err != nil {
+		if _, err := in.call(unix.SYS_MMAP, m.Start, length, uint64(m.Prot), unix.MAP_PRIVATE|unix.MAP_FIXED, fd, m.Offset); err != nil {
 			return fmt.Errorf("map %s at %#x-%#x: %w", m.Path, m.Start, m.End, err)
 		}
 	}
@@ -342,4 +349,12 @@ func (in *injector) writeString(addr uint64, s string) error {
 		return fmt.Errorf("path too long: %q", s)
 	}
 	return in.write(addr, append([]byte(s), 0))
+}
+
+// closeAll closes the tracee's descriptors of files.
+func closeAll(in *injector, files map[string]uint64) {
+	for p, fd := range files {
+		in.call(unix.SYS_CLOSE, fd)
+		delete(files, p)
+	}
 }
