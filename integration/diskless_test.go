@@ -27,9 +27,8 @@ func publicTempDir(t *testing.T) string {
 
 // TestDisklessView: nodes whose root holds none of the master's files run
 // any program of the master, and everything it opens at run time comes
-// from the master's files as the caller may read them; writes go to the
-// node's own file systems; a second run fetches nothing; a changed file is
-// fetched again.
+// from the master's files as the caller may read them; writes stay on the
+// node; a second run fetches nothing; a changed file is fetched again.
 func TestDisklessView(t *testing.T) {
 	c := startCluster(t, 2, "--diskless")
 	dir := publicTempDir(t)
@@ -51,14 +50,28 @@ func TestDisklessView(t *testing.T) {
 		t.Errorf("cwd and a relative data file: %q %q", r.stdout, r.stderr)
 	}
 
-	// The view is read-only; writes go to the node's own file systems
-	// (/tmp here), never to the master's.
+	// Writes go to the node (the view's upper layer on its tmpfs), never
+	// to the master: a new file, a master file changed, one removed.
 	written := filepath.Join(dir, "written-on-node")
-	if r := c.run("", "bpsh", "0", "sh", "-c", "echo x > "+written); r.code == 0 || !strings.Contains(r.stderr, "Read-only file system") {
-		t.Errorf("write into the view: exit %d %q, want a read-only file system", r.code, r.stderr)
+	if r := c.run("", "bpsh", "0", "sh", "-c", "echo from the node > "+written+" && cat "+written); r.stdout != "from the node\n" {
+		t.Errorf("write into the view: %q %q", r.stdout, r.stderr)
 	}
 	if _, err := os.Stat(written); err == nil {
 		t.Errorf("%s written on node 0 appeared on the master", written)
+	}
+	if r := c.run("", "bpsh", "1", "cat", written); r.code == 0 {
+		t.Errorf("%s written on node 0 is on node 1: %q", written, r.stdout)
+	}
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("from the master\n"), 0o644)
+	if r := c.run("", "bpsh", "0", "sh", "-c", "cd "+dir+" && echo from the node >> notes.txt && cat notes.txt && rm notes.txt && ls notes.txt"); r.stdout != "from the master\nfrom the node\n" || !strings.Contains(r.stderr, "No such file") {
+		t.Errorf("change and remove a master file on a node: %q %q", r.stdout, r.stderr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "notes.txt")); string(b) != "from the master\n" {
+		t.Errorf("the master's file after a node changed and removed its copy: %q", b)
+	}
+	// A user writes only where the modes shown let them.
+	if r := c.as(t, userBinary(t), 65534, "bpsh", "0", "sh", "-c", "echo x > /etc/bproc-test-nobody"); r.code == 0 || !strings.Contains(r.stderr, "Permission denied") {
+		t.Errorf("nobody writing to /etc on a node: exit %d %q", r.code, r.stderr)
 	}
 	own := fmt.Sprintf("/tmp/bproc-node-own-%d", os.Getpid())
 	if r := c.run("", "bpsh", "0", "sh", "-c", "echo from the node > "+own+" && cat "+own); r.stdout != "from the node\n" {

@@ -46,6 +46,7 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 			list = append(list, de)
 		}
 		list = n.v.withMountPoints(p, list)
+		list = n.v.withUpper(p, list)
 		return nil
 	})
 	if err != nil {

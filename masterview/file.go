@@ -19,13 +19,26 @@ const writeFlags = syscall.O_WRONLY | syscall.O_RDWR | syscall.O_TRUNC | syscall
 // kernel checks the caller may read it), then serves the local copy of the
 // version it found there, fetching it first if the cache has none.
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	if flags&writeFlags != 0 {
-		return nil, 0, syscall.EROFS
-	}
 	u := caller(ctx)
 	p, e := n.path()
 	if e != 0 {
 		return nil, 0, e
+	}
+	if flags&writeFlags != 0 {
+		if n.v.upper == "" {
+			return nil, 0, syscall.EROFS
+		}
+		if e := n.v.copyUp(u, p); e != 0 {
+			return nil, 0, e
+		}
+	}
+	if _, ok := n.v.upperStat(p); ok {
+		// The node's own copy: written here, or copied up just now.
+		fd, err := syscall.Open(n.v.upperOf(p), int(flags)&^syscall.O_CREAT, 0)
+		if err != nil {
+			return nil, 0, fs.ToErrno(err)
+		}
+		return fs.NewLoopbackFile(fd), 0, 0
 	}
 	var (
 		ent *entry

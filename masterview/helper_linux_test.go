@@ -93,6 +93,8 @@ func client(op, p string) int {
 		out = hex.EncodeToString(sum[:])
 	case "stat":
 		_, err = os.Stat(p)
+	case "create":
+		err = os.WriteFile(p, []byte("made here"), 0o644)
 	case "exec":
 		// Here, not in the test process: see TestExecFromTheView.
 		var b []byte

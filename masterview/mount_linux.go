@@ -3,6 +3,7 @@ package masterview
 import (
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -23,13 +24,30 @@ func Mount(dir string, opts Options) (*View, error) {
 		return nil, err
 	}
 	t := opts.timeout()
+	root := &node{v: v}
+	flags := uintptr(unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV)
+	var extra []string
+	if v.upper != "" {
+		if err := os.MkdirAll(v.upper, 0o755); err != nil {
+			v.sessions.close()
+			return nil, fmt.Errorf("masterview: upper layer: %w", err)
+		}
+		var st syscall.Stat_t
+		syscall.Stat(v.upper, &st)
+		v.upperRoot = &fs.LoopbackRoot{Path: v.upper, Dev: uint64(st.Dev), RootNode: root}
+		// Writable, and the node's kernel judges permissions by the
+		// attributes shown (see upper.go).
+		flags &^= unix.MS_RDONLY
+		extra = append(extra, "default_permissions")
+	}
 	fo := &fs.Options{
 		MountOptions: fuse.MountOptions{
 			AllowOther: true,
 			// Only mount(2): fusermount is not on a diskless node, and
 			// falling back to it would hide why the mount failed.
 			DirectMountStrict: true,
-			DirectMountFlags:  unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV,
+			DirectMountFlags:  flags,
+			Options:           extra,
 			FsName:            "bproc-master:" + v.root,
 			Name:              "bproc",
 			// READDIRPLUS would stat every entry of every directory listed,
@@ -45,7 +63,7 @@ func Mount(dir string, opts Options) (*View, error) {
 		AttrTimeout:     &t,
 		NegativeTimeout: &t,
 	}
-	server, err := fs.Mount(dir, &node{v: v}, fo)
+	server, err := fs.Mount(dir, root, fo)
 	if err != nil {
 		v.sessions.close()
 		if errors.Is(err, syscall.ENOENT) {

@@ -82,6 +82,11 @@ func (n *node) path() (string, syscall.Errno) {
 
 // lstat asks the master about p as u.
 func (v *View) lstat(u user, p string) (*sftp.FileStat, syscall.Errno) {
+	st, err := v.lstatErr(u, p)
+	return st, v.errno("lstat", u, p, err)
+}
+
+func (v *View) lstatErr(u user, p string) (*sftp.FileStat, error) {
 	var st *sftp.FileStat
 	err := v.sessions.do(u, func(c *sftp.Client) error {
 		fi, err := c.Lstat(p)
@@ -91,7 +96,7 @@ func (v *View) lstat(u user, p string) (*sftp.FileStat, syscall.Errno) {
 		st = fileStat(fi)
 		return nil
 	})
-	return st, v.errno("lstat", u, p, err)
+	return st, err
 }
 
 // errno is the answer to a request for err, logged when it is a failure
@@ -141,6 +146,22 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 	if n.v.exclude[p] {
 		return nil, syscall.ENOENT
 	}
+	if ust, ok := n.v.upperStat(p); ok {
+		// The node's own entry: a file or directory made here, or a
+		// master file copied up. A directory the master has too stays
+		// this view's, so that the two are shown together.
+		if ust.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+			out.Attr.FromStat(ust)
+			return n.v.upperNode(ctx, &n.Inode, ust), 0
+		}
+		if mst, e := n.v.lstat(caller(ctx), p); e != 0 || mst.Mode&syscall.S_IFMT != syscall.S_IFDIR || n.v.whitedOut(p) {
+			out.Attr.FromStat(ust)
+			return n.v.upperNode(ctx, &n.Inode, ust), 0
+		}
+	}
+	if n.v.whitedOut(p) {
+		return nil, syscall.ENOENT
+	}
 	st, e := n.v.lstat(caller(ctx), p)
 	if e != 0 {
 		return nil, e
@@ -170,8 +191,12 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 	if e != 0 {
 		return e
 	}
-	st, e := n.v.lstat(caller(ctx), p)
-	if e != 0 {
+	if ust, ok := n.v.upperStat(p); ok && ust.Mode&syscall.S_IFMT == n.Mode() && n.Mode() != syscall.S_IFDIR {
+		out.FromStat(ust) // copied up: the node's copy is the file now
+		return 0
+	}
+	st, err := n.v.lstatErr(caller(ctx), p)
+	if err != nil {
 		if n.IsRoot() {
 			// The mount point is a directory whoever asks, even a user
 			// the master gives no session (root of the node, often).
@@ -179,7 +204,7 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 			out.Nlink = 1
 			return 0
 		}
-		return e
+		return n.v.errno("lstat", caller(ctx), p, err)
 	}
 	if st.Mode&syscall.S_IFMT != n.Mode() || n.Mode() == syscall.S_IFREG && !n.sameVersion(st) {
 		return syscall.ESTALE // another file now: the kernel looks it up again

@@ -41,6 +41,7 @@ import (
 	"path"
 	"time"
 
+	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/pkg/sftp"
 )
@@ -93,6 +94,11 @@ type Options struct {
 	// CAP_SYS_ADMIN) where it can, and through this process where not.
 	NoPassthrough bool
 
+	// Upper, when set, is a directory of the node's own file system that
+	// takes what programs write (see upper.go); the view is read-only
+	// without it.
+	Upper string
+
 	// Peers, when set, fetches files of PeerMin bytes and more from other
 	// nodes when the master names one (see Peers).
 	Peers   Peers
@@ -119,6 +125,8 @@ type View struct {
 	passthrough bool
 	peers       Peers
 	peerMin     int64
+	upper       string           // see Options.Upper
+	upperRoot   *fs.LoopbackRoot // go-fuse's loopback of upper, rooted at the view's root
 }
 
 // Stats counts what a view did since it was mounted.
@@ -191,6 +199,7 @@ func newView(dir string, opts Options) (*View, error) {
 		log:         log,
 
 		passthrough: !opts.NoPassthrough,
+		upper:       opts.Upper,
 		peers:       opts.Peers,
 		peerMin:     cmp.Or(opts.PeerMin, defaultPeerMin),
 	}, nil

@@ -573,3 +573,81 @@ func TestCacheFull(t *testing.T) {
 		t.Errorf("a small file after that: %q, %v", b, err)
 	}
 }
+
+// With an upper layer, what programs write stays on the node: new files
+// and directories, master files changed (copied up first) and removed
+// (whited out), renames; the master's files are never touched, and the
+// node's kernel holds users to the modes shown.
+func TestUpperLayer(t *testing.T) {
+	upper := t.TempDir()
+	tv := mountTest(t, Options{Upper: upper})
+	tv.write(t, "dir/master.txt", "from the master\n", 0o644)
+	tv.write(t, "dir/gone.txt", "to be removed\n", 0o644)
+	tv.write(t, "rootonly/x", "x", 0o644)
+	os.Chmod(filepath.Join(tv.master, "rootonly"), 0o755)
+
+	// A new file, read back, listed with the master's.
+	if err := os.WriteFile(tv.path("dir/new.txt"), []byte("made on the node\n"), 0o644); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if b, err := os.ReadFile(tv.path("dir/new.txt")); string(b) != "made on the node\n" {
+		t.Errorf("read back = %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(tv.master, "dir/new.txt")); err == nil {
+		t.Error("a file made on the node appeared on the master")
+	}
+	if b, err := os.ReadFile(filepath.Join(upper, "dir/new.txt")); string(b) != "made on the node\n" {
+		t.Errorf("in the upper layer = %q, %v", b, err)
+	}
+	// A master file changed: the node's copy changes, the master's not.
+	f, err := os.OpenFile(tv.path("dir/master.txt"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatalf("open a master file for writing: %v", err)
+	}
+	f.WriteString("and from the node\n")
+	f.Close()
+	if b, _ := os.ReadFile(tv.path("dir/master.txt")); string(b) != "from the master\nand from the node\n" {
+		t.Errorf("changed file in the view = %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(tv.master, "dir/master.txt")); string(b) != "from the master\n" {
+		t.Errorf("the master's file changed: %q", b)
+	}
+	// A master file removed: gone from the view, still on the master.
+	if err := os.Remove(tv.path("dir/gone.txt")); err != nil {
+		t.Errorf("remove a master file: %v", err)
+	}
+	if _, err := os.Stat(tv.path("dir/gone.txt")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a removed file: %v, want it gone", err)
+	}
+	if _, err := os.Stat(filepath.Join(tv.master, "dir/gone.txt")); err != nil {
+		t.Errorf("the master's copy of a file removed on the node: %v", err)
+	}
+	// Directories, and a rename.
+	if err := os.MkdirAll(tv.path("dir/sub/deeper"), 0o755); err != nil {
+		t.Fatalf("mkdir: %v", err)
+	}
+	if err := os.Rename(tv.path("dir/new.txt"), tv.path("dir/sub/deeper/moved.txt")); err != nil {
+		t.Errorf("rename: %v", err)
+	}
+	if b, err := os.ReadFile(tv.path("dir/sub/deeper/moved.txt")); string(b) != "made on the node\n" {
+		t.Errorf("renamed file = %q, %v", b, err)
+	}
+	if names := dirNames(t, tv.path("dir")); !slices.Equal(names, []string{"master.txt", "sub"}) {
+		t.Errorf("listing = %q, want [master.txt sub]", names)
+	}
+	// The modes shown are the rules: nobody may not write in root's
+	// directory, and may in one of its own.
+	if _, e := asUser(t, nobody, "create", tv.path("rootonly/mine")); e != syscall.EACCES {
+		t.Errorf("nobody creating in root's 0755 directory: errno %v, want EACCES", e)
+	}
+	os.MkdirAll(tv.path("dir/open"), 0o777)
+	os.Chmod(tv.path("dir/open"), 0o777)
+	if _, e := asUser(t, nobody, "create", tv.path("dir/open/mine")); e != 0 {
+		t.Errorf("nobody creating in a 0777 directory: errno %v", e)
+	}
+	if fi, err := os.Stat(tv.path("dir/open/mine")); err == nil {
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != nobody {
+			t.Errorf("nobody's new file is owned by %d", st.Uid)
+		}
+	}
+}

@@ -29,6 +29,7 @@ type ViewConfig struct {
 const (
 	viewDir   = "/run/bproc/view"
 	cacheDir  = "/run/bproc/cache"
+	upperDir  = "/run/bproc/upper" // what programs write in the view
 	viewReady = 15 * time.Second
 )
 
@@ -46,7 +47,8 @@ var nodeMounts = []struct{ path, src string }{
 // the user who made it (the FUSE request carries the caller's uid and the
 // master serves that user's session with the user's own credentials).
 // The node's /proc, /sys, /dev and /tmp are mounted in it, and a /run of
-// its own: what a process writes goes there, to the node.
+// its own; what a process writes elsewhere goes to the view's upper layer
+// on the node's tmpfs: never to the master.
 type view struct {
 	s *Slave
 
@@ -81,7 +83,7 @@ func (v *view) start(ctx context.Context) error {
 	}
 	args := []string{"nodeview", "--master", s.cfg.Master, "--node", strconv.Itoa(s.cfg.Node),
 		"--host-key-data", strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.cfg.HostKey))),
-		"--mount", viewDir, "--cache-dir", cacheDir, "--cache-size", strconv.FormatInt(s.cfg.View.CacheSize, 10)}
+		"--mount", viewDir, "--cache-dir", cacheDir, "--upper", upperDir, "--cache-size", strconv.FormatInt(s.cfg.View.CacheSize, 10)}
 	for _, m := range nodeMounts {
 		args = append(args, "--mount-point", m.path)
 	}

@@ -35,6 +35,7 @@ type cli struct {
 	CacheDir    string   `required:"" help:"Where copies of the master's files are kept (node tmpfs)."`
 	CacheSize   int64    `help:"Limit of the copies in bytes; 0 is none."`
 	MountPoint  []string `help:"Master paths shown as empty directories, for the node's own file systems."`
+	Upper       string   `help:"A directory of the node's own that takes what programs write; without it the view is read-only."`
 }
 
 // Main serves the view until ctx is cancelled.
@@ -70,6 +71,7 @@ func Main(ctx context.Context, args []string, io_ applets.IO) error {
 		// Shown as mount points instead.
 		Exclude:     []string{},
 		MountPoints: c.MountPoint,
+		Upper:       c.Upper,
 		CacheDir:    c.CacheDir,
 		CacheSize:   c.CacheSize,
 		Log:         log,
