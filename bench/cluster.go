@@ -67,6 +67,11 @@ func StartCluster(bin string, nodes int, extra ...string) (c *Cluster, err error
 			c = nil
 		}
 	}()
+	// The process-space rows measure bproc's own costs on nodes that see
+	// the master's directories; BenchmarkDiskless asks for --diskless.
+	if !slices.ContainsFunc(extra, func(a string) bool { return strings.HasSuffix(a, "diskless") }) {
+		extra = append([]string{"--no-diskless"}, extra...)
+	}
 	c.master = exec.Command(bin, append([]string{"bpmaster", "--local-nodes", strconv.Itoa(nodes),
 		"--socket", c.Socket, "--state-dir", filepath.Join(dir, "state"), "--listen", "127.0.0.1:0"}, extra...)...)
 	c.master.Stdout, c.master.Stderr = c.log, c.log

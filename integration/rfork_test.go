@@ -17,7 +17,7 @@ func TestRfork(t *testing.T) {
 	for _, mode := range []struct {
 		name string
 		args []string
-	}{{"master-view", nil}, {"diskless", []string{"--diskless"}}} {
+	}{{"master-view", []string{"--no-diskless"}}, {"diskless", nil}} {
 		t.Run(mode.name, func(t *testing.T) {
 			if _, err := exec.LookPath("gcc"); err != nil {
 				t.Skip("needs gcc")

@@ -69,14 +69,18 @@ func (s *Slave) startProc(nc ssh.NewChannel) {
 	}
 	if ps.Builtin == wire.BuiltinFileServer {
 		ps.Path, ps.Argv = s.self, []string{"bpcp", "--server"}
+		if s.view != nil {
+			// bpcp sees what the node's processes see: the view. The
+			// binary is reached there through a descriptor of it.
+			ps.Path = s.selfInView()
+		}
 	}
 	attr := spawn.Attr{
 		Path: ps.Path, Argv: ps.Argv, Env: ps.Env, Dir: dir, PID: ps.PID,
 		Uid: ps.UID, Gid: ps.GID, Groups: ps.Groups,
 		Files: st.child[:], Setsid: true, Setctty: st.pty != nil,
 	}
-	// The bpcp server is the node's own binary, outside the view.
-	if s.view != nil && ps.Builtin == "" {
+	if s.view != nil {
 		attr.Root = s.view.root()
 	}
 	pid, done, err := s.startLocked(attr, &ps)

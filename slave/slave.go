@@ -53,6 +53,9 @@ type Slave struct {
 	conn   ssh.Conn // the master, while connected
 	pushed pushed   // programs fetched to a diskless node
 	view   *view    // the master's files, on a diskless node that has them
+
+	selfOnce sync.Once
+	selfFile *os.File // s.self, open, for bpcp in the view
 }
 
 // New makes a node daemon; Run connects it.

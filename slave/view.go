@@ -176,3 +176,21 @@ func (v *view) supervise(ctx context.Context) {
 		}
 	}
 }
+
+// selfInView is a path of this node's bproc binary that works inside the
+// view's root: its descriptor under /proc/self/fd (a child's table is a
+// copy of this process's).
+func (s *Slave) selfInView() string {
+	s.selfOnce.Do(func() {
+		f, err := os.Open(s.self)
+		if err != nil {
+			s.log.Warn("own binary for bpcp in the view", "err", err)
+			return
+		}
+		s.selfFile = f
+	})
+	if s.selfFile == nil {
+		return s.self
+	}
+	return fmt.Sprintf("/proc/self/fd/%d", s.selfFile.Fd())
+}
