@@ -361,3 +361,25 @@ func (c *cluster) checkNotifier(t *testing.T, prog string) {
 		}
 	}
 }
+
+// TestLibbprocOnNode: a process on a node reaches the master's questions
+// through its node (the node's socket at the default path): the node
+// table, its own node, the process list with itself in it.
+func TestLibbprocOnNode(t *testing.T) {
+	for _, mode := range [][]string{nil, {"--no-diskless"}} {
+		c := startCluster(t, 2, mode...)
+		bin := bpcall(t)
+		r := c.runIn("/", "bpsh", "1", bin, "numnodes")
+		if strings.TrimSpace(r.stdout) != "2" {
+			t.Errorf("%v: numnodes on node 1: %q %q", mode, r.stdout, r.stderr)
+		}
+		r = c.runIn("/", "bpsh", "1", bin, "status", "0")
+		if !strings.Contains(r.stdout, "up") {
+			t.Errorf("%v: status of node 0 from node 1: %q %q", mode, r.stdout, r.stderr)
+		}
+		r = c.runIn("/", "bpsh", "0", bin, "chmod", "1", "0111")
+		if !strings.Contains(r.stdout, "error") {
+			t.Errorf("%v: chmod from a node: %q, want it refused", mode, r.stdout)
+		}
+	}
+}

@@ -22,8 +22,11 @@
 
 const char *bpi_socket_path(void)
 {
+	/* A process started on a node carries the caller's environment:
+	 * a $BPROC_SOCKET of the master's is not there, and the node's own
+	 * socket is at the default path. */
 	const char *path = getenv("BPROC_SOCKET");
-	if (path == NULL || *path == '\0')
+	if (path == NULL || *path == '\0' || access(path, F_OK) != 0)
 		path = DEFAULT_SOCKET;
 	return path;
 }

@@ -22,7 +22,9 @@ struct bpi_reply {
 	struct bpi_json json;
 };
 
-/* bpi_socket_path is the master's socket: $BPROC_SOCKET, else the default. */
+/* bpi_socket_path is the master's socket: $BPROC_SOCKET where that exists,
+ * else the default (on a node: the node's socket, which reaches the
+ * master). */
 BPI_HIDDEN const char *bpi_socket_path(void);
 
 /* bpi_dial connects to the master's socket: an fd, or -1 with connect's

@@ -22,9 +22,15 @@ const MaxFrame = 8 << 20
 const DefaultSocket = "/run/bproc/master.sock"
 
 // SocketPath is the socket a client should use: $BPROC_SOCKET, else the default.
+//
+// A $BPROC_SOCKET that is not there is passed over: a process started on
+// a node carries its caller's environment, and the node's own socket,
+// which reaches the master, is at the default path.
 func SocketPath() string {
 	if p := os.Getenv("BPROC_SOCKET"); p != "" {
-		return p
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
 	}
 	return DefaultSocket
 }

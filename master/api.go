@@ -99,9 +99,12 @@ func closeAll(fds []int) {
 
 // client is one connection of bpsh, bpstat or a program using package bproc.
 type client struct {
-	conn *net.UnixConn
+	conn *net.UnixConn // nil for a process on a node (ChanAPI)
+	w    io.Writer     // where frames go: conn, or the node's channel
 	cred peercred.Cred
 	log  *slog.Logger
+	// node is the node a process on a node asks from; -1 on the master.
+	node int
 
 	wmu sync.Mutex // serialises frames written by the rank goroutines
 }
@@ -109,11 +112,18 @@ type client struct {
 func (c *client) send(v any) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return localapi.WriteFrame(c.conn, v)
+	return localapi.WriteFrame(c.w, v)
 }
 
 func (m *Master) serveClient(conn *net.UnixConn, cred peercred.Cred, r io.Reader) {
-	c := &client{conn: conn, cred: cred, log: m.log.With("uid", cred.UID, "pid", cred.PID)}
+	c := &client{conn: conn, w: conn, cred: cred, node: -1, log: m.log.With("uid", cred.UID, "pid", cred.PID)}
+	m.serveFrames(c, r, conn)
+}
+
+// serveFrames answers c's requests read from r until it hangs up; closer
+// ends the connection.
+func (m *Master) serveFrames(c *client, r io.Reader, closer io.Closer) {
+	conn := closer
 	var jobs []*job
 	defer func() {
 		for _, j := range jobs {
@@ -131,6 +141,13 @@ func (m *Master) serveClient(conn *net.UnixConn, cred peercred.Cred, r io.Reader
 			return
 		}
 		var reply localapi.Reply
+		if c.node >= 0 && !fromNode[req.Op] {
+			reply.Error = fmt.Sprintf("%s: not from a node", req.Op)
+			if err := c.send(reply); err != nil {
+				return
+			}
+			continue
+		}
 		switch req.Op {
 		case localapi.OpNodes:
 			reply.Nodes = m.NodeTable()
@@ -158,11 +175,11 @@ func (m *Master) serveClient(conn *net.UnixConn, cred peercred.Cred, r io.Reader
 			jobs = append(jobs, j)
 			reply.Ranks = ranks
 		case localapi.OpSignal:
-			if err := m.signalRequest(cred, req.Signal); err != nil {
+			if err := m.signalRequest(c.cred, req.Signal); err != nil {
 				reply.Error = err.Error()
 			}
 		case localapi.OpCtl:
-			failed, err := m.ctl(cred, req.Ctl)
+			failed, err := m.ctl(c.cred, req.Ctl)
 			if err != nil {
 				reply.Error = err.Error()
 			}
@@ -174,7 +191,7 @@ func (m *Master) serveClient(conn *net.UnixConn, cred peercred.Cred, r io.Reader
 			}
 			reply.Error = err.Error()
 		case localapi.OpAddNode:
-			num, err := m.addNode(cred, req.MAC)
+			num, err := m.addNode(c.cred, req.MAC)
 			if err != nil {
 				reply.Error = err.Error()
 				break

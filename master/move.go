@@ -246,6 +246,9 @@ func cmdline(pid int, comm string) []string {
 // sendWithStub sends a reply frame with the ghost stub's descriptor
 // attached (SCM_RIGHTS): what a moved process executes.
 func (c *client) sendWithStub(reply localapi.Reply) error {
+	if c.conn == nil {
+		return errors.New("the ghost stub goes only to a process of the master")
+	}
 	stub, err := ghost.StubFD()
 	if err != nil {
 		return err

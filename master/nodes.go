@@ -138,11 +138,14 @@ func (m *Master) serveNode(ctx context.Context, c net.Conn) {
 	log.Info("node connected", "from", c.RemoteAddr().String())
 	go func() {
 		for nc := range chans {
-			if nc.ChannelType() != wire.ChanFiles {
+			switch nc.ChannelType() {
+			case wire.ChanFiles:
+				go m.serveFiles(n, nc, log)
+			case wire.ChanAPI:
+				go m.serveAPI(n, nc, log)
+			default:
 				nc.Reject(ssh.UnknownChannelType, "unknown channel type "+nc.ChannelType())
-				continue
 			}
-			go m.serveFiles(n, nc, log)
 		}
 	}()
 

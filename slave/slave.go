@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 	"syscall"
@@ -54,6 +55,8 @@ type Slave struct {
 	pushed pushed   // programs fetched to a diskless node
 	view   *view    // the master's files, on a diskless node that has them
 
+	api *net.UnixListener // the local API for the node's processes
+
 	selfOnce sync.Once
 	selfFile *os.File // s.self, open, for bpcp in the view
 }
@@ -85,6 +88,12 @@ func (s *Slave) Run(ctx context.Context) error {
 			s.log.Warn("no view of the master's files; programs are pushed to the node's root", "err", err)
 		}
 		s.view = v
+	}
+	if s.view == nil {
+		// With a view, its start makes the socket in the view's /run.
+		if err := s.serveAPI(apiSocket); err != nil {
+			s.log.Warn("no local API for the node's processes", "err", err)
+		}
 	}
 	backoff := 100 * time.Millisecond
 	for {

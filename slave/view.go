@@ -111,6 +111,9 @@ func (v *view) start(ctx context.Context) error {
 	case ok := <-ready:
 		if ok {
 			if err = furnish(); err == nil {
+				if aerr := s.serveAPI(viewDir + apiSocket); aerr != nil {
+					s.log.Warn("no local API for the node's processes", "err", aerr)
+				}
 				v.mu.Lock()
 				v.cmd, v.dead = cmd, dead
 				v.mu.Unlock()

@@ -65,3 +65,18 @@ func (v Version) Validate() error {
 
 // Valid says whether t may still be used.
 func (t Ticket) Valid(now time.Time) bool { return now.Unix() <= t.Expires }
+
+// ChanAPI (node -> master) carries the local API (package localapi) of a
+// process on the node: what libbproc and the tools ask from there. The
+// node says who the process is (APIRequest); the master answers the
+// questions that need no process of the master's (the node table, the
+// process list), as that user.
+const ChanAPI = "bproc-api"
+
+// APIRequest is who opened a ChanAPI: a process of the node.
+type APIRequest struct {
+	PID    int      `json:"pid"` // on the node
+	UID    uint32   `json:"uid"`
+	GID    uint32   `json:"gid"`
+	Groups []uint32 `json:"groups,omitempty"`
+}

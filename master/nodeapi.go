@@ -1,0 +1,39 @@
+package master
+
+import (
+	"log/slog"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/peercred"
+	"github.com/bproc/bproc/wire"
+)
+
+// fromNode are the operations a process on a node may ask for (through
+// its node's ChanAPI): questions about the cluster. Starting, moving and
+// changing need the caller's process on the master (its ghost, its
+// memory) or the master's own word on who it is.
+var fromNode = map[string]bool{
+	localapi.OpNodes: true,
+	localapi.OpProcs: true,
+	localapi.OpWatch: true,
+}
+
+// serveAPI answers the local API of a process on node n, whose node says
+// who it is.
+func (m *Master) serveAPI(n *node, nc ssh.NewChannel, log *slog.Logger) {
+	var req wire.APIRequest
+	if err := wire.Decode(wire.ChanAPI, nc.ExtraData(), &req); err != nil {
+		nc.Reject(ssh.Prohibited, err.Error())
+		return
+	}
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		return
+	}
+	go ssh.DiscardRequests(reqs)
+	cred := peercred.Cred{PID: req.PID, UID: req.UID, GID: req.GID, Groups: req.Groups}
+	c := &client{w: ch, cred: cred, node: n.num, log: log.With("uid", cred.UID, "node_pid", cred.PID)}
+	m.serveFrames(c, ch, ch)
+}
