@@ -77,3 +77,38 @@ func TestExecMove(t *testing.T) {
 		t.Errorf("ExecMove to a node that does not exist: %v", err)
 	}
 }
+
+// TestMoveBetweenNodes: a process bpsh started on node 0 moves itself to
+// node 1 and back with bproc_move; its memory and PID go with it, its
+// output keeps reaching bpsh, and bpsh gets its exit status.
+func TestMoveBetweenNodes(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		args []string
+	}{{"diskless", nil}, {"master-view", []string{"--no-diskless"}}} {
+		t.Run(mode.name, func(t *testing.T) {
+			if _, err := exec.LookPath("gcc"); err != nil {
+				t.Skip("needs gcc")
+			}
+			c := startCluster(t, 2, mode.args...)
+			dir := publicTempDir(t)
+			bin := filepath.Join(dir, "hop")
+			root := sourceRoot(t)
+			if out, err := exec.Command("gcc", "-std=c11", "-O1", "-I", filepath.Join(root, "libbproc"), "-o", bin,
+				filepath.Join(root, "integration/testdata/hop.c"), filepath.Join(libbprocDir(t), "libbproc.a")).CombinedOutput(); err != nil {
+				t.Fatalf("gcc: %v\n%s", err, out)
+			}
+			r := c.runIn("/", "bpsh", "0", bin)
+			lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+			if r.code != 3 || len(lines) != 3 {
+				t.Fatalf("hop: exit %d, stdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+			}
+			pid := strings.Fields(lines[0])
+			for i, want := range []string{"start on n0 pid", "after the first move on n1 pid", "after the second move on n0 pid"} {
+				if !strings.HasPrefix(lines[i], want) || !strings.HasSuffix(lines[i], pid[len(pid)-1]) {
+					t.Errorf("line %d: %q, want %q and the same pid", i, lines[i], want)
+				}
+			}
+		})
+	}
+}

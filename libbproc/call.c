@@ -26,8 +26,11 @@ const char *bpi_socket_path(void)
 	 * a $BPROC_SOCKET of the master's is not there, and the node's own
 	 * socket is at the default path. */
 	const char *path = getenv("BPROC_SOCKET");
-	if (path == NULL || *path == '\0' || access(path, F_OK) != 0)
-		path = DEFAULT_SOCKET;
+	if (path == NULL || *path == '\0')
+		return DEFAULT_SOCKET;
+	if (strlen(path) < sizeof(((struct sockaddr_un *)0)->sun_path) && access(path, F_OK) != 0 && errno == ENOENT &&
+	    access(DEFAULT_SOCKET, F_OK) == 0)
+		return DEFAULT_SOCKET;
 	return path;
 }
 

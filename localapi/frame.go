@@ -23,16 +23,21 @@ const DefaultSocket = "/run/bproc/master.sock"
 
 // SocketPath is the socket a client should use: $BPROC_SOCKET, else the default.
 //
-// A $BPROC_SOCKET that is not there is passed over: a process started on
-// a node carries its caller's environment, and the node's own socket,
-// which reaches the master, is at the default path.
+// A $BPROC_SOCKET that is not there is passed over for the default one
+// when that is there: a process started on a node carries its caller's
+// environment, and the node's own socket, which reaches the master, is at
+// the default path.
 func SocketPath() string {
-	if p := os.Getenv("BPROC_SOCKET"); p != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p
+	p := os.Getenv("BPROC_SOCKET")
+	if p == "" {
+		return DefaultSocket
+	}
+	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(DefaultSocket); err == nil {
+			return DefaultSocket
 		}
 	}
-	return DefaultSocket
+	return p
 }
 
 // WriteFrame sends v as one frame.

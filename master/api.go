@@ -185,9 +185,14 @@ func (m *Master) serveFrames(c *client, r io.Reader, closer io.Closer) {
 			}
 			reply.Failed = failed
 		case localapi.OpMove:
-			err := m.move(c, req.Node)
-			if err == nil {
-				continue // move answered with the ghost stub attached
+			var err error
+			if c.node >= 0 {
+				err = m.moveFromNode(c, req.Node)
+			} else {
+				err = m.move(c, req.Node)
+			}
+			if err == nil || errors.Is(err, errMovedAway) {
+				continue // answered with the ghost stub attached, or gone
 			}
 			reply.Error = err.Error()
 		case localapi.OpAddNode:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -159,11 +160,17 @@ func (m *Master) sendMoved(sc ssh.Conn, num, pid int, c *client, img *vmadump.Im
 	if err != nil {
 		return nil, err
 	}
-	cred := c.cred
+	return m.sendImage(sc, num, pid, c.cred, img.Exe, []string{img.Comm}, img.Cwd, int64(len(hdr))+img.Bytes(), img.Encode)
+}
+
+// sendImage opens the node channel of a moved process, writes its image
+// (size bytes) with write, and waits until the node has rebuilt it.
+func (m *Master) sendImage(sc ssh.Conn, num, pid int, cred peercred.Cred, path string, argv []string, dir string,
+	size int64, write func(io.Writer) error) (*preChannel, error) {
 	start := wire.ProcStart{
-		PID: pid, Node: num, Path: img.Exe, Argv: []string{img.Comm}, Dir: img.Cwd,
+		PID: pid, Node: num, Path: path, Argv: argv, Dir: dir,
 		UID: cred.UID, GID: cred.GID, Groups: cred.Groups,
-		Move: &wire.Move{ImageSize: int64(len(hdr)) + img.Bytes(), Return: localapi.MoveReturn},
+		Move: &wire.Move{ImageSize: size, Return: localapi.MoveReturn},
 	}
 	if start.Path == "" {
 		start.Path = "/"
@@ -176,9 +183,9 @@ func (m *Master) sendMoved(sc ssh.Conn, num, pid int, c *client, img *vmadump.Im
 		}
 		return nil, errors.New(errNodeDied)
 	}
-	if err := img.Encode(ch); err != nil {
+	if err := write(ch); err != nil {
 		ch.Close()
-		return nil, errors.New(errNodeDied)
+		return nil, fmt.Errorf("%s: %v", errMoveFail, err)
 	}
 	timeout := time.After(moveArrival)
 	for {
@@ -270,39 +277,5 @@ const sysRecvmsg = 47
 // dumpWaiting reads the process once it is blocked in recvmsg (it sent
 // its request a moment ago and may still be on its way there).
 func dumpWaiting(pid int) (*vmadump.Image, *vmadump.Stopped, error) {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if inSyscall(pid) == sysRecvmsg {
-			img, stopped, err := vmadump.Dump(pid)
-			if err != nil {
-				return nil, nil, err
-			}
-			if img.Regs[15] == sysRecvmsg { // orig_rax
-				return img, stopped, nil
-			}
-			stopped.Resume()
-		}
-		if time.Now().After(deadline) {
-			return nil, nil, errors.New("the process did not wait for the master's answer")
-		}
-		time.Sleep(200 * time.Microsecond)
-	}
-}
-
-// inSyscall is the system call pid is blocked in, from /proc/PID/syscall
-// ("running" or an error: -1).
-func inSyscall(pid int) int {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/syscall")
-	if err != nil {
-		return -1
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return -1
-	}
-	n, err := strconv.Atoi(f[0])
-	if err != nil {
-		return -1
-	}
-	return n
+	return vmadump.DumpWhenIn(pid, sysRecvmsg, 5*time.Second, nil)
 }

@@ -11,13 +11,14 @@ import (
 )
 
 // fromNode are the operations a process on a node may ask for (through
-// its node's ChanAPI): questions about the cluster. Starting, moving and
-// changing need the caller's process on the master (its ghost, its
-// memory) or the master's own word on who it is.
+// its node's ChanAPI): questions about the cluster, and moving itself to
+// another node. Starting and changing need the caller's process on the
+// master (its ghost) or the master's own word on who it is.
 var fromNode = map[string]bool{
 	localapi.OpNodes: true,
 	localapi.OpProcs: true,
 	localapi.OpWatch: true,
+	localapi.OpMove:  true, // the node reads the process; see moveFromNode
 }
 
 // serveAPI answers the local API of a process on node n, whose node says

@@ -119,6 +119,7 @@ type proc struct {
 	mu      sync.Mutex // guards the fields below
 	ch      ssh.Channel
 	nodePID int
+	next    *preChannel // the node it is being moved to, once it runs there
 }
 
 // serveGhost takes a ghost from hello to exit.
@@ -196,6 +197,9 @@ func (p *proc) run() {
 		m.mu.Lock()
 		delete(m.procs, p.pid)
 		delete(n.procs, p.pid)
+		if now := m.nodes[p.rank.node]; now != nil {
+			delete(now.procs, p.pid) // moved since
+		}
 		m.mu.Unlock()
 	}()
 
@@ -212,17 +216,49 @@ func (p *proc) run() {
 			return
 		}
 	}
+	ghostGone := make(chan struct{})
+	go p.ghostEvents(ghostGone)
+	for {
+		status := p.relay(ch, reqs)
+		select {
+		case <-ghostGone:
+			// The ghost was killed: its remote process was killed with it.
+			p.finish(wire.ExitStatus{Signal: syscall.SIGKILL}, true, "")
+			return
+		default:
+		}
+		// Moved to another node: the same relay goes on there.
+		p.mu.Lock()
+		next := p.next
+		p.next = nil
+		p.mu.Unlock()
+		if next != nil && status == nil {
+			ch, reqs = next.ch, next.reqs
+			continue
+		}
+		if status == nil {
+			p.finish(wire.ExitStatus{Signal: syscall.SIGKILL}, true, errNodeDied)
+			return
+		}
+		p.finish(*status, true, "")
+		return
+	}
+}
+
+// relay moves the process's stdio, signals and requests over ch until
+// the node closes it, and returns the exit status the node reported, if
+// it did.
+func (p *proc) relay(ch ssh.Channel, reqs <-chan *ssh.Request) *wire.ExitStatus {
+	m := p.m
 	p.mu.Lock()
 	p.ch = ch
 	p.mu.Unlock()
 
 	stopIn := make(chan struct{})
 	var out sync.WaitGroup
-	p.pumpIn(ch, stopIn)
+	inDone := p.pumpIn(ch, stopIn)
 	out.Go(func() { p.pumpOut(p.files[1], ch) })
 	out.Go(func() { p.pumpOut(p.files[2], ch.Stderr()) })
-	ghostGone := make(chan struct{})
-	go p.ghostEvents(ch, ghostGone)
 
 	var status *wire.ExitStatus
 	for req := range reqs {
@@ -250,18 +286,13 @@ func (p *proc) run() {
 	out.Wait()
 	close(stopIn)
 	ch.Close()
-	select {
-	case <-ghostGone:
-		// The ghost was killed: its remote process was killed with it.
-		p.finish(wire.ExitStatus{Signal: syscall.SIGKILL}, true, "")
-		return
-	default:
+	p.mu.Lock()
+	moving := p.next != nil
+	p.mu.Unlock()
+	if moving {
+		<-inDone // a file that cannot be interrupted ends with the process
 	}
-	if status == nil {
-		p.finish(wire.ExitStatus{Signal: syscall.SIGKILL}, true, errNodeDied)
-		return
-	}
-	p.finish(*status, true, "")
+	return status
 }
 
 // finish tells the client how the rank ended, then the ghost, in that order:
@@ -288,20 +319,32 @@ func rankEnv(env []string, r *rank) []string {
 
 // pumpIn copies the ghost's stdin to the process until EOF, or until the
 // process has ended (stop), whichever comes first.
-func (p *proc) pumpIn(ch ssh.Channel, stop <-chan struct{}) {
+//
+// The returned channel closes when the copy has stopped: a process moved
+// to another node gets the rest of its stdin there, none of it lost to
+// the copy that fed the old node.
+func (p *proc) pumpIn(ch ssh.Channel, stop <-chan struct{}) <-chan struct{} {
+	done := make(chan struct{})
 	f := p.files[0]
 	if f == nil || p.job.run.NoIO || p.job.run.StdinFile != "" {
 		ch.CloseWrite()
-		return
+		close(done)
+		return done
 	}
+	f.SetReadDeadline(time.Time{})
 	go func() {
-		<-stop
-		f.SetReadDeadline(time.Now()) // only pollable files; others end with the process anyway
+		select {
+		case <-stop:
+			f.SetReadDeadline(time.Now()) // only pollable files; others end with the process anyway
+		case <-done:
+		}
 	}()
 	go func() {
 		io.Copy(ch, f)
 		ch.CloseWrite()
+		close(done)
 	}()
+	return done
 }
 
 // pumpOut copies one output stream of the process to the ghost's descriptor.
@@ -321,13 +364,16 @@ func (p *proc) pumpOut(f *os.File, r io.Reader) {
 
 // ghostEvents relays the signals the ghost receives. The ghost's hang-up
 // means it was killed (SIGKILL): the remote process is killed too.
-func (p *proc) ghostEvents(ch ssh.Channel, gone chan<- struct{}) {
+func (p *proc) ghostEvents(gone chan<- struct{}) {
 	for {
 		typ, arg, err := ghost.ReadEvent(p.ghost)
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				close(gone)
 				p.signal(syscall.SIGKILL)
+				p.mu.Lock()
+				ch := p.ch
+				p.mu.Unlock()
 				ch.Close()
 			}
 			return
@@ -337,6 +383,9 @@ func (p *proc) ghostEvents(ch ssh.Channel, gone chan<- struct{}) {
 		}
 		sig := syscall.Signal(arg)
 		if sig == syscall.SIGWINCH && p.job.run.TTY != nil {
+			p.mu.Lock()
+			ch := p.ch
+			p.mu.Unlock()
 			p.forwardWindow(ch)
 			continue
 		}

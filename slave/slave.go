@@ -89,8 +89,10 @@ func (s *Slave) Run(ctx context.Context) error {
 		}
 		s.view = v
 	}
-	if s.view == nil {
-		// With a view, its start makes the socket in the view's /run.
+	if s.view == nil && (s.cfg.Local || os.Getpid() == 1) {
+		// With a view, its start makes the socket in the view's /run. A
+		// bpslave run by hand on some machine serves none: the path is
+		// that machine's master's.
 		if err := s.serveAPI(apiSocket); err != nil {
 			s.log.Warn("no local API for the node's processes", "err", err)
 		}
@@ -172,11 +174,14 @@ func (s *Slave) session(ctx context.Context) error {
 		}
 	}()
 	for nc := range chans {
-		if nc.ChannelType() != wire.ChanProc {
+		switch nc.ChannelType() {
+		case wire.ChanProc:
+			go s.startProc(nc)
+		case wire.ChanDump:
+			go s.dumpProc(nc)
+		default:
 			nc.Reject(ssh.UnknownChannelType, "unknown channel type "+nc.ChannelType())
-			continue
 		}
-		go s.startProc(nc)
 	}
 	return conn.Wait()
 }

@@ -95,6 +95,11 @@ func (r *Reaper) reapOneLocked() bool {
 	if err != nil || pid <= 0 {
 		return false // ECHILD: no children; 0: none has ended
 	}
+	if ws.Stopped() || ws.Continued() {
+		// A ptrace stop of a child some thread here traces (the reaper
+		// asks for no other stops): not an end, and not the reaper's.
+		return true
+	}
 	k, ok := r.kids[pid]
 	if !ok {
 		r.orphans++
@@ -155,6 +160,16 @@ func (r *Reaper) StartTraced(a Attr, rebuild func(pid int) error) (pid int, done
 		return 0, nil, err
 	}
 	return p.pid, k.done, nil
+}
+
+// Hold runs fn while the reaper does not wait: fn may trace a child of
+// this process (ptrace) and wait for its stops itself, which the reaper's
+// wait4(-1) would otherwise take. fn should be short: no child is reaped
+// meanwhile.
+func (r *Reaper) Hold(fn func() error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return fn()
 }
 
 // forkLocked clones and registers the child.

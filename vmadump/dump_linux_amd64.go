@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -270,4 +272,56 @@ func readMapping(mem, pm *os.File, m *Mapping) error {
 		i = j
 	}
 	return nil
+}
+
+// DumpWhenIn is Dump once process pid is blocked in system call nr (it
+// asked to be moved a moment ago and may still be on its way to its
+// wait): the registers read are those of that call, which is what the
+// rebuilt copy returns from. hold, when set, runs each Dump (see
+// spawn.Reaper.Hold: a process that reaps its children must not take the
+// stops meanwhile).
+func DumpWhenIn(pid int, nr uint64, timeout time.Duration, hold func(func() error) error) (*Image, *Stopped, error) {
+	if hold == nil {
+		hold = func(fn func() error) error { return fn() }
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		if inSyscall(pid) == int(nr) {
+			var img *Image
+			var stopped *Stopped
+			err := hold(func() (err error) {
+				img, stopped, err = Dump(pid)
+				return err
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+			if img.Regs[15] == nr { // orig_rax
+				return img, stopped, nil
+			}
+			stopped.Resume()
+		}
+		if time.Now().After(deadline) {
+			return nil, nil, fmt.Errorf("vmadump: process %d did not wait in system call %d", pid, nr)
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+}
+
+// inSyscall is the system call pid is blocked in, from /proc/PID/syscall
+// (-1: running, or gone).
+func inSyscall(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/syscall")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return -1
+	}
+	return n
 }

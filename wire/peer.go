@@ -80,3 +80,20 @@ type APIRequest struct {
 	GID    uint32   `json:"gid"`
 	Groups []uint32 `json:"groups,omitempty"`
 }
+
+// Moving a process from one node to another: the master has its node read
+// it (ChanDump, payload DumpRequest), which sends the image's size (8
+// bytes, big-endian) and the image, and holds the process stopped until
+// the master says it runs elsewhere (ReqMoved: the node ends it) or closes
+// the channel (the move failed: it goes on where it was).
+const (
+	ChanDump = "bproc-dump"
+	ReqMoved = "bproc-moved"
+)
+
+// DumpRequest names the process of the node to read: its PID there, and
+// whose it must be.
+type DumpRequest struct {
+	PID int    `json:"pid"`
+	UID uint32 `json:"uid"`
+}
