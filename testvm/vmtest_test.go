@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -121,6 +122,23 @@ func TestVM(t *testing.T) {
 		out, err := run(t, "bpsh", "0", "cat", "/etc/os-release")
 		if err != nil || out != string(want) {
 			t.Errorf("bpsh 0 cat /etc/os-release: %v\n%s\nwant the master's:\n%s", err, out, want)
+		}
+	})
+
+	// A process started on node 0 moves itself to node 1 and back
+	// (bproc_move): the nodes read and rebuild it, with its memory and PID.
+	t.Run("move between nodes", func(t *testing.T) {
+		prog := buildHop(t)
+		out, err := run(t, "bpsh", "0", prog)
+		t.Logf("bpsh 0 hop:\n%s", out)
+		var st *exec.ExitError
+		if !errors.As(err, &st) || st.ExitCode() != 3 {
+			t.Fatalf("bpsh 0 hop: %v, want exit 3", err)
+		}
+		for _, want := range []string{"start on n0", "after the first move on n1", "after the second move on n0"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("bpsh 0 hop: no %q", want)
+			}
 		}
 	})
 
@@ -267,4 +285,30 @@ func binary(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return bin
+}
+
+// buildHop builds integration/testdata/hop.c against libbproc into a
+// directory the nodes see (their /tmp is their own).
+func buildHop(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("needs gcc")
+	}
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Dir(filepath.Dir(file))
+	if out, err := exec.Command("make", "-C", root, "bin/libbproc.a").CombinedOutput(); err != nil {
+		t.Fatalf("make libbproc: %v\n%s", err, out)
+	}
+	dir, err := os.MkdirTemp("/var/lib", "bproc-vmtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	prog := filepath.Join(dir, "hop")
+	if out, err := exec.Command("gcc", "-std=c11", "-O1", "-I", filepath.Join(root, "libbproc"), "-o", prog,
+		filepath.Join(root, "integration/testdata/hop.c"), filepath.Join(root, "bin/libbproc.a")).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	return prog
 }
