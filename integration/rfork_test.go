@@ -1,9 +1,11 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,14 +17,15 @@ import (
 // signal to a child's PID reaches it, and the errors are BProc's.
 func TestRfork(t *testing.T) {
 	for _, mode := range []struct {
-		name string
-		args []string
-	}{{"master-view", []string{"--no-diskless"}}, {"diskless", nil}} {
+		name  string
+		args  []string
+		nodes int
+	}{{"master-view", []string{"--no-diskless"}, 2}, {"diskless", nil, 8}} {
 		t.Run(mode.name, func(t *testing.T) {
 			if _, err := exec.LookPath("gcc"); err != nil {
 				t.Skip("needs gcc")
 			}
-			c := startCluster(t, 2, mode.args...)
+			c := startCluster(t, mode.nodes, mode.args...)
 			// Nodes map the program from the master's files: not in /tmp,
 			// which a node has its own of.
 			dir := publicTempDir(t)
@@ -34,11 +37,15 @@ func TestRfork(t *testing.T) {
 				t.Fatalf("gcc: %v\n%s", err, out)
 			}
 			cmd := c.command("", "")
-			cmd.Path, cmd.Args = bin, []string{bin, "2"}
+			cmd.Path, cmd.Args = bin, []string{bin, strconv.Itoa(mode.nodes)}
 			r := c.runCmd(cmd, "")
-			want := []string{"child 0 exited 10", "child 1 exited 11", "on n0 ok", "on n1 ok", "signalled child killed by 10",
-				"moved itself to n1, memory intact", "threaded process refused: Invalid argument",
-				"execmoved to n1", "vrfork child 0 on n0", "vrfork child 1 on n1", "parent ok"}
+			last := mode.nodes - 1
+			want := []string{"signalled child killed by 10", "moved itself to n1, memory intact",
+				"threaded process refused: Invalid argument", fmt.Sprintf("execmoved to n%d", last), "parent ok"}
+			for i := 0; i < mode.nodes; i++ {
+				want = append(want, fmt.Sprintf("child %d exited %d", i, 10+i), fmt.Sprintf("on n%d ok", i),
+					fmt.Sprintf("vrfork child %d on n%d", i, i))
+			}
 			for _, w := range want {
 				if !strings.Contains(r.stdout, w) {
 					t.Errorf("rfork program: exit %d, stdout:\n%s\nstderr:\n%s\nwant %q", r.code, r.stdout, r.stderr, w)
