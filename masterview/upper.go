@@ -88,22 +88,8 @@ func (v *View) upperDir(u user, p string) (string, syscall.Errno) {
 		return "", errno(err)
 	}
 	os.Lchown(up, int(uid), int(gid))
-	os.Chmod(up, os.FileMode(mode&0o777)|modeBits(mode))
+	syscall.Chmod(up, mode&0o7777) // raw bits: setuid, setgid, sticky too
 	return up, 0
-}
-
-func modeBits(m uint32) os.FileMode {
-	var f os.FileMode
-	if m&0o4000 != 0 {
-		f |= os.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		f |= os.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		f |= os.ModeSticky
-	}
-	return f
 }
 
 // made finishes an entry a caller made in the upper layer: owned by the
@@ -335,7 +321,7 @@ func (v *View) copyUp(u user, p string) syscall.Errno {
 	})
 	if err == nil {
 		os.Lchown(tmp, int(st.UID), int(st.GID))
-		err = os.Chmod(tmp, os.FileMode(st.Mode&0o777)|modeBits(st.Mode))
+		err = syscall.Chmod(tmp, st.Mode&0o7777)
 	}
 	if err == nil {
 		err = os.Rename(tmp, up)

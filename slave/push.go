@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -76,7 +77,8 @@ func makeDir(f wire.PushFile) error {
 		return err
 	}
 	os.Lchown(f.Path, int(f.UID), int(f.GID))
-	return os.Chmod(f.Path, fileMode(f.Mode))
+	// Raw bits: setuid, setgid and sticky included, as the master has them.
+	return syscall.Chmod(f.Path, f.Mode&0o7777)
 }
 
 func makeLink(f wire.PushFile) error {
@@ -159,7 +161,7 @@ func fetch(f wire.PushFile, dial func() (*sftp.Client, error)) (int64, error) {
 	}
 	if err == nil {
 		os.Chown(tmp, int(f.UID), int(f.GID))
-		err = os.Chmod(tmp, fileMode(f.Mode))
+		err = syscall.Chmod(tmp, f.Mode&0o7777)
 	}
 	if err == nil {
 		mt := time.Unix(0, f.MTime)
@@ -173,20 +175,4 @@ func fetch(f wire.PushFile, dial func() (*sftp.Client, error)) (int64, error) {
 		return 0, err
 	}
 	return n, nil
-}
-
-// fileMode turns unix permission bits (with setuid, setgid, sticky) into
-// Go's.
-func fileMode(m uint32) fs.FileMode {
-	mode := fs.FileMode(m & 0o777)
-	if m&0o4000 != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		mode |= fs.ModeSticky
-	}
-	return mode
 }
