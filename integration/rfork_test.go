@@ -110,10 +110,12 @@ func TestMoveBetweenNodes(t *testing.T) {
 			if r.code != 3 || len(lines) != 3 {
 				t.Fatalf("hop: exit %d, stdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 			}
-			pid := strings.Fields(lines[0])
-			for i, want := range []string{"start on n0 pid", "after the first move on n1 pid", "after the second move on n0 pid"} {
-				if !strings.HasPrefix(lines[i], want) || !strings.HasSuffix(lines[i], pid[len(pid)-1]) {
-					t.Errorf("line %d: %q, want %q and the same pid", i, lines[i], want)
+			f := strings.Fields(lines[0])
+			pid := f[len(f)-3]
+			for i, want := range []string{"start on n0 pid " + pid + " (node 0)", "after the first move on n1 pid " + pid + " (node 1)",
+				"after the second move on n0 pid " + pid + " (node 0)"} {
+				if lines[i] != want {
+					t.Errorf("line %d: %q, want %q (the same pid; bproc_currnode where it is)", i, lines[i], want)
 				}
 			}
 		})

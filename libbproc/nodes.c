@@ -42,8 +42,24 @@ int bproc_nodestatus_byname(const char *name)
 
 int bproc_currnode(void)
 {
-	/* The master puts BPROC_NODE in every remote process's environment,
-	 * and bpsh puts -1 in what it runs on the master. */
+	/* The master knows where the caller asks from, also after it moved
+	 * (its environment does not change then). */
+	struct bpi_reply r;
+	int saved = errno;
+	if (bpi_call("{\"op\":\"where\"}", &r) == 0) {
+		long long v;
+		int t = bpi_json_get(&r.json, 0, "where");
+		int ok = t >= 0 && bpi_json_int(&r.json, t, BPROC_NODE_MASTER, INT_MAX, &v) == 0;
+		bpi_reply_free(&r);
+		if (ok) {
+			errno = saved;
+			return (int)v;
+		}
+	}
+	errno = saved;
+	/* No master to ask: the master puts BPROC_NODE in every remote
+	 * process's environment, and bpsh puts -1 in what it runs on the
+	 * master. */
 	const char *s = getenv("BPROC_NODE");
 	if (s == NULL || *s == '\0')
 		return BPROC_NODE_MASTER;

@@ -13,7 +13,10 @@ const (
 	// child of bproc_rfork). The reply carries a ghost token and, as
 	// SCM_RIGHTS, the ghost stub, which the caller then executes: it
 	// becomes the ghost of its moved copy.
-	OpMove  = "move"
+	OpMove = "move"
+	// OpWhere says which node the caller runs on (-1: the master):
+	// bproc_currnode, true also after the caller moved.
+	OpWhere = "where"
 	OpWatch = "watch" // wait for the next change of the node table (bpstat -U)
 	// OpAddNode adds a node for a MAC address to the configuration file
 	// and reloads it (bpctl --add-node; root only).
@@ -99,6 +102,8 @@ type Reply struct {
 	Added *int `json:"added,omitempty"`
 	// Token is OpMove's ghost token, for BPROC_GHOST_TOKEN.
 	Token string `json:"token,omitempty"`
+	// Where is OpWhere's answer.
+	Where *int `json:"where,omitempty"`
 }
 
 // MoveReturn is what the moved copy of a process sees its interrupted

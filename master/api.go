@@ -202,6 +202,9 @@ func (m *Master) serveFrames(c *client, r io.Reader, closer io.Closer) {
 				break
 			}
 			reply.Added = &num
+		case localapi.OpWhere:
+			where := c.node
+			reply.Where = &where
 		case localapi.OpWatch:
 			m.awaitChange(watchLimit)
 			reply.Nodes = m.NodeTable()

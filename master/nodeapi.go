@@ -18,6 +18,7 @@ var fromNode = map[string]bool{
 	localapi.OpNodes: true,
 	localapi.OpProcs: true,
 	localapi.OpWatch: true,
+	localapi.OpWhere: true,
 	localapi.OpMove:  true, // the node reads the process; see moveFromNode
 }
 

@@ -19,7 +19,7 @@ static void where(const char *when, unsigned char *buf, size_t n)
 			printf("%s: memory differs at %zu\n", when, i);
 			exit(2);
 		}
-	printf("%s on %s pid %d\n", when, host, (int)getpid());
+	printf("%s on %s pid %d (node %d)\n", when, host, (int)getpid(), bproc_currnode());
 }
 
 int main(void)
