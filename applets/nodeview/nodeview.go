@@ -39,9 +39,9 @@ type cli struct {
 }
 
 // Main serves the view until ctx is cancelled.
-func Main(ctx context.Context, args []string, io_ applets.IO) error {
+func Main(ctx context.Context, args []string, std applets.IO) error {
 	var c cli
-	if _, err := applets.Parse("nodeview", "A diskless node's view of the master's files.", &c, args, io_); err != nil {
+	if _, err := applets.Parse("nodeview", "A diskless node's view of the master's files.", &c, args, std); err != nil {
 		return err
 	}
 	if c.Node < 0 {
@@ -54,7 +54,7 @@ func Main(ctx context.Context, args []string, io_ applets.IO) error {
 	if err != nil {
 		return &applets.UsageError{Err: fmt.Errorf("--host-key-data: %w", err)}
 	}
-	pem, err := io.ReadAll(io.LimitReader(io_.Stdin, 1<<20))
+	pem, err := io.ReadAll(io.LimitReader(std.Stdin, 1<<20))
 	if err != nil {
 		return fmt.Errorf("nodeview: read the node key on stdin: %w", err)
 	}
@@ -62,7 +62,7 @@ func Main(ctx context.Context, args []string, io_ applets.IO) error {
 	if err != nil {
 		return fmt.Errorf("nodeview: the node key on stdin: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(io_.Stderr, nil)).With("applet", "nodeview", "node", c.Node)
+	log := slog.New(slog.NewTextHandler(std.Stderr, nil)).With("applet", "nodeview", "node", c.Node)
 	mc := &masterConn{ctx: ctx, addr: c.Master, node: c.Node, key: key, hostKey: hostKey, log: log}
 	defer mc.close()
 	v, err := masterview.Mount(c.Mount, masterview.Options{
@@ -86,7 +86,7 @@ func Main(ctx context.Context, args []string, io_ applets.IO) error {
 	}); err != nil {
 		log.Warn("no serving of copies to other nodes", "err", err)
 	}
-	fmt.Fprintln(io_.Stdout, "ready")
+	fmt.Fprintln(std.Stdout, "ready")
 	<-ctx.Done()
 	return v.Unmount()
 }
