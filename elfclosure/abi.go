@@ -11,10 +11,16 @@ type abi struct {
 	data    elf.Data
 	machine elf.Machine
 
-	cacheID  CacheFlags // _DL_CACHE_DEFAULT_ID: the cache entries the loader takes; 0 for all
-	platform string     // $PLATFORM (the kernel's AT_PLATFORM); "" when it varies by CPU
-	triplet  string     // Debian's multiarch directory, /lib/<triplet>
-	libDir   string     // upstream's slibdir, /<libDir>, when there is no multiarch
+	cacheID CacheFlags // _DL_CACHE_DEFAULT_ID: the cache entries the loader takes; 0 for all
+	triplet string     // Debian's multiarch directory, /lib/<triplet>
+	libDir  string     // upstream's slibdir, /<libDir>, when there is no multiarch
+
+	// platforms are the values $PLATFORM can take, none when it has no
+	// value. glibc 2.36 on x86-64 replaces the kernel's AT_PLATFORM
+	// "x86_64" by "haswell" or "xeon_phi" on Intel CPUs that have their
+	// features (sysdeps/x86/cpu-features.c), so which one a loader
+	// expands depends on the node's CPU: the closure takes each.
+	platforms []string
 
 	// subdirs are the directories below each search directory that the
 	// loader tries before the directory itself, best first: the
@@ -38,7 +44,7 @@ func abiOf(class elf.Class, data elf.Data, machine elf.Machine, flags uint32) *a
 	}
 	switch machine {
 	case elf.EM_X86_64:
-		a.platform, a.subdirs = "x86_64", x86Subdirs
+		a.platforms, a.subdirs = []string{"x86_64", "haswell", "xeon_phi"}, x86Subdirs
 		if is64 {
 			a.cacheID, a.triplet = 0x0303, "x86_64-linux-gnu"
 		} else {
@@ -46,10 +52,10 @@ func abiOf(class elf.Class, data elf.Data, machine elf.Machine, flags uint32) *a
 		}
 	case elf.EM_386:
 		// A 32-bit process on a 64-bit kernel gets AT_PLATFORM "i686".
-		a.cacheID, a.platform, a.triplet = FlagELFLibc6, "i686", "i386-linux-gnu"
+		a.cacheID, a.platforms, a.triplet = FlagELFLibc6, []string{"i686"}, "i386-linux-gnu"
 		a.subdirs = []string{"tls/i686/", "tls/", "i686/"}
 	case elf.EM_AARCH64:
-		a.cacheID, a.platform, a.triplet = 0x0a03, "aarch64", "aarch64-linux-gnu"
+		a.cacheID, a.platforms, a.triplet = 0x0a03, []string{"aarch64"}, "aarch64-linux-gnu"
 		a.subdirs = []string{"tls/aarch64/", "tls/", "aarch64/"}
 	case elf.EM_ARM:
 		const floatHard = 0x400 // EF_ARM_ABI_FLOAT_HARD

@@ -116,6 +116,50 @@ func fakeELF(class elf.Class, machine elf.Machine) []byte {
 	return h
 }
 
+// loaderPlatform is what this machine's ld.so expands $PLATFORM to: on
+// x86-64 it depends on the CPU ("haswell" on many Intel ones).
+func loaderPlatform(t *testing.T) string {
+	out, err := exec.Command("/lib64/ld-linux-x86-64.so.2", "--help").Output()
+	if err != nil {
+		t.Fatalf("ld.so --help: %v", err)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if name, rest, ok := strings.Cut(strings.TrimSpace(l), " "); ok && strings.HasPrefix(rest, "(AT_PLATFORM") {
+			return name
+		}
+	}
+	return "x86_64"
+}
+
+// TestPlatformEveryCPU: a $PLATFORM directory takes the library's copy
+// for each value $PLATFORM has on some CPU, since a node's CPU need not
+// be the master's.
+func TestPlatformEveryCPU(t *testing.T) {
+	tt := newTestTree(t)
+	libb := mustRead(t, tt.path("lib/libb.so"))
+	for _, p := range []string{"x86_64", "haswell", "xeon_phi"} {
+		tt.put(t, p+"/libb.so", libb)
+	}
+	gcc(t, tt.dir, "-o", "bin/plat", "src/m.c", "-Llib", "-la", "-Wl,-rpath-link,lib", "-Wl,--disable-new-dtags",
+		"-Wl,-rpath,$ORIGIN/../$PLATFORM:$ORIGIN/../lib")
+	c := resolveOK(t, tt.path("bin/plat"), Options{Dir: tt.dir})
+	var got []string
+	for _, o := range c.Objects {
+		if o.Name == "libb.so" {
+			got = append(got, strings.TrimPrefix(o.Path, tt.dir+"/bin/../"))
+		}
+	}
+	slices.Sort(got)
+	// Each CPU-specific copy, and lib's for a loader whose $PLATFORM
+	// directory lacks it.
+	if want := []string{"haswell/libb.so", "lib/libb.so", "x86_64/libb.so", "xeon_phi/libb.so"}; !slices.Equal(got, want) {
+		t.Errorf("copies of libb.so = %q, want %q", got, want)
+	}
+	if len(c.Missing) != 0 {
+		t.Errorf("Missing = %v, want none", c.Missing)
+	}
+}
+
 // TestSearchOrder builds programs whose libraries are found (or not) by
 // each rule of the loader and compares every closure with ldd.
 func TestSearchOrder(t *testing.T) {
@@ -131,7 +175,7 @@ func TestSearchOrder(t *testing.T) {
 	// $LIB and $PLATFORM, and a DT_NEEDED that is a path: the library
 	// has no soname, so the link records the path given.
 	tt.put(t, "lib/x86_64-linux-gnu/liba.so", mustRead(t, tt.path("lib/liba.so")))
-	tt.put(t, "x86_64/libb.so", libb)
+	tt.put(t, loaderPlatform(t)+"/libb.so", libb)
 	gcc(t, tt.dir, "-o", "bin/dst", "src/m.c", "-Llib", "-la", "-Wl,-rpath-link,lib", "-Wl,--disable-new-dtags",
 		"-Wl,-rpath,$ORIGIN/../$LIB:${ORIGIN}/../$PLATFORM")
 	gcc(t, tt.dir, "-shared", "-fPIC", "-o", "lib/libnosoname.so", "src/b.c")

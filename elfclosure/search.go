@@ -17,8 +17,8 @@ type loader struct {
 	main    *object
 	objs    []*object // the namespace's list: what a name is matched against
 	lib     string    // $LIB
-	sysDirs []string  // the built-in directories, each ending in "/"
-	llp     []string  // LD_LIBRARY_PATH, decomposed
+	sysDirs []searchDir // the built-in directories
+	llp     []searchDir // LD_LIBRARY_PATH, decomposed
 	secure  bool
 	err     error // a malformed ld.so.cache: the search cannot be predicted
 }
@@ -33,9 +33,13 @@ type object struct {
 	loader *object // whose DT_NEEDED loaded it first (l_loader): the RPATH chain
 	isMain bool
 
-	rpath, runpath         []string
+	rpath, runpath         []searchDir
 	rpathDone, runpathDone bool
 }
+
+// searchDir is a directory of a search list, ending in "/". cpu is set
+// when only some CPUs' loaders search it (it came from a $PLATFORM).
+type searchDir struct{ path, cpu string }
 
 // matches is _dl_map_object's test of whether name is already loaded:
 // by a name it was asked for or opened by, or by its DT_SONAME. The
@@ -49,7 +53,11 @@ func (o *object) matches(name string) bool {
 
 func newLoader(r *resolver, a *abi, main, rtld *object, secure bool) *loader {
 	ld := &loader{r: r, abi: a, main: main, objs: []*object{main, rtld}, secure: secure}
-	ld.lib, ld.sysDirs = a.layout(r.w.isDir)
+	lib, sys := a.layout(r.w.isDir)
+	ld.lib = lib
+	for _, d := range sys {
+		ld.sysDirs = append(ld.sysDirs, searchDir{path: d})
+	}
 	if llp, ok := r.getenv("LD_LIBRARY_PATH"); ok && llp != "" && !secure {
 		ld.llp = ld.decompose(llp, ":;", main)
 	}
@@ -72,12 +80,16 @@ func (ld *loader) run() error {
 	for i := 0; i < len(queue) && ld.err == nil; i++ {
 		l := queue[i]
 		for _, d := range l.info.needed {
-			name, ok := ld.expand(d.name, l)
-			if !ok {
+			exps := ld.expand(d.name, l)
+			if len(exps) == 0 {
 				if !d.optional {
 					ld.r.addMissing(Missing{Name: d.name, By: l.path, Reason: "empty dynamic string token substitution"})
 				}
 				continue
+			}
+			name := exps[0].s
+			if len(exps) > 1 && strings.Contains(name, "/") {
+				name = d.name // a path per CPU: mapObject tries each
 			}
 			queue = append(queue, ld.mapObject(name, l, l.path, d.optional)...)
 		}
@@ -115,8 +127,8 @@ func (ld *loader) mapObject(name string, by *object, byName string, optional boo
 	if strings.Contains(name, "/") {
 		// A name with a slash is a path, from the working directory if
 		// relative: no search.
-		if p, ok := ld.expand(name, by); ok {
-			ld.try(p, "", &out)
+		for _, p := range ld.expand(name, by) {
+			ld.try(p.s, p.cpu, &out)
 		}
 	} else {
 		ld.search(name, by, &out)
@@ -161,12 +173,12 @@ func (ld *loader) search(name string, by *object, out *outcome) {
 
 // searchDirs is open_path: in each directory the hwcaps subdirectories,
 // then the directory itself.
-func (ld *loader) searchDirs(name string, dirs []string, out *outcome) {
+func (ld *loader) searchDirs(name string, dirs []searchDir, out *outcome) {
 	for _, dir := range dirs {
 		for _, sub := range ld.abi.subdirs {
-			ld.try(dir+sub+name, sub, out)
+			ld.try(dir.path+sub+name, dir.cpu+sub, out)
 		}
-		err := ld.try(dir+name, "", out)
+		err := ld.try(dir.path+name, dir.cpu, out)
 		if out.done() {
 			return
 		}
@@ -190,7 +202,7 @@ func (ld *loader) searchCache(name string, noDefLib bool, out *outcome) {
 		return
 	}
 	for _, e := range c.Lookup(name, ld.abi.cacheID) {
-		if noDefLib && slices.ContainsFunc(ld.sysDirs, func(d string) bool { return strings.HasPrefix(e.Path, d) }) {
+		if noDefLib && slices.ContainsFunc(ld.sysDirs, func(d searchDir) bool { return strings.HasPrefix(e.Path, d.path) }) {
 			continue
 		}
 		cpu := ""
@@ -304,14 +316,14 @@ func (ld *loader) add(name string, h hit, by *object, byName string) *object {
 	return o
 }
 
-func (ld *loader) rpathOf(o *object) []string {
+func (ld *loader) rpathOf(o *object) []searchDir {
 	if !o.rpathDone {
 		o.rpath, o.rpathDone = ld.decompose(o.info.rpath, ":", o), true
 	}
 	return o.rpath
 }
 
-func (ld *loader) runpathOf(o *object) []string {
+func (ld *loader) runpathOf(o *object) []searchDir {
 	if !o.runpathDone {
 		o.runpath, o.runpathDone = ld.decompose(o.info.runpath, ":", o), true
 	}
@@ -321,19 +333,22 @@ func (ld *loader) runpathOf(o *object) []string {
 // decompose is fillin_rpath: the list's directories with tokens expanded,
 // trailing slashes made one, repeats dropped, and elements whose token
 // cannot be expanded dropped. An empty element is the working directory.
-func (ld *loader) decompose(list, seps string, o *object) []string {
-	dirs := []string{}
-	for _, el := range splitAny(list, seps) {
-		if el != "" {
-			x, ok := ld.expand(el, o)
-			if !ok || x == "" {
-				continue
-			}
-			x = strings.TrimRight(x, "/") + "/"
-			el = x
+func (ld *loader) decompose(list, seps string, o *object) []searchDir {
+	dirs := []searchDir{}
+	add := func(d searchDir) {
+		if !slices.ContainsFunc(dirs, func(e searchDir) bool { return e.path == d.path }) {
+			dirs = append(dirs, d)
 		}
-		if !slices.Contains(dirs, el) {
-			dirs = append(dirs, el)
+	}
+	for _, el := range splitAny(list, seps) {
+		if el == "" {
+			add(searchDir{})
+			continue
+		}
+		for _, x := range ld.expand(el, o) {
+			if x.s != "" {
+				add(searchDir{path: strings.TrimRight(x.s, "/") + "/", cpu: x.cpu})
+			}
 		}
 	}
 	return dirs
@@ -353,10 +368,34 @@ func splitAny(s, seps string) []string {
 	return append(out, s[start:])
 }
 
-// expand is _dl_dst_substitute: $ORIGIN, $PLATFORM and $LIB (or in
-// braces) are replaced; any other $ is kept. ok is false when a token has
-// no value here, and the loader then drops the element.
-func (ld *loader) expand(s string, o *object) (string, bool) {
+// expansion is one value of a string with dynamic string tokens. cpu is
+// set when it took a $PLATFORM that only some CPUs' loaders have.
+type expansion struct{ s, cpu string }
+
+// expand is _dl_dst_substitute for each value $PLATFORM can take: one
+// expansion when the string does not depend on it, none when a token has
+// no value here (the loader then drops the element).
+func (ld *loader) expand(s string, o *object) []expansion {
+	platforms := ld.abi.platforms
+	if len(platforms) == 0 {
+		platforms = []string{""}
+	}
+	var out []expansion
+	for _, p := range platforms {
+		if x, ok := ld.expandWith(s, o, p); ok && !slices.ContainsFunc(out, func(e expansion) bool { return e.s == x }) {
+			out = append(out, expansion{s: x, cpu: "platform " + p + "/"})
+		}
+	}
+	if len(out) == 1 {
+		out[0].cpu = ""
+	}
+	return out
+}
+
+// expandWith replaces $ORIGIN, $PLATFORM (by platform) and $LIB, or the
+// same in braces; any other $ is kept. ok is false when a token has no
+// value.
+func (ld *loader) expandWith(s string, o *object, platform string) (string, bool) {
 	if !strings.Contains(s, "$") {
 		return s, true
 	}
@@ -373,7 +412,7 @@ func (ld *loader) expand(s string, o *object) (string, bool) {
 		if n = dstLen(rest, "ORIGIN"); n > 0 {
 			repl = o.origin
 		} else if n = dstLen(rest, "PLATFORM"); n > 0 {
-			repl = ld.abi.platform
+			repl = platform
 		} else if n = dstLen(rest, "LIB"); n > 0 {
 			repl = ld.lib
 		} else {
