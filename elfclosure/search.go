@@ -15,8 +15,8 @@ type loader struct {
 	r       *resolver
 	abi     *abi
 	main    *object
-	objs    []*object // the namespace's list: what a name is matched against
-	lib     string    // $LIB
+	objs    []*object   // the namespace's list: what a name is matched against
+	lib     string      // $LIB
 	sysDirs []searchDir // the built-in directories
 	llp     []searchDir // LD_LIBRARY_PATH, decomposed
 	secure  bool
