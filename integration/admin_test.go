@@ -123,13 +123,13 @@ func TestRebootHalt(t *testing.T) {
 	c := startCluster(t, 2)
 	// A process on node 0 dies with the node's reboot; node 1 is untouched.
 	sleeper := c.startBpsh(t, "0", "sleep", "304.5")
-	waitChild(t, sleeper.Process.Pid)
+	waitRemote(t, "sleep", "304.5")
 	other := c.startBpsh(t, "1", "sleep", "1.5")
 	if r := c.run("", "bpctl", "-S", "0", "-R"); r.code != 0 {
 		t.Fatalf("bpctl -R: exit %d %q", r.code, r.stderr)
 	}
 	if err := sleeper.Wait(); exitCode(err) != 137 {
-		t.Errorf("bpsh on a rebooted node: %v, want 137", err)
+		t.Errorf("bpsh on a rebooted node: %v, want 137; its stderr: %q", err, stderrOf(sleeper))
 	}
 	c.waitState(t, "0", "up")
 	// The node came back with a clean process table: its bpslave (PID 1),
@@ -195,9 +195,7 @@ func TestNodeUp(t *testing.T) {
 func TestNodeFailure(t *testing.T) {
 	c := startCluster(t, 2)
 	sleeper := c.startBpsh(t, "0", "sleep", "305.5")
-	waitChild(t, sleeper.Process.Pid)
-	var errb strings.Builder
-	sleeper.Stderr = &errb // not yet read: set before the process writes
+	waitRemote(t, "sleep", "305.5")
 	survivor := c.startBpsh(t, "1", "sleep", "2.5")
 
 	// Node 0 stops answering (its bpslave is stopped): after two ping
@@ -207,7 +205,7 @@ func TestNodeFailure(t *testing.T) {
 	began := time.Now()
 	err := sleeper.Wait()
 	if exitCode(err) != 137 {
-		t.Errorf("bpsh on a node that went silent: %v, want 137", err)
+		t.Errorf("bpsh on a node that went silent: %v, want 137; its stderr: %q", err, stderrOf(sleeper))
 	}
 	t.Logf("ghost ended %v after the node went silent", time.Since(began).Round(time.Millisecond))
 	c.waitState(t, "0", "down")

@@ -189,7 +189,7 @@ func TestProcessSpace(t *testing.T) {
 	t.Run("SIGKILL of the ghost kills the remote process", func(t *testing.T) {
 		cmd := c.startBpsh(t, "2", "sleep", "301.5")
 		ghost := waitChild(t, cmd.Process.Pid)
-		waitFor(t, "remote sleep 301.5", func() bool { return len(pgrep("sleep", "301.5")) == 2 })
+		waitRemote(t, "sleep", "301.5")
 		syscall.Kill(ghost, syscall.SIGKILL)
 		err := cmd.Wait()
 		if exitCode(err) != 137 {
@@ -291,6 +291,9 @@ func children(pid int) []int {
 func (c *cluster) startBpsh(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := c.command("bpsh", args...)
+	if cmd.Stderr == nil {
+		cmd.Stderr = &syncBuffer{} // for stderrOf
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -302,6 +305,14 @@ func (c *cluster) startBpsh(t *testing.T, args ...string) *exec.Cmd {
 		cmd.Wait()
 	})
 	return cmd
+}
+
+// stderrOf is what a bpsh of startBpsh wrote to its stderr so far.
+func stderrOf(cmd *exec.Cmd) string {
+	if b, ok := cmd.Stderr.(*syncBuffer); ok {
+		return b.String()
+	}
+	return ""
 }
 
 func onlyChild(t *testing.T, pid int) int {
@@ -317,6 +328,15 @@ func waitChild(t *testing.T, pid int) int {
 	t.Helper()
 	waitFor(t, "ghost", func() bool { return len(children(pid)) == 1 })
 	return children(pid)[0]
+}
+
+// waitRemote waits until the remote process of a ghost runs argv: both
+// are in this machine's process table (a local node shares it) under
+// the same argv. A node that dies before that fails the start instead
+// (255, "Slave node died"), not the process.
+func waitRemote(t *testing.T, argv ...string) {
+	t.Helper()
+	waitFor(t, "the remote "+strings.Join(argv, " "), func() bool { return len(pgrep(argv...)) == 2 })
 }
 
 func waitFor(t *testing.T, what string, ok func() bool) {
