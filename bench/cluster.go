@@ -83,7 +83,9 @@ func StartCluster(bin string, nodes int, extra ...string) (c *Cluster, err error
 	}
 	go func() { c.exited <- c.master.Wait() }()
 
-	deadline := time.Now().Add(20 * time.Second)
+	// Nodes come up a few dozen a second on two cores: hundreds take longer.
+	wait := 20*time.Second + time.Duration(nodes)*100*time.Millisecond
+	deadline := time.Now().Add(wait)
 	for {
 		up, err := c.nodesUp()
 		if up == nodes {
@@ -96,7 +98,7 @@ func StartCluster(bin string, nodes int, extra ...string) (c *Cluster, err error
 		default:
 		}
 		if time.Now().After(deadline) {
-			return c, fmt.Errorf("bpmaster: %d of %d nodes up after 20 s (last error: %v); log:\n%s", up, nodes, err, c.log)
+			return c, fmt.Errorf("bpmaster: %d of %d nodes up after %v (last error: %v); log:\n%s", up, nodes, wait, err, c.log)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
