@@ -11,9 +11,10 @@ import (
 // first session, which no user running many commands pays.
 const warmup = 10
 
-// BenchmarkStartup times `true` run three ways: locally (the floor: what
-// fork+exec+wait costs here at all), with `bpsh 0 true`, and with ssh over
-// a warm ControlMaster. The three take turns, in a rotating order, so that
+// BenchmarkStartup times `true` run five ways: locally (the floor: what
+// fork+exec+wait costs here at all), with `bpsh 0 true`, with ssh over
+// a warm ControlMaster, and with pdsh -R ssh and clush over that same
+// ControlMaster. They take turns, in a rotating order, so that
 // whatever else the machine does falls on all of them alike, and so that
 // each round gives a paired ssh/bpsh ratio.
 //
@@ -47,6 +48,18 @@ func BenchmarkStartup(b *testing.B) {
 		b.Logf("no ssh rows: %v", err)
 	} else {
 		ssh = add("ssh 127.0.0.1 true, warm ControlMaster", "ssh", Goal{}, os.Environ(), peer.Command("true")...)
+		// pdsh and clush through the same ControlMaster: what they add
+		// to one ssh for a single target.
+		if err := ensurePdshClush(b.Logf); err != nil {
+			report.Note("no pdsh and clush rows: %v", err)
+		} else if pdsh, clush, err := peer.PdshClush(); err != nil {
+			b.Fatal(err)
+		} else {
+			for _, s := range []*ParallelShell{pdsh, clush} {
+				env, argv := s.Command("127.0.0.1", "true")
+				add(s.Name+" -w 127.0.0.1 true, warm ControlMaster", s.Name, Goal{}, env, argv...)
+			}
+		}
 	}
 
 	for round := range warmup + *runs {
