@@ -104,8 +104,11 @@ func TestPermissions(t *testing.T) {
 		t.Errorf("bpstat after the changes:\n%s", out)
 	}
 
-	// Bad input: one line, exit 2, nothing changed.
-	for _, args := range [][]string{{"-S", "1", "-m", "0755"}, {"-S", "x7", "-s", "up"}, {"-s", "up"}, {"-S", "1", "-s", "down"}} {
+	// Bad input: one line, exit 2, nothing changed (the restart below
+	// checks the table again).
+	for _, args := range [][]string{{"-S", "1", "-m", "0755"}, {"-S", "x7", "-s", "up"}, {"-s", "up"}, {"-S", "1", "-s", "down"},
+		// A bad step after good ones: the good ones are not applied either.
+		{"-S", "1", "-m", "0100", "-S", "99", "-s", "up"}, {"-S", "1", "-m", "0100", "-u", "no-such-user-bproc"}} {
 		r := c.run("", "bpctl", args...)
 		if r.code != 2 || strings.Count(r.stderr, "\n") != 1 {
 			t.Errorf("bpctl %v: exit %d %q, want 2 and one line", args, r.code, r.stderr)

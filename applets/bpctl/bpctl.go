@@ -73,21 +73,29 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	return run(client, table, p.steps, io.Stdout, io.Stderr)
 }
 
-// run applies the steps; a node that could not be changed is a line on
-// stderr and makes the exit status 1.
-func run(client *bproc.Client, table []localapi.NodeStatus, steps []step, stdout, stderr io.Writer) error {
+// change is a step that asks the master for something, with the nodes it
+// applies to.
+type change struct {
+	s        step
+	ctl      localapi.Ctl
+	onMaster bool // the master was selected too: not changed with bpctl
+}
+
+// plan resolves every step (node specs, user and group names) before
+// anything is changed, so that a bad one changes nothing.
+func plan(table []localapi.NodeStatus, steps []step) ([]change, error) {
 	view := make([]nodeset.Node, len(table))
 	for i, n := range table {
 		view[i] = nodeset.Node{Num: n.Num, State: n.State, Addr: n.Addr}
 	}
 	var selected []int
-	failed := false
+	var out []change
 	for _, s := range steps {
 		switch s.kind {
 		case "select":
 			nums, err := nodeset.Parse(s.arg, view)
 			if err != nil {
-				return applets.Exit(2, "%s", err)
+				return nil, applets.Exit(2, "%s", err)
 			}
 			selected = nums
 			continue
@@ -95,33 +103,49 @@ func run(client *bproc.Client, table []localapi.NodeStatus, steps []step, stdout
 			selected = []int{nodeset.Master}
 			continue
 		case "add-node":
-			num, err := client.AddNode(s.arg)
+			out = append(out, change{s: s})
+			continue
+		}
+		if selected == nil {
+			return nil, &applets.UsageError{Err: fmt.Errorf("%s: no nodes selected (use -S NODES first)", s.flag)}
+		}
+		ctl, err := s.ctl()
+		if err != nil {
+			return nil, applets.Exit(2, "%s", err)
+		}
+		ctl.Nodes = without(selected, nodeset.Master)
+		out = append(out, change{s: s, ctl: ctl, onMaster: len(ctl.Nodes) < len(selected)})
+	}
+	return out, nil
+}
+
+// run applies the steps; a node that could not be changed is a line on
+// stderr and makes the exit status 1.
+func run(client *bproc.Client, table []localapi.NodeStatus, steps []step, stdout, stderr io.Writer) error {
+	changes, err := plan(table, steps)
+	if err != nil {
+		return err
+	}
+	failed := false
+	for _, c := range changes {
+		if c.s.kind == "add-node" {
+			num, err := client.AddNode(c.s.arg)
 			if err != nil {
 				fmt.Fprintf(stderr, "%s\n", err)
 				failed = true
 			} else {
-				fmt.Fprintf(stdout, "%s: node %d\n", s.arg, num)
+				fmt.Fprintf(stdout, "%s: node %d\n", c.s.arg, num)
 			}
 			continue
 		}
-		if selected == nil {
-			return &applets.UsageError{Err: fmt.Errorf("%s: no nodes selected (use -S NODES first)", s.flag)}
+		if c.onMaster {
+			fmt.Fprintf(stderr, "master: %s: the master is not changed with bpctl\n", c.s.flag)
+			failed = true
 		}
-		ctl, err := s.ctl()
-		if err != nil {
-			return applets.Exit(1, "%s", err)
-		}
-		for _, num := range selected {
-			if num == nodeset.Master {
-				fmt.Fprintf(stderr, "master: %s: the master is not changed with bpctl\n", s.flag)
-				failed = true
-			}
-		}
-		ctl.Nodes = without(selected, nodeset.Master)
-		if len(ctl.Nodes) == 0 {
+		if len(c.ctl.Nodes) == 0 {
 			continue
 		}
-		errs, err := client.Ctl(ctl)
+		errs, err := client.Ctl(c.ctl)
 		if err != nil {
 			return err
 		}

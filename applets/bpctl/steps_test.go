@@ -1,8 +1,11 @@
 package bpctl
 
 import (
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bproc/bproc/localapi"
 )
 
 func TestParseArgsOrder(t *testing.T) {
@@ -60,4 +63,29 @@ func FuzzParseArgs(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPlanBadStepChangesNothing: a step that cannot be resolved fails the
+// whole command line before any change is asked for.
+func TestPlanBadStepChangesNothing(t *testing.T) {
+	table := []localapi.NodeStatus{{Num: 0, State: "up"}, {Num: 1, State: "up"}}
+	for _, args := range [][]string{
+		{"-S", "0", "-m", "0100", "-S", "99", "-s", "up"},
+		{"-S", "0", "-m", "0100", "-u", "no-such-user-bproc"},
+		{"-S", "0", "-m", "0100", "-g", "no-such-group-bproc"},
+		{"--add-node", "52:54:00:00:00:01", "-m", "0100"},
+	} {
+		p, err := parseArgs(args)
+		if err != nil {
+			t.Fatalf("parseArgs(%q): %v", args, err)
+		}
+		if got, err := plan(table, p.steps); err == nil {
+			t.Errorf("plan(%q) = %d changes, want an error", args, len(got))
+		}
+	}
+	p, _ := parseArgs([]string{"-S", "0", "-m", "0100", "-S", "1", "-u", "0", "-M", "-s", "up"})
+	got, err := plan(table, p.steps)
+	if err != nil || len(got) != 3 || !slices.Equal(got[0].ctl.Nodes, []int{0}) || !slices.Equal(got[1].ctl.Nodes, []int{1}) || !got[2].onMaster {
+		t.Errorf("plan of good steps = %+v, %v", got, err)
+	}
 }
