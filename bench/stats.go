@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"math"
 	"slices"
 	"time"
@@ -61,4 +62,25 @@ func Millis(ds []time.Duration) []float64 {
 		out[i] = float64(d) / float64(time.Millisecond)
 	}
 	return out
+}
+
+// MarshalJSON writes a figure that was not measured (NaN, which
+// encoding/json refuses) as null, so that a report with a failed row is
+// still saved.
+func (s Summary) MarshalJSON() ([]byte, error) {
+	num := func(v float64) *float64 {
+		if math.IsNaN(v) {
+			return nil
+		}
+		return &v
+	}
+	return json.Marshal(struct {
+		N      int      `json:"n"`
+		Median *float64 `json:"median"`
+		P10    *float64 `json:"p10"`
+		P90    *float64 `json:"p90"`
+		Mean   *float64 `json:"mean"`
+		Min    *float64 `json:"min"`
+		Max    *float64 `json:"max"`
+	}{s.N, num(s.Median), num(s.P10), num(s.P90), num(s.Mean), num(s.Min), num(s.Max)})
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"math"
 	"testing"
 )
@@ -54,6 +55,21 @@ func TestGoal(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.goal.Verdict(tt.v); got != tt.want {
 			t.Errorf("%s.Verdict(%v) = %q, want %q", tt.goal, tt.v, got, tt.want)
+		}
+	}
+}
+
+func TestSummaryJSON(t *testing.T) {
+	for _, tc := range []struct {
+		samples []float64
+		want    string
+	}{
+		{nil, `{"n":0,"median":null,"p10":null,"p90":null,"mean":null,"min":null,"max":null}`},
+		{[]float64{2}, `{"n":1,"median":2,"p10":2,"p90":2,"mean":2,"min":2,"max":2}`},
+	} {
+		b, err := json.Marshal(Summarize(tc.samples))
+		if string(b) != tc.want || err != nil {
+			t.Errorf("json.Marshal(Summarize(%v)) = %s, %v; want %s", tc.samples, b, err, tc.want)
 		}
 	}
 }

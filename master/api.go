@@ -14,21 +14,17 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/acceptloop"
 	"github.com/bproc/bproc/ghost"
 	"github.com/bproc/bproc/localapi"
 	"github.com/bproc/bproc/peercred"
 )
 
 func (m *Master) acceptLocal(ctx context.Context, l *net.UnixListener) {
-	for {
-		c, err := l.AcceptUnix()
-		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				m.log.Error("accept on local socket", "err", err)
-			}
-			return
-		}
-		go m.serveLocal(c)
+	err := acceptloop.Serve(l, func(c net.Conn) { m.serveLocal(c.(*net.UnixConn)) },
+		func(err error) { m.log.Warn("accept on local socket; trying again", "err", err) })
+	if err != nil && ctx.Err() == nil {
+		m.log.Error("accept on local socket", "err", err)
 	}
 }
 

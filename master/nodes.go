@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bproc/bproc/acceptloop"
 	"github.com/bproc/bproc/localapi"
 	"github.com/bproc/bproc/peercred"
 	"github.com/bproc/bproc/wire"
@@ -90,15 +91,10 @@ func (m *Master) sshConfig() *ssh.ServerConfig {
 }
 
 func (m *Master) acceptNodes(ctx context.Context, l net.Listener) {
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				m.log.Error("accept node connection", "err", err)
-			}
-			return
-		}
-		go m.serveNode(ctx, c)
+	err := acceptloop.Serve(l, func(c net.Conn) { m.serveNode(ctx, c) },
+		func(err error) { m.log.Warn("accept node connection; trying again", "err", err) })
+	if err != nil && ctx.Err() == nil {
+		m.log.Error("accept node connection", "err", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/bproc/bproc/acceptloop"
 	"github.com/bproc/bproc/peercred"
 	"github.com/bproc/bproc/wire"
 )
@@ -38,15 +39,8 @@ func (s *Slave) serveAPI(path string) error {
 	if old != nil {
 		old.Close()
 	}
-	go func() {
-		for {
-			c, err := l.AcceptUnix()
-			if err != nil {
-				return
-			}
-			go s.forwardAPI(c)
-		}
-	}()
+	go acceptloop.Serve(l, func(c net.Conn) { s.forwardAPI(c.(*net.UnixConn)) },
+		func(err error) { s.log.Warn("accept on the node's API socket; trying again", "err", err) })
 	return nil
 }
 

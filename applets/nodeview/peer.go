@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bproc/bproc/acceptloop"
 	"github.com/bproc/bproc/masterview"
 	"github.com/bproc/bproc/wire"
 )
@@ -51,13 +52,7 @@ func (s *peerServer) addr() string { return s.l.Addr().String() }
 func (s *peerServer) close() { s.l.Close() }
 
 func (s *peerServer) serve() {
-	for {
-		c, err := s.l.Accept()
-		if err != nil {
-			return
-		}
-		go s.serveConn(c)
-	}
+	acceptloop.Serve(s.l, s.serveConn, func(err error) { s.log.Warn("accept a node's connection; trying again", "err", err) })
 }
 
 func (s *peerServer) serveConn(c net.Conn) {
