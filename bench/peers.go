@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -129,8 +128,13 @@ func (p *SSHPeer) path(name string) string { return filepath.Join(p.dir, name) }
 // lastlog, ~/.ssh/rc). StrictModes is off because the key file lives under
 // /tmp, which is world-writable; the sshd listens on loopback only.
 func (p *SSHPeer) sshdConfig() string {
-	return fmt.Sprintf(`ListenAddress 127.0.0.1:%d
-HostKey %s
+	return fmt.Sprintf("ListenAddress 127.0.0.1:%d\n", p.port) + sshdSettings(p.path("host_key"), p.path("authorized_keys"), "LogLevel INFO")
+}
+
+// sshdSettings is what every sshd of the benchmarks runs with, beside its
+// addresses; extra lines go at the end.
+func sshdSettings(hostKey, authorizedKeys string, extra ...string) string {
+	return fmt.Sprintf(`HostKey %s
 PidFile none
 AuthorizedKeysFile %s
 AllowUsers %s
@@ -147,8 +151,7 @@ PrintMotd no
 PrintLastLog no
 X11Forwarding no
 AllowTcpForwarding no
-LogLevel INFO
-`, p.port, p.path("host_key"), p.path("authorized_keys"), sshUser)
+`, hostKey, authorizedKeys, sshUser) + strings.Join(extra, "\n") + "\n"
 }
 
 // clientOptions are the options every ssh here starts with. -F /dev/null:
@@ -295,30 +298,9 @@ func ensureOpenSSH(logf func(string, ...any)) error {
 	if haveOpenSSH() {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	apt := func(args ...string) error {
-		// Wait for another apt (an unattended upgrade, a second
-		// session) rather than fail on its lock at once.
-		args = append([]string{"-o", "DPkg::Lock::Timeout=300"}, args...)
-		cmd := exec.CommandContext(ctx, "apt-get", args...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("apt-get %s: %w: %s", strings.Join(args, " "), err, tail(out, 800))
-		}
-		return nil
-	}
-	install := []string{"install", "-y", "-q", "openssh-server", "openssh-client"}
 	logf("installing openssh-server and openssh-client with apt-get")
-	if err := apt(install...); err != nil {
-		logf("%v; running apt-get update and trying again", err)
-		if err := apt("update", "-q"); err != nil {
-			return err
-		}
-		if err := apt(install...); err != nil {
-			return err
-		}
+	if err := aptInstall("openssh-server", "openssh-client"); err != nil {
+		return err
 	}
 	if !haveOpenSSH() {
 		return fmt.Errorf("apt-get installed openssh, but %s, ssh or ssh-keygen is still missing", sshdPath)

@@ -176,26 +176,7 @@ func (f *SSHFarm) sshdConfig(addrs []string) string {
 	for _, a := range addrs {
 		fmt.Fprintf(&b, "ListenAddress %s:%d\n", a, f.port)
 	}
-	fmt.Fprintf(&b, `HostKey %s
-PidFile none
-AuthorizedKeysFile %s
-AllowUsers %s
-PermitRootLogin no
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-PermitUserRC no
-PermitUserEnvironment no
-UseDNS no
-PrintMotd no
-PrintLastLog no
-X11Forwarding no
-AllowTcpForwarding no
-MaxStartups 100:30:200
-LogLevel ERROR
-`, f.path("host_key"), f.path("authorized_keys"), sshUser)
+	b.WriteString(sshdSettings(f.path("host_key"), f.path("authorized_keys"), "MaxStartups 100:30:200", "LogLevel ERROR"))
 	return b.String()
 }
 
