@@ -45,19 +45,20 @@ func BenchmarkFanout(b *testing.B) {
 
 	type cmd struct {
 		what  string
+		tool  string
 		n     int
 		goal  Goal
 		timer *Timer
 		took  []time.Duration
 	}
 	var cmds []*cmd
-	add := func(what string, n int, goal Goal, env []string, argv ...string) {
+	add := func(what, tool string, n int, goal Goal, env []string, argv ...string) {
 		t, err := NewTimer(env, argv...)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { t.Close() })
-		cmds = append(cmds, &cmd{what: what, n: n, goal: goal, timer: t})
+		cmds = append(cmds, &cmd{what: what, tool: tool, n: n, goal: goal, timer: t})
 	}
 	for _, n := range fanoutSizes {
 		spec := fmt.Sprintf("0-%d", n-1)
@@ -65,7 +66,7 @@ func BenchmarkFanout(b *testing.B) {
 		if n == maxN {
 			spec, goal = "-a", AtMost(1, "s")
 		}
-		add(fmt.Sprintf("bpsh %s true, %d nodes", spec, n), n, goal, c.Env(), c.Applet("bpsh"), spec, "true")
+		add(fmt.Sprintf("bpsh %s true, %d nodes", spec, n), "bpsh", n, goal, c.Env(), c.Applet("bpsh"), spec, "true")
 		if farm == nil {
 			continue
 		}
@@ -75,7 +76,7 @@ func BenchmarkFanout(b *testing.B) {
 		}
 		for _, s := range []*ParallelShell{pdsh, clush} {
 			env, argv := s.Command(farm.Hostlist(n), "true")
-			add(fmt.Sprintf("%s -f %d true, %d ssh targets", s.Name, n, n), n, Goal{}, env, argv...)
+			add(fmt.Sprintf("%s -f %d true, %d ssh targets", s.Name, n, n), s.Name, n, Goal{}, env, argv...)
 		}
 	}
 
@@ -94,7 +95,7 @@ func BenchmarkFanout(b *testing.B) {
 		}
 	}
 	for _, x := range cmds {
-		row := report.Add(x.what, "s", seconds(x.took), x.goal)
+		row := report.AddPoint(x.what, "s", seconds(x.took), x.goal, "true on N nodes at once: "+x.tool, float64(x.n))
 		if x.goal != (Goal{}) {
 			b.ReportMetric(row.Summary.Median, "s-bpsh-"+strconv.Itoa(x.n))
 		}

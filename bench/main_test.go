@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -88,6 +89,13 @@ func run(m *testing.M) int {
 		path = abs
 	}
 	fmt.Printf("results: %s\n", path)
+	png := strings.TrimSuffix(path, ".json") + ".png"
+	if ok, err := report.Plot(png); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	} else if ok {
+		fmt.Printf("plot: %s\n", png)
+	}
 	return code
 }
 

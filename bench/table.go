@@ -58,6 +58,11 @@ type Row struct {
 	Summary Summary `json:"summary"`
 	Goal    Goal    `json:"goal"`
 	Verdict string  `json:"verdict"`
+
+	// Series and X place the row in the run's plot: one line of bars
+	// per series, X its position (the node count).
+	Series string  `json:"series,omitempty"`
+	X      float64 `json:"x,omitempty"`
 }
 
 // Report is one `make bench`: the machine, the rows in the order the
@@ -77,8 +82,13 @@ type Report struct {
 // name, so that -benchtime 3x (which calls a benchmark again) leaves the
 // last measurement rather than three rows.
 func (r *Report) Add(what, unit string, samples []float64, goal Goal) Row {
+	return r.AddPoint(what, unit, samples, goal, "", 0)
+}
+
+// AddPoint is Add for a row that is also a bar of the plot: series at x.
+func (r *Report) AddPoint(what, unit string, samples []float64, goal Goal, series string, x float64) Row {
 	s := Summarize(samples)
-	row := Row{What: what, Unit: unit, Summary: s, Goal: goal, Verdict: goal.Verdict(s.Median)}
+	row := Row{What: what, Unit: unit, Summary: s, Goal: goal, Verdict: goal.Verdict(s.Median), Series: series, X: x}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i := range r.Rows {
