@@ -211,6 +211,9 @@ func TestNodeFailure(t *testing.T) {
 		t.Errorf("bpsh on a node that went silent: %v, want 137; its stderr: %q", err, stderrOf(sleeper))
 	}
 	t.Logf("ghost ended %v after the node went silent", time.Since(began).Round(time.Millisecond))
+	if e := stderrOf(sleeper); !strings.Contains(e, "0: Slave node died\n") {
+		t.Errorf("bpsh's stderr on a node that went silent: %q, want 0: Slave node died", e)
+	}
 	c.waitState(t, "0", "down")
 	if err := survivor.Wait(); err != nil {
 		t.Errorf("node 1's process while node 0 died: %v", err)
