@@ -91,15 +91,24 @@ func TestDisklessView(t *testing.T) {
 	prog := filepath.Join(dir, "prog")
 	copyFile(t, "/bin/true", prog, 0o755)
 	cache := filepath.Join("/proc", strconv.Itoa(c.nodePID(t, 1)), "root/run/bproc/cache")
+	sentFirst := filesSent(t, c)
 	if r := c.run("", "bpsh", "1", prog); r.code != 0 {
 		t.Errorf("first version: exit %d %q", r.code, r.stderr)
 	}
-	before := listDir(t, cache)
+	before, sentBefore := listDir(t, cache), filesSent(t, c)
+	if fi, err := os.Stat(prog); err != nil || sentBefore-sentFirst < fi.Size() {
+		t.Errorf("the master sent %d bytes for a first run of %s (%v)", sentBefore-sentFirst, prog, err)
+	}
 	if r := c.run("", "bpsh", "1", prog); r.code != 0 {
 		t.Errorf("second run: exit %d %q", r.code, r.stderr)
 	}
 	if after := listDir(t, cache); after != before {
 		t.Errorf("the node's copies changed on a second run:\n%s\nthen\n%s", before, after)
+	}
+	// A copy fetched again would have the same name and size: the
+	// master's count of bytes sent is what tells.
+	if sent := filesSent(t, c) - sentBefore; sent != 0 {
+		t.Errorf("the master sent %d bytes of files for a second run, want 0", sent)
 	}
 	copyFile(t, "/bin/false", prog+".new", 0o755)
 	later := time.Now().Add(2 * time.Second) // the view compares whole seconds
