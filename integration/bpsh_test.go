@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,6 +22,39 @@ func TestProcessSpace(t *testing.T) {
 		want := "  0: n0\n  1: n1\n  2: n2\n"
 		if r.code != 0 || sortLines(r.stdout) != want {
 			t.Errorf("bpsh -a -p hostname = %q (exit %d, stderr %q), want %q", r.stdout, r.code, r.stderr, want)
+		}
+	})
+
+	t.Run("the remote process's PID is its ghost's", func(t *testing.T) {
+		// sh -c 'echo $$' prints getpid() on the node; the ghost is
+		// bpsh's only child here.
+		cmd := c.command("bpsh", "1", "sh", "-c", "echo $$; exec sleep 300.7")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			for _, g := range children(cmd.Process.Pid) {
+				syscall.Kill(g, syscall.SIGKILL)
+			}
+			cmd.Wait()
+		}()
+		line := make(chan string, 1)
+		go func() {
+			l, _ := bufio.NewReader(out).ReadString('\n')
+			line <- strings.TrimSpace(l)
+		}()
+		var remote string
+		select {
+		case remote = <-line:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no PID from the node in 10 s")
+		}
+		if ghost := waitChild(t, cmd.Process.Pid); remote != strconv.Itoa(ghost) {
+			t.Errorf("getpid() on node 1 = %s, ghost's PID on the master = %d", remote, ghost)
 		}
 	})
 
