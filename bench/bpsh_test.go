@@ -62,17 +62,16 @@ func BenchmarkStartup(b *testing.B) {
 		}
 	}
 
-	for round := range warmup + *runs {
-		for i := range cmds {
-			x := cmds[(round+i)%len(cmds)]
-			d, err := x.timer.Run()
-			if err != nil {
-				b.Fatalf("round %d: %v", round, err)
-			}
-			if round >= warmup {
-				x.took = append(x.took, d)
-			}
-		}
+	timers := make([]*Timer, len(cmds))
+	for i, x := range cmds {
+		timers[i] = x.timer
+	}
+	took, err := InTurn(timers, warmup, *runs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i, x := range cmds {
+		x.took = took[i]
 	}
 
 	for _, x := range cmds {

@@ -82,17 +82,16 @@ func BenchmarkFanout(b *testing.B) {
 
 	// One warm-up round: the first run of each pays for the page cache
 	// and for the sshds' and nodes' first sessions.
-	for round := range 1 + *fanoutRuns {
-		for i := range cmds {
-			x := cmds[(round+i)%len(cmds)]
-			d, err := x.timer.Run()
-			if err != nil {
-				b.Fatalf("round %d: %v", round, err)
-			}
-			if round > 0 {
-				x.took = append(x.took, d)
-			}
-		}
+	timers := make([]*Timer, len(cmds))
+	for i, x := range cmds {
+		timers[i] = x.timer
+	}
+	took, err := InTurn(timers, 1, *fanoutRuns)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i, x := range cmds {
+		x.took = took[i]
 	}
 	for _, x := range cmds {
 		row := report.AddPoint(x.what, "s", seconds(x.took), x.goal, "true on N nodes at once: "+x.tool, float64(x.n))
@@ -104,13 +103,4 @@ func BenchmarkFanout(b *testing.B) {
 		pdsh, clush, _ := farm.PdshClush(maxN)
 		report.Note("fan-out: pdsh is `%s`, clush `%s`, each with -w the first n targets", pdsh.Given(), clush.Given())
 	}
-}
-
-// seconds is durations in seconds, for rows read in s.
-func seconds(ds []time.Duration) []float64 {
-	out := make([]float64, len(ds))
-	for i, d := range ds {
-		out[i] = d.Seconds()
-	}
-	return out
 }

@@ -61,3 +61,33 @@ func (t *Timer) String() string { return strings.Join(t.argv, " ") }
 
 // Close releases /dev/null.
 func (t *Timer) Close() error { return t.null.Close() }
+
+// InTurn runs each timer warmup+runs times, all of them once a round in
+// an order that rotates, so whatever else the machine does falls on all
+// of them alike. took[i] is timer i's runs after the warm-up rounds,
+// round by round (so took[i][k] and took[j][k] were measured side by side).
+func InTurn(timers []*Timer, warmup, runs int) (took [][]time.Duration, err error) {
+	took = make([][]time.Duration, len(timers))
+	for round := range warmup + runs {
+		for i := range timers {
+			k := (round + i) % len(timers)
+			d, err := timers[k].Run()
+			if err != nil {
+				return took, fmt.Errorf("round %d: %w", round, err)
+			}
+			if round >= warmup {
+				took[k] = append(took[k], d)
+			}
+		}
+	}
+	return took, nil
+}
+
+// seconds is durations in seconds, for rows read in s.
+func seconds(ds []time.Duration) []float64 {
+	out := make([]float64, len(ds))
+	for i, d := range ds {
+		out[i] = d.Seconds()
+	}
+	return out
+}
