@@ -35,7 +35,7 @@ func newHTTPServer(o *Options, ln net.Listener, leases *leaseTable) *httpServer 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /boot.ipxe", h.script)
 	mux.HandleFunc("GET /kernel", h.file("kernel", o.Kernel))
-	mux.HandleFunc("GET /initramfs", h.file("initramfs", o.Initramfs))
+	mux.HandleFunc("GET /initramfs", h.initramfs)
 	h.srv = &http.Server{
 		Handler: h.logged(mux),
 		// A node that stalls mid-header must not hold a connection.
@@ -87,25 +87,55 @@ func (h *httpServer) script(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, bootScript(h.o, mac, node))
 }
 
-// file serves a Source with ranges and HEAD (http.ServeContent).
-func (h *httpServer) file(name string, src Source) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		rl := w.(*reqLog)
-		if src == nil {
-			rl.err = fmt.Errorf("no %s configured", name)
+// initramfs serves /initramfs: the one every node boots, or, with
+// ?mac=MAC, that node's boot file. A MAC whose node has none (its
+// bootfile line was removed since it got its script) gets the common one.
+func (h *httpServer) initramfs(w http.ResponseWriter, r *http.Request) {
+	rl := w.(*reqLog)
+	src := h.o.Initramfs
+	if q := r.URL.Query().Get("mac"); q != "" {
+		mac, err := net.ParseMAC(q)
+		if err != nil || len(mac) != 6 {
+			rl.err = fmt.Errorf("mac %q: not an Ethernet address", q)
+			http.Error(w, rl.err.Error(), http.StatusBadRequest)
+			return
+		}
+		rl.mac = mac.String()
+		_, node, ok := h.o.Lookup(mac)
+		if !ok {
+			rl.err = fmt.Errorf("mac %s: not in the node table", mac)
 			http.NotFound(w, r)
 			return
 		}
-		f, err := src()
-		if err != nil {
-			rl.err = fmt.Errorf("open %s: %w", name, err)
-			http.Error(w, "cannot open "+name, http.StatusInternalServerError)
-			return
+		rl.node = node
+		if own := h.o.nodeInitramfs(node); own != nil {
+			src = own
 		}
-		defer f.Close()
-		w.Header().Set("Content-Type", "application/octet-stream")
-		http.ServeContent(w, r, name, time.Time{}, f)
 	}
+	h.serveSource(w, r, "initramfs", src)
+}
+
+// file serves a Source with ranges and HEAD (http.ServeContent).
+func (h *httpServer) file(name string, src Source) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { h.serveSource(w, r, name, src) }
+}
+
+func (h *httpServer) serveSource(w http.ResponseWriter, r *http.Request, name string, src Source) {
+	rl := w.(*reqLog)
+	if src == nil {
+		rl.err = fmt.Errorf("no %s configured", name)
+		http.NotFound(w, r)
+		return
+	}
+	f, err := src()
+	if err != nil {
+		rl.err = fmt.Errorf("open %s: %w", name, err)
+		http.Error(w, "cannot open "+name, http.StatusInternalServerError)
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	http.ServeContent(w, r, name, time.Time{}, f)
 }
 
 // reqLog records what a handler did, for the one log line per request.

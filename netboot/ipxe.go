@@ -46,7 +46,25 @@ func bootScript(o *Options, mac net.HardwareAddr, node int) string {
 	var b strings.Builder
 	b.WriteString("#!ipxe\n")
 	fmt.Fprintf(&b, "kernel %s/kernel %s\n", base, strings.Join(args, " "))
-	fmt.Fprintf(&b, "initrd %s/initramfs\n", base)
+	fmt.Fprintf(&b, "initrd %s\n", o.initramfsURL(mac, node))
 	b.WriteString("boot\n")
 	return b.String()
+}
+
+// initramfsURL is where the script of node (MAC mac) loads its initramfs:
+// the one every node boots, or with the MAC in the query when the node
+// has a boot file of its own.
+func (o *Options) initramfsURL(mac net.HardwareAddr, node int) string {
+	if mac != nil && o.nodeInitramfs(node) != nil {
+		return o.baseURL() + "/initramfs?mac=" + mac.String()
+	}
+	return o.baseURL() + "/initramfs"
+}
+
+// nodeInitramfs is node's own initramfs, or nil.
+func (o *Options) nodeInitramfs(node int) Source {
+	if node < 0 || o.NodeInitramfs == nil {
+		return nil
+	}
+	return o.NodeInitramfs(node)
 }

@@ -117,6 +117,12 @@ type Options struct {
 	// Kernel and Initramfs are served over HTTP as /kernel and
 	// /initramfs, and over TFTP as "kernel" and "initramfs".
 	Kernel, Initramfs Source
+	// NodeInitramfs, if set, is the initramfs of a node that boots
+	// something else than Initramfs (the config's bootfile lines), nil
+	// for one that boots Initramfs. Such a node's script asks for
+	// /initramfs?mac=MAC. It is called for every script and initramfs
+	// request, so the answer may follow a configuration that changes.
+	NodeInitramfs func(node int) Source
 	// Cmdline is appended to the kernel command line after
 	// "console=ttyS0 bproc.master=IP:PORT bproc.node=N".
 	Cmdline string

@@ -98,7 +98,19 @@ func TestBootScript(t *testing.T) {
 	if got != want {
 		t.Errorf("bootScript =\n%s\nwant\n%s", got, want)
 	}
-	if got := bootScript(&o, mac, -1); strings.Contains(got, "bproc.node") {
+	o.NodeInitramfs = func(node int) Source {
+		if node == 3 {
+			return BytesSource([]byte("own"))
+		}
+		return nil
+	}
+	if got := bootScript(&o, mac, 3); !strings.Contains(got, "\ninitrd http://10.99.0.1/initramfs?mac=52:54:00:12:34:56\n") {
+		t.Errorf("bootScript of a node with a boot file of its own:\n%s\nwant its initrd by MAC", got)
+	}
+	if got := bootScript(&o, mac, 4); !strings.Contains(got, "\ninitrd http://10.99.0.1/initramfs\n") {
+		t.Errorf("bootScript of a node without a boot file:\n%s\nwant the common initrd", got)
+	}
+	if got := bootScript(&o, mac, -1); strings.Contains(got, "bproc.node") || strings.Contains(got, "?mac") {
 		t.Errorf("bootScript of an unknown node names a node:\n%s", got)
 	}
 	o.HTTPPort = 8080

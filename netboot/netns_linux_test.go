@@ -80,16 +80,23 @@ func TestNetnsHelper(t *testing.T) {
 
 	kernel := bytes.Repeat([]byte("kernel-"), 40000) // 280 kB: many TFTP blocks
 	initramfs := bytes.Repeat([]byte("cpio"), 1000)
+	own := bytes.Repeat([]byte("own-"), 500) // node 7's bootfile
 	undionly := bytes.Repeat([]byte{0xeb, 0xfe}, 700)
 	var mu sync.Mutex
 	var unknown []string
 	opts := Options{
-		Interface:    srvIf,
-		Addr:         netip.MustParsePrefix("10.99.0.1/24"),
-		Lookup:       testLookup,
-		OnUnknown:    func(mac net.HardwareAddr) { mu.Lock(); unknown = append(unknown, mac.String()); mu.Unlock() },
-		Kernel:       BytesSource(kernel),
-		Initramfs:    BytesSource(initramfs),
+		Interface: srvIf,
+		Addr:      netip.MustParsePrefix("10.99.0.1/24"),
+		Lookup:    testLookup,
+		OnUnknown: func(mac net.HardwareAddr) { mu.Lock(); unknown = append(unknown, mac.String()); mu.Unlock() },
+		Kernel:    BytesSource(kernel),
+		Initramfs: BytesSource(initramfs),
+		NodeInitramfs: func(node int) Source {
+			if node == 7 {
+				return BytesSource(own)
+			}
+			return nil
+		},
 		TFTPFiles:    map[string]Source{IPXEBIOS: BytesSource(undionly)},
 		BIOSBootFile: IPXEBIOS,
 		Cmdline:      "quiet",
@@ -267,10 +274,22 @@ func TestNetnsHelper(t *testing.T) {
 		if code, body := get("GET", "/initramfs"); code != 200 || body != string(initramfs) {
 			t.Errorf("GET /initramfs = %d, %d bytes, want 200, %d bytes", code, len(body), len(initramfs))
 		}
+		odd := oddMAC.String()
+		if _, body := get("GET", "/boot.ipxe?mac="+odd); !strings.Contains(body, "initrd http://10.99.0.1/initramfs?mac="+odd+"\n") {
+			t.Errorf("the script of node 7, which has a boot file, does not ask for it:\n%s", body)
+		}
+		if code, body := get("GET", "/initramfs?mac="+odd); code != 200 || body != string(own) {
+			t.Errorf("GET /initramfs?mac=%s = %d, %d bytes, want 200 and node 7's %d bytes", odd, code, len(body), len(own))
+		}
+		if code, body := get("GET", "/initramfs?mac=02:00:00:00:00:01"); code != 200 || body != string(initramfs) {
+			t.Errorf("GET /initramfs?mac= of a node without a boot file = %d, %d bytes, want the common %d", code, len(body), len(initramfs))
+		}
 		for _, tt := range []struct {
 			method, path string
 			want         int
 		}{
+			{"GET", "/initramfs?mac=02:00:00:00:00:99", 404},
+			{"GET", "/initramfs?mac=zz", 400},
 			{"GET", "/etc/passwd", 404},
 			{"GET", "/../../etc/passwd", 404},
 			{"POST", "/kernel", 405},

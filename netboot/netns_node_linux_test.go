@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +16,8 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/pin/tftp/v3"
 	"golang.org/x/net/ipv6"
-	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/testvm"
 )
 
 // The node's side of TestNetnsHelper: its namespace, and clients that
@@ -123,29 +123,8 @@ func (n *node) ip(t *testing.T, args ...string) {
 	}
 }
 
-// do runs f on an OS thread in the node's namespace. Sockets f opens
-// stay in that namespace wherever they are used later; f must not start
-// goroutines that open sockets. The thread is never unlocked: a
-// goroutine that exits locked takes its thread with it, so no other
-// goroutine ever runs in the wrong namespace.
-func (n *node) do(f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		fd, err := unix.Open("/run/netns/"+n.ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- fmt.Errorf("open netns %s: %w", n.ns, err)
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", n.ns, err)
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
+// do runs f in the node's namespace (testvm.InNS).
+func (n *node) do(f func() error) error { return testvm.InNS(n.ns, f) }
 
 func (n *node) dhcpClient(t *testing.T, mac net.HardwareAddr, retries int) *nclient4.Client {
 	t.Helper()

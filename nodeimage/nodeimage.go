@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,6 +29,14 @@ var ErrNoBoot = errors.New("the config has no interface and kernel lines: no net
 func Options(cfg *config.Config, stateDir string) (initramfs.Options, error) {
 	if cfg.Kernel == "" {
 		return initramfs.Options{}, fmt.Errorf("node image: the config names no kernel")
+	}
+	// The kernel is not in the image, but nodes boot it beside the image:
+	// one that is not there is the same failure, found before any node
+	// tries.
+	if fi, err := os.Stat(cfg.Kernel); err != nil {
+		return initramfs.Options{}, fmt.Errorf("node image: kernel: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return initramfs.Options{}, fmt.Errorf("node image: kernel %s: not a regular file", cfg.Kernel)
 	}
 	ver, modDir := "", initramfs.DefaultModulesDir
 	if cfg.ModulesDir != "" {
@@ -82,6 +91,7 @@ func BootOptions(cfg *config.Config, live func() *config.Config, stateDir string
 		return netboot.Options{}, err
 	}
 	log.Info("node image ready", "path", path, "kernel", cfg.Kernel)
+	WarnBootFiles(cfg, log)
 	o := netboot.Options{
 		Interface: iface.Name,
 		Addr:      addr,
@@ -100,8 +110,17 @@ func BootOptions(cfg *config.Config, live func() *config.Config, stateDir string
 		MasterPort: masterPort,
 		Kernel:     netboot.FileSource(cfg.Kernel),
 		Initramfs:  netboot.FileSource(path),
-		Cmdline:    kernelArgs(cfg),
-		Logger:     log,
+		NodeInitramfs: func(node int) netboot.Source {
+			// A bootfile line replaces the built image; the file is opened
+			// for every request, so a line changed on SIGHUP takes effect
+			// at the node's next boot.
+			if n, ok := live().Node(node); ok && n.BootFile != "" {
+				return netboot.FileSource(n.BootFile)
+			}
+			return nil
+		},
+		Cmdline: kernelArgs(cfg),
+		Logger:  log,
 	}
 	// Plain PXE ROMs chain to iPXE when the ipxe package is installed.
 	o.TFTPFiles = netboot.IPXEFiles("")
@@ -142,4 +161,22 @@ func kernelArgs(cfg *config.Config) string {
 		args = strings.TrimSpace(args + " bproc.cachesize=" + strconv.FormatInt(cfg.CacheSize, 10))
 	}
 	return args
+}
+
+// WarnBootFiles logs each bootfile that cannot be read now: its nodes
+// would fail to boot (the HTTP request is refused and logged too).
+func WarnBootFiles(cfg *config.Config, log *slog.Logger) {
+	seen := map[string]bool{}
+	for _, n := range cfg.Nodes() {
+		if n.BootFile == "" || seen[n.BootFile] {
+			continue
+		}
+		seen[n.BootFile] = true
+		f, err := os.Open(n.BootFile)
+		if err != nil {
+			log.Warn("bootfile cannot be read: its nodes will not boot", "file", n.BootFile, "err", err)
+			continue
+		}
+		f.Close()
+	}
 }

@@ -8,8 +8,11 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Net is a private Ethernet segment: a named network namespace holding a
@@ -103,6 +106,32 @@ func (n *Net) Sysctl(key, value string) error {
 // the command's.
 func NSCommand(ns, name string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...)
+}
+
+// InNS runs f on an OS thread in the named namespace ns. Sockets f opens
+// stay in that namespace wherever they are used later; f must not start
+// goroutines that open sockets. The thread is never unlocked: a
+// goroutine that exits locked takes its thread with it, so no other
+// goroutine ever runs in the wrong namespace. A child another goroutine
+// started with Pdeathsig may have been forked by that thread, and gets
+// the signal when it exits.
+func InNS(ns string, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			errc <- fmt.Errorf("open netns %s: %w", ns, err)
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", ns, err)
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
 }
 
 // NSExists says whether the named namespace is there.

@@ -12,13 +12,10 @@ package bpmaster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
-	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -27,11 +24,8 @@ import (
 
 	"github.com/bproc/bproc/applets"
 	"github.com/bproc/bproc/config"
-	"github.com/bproc/bproc/keys"
 	"github.com/bproc/bproc/localapi"
 	"github.com/bproc/bproc/master"
-	"github.com/bproc/bproc/netboot"
-	"github.com/bproc/bproc/nodeimage"
 )
 
 // The flags without a default here take theirs from the configuration
@@ -91,31 +85,34 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	// The boot server answers by the configuration in force.
 	var live atomic.Pointer[config.Config]
 	live.Store(file)
-	mc.OnReload = func(f *config.Config) { live.Store(f) }
+	// SIGHUP is caught from here on: before the services run, its
+	// default action would end the master.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	boot, err := startBoot(file, live.Load, mc, c.BootOnly, log)
 	if err != nil {
 		return err
 	}
-	if boot != nil {
-		defer boot.Close()
+	defer boot.close()
+	mc.OnReload = func(f *config.Config) {
+		live.Store(f)
+		boot.reload(f)
 	}
-	if c.BootOnly {
-		<-ctx.Done()
-		return nil
-	}
-	m, err := master.New(mc)
-	if err != nil {
-		return err
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for range hup {
-			m.Reload()
+	reload := func() { bootOnlyReload(path, mc.OnReload, log) }
+	if !c.BootOnly {
+		m, err := master.New(mc)
+		if err != nil {
+			return err
 		}
-	}()
-	return m.Run(ctx)
+		reload = m.Reload
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go onHUP(ctx, hup, reload)
+		return m.Run(ctx)
+	}
+	onHUP(ctx, hup, reload)
+	return nil
 }
 
 // masterConfig merges the file and the flags: a flag given wins.
@@ -142,24 +139,26 @@ func (c *cli) masterConfig(file *config.Config, path, bin string, log *slog.Logg
 	return mc
 }
 
-// startBoot starts the network boot services when the config asks for
-// them (interface and kernel lines): nodes PXE-boot from this master into
-// an image built from this binary.
-func startBoot(file *config.Config, live func() *config.Config, mc master.Config, only bool, log *slog.Logger) (*netboot.Server, error) {
-	_, portStr, err := net.SplitHostPort(mc.Listen)
+// onHUP calls reload for every SIGHUP until ctx ends.
+func onHUP(ctx context.Context, hup <-chan os.Signal, reload func()) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			reload()
+		}
+	}
+}
+
+// bootOnlyReload is SIGHUP of --boot-only: the file again, as the master
+// would read it, for the boot services alone.
+func bootOnlyReload(path string, apply func(*config.Config), log *slog.Logger) {
+	file, err := config.Load(path, false)
 	if err != nil {
-		return nil, &applets.UsageError{Err: fmt.Errorf("--listen %q: %w", mc.Listen, err)}
+		log.Error("reload: configuration not changed", "err", err)
+		return
 	}
-	port, _ := strconv.Atoi(portStr)
-	if _, err := keys.LoadOrCreate(mc.StateDir); err != nil {
-		return nil, err
-	}
-	opts, err := nodeimage.BootOptions(file, live, mc.StateDir, port, log.With("service", "boot"))
-	if errors.Is(err, nodeimage.ErrNoBoot) && !only {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return netboot.Start(opts)
+	log.Info("configuration reloaded", "file", path, "nodes", len(file.Nodes()))
+	apply(file)
 }
