@@ -42,14 +42,22 @@ func (m *Master) Reload() {
 
 // applyConfig makes file the running configuration.
 func (m *Master) applyConfig(file *config.Config) {
-	if m.cfg.OnReload != nil {
-		defer m.cfg.OnReload(file)
-	}
 	table := m.cfg.nodeTable(file)
+	added, removed := m.applyTable(file, table)
+	// Outside the lock (the boot services may build an image), and
+	// before the log line, which says the whole new config is in force.
+	if m.cfg.OnReload != nil {
+		m.cfg.OnReload(file)
+	}
+	m.log.Info("configuration reloaded", "file", m.cfg.FilePath, "nodes", len(table), "added", added, "removed", removed)
+}
+
+// applyTable makes file the running configuration and table the node
+// table.
+func (m *Master) applyTable(file *config.Config, table map[int][]netip.Addr) (added, removed int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.cfg.File = file
-	added, removed := 0, 0
 	for num, addrs := range table {
 		n := m.nodes[num]
 		if n == nil {
@@ -71,7 +79,7 @@ func (m *Master) applyConfig(file *config.Config) {
 		removed++
 	}
 	m.changedLocked()
-	m.log.Info("configuration reloaded", "file", m.cfg.FilePath, "nodes", len(table), "added", added, "removed", removed)
+	return added, removed
 }
 
 // allowsAddr says whether a node may connect from addr.

@@ -43,7 +43,10 @@ type Options struct {
 	// puts there itself (console=ttyS0 bproc.master= bproc.node=).
 	Cmdline     string
 	PingTimeout int // seconds; 0 for bpmaster's default
-	MasterArgs  []string
+	// Spare nodes have addresses in the config's iprange but no MAC:
+	// room for machines added with bpctl --add-node.
+	Spare      int
+	MasterArgs []string
 }
 
 // Cluster is the namespace, the master and the node VMs.
@@ -70,6 +73,9 @@ func New(o Options) (*Cluster, error) {
 	}
 	if o.Nodes < 0 || o.Nodes > MaxNodes {
 		return nil, fmt.Errorf("%d nodes: want 1 to %d", o.Nodes, MaxNodes)
+	}
+	if o.Spare < 0 || o.Nodes+o.Spare > MaxNodes {
+		return nil, fmt.Errorf("%d spare nodes: want 0 to %d beside %d", o.Spare, MaxNodes-o.Nodes, o.Nodes)
 	}
 	c := &Cluster{
 		Options: o,
@@ -126,7 +132,7 @@ func (c *Cluster) Up(ctx context.Context) (err error) {
 		os.Remove(f)
 	}
 	conf := MasterConfig{
-		Interface: bridge, Nodes: c.Nodes, Kernel: c.Kernel,
+		Interface: bridge, Nodes: c.Nodes, Spare: c.Spare, Kernel: c.Kernel,
 		// virtio_pci finds the NIC, virtio_net drives it; the image
 		// builder adds what they depend on.
 		Modules:     []string{"virtio_pci", "virtio_net"},
@@ -214,9 +220,16 @@ func killNS(ns string) error {
 	return nil
 }
 
+// ErrPanic is wrapped by WaitUp's error when a node's kernel panicked:
+// that node will not come up, and waiting longer would only hide why.
+var ErrPanic = errors.New("kernel panic")
+
 // WaitUp waits until the master shows every listed node up (all nodes
 // when none are listed), and returns when each was first seen up. A
-// timeout names the nodes that are not, with the end of their consoles.
+// timeout names the nodes that are not, with the end of their consoles;
+// so does a node whose VM's kernel panicked, at once, whatever the master
+// still believes of it (a node that dies silently stays up there until
+// its ping timeout).
 func (c *Cluster) WaitUp(ctx context.Context, nodes ...int) ([]time.Time, error) {
 	if len(nodes) == 0 {
 		for n := range c.VMs {
@@ -232,6 +245,13 @@ func (c *Cluster) WaitUp(ctx context.Context, nodes ...int) ([]time.Time, error)
 		}
 		done := true
 		for i, n := range nodes {
+			if n < len(c.VMs) {
+				if p := c.VMs[n].Console().BootPanic(); p != "" {
+					upAt[i] = time.Time{}
+					states[n] = "down (its kernel panicked)"
+					return upAt, c.notUp(fmt.Errorf("%w: node %d: %s", ErrPanic, n, p), nodes, upAt, states)
+				}
+			}
 			if upAt[i].IsZero() && states[n] == localapi.StateUp {
 				upAt[i] = time.Now()
 			}

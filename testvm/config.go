@@ -46,6 +46,7 @@ func NodeAddr(n int) netip.Addr {
 type MasterConfig struct {
 	Interface   string
 	Nodes       int
+	Spare       int // addresses beyond Nodes, for nodes added later
 	Kernel      string
 	Modules     []string
 	Cmdline     string // kernelcommandline; empty for none
@@ -58,7 +59,7 @@ func (c MasterConfig) Text() string {
 	fmt.Fprintf(&b, "# A QEMU test cluster, written by testvm (make cluster); rewritten on every start.\n")
 	mask := net.CIDRMask(masterAddr.Bits(), 32)
 	fmt.Fprintf(&b, "interface %s %s %d.%d.%d.%d\n", c.Interface, masterAddr.Addr(), mask[0], mask[1], mask[2], mask[3])
-	fmt.Fprintf(&b, "iprange 0 %s %s\n", NodeAddr(0), NodeAddr(c.Nodes-1))
+	fmt.Fprintf(&b, "iprange 0 %s %s\n", NodeAddr(0), NodeAddr(c.Nodes+c.Spare-1))
 	for n := range c.Nodes {
 		fmt.Fprintf(&b, "node %d %s\n", n, NodeMAC(n))
 	}

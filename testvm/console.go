@@ -109,3 +109,26 @@ func cleanConsole(b []byte) []byte {
 	b = bytes.ReplaceAll(b, []byte("\r"), nil)
 	return b
 }
+
+// Where a kernel starts, and where it gives up for good.
+var (
+	kernelStart = []byte("Linux version ")
+	kernelPanic = regexp.MustCompile(`Kernel panic - not syncing:[^\n]*`)
+)
+
+// BootPanic is the panic line of the kernel that booted last on this
+// console, "" while that kernel has not panicked (or none booted yet).
+// A panic of an earlier boot does not count: with panic=N the machine
+// boots again, and may come up.
+func (l Log) BootPanic() string {
+	b, err := readFrom(l.Path, 0)
+	if err != nil {
+		return ""
+	}
+	if i := bytes.LastIndex(b, kernelStart); i >= 0 {
+		b = b[i:]
+	} else {
+		return ""
+	}
+	return string(bytes.TrimSpace(cleanConsole(kernelPanic.Find(b))))
+}

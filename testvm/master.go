@@ -90,6 +90,27 @@ func socketUp(path string) bool {
 	return err == nil && fi.Mode()&os.ModeSocket != 0
 }
 
+// Reload sends bpmaster SIGHUP, to read its config file again, and waits
+// until it has (or said why not: then the error holds its log's line).
+func (m *Master) Reload(ctx context.Context) error {
+	pid, err := readPID(m.PIDFile())
+	if err != nil {
+		return fmt.Errorf("bpmaster: %w", err)
+	}
+	mark := m.Log().Mark()
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		return fmt.Errorf("bpmaster: SIGHUP: %w", err)
+	}
+	line, _, err := m.Log().Wait(ctx, mark, regexp.MustCompile(`configuration reloaded|reload: configuration not changed[^\n]*`))
+	if err != nil {
+		return err
+	}
+	if line != "configuration reloaded" {
+		return fmt.Errorf("bpmaster: %s", line)
+	}
+	return nil
+}
+
 // Stop ends bpmaster with SIGTERM (it closes its services and
 // connections), SIGKILL if it takes longer than 10 s.
 func (m *Master) Stop() error {

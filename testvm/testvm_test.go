@@ -34,6 +34,28 @@ func TestMasterConfigText(t *testing.T) {
 	if got := c.Text(); strings.Contains(got, "kernelcommandline") || strings.Contains(got, "pingtimeout") {
 		t.Errorf("MasterConfig.Text() with no cmdline and ping timeout =\n%s\nwant neither line", got)
 	}
+	c.Spare = 2
+	if got := c.Text(); !strings.Contains(got, "\niprange 0 10.99.0.10 10.99.0.14\n") || strings.Contains(got, "\nnode 3 ") {
+		t.Errorf("MasterConfig.Text() with 2 spare nodes =\n%s\nwant addresses for nodes 3 and 4, and no node lines for them", got)
+	}
+}
+
+func TestBootPanic(t *testing.T) {
+	l := Log{filepath.Join(t.TempDir(), "console")}
+	for _, tt := range []struct{ text, want string }{
+		{"", ""},
+		{"iPXE 1.21\r\nLinux version 6.1.0\nbooting\n", ""},
+		{"Linux version 6.1.0\n[ 2.1] Kernel panic - not syncing: VFS: Unable to mount root fs\r\n", "Kernel panic - not syncing: VFS: Unable to mount root fs"},
+		// with panic=1 the machine boots again: the earlier panic is over
+		{"Linux version 6.1.0\nKernel panic - not syncing: x\nRebooting in 1 seconds..\nLinux version 6.1.0\nup\n", ""},
+	} {
+		if err := os.WriteFile(l.Path, []byte(tt.text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := l.BootPanic(); got != tt.want {
+			t.Errorf("BootPanic of %q = %q, want %q", tt.text, got, tt.want)
+		}
+	}
 }
 
 func TestAddresses(t *testing.T) {

@@ -20,8 +20,9 @@ import (
 // user would, with the bproc tools. make vmtest runs it (VMTEST=1, after
 // installing QEMU, iPXE and the cloud kernel); elsewhere it is skipped.
 //
-// Time under TCG here: about 10 s to boot both, 10 s for the reboot,
-// 15 s for the unknown MAC.
+// Time under TCG here: about 7 s to boot both, 7 s for the reboot, 19 s
+// for the boot file that panics and the boot after it, 28 s for the
+// unknown MAC and its boot once added: about 65 s in all.
 func TestVM(t *testing.T) {
 	if os.Getenv("VMTEST") != "1" {
 		t.Skip("boots QEMU VMs: set VMTEST=1 to run (make vmtest does, as root, installing what it needs)")
@@ -77,12 +78,22 @@ func TestVM(t *testing.T) {
 		}
 		var nodes []struct {
 			Num    int    `json:"num"`
+			State  string `json:"state"`
 			Kernel string `json:"kernel"`
 		}
 		if err := json.Unmarshal([]byte(out), &nodes); err != nil {
 			t.Fatalf("bpstat --json: %v", err)
 		}
+		if len(nodes) != len(c.VMs)+c.Spare {
+			t.Errorf("bpstat --json lists %d nodes, want %d and %d spare", len(nodes), len(c.VMs), c.Spare)
+		}
 		for _, n := range nodes {
+			if n.Num >= len(c.VMs) {
+				if n.State != "down" || n.Kernel != "" {
+					t.Errorf("bpstat --json: spare node %d is %s with kernel %q, want down and none", n.Num, n.State, n.Kernel)
+				}
+				continue
+			}
 			if n.Kernel != kver {
 				t.Errorf("bpstat --json: node %d kernel %q, want %q", n.Num, n.Kernel, kver)
 			}
@@ -169,6 +180,73 @@ func TestVM(t *testing.T) {
 		}
 	})
 
+	t.Run("bootfile that does not boot", func(t *testing.T) {
+		// Node 1 is given a boot file that is no initramfs: its kernel
+		// finds no root and panics. WaitUp must say so at once, with the
+		// console, not wait for its deadline; without the line again, the
+		// node (panic=1 reboots it) comes back up.
+		bad := filepath.Join(c.Dir, "bad.img")
+		if err := os.WriteFile(bad, []byte("not an initramfs\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		conf := c.Master.Config()
+		good, err := os.ReadFile(conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		if err := os.WriteFile(conf, append(append([]byte(nil), good...), "bootfile 1 "+bad+"\n"...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		restored := false
+		restore := func() {
+			if restored {
+				return
+			}
+			restored = true
+			if err := os.WriteFile(conf, good, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Master.Reload(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		defer restore()
+		if err := c.Master.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+		vm := c.VMs[1]
+		console, mlog := vm.Console().Mark(), c.Master.Log().Mark()
+		if out, err := run(t, "bpctl", "-S", "1", "-R"); err != nil {
+			t.Fatalf("bpctl -S 1 -R: %v\n%s", err, out)
+		}
+		if _, _, err := c.Master.Log().Wait(ctx, mlog, regexp.MustCompile(`path=/initramfs ip=\S+ status=200 bytes=17 dur=\S+ mac=\S+ node=1`)); err != nil {
+			t.Fatalf("node 1 did not fetch its boot file: %v", err)
+		}
+		if _, _, err := vm.Console().Wait(ctx, console, regexp.MustCompile(`Kernel panic`)); err != nil {
+			t.Fatalf("node 1's kernel did not panic on a boot file that is no initramfs: %v\n%s", err, vm.Console().Tail(3000))
+		}
+		start := time.Now()
+		_, err = c.WaitUp(ctx, 1)
+		if !errors.Is(err, ErrPanic) || !strings.Contains(err.Error(), "node 1") || !strings.Contains(err.Error(), "Kernel panic - not syncing") {
+			t.Fatalf("WaitUp on a node whose kernel panicked = %v, want ErrPanic naming node 1 with its console", err)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("WaitUp took %v to report the panic, want it at once", d)
+		}
+		t.Logf("WaitUp on the panicked node, after %v:\n%.600s", time.Since(start).Round(time.Millisecond), err)
+
+		mlog = c.Master.Log().Mark()
+		restore()
+		if _, _, err := c.Master.Log().Wait(ctx, mlog, regexp.MustCompile(`msg="node connected" node=1 `)); err != nil {
+			t.Fatalf("node 1 did not come back with its boot file gone: %v\nits console:\n%s", err, vm.Console().Tail(3000))
+		}
+		if _, err := c.WaitUp(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("unknown MAC", func(t *testing.T) {
 		mlog := c.Master.Log().Mark()
 		vm, err := c.StartStranger()
@@ -195,8 +273,31 @@ func TestVM(t *testing.T) {
 		if vm.Console().Contains(0, regexp.MustCompile(`Linux version|boot\.ipxe`)) {
 			t.Errorf("a VM with unknown MAC %s booted:\n%s", vm.MAC, vm.Console().Tail(2000))
 		}
+		if t.Failed() {
+			return
+		}
+
+		// bpctl --add-node makes it node 2 (the config has an address
+		// spare): booted again, it gets its lease and comes up.
+		out, err := run(t, "bpctl", "--add-node", vm.MAC.String())
+		if err != nil {
+			t.Fatalf("bpctl --add-node %s: %v\n%s", vm.MAC, err, out)
+		}
 		if err := vm.Stop(); err != nil {
-			t.Error(err)
+			t.Fatal(err)
+		}
+		c.VMs = append(c.VMs, vm) // node 2's, for WaitUp's report
+		if err := vm.Start(c.Name); err != nil {
+			t.Fatal(err)
+		}
+		ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel2()
+		if _, err := c.WaitUp(ctx2, 2); err != nil {
+			t.Fatalf("after bpctl --add-node (%s): %v", strings.TrimSpace(out), err)
+		}
+		t.Logf("the added machine up as node 2 %.1fs after its VM started", time.Since(vm.Started).Seconds())
+		if out, err := run(t, "bpsh", "2", "cat", "/proc/sys/kernel/hostname"); err != nil || strings.TrimSpace(out) != "n2" {
+			t.Errorf("bpsh 2 hostname = %q, %v; want n2", out, err)
 		}
 	})
 }
@@ -209,7 +310,8 @@ func startCluster(t testing.TB, n int) *Cluster {
 	dir := t.TempDir()
 	c, err := New(Options{
 		Name: vmtestNS + strconv.Itoa(os.Getpid()), Dir: dir, Nodes: n,
-		Binary: binary(t), Cmdline: "console=ttyS0",
+		// panic=1: a node whose kernel gives up boots again.
+		Binary: binary(t), Cmdline: "console=ttyS0 panic=1", Spare: 1,
 	})
 	if err != nil {
 		t.Fatal(err)
