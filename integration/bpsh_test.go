@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bproc/bproc/localapi"
 )
 
 func TestProcessSpace(t *testing.T) {
@@ -269,6 +271,45 @@ func TestProcessSpace(t *testing.T) {
 		if r := c.run("", "bpsh", "--per-node", "0", "0", "true"); r.code != 2 || !strings.Contains(r.stderr, "--per-node 0") {
 			t.Errorf("--per-node 0: exit %d %q", r.code, r.stderr)
 		}
+	})
+
+	// The ghosts of one bpsh share its stdout and stderr in the master,
+	// and hold no stdin there when it is /dev/null: one descriptor each
+	// (its connection), not four.
+	t.Run("one master descriptor per ghost", func(t *testing.T) {
+		fds := func() int {
+			ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", c.master.Process.Pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(ents)
+		}
+		cl := c.client() // one: every client() is a connection until the end
+		before := fds()
+		const ghosts = 60
+		cmd := c.startBpsh(t, "--per-node", "20", "0-2", "sleep", "30")
+		var procs []localapi.Proc
+		for end := time.Now().Add(30 * time.Second); len(procs) < ghosts; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("%d of %d remote processes after 30 s: %s", len(procs), ghosts, stderrOf(cmd))
+			}
+			var err error
+			if procs, err = cl.Procs(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Before they were shared: 4.3 each. Some more are the nodes'
+		// file sessions, which come and go.
+		if grew := fds() - before; grew > 2*ghosts {
+			t.Errorf("the master holds %d more descriptors with %d ghosts, want about one each", grew, ghosts)
+		} else {
+			t.Logf("%d ghosts: %d more descriptors in the master", ghosts, grew)
+		}
+		for _, g := range children(cmd.Process.Pid) {
+			syscall.Kill(g, syscall.SIGKILL)
+		}
+		cmd.Wait()
+		c.waitNoProcs()
 	})
 
 	t.Run("bpstat", func(t *testing.T) {

@@ -82,6 +82,7 @@ func New(cfg Config) (*Master, error) {
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 15 * time.Second
 	}
+	raiseFileLimit(cfg.Log)
 	ks, err := keys.LoadOrCreate(cfg.StateDir)
 	if err != nil {
 		return nil, err

@@ -37,6 +37,9 @@ type job struct {
 	c    *client
 	cred peercred.Cred
 	run  localapi.Run
+	// outputs are the stdout and stderr its ghosts handed over, each
+	// open file once however many ghosts write to it.
+	outputs outputs
 }
 
 // rank is an entry of a job waiting for its ghost to connect.
@@ -160,8 +163,19 @@ func (m *Master) serveGhost(c *net.UnixConn, cred peercred.Cred, first []byte, f
 		if mask&(1<<i) == 0 {
 			continue
 		}
-		f, err := stream(fds[k], i > 0)
+		fd := fds[k]
 		k++
+		var f *os.File
+		var err error
+		switch {
+		case i > 0:
+			f, err = r.job.outputs.open(fd)
+		case isDevNull(fd):
+			unix.Close(fd) // no stdin: the process reads EOF, and no descriptor is held
+			continue
+		default:
+			f, err = stream(fd, false)
+		}
 		if err != nil {
 			log.Warn("ghost stdio", "fd", i, "err", err)
 			continue
@@ -418,9 +432,12 @@ func (p *proc) signal(sig syscall.Signal) {
 }
 
 func (p *proc) closeFiles() {
-	for _, f := range p.files {
+	if f := p.files[0]; f != nil {
+		f.Close()
+	}
+	for _, f := range p.files[1:] {
 		if f != nil {
-			f.Close()
+			p.job.outputs.release(f)
 		}
 	}
 }

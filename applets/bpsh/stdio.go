@@ -24,7 +24,9 @@ func (r *runner) files(i int, fan *fanout) (files [3]*os.File, closeAfter []*os.
 			files[0] = f
 			closeAfter = append(closeAfter, f)
 		}
-	case len(r.ranks) == 1 || r.cli.TTY:
+	case len(r.ranks) == 1 || r.cli.TTY || isDevNull(r.io.Stdin):
+		// /dev/null is the same for every node: handed on as it is, it
+		// costs no pipe here and no descriptor in the master.
 		files[0] = r.io.Stdin
 	default:
 		if rd := fan.pipe(); rd != nil {
@@ -50,6 +52,12 @@ func (r *runner) files(i int, fan *fanout) (files [3]*os.File, closeAfter []*os.
 		r.sinks.Go(func() { s.consume(rd) })
 	}
 	return files, closeAfter
+}
+
+func isDevNull(f *os.File) bool {
+	fi, err := f.Stat()
+	null, err2 := os.Stat(os.DevNull)
+	return err == nil && err2 == nil && os.SameFile(fi, null)
 }
 
 func (r *runner) newSink(node int, out io.Writer) *sink {
