@@ -90,7 +90,7 @@ func TestDisklessView(t *testing.T) {
 	// again.
 	prog := filepath.Join(dir, "prog")
 	copyFile(t, "/bin/true", prog, 0o755)
-	cache := filepath.Join("/proc", strconv.Itoa(c.nodePID(t, 1)), "root/run/bproc/cache")
+	cache := filepath.Join("/proc", strconv.Itoa(c.nodePID(t, 1)), "root/run/bproc/cache/sha256")
 	sentFirst := filesSent(t, c)
 	if r := c.run("", "bpsh", "1", prog); r.code != 0 {
 		t.Errorf("first version: exit %d %q", r.code, r.stderr)
@@ -278,7 +278,7 @@ func TestLibraries(t *testing.T) {
 	if err != nil || !strings.Contains(string(log), "libraries: 2 files read") {
 		t.Errorf("node 0's log: %v\n%s", err, log)
 	}
-	cache := filepath.Join("/proc", strconv.Itoa(c.nodePID(t, 0)), "root/run/bproc/cache")
+	cache := filepath.Join("/proc", strconv.Itoa(c.nodePID(t, 0)), "root/run/bproc/cache/sha256")
 	sizes := map[string]bool{}
 	for _, line := range strings.Split(listDir(t, cache), "\n") {
 		if f := strings.Fields(line); len(f) == 2 {

@@ -9,11 +9,13 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bproc/bproc/asuser"
+	"github.com/bproc/bproc/contentcache"
 	"github.com/bproc/bproc/localapi"
 	"github.com/bproc/bproc/wire"
 )
@@ -48,6 +50,9 @@ func (m *Master) serveFiles(n *node, nc ssh.NewChannel, log *slog.Logger) {
 	}
 	go ssh.DiscardRequests(reqs)
 	h := &userFiles{w: w, sent: &n.filesSent}
+	if req.Sums {
+		h.sums = &m.hashes
+	}
 	srv := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h})
 	if err := srv.Serve(); err != nil && !errors.Is(err, io.EOF) {
 		log.Debug("files session ended", "uid", req.UID, "err", err)
@@ -101,6 +106,9 @@ func (m *Master) credOnNode(n *node, uid uint32) (asuser.Cred, bool) {
 type userFiles struct {
 	w    *asuser.Worker
 	sent *atomic.Int64 // file bytes this node was sent, for bpstat
+	// sums, on a session that asked for them, gives the content's sum in
+	// the answer to a stat of a regular file the user may read.
+	sums *contentcache.Hashes
 }
 
 var errReadOnly = sftp.ErrSSHFxPermissionDenied
@@ -137,6 +145,9 @@ func (u *userFiles) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 			return nil
 		case "Stat":
 			fi, err := os.Stat(r.Filepath)
+			if err == nil && u.sums != nil && fi.Mode().IsRegular() {
+				fi = u.summed(r.Filepath, fi)
+			}
 			infos = []fs.FileInfo{fi}
 			return err
 		}
@@ -147,6 +158,35 @@ func (u *userFiles) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 	}
 	return listerAt(infos), nil
 }
+
+// summed is fi with the sum of the content of p, if the user (this
+// worker's thread) may open it: the open is the check, so no sum of a file
+// they could not read is ever given. The attributes are those of the file
+// opened, and so of the content summed.
+func (u *userFiles) summed(p string, fi fs.FileInfo) fs.FileInfo {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return fi
+	}
+	defer f.Close()
+	sum, _, err := u.sums.SumFile(f)
+	if err != nil {
+		return fi
+	}
+	ofi, err := f.Stat()
+	if err != nil {
+		return fi
+	}
+	return summedInfo{FileInfo: ofi, ext: []sftp.StatExtended{{ExtType: contentcache.StatExtension, ExtData: sum.String()}}}
+}
+
+// summedInfo is a file's attributes with its sum (sftp.FileInfoExtendedData).
+type summedInfo struct {
+	fs.FileInfo
+	ext []sftp.StatExtended
+}
+
+func (s summedInfo) Extended() []sftp.StatExtended { return s.ext }
 
 // Lstat and Readlink let a node show symbolic links as links, as the
 // dynamic loader's paths (/lib64 -> usr/lib64) need.

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bproc/bproc/config"
+	"github.com/bproc/bproc/contentcache"
 	"github.com/bproc/bproc/ghost"
 	"github.com/bproc/bproc/keys"
 )
@@ -57,7 +58,10 @@ type Master struct {
 	// peers: which nodes have which of the master's files, so nodes fetch
 	// large ones from each other.
 	peers peers
-	ssh   *ssh.ServerConfig
+	// hashes: the sums of the master's files that nodes were told of,
+	// each file hashed once per change.
+	hashes contentcache.Hashes
+	ssh    *ssh.ServerConfig
 
 	// Ready is closed once both listeners are up (tests and --local-nodes wait on it).
 	Ready chan struct{}

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -27,6 +26,13 @@ const (
 	maxPeerHolder = 64               // holders kept per version
 )
 
+// content is what a holder holds: a copy of a sum, whatever path it was
+// fetched as.
+type content struct {
+	sum  string
+	size int64
+}
+
 type holder struct {
 	node   int
 	served int
@@ -37,7 +43,7 @@ type holder struct {
 type peers struct {
 	mu      sync.Mutex
 	addrs   map[int]string // node -> where it serves copies
-	holders map[wire.Version][]*holder
+	holders map[content][]*holder
 }
 
 func (p *peers) setAddr(node int, addr string) {
@@ -70,10 +76,11 @@ func (p *peers) pick(node int, v wire.Version, now time.Time) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.holders == nil {
-		p.holders = make(map[wire.Version][]*holder)
+		p.holders = make(map[content][]*holder)
 	}
-	hs := p.holders[v][:0:0]
-	for _, h := range p.holders[v] {
+	key := content{v.Sum, v.Size}
+	hs := p.holders[key][:0:0]
+	for _, h := range p.holders[key] {
 		if now.Sub(h.since) < holderForget && h.node != node {
 			hs = append(hs, h)
 		}
@@ -89,7 +96,7 @@ func (p *peers) pick(node int, v wire.Version, now time.Time) string {
 	if len(hs) < maxPeerHolder {
 		hs = append(hs, &holder{node: node, since: now})
 	}
-	p.holders[v] = hs
+	p.holders[key] = hs
 	return addr
 }
 
@@ -143,16 +150,11 @@ func (m *Master) source(num int, payload []byte) (wire.Source, error) {
 		return wire.Source{}, fmt.Errorf("uid %d has no process on node %d", req.UID, num)
 	}
 	err := asuser.Do(cred, func() error {
-		f, err := os.Open(v.Path)
+		sum, size, err := m.hashes.SumPath(v.Path)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		fi, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		if !fi.Mode().IsRegular() || fi.Size() != v.Size || fi.ModTime().Unix() != v.MTime {
+		if size != v.Size || sum.String() != v.Sum {
 			return fmt.Errorf("%s: not that version", v.Path)
 		}
 		return nil

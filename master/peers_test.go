@@ -2,6 +2,7 @@ package master
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 // times.
 func TestPeersTree(t *testing.T) {
 	var p peers
-	v := wire.Version{Path: "/big", Size: 50 << 20, MTime: 1}
+	v := wire.Version{Path: "/big", Size: 50 << 20, Sum: strings.Repeat("ab", 32)}
 	for n := 0; n < 16; n++ {
 		p.setAddr(n, fmt.Sprintf("127.0.0.1:%d", 4000+n))
 	}
@@ -40,7 +41,26 @@ func TestPeersTree(t *testing.T) {
 	}
 	// A node gone is no source.
 	p.dropNode(0)
-	if a := p.pick(99, wire.Version{Path: "/other", Size: 1}, now); a != "" {
+	if a := p.pick(99, wire.Version{Path: "/other", Size: 1, Sum: strings.Repeat("cd", 32)}, now); a != "" {
 		t.Errorf("a version nobody has: source %q", a)
+	}
+}
+
+// A copy is of content: a node that fetched one path is a source for
+// another path with the same content.
+func TestPeersByContent(t *testing.T) {
+	var p peers
+	p.setAddr(1, "127.0.0.1:4001")
+	p.setAddr(2, "127.0.0.1:4002")
+	sum := strings.Repeat("ef", 32)
+	now := time.Now()
+	if a := p.pick(1, wire.Version{Path: "/a/lib.so", Size: 9, Sum: sum}, now); a != "" {
+		t.Fatalf("first holder of a content: source %q, want the master", a)
+	}
+	if a := p.pick(2, wire.Version{Path: "/b/lib.so", Size: 9, Sum: sum}, now); a != "127.0.0.1:4001" {
+		t.Errorf("the same content by another path: source %q, want node 1", a)
+	}
+	if a := p.pick(2, wire.Version{Path: "/a/lib.so", Size: 9, Sum: strings.Repeat("01", 32)}, now); a != "" {
+		t.Errorf("other content by the same path: source %q, want the master", a)
 	}
 }

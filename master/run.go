@@ -459,7 +459,7 @@ func (p *proc) open(sc ssh.Conn, n *node) (ssh.Channel, <-chan *ssh.Request, boo
 	m.mu.Unlock()
 	if diskless && start.Builtin == "" {
 		c := p.job.cred
-		push, err := pushList(asuser.Cred{UID: c.UID, GID: c.GID, Groups: c.Groups}, &start)
+		push, err := pushList(&m.hashes, asuser.Cred{UID: c.UID, GID: c.GID, Groups: c.Groups}, &start)
 		if err != nil {
 			p.finish(wire.ExitStatus{Code: pushCode(err)}, false, err.Error())
 			return nil, nil, false

@@ -10,6 +10,9 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/pkg/sftp"
+
+	"github.com/bproc/bproc/contentcache"
+	"github.com/bproc/bproc/wire"
 )
 
 // writeFlags are the open flags that would change the file.
@@ -41,7 +44,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		return fs.NewLoopbackFile(fd), 0, 0
 	}
 	var (
-		ent *entry
+		ent *contentcache.Entry
 		st  *sftp.FileStat
 	)
 	err := n.v.sessions.do(u, func(c *sftp.Client) error {
@@ -51,6 +54,9 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		}
 		// Nobody waits for the close: it only frees the master's handle.
 		defer func() { go f.Close() }()
+		// The master answers with the sum of the content, which it read as
+		// the caller: the open above and the stat are the caller's, and
+		// the copy of that content is served only after them.
 		fi, err := f.Stat()
 		if err != nil {
 			return err
@@ -62,26 +68,35 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 			// new version, and retry the open on it.
 			return syscall.ESTALE
 		}
-		k := keyOf(p, st)
-		ent, err = n.v.cache.acquire(k, func(w io.Writer) (key, error) {
-			return n.v.fetchWithPeers(u.uid, k, w, func(w io.Writer) (key, error) { return fetch(f, p, w) })
+		sum, _ := statSum(st)
+		if !n.sameContent(sum) {
+			// Same size and mtime, other content (rewritten with its
+			// times put back): a new inode, as for a new version.
+			return syscall.ESTALE
+		}
+		size := int64(st.Size)
+		ent, err = n.v.cache.Acquire(p, sum, size, func(w *contentcache.Writer) error {
+			if sum.IsZero() {
+				return fetch(f, p, w) // no sum, no peers: a copy of our own
+			}
+			return n.v.fetchWithPeers(u.uid, wire.Version{Path: p, Size: size, Sum: sum.String()}, w, func(w io.Writer) error { return fetch(f, p, w) })
 		})
 		return err
 	})
 	if err != nil {
 		return nil, 0, n.v.errno("open", u, p, err)
 	}
-	local, err := n.v.cache.open(ent)
+	local, err := n.v.cache.Open(ent)
 	if err != nil {
-		n.v.cache.release(ent)
+		n.v.cache.Release(ent)
 		return nil, 0, n.v.errno("open", u, p, err)
 	}
 	h := &handle{v: n.v, e: ent, f: local, fd: int(local.Fd()), st: *st}
-	h.st.Size = uint64(ent.size) // differs from the master's only if torn
+	h.st.Size = uint64(ent.Size()) // differs from the master's only if torn
 	// The kernel may keep what it cached from earlier opens of this inode:
-	// they read the same version, unless the copy is torn.
+	// they read the same content, unless the copy is torn.
 	var keep uint32
-	if !ent.torn {
+	if !ent.Torn() {
 		keep = fuse.FOPEN_KEEP_CACHE
 	}
 	if n.v.passthrough {
@@ -90,28 +105,34 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	return h, keep, 0
 }
 
-func keyOf(p string, st *sftp.FileStat) key {
-	return key{path: p, size: int64(st.Size), mtime: int64(st.Mtime)}
+// statSum is the content's sum the master gave with st (false: none).
+func statSum(st *sftp.FileStat) (contentcache.Sum, bool) {
+	for _, x := range st.Extended {
+		if x.ExtType == contentcache.StatExtension {
+			if sum, err := contentcache.ParseSum(x.ExtData); err == nil {
+				return sum, true
+			}
+		}
+	}
+	return contentcache.Sum{}, false
 }
 
-// fetch copies the open master file f to w and stats it again.
-func fetch(f *sftp.File, p string, w io.Writer) (key, error) {
+// fetch copies the open master file f to w. The cache checks that what
+// arrived has the sum asked for: a file changed during the copy is caught
+// there.
+func fetch(f *sftp.File, p string, w io.Writer) error {
 	// sftp.File.WriteTo keeps many reads in flight: a large file arrives at
 	// the link's speed, not one round trip per 32 kB.
 	if _, err := io.Copy(w, f); err != nil {
-		return key{}, fmt.Errorf("masterview: fetch %s: %w", p, err)
+		return fmt.Errorf("masterview: fetch %s: %w", p, err)
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		return key{}, fmt.Errorf("masterview: fetch %s: stat: %w", p, err)
-	}
-	return keyOf(p, fileStat(fi)), nil
+	return nil
 }
 
 // handle is an open file of the view: the local copy of one version.
 type handle struct {
 	v  *View
-	e  *entry
+	e  *contentcache.Entry
 	f  *os.File
 	fd int
 	st sftp.FileStat // the master's attributes of this version
@@ -151,6 +172,6 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
 	h.f.Close()
-	h.v.cache.release(h.e)
+	h.v.cache.Release(h.e)
 	return 0
 }

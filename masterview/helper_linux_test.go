@@ -17,6 +17,8 @@ import (
 	"testing"
 
 	"github.com/pkg/sftp"
+
+	"github.com/bproc/bproc/contentcache"
 )
 
 // The test binary plays three parts, chosen by helperEnv: the tests; the
@@ -58,17 +60,93 @@ func runTests(m *testing.M) int {
 }
 
 // serveSFTP serves sftp on stdin and stdout with this process's
-// credentials, read-only like the master's file service.
+// credentials, read-only like the master's file service, and like it with
+// the content's sum in the answer to a stat of a regular file this
+// process may read (contentcache.StatExtension). MASTERVIEW_TEST_NOSUMS
+// leaves the sums out.
 func serveSFTP() int {
-	s, err := sftp.NewServer(stdio{os.Stdin, os.Stdout}, sftp.ReadOnly())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
+	h := &helperFiles{sums: os.Getenv("MASTERVIEW_TEST_NOSUMS") == ""}
+	s := sftp.NewRequestServer(stdio{os.Stdin, os.Stdout}, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h})
 	if err := s.Serve(); err != nil && !errors.Is(err, io.EOF) {
 		return 1
 	}
 	return 0
+}
+
+// helperFiles is the test's master file service.
+type helperFiles struct {
+	sums   bool
+	hashes contentcache.Hashes
+}
+
+func (h *helperFiles) Fileread(r *sftp.Request) (io.ReaderAt, error) { return os.Open(r.Filepath) }
+func (h *helperFiles) Filewrite(*sftp.Request) (io.WriterAt, error) {
+	return nil, sftp.ErrSSHFxPermissionDenied
+}
+func (h *helperFiles) Filecmd(*sftp.Request) error { return sftp.ErrSSHFxPermissionDenied }
+
+func (h *helperFiles) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
+	switch r.Method {
+	case "List":
+		ents, err := os.ReadDir(r.Filepath)
+		if err != nil {
+			return nil, err
+		}
+		var infos []os.FileInfo
+		for _, e := range ents {
+			if fi, err := e.Info(); err == nil {
+				infos = append(infos, fi)
+			}
+		}
+		return helperList(infos), nil
+	case "Stat":
+		fi, err := os.Stat(r.Filepath)
+		if err != nil {
+			return nil, err
+		}
+		if h.sums && fi.Mode().IsRegular() {
+			if f, err := os.Open(r.Filepath); err == nil {
+				if sum, _, err := h.hashes.SumFile(f); err == nil {
+					fi = summed{fi, sum.String()}
+				}
+				f.Close()
+			}
+		}
+		return helperList{fi}, nil
+	}
+	return nil, sftp.ErrSSHFxOpUnsupported
+}
+
+func (h *helperFiles) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
+	fi, err := os.Lstat(r.Filepath)
+	if err != nil {
+		return nil, err
+	}
+	return helperList{fi}, nil
+}
+
+func (h *helperFiles) Readlink(p string) (string, error) { return os.Readlink(p) }
+
+type summed struct {
+	os.FileInfo
+	sum string
+}
+
+func (s summed) Extended() []sftp.StatExtended {
+	return []sftp.StatExtended{{ExtType: contentcache.StatExtension, ExtData: s.sum}}
+}
+
+type helperList []os.FileInfo
+
+func (l helperList) ListAt(out []os.FileInfo, off int64) (int, error) {
+	if off >= int64(len(l)) {
+		return 0, io.EOF
+	}
+	n := copy(out, l[off:])
+	if n < len(out) {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 type stdio struct {

@@ -5,11 +5,14 @@ import (
 	"os"
 	"path"
 	"slices"
+	"sync"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/pkg/sftp"
+
+	"github.com/bproc/bproc/contentcache"
 )
 
 // node is a file, directory or symlink of the view. It keeps no
@@ -30,11 +33,45 @@ type node struct {
 	// The version of a regular file; set before the inode is published.
 	size  uint64
 	mtime uint32
+
+	// The content of a regular file, as its first open found it: a file
+	// rewritten on the master with its size and mtime put back has the
+	// same version above, but other content, and so a new inode (its
+	// page cache and its copy are another content's).
+	mu    sync.Mutex
+	sum   contentcache.Sum
+	stale bool // another content was found: lookups make a new inode
 }
 
 // sameVersion reports whether st is the version n stands for.
 func (n *node) sameVersion(st *sftp.FileStat) bool {
 	return st.Size == n.size && st.Mtime == n.mtime
+}
+
+// sameContent reports whether sum is the content n stands for: the first
+// sum it is asked about is. A zero sum (the master gave none) tells
+// nothing: its copy is the open's own.
+func (n *node) sameContent(sum contentcache.Sum) bool {
+	if sum.IsZero() {
+		return true
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch {
+	case n.sum.IsZero():
+		n.sum = sum
+	case n.sum != sum:
+		n.stale = true
+		return false
+	}
+	return true
+}
+
+// isStale reports whether n was found to stand for older content.
+func (n *node) isStale() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.stale
 }
 
 var (
@@ -169,7 +206,10 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 	setAttr(&out.Attr, st)
 	mode := st.Mode & syscall.S_IFMT
 	if ch := n.GetChild(name); ch != nil && ch.StableAttr().Mode == mode {
-		if mode != syscall.S_IFREG || ch.Operations().(*node).sameVersion(st) {
+		if mode != syscall.S_IFREG {
+			return ch, 0
+		}
+		if cn := ch.Operations().(*node); cn.sameVersion(st) && !cn.isStale() {
 			return ch, 0
 		}
 	}
@@ -206,7 +246,7 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 		}
 		return n.v.errno("lstat", caller(ctx), p, err)
 	}
-	if st.Mode&syscall.S_IFMT != n.Mode() || n.Mode() == syscall.S_IFREG && !n.sameVersion(st) {
+	if st.Mode&syscall.S_IFMT != n.Mode() || n.Mode() == syscall.S_IFREG && (!n.sameVersion(st) || n.isStale()) {
 		return syscall.ESTALE // another file now: the kernel looks it up again
 	}
 	setAttr(&out.Attr, st)

@@ -17,9 +17,12 @@
 //
 // What is cached, and for whom:
 //
-//   - Content is cached by (master path, size, mtime) and shared by all
-//     users, but only served to a user whose own session has just opened
-//     the file on the master: the open, not the cache, is the check.
+//   - Content is cached by its SHA-256 (package contentcache), which the
+//     master gives in its answer to the fstat of a file the caller's
+//     session opened, and shared by all users and all paths with that
+//     content, but only served to a user whose own session has just
+//     opened the file on the master: the open, not the cache, is the
+//     check.
 //   - The view itself caches no metadata: every lookup, stat, readdir and
 //     readlink it answers was asked of the master in the caller's session.
 //   - The node's kernel caches names and attributes for Options.Timeout
@@ -44,6 +47,8 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/pkg/sftp"
+
+	"github.com/bproc/bproc/contentcache"
 )
 
 // Options says what a view shows and where it keeps its copies.
@@ -70,9 +75,10 @@ type Options struct {
 	// right under Root).
 	MountPoints []string
 
-	// CacheDir holds the copies of master files: a directory on the node's
-	// tmpfs that only the node daemon uses. It is made if missing; complete
-	// copies left by an earlier mount are used again.
+	// CacheDir holds the copies of master files (in CacheDir/sha256, by
+	// content): a directory on the node's tmpfs that only the node daemon
+	// uses. It is made if missing; complete copies left by an earlier
+	// mount are used again.
 	CacheDir string
 
 	// CacheSize is the limit of the cache in bytes; 0 is no limit. Copies
@@ -118,7 +124,7 @@ type View struct {
 	// mountPoints: see Options.MountPoints.
 	mountPoints map[string]bool
 	sessions    *sessions
-	cache       *cache
+	cache       *contentcache.Cache
 	server      *fuse.Server
 	log         *slog.Logger
 	// passthrough: offer the kernel the copies' descriptors.
@@ -131,7 +137,7 @@ type View struct {
 
 // Stats counts what a view did since it was mounted.
 type Stats struct {
-	CacheStats
+	contentcache.Stats
 	Dials    int64 // sftp sessions opened
 	Sessions int   // open now
 }
@@ -139,9 +145,9 @@ type Stats struct {
 // Stats returns the counters of v.
 func (v *View) Stats() Stats {
 	return Stats{
-		CacheStats: v.cache.statsNow(),
-		Dials:      v.sessions.dials.Load(),
-		Sessions:   v.sessions.count(),
+		Stats:    v.cache.Stats(),
+		Dials:    v.sessions.dials.Load(),
+		Sessions: v.sessions.count(),
 	}
 }
 
@@ -177,7 +183,7 @@ func newView(dir string, opts Options) (*View, error) {
 	for _, p := range opts.MountPoints {
 		mountPoints[path.Clean(p)] = true
 	}
-	c, err := openCache(opts.CacheDir, opts.CacheSize)
+	c, err := contentcache.Open(opts.CacheDir, opts.CacheSize)
 	if err != nil {
 		return nil, err
 	}

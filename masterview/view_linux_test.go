@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/contentcache"
 )
 
 // Both ways the kernel reads a copy: passthrough and through the view.
@@ -156,7 +158,7 @@ func readAll(t *testing.T, f *os.File, want string) {
 
 func cacheFiles(t *testing.T, dir string) []string {
 	t.Helper()
-	ents, err := os.ReadDir(dir)
+	ents, err := os.ReadDir(filepath.Join(dir, contentcache.SumDir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +279,7 @@ func TestConcurrentOpensFetchOnce(t *testing.T) {
 	started := make(chan struct{})
 	gate := make(chan struct{})
 	var once sync.Once
-	tv.View.cache.setBeforeFetch(func() {
+	tv.View.cache.SetBeforeFetch(func() {
 		once.Do(func() { close(started) })
 		<-gate
 	})
@@ -566,7 +568,7 @@ func TestCacheFull(t *testing.T) {
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Errorf("read a file larger than the node's room for copies: %v, want ENOSPC", err)
 	}
-	if ents, _ := os.ReadDir(cacheDir); len(ents) != 0 {
+	if ents := cacheFiles(t, cacheDir); len(ents) != 0 {
 		t.Errorf("left in the cache after the failed fetch: %v", ents)
 	}
 	if b, err := os.ReadFile(tv.path("small")); string(b) != "fits" {
@@ -649,5 +651,77 @@ func TestUpperLayer(t *testing.T) {
 		if st := fi.Sys().(*syscall.Stat_t); st.Uid != nobody {
 			t.Errorf("nobody's new file is owned by %d", st.Uid)
 		}
+	}
+}
+
+// A file rewritten on the master with its size and mtime put back (touch
+// -r) is other content: the view asks the master for the content's sum on
+// every open, so it fetches the file again and reads the new bytes, also
+// through an inode the kernel still trusts.
+func TestSameSizeAndMtimeOtherContent(t *testing.T) {
+	for _, m := range readModes {
+		t.Run(m.name, func(t *testing.T) {
+			tv := mountTest(t, m.opts)
+			p := tv.write(t, "prog.conf", "mode=alpha\n", 0o644)
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, err := os.ReadFile(tv.path("prog.conf")); string(b) != "mode=alpha\n" {
+				t.Fatalf("first read = %q, %v", b, err)
+			}
+			tv.write(t, "prog.conf", "mode=omega\n", 0o644)
+			if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := os.ReadFile(tv.path("prog.conf")); string(b) != "mode=omega\n" {
+				t.Errorf("read after a rewrite with size and mtime put back = %q, %v; want mode=omega", b, err)
+			}
+			if s := tv.Stats(); s.Fetches != 2 {
+				t.Errorf("fetches %d, want 2", s.Fetches)
+			}
+		})
+	}
+}
+
+// Two master paths with the same content are one copy on the node, fetched
+// once.
+func TestSameContentStoredOnce(t *testing.T) {
+	tv := mountTest(t, Options{})
+	content := strings.Repeat("the same bytes\n", 1000)
+	tv.write(t, "a/lib.so", content, 0o644)
+	tv.write(t, "b/lib.so", content, 0o755)
+	for _, p := range []string{"a/lib.so", "b/lib.so", "a/lib.so"} {
+		if b, err := os.ReadFile(tv.path(p)); string(b) != content {
+			t.Fatalf("read %s: %d bytes, %v", p, len(b), err)
+		}
+	}
+	s := tv.Stats()
+	if s.Fetches != 1 || s.FetchedBytes != int64(len(content)) || s.Hits != 2 || s.Files != 1 {
+		t.Errorf("stats %+v; want 1 fetch of %d bytes, 2 hits, 1 copy", s, len(content))
+	}
+	sum := sha256.Sum256([]byte(content))
+	if files := cacheFiles(t, tv.cache); len(files) != 1 || files[0] != hex.EncodeToString(sum[:]) {
+		t.Errorf("copies %q, want one named by the content's sha256", files)
+	}
+}
+
+// A master that gives no sum (an older one, or a file that changed while
+// it was hashed) is still read right, but nothing is kept.
+func TestNoSumNothingKept(t *testing.T) {
+	t.Setenv("MASTERVIEW_TEST_NOSUMS", "1")
+	tv := mountTest(t, Options{})
+	tv.write(t, "f", "no sum for me\n", 0o644)
+	for i := 0; i < 2; i++ {
+		if b, err := os.ReadFile(tv.path("f")); string(b) != "no sum for me\n" {
+			t.Fatalf("read %d = %q, %v", i, b, err)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for len(cacheFiles(t, tv.cache)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s := tv.Stats(); s.Fetches != 2 || s.Files != 0 || len(cacheFiles(t, tv.cache)) != 0 {
+		t.Errorf("stats %+v, copies %q; want 2 fetches and nothing kept", s, cacheFiles(t, tv.cache))
 	}
 }

@@ -38,9 +38,11 @@ func DialMaster(ctx context.Context, addr, user string, key ssh.Signer, hostKey 
 
 // OpenFiles opens an sftp session of the master's files as uid on conn:
 // read-only, and only while uid has a process on this node (the master
-// checks, and takes the user's gid and groups from its own record).
+// checks, and takes the user's gid and groups from its own record). Its
+// stats of regular files carry the content's sum (contentcache), which the
+// node's cache is keyed by.
 func OpenFiles(conn ssh.Conn, uid uint32) (*sftp.Client, error) {
-	ch, reqs, err := conn.OpenChannel(wire.ChanFiles, wire.Encode(wire.FilesRequest{UID: uid}))
+	ch, reqs, err := conn.OpenChannel(wire.ChanFiles, wire.Encode(wire.FilesRequest{UID: uid, Sums: true}))
 	if err != nil {
 		return nil, fmt.Errorf("master's files as uid %d: %w", uid, err)
 	}

@@ -35,6 +35,9 @@ type Config struct {
 	// files through a FUSE view (see view). Without it, or when the view
 	// cannot be mounted, programs are pushed to the node's own root.
 	View *ViewConfig
+	// CacheSize limits the copies of the master's files a diskless node
+	// keeps (bytes, 0: none): the view's, or the push's without one.
+	CacheSize int64
 	// PingInterval: the master is pinged this often, and given up after two
 	// silent intervals (its remote processes are then killed).
 	PingInterval time.Duration

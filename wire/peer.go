@@ -23,11 +23,13 @@ const (
 	PeerUser = "bproc-peer"
 )
 
-// Version is one version of a master file: what a copy is of.
+// Version is one version of a master file: what a copy is of. A copy is
+// of content, Sum (SHA-256, hex); Path is the file the master checks the
+// user may read and has that content.
 type Version struct {
-	Path  string `json:"path"`
-	Size  int64  `json:"size"`
-	MTime int64  `json:"mtime"` // seconds
+	Path string `json:"path"`
+	Size int64  `json:"size"`
+	Sum  string `json:"sum"`
 }
 
 // SourceRequest asks where a user's node should fetch v from.
@@ -59,6 +61,8 @@ func (v Version) Validate() error {
 		return errors.New("version: not a clean absolute path")
 	case v.Size < 0:
 		return errors.New("version: negative size")
+	case !validSum(v.Sum):
+		return errors.New("version: not a sha256 sum")
 	}
 	return nil
 }

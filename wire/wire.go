@@ -163,9 +163,13 @@ type PushFile struct {
 	Target string `json:"target,omitempty"`
 	Size   int64  `json:"size,omitempty"`
 	Mode   uint32 `json:"mode"`            // permission bits
-	MTime  int64  `json:"mtime,omitempty"` // nanoseconds: with Size, the version
+	MTime  int64  `json:"mtime,omitempty"` // nanoseconds
 	UID    uint32 `json:"uid"`
 	GID    uint32 `json:"gid"`
+	// Sum is the SHA-256 of a file's content, in hex, as the master read
+	// it with the caller's credentials: the version. A node that has a
+	// copy of that content fetches nothing (package contentcache).
+	Sum string `json:"sum,omitempty"`
 }
 
 // Validate rejects a ProcStart that no node should try to run.
@@ -218,6 +222,8 @@ func (f *PushFile) validate() error {
 		return errors.New("negative size")
 	case f.Mode&^0o7777 != 0:
 		return fmt.Errorf("mode %#o has bits other than permissions", f.Mode)
+	case f.Kind == "file" && !validSum(f.Sum):
+		return errors.New("file without a valid sum")
 	}
 	for _, own := range []string{"/proc", "/sys", "/dev", "/init"} {
 		if f.Path == own || strings.HasPrefix(f.Path, own+"/") {
@@ -251,6 +257,24 @@ type NodeHello struct {
 // that user, who must have a process on the node.
 type FilesRequest struct {
 	UID uint32 `json:"uid"`
+	// Sums asks for the content's sum in the answer to every stat of a
+	// regular file the user may read (the sftp extended attribute
+	// contentcache.StatExtension): what a node's cache is keyed by.
+	Sums bool `json:"sums,omitempty"`
+}
+
+// validSum reports whether s is a SHA-256 sum as the master writes it: 64
+// lower-case hex digits.
+func validSum(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // HelloReply is the master's answer to a NodeHello.

@@ -72,6 +72,6 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 			return err
 		}
 	}
-	s := slave.New(slave.Config{Master: c.Master, Node: c.Node, Key: key, HostKey: hostKey, Local: c.Local, Diskless: c.Diskless, View: view, PingInterval: c.Ping, Log: log})
+	s := slave.New(slave.Config{Master: c.Master, Node: c.Node, Key: key, HostKey: hostKey, Local: c.Local, Diskless: c.Diskless, View: view, CacheSize: c.CacheSize, PingInterval: c.Ping, Log: log})
 	return s.Run(ctx)
 }
