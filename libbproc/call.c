@@ -151,7 +151,7 @@ int bpi_recv(int fd, struct bpi_reply *r)
 	/* Go omits an empty error; null or "" mean none all the same. */
 	int t = bpi_json_get(&r->json, 0, "error");
 	if (t >= 0 && r->json.tok[t].type != BPI_JNULL) {
-		char text[256];
+		char text[BPI_ERRTEXT];
 		long len = bpi_json_str(&r->json, t, text, sizeof text);
 		int err;
 		if (r->json.tok[t].type != BPI_JSTR)

@@ -12,6 +12,9 @@
 
 /* localapi.MaxFrame: the master sends nothing longer. */
 #define BPI_MAXFRAME (8u << 20)
+/* Room for a master's error text: BProc's are short, but a text that
+ * did not fit would read as no error at all (a Protocol error). */
+#define BPI_ERRTEXT 4096
 
 /* Requests are a few numbers and words: they fit here. */
 #define BPI_MAXREQUEST 512

@@ -40,6 +40,8 @@ static const struct {
 	 * answer for a node a process cannot go to. */
 	{"Node is unavailable", BE_NODEDOWN},
 	{"Permission denied", EACCES},
+	/* A node whose CPU lacks what the process's C library chose. */
+	{"Exec format error", ENOEXEC},
 	{"Operation not permitted", EPERM},
 	/* A master older than the library. */
 	{"unknown operation", ENOSYS},

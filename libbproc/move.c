@@ -134,7 +134,7 @@ static int finish_reply(int fd, unsigned char *hdr, long r, struct msghdr *msg, 
 	}
 	if (err == 0) {
 		int t = bpi_json_get(&rep->json, 0, "error");
-		char text[256];
+		char text[BPI_ERRTEXT];
 		if (t >= 0 && rep->json.tok[t].type == BPI_JSTR && bpi_json_str(&rep->json, t, text, sizeof text) > 0)
 			err = bpi_errno(text);
 	}
@@ -446,7 +446,7 @@ int bproc_rexec(int node, const char *cmd, char *const argv[], char *const envp[
 		return -1;
 	}
 	/* {"ranks":[{"node":N,"token":"..."}]} or the rank's error. */
-	char token[64] = "", text[256];
+	char token[64] = "", text[BPI_ERRTEXT];
 	err = EPROTO;
 	int t = bpi_json_get(&rep.json, 0, "ranks");
 	if (t >= 0 && rep.json.tok[t].type == BPI_JARR && (t = bpi_json_first(&rep.json, t)) >= 0) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/bproc/bproc/config"
 	"github.com/bproc/bproc/contentcache"
+	"github.com/bproc/bproc/cpuflags"
 	"github.com/bproc/bproc/ghost"
 	"github.com/bproc/bproc/keys"
 )
@@ -62,6 +63,9 @@ type Master struct {
 	// each file hashed once per change.
 	hashes contentcache.Hashes
 	ssh    *ssh.ServerConfig
+	// cpuFlags are this machine's CPU features: a process started here
+	// moves only to nodes that have what its C library chose.
+	cpuFlags []string
 
 	// Ready is closed once both listeners are up (tests and --local-nodes wait on it).
 	Ready chan struct{}
@@ -87,6 +91,7 @@ func New(cfg Config) (*Master, error) {
 		cfg.PingInterval = 15 * time.Second
 	}
 	raiseFileLimit(cfg.Log)
+	flags, _ := cpuflags.Read()
 	ks, err := keys.LoadOrCreate(cfg.StateDir)
 	if err != nil {
 		return nil, err
@@ -96,7 +101,7 @@ func New(cfg Config) (*Master, error) {
 		return nil, err
 	}
 	m := &Master{
-		cfg: cfg, log: cfg.Log, keys: ks,
+		cfg: cfg, log: cfg.Log, keys: ks, cpuFlags: flags,
 		Ready:      make(chan struct{}),
 		nodes:      make(map[int]*node),
 		pending:    make(map[ghost.Token]*rank),

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/cpuflags"
 	"github.com/bproc/bproc/ghost"
 	"github.com/bproc/bproc/localapi"
 	"github.com/bproc/bproc/peercred"
@@ -63,8 +64,9 @@ func (m *Master) move(c *client, node *int) error {
 		why = n.accessError(cred)
 	}
 	var sc ssh.Conn
+	var nodeFlags []string
 	if why == "" {
-		sc = n.conn
+		sc, nodeFlags = n.conn, n.hello.CPUFlags
 	}
 	m.mu.Unlock()
 	if why != "" {
@@ -72,6 +74,12 @@ func (m *Master) move(c *client, node *int) error {
 	}
 	if err := sameIdentity(cred.PID, cred.UID, cred.GID); err != nil {
 		return err
+	}
+	// Its environment says what it told glibc not to use; a process may
+	// read its own (or not: then nothing was turned off).
+	environ, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", cred.PID))
+	if missing := cpuflags.Missing(m.cpuFlags, nodeFlags, environ); len(missing) > 0 {
+		return errors.New(cpuflags.Refusal(num, missing))
 	}
 	// The process that connected, and no other that got its PID since: it
 	// must still be alive once it is stopped for reading.

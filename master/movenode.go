@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bproc/bproc/cpuflags"
 	"github.com/bproc/bproc/peercred"
 	"github.com/bproc/bproc/wire"
 )
@@ -54,6 +55,13 @@ func (m *Master) moveFromNode(c *client, node *int) error {
 		why = to.accessError(p.job.cred)
 	}
 	var fromConn, toConn ssh.Conn
+	if why == "" {
+		// Every earlier move of it was checked: the CPU it is on has
+		// what it may use, or more.
+		if missing := cpuflags.Missing(from.hello.CPUFlags, to.hello.CPUFlags, nil); len(missing) > 0 {
+			why = cpuflags.Refusal(num, missing)
+		}
+	}
 	if why == "" {
 		fromConn, toConn = from.conn, to.conn
 		if fromConn == nil {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/cpuflags"
 	"github.com/bproc/bproc/nodestats"
 	"github.com/bproc/bproc/spawn"
 	"github.com/bproc/bproc/wire"
@@ -146,8 +147,9 @@ func (s *Slave) session(ctx context.Context) error {
 	unix.Uname(&uts)
 	host, _ := os.Hostname()
 	stats, _ := nodestats.Read("/proc")
+	flags, _ := cpuflags.Read()
 	ok, payload, err := conn.SendRequest(wire.ReqHello, true, wire.Encode(wire.NodeHello{
-		Version: "bproc", Hostname: host, Kernel: unix.ByteSliceToString(uts.Release[:]), Local: s.cfg.Local, Diskless: s.cfg.Diskless, View: s.view != nil, Stats: stats,
+		Version: "bproc", Hostname: host, Kernel: unix.ByteSliceToString(uts.Release[:]), Local: s.cfg.Local, Diskless: s.cfg.Diskless, View: s.view != nil, Stats: stats, CPUFlags: flags,
 	}))
 	if err != nil || !ok {
 		return fmt.Errorf("hello to master: refused (%v)", err)

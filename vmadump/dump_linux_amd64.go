@@ -119,6 +119,10 @@ func dumpStopped(pid int) (*Image, error) {
 		return nil, fmt.Errorf("setregs: %w", err)
 	}
 
+	img.VDSOMaps = vdsoBlock(maps)
+	if img.VDSOText, err = readVDSOText(mem, img.VDSOMaps); err != nil {
+		return nil, err
+	}
 	pm, err := os.Open(fmt.Sprintf("/proc/%d/pagemap", pid))
 	if err != nil {
 		return nil, err

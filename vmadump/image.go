@@ -21,6 +21,11 @@ type Image struct {
 	Layout Layout
 	Auxv   []byte
 	VDSO   uint64 // start of the vDSO block ([vvar], [vvar_vclock], [vdso]); 0: none
+	// VDSOMaps are that block's mappings (no memory), and VDSOText the
+	// [vdso] text: a node whose kernel has another vDSO gives the
+	// process this one instead (vdso.go).
+	VDSOMaps []Mapping
+	VDSOText []byte
 
 	Actions []SigAction
 	SigMask uint64
@@ -238,6 +243,17 @@ func (img *Image) validate() error {
 		if a.Sig < 1 || a.Sig > 64 {
 			return fmt.Errorf("vmadump: image: signal %d", a.Sig)
 		}
+	}
+	for i, m := range img.VDSOMaps {
+		if m.Start >= m.End || m.End > top || m.Start%pageSize != 0 || m.End%pageSize != 0 || m.End-m.Start > maxVDSO || len(m.Chunks) > 0 {
+			return fmt.Errorf("vmadump: image: vDSO mapping %d: bad range %#x-%#x", i, m.Start, m.End)
+		}
+		if m.Path == "[vdso]" && uint64(len(img.VDSOText)) > m.End-m.Start {
+			return fmt.Errorf("vmadump: image: vDSO text of %d bytes in %d", len(img.VDSOText), m.End-m.Start)
+		}
+	}
+	if len(img.VDSOText) > maxVDSO {
+		return fmt.Errorf("vmadump: image: vDSO text of %d bytes", len(img.VDSOText))
 	}
 	if len(img.Auxv) > 4096 || len(img.XState) > 1<<16 || len(img.Comm) > 64 {
 		return fmt.Errorf("vmadump: image: auxv, FPU state or name too large")

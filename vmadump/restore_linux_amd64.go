@@ -39,6 +39,10 @@ type Attr struct {
 	// on it, on the calling thread; spawn.Reaper.StartTraced is one. Nil:
 	// spawn.Start, and the caller reaps the PID Restore returns.
 	Start func(a spawn.Attr, rebuild func(pid int) error) (pid int, err error)
+	// CopyVDSO gives the process the image's own vDSO, made system
+	// calls, even where the node's kernel has the same one (tests of
+	// the copy; vdso.go).
+	CopyVDSO bool
 }
 
 // ARCH_MAP_VDSO_64 of arch_prctl: map the vDSO at an address.
@@ -150,6 +154,12 @@ func rebuild(pid int, img *Image, a Attr) error {
 	// setfsuid answers with the previous value, never an error.
 	in.call(unix.SYS_SETFSUID, uint64(a.Uid))
 
+	// The node's vDSO, to tell whether it is the one the process knows.
+	ownBlock := vdsoBlock(own)
+	ownText, err := readVDSOText(mem, ownBlock)
+	if err != nil {
+		return err
+	}
 	// The stub goes, all of it.
 	for _, m := range own {
 		if m.Path == "[vsyscall]" {
@@ -159,7 +169,12 @@ func rebuild(pid int, img *Image, a Attr) error {
 			return fmt.Errorf("unmap the stub's %#x-%#x %s: %w", m.Start, m.End, m.Path, err)
 		}
 	}
-	if img.VDSO != 0 {
+	switch {
+	case len(img.VDSOText) > 0 && (a.CopyVDSO || !sameVDSO(img, ownBlock, ownText)):
+		if err := mapVDSOCopy(in, img); err != nil {
+			return err
+		}
+	case img.VDSO != 0:
 		if _, err := in.call(unix.SYS_ARCH_PRCTL, archMapVDSO64, img.VDSO); err != nil {
 			return fmt.Errorf("vDSO at %#x: %w", img.VDSO, err)
 		}

@@ -97,10 +97,13 @@ func TestMove(t *testing.T) {
 		t.Skip(err)
 	}
 	for _, tc := range []struct {
-		name string
-		mb   int
-		uid  uint32
-	}{{"1MB-root", 1, 0}, {"64MB-nobody", 64, 65534}} {
+		name     string
+		mb       int
+		uid      uint32
+		copyVDSO bool
+	}{{"1MB-root", 1, 0, false}, {"64MB-nobody", 64, 65534, false},
+		// As on a node with another kernel: the vDSO is the image's copy.
+		{"vDSO-copy", 1, 0, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd, _ := startMoved(t, bin, tc.mb)
 			pid := cmd.Process.Pid
@@ -140,7 +143,7 @@ func TestMove(t *testing.T) {
 			began = time.Now()
 			npid, err := Restore(img, Attr{
 				Stub: stub, PID: pid, Uid: tc.uid, Gid: tc.uid, Groups: []uint32{tc.uid},
-				Files: []int{int(inR.Fd()), int(pw.Fd()), 2}, Return: &ret,
+				Files: []int{int(inR.Fd()), int(pw.Fd()), 2}, Return: &ret, CopyVDSO: tc.copyVDSO,
 			})
 			restored := time.Since(began)
 			pw.Close()

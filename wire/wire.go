@@ -251,6 +251,9 @@ type NodeHello struct {
 	// (a FUSE view): nothing needs to be pushed.
 	View  bool      `json:"view,omitempty"`
 	Stats NodeStats `json:"stats"`
+	// CPUFlags are the node's CPU features (/proc/cpuinfo): a process
+	// moves only to a CPU that has what its C library chose code for.
+	CPUFlags []string `json:"cpu_flags,omitempty"`
 }
 
 // FilesRequest says whose files a node wants: the master serves them as

@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bproc.h"
@@ -29,6 +31,7 @@ int main(int argc, char **argv)
 	char *marker = strdup("set before the call");
 	volatile int value = 0x1234;
 	int pids[64];
+	time_t t0 = time(NULL);
 
 	for (int i = 0; i < nnodes; i++) {
 		int pid = bproc_rfork(i);
@@ -47,6 +50,18 @@ int main(int argc, char **argv)
 			if (strcmp(marker, "set before the call") || value != 0x1234) {
 				printf("child %d: variables differ\n", i);
 				_exit(3);
+			}
+			/* The clock, through the vDSO glibc found on the master:
+			 * the node's kernel may be another one. */
+			struct timespec ts;
+			struct timeval tv;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			gettimeofday(&tv, NULL);
+			time_t now = time(NULL);
+			if (labs((long)(ts.tv_sec - t0)) > 600 || labs((long)(tv.tv_sec - t0)) > 600 || labs((long)(now - t0)) > 600) {
+				printf("child %d: clock_gettime %ld, gettimeofday %ld, time %ld; the master said %ld\n", i,
+				       (long)ts.tv_sec, (long)tv.tv_sec, (long)now, (long)t0);
+				_exit(4);
 			}
 			printf("child %d pid %d on %s ok\n", i, (int)getpid(), host);
 			_exit(10 + i);
