@@ -193,7 +193,7 @@ func (m *Master) sendImage(sc ssh.Conn, num, pid int, cred peercred.Cred, path s
 	}
 	if err := write(ch); err != nil {
 		ch.Close()
-		return nil, fmt.Errorf("%s: %v", errMoveFail, err)
+		return nil, writeFailed(num, err, reqs)
 	}
 	timeout := time.After(moveArrival)
 	for {
@@ -218,6 +218,33 @@ func (m *Master) sendImage(sc ssh.Conn, num, pid int, cred peercred.Cred, path s
 		case <-timeout:
 			ch.Close()
 			return nil, fmt.Errorf("%s: node %d did not rebuild the process in %v", errMoveFail, num, moveArrival)
+		}
+	}
+}
+
+// writeFailed says why an image could not be written: the node said why
+// (it refused the image, and closed the channel), or it died (its
+// connection, and with it the channel's requests, ended), or the image
+// could not be read (a node's dump).
+func writeFailed(num int, err error, reqs <-chan *ssh.Request) error {
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case req, ok := <-reqs:
+			if !ok {
+				if errors.Is(err, io.EOF) {
+					return errors.New(errNodeDied)
+				}
+				return fmt.Errorf("%s: %v", errMoveFail, err)
+			}
+			if req.WantReply {
+				req.Reply(false, nil)
+			}
+			if req.Type == wire.ReqMoveFailed {
+				return fmt.Errorf("%s: node %d: %s", errMoveFail, num, req.Payload)
+			}
+		case <-timeout:
+			return fmt.Errorf("%s: %v", errMoveFail, err)
 		}
 	}
 }
