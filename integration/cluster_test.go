@@ -187,13 +187,20 @@ func (c *cluster) waitSettled() {
 }
 
 // stop sends SIGTERM and checks that the master and all its nodes are gone.
-func (c *cluster) stop() {
+func (c *cluster) stop() { c.stopWith(syscall.SIGTERM) }
+
+// stopWith stops the master with sig (SIGTERM or SIGINT) and checks that
+// it and all its nodes are gone; a master stopped already is left alone.
+func (c *cluster) stopWith(sig syscall.Signal) {
 	t := c.t
+	if c.master.ProcessState != nil {
+		return
+	}
 	slaves := c.slavePIDs()
 	if len(slaves) != c.nodes {
 		t.Errorf("the master has %d children, want its %d local nodes", len(slaves), c.nodes)
 	}
-	c.master.Process.Signal(syscall.SIGTERM)
+	c.master.Process.Signal(sig)
 	done := make(chan error, 1)
 	go func() { done <- c.master.Wait() }()
 	select {
@@ -204,7 +211,7 @@ func (c *cluster) stop() {
 	case <-time.After(15 * time.Second):
 		c.master.Process.Kill()
 		<-done
-		t.Errorf("bpmaster did not stop on SIGTERM within 15 s")
+		t.Errorf("bpmaster did not stop on %v within 15 s", sig)
 	}
 	for _, pid := range slaves {
 		if err := syscall.Kill(pid, 0); err == nil {

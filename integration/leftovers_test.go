@@ -1,0 +1,109 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestNothingLeftBehind: bpmaster stopped with SIGINT takes its local
+// nodes with it: no process is left in any of their namespaces (so the
+// namespaces, and the mounts in them, are gone), and none of their mounts
+// (the nodes' tmpfs roots, the views' FUSE file systems) is left in the
+// master's mount namespace.
+func TestNothingLeftBehind(t *testing.T) {
+	before := bprocMounts(t, "")
+	c := startCluster(t, 2)
+	// The views mount as programs use them.
+	if r := c.run("", "bpsh", "-a", "cat", "/etc/hostname"); r.code != 0 {
+		t.Fatalf("bpsh -a cat /etc/hostname: exit %d %s", r.code, r.stderr)
+	}
+	nss := map[string]int{} // namespace -> a node bpslave in it
+	for _, pid := range c.slavePIDs() {
+		for _, kind := range []string{"mnt", "pid", "uts", "ipc"} {
+			ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, kind))
+			if err != nil {
+				t.Fatal(err)
+			}
+			own, _ := os.Readlink("/proc/self/ns/" + kind)
+			if ns == own {
+				t.Errorf("node bpslave %d shares the test's %s namespace", pid, kind)
+				continue
+			}
+			nss[ns] = pid
+		}
+	}
+	if len(nss) != 8 {
+		t.Errorf("%d node namespaces, want 4 for each of 2 nodes", len(nss))
+	}
+
+	c.stopWith(syscall.SIGINT)
+
+	for _, ns := range holders(t) {
+		if pid, ok := nss[ns.ns]; ok {
+			t.Errorf("process %d (%s) is still in %s, node bpslave %d's", ns.pid, ns.comm, ns.ns, pid)
+		}
+	}
+	if after := bprocMounts(t, c.dir); len(after) > len(before) {
+		t.Errorf("mounts left in the master's namespace:\n%s", strings.Join(after, "\n"))
+	}
+}
+
+// bprocMounts are the mounts of this mount namespace that a cluster could
+// have left: a node's root (tmpfs "noderoot"), a view (FUSE
+// "bproc-master:..."), anything under dir. Other FUSE mounts are other
+// tests'.
+func bprocMounts(t *testing.T, dir string) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		source := ""
+		for i, x := range f {
+			if x == "-" && i+2 < len(f) {
+				source = f[i+2]
+			}
+		}
+		if source == "noderoot" || strings.HasPrefix(source, "bproc-master:") || dir != "" && strings.HasPrefix(f[4], dir) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+type nsHolder struct {
+	pid  int
+	comm string
+	ns   string
+}
+
+// holders are every process's namespaces.
+func holders(t *testing.T) []nsHolder {
+	t.Helper()
+	dirs, err := filepath.Glob("/proc/[0-9]*/ns/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []nsHolder
+	for _, d := range dirs {
+		ns, err := os.Readlink(d)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		var pid int
+		fmt.Sscanf(d, "/proc/%d/", &pid)
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		out = append(out, nsHolder{pid, strings.TrimSpace(string(comm)), ns})
+	}
+	return out
+}
