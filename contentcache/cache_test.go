@@ -316,7 +316,8 @@ func TestReopenKeepsCompleteCopies(t *testing.T) {
 	}
 }
 
-// A copy is served to another node while it arrives, and whole.
+// A copy is served to another node while it arrives, and whole: also when
+// asked for before its fetch has made a file.
 func TestServeCopy(t *testing.T) {
 	c := open(t, t.TempDir(), 0)
 	m := &master{files: map[string]string{"/big": strings.Repeat("0123456789", 100000)}}
@@ -324,6 +325,8 @@ func TestServeCopy(t *testing.T) {
 	if _, err := c.ServeCopy(sum, size, io.Discard); !errors.Is(err, ErrNoCopy) {
 		t.Errorf("serving a copy the cache lacks = %v, want ErrNoCopy", err)
 	}
+	starting := make(chan struct{})
+	c.SetBeforeFetch(func() { <-starting })
 	gate := make(chan struct{})
 	done := make(chan *Entry)
 	go func() {
@@ -351,7 +354,9 @@ func TestServeCopy(t *testing.T) {
 		_, err := c.ServeCopy(sum, size, &got)
 		served <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // asked before the fetch has a file
+	close(starting)
+	time.Sleep(20 * time.Millisecond) // and while half of it is there
 	close(gate)
 	if err := <-served; err != nil || got.String() != m.files["/big"] {
 		t.Errorf("served %d bytes, %v; want the whole copy", got.Len(), err)

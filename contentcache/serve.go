@@ -73,25 +73,35 @@ func (c *Cache) ServeCopy(sum Sum, size int64, w io.Writer) (int64, error) {
 // openArriving opens e's file: the whole copy, or the one still arriving
 // (whose descriptor stays good when it is renamed into place).
 func (c *Cache) openArriving(e *Entry) (*os.File, error) {
-	for range 3 {
+	// A fetch that has only just begun has no file yet: the master may
+	// name this node as soon as it asked for the copy.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
 		c.mu.Lock()
-		name := e.file
+		name, starting := e.file, false
 		select {
 		case <-e.ready:
 		default:
 			if e.part != "" {
 				name = e.part
+			} else {
+				starting = true
 			}
 		}
 		c.mu.Unlock()
-		f, err := os.Open(name)
-		if err == nil {
-			return f, nil
+		if !starting {
+			f, err := os.Open(name)
+			if err == nil {
+				return f, nil
+			}
+			if !errors.Is(err, os.ErrNotExist) {
+				return nil, err
+			}
+			// Renamed between the look and the open: look again.
 		}
-		if !errors.Is(err, os.ErrNotExist) {
-			return nil, err
+		if time.Now().After(deadline) {
+			return nil, ErrNoCopy
 		}
-		// Renamed between the look and the open: look again.
+		time.Sleep(servePoll)
 	}
-	return nil, ErrNoCopy
 }
