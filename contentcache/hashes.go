@@ -128,3 +128,28 @@ func (h *Hashes) Len() int {
 	defer h.mu.Unlock()
 	return len(h.m)
 }
+
+// Settle sums f, a file the master itself has just written and closed and
+// that nobody else writes (a move's image), and keeps the sum although the
+// file is recent: the nodes that open it at once would each have it hashed
+// again otherwise.
+func (h *Hashes) Settle(f *os.File) (Sum, error) {
+	st, err := stateOf(f)
+	if err != nil {
+		return Sum{}, err
+	}
+	sum, n, err := SumOf(io.NewSectionReader(f, 0, 1<<62))
+	if err != nil {
+		return Sum{}, fmt.Errorf("contentcache: hash %s: %w", f.Name(), err)
+	}
+	if after, err := stateOf(f); err != nil || after != st || n != st.size {
+		return Sum{}, fmt.Errorf("%s: %w", f.Name(), errChangedWhileHashed)
+	}
+	h.mu.Lock()
+	if h.m == nil {
+		h.m = make(map[fileState]Sum)
+	}
+	h.m[st] = sum
+	h.mu.Unlock()
+	return sum, nil
+}

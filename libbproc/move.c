@@ -26,8 +26,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* localapi.MoveReturn. */
+/* localapi.MoveReturn, localapi.VRforkReturn, localapi.MaxVRfork. */
 #define MOVE_RETURN 0x4250524fL
+#define VRFORK_RETURN 0x42560000L
+#define VRFORK_MAX 4096
 
 /* readn reads exactly n bytes. */
 static int readn(int fd, char *buf, size_t n)
@@ -277,12 +279,11 @@ int bproc_rfork(int node)
 	return pid;
 }
 
-int bproc_vrfork(int n, const int *nodes, int *pids)
+/* vrfork_each forks a child per node that moves itself: the master reads
+ * each. What a process on a node does (the master takes bproc_vrfork
+ * only from the master's processes). */
+static int vrfork_each(int n, const int *nodes, int *pids)
 {
-	if (n < 0 || (n > 0 && (nodes == NULL || pids == NULL))) {
-		errno = EINVAL;
-		return -1;
-	}
 	/* Every child moves at once: the master reads and sends them side by
 	 * side. */
 	int *fds = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
@@ -308,6 +309,163 @@ int bproc_vrfork(int n, const int *nodes, int *pids)
 				pids[i] = -e;
 		}
 	free(fds);
+	return n;
+}
+
+/* vrfork_child waits on sock for its token and the ghost stub, and
+ * becomes the ghost of its copy; a socket closed without them means it got
+ * no copy: it ends. */
+static void vrfork_child(int sock)
+{
+	char token[128];
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {token, sizeof token - 1};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+	ssize_t r;
+	do
+		r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	int stub = -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); r > 0 && c != NULL; c = CMSG_NXTHDR(&msg, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(&stub, CMSG_DATA(c), sizeof stub);
+	if (r > 0 && stub >= 0) {
+		token[r] = '\0';
+		become_ghost(stub, token, NULL);
+	}
+	_exit(127);
+}
+
+/* give_token hands child sock its token and the ghost stub. */
+static int give_token(int sock, const char *token, int stub)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	memset(&ctl, 0, sizeof ctl);
+	struct iovec iov = {(void *)token, strlen(token)};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &stub, sizeof stub);
+	ssize_t w;
+	do
+		w = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	return w < 0 ? -1 : 0;
+}
+
+/* bproc_vrfork forks a child per node, each waiting to become the ghost of
+ * its copy, and asks the master once ("vrfork"): the master reads this
+ * process once and each node rebuilds it with its child's PID, fetching
+ * the image from each other rather than each from the master. The copy
+ * for child i sees the master's answer come back as VRFORK_RETURN + i. */
+int bproc_vrfork(int n, const int *nodes, int *pids)
+{
+	if (n < 0 || n > VRFORK_MAX || (n > 0 && (nodes == NULL || pids == NULL))) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (n == 0)
+		return 0;
+	int *socks = malloc(sizeof(int) * (size_t)n);
+	char *req = malloc(64 + (size_t)n * 24);
+	if (socks == NULL || req == NULL) {
+		free(socks);
+		free(req);
+		errno = ENOMEM;
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		socks[i] = -1;
+		int sp[2];
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+			pids[i] = -errno;
+			continue;
+		}
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(sp[0]);
+			for (int k = 0; k < i; k++)
+				if (socks[k] >= 0)
+					close(socks[k]);
+			vrfork_child(sp[1]);
+		}
+		close(sp[1]);
+		if (pid < 0) {
+			pids[i] = -errno;
+			close(sp[0]);
+			continue;
+		}
+		socks[i] = sp[0];
+		pids[i] = pid;
+	}
+	size_t off = (size_t)sprintf(req, "{\"op\":\"vrfork\",\"vrfork\":{\"nodes\":[");
+	for (int i = 0; i < n; i++)
+		off += (size_t)sprintf(req + off, "%s%d", i ? "," : "", nodes[i]);
+	off += (size_t)sprintf(req + off, "],\"pids\":[");
+	for (int i = 0; i < n; i++)
+		off += (size_t)sprintf(req + off, "%s%d", i ? "," : "", pids[i] > 0 ? pids[i] : 0);
+	sprintf(req + off, "]}}");
+
+	int err = 0, stub = -1, fallback = 0;
+	struct bpi_reply rep = {0};
+	int fd = bpi_dial();
+	if (fd < 0 || bpi_send(fd, req) < 0)
+		err = errno;
+	free(req);
+	if (err == 0) {
+		struct stub_reply sr;
+		stub_reply_init(&sr);
+		long r;
+		do
+			r = syscall(SYS_recvmsg, fd, &sr.msg, MSG_CMSG_CLOEXEC);
+		while (r < 0 && errno == EINTR);
+		if (r >= VRFORK_RETURN && r < VRFORK_RETURN + n)
+			return (int)(r - VRFORK_RETURN); /* a copy, on its node */
+		if (finish_reply(fd, sr.hdr, r, &sr.msg, &rep, &stub) < 0) {
+			err = errno;
+			/* A process on a node, or a master older than this. */
+			fallback = err == ENOSYS || err == EINVAL;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	int t = err == 0 ? bpi_json_get(&rep.json, 0, "ranks") : -1;
+	int k = t >= 0 ? bpi_json_first(&rep.json, t) : -1;
+	for (int i = 0; i < n; i++, k = k >= 0 ? bpi_json_next(&rep.json, t, k) : -1) {
+		if (socks[i] < 0)
+			continue;
+		int e = err ? err : EPROTO;
+		char token[128] = "", text[BPI_ERRTEXT];
+		if (k >= 0) {
+			int et = bpi_json_get(&rep.json, k, "error");
+			int tt = bpi_json_get(&rep.json, k, "token");
+			if (et >= 0 && bpi_json_str(&rep.json, et, text, sizeof text) > 0)
+				e = bpi_errno(text);
+			else if (tt >= 0 && bpi_json_str(&rep.json, tt, token, sizeof token) > 0 && give_token(socks[i], token, stub) == 0)
+				e = 0;
+		}
+		close(socks[i]); /* a child given no token ends */
+		if (e != 0) {
+			while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR)
+				;
+			pids[i] = -e;
+		}
+	}
+	if (rep.buf != NULL)
+		bpi_reply_free(&rep);
+	if (stub >= 0)
+		close(stub);
+	free(socks);
+	if (fallback)
+		return vrfork_each(n, nodes, pids);
 	return n;
 }
 

@@ -14,6 +14,12 @@ const (
 	// SCM_RIGHTS, the ghost stub, which the caller then executes: it
 	// becomes the ghost of its moved copy.
 	OpMove = "move"
+	// OpVRfork moves copies of the calling process to nodes at once
+	// (bproc_vrfork): the caller has forked a child per node, which waits
+	// to become the ghost of its copy; the master reads the caller once,
+	// and each node rebuilds it with its child's PID. The reply's Ranks
+	// carry a token per child (or its error), with the ghost stub.
+	OpVRfork = "vrfork"
 	// OpWhere says which node the caller runs on (-1: the master):
 	// bproc_currnode, true also after the caller moved.
 	OpWhere = "where"
@@ -41,7 +47,17 @@ type Request struct {
 	Ctl    *Ctl    `json:"ctl,omitempty"`
 	MAC    string  `json:"mac,omitempty"`  // OpAddNode
 	Node   *int    `json:"node,omitempty"` // OpMove: where to
+	VRfork *VRfork `json:"vrfork,omitempty"`
 }
+
+// VRfork is OpVRfork's request: a node for each child of the caller.
+type VRfork struct {
+	Nodes []int `json:"nodes"`
+	PIDs  []int `json:"pids"`
+}
+
+// MaxVRfork bounds the copies of one OpVRfork.
+const MaxVRfork = 4096
 
 // Ctl is one step of bpctl: a change applied to each of Nodes. Exactly one
 // of State, Action, Mode, UID or GID is set.
@@ -109,6 +125,10 @@ type Reply struct {
 // MoveReturn is what the moved copy of a process sees its interrupted
 // OpMove read return (rax): a length no read of a reply could have.
 const MoveReturn = 0x4250524f
+
+// VRforkReturn + i is what the copy of OpVRfork's caller for child i sees
+// its read return.
+const VRforkReturn = 0x42560000
 
 // NodeStatus is one row of the node table.
 type NodeStatus struct {

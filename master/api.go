@@ -191,6 +191,12 @@ func (m *Master) serveFrames(c *client, r io.Reader, closer io.Closer) {
 				continue // answered with the ghost stub attached, or gone
 			}
 			reply.Error = err.Error()
+		case localapi.OpVRfork:
+			if err := m.vrfork(c, req.VRfork); err != nil {
+				reply.Error = err.Error()
+				break
+			}
+			continue // answered with the ghost stub attached
 		case localapi.OpAddNode:
 			num, err := m.addNode(c.cred, req.MAC)
 			if err != nil {

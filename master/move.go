@@ -107,40 +107,59 @@ func (m *Master) move(c *client, node *int) error {
 		return err
 	}
 	dumped := time.Since(began)
-	m.mu.Lock()
-	if n.moving == nil {
-		n.moving = make(map[int]peercred.Cred)
-	}
-	n.moving[cred.PID] = cred
-	m.mu.Unlock()
-	// Until its ghost makes it a proc: the process reads its files on
-	// the node as soon as it runs.
-	forget := func() {
-		m.mu.Lock()
-		delete(n.moving, cred.PID)
-		m.mu.Unlock()
-	}
+	forget := m.arriving(n, cred.PID, cred)
 	pre, err := m.sendMoved(sc, num, cred.PID, c, img)
 	if err != nil {
 		forget()
 		stopped.Resume()
 		return err
 	}
+	tok, err := m.awaitGhost(c, cred, num, pre, img, cmdline(cred.PID, img.Comm), forget)
+	if err != nil {
+		stopped.Resume()
+		return err
+	}
+	m.log.Info("process moved", "pid", cred.PID, "node", num, "bytes", img.Bytes(),
+		"took", time.Since(began).Round(time.Microsecond), "dump", dumped.Round(time.Microsecond))
+	// The reply first, then let the caller go: it is blocked reading it.
+	err = c.sendWithStub(localapi.Reply{Token: tok.String()})
+	stopped.Resume()
+	return err
+}
+
+// arriving records that pid, of cred, is being moved to n: until its
+// ghost makes it a proc, the process reads its files on the node as soon
+// as it runs. The returned func forgets it.
+func (m *Master) arriving(n *node, pid int, cred peercred.Cred) (forget func()) {
+	m.mu.Lock()
+	if n.moving == nil {
+		n.moving = make(map[int]peercred.Cred)
+	}
+	n.moving[pid] = cred
+	m.mu.Unlock()
+	return func() {
+		m.mu.Lock()
+		delete(n.moving, pid)
+		m.mu.Unlock()
+	}
+}
+
+// awaitGhost makes the token the ghost of a copy now running on node num
+// (pre) connects with. A ghost that does not come within ghostArrival
+// leaves its copy nobody to report to: it is ended then. On error the
+// copy is ended and forgotten.
+func (m *Master) awaitGhost(c *client, cred peercred.Cred, num int, pre *preChannel, img *vmadump.Image, argv []string, forget func()) (ghost.Token, error) {
 	tok, err := ghost.NewToken()
 	if err != nil {
 		forget()
 		pre.ch.Close()
-		stopped.Resume()
-		return err
+		return tok, err
 	}
-	argv := cmdline(cred.PID, img.Comm)
 	j := &job{c: c, cred: cred, run: localapi.Run{Nodes: []int{num}, Path: img.Exe, Argv: argv, Dir: img.Cwd}}
 	r := &rank{job: j, index: 0, node: num, token: tok, pre: pre}
 	m.mu.Lock()
 	m.pending[tok] = r
 	m.mu.Unlock()
-	// A caller that never becomes the ghost leaves its copy nobody to
-	// report to: end it.
 	time.AfterFunc(ghostArrival, func() {
 		m.mu.Lock()
 		stale := m.pending[tok] == r
@@ -153,12 +172,7 @@ func (m *Master) move(c *client, node *int) error {
 			pre.ch.Close()
 		}
 	})
-	m.log.Info("process moved", "pid", cred.PID, "node", num, "bytes", img.Bytes(),
-		"took", time.Since(began).Round(time.Microsecond), "dump", dumped.Round(time.Microsecond))
-	// The reply first, then let the caller go: it is blocked reading it.
-	err = c.sendWithStub(localapi.Reply{Token: tok.String()})
-	stopped.Resume()
-	return err
+	return tok, nil
 }
 
 // sendMoved opens the node channel of a moved process, sends its image
@@ -168,17 +182,19 @@ func (m *Master) sendMoved(sc ssh.Conn, num, pid int, c *client, img *vmadump.Im
 	if err != nil {
 		return nil, err
 	}
-	return m.sendImage(sc, num, pid, c.cred, img.Exe, []string{img.Comm}, img.Cwd, int64(len(hdr))+img.Bytes(), img.Encode)
+	mv := wire.Move{ImageSize: int64(len(hdr)) + img.Bytes(), Return: localapi.MoveReturn}
+	return m.sendImage(sc, num, pid, c.cred, img.Exe, []string{img.Comm}, img.Cwd, mv, img.Encode)
 }
 
 // sendImage opens the node channel of a moved process, writes its image
-// (size bytes) with write, and waits until the node has rebuilt it.
+// (mv.ImageSize bytes) with write, unless the node reads it from
+// mv.ImageFile, and waits until the node has rebuilt it.
 func (m *Master) sendImage(sc ssh.Conn, num, pid int, cred peercred.Cred, path string, argv []string, dir string,
-	size int64, write func(io.Writer) error) (*preChannel, error) {
+	mv wire.Move, write func(io.Writer) error) (*preChannel, error) {
 	start := wire.ProcStart{
 		PID: pid, Node: num, Path: path, Argv: argv, Dir: dir,
 		UID: cred.UID, GID: cred.GID, Groups: cred.Groups,
-		Move: &wire.Move{ImageSize: size, Return: localapi.MoveReturn},
+		Move: &mv,
 	}
 	if start.Path == "" {
 		start.Path = "/"
@@ -191,9 +207,11 @@ func (m *Master) sendImage(sc ssh.Conn, num, pid int, cred peercred.Cred, path s
 		}
 		return nil, errors.New(errNodeDied)
 	}
-	if err := write(ch); err != nil {
-		ch.Close()
-		return nil, writeFailed(num, err, reqs)
+	if mv.ImageFile == "" {
+		if err := write(ch); err != nil {
+			ch.Close()
+			return nil, writeFailed(num, err, reqs)
+		}
 	}
 	timeout := time.After(moveArrival)
 	for {

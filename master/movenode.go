@@ -10,6 +10,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bproc/bproc/cpuflags"
+	"github.com/bproc/bproc/localapi"
 	"github.com/bproc/bproc/peercred"
 	"github.com/bproc/bproc/wire"
 )
@@ -97,7 +98,8 @@ func (m *Master) moveFromNode(c *client, node *int) error {
 	}
 	to.moving[p.pid] = cred
 	m.mu.Unlock()
-	pre, err := m.sendImage(toConn, num, c.cred.PID, cred, p.job.run.Path, p.job.run.Argv, p.job.run.Dir, size,
+	mv := wire.Move{ImageSize: size, Return: localapi.MoveReturn}
+	pre, err := m.sendImage(toConn, num, c.cred.PID, cred, p.job.run.Path, p.job.run.Argv, p.job.run.Dir, mv,
 		func(w io.Writer) error {
 			_, err := io.CopyN(w, dch, size)
 			return err

@@ -1,14 +1,18 @@
 package slave
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/asuser"
 	"github.com/bproc/bproc/ghost"
 	"github.com/bproc/bproc/spawn"
 	"github.com/bproc/bproc/vmadump"
@@ -40,11 +44,7 @@ func (s *Slave) startMoved(nc ssh.NewChannel, ps *wire.ProcStart, st *stdio, log
 	// The image, and not a byte more: what follows on the channel is
 	// stdin.
 	began := time.Now()
-	lr := &io.LimitedReader{R: ch, N: ps.Move.ImageSize}
-	img, err := vmadump.Decode(lr)
-	if err == nil && lr.N != 0 {
-		err = fmt.Errorf("image: %d bytes announced and not part of it", lr.N)
-	}
+	img, err := s.readImage(ch, ps)
 	if err != nil {
 		fail(err)
 		return
@@ -81,4 +81,33 @@ func (s *Slave) startMoved(nc ssh.NewChannel, ps *wire.ProcStart, st *stdio, log
 		"read", read.Round(time.Microsecond), "rebuild", (time.Since(began) - read).Round(time.Microsecond))
 	ch.SendRequest(wire.ReqStarted, false, wire.Encode(wire.Started{PID: pid}))
 	s.relay(pid, ch, reqs, st, done)
+}
+
+// readImage reads a moved process's image: from the channel, or, when
+// the master names a file of its own, from the node's view of the
+// master's files, opened as the process's user (the master answers the
+// view as that user: a user gets no image they could not read).
+func (s *Slave) readImage(ch io.Reader, ps *wire.ProcStart) (*vmadump.Image, error) {
+	var src io.Reader = ch
+	if ps.Move.ImageFile != "" {
+		if s.view == nil {
+			return nil, fmt.Errorf("image file %s: this node has no view of the master's files", ps.Move.ImageFile)
+		}
+		var f *os.File
+		err := asuser.Do(asuser.Cred{UID: ps.UID, GID: ps.GID, Groups: ps.Groups}, func() (err error) {
+			f, err = os.Open(filepath.Join(s.view.root(), ps.Move.ImageFile))
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("image: %w", err)
+		}
+		defer f.Close()
+		src = bufio.NewReaderSize(f, 1<<20)
+	}
+	lr := &io.LimitedReader{R: src, N: ps.Move.ImageSize}
+	img, err := vmadump.Decode(lr)
+	if err == nil && lr.N != 0 {
+		err = fmt.Errorf("image: %d bytes announced and not part of it", lr.N)
+	}
+	return img, err
 }

@@ -148,6 +148,12 @@ type ProcStart struct {
 // Move says how a moved process arrives.
 type Move struct {
 	ImageSize int64 `json:"image_size"` // bytes of image before stdin
+	// ImageFile, when set, is where the image is instead: a file of the
+	// master's, which the node reads through its view as the process's
+	// user, and the channel carries none of it. Nodes that rebuild the
+	// same image (bproc_vrfork) fetch it from each other then, down the
+	// tree of the view's peers, rather than each from the master.
+	ImageFile string `json:"image_file,omitempty"`
 	// Return is what the system call the process was stopped in returns
 	// to it on the node: how it knows it is the moved copy.
 	Return uint64 `json:"return"`
@@ -181,6 +187,8 @@ func (p *ProcStart) Validate() error {
 		return fmt.Errorf("proc start: empty argv")
 	case p.Move != nil && (p.Move.ImageSize <= 0 || p.Move.ImageSize > maxImage):
 		return fmt.Errorf("proc start: move image of %d bytes", p.Move.ImageSize)
+	case p.Move != nil && p.Move.ImageFile != "" && (!strings.HasPrefix(p.Move.ImageFile, "/") || path.Clean(p.Move.ImageFile) != p.Move.ImageFile):
+		return fmt.Errorf("proc start: image file %q is not a clean absolute path", p.Move.ImageFile)
 	case p.Move != nil && (p.Builtin != "" || len(p.Push) > 0):
 		return fmt.Errorf("proc start: a move runs no program")
 	case p.Builtin != "" && p.Builtin != BuiltinFileServer:
