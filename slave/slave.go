@@ -106,6 +106,9 @@ func (s *Slave) Run(ctx context.Context) error {
 		began := time.Now()
 		err := s.session(ctx)
 		s.killAll()
+		if s.view != nil {
+			s.view.masterLost() // after the SIGKILLs: a process waiting on a file dies of one
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -140,6 +143,11 @@ func (s *Slave) session(ctx context.Context) error {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
+	if s.view != nil {
+		// Now, before the hello: the master starts no process here until
+		// it has answered that, so the view dials again before any asks.
+		s.view.masterBack()
+	}
 
 	actions := make(chan string, 1)
 	go s.masterRequests(reqs, actions)

@@ -180,6 +180,24 @@ func (v *view) supervise(ctx context.Context) {
 	}
 }
 
+// masterLost tells nodeview that this node lost its master (or gave up on
+// a silent one) and killed its processes: nodeview drops its own files
+// connection, so that a killed process waiting on a file from the master
+// (uninterruptibly, in FUSE) gets its answer and dies, and requests fail
+// until masterBack.
+func (v *view) masterLost() { v.signal(syscall.SIGUSR1) }
+
+// masterBack tells nodeview that this node is connected again.
+func (v *view) masterBack() { v.signal(syscall.SIGUSR2) }
+
+func (v *view) signal(sig syscall.Signal) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.cmd != nil && v.cmd.Process != nil {
+		v.cmd.Process.Signal(sig)
+	}
+}
+
 // selfInView is a path of this node's bproc binary that works inside the
 // view's root: its descriptor under /proc/self/fd (a child's table is a
 // copy of this process's).

@@ -2,6 +2,7 @@ package nodeview
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"sync"
@@ -26,6 +27,9 @@ type masterConn struct {
 
 	mu   sync.Mutex
 	conn ssh.Conn
+	// lost: bpslave gave up on the master (see masterLost); no dialing
+	// until it has the master again.
+	lost bool
 	// peer is this node's server of copies for other nodes (it listens
 	// on the address that reaches the master), announced to the master
 	// on every connection.
@@ -44,6 +48,9 @@ func (m *masterConn) files(uid uint32) (*sftp.Client, error) {
 func (m *masterConn) get() (ssh.Conn, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.lost {
+		return nil, errMasterLost
+	}
 	if m.conn != nil {
 		return m.conn, nil
 	}
@@ -96,6 +103,35 @@ func (m *masterConn) servePeers(newPeer func(host string) (*peerServer, error)) 
 	m.mu.Unlock()
 	_, _, err = conn.SendRequest(wire.ReqPeerAddr, false, []byte(p.addr()))
 	return err
+}
+
+// errMasterLost answers file requests while this node has no master.
+var errMasterLost = errors.New("nodeview: the node lost its master")
+
+// masterLost is bpslave's word (SIGUSR1) that it gave up on the master
+// (silent for two ping intervals) or lost its connection, and has killed
+// the node's processes. The files connection goes too: a request on it
+// would wait for the silent master as long as TCP holds on (minutes), and
+// a killed process whose open or read waits on that request is in the
+// kernel's uninterruptible FUSE wait: it would not die. Until masterBack,
+// requests fail at once instead of dialing a master that does not answer
+// (masterview retries a lost session once).
+func (m *masterConn) masterLost() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lost = true
+	if m.conn != nil {
+		m.log.Warn("bpslave lost the master; dropping the files connection")
+		m.conn.Close()
+		m.conn = nil
+	}
+}
+
+// masterBack is bpslave's word (SIGUSR2) that it is connected again.
+func (m *masterConn) masterBack() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lost = false
 }
 
 func (m *masterConn) close() {

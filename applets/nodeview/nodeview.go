@@ -9,7 +9,8 @@
 // It reads the node key on stdin (on a namespace node the key file is no
 // longer in reach), dials the master's files connection (wire.FilesUser),
 // mounts the view at --mount, prints "ready" and serves until it is
-// stopped. It is a process apart from bpslave because bpslave starts
+// stopped. SIGUSR1 from bpslave says the node lost its master: the files
+// connection is dropped and requests fail until SIGUSR2 says it is back. It is a process apart from bpslave because bpslave starts
 // programs that live in the view: a daemon that both served a file system
 // and waited on an execve reading from it could wait on itself.
 package nodeview
@@ -19,6 +20,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -65,6 +69,19 @@ func Main(ctx context.Context, args []string, std applets.IO) error {
 	log := slog.New(slog.NewTextHandler(std.Stderr, nil)).With("applet", "nodeview", "node", c.Node)
 	mc := &masterConn{ctx: ctx, addr: c.Master, node: c.Node, key: key, hostKey: hostKey, log: log}
 	defer mc.close()
+	// bpslave says when it loses and regains the master (slave.view).
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+	go func() {
+		for sig := range sigs {
+			if sig == syscall.SIGUSR1 {
+				mc.masterLost()
+			} else {
+				mc.masterBack()
+			}
+		}
+	}()
 	v, err := masterview.Mount(c.Mount, masterview.Options{
 		Peers: &peerClient{mc: mc},
 		Dial:  func(uid, _ uint32) (*sftp.Client, error) { return mc.files(uid) },
