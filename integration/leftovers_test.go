@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestNothingLeftBehind: bpmaster stopped with SIGINT takes its local
@@ -106,4 +108,32 @@ func holders(t *testing.T) []nsHolder {
 		out = append(out, nsHolder{pid, strings.TrimSpace(string(comm)), ns})
 	}
 	return out
+}
+
+// TestOrphansEndWithTheMaster: a node cut off from its master ends not
+// only its remote processes but what they left behind: a daemon a remote
+// shell started and returned from, now the node's PID 1's.
+func TestOrphansEndWithTheMaster(t *testing.T) {
+	c := startCluster(t, 1)
+	slave := c.nodePID(t, 0)
+	if r := c.run("", "bpsh", "0", "sh", "-c", "sleep 306.5 >/dev/null 2>&1 &"); r.code != 0 {
+		t.Fatalf("bpsh 0 sh -c 'sleep &': exit %d %s", r.code, r.stderr)
+	}
+	var orphan int
+	waitFor(t, "the orphaned sleep on node 0", func() bool {
+		if p := inNamespaceOf(slave, pgrep("sleep", "306.5")); len(p) == 1 {
+			orphan = p[0]
+		}
+		return orphan != 0
+	})
+	t.Cleanup(func() { syscall.Kill(orphan, syscall.SIGKILL) })
+	master := c.master.Process.Pid
+	if err := syscall.Kill(master, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(master, syscall.SIGCONT) })
+	c.waitLog(t, regexp.MustCompile(`master silent for two ping intervals`))
+	waitWithin(t, "the orphaned sleep killed", 10*time.Second, func() bool { return !alive(orphan) })
+	syscall.Kill(master, syscall.SIGCONT)
+	waitWithin(t, "node 0 up again", 60*time.Second, func() bool { return nodeState(c, 0) == "up" })
 }

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -226,10 +228,51 @@ func (s *Slave) pingMaster(conn ssh.Conn, interval time.Duration, done <-chan st
 	}
 }
 
+// killAll ends the remote processes, and whatever they left on the node:
+// their children, and orphans gone over to the node's PID 1, a daemon a
+// remote shell started and returned from. Remote processes lead sessions
+// of their own (setsid), which their descendants keep (or leave for one
+// of their own making): every process of a session other than this
+// daemon's is bproc's to end. This daemon's own helpers (nodeview) share
+// its session; kernel threads have none (0).
 func (s *Slave) killAll() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for pid := range s.procs {
 		s.reaper.Signal(pid, syscall.SIGKILL)
 	}
+	s.mu.Unlock()
+	own, _ := unix.Getsid(0)
+	self := os.Getpid()
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		if sid := sessionOf(pid); sid > 0 && sid != own {
+			unix.Kill(pid, unix.SIGKILL)
+		}
+	}
+}
+
+// sessionOf is pid's session (/proc/PID/stat), -1 when it is gone.
+func sessionOf(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return -1
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(s[i+1:]) // state ppid pgrp session ...
+	if len(f) < 4 {
+		return -1
+	}
+	sid, err := strconv.Atoi(f[3])
+	if err != nil {
+		return -1
+	}
+	return sid
 }
