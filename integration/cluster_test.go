@@ -259,6 +259,9 @@ func (c *cluster) runCmd(cmd *exec.Cmd, stdin string) result {
 	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	// A ghost left behind holds the pipes open: Wait gives up on them
+	// once the command has ended, and the test fails instead of hanging.
+	cmd.WaitDelay = 10 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	go func() {

@@ -121,3 +121,27 @@ func TestMoveBetweenNodes(t *testing.T) {
 		})
 	}
 }
+
+// TestSignalRightAfterRfork: SIGUSR1 sent to a child the moment
+// bproc_rfork returns reaches it on its node, every time (the ghost could
+// pass it on before the master had the child's channel, and it was lost:
+// the parent waited for ever).
+func TestSignalRightAfterRfork(t *testing.T) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("needs gcc")
+	}
+	c := startCluster(t, 1)
+	dir := publicTempDir(t)
+	bin := filepath.Join(dir, "sigrace")
+	root := sourceRoot(t)
+	if out, err := exec.Command("gcc", "-std=c11", "-O1", "-I", filepath.Join(root, "libbproc"), "-o", bin,
+		filepath.Join(root, "integration/testdata/sigrace.c"), filepath.Join(libbprocDir(t), "libbproc.a")).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	cmd := c.command("", "")
+	cmd.Path, cmd.Args = bin, []string{bin, "40"}
+	if r := c.runCmd(cmd, ""); r.code != 0 || !strings.Contains(r.stdout, "40 signals arrived") {
+		t.Errorf("sigrace 40: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	c.waitNoProcs()
+}

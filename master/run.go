@@ -230,6 +230,12 @@ func (p *proc) run() {
 			return
 		}
 	}
+	// The channel is known before the ghost's events are read: a signal
+	// sent to the ghost at once (a parent's kill right after
+	// bproc_rfork returned) would otherwise find none and be lost.
+	p.mu.Lock()
+	p.ch = ch
+	p.mu.Unlock()
 	ghostGone := make(chan struct{})
 	go p.ghostEvents(ghostGone)
 	for {
