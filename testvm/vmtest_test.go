@@ -352,6 +352,31 @@ func TestVM(t *testing.T) {
 		if out, err := run(t, "bpsh", "2", "cat", "/proc/sys/kernel/hostname"); err != nil || strings.TrimSpace(out) != "n2" {
 			t.Errorf("bpsh 2 hostname = %q, %v; want n2", out, err)
 		}
+
+		// bpctl -P: the node syncs and powers off (reboot(2)); QEMU ends, and
+		// the master has the node down.
+		t.Run("pwroff", func(t *testing.T) {
+			if out, err := run(t, "bpctl", "-S", "2", "-P"); err != nil {
+				t.Fatalf("bpctl -S 2 -P: %v\n%s", err, out)
+			}
+			for end := time.Now().Add(time.Minute); vm.PID() != 0; time.Sleep(100 * time.Millisecond) {
+				if time.Now().After(end) {
+					t.Fatalf("node 2's QEMU still runs a minute after bpctl -P; its console:\n%s", vm.Console().Tail(2000))
+				}
+			}
+			for end := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+				out, _ := run(t, "bpstat", "-s", "2")
+				if strings.TrimSpace(out) == "down" {
+					break
+				}
+				if time.Now().After(end) {
+					t.Fatalf("bpstat -s 2 = %q a minute after its VM powered off, want down", out)
+				}
+			}
+			if out, _ := run(t, "bpstat", "-s", "0"); strings.TrimSpace(out) != "up" {
+				t.Errorf("bpstat -s 0 = %q after node 2 powered off, want up", out)
+			}
+		})
 	})
 }
 
