@@ -75,7 +75,7 @@ func (s *Slave) startMoved(nc ssh.NewChannel, ps *wire.ProcStart, st *stdio, log
 		return
 	}
 	s.mu.Lock()
-	s.procs[pid] = &proc{pid: pid}
+	s.startedLocked(pid)
 	s.mu.Unlock()
 	log.Info("moved process arrived", "node_pid", pid, "bytes", img.Bytes(),
 		"read", read.Round(time.Microsecond), "rebuild", (time.Since(began) - read).Round(time.Microsecond))

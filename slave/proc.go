@@ -128,7 +128,7 @@ func (s *Slave) startLocked(attr spawn.Attr, ps *wire.ProcStart) (int, <-chan un
 		return 0, nil, err
 	}
 	s.mu.Lock()
-	s.procs[pid] = &proc{pid: pid}
+	s.startedLocked(pid)
 	s.mu.Unlock()
 	return pid, done, nil
 }

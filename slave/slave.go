@@ -53,8 +53,11 @@ type Slave struct {
 	log    *slog.Logger
 	reaper *spawn.Reaper
 
-	mu     sync.Mutex // guards procs and action
+	mu     sync.Mutex // guards procs, sessions and action
 	procs  map[int]*proc
+	// sessions are those of every remote process started here since the
+	// master was last lost (each leads its own): what killAll ends.
+	sessions map[int]bool
 	action string   // reboot, halt or pwroff, once the master asked for it
 	self   string   // this node's bproc binary, for builtins
 	conn   ssh.Conn // the master, while connected
@@ -81,7 +84,7 @@ func New(cfg Config) *Slave {
 	if _, serr := os.Stat("/init"); serr == nil && (cfg.Local || os.Getpid() == 1) || err != nil {
 		self = "/init"
 	}
-	return &Slave{cfg: cfg, log: cfg.Log.With("node", cfg.Node), reaper: spawn.NewReaper(), procs: make(map[int]*proc), self: self}
+	return &Slave{cfg: cfg, log: cfg.Log.With("node", cfg.Node), reaper: spawn.NewReaper(), procs: make(map[int]*proc), sessions: make(map[int]bool), self: self}
 }
 
 // Run keeps a connection to the master until ctx ends, reconnecting with
@@ -229,19 +232,20 @@ func (s *Slave) pingMaster(conn ssh.Conn, interval time.Duration, done <-chan st
 }
 
 // killAll ends the remote processes, and whatever they left on the node:
-// their children, and orphans gone over to the node's PID 1, a daemon a
-// remote shell started and returned from. Remote processes lead sessions
-// of their own (setsid), which their descendants keep (or leave for one
-// of their own making): every process of a session other than this
-// daemon's is bproc's to end. This daemon's own helpers (nodeview) share
-// its session; kernel threads have none (0).
+// their children, and orphans gone over to the node's PID 1 (a daemon a
+// remote shell started and returned from). Remote processes lead sessions
+// of their own (setsid), which their descendants keep: every process of a
+// session a remote process started is bproc's to end. Only those: a
+// bpslave run by hand on a machine sees all of the machine's processes in
+// /proc.
 func (s *Slave) killAll() {
 	s.mu.Lock()
 	for pid := range s.procs {
 		s.reaper.Signal(pid, syscall.SIGKILL)
 	}
+	sessions := s.sessions
+	s.sessions = make(map[int]bool)
 	s.mu.Unlock()
-	own, _ := unix.Getsid(0)
 	self := os.Getpid()
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -249,11 +253,37 @@ func (s *Slave) killAll() {
 		if err != nil || pid == self {
 			continue
 		}
-		if sid := sessionOf(pid); sid > 0 && sid != own {
+		if sessions[sessionOf(pid)] {
 			unix.Kill(pid, unix.SIGKILL)
 		}
 	}
 }
+
+// startedLocked records pid, a remote process just started here (under
+// s.mu). Sessions no process is left in are dropped now and then, so that
+// a node up for long keeps no more than its live ones and a few thousand.
+func (s *Slave) startedLocked(pid int) {
+	s.procs[pid] = &proc{pid: pid}
+	s.sessions[pid] = true
+	if len(s.sessions) < maxSessions {
+		return
+	}
+	live := map[int]bool{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if p, err := strconv.Atoi(e.Name()); err == nil {
+			live[sessionOf(p)] = true
+		}
+	}
+	for sid := range s.sessions {
+		if !live[sid] {
+			delete(s.sessions, sid)
+		}
+	}
+}
+
+// maxSessions is when startedLocked looks for sessions that ended.
+const maxSessions = 4096
 
 // sessionOf is pid's session (/proc/PID/stat), -1 when it is gone.
 func sessionOf(pid int) int {
