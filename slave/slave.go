@@ -53,16 +53,16 @@ type Slave struct {
 	log    *slog.Logger
 	reaper *spawn.Reaper
 
-	mu     sync.Mutex // guards procs, sessions and action
-	procs  map[int]*proc
+	mu    sync.Mutex // guards procs, sessions and action
+	procs map[int]*proc
 	// sessions are those of every remote process started here since the
 	// master was last lost (each leads its own): what killAll ends.
 	sessions map[int]bool
-	action string   // reboot, halt or pwroff, once the master asked for it
-	self   string   // this node's bproc binary, for builtins
-	conn   ssh.Conn // the master, while connected
-	pushed pushed   // programs fetched to a diskless node
-	view   *view    // the master's files, on a diskless node that has them
+	action   string   // reboot, halt or pwroff, once the master asked for it
+	self     string   // this node's bproc binary, for builtins
+	conn     ssh.Conn // the master, while connected
+	pushed   pushed   // programs fetched to a diskless node
+	view     *view    // the master's files, on a diskless node that has them
 
 	api *net.UnixListener // the local API for the node's processes
 
