@@ -36,6 +36,7 @@ func BenchmarkDiskless(b *testing.B) {
 	python := "/usr/bin/python3"
 	local := timeIt(func() error { return exec.Command(python, "-c", "pass").Run() })
 	report.Add("python3 -c pass, here", "ms", []float64{local}, Goal{})
+	report.Add("50 MB program, here", "ms", []float64{timeIt(func() error { return exec.Command(big).Run() })}, Goal{})
 
 	for range b.N {
 		for _, n := range []int{1, 4, 16} {
