@@ -38,23 +38,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				for {
-					var req localapi.Request
-					if localapi.ReadFrame(c, &req) != nil || localapi.WriteFrame(c, exampleReplies[req.Op]) != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
+	go bproc.ServeReplies(l, exampleReplies)
 	code := m.Run()
 	l.Close()
 	os.RemoveAll(dir)

@@ -18,28 +18,32 @@ func fakeMaster(t *testing.T, replies map[string]localapi.Reply) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				for {
-					var req localapi.Request
-					if err := localapi.ReadFrame(c, &req); err != nil {
-						return
-					}
-					if err := localapi.WriteFrame(c, replies[req.Op]); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
+	go serveReplies(l, replies)
 	return sock
 }
+
+// serveReplies answers every request on l with the reply for its op,
+// until l is closed.
+func serveReplies(l net.Listener, replies map[string]localapi.Reply) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			for {
+				var req localapi.Request
+				if localapi.ReadFrame(c, &req) != nil || localapi.WriteFrame(c, replies[req.Op]) != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+// ServeReplies is serveReplies for the examples (package bproc_test).
+var ServeReplies = serveReplies
 
 func dialFake(t *testing.T, replies map[string]localapi.Reply) *Client {
 	t.Helper()

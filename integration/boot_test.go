@@ -22,7 +22,7 @@ import (
 
 // bootNet is a veth pair between two network namespaces of the test's
 // own: the master's side (bpm0, 10.99.0.1/24) and a node's side (bpn0,
-// no address, where DHCP and HTTP clients run). Deleting the namespaces
+// 10.99.0.200/24, where DHCP and HTTP clients run). Deleting the namespaces
 // at the end removes the pair.
 type bootNet struct {
 	master, node string
@@ -49,6 +49,8 @@ func newBootNet(t *testing.T) *bootNet {
 		{"-n", b.master, "link", "set", "lo", "up"},
 		{"-n", b.master, "link", "set", "bpm0", "up"},
 		{"-n", b.node, "link", "set", "bpn0", "up"},
+		// For TCP (HTTP) from the node's side; DHCP needs none.
+		{"-n", b.node, "addr", "add", "10.99.0.200/24", "dev", "bpn0"},
 	} {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -88,17 +90,12 @@ func (b *bootNet) offer(t *testing.T, mac string) net.IP {
 }
 
 // get fetches path from the master's HTTP boot service, from the node's
-// side (the veth end has no address: the client binds none, and the
-// route is the master's /24 on bpn0).
+// side.
 func (b *bootNet) get(t *testing.T, path string) (int, string) {
 	t.Helper()
 	var code int
 	var body []byte
 	err := testvm.InNS(b.node, func() error {
-		// The node's side gets an address of its own for TCP.
-		if out, err := exec.Command("ip", "-n", b.node, "addr", "replace", "10.99.0.200/24", "dev", "bpn0").CombinedOutput(); err != nil {
-			return fmt.Errorf("ip addr: %v: %s", err, out)
-		}
 		d := &net.Dialer{Timeout: 5 * time.Second}
 		conn, err := d.Dial("tcp4", "10.99.0.1:80")
 		if err != nil {

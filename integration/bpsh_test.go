@@ -369,6 +369,13 @@ func (c *cluster) startBpsh(t *testing.T, args ...string) *exec.Cmd {
 	if cmd.Stderr == nil {
 		cmd.Stderr = &syncBuffer{} // for stderrOf
 	}
+	return startReaped(t, cmd)
+}
+
+// startReaped starts cmd, a bpsh, and makes sure, even when the test fails
+// half way, that it and its ghosts are killed and reaped.
+func startReaped(t *testing.T, cmd *exec.Cmd) *exec.Cmd {
+	t.Helper()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,33 @@ func rewriteKeepTimes(t *testing.T, p, content string) {
 	}
 }
 
+// secondRunSendsNothing runs a copy of /bin/true (in dir) on node 0
+// twice: the first run sends at least the program, the second nothing.
+// It returns the program's path.
+func secondRunSendsNothing(t *testing.T, c *cluster, dir, mode string) string {
+	t.Helper()
+	prog := filepath.Join(dir, "prog")
+	copyFile(t, "/bin/true", prog, 0o755)
+	settle()
+	sent0 := filesSent(t, c)
+	if r := c.run("", "bpsh", "0", prog); r.code != 0 {
+		t.Fatalf("first run: exit %d %q", r.code, r.stderr)
+	}
+	sent1 := filesSent(t, c)
+	if r := c.run("", "bpsh", "0", prog); r.code != 0 {
+		t.Fatalf("second run: exit %d %q", r.code, r.stderr)
+	}
+	sent2 := filesSent(t, c)
+	t.Logf("%s: first run of %s sent %d bytes, second run %d", mode, prog, sent1-sent0, sent2-sent1)
+	if fi, _ := os.Stat(prog); sent1-sent0 < fi.Size() {
+		t.Errorf("first run sent %d bytes, less than the program's %d", sent1-sent0, fi.Size())
+	}
+	if sent2 != sent1 {
+		t.Errorf("second run sent %d bytes of files, want 0", sent2-sent1)
+	}
+	return prog
+}
+
 // settle waits out the master's racy window for files written just now
 // (their sums are taken again on every ask until they are a little older),
 // so that the second runs below measure a settled master, as users meet it.
@@ -53,25 +80,7 @@ func TestContentCacheView(t *testing.T) {
 	cache := filepath.Join("/proc", strconv.Itoa(c.nodePID(t, 0)), "root/run/bproc/cache/sha256")
 
 	// (a)
-	prog := filepath.Join(dir, "prog")
-	copyFile(t, "/bin/true", prog, 0o755)
-	settle()
-	sent0 := filesSent(t, c)
-	if r := c.run("", "bpsh", "0", prog); r.code != 0 {
-		t.Fatalf("first run: exit %d %q", r.code, r.stderr)
-	}
-	sent1 := filesSent(t, c)
-	if r := c.run("", "bpsh", "0", prog); r.code != 0 {
-		t.Fatalf("second run: exit %d %q", r.code, r.stderr)
-	}
-	sent2 := filesSent(t, c)
-	t.Logf("view: first run of %s sent %d bytes, second run %d", prog, sent1-sent0, sent2-sent1)
-	if fi, _ := os.Stat(prog); sent1-sent0 < fi.Size() {
-		t.Errorf("first run sent %d bytes, less than the program's %d", sent1-sent0, fi.Size())
-	}
-	if sent2 != sent1 {
-		t.Errorf("second run sent %d bytes of files, want 0", sent2-sent1)
-	}
+	secondRunSendsNothing(t, c, dir, "view")
 
 	// (b)
 	script := filepath.Join(dir, "run.sh")
@@ -132,25 +141,7 @@ func TestContentCachePush(t *testing.T) {
 	dir := publicTempDir(t)
 
 	// (a)
-	prog := filepath.Join(dir, "prog")
-	copyFile(t, "/bin/true", prog, 0o755)
-	settle()
-	sent0 := filesSent(t, c)
-	if r := c.run("", "bpsh", "0", prog); r.code != 0 {
-		t.Fatalf("first run: exit %d %q", r.code, r.stderr)
-	}
-	sent1 := filesSent(t, c)
-	if r := c.run("", "bpsh", "0", prog); r.code != 0 {
-		t.Fatalf("second run: exit %d %q", r.code, r.stderr)
-	}
-	sent2 := filesSent(t, c)
-	t.Logf("push: first run of %s sent %d bytes, second run %d", prog, sent1-sent0, sent2-sent1)
-	if fi, _ := os.Stat(prog); sent1-sent0 < fi.Size() {
-		t.Errorf("first run sent %d bytes, less than the program's %d", sent1-sent0, fi.Size())
-	}
-	if sent2 != sent1 {
-		t.Errorf("second run sent %d bytes of files, want 0", sent2-sent1)
-	}
+	prog := secondRunSendsNothing(t, c, dir, "push")
 
 	// (b)
 	script := filepath.Join(dir, "run.sh")

@@ -1,9 +1,6 @@
 package integration
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,21 +23,7 @@ func TestCacheLimit(t *testing.T) {
 	dir := publicTempDir(t)
 	sums := map[string]string{}
 	for name, mb := range map[string]int{"a": 12, "b": 12, "c": 12, "huge": 40} {
-		block := make([]byte, 1<<20)
-		rand.Read(block)
-		h := sha256.New()
-		f, err := os.Create(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < mb; i++ {
-			block[0] = byte(i)
-			f.Write(block)
-			h.Write(block)
-		}
-		f.Close()
-		os.Chmod(f.Name(), 0o644)
-		sums[name] = hex.EncodeToString(h.Sum(nil))
+		sums[name] = randomFile(t, filepath.Join(dir, name), mb)
 	}
 	cache := fmt.Sprintf("/proc/%d/root/run/bproc/cache/sha256", slave)
 	used := func() (n int64) {

@@ -270,17 +270,7 @@ func (c *cluster) startBpshOut(t *testing.T, args ...string) (*exec.Cmd, *syncBu
 	cmd := c.command("bpsh", args...)
 	stdout := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = stdout, &syncBuffer{}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, g := range children(cmd.Process.Pid) {
-			syscall.Kill(g, syscall.SIGKILL)
-		}
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	return cmd, stdout
+	return startReaped(t, cmd), stdout
 }
 
 // slowSetup is a node_up.d whose one script takes a second.

@@ -50,6 +50,18 @@ func gcc(t *testing.T, out string, args ...string) {
 	}
 }
 
+// testProgram builds integration/testdata/NAME.c against libbproc.a in a
+// directory the nodes see (not /tmp, which a node has its own of: nodes
+// map the program from the master's files), and returns its path.
+func testProgram(t *testing.T, name string) string {
+	t.Helper()
+	root := sourceRoot(t)
+	lib := filepath.Join(libbprocDir(t), "libbproc.a")
+	bin := filepath.Join(publicTempDir(t), name)
+	gcc(t, bin, "-O1", "-pthread", "-I", filepath.Join(root, "libbproc"), filepath.Join(root, "integration/testdata", name+".c"), lib)
+	return bin
+}
+
 var makeLib struct {
 	once sync.Once
 	err  error

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,17 +15,8 @@ import (
 // was, with its memory, and says why in BProc's words: a node that is
 // down, one the caller may not use, one that dies during the move.
 func TestMoveErrors(t *testing.T) {
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("needs gcc")
-	}
 	c := startCluster(t, 2)
-	dir := publicTempDir(t)
-	prog := filepath.Join(dir, "movefail")
-	root := sourceRoot(t)
-	if out, err := exec.Command("gcc", "-std=c11", "-O1", "-I", filepath.Join(root, "libbproc"), "-o", prog,
-		filepath.Join(root, "integration/testdata/movefail.c"), filepath.Join(libbprocDir(t), "libbproc.a")).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
+	prog := testProgram(t, "movefail")
 	movefail := func(t *testing.T, cred *syscall.Credential, node, mb string) result {
 		t.Helper()
 		cmd := c.command("", "")

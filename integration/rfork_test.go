@@ -3,8 +3,6 @@ package integration
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,20 +20,8 @@ func TestRfork(t *testing.T) {
 		nodes int
 	}{{"master-view", []string{"--no-diskless"}, 2}, {"diskless", nil, 8}} {
 		t.Run(mode.name, func(t *testing.T) {
-			if _, err := exec.LookPath("gcc"); err != nil {
-				t.Skip("needs gcc")
-			}
 			c := startCluster(t, mode.nodes, mode.args...)
-			// Nodes map the program from the master's files: not in /tmp,
-			// which a node has its own of.
-			dir := publicTempDir(t)
-			bin := filepath.Join(dir, "rfork")
-			root := sourceRoot(t)
-			args := []string{"-std=c11", "-O1", "-pthread", "-I", filepath.Join(root, "libbproc"), "-o", bin,
-				filepath.Join(root, "integration/testdata/rfork.c"), filepath.Join(libbprocDir(t), "libbproc.a")}
-			if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
-				t.Fatalf("gcc: %v\n%s", err, out)
-			}
+			bin := testProgram(t, "rfork")
 			cmd := c.command("", "")
 			cmd.Path, cmd.Args = bin, []string{bin, strconv.Itoa(mode.nodes)}
 			r := c.runCmd(cmd, "")
@@ -94,17 +80,8 @@ func TestMoveBetweenNodes(t *testing.T) {
 		args []string
 	}{{"diskless", nil}, {"master-view", []string{"--no-diskless"}}} {
 		t.Run(mode.name, func(t *testing.T) {
-			if _, err := exec.LookPath("gcc"); err != nil {
-				t.Skip("needs gcc")
-			}
 			c := startCluster(t, 2, mode.args...)
-			dir := publicTempDir(t)
-			bin := filepath.Join(dir, "hop")
-			root := sourceRoot(t)
-			if out, err := exec.Command("gcc", "-std=c11", "-O1", "-I", filepath.Join(root, "libbproc"), "-o", bin,
-				filepath.Join(root, "integration/testdata/hop.c"), filepath.Join(libbprocDir(t), "libbproc.a")).CombinedOutput(); err != nil {
-				t.Fatalf("gcc: %v\n%s", err, out)
-			}
+			bin := testProgram(t, "hop")
 			r := c.runIn("/", "bpsh", "0", bin)
 			lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 			if r.code != 3 || len(lines) != 3 {
@@ -127,17 +104,8 @@ func TestMoveBetweenNodes(t *testing.T) {
 // pass it on before the master had the child's channel, and it was lost:
 // the parent waited for ever).
 func TestSignalRightAfterRfork(t *testing.T) {
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("needs gcc")
-	}
 	c := startCluster(t, 1)
-	dir := publicTempDir(t)
-	bin := filepath.Join(dir, "sigrace")
-	root := sourceRoot(t)
-	if out, err := exec.Command("gcc", "-std=c11", "-O1", "-I", filepath.Join(root, "libbproc"), "-o", bin,
-		filepath.Join(root, "integration/testdata/sigrace.c"), filepath.Join(libbprocDir(t), "libbproc.a")).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
+	bin := testProgram(t, "sigrace")
 	cmd := c.command("", "")
 	cmd.Path, cmd.Args = bin, []string{bin, "40"}
 	if r := c.runCmd(cmd, ""); r.code != 0 || !strings.Contains(r.stdout, "40 signals arrived") {

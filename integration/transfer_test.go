@@ -23,21 +23,7 @@ func TestTransferCut(t *testing.T) {
 	slave := c.nodePID(t, 0)
 	dir := publicTempDir(t)
 	big := filepath.Join(dir, "big")
-	block := make([]byte, 1<<20)
-	rand.Read(block)
-	f, err := os.Create(big)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := sha256.New()
-	for i := 0; i < 256; i++ {
-		block[0] = byte(i) // no two blocks alike
-		f.Write(block)
-		h.Write(block)
-	}
-	f.Close()
-	os.Chmod(big, 0o644)
-	want := hex.EncodeToString(h.Sum(nil))
+	want := randomFile(t, big, 256)
 
 	cache := fmt.Sprintf("/proc/%d/root/run/bproc/cache/sha256", slave)
 	parts := func() []string { p, _ := filepath.Glob(filepath.Join(cache, "*.part")); return p }
@@ -110,4 +96,26 @@ func pgrepPrefix(name string) []int {
 		}
 	}
 	return out
+}
+
+// randomFile writes mb megabytes of random content to path (readable by
+// all) and returns its sha256 in hex.
+func randomFile(t *testing.T, path string, mb int) string {
+	t.Helper()
+	block := make([]byte, 1<<20)
+	rand.Read(block)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	for i := 0; i < mb; i++ {
+		block[0] = byte(i) // no two blocks alike
+		if _, err := f.Write(block); err != nil {
+			t.Fatal(err)
+		}
+		h.Write(block)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -3,8 +3,6 @@ package integration
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,18 +15,9 @@ import (
 // /proc/PID/io: every socket, the nodes' SSH connections among them), so
 // images sent on each node's channel count too.
 func TestVRforkTree(t *testing.T) {
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("needs gcc")
-	}
 	const nodes, mb = 8, 32
 	c := startCluster(t, nodes)
-	dir := publicTempDir(t)
-	prog := filepath.Join(dir, "vrfork")
-	root := sourceRoot(t)
-	if out, err := exec.Command("gcc", "-std=c11", "-O1", "-I", filepath.Join(root, "libbproc"), "-o", prog,
-		filepath.Join(root, "integration/testdata/vrfork.c"), filepath.Join(libbprocDir(t), "libbproc.a")).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
+	prog := testProgram(t, "vrfork")
 	sent := func() int64 {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", c.master.Process.Pid))
 		if err != nil {

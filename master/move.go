@@ -81,29 +81,9 @@ func (m *Master) move(c *client, node *int) error {
 	if missing := cpuflags.Missing(m.cpuFlags, nodeFlags, environ); len(missing) > 0 {
 		return errors.New(cpuflags.Refusal(num, missing))
 	}
-	// The process that connected, and no other that got its PID since: it
-	// must still be alive once it is stopped for reading.
-	pidfd, err := peercred.PIDFD(c.conn)
-	if err != nil {
-		return fmt.Errorf("%s: %w", errMoveFail, err)
-	}
-	defer unix.Close(pidfd)
-
 	began := time.Now()
-	img, stopped, err := dumpWaiting(cred.PID)
-	if errors.Is(err, vmadump.ErrThreads) {
-		return errors.New(errThreads)
-	}
+	img, stopped, err := readCaller(c)
 	if err != nil {
-		return fmt.Errorf("%s: %w", errMoveFail, err)
-	}
-	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
-		stopped.Resume()
-		return fmt.Errorf("%s: the process that asked is gone", errMoveFail)
-	}
-	// Stopped, it can no longer change who it is: still the caller?
-	if err := sameIdentity(cred.PID, cred.UID, cred.GID); err != nil {
-		stopped.Resume()
 		return err
 	}
 	dumped := time.Since(began)
@@ -326,6 +306,35 @@ func (c *client) sendWithStub(reply localapi.Reply) error {
 // The caller waits for the reply in recvmsg: that is where it must be read,
 // so that its copy returns from that call with MoveReturn.
 const sysRecvmsg = 47
+
+// readCaller reads the process that asked (c's peer), stopped under
+// ptrace, once it waits for the answer: the process that connected and no
+// other that got its PID since, still the caller's once it can no longer
+// change who it is. The caller resumes it.
+func readCaller(c *client) (*vmadump.Image, *vmadump.Stopped, error) {
+	cred := c.cred
+	pidfd, err := peercred.PIDFD(c.conn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", errMoveFail, err)
+	}
+	defer unix.Close(pidfd)
+	img, stopped, err := dumpWaiting(cred.PID)
+	if errors.Is(err, vmadump.ErrThreads) {
+		return nil, nil, errors.New(errThreads)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", errMoveFail, err)
+	}
+	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
+		stopped.Resume()
+		return nil, nil, fmt.Errorf("%s: the process that asked is gone", errMoveFail)
+	}
+	if err := sameIdentity(cred.PID, cred.UID, cred.GID); err != nil {
+		stopped.Resume()
+		return nil, nil, err
+	}
+	return img, stopped, nil
+}
 
 // dumpWaiting reads the process once it is blocked in recvmsg (it sent
 // its request a moment ago and may still be on its way there).

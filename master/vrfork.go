@@ -2,7 +2,6 @@ package master
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/sys/unix"
 
 	"github.com/bproc/bproc/cpuflags"
 	"github.com/bproc/bproc/localapi"
@@ -96,26 +94,12 @@ func (m *Master) vrfork(c *client, v *localapi.VRfork) error {
 		return c.sendWithStub(localapi.Reply{Ranks: ranks})
 	}
 
-	pidfd, err := peercred.PIDFD(c.conn)
-	if err != nil {
-		return fmt.Errorf("%s: %w", errMoveFail, err)
-	}
-	defer unix.Close(pidfd)
 	began := time.Now()
-	img, stopped, err := dumpWaiting(cred.PID)
-	if errors.Is(err, vmadump.ErrThreads) {
-		return errors.New(errThreads)
-	}
+	img, stopped, err := readCaller(c)
 	if err != nil {
-		return fmt.Errorf("%s: %w", errMoveFail, err)
-	}
-	defer stopped.Resume()
-	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
-		return fmt.Errorf("%s: the process that asked is gone", errMoveFail)
-	}
-	if err := sameIdentity(cred.PID, cred.UID, cred.GID); err != nil {
 		return err
 	}
+	defer stopped.Resume()
 	dumped := time.Since(began)
 	hdr, err := img.Header()
 	if err != nil {

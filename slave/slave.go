@@ -58,6 +58,7 @@ type Slave struct {
 	// sessions are those of every remote process started here since the
 	// master was last lost (each leads its own): what killAll ends.
 	sessions map[int]bool
+	pruneAt  int      // len(sessions) at which ended ones are looked for
 	action   string   // reboot, halt or pwroff, once the master asked for it
 	self     string   // this node's bproc binary, for builtins
 	conn     ssh.Conn // the master, while connected
@@ -265,7 +266,7 @@ func (s *Slave) killAll() {
 func (s *Slave) startedLocked(pid int) {
 	s.procs[pid] = &proc{pid: pid}
 	s.sessions[pid] = true
-	if len(s.sessions) < maxSessions {
+	if len(s.sessions) < max(s.pruneAt, maxSessions) {
 		return
 	}
 	live := map[int]bool{}
@@ -280,6 +281,9 @@ func (s *Slave) startedLocked(pid int) {
 			delete(s.sessions, sid)
 		}
 	}
+	// Many still live: the next look waits until there are twice as many,
+	// so that starts do not each read all of /proc.
+	s.pruneAt = 2 * len(s.sessions)
 }
 
 // maxSessions is when startedLocked looks for sessions that ended.
