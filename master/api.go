@@ -121,6 +121,7 @@ func (m *Master) serveClient(conn *net.UnixConn, cred peercred.Cred, r io.Reader
 func (m *Master) serveFrames(c *client, r io.Reader, closer io.Closer) {
 	conn := closer
 	var jobs []*job
+	var seen chan struct{} // closed at the next change of the table this client last got
 	defer func() {
 		for _, j := range jobs {
 			m.dropJob(j)
@@ -146,7 +147,7 @@ func (m *Master) serveFrames(c *client, r io.Reader, closer io.Closer) {
 		}
 		switch req.Op {
 		case localapi.OpNodes:
-			reply.Nodes = m.NodeTable()
+			reply.Nodes, seen = m.tableSince()
 		case localapi.OpProcs:
 			reply.Procs = m.procList()
 		case localapi.OpRun:
@@ -208,8 +209,8 @@ func (m *Master) serveFrames(c *client, r io.Reader, closer io.Closer) {
 			where := c.node
 			reply.Where = &where
 		case localapi.OpWatch:
-			m.awaitChange(watchLimit)
-			reply.Nodes = m.NodeTable()
+			m.awaitChange(seen, watchLimit)
+			reply.Nodes, seen = m.tableSince()
 		default:
 			reply.Error = fmt.Sprintf("unknown operation %q", req.Op)
 		}

@@ -267,13 +267,18 @@ func (m *Master) dropAllNodes() {
 // and a client that went away is noticed then.
 const watchLimit = time.Minute
 
-// awaitChange waits for the next change of the node table, or max.
-func (m *Master) awaitChange(max time.Duration) {
-	m.mu.Lock()
-	ch := m.nodeChange
-	m.mu.Unlock()
+// awaitChange waits for a change of the node table after the one a
+// client last saw (since, from tableSince; nil: the next change), or max.
+// A change between a client's two watches is not lost: since is closed
+// already, and the watch returns at once.
+func (m *Master) awaitChange(since chan struct{}, max time.Duration) {
+	if since == nil {
+		m.mu.Lock()
+		since = m.nodeChange
+		m.mu.Unlock()
+	}
 	select {
-	case <-ch:
+	case <-since:
 	case <-time.After(max):
 	}
 }
@@ -286,6 +291,12 @@ func (m *Master) changedLocked() {
 
 // NodeTable is the table as the local API shows it.
 func (m *Master) NodeTable() []localapi.NodeStatus {
+	out, _ := m.tableSince()
+	return out
+}
+
+// tableSince is the table, and what is closed at its next change.
+func (m *Master) tableSince() ([]localapi.NodeStatus, chan struct{}) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]localapi.NodeStatus, 0, len(m.nodes))
@@ -297,7 +308,7 @@ func (m *Master) NodeTable() []localapi.NodeStatus {
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Num < out[j].Num })
-	return out
+	return out, m.nodeChange
 }
 
 // refusal is why a handshake failed, without x/crypto/ssh's "no auth passed
