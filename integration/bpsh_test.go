@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -169,6 +170,9 @@ func TestProcessSpace(t *testing.T) {
 		}{
 			{[]string{"bpsh", "9", "true"}, 2, `Invalid node specification "9"`},
 			{[]string{"bpsh", "0-x", "true"}, 2, `Invalid node specification "0-x"`},
+			// Node numbers only: the master's answer says which is none.
+			{[]string{"bpsh", "0,n9,1", "true"}, 2, `Invalid node specification "n9"`},
+			{[]string{"bpsh", "--per-node", "3", "1,.9", "true"}, 2, `Invalid node specification ".9"`},
 			{[]string{"bpsh", "0", "no-such-command-here"}, 127, "no-such-command-here: command not found"},
 			{[]string{"bpsh", "--bogus", "0", "true"}, 2, "unknown flag --bogus"},
 			{[]string{"bpsh", "-b", "0", "0", "true"}, 2, "-b 0"},
@@ -219,6 +223,28 @@ func TestProcessSpace(t *testing.T) {
 		err := cmd.Wait()
 		if string(rest[:n]) != "got USR1\n" || exitCode(err) != 3 {
 			t.Errorf("after SIGUSR1: output %q, exit %v; want got USR1, 3", rest[:n], err)
+		}
+	})
+
+	t.Run("signals sent to bpsh itself", func(t *testing.T) {
+		// SIGTERM goes on to every ghost; SIGINT sent to bpsh
+		// alone (not from the terminal, which reaches the ghosts too) is
+		// swallowed, and bpsh stays to collect the statuses.
+		cmd := c.command("bpsh", "0,1", "sh", "-c", `trap 'exit 5' TERM; trap '' INT; echo ready; while :; do sleep 0.05; done`)
+		stdout, _ := cmd.StdoutPipe()
+		startReaped(t, cmd)
+		ready := make([]byte, 12)
+		if _, err := io.ReadFull(stdout, ready); err != nil || string(ready) != "ready\nready\n" {
+			t.Fatalf("read ready: %q %v", ready, err)
+		}
+		cmd.Process.Signal(syscall.SIGINT)
+		time.Sleep(100 * time.Millisecond)
+		if len(children(cmd.Process.Pid)) != 2 {
+			t.Fatalf("after SIGINT to bpsh: ghosts %v, want both still there", children(cmd.Process.Pid))
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); exitCode(err) != 5 {
+			t.Errorf("bpsh after SIGTERM: %v, want exit 5 from both traps", err)
 		}
 	})
 

@@ -7,6 +7,8 @@ const (
 	ErrTextNodeDown    = "Node is down"
 	ErrTextUnavailable = "Node is unavailable" // Scyld's state, not BProc's
 	ErrTextPermission  = "Permission denied"
+	// A number that is no node of the master's table.
+	ErrTextInvalidNode = "Invalid node number"
 )
 
 // AccessError is why the user uid (gid, groups) may not start processes

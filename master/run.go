@@ -23,7 +23,7 @@ import (
 
 // BProc's error texts, which users and scripts know.
 const (
-	errInvalidNode  = "Invalid node number"
+	errInvalidNode  = localapi.ErrTextInvalidNode
 	errNodeDown     = localapi.ErrTextNodeDown
 	errNotPermitted = "Operation not permitted"
 	errNodeDied     = "Slave node died"

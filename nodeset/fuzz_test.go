@@ -65,3 +65,39 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNumbers checks that a spec Numbers takes means what Parse makes of
+// it: the same numbers when every one is a node, else Parse's error for
+// the first that is not.
+func FuzzNumbers(f *testing.F) {
+	for _, s := range []string{"0", "0,3,n7", ".2,2", "5,99", "n", "0-3", "-1", "all"} {
+		f.Add(s)
+	}
+	inTable := map[int]bool{}
+	for _, n := range fuzzNodes {
+		if n.Num >= 0 {
+			inTable[n.Num] = true
+		}
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		nums, elems, ok := Numbers(spec)
+		if !ok {
+			return
+		}
+		if len(nums) != len(elems) || len(nums) == 0 {
+			t.Fatalf("Numbers(%q) = %v, %q: want one element per number, at least one", spec, nums, elems)
+		}
+		got, err := Parse(spec, fuzzNodes)
+		bad := slices.IndexFunc(nums, func(n int) bool { return !inTable[n] })
+		if bad < 0 {
+			if err != nil || !slices.Equal(got, nums) {
+				t.Fatalf("Numbers(%q) = %v, Parse = %v, %v", spec, nums, got, err)
+			}
+			return
+		}
+		want := (&SpecError{Elem: elems[bad]}).Error()
+		if err == nil || err.Error() != want {
+			t.Fatalf("Parse(%q) = %v, %v; want the error %s", spec, got, err, want)
+		}
+	})
+}

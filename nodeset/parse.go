@@ -109,6 +109,26 @@ func Parse(spec string, nodes []Node) ([]int, error) {
 	return out, nil
 }
 
+// Numbers parses a spec that names its nodes by number only ("3",
+// "0,4,n7", ".2"), which needs no node table: it gives the numbers and
+// the element each came from, or false for any other spec. Whether each
+// number is a node is then for the table's owner to say; one that is not
+// makes the spec invalid, as Parse would find: &SpecError{Elem: elems[i]}.
+func Numbers(spec string) (nums []int, elems []string, ok bool) {
+	trimmed := strings.TrimSpace(spec)
+	if trimmed == "" {
+		return nil, nil, false
+	}
+	for elem := range strings.SplitSeq(trimmed, ",") {
+		n, ok := parseNum(elem)
+		if !ok {
+			return nil, nil, false
+		}
+		nums, elems = append(nums, n), append(elems, elem)
+	}
+	return nums, elems, true
+}
+
 // parseElem parses one comma-separated element. Each form falls through
 // to the next on failure rather than deciding early, because an IPv6 zone
 // may hold a dash ("fe80::1%eth-0") and must not be lost as a bad range.

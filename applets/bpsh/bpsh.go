@@ -20,8 +20,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/alecthomas/kong"
-
 	"github.com/bproc/bproc/applets"
 	"github.com/bproc/bproc/bproc"
 	"github.com/bproc/bproc/localapi"
@@ -40,13 +38,13 @@ type cli struct {
 	Prefix     bool   `short:"p" help:"Prefix each line with the node number (implies -L)."`
 	Sequential bool   `short:"s" help:"Show each node's output in node-list order."`
 	Divider    bool   `short:"d" help:"A divider line before each node's output (implies -s)."`
-	BufSize    int    `short:"b" default:"4096" placeholder:"N" help:"I/O buffer size, also the longest line."`
+	BufSize    int    `short:"b" default:"${bufsize}" placeholder:"N" help:"I/O buffer size, also the longest line."`
 	StdinFile  string `short:"I" placeholder:"FILE" help:"Open FILE on the node as stdin."`
 	StdoutFile string `short:"O" placeholder:"FILE" help:"Open FILE on the node as stdout."`
 	StderrFile string `short:"E" placeholder:"FILE" help:"Open FILE on the node as stderr."`
 	Time       bool   `short:"t" help:"Print the elapsed seconds when done."`
 	TTY        bool   `short:"T" name:"tty" help:"Run under a pseudo-terminal on the node (interactive programs)."`
-	PerNode    int    `name:"per-node" default:"1" placeholder:"K" help:"Start K copies on each node, each with its own ghost and BPROC_RANK."`
+	PerNode    int    `name:"per-node" default:"${pernode}" placeholder:"K" help:"Start K copies on each node, each with its own ghost and BPROC_RANK."`
 	Gather     bool   `name:"gather" help:"Fold identical output of many nodes into one block headed by its node set, then say which nodes failed and how."`
 	Socket     string `env:"BPROC_SOCKET" default:"${socket}" help:"bpmaster's socket."`
 
@@ -55,9 +53,10 @@ type cli struct {
 
 // Main runs bpsh.
 func Main(ctx context.Context, args []string, io applets.IO) error {
+	sigs, stop := catch()
+	defer stop()
 	var c cli
-	if _, err := applets.Parse("bpsh", "Run a command on nodes.", &c, args, io,
-		kong.Vars{"socket": localapi.DefaultSocket}); err != nil {
+	if err := c.parse(args, io); err != nil {
 		return err
 	}
 	spec, argv, err := c.split()
@@ -82,17 +81,22 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	if err != nil {
 		return err
 	}
-	table, err := client.Nodes()
-	if err != nil {
-		client.Close()
-		return err
+	r := &runner{cli: c, io: io, client: client, path: path, argv: argv, sigs: sigs}
+	if nums, elems, ok := nodeset.Numbers(spec); ok {
+		// Node numbers need no table: the master's answer to the run
+		// request says which are no nodes, and a round trip is saved.
+		r.nodes, r.elems = c.repeat(nums), elems
+	} else {
+		table, err := client.Nodes()
+		if err != nil {
+			client.Close()
+			return err
+		}
+		if r.nodes, err = c.nodes(spec, table); err != nil {
+			client.Close()
+			return applets.Exit(2, "%s", err)
+		}
 	}
-	nodes, err := c.nodes(spec, table)
-	if err != nil {
-		client.Close()
-		return applets.Exit(2, "%s", err)
-	}
-	r := &runner{cli: c, io: io, client: client, path: path, argv: argv, nodes: nodes}
 	code, err := r.run(ctx)
 	if err != nil {
 		return err

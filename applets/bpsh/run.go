@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"sync"
 	"syscall"
 	"time"
@@ -28,6 +27,10 @@ type runner struct {
 	path   string
 	argv   []string
 	nodes  []int
+	// elems are the spec's elements when it named nodes by number only
+	// (nodeset.Numbers): the master has not yet said they are nodes.
+	elems []string
+	sigs  <-chan os.Signal // caught by catch
 
 	ranks []*rank
 	outW  *lockedWriter
@@ -81,6 +84,9 @@ func (r *runner) run(ctx context.Context) (int, error) {
 			return 0, err
 		}
 		defer job.Close()
+		if err := r.checkNumbers(job); err != nil {
+			return 0, err
+		}
 	} else {
 		r.client.Close()
 	}
@@ -88,9 +94,6 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	r.outW = &lockedWriter{w: r.io.Stdout}
 	r.errW = &lockedWriter{w: r.io.Stderr}
 	fanIn := r.stdinFanout()
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
 
 	byPID := map[int]*rank{}
 	for k, i := range remote {
@@ -146,7 +149,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 				continue
 			}
 			r.event(remoteRank, ev)
-		case s := <-sigs:
+		case s := <-r.sigs:
 			r.forward(byPID, s.(syscall.Signal))
 		}
 	}
@@ -175,6 +178,22 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		fmt.Fprintf(r.errW, "%.6f\n", time.Since(began).Seconds())
 	}
 	return r.status(), nil
+}
+
+// checkNumbers fails a spec of node numbers of which one is no node, as
+// nodeset.Parse would have with the table: exit 2, and nothing runs (the
+// master forgets the other ranks when the job closes). With node numbers
+// only, rank k is the spec's element k / --per-node.
+func (r *runner) checkNumbers(job *bproc.Job) error {
+	if r.elems == nil {
+		return nil
+	}
+	for k, rk := range job.Ranks {
+		if rk.Error == localapi.ErrTextInvalidNode {
+			return applets.Exit(2, "%s", &nodeset.SpecError{Elem: r.elems[k/r.cli.PerNode]})
+		}
+	}
+	return nil
 }
 
 // event records what the master says of a rank.

@@ -1,0 +1,87 @@
+package bpsh
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/bproc/bproc/applets"
+)
+
+// kongOnly parses args the slow way, as every command line with flags is.
+func kongOnly(t testing.TB, args []string) (cli, bool) {
+	var c cli
+	dev, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	if err := c.kong(args, applets.IO{Stdin: dev, Stdout: dev, Stderr: dev}); err != nil {
+		return c, false
+	}
+	return c, true
+}
+
+// sameAsKong fails t when quick takes args and ends with another cli than
+// kong would.
+func sameAsKong(t testing.TB, args []string) {
+	var fast cli
+	if !fast.quick(args) {
+		return
+	}
+	slow, ok := kongOnly(t, args)
+	if !ok {
+		t.Fatalf("%q: quick took what kong refuses", args)
+	}
+	if !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("%q: quick gave\n%+v\nkong gave\n%+v", args, fast, slow)
+	}
+}
+
+func TestQuickIsKong(t *testing.T) {
+	lines := [][]string{
+		{"0", "true"},
+		{"0-3,7", "ls", "-l", "--color=never"},
+		{"all", "sh", "-c", "echo $BPROC_RANK"},
+		{"0", "bpsh", "-a", "true"},
+		{"0", "--help"},
+		{"0", "-p", "true"},
+		{"n3", "--", "x"},
+		{"", "true"},
+		{"0"},
+	}
+	for _, env := range []string{"", "/tmp/x.sock", "unset"} {
+		if env == "unset" {
+			os.Unsetenv("BPROC_SOCKET")
+		} else {
+			t.Setenv("BPROC_SOCKET", env)
+		}
+		for _, args := range lines {
+			sameAsKong(t, args)
+		}
+	}
+	// Lines that start with a flag are kong's alone.
+	var c cli
+	for _, args := range [][]string{{"-a", "true"}, {"--per-node", "3", "0", "true"}, {"-"}, {}} {
+		if c.quick(args) {
+			t.Errorf("%q: quick took a line that starts with a flag, or no line", args)
+		}
+	}
+}
+
+func FuzzQuickIsKong(f *testing.F) {
+	f.Add("0\x00true")
+	f.Add("0-3\x00ls\x00-l")
+	f.Add("x\x00--socket=/y")
+	f.Fuzz(func(t *testing.T, line string) {
+		// kong turns each byte that is not UTF-8 into U+FFFD; quick
+		// keeps arguments as they are (and localapi's JSON then does
+		// what kong does), so only UTF-8 lines can agree.
+		if !utf8.ValidString(line) {
+			t.Skip()
+		}
+		sameAsKong(t, strings.Split(line, "\x00"))
+	})
+}
