@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +40,7 @@ func BenchmarkLaunch(b *testing.B) {
 	bin := binary(b)
 	roomForProcs(b, scaleProcs)
 	files := openFiles(b, 1<<20)
+	spawnFloor(b)
 	c := bigCluster(b, bin, scaleNodes)
 	spec := fmt.Sprintf("0-%d", scaleNodes-1)
 
@@ -79,6 +82,36 @@ func BenchmarkLaunch(b *testing.B) {
 	bpshRow(scalePerNode, AtMost(3.3, "s"))
 	report.Note("launch: %d local --no-diskless nodes on this one machine, each remote process a process here too; `true` from the master's /bin; "+
 		"bpsh's stdout and stderr to /dev/null, its ghosts forward them (no -N); RLIMIT_NOFILE for the master and bpsh: %d", scaleNodes, files)
+}
+
+// spawnFloor adds the row under the others: this machine starting and
+// reaping /bin/true 15,000 times with posix_spawn, 64 at a time, and no
+// bproc at all. Each remote process of a launch is one such process here
+// (local nodes are this machine), and its ghost another, so no launch of
+// 15,000 can be faster than this on one machine.
+func spawnFloor(b *testing.B) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		report.Note("no floor row: no gcc")
+		return
+	}
+	prog := filepath.Join(b.TempDir(), "spawnfloor")
+	if out, err := exec.Command("gcc", "-O2", "-o", prog, "testdata/spawnfloor.c").CombinedOutput(); err != nil {
+		b.Fatalf("gcc spawnfloor.c: %v\n%s", err, out)
+	}
+	var took []float64
+	for range *launchRuns {
+		out, err := exec.Command(prog, strconv.Itoa(scaleProcs), "64", "/bin/true").Output()
+		if err != nil {
+			b.Fatalf("spawnfloor: %v", err)
+		}
+		sec, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+		if err != nil {
+			b.Fatalf("spawnfloor said %q: %v", out, err)
+		}
+		took = append(took, sec)
+	}
+	row := report.Add(fmt.Sprintf("floor: posix_spawn /bin/true %s times here, 64 at once, no bproc", thousands(scaleProcs)), "s", took, Goal{})
+	b.ReportMetric(row.Summary.Median, "s-floor-15000")
 }
 
 // launchAPI runs argv0 on every node of c, procs in all, through the Go
