@@ -53,6 +53,7 @@ type cli struct {
 
 // Main runs bpsh.
 func Main(ctx context.Context, args []string, io applets.IO) error {
+	go localapi.Prepare()
 	sigs, stop := catch()
 	defer stop()
 	var c cli
