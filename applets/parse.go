@@ -31,9 +31,11 @@ func Parse(name, description string, cli any, args []string, io IO, opts ...kong
 			ctx, err = nil, &ExitError{Code: h.code}
 		}
 	}()
-	ctx, err = parser.Parse(args)
+	shielded, raw := shield(args)
+	ctx, err = parser.Parse(shielded)
 	if err != nil {
-		return nil, &UsageError{Err: err}
+		return nil, &UsageError{Err: unshield(err, raw)}
 	}
+	restore(cli, raw)
 	return ctx, nil
 }

@@ -187,6 +187,22 @@ func TestProcessSpace(t *testing.T) {
 		}
 	})
 
+	t.Run("bytes that are not UTF-8", func(t *testing.T) {
+		// A Latin-1 file name is a file name: argv and the environment
+		// reach the node byte for byte, with flags (kong) or without.
+		for _, args := range [][]string{
+			{"0", "sh", "-c", `printf '%s|%s' "$1" "$X"`, "sh", "caf\xe9"},
+			{"-n", "1", "sh", "-c", `printf '%s|%s' "$1" "$X"`, "sh", "caf\xe9"},
+		} {
+			cmd := c.command("bpsh", args...)
+			cmd.Env = append(cmd.Env, "X=\xff\xfe")
+			out, err := cmd.Output()
+			if err != nil || string(out) != "caf\xe9|\xff\xfe" {
+				t.Errorf("bpsh %q: %q %v, want %q", args, out, err, "caf\xe9|\xff\xfe")
+			}
+		}
+	})
+
 	t.Run("cwd kept, or / with a warning", func(t *testing.T) {
 		r := c.run("", "bpsh", "0", "pwd")
 		wd, _ := os.Getwd()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -51,4 +52,19 @@ func FuzzReadFrame(f *testing.F) {
 		var r Request
 		_ = ReadFrame(bytes.NewReader(b), &r)
 	})
+}
+
+func TestRunKeepsBytes(t *testing.T) {
+	r := Run{Nodes: []int{0}, Path: "/bin/c\xe0t", Argv: []string{"cat", "caf\xe9.txt"}, Env: []string{"X=\xff"}, Dir: "/d\xe9", StdoutFile: "o\xe9"}
+	var buf bytes.Buffer
+	if err := WriteFrame(&buf, Request{Op: OpRun, Run: &r}); err != nil {
+		t.Fatal(err)
+	}
+	var got Request
+	if err := ReadFrame(&buf, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Run == nil || !reflect.DeepEqual(*got.Run, r) {
+		t.Errorf("sent %+v, got %+v", r, got.Run)
+	}
 }
