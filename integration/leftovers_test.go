@@ -116,17 +116,22 @@ func holders(t *testing.T) []nsHolder {
 func TestOrphansEndWithTheMaster(t *testing.T) {
 	c := startCluster(t, 1)
 	slave := c.nodePID(t, 0)
-	if r := c.run("", "bpsh", "0", "sh", "-c", "sleep 306.5 >/dev/null 2>&1 &"); r.code != 0 {
-		t.Fatalf("bpsh 0 sh -c 'sleep &': exit %d %s", r.code, r.stderr)
+	// One left in the remote shell's session, one that made a session of
+	// its own: the node's PID 1 ends both.
+	if r := c.run("", "bpsh", "0", "sh", "-c", "sleep 306.5 >/dev/null 2>&1 & setsid sleep 306.6 >/dev/null 2>&1 &"); r.code != 0 {
+		t.Fatalf("bpsh 0 sh -c 'sleep & setsid sleep &': exit %d %s", r.code, r.stderr)
 	}
-	var orphan int
-	waitFor(t, "the orphaned sleep on node 0", func() bool {
+	var orphan, escaped int
+	waitFor(t, "the orphaned sleeps on node 0", func() bool {
 		if p := inNamespaceOf(slave, pgrep("sleep", "306.5")); len(p) == 1 {
 			orphan = p[0]
 		}
-		return orphan != 0
+		if p := inNamespaceOf(slave, pgrep("sleep", "306.6")); len(p) == 1 {
+			escaped = p[0]
+		}
+		return orphan != 0 && escaped != 0
 	})
-	t.Cleanup(func() { syscall.Kill(orphan, syscall.SIGKILL) })
+	t.Cleanup(func() { syscall.Kill(orphan, syscall.SIGKILL); syscall.Kill(escaped, syscall.SIGKILL) })
 	master := c.master.Process.Pid
 	if err := syscall.Kill(master, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
@@ -134,6 +139,7 @@ func TestOrphansEndWithTheMaster(t *testing.T) {
 	t.Cleanup(func() { syscall.Kill(master, syscall.SIGCONT) })
 	c.waitLog(t, regexp.MustCompile(`master silent for two ping intervals`))
 	waitWithin(t, "the orphaned sleep killed", 10*time.Second, func() bool { return !alive(orphan) })
+	waitWithin(t, "the sleep in a session of its own killed", 10*time.Second, func() bool { return !alive(escaped) })
 	syscall.Kill(master, syscall.SIGCONT)
 	waitWithin(t, "node 0 up again", 60*time.Second, func() bool { return nodeState(c, 0) == "up" })
 }

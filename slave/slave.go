@@ -236,9 +236,14 @@ func (s *Slave) pingMaster(conn ssh.Conn, interval time.Duration, done <-chan st
 // their children, and orphans gone over to the node's PID 1 (a daemon a
 // remote shell started and returned from). Remote processes lead sessions
 // of their own (setsid), which their descendants keep: every process of a
-// session a remote process started is bproc's to end. Only those: a
-// bpslave run by hand on a machine sees all of the machine's processes in
-// /proc.
+// session a remote process started is bproc's to end.
+//
+// As the node's PID 1 (a netbooted node's /init, or a local node, PID 1 of
+// a PID namespace of its own) bpslave is the parent of all there is, and
+// every process but its own nodeview is a remote process or one of theirs,
+// also one that made a session of its own with setsid: all of them end. A
+// bpslave run by hand on a machine sees all of that machine's processes in
+// /proc, and ends only the sessions it started.
 func (s *Slave) killAll() {
 	s.mu.Lock()
 	for pid := range s.procs {
@@ -248,13 +253,18 @@ func (s *Slave) killAll() {
 	s.sessions = make(map[int]bool)
 	s.mu.Unlock()
 	self := os.Getpid()
+	var view int
+	if s.view != nil {
+		view = int(s.view.started.Load())
+	}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
+		if err != nil || pid == self || pid == view {
 			continue
 		}
-		if sessions[sessionOf(pid)] {
+		// Kernel threads (a netbooted node's) ignore the signal.
+		if self == 1 || sessions[sessionOf(pid)] {
 			unix.Kill(pid, unix.SIGKILL)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,6 +56,11 @@ type view struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	dead chan struct{} // closed when the current nodeview ends
+
+	// started is the PID of the latest nodeview, from the moment it
+	// exists: a node that lost its master ends every process but its
+	// own (killAll), and nodeview is one of its own even while starting.
+	started atomic.Int64
 }
 
 // startView starts nodeview and waits until its view is mounted and
@@ -96,6 +102,7 @@ func (v *view) start(ctx context.Context) error {
 	if err := pdeathsig.Start(cmd); err != nil {
 		return fmt.Errorf("view: start nodeview: %w", err)
 	}
+	v.started.Store(int64(cmd.Process.Pid))
 	ready := make(chan bool, 1)
 	go func() {
 		line, _ := bufio.NewReader(out).ReadString('\n')
