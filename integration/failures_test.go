@@ -38,6 +38,13 @@ func TestSlaveKilled(t *testing.T) {
 	}
 	// Node 0's ghost goes at once; the other two are still running.
 	waitFor(t, "node 0's ghost gone", func() bool { return len(children(job.Process.Pid)) == 2 })
+	// The kernel kills what is left in the node's namespace only once
+	// its PID 1 has finished dying, after that closed its connection:
+	// the master can end the ghost a moment before node 0's sleep goes.
+	// Two seconds, well inside the sleeps' own 8.25.
+	for deadline := time.Now().Add(2 * time.Second); len(pgrep("sleep", "8.25")) > 2 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if n := len(pgrep("sleep", "8.25")); n != 2 {
 		t.Errorf("remote sleeps right after node 0 died: %d, want nodes 1 and 2's", n)
 	}
