@@ -67,6 +67,9 @@ type Master struct {
 	// moves only to nodes that have what its C library chose.
 	cpuFlags []string
 
+	// ghosts wakes a process's relay when its ghost has something to say.
+	ghosts *ghostWatch
+
 	// Ready is closed once both listeners are up (tests and --local-nodes wait on it).
 	Ready chan struct{}
 
@@ -100,8 +103,12 @@ func New(cfg Config) (*Master, error) {
 	if err != nil {
 		return nil, err
 	}
+	ghosts, err := newGhostWatch()
+	if err != nil {
+		return nil, err
+	}
 	m := &Master{
-		cfg: cfg, log: cfg.Log, keys: ks, cpuFlags: flags,
+		cfg: cfg, log: cfg.Log, keys: ks, cpuFlags: flags, ghosts: ghosts,
 		Ready:      make(chan struct{}),
 		nodes:      make(map[int]*node),
 		pending:    make(map[ghost.Token]*rank),
@@ -145,6 +152,12 @@ func (m *Master) Run(ctx context.Context) error {
 	m.log.Info("bpmaster listening", "nodes", tcp.Addr().String(), "socket", m.cfg.Socket, "state_dir", m.cfg.StateDir)
 
 	var wg sync.WaitGroup
+	go func() {
+		if err := m.ghosts.run(); err != nil {
+			m.log.Error("ghost watch", "err", err)
+		}
+	}()
+	defer m.ghosts.close()
 	wg.Go(func() { m.acceptNodes(ctx, tcp) })
 	wg.Go(func() { m.acceptLocal(ctx, unixL) })
 	close(m.Ready)

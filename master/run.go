@@ -8,7 +8,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -119,10 +118,22 @@ type proc struct {
 	ghost *net.UnixConn
 	files [3]*os.File
 
+	// Only the relay's goroutine uses these.
+	gfd     int           // the ghost's socket, read directly (see readGhost)
+	watchID uint64        // its entry in the ghost watch
+	wake    chan struct{} // the ghost watch's: the socket has something
+	ev      [ghost.EventSize]byte
+	evLen   int  // bytes of ev read so far
+	goneYet bool // the ghost hung up: it was killed
+
 	mu      sync.Mutex // guards the fields below
 	ch      ssh.Channel
 	nodePID int
 	next    *preChannel // the node it is being moved to, once it runs there
+	// out are the signals and window sizes for the node, in order, and
+	// sending says a goroutine is sending them (see send).
+	out     []outRequest
+	sending bool
 }
 
 // serveGhost takes a ghost from hello to exit.
@@ -185,12 +196,12 @@ func (m *Master) serveGhost(c *net.UnixConn, cred peercred.Cred, first []byte, f
 	p.run()
 }
 
-// run starts the remote process and relays until it has ended.
+// run starts the remote process, then leaves the relay to a goroutine of
+// its own. This one's stack has grown with the start (JSON, the channel's
+// open, the ghost's hello) and would stay so for the process's life; a
+// new one parks on a small stack.
 func (p *proc) run() {
 	m := p.m
-	defer p.closeFiles()
-	defer p.ghost.Close()
-
 	m.mu.Lock()
 	n := m.nodes[p.rank.node]
 	sc := n.conn
@@ -201,24 +212,17 @@ func (p *proc) run() {
 			p.rank.pre.ch.Close()
 		}
 		p.finish(wire.ExitStatus{Code: 255}, false, why)
+		p.end(n)
 		return
 	}
 	m.procs[p.pid] = p
 	n.procs[p.pid] = p
 	delete(n.moving, p.pid) // a moved process is a proc now
 	m.mu.Unlock()
-	defer func() {
-		m.mu.Lock()
-		delete(m.procs, p.pid)
-		delete(n.procs, p.pid)
-		if now := m.nodes[p.rank.node]; now != nil {
-			delete(now.procs, p.pid) // moved since
-		}
-		m.mu.Unlock()
-	}()
 
 	var ch ssh.Channel
 	var reqs <-chan *ssh.Request
+	outs := moved
 	if pre := p.rank.pre; pre != nil {
 		ch, reqs = pre.ch, pre.reqs
 		p.mu.Lock()
@@ -226,7 +230,8 @@ func (p *proc) run() {
 		p.mu.Unlock()
 	} else {
 		var ok bool
-		if ch, reqs, ok = p.open(sc, n); !ok {
+		if ch, reqs, outs, ok = p.open(sc, n); !ok {
+			p.end(n)
 			return
 		}
 	}
@@ -236,83 +241,28 @@ func (p *proc) run() {
 	p.mu.Lock()
 	p.ch = ch
 	p.mu.Unlock()
-	ghostGone := make(chan struct{})
-	go p.ghostEvents(ghostGone)
-	for {
-		status := p.relay(ch, reqs)
-		select {
-		case <-ghostGone:
-			// The ghost was killed: its remote process was killed with it.
-			p.finish(wire.ExitStatus{Signal: syscall.SIGKILL}, true, "")
-			return
-		default:
-		}
-		// Moved to another node: the same relay goes on there.
-		p.mu.Lock()
-		next := p.next
-		p.next = nil
-		p.mu.Unlock()
-		if next != nil && status == nil {
-			ch, reqs = next.ch, next.reqs
-			continue
-		}
-		if status == nil {
-			p.finish(wire.ExitStatus{Signal: syscall.SIGKILL}, true, errNodeDied)
-			return
-		}
-		p.finish(*status, true, "")
-		return
-	}
+	go p.serve(n, ch, reqs, outs)
 }
 
-// relay moves the process's stdio, signals and requests over ch until
-// the node closes it, and returns the exit status the node reported, if
-// it did.
-func (p *proc) relay(ch ssh.Channel, reqs <-chan *ssh.Request) *wire.ExitStatus {
+// end forgets the process and closes what its ghost handed over.
+func (p *proc) end(n *node) {
 	m := p.m
-	p.mu.Lock()
-	p.ch = ch
-	p.mu.Unlock()
-
-	stopIn := make(chan struct{})
-	var out sync.WaitGroup
-	inDone := p.pumpIn(ch, stopIn)
-	out.Go(func() { p.pumpOut(p.files[1], ch) })
-	out.Go(func() { p.pumpOut(p.files[2], ch.Stderr()) })
-
-	var status *wire.ExitStatus
-	for req := range reqs {
-		switch req.Type {
-		case wire.ReqStarted:
-			var s wire.Started
-			if wire.Decode(req.Type, req.Payload, &s) == nil {
-				p.mu.Lock()
-				p.nodePID = s.PID
-				p.mu.Unlock()
-			}
-		case wire.ReqExit:
-			if s, err := wire.UnmarshalExitStatus(req.Payload); err == nil {
-				status = &s
-			} else {
-				m.log.Warn("bad exit status from node", "node", p.rank.node, "pid", p.pid, "err", err)
-			}
-		case wire.ReqWarning:
-			p.job.c.send(localapi.Event{Rank: p.rank.index, PID: p.pid, Warning: string(req.Payload)})
-		}
-		if req.WantReply {
-			req.Reply(false, nil)
+	// Only its own entries: once the ghost has exited, its PID may be a
+	// new ghost's already.
+	forget := func(procs map[int]*proc) {
+		if procs[p.pid] == p {
+			delete(procs, p.pid)
 		}
 	}
-	out.Wait()
-	close(stopIn)
-	ch.Close()
-	p.mu.Lock()
-	moving := p.next != nil
-	p.mu.Unlock()
-	if moving {
-		<-inDone // a file that cannot be interrupted ends with the process
+	m.mu.Lock()
+	forget(m.procs)
+	forget(n.procs)
+	if now := m.nodes[p.rank.node]; now != nil {
+		forget(now.procs) // moved since
 	}
-	return status
+	m.mu.Unlock()
+	p.ghost.Close()
+	p.closeFiles()
 }
 
 // finish tells the client how the rank ended, then the ghost, in that order:
@@ -337,106 +287,6 @@ func rankEnv(env []string, r *rank) []string {
 	return append(out, fmt.Sprintf("BPROC_RANK=%07d", r.index), fmt.Sprintf("BPROC_NODE=%d", r.node))
 }
 
-// pumpIn copies the ghost's stdin to the process until EOF, or until the
-// process has ended (stop), whichever comes first.
-//
-// The returned channel closes when the copy has stopped: a process moved
-// to another node gets the rest of its stdin there, none of it lost to
-// the copy that fed the old node.
-func (p *proc) pumpIn(ch ssh.Channel, stop <-chan struct{}) <-chan struct{} {
-	done := make(chan struct{})
-	f := p.files[0]
-	if f == nil || p.job.run.NoIO || p.job.run.StdinFile != "" {
-		ch.CloseWrite()
-		close(done)
-		return done
-	}
-	f.SetReadDeadline(time.Time{})
-	go func() {
-		select {
-		case <-stop:
-			f.SetReadDeadline(time.Now()) // only pollable files; others end with the process anyway
-		case <-done:
-		}
-	}()
-	go func() {
-		io.Copy(ch, f)
-		ch.CloseWrite()
-		close(done)
-	}()
-	return done
-}
-
-// pumpOut copies one output stream of the process to the ghost's descriptor.
-// When the reader there has gone (EPIPE), the remote process gets the
-// SIGPIPE it would have got locally, and the rest is drained.
-func (p *proc) pumpOut(f *os.File, r io.Reader) {
-	if f == nil {
-		io.Copy(io.Discard, r)
-		return
-	}
-	_, err := io.Copy(f, r)
-	if errors.Is(err, syscall.EPIPE) {
-		p.signal(syscall.SIGPIPE)
-		io.Copy(io.Discard, r)
-	}
-}
-
-// ghostEvents relays the signals the ghost receives. The ghost's hang-up
-// means it was killed (SIGKILL): the remote process is killed too.
-func (p *proc) ghostEvents(gone chan<- struct{}) {
-	for {
-		typ, arg, err := ghost.ReadEvent(p.ghost)
-		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				close(gone)
-				p.signal(syscall.SIGKILL)
-				p.mu.Lock()
-				ch := p.ch
-				p.mu.Unlock()
-				ch.Close()
-			}
-			return
-		}
-		if typ != ghost.EventSignal {
-			continue
-		}
-		sig := syscall.Signal(arg)
-		if sig == syscall.SIGWINCH && p.job.run.TTY != nil {
-			p.mu.Lock()
-			ch := p.ch
-			p.mu.Unlock()
-			p.forwardWindow(ch)
-			continue
-		}
-		p.signal(sig)
-	}
-}
-
-// forwardWindow reads the terminal size from the ghost's stdin (the user's
-// terminal) and sends it to the node's pseudo-terminal.
-func (p *proc) forwardWindow(ch ssh.Channel) {
-	f := p.files[0]
-	if f == nil {
-		return
-	}
-	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
-	if err != nil {
-		return
-	}
-	ch.SendRequest(wire.ReqWindow, false, wire.Encode(wire.Window{Rows: ws.Row, Cols: ws.Col}))
-}
-
-// signal delivers sig to the remote process.
-func (p *proc) signal(sig syscall.Signal) {
-	p.mu.Lock()
-	ch := p.ch
-	p.mu.Unlock()
-	if ch != nil {
-		ch.SendRequest(wire.ReqSignal, false, wire.MarshalSignal(sig))
-	}
-}
-
 func (p *proc) closeFiles() {
 	if f := p.files[0]; f != nil {
 		f.Close()
@@ -449,7 +299,7 @@ func (p *proc) closeFiles() {
 }
 
 // open opens the node channel that starts the process.
-func (p *proc) open(sc ssh.Conn, n *node) (ssh.Channel, <-chan *ssh.Request, bool) {
+func (p *proc) open(sc ssh.Conn, n *node) (ssh.Channel, <-chan *ssh.Request, outputStreams, bool) {
 	r := p.job.run
 	start := wire.ProcStart{
 		PID: p.pid, Node: p.rank.node, Rank: p.rank.index,
@@ -457,6 +307,7 @@ func (p *proc) open(sc ssh.Conn, n *node) (ssh.Channel, <-chan *ssh.Request, boo
 		UID: p.job.cred.UID, GID: p.job.cred.GID, Groups: p.job.cred.Groups,
 		TTY: r.TTY, NoIO: r.NoIO, StdinFile: r.StdinFile, StdoutFile: r.StdoutFile, StderrFile: r.StderrFile,
 	}
+	nullOutputs(&start, p.files)
 	m := p.m
 	m.mu.Lock()
 	// A node with a view of the master's files reads them as the user
@@ -468,7 +319,7 @@ func (p *proc) open(sc ssh.Conn, n *node) (ssh.Channel, <-chan *ssh.Request, boo
 		push, err := pushList(&m.hashes, asuser.Cred{UID: c.UID, GID: c.GID, Groups: c.Groups}, &start)
 		if err != nil {
 			p.finish(wire.ExitStatus{Code: pushCode(err)}, false, err.Error())
-			return nil, nil, false
+			return nil, nil, outputStreams{}, false
 		}
 		start.Push = push
 	}
@@ -480,7 +331,7 @@ func (p *proc) open(sc ssh.Conn, n *node) (ssh.Channel, <-chan *ssh.Request, boo
 		} else {
 			p.finish(wire.ExitStatus{Code: 255}, false, errNodeDied)
 		}
-		return nil, nil, false
+		return nil, nil, outputStreams{}, false
 	}
-	return ch, reqs, true
+	return ch, reqs, outputsOf(&start), true
 }

@@ -1,0 +1,156 @@
+package master
+
+import (
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bproc/bproc/wire"
+)
+
+// A live remote process costs the master what its relay holds while it
+// waits, times every process (issue 6: 15,000 of them in 256 MB with their
+// ghosts). So a stream that cannot carry anything gets no goroutine, and
+// one that can holds a small buffer while it is quiet: io.Copy would keep
+// 32 kB (os.File's fallback) or 8 kB (io.Discard's pool) per stream for as
+// long as its Read blocks, which for an idle process is its whole life.
+const (
+	quietBuf = 512      // held while a stream waits for its next bytes
+	busyBuf  = 32 << 10 // borrowed while bytes keep coming, as io.Copy's
+)
+
+var busyBufs = sync.Pool{New: func() any { b := make([]byte, busyBuf); return &b }}
+
+// copyStream is io.Copy with a buffer that fits the traffic: a read that
+// fills the small one borrows a large one for as long as reads fill that,
+// and a short read (the source had no more at that moment) gives it back.
+func copyStream(dst io.Writer, src io.Reader) (int64, error) {
+	quiet := make([]byte, quietBuf)
+	buf := quiet
+	var busy *[]byte
+	defer func() {
+		if busy != nil {
+			busyBufs.Put(busy)
+		}
+	}()
+	var written int64
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			w, werr := dst.Write(buf[:n])
+			written += int64(w)
+			if werr != nil {
+				return written, werr
+			}
+			if w != n {
+				return written, io.ErrShortWrite
+			}
+		}
+		if rerr == io.EOF {
+			return written, nil
+		}
+		if rerr != nil {
+			return written, rerr
+		}
+		switch {
+		case busy == nil && n == len(buf):
+			busy = busyBufs.Get().(*[]byte)
+			buf = *busy
+		case busy != nil && n < len(buf):
+			busyBufs.Put(busy)
+			busy, buf = nil, quiet
+		}
+	}
+}
+
+// outputStreams are the output streams a node sends on a process's
+// channel.
+type outputStreams struct{ stdout, stderr bool }
+
+// moved are a moved process's: it gets pipes on its new node whatever its
+// job said, so its output always comes.
+var moved = outputStreams{stdout: true, stderr: true}
+
+// outputsOf are the streams of a process started with start: none with
+// bpsh -N, not one the node opens a file for (-O, -E), not stderr on a
+// terminal (-T), which is stdout too.
+func outputsOf(start *wire.ProcStart) outputStreams {
+	if start.NoIO {
+		return outputStreams{}
+	}
+	return outputStreams{stdout: start.StdoutFile == "", stderr: start.StderrFile == "" && start.TTY == nil}
+}
+
+// nullOutputs has the node write to /dev/null what the ghost gave the
+// master no descriptor for, rather than send it here to be dropped. Not
+// on a terminal: there stdout is the terminal the process reads too.
+func nullOutputs(start *wire.ProcStart, files [3]*os.File) {
+	if start.TTY != nil || start.NoIO {
+		return
+	}
+	if files[1] == nil && start.StdoutFile == "" {
+		start.StdoutFile = os.DevNull
+	}
+	if files[2] == nil && start.StderrFile == "" {
+		start.StderrFile = os.DevNull
+	}
+}
+
+// hasStdin says whether the process reads the ghost's stdin.
+func (p *proc) hasStdin() bool {
+	r := &p.job.run
+	return p.files[0] != nil && !r.NoIO && r.StdinFile == ""
+}
+
+// pumpIn copies the ghost's stdin to the process until EOF, or until
+// stopIn (the process has ended).
+//
+// The returned channel closes when the copy has stopped: a process moved
+// to another node gets the rest of its stdin there, none of it lost to
+// the copy that fed the old node.
+func (p *proc) pumpIn(ch ssh.Channel) <-chan struct{} {
+	done := make(chan struct{})
+	if !p.hasStdin() {
+		ch.CloseWrite()
+		close(done)
+		return done
+	}
+	f := p.files[0]
+	f.SetReadDeadline(time.Time{}) // the stop of the copy that fed the node before a move
+	go func() {
+		copyStream(ch, f)
+		ch.CloseWrite()
+		close(done)
+	}()
+	return done
+}
+
+// stopIn ends pumpIn's copy: the process has ended. Only a pollable file
+// can be interrupted; any other ends with the process anyway (its reads
+// do not block, and writes to the closed channel fail).
+func (p *proc) stopIn() {
+	if p.hasStdin() {
+		p.files[0].SetReadDeadline(time.Now())
+	}
+}
+
+// pumpOut copies one output stream of the process to the ghost's
+// descriptor f, or drops it if there is none. When the reader there has
+// gone (EPIPE), the remote process gets the SIGPIPE it would have got
+// locally, and the rest is drained.
+func (p *proc) pumpOut(f *os.File, r io.Reader) {
+	if f == nil {
+		copyStream(io.Discard, r)
+		return
+	}
+	_, err := copyStream(f, r)
+	if errors.Is(err, syscall.EPIPE) {
+		p.signal(syscall.SIGPIPE)
+		copyStream(io.Discard, r)
+	}
+}
