@@ -22,6 +22,9 @@ func init() {
 	if dir == "" {
 		return
 	}
+	// Every 512th byte sampled, not every 512 kB: a process's few kB
+	// must show in the profile.
+	runtime.MemProfileRate = 512
 	usr2 := make(chan os.Signal, 1)
 	signal.Notify(usr2, syscall.SIGUSR2)
 	go func() {

@@ -24,6 +24,9 @@ const (
 	busyBuf  = 32 << 10 // borrowed while bytes keep coming, as io.Copy's
 )
 
+// closed is a closed channel: the done of a copy there is none of.
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 var busyBufs = sync.Pool{New: func() any { b := make([]byte, busyBuf); return &b }}
 
 // copyStream is io.Copy with a buffer that fits the traffic: a read that
@@ -114,12 +117,11 @@ func (p *proc) hasStdin() bool {
 // to another node gets the rest of its stdin there, none of it lost to
 // the copy that fed the old node.
 func (p *proc) pumpIn(ch ssh.Channel) <-chan struct{} {
-	done := make(chan struct{})
 	if !p.hasStdin() {
-		ch.CloseWrite()
-		close(done)
-		return done
+		p.send(outRequest{eof: ch}) // on the sender's stack: see serve
+		return closed
 	}
+	done := make(chan struct{})
 	f := p.files[0]
 	f.SetReadDeadline(time.Time{}) // the stop of the copy that fed the node before a move
 	go func() {

@@ -183,10 +183,12 @@ func (p *proc) readGhost() (gone bool) {
 }
 
 // outRequest is what send sends the node: a signal, the terminal's size,
-// or (closeAfter) the end of the channel, after what came before it.
+// the end of stdin (eof), or the end of the channel (closeAfter), after
+// what came before it.
 type outRequest struct {
 	sig        syscall.Signal
 	window     bool
+	eof        ssh.Channel
 	closeAfter ssh.Channel
 }
 
@@ -225,6 +227,8 @@ func (p *proc) sendQueued() {
 		switch {
 		case r.closeAfter != nil:
 			r.closeAfter.Close()
+		case r.eof != nil:
+			r.eof.CloseWrite()
 		case ch == nil:
 		case r.window:
 			p.forwardWindow(ch)
