@@ -12,19 +12,19 @@ import (
 // ghostWatch waits on every ghost's socket at once, with one epoll, so that
 // a live process needs no goroutine parked on its ghost: with 15,000 of
 // them that was 15,000 stacks of 4 kB, for sockets that say something
-// only when a signal comes. When a socket has something, the watch only
-// wakes the process's relay, which reads it itself: nothing of one ghost
-// is done on the watch's goroutine, and a slow node cannot hold up the
-// others' signals.
+// only when a signal comes. When a socket has something, the watch calls
+// the process's handler, which must not block: it reads the socket dry
+// and queues what is for the node (proc.send), so a slow node holds up no
+// other ghost's signals.
 //
-// The epoll is edge-triggered: a wake-up means new bytes (or the hang-up)
-// since the relay last read the socket dry.
+// The epoll is edge-triggered: a call means new bytes (or the hang-up)
+// since the handler last read the socket dry.
 type ghostWatch struct {
 	ep   *os.File // the epoll, in Go's poller: its goroutine parks, holding no thread
 	epfd int      // ep's number (ep.Fd would make it blocking)
 
-	mu     sync.Mutex // guards the fields below
-	wake   map[uint64]chan<- struct{}
+	mu     sync.Mutex // guards the fields below; held while a handler runs
+	ready  map[uint64]func()
 	next   uint64
 	closed bool
 }
@@ -40,13 +40,13 @@ func newGhostWatch() (*ghostWatch, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("ghost watch: set non-blocking: %w", err)
 	}
-	return &ghostWatch{ep: os.NewFile(uintptr(fd), "ghost-epoll"), epfd: fd, wake: make(map[uint64]chan<- struct{})}, nil
+	return &ghostWatch{ep: os.NewFile(uintptr(fd), "ghost-epoll"), epfd: fd, ready: make(map[uint64]func())}, nil
 }
 
-// add watches fd, waking wake (a channel of capacity 1) whenever it has
-// something to read or has hung up, and once at once: the ghost may have
-// spoken before. The caller calls remove before it closes fd.
-func (w *ghostWatch) add(fd int, wake chan<- struct{}) (uint64, error) {
+// add watches fd, calling ready whenever it has something to read or has
+// hung up, and once at once: the ghost may have spoken before. The caller
+// calls remove before it closes fd.
+func (w *ghostWatch) add(fd int, ready func()) (uint64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
@@ -60,24 +60,24 @@ func (w *ghostWatch) add(fd int, wake chan<- struct{}) (uint64, error) {
 	if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		return 0, fmt.Errorf("ghost watch: add fd %d: %w", fd, err)
 	}
-	w.wake[id] = wake
-	notify(wake)
+	w.ready[id] = ready
+	ready()
 	return id, nil
 }
 
-// remove stops watching fd. Under mu, as the wake-ups are sent: once it
-// returns, no wake-up for id is sent, and fd may be closed (its number
-// then reused by the next ghost).
+// remove stops watching fd. Under mu, as the handlers run: once it
+// returns, id's handler is not running and will not be called, and fd may
+// be closed (its number then reused by the next ghost).
 func (w *ghostWatch) remove(id uint64, fd int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	delete(w.wake, id)
+	delete(w.ready, id)
 	if !w.closed {
 		unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 	}
 }
 
-// run sends the wake-ups until close.
+// run calls the handlers until close.
 func (w *ghostWatch) run() error {
 	rc, err := w.ep.SyscallConn()
 	if err != nil {
@@ -92,8 +92,8 @@ func (w *ghostWatch) run() error {
 			}
 			w.mu.Lock()
 			for _, ev := range events[:n] {
-				if wake := w.wake[uint64(uint32(ev.Fd))|uint64(uint32(ev.Pad))<<32]; wake != nil {
-					notify(wake)
+				if ready := w.ready[uint64(uint32(ev.Fd))|uint64(uint32(ev.Pad))<<32]; ready != nil {
+					ready()
 				}
 			}
 			w.mu.Unlock()
@@ -108,7 +108,8 @@ func (w *ghostWatch) run() error {
 	return fmt.Errorf("ghost watch: %w", err)
 }
 
-// close ends run; relays still running go on without wake-ups.
+// close ends run; processes still running go on without their ghosts'
+// signals.
 func (w *ghostWatch) close() {
 	w.mu.Lock()
 	w.closed = true

@@ -67,8 +67,10 @@ type Master struct {
 	// moves only to nodes that have what its C library chose.
 	cpuFlags []string
 
-	// ghosts wakes a process's relay when its ghost has something to say.
+	// ghosts and reqs call a process's handlers when its ghost or its
+	// node has something to say.
 	ghosts *ghostWatch
+	reqs   reqWatch
 
 	// Ready is closed once both listeners are up (tests and --local-nodes wait on it).
 	Ready chan struct{}

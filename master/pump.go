@@ -118,7 +118,7 @@ func (p *proc) hasStdin() bool {
 // the copy that fed the old node.
 func (p *proc) pumpIn(ch ssh.Channel) <-chan struct{} {
 	if !p.hasStdin() {
-		p.send(outRequest{eof: ch}) // on the sender's stack: see serve
+		p.send(func() { ch.CloseWrite() })
 		return closed
 	}
 	done := make(chan struct{})

@@ -14,49 +14,106 @@ import (
 	"github.com/bproc/bproc/wire"
 )
 
-// serve relays between the ghost and its remote process, on whichever node
-// it runs, until it has ended, and ends the ghost the same way.
-//
-// This is the one goroutine a live process has. It parks in relay's
-// select on the node's requests and the ghost watch's wake-up; what needs
-// a deep stack (JSON, the SSH transport's encryption) is done on
-// goroutines that live only as long as that work, so that this stack
-// stays at its first size for the process's life.
-func (p *proc) serve(n *node, ch ssh.Channel, reqs <-chan *ssh.Request, outs outputStreams) {
-	defer p.end(n)
-	if err := p.watchGhost(); err != nil {
-		p.m.log.Warn("ghost watch", "pid", p.pid, "err", err)
-		ch.Close()
-		p.finish(wire.ExitStatus{Code: 255}, true, errNodeDied)
-		return
+// A live process has no goroutine of its own in the master unless its
+// stdio carries something: the node's requests are waited on by the
+// request watch (reqwatch.go), the ghost's socket by the ghost watch
+// (ghostwatch.go), both of which call the process's handlers; what must
+// wait (for the node's transport, for the client) is queued for the
+// process's sender (send), a goroutine that lives only while there is
+// something to send. 15,000 parked goroutines were 15,000 stacks of 4 kB.
+
+// relayRun is the relay of one channel of the process: its first node's,
+// or after a move (bproc_move from the node) the next node's.
+type relayRun struct {
+	ch     ssh.Channel
+	out    sync.WaitGroup   // the output copies
+	inDone <-chan struct{}  // the stdin copy has stopped
+	status *wire.ExitStatus // the node's exit status; the request watch's, until the channel ends
+}
+
+// relay moves the process's stdio, signals and requests over ch until the
+// node closes it. outs says which output streams the node sends on ch:
+// only those get a copy.
+func (p *proc) relay(ch ssh.Channel, reqs <-chan *ssh.Request, outs outputStreams) {
+	p.mu.Lock()
+	p.ch = ch
+	p.mu.Unlock()
+	r := &relayRun{ch: ch}
+	r.inDone = p.pumpIn(ch)
+	if outs.stdout {
+		r.out.Go(func() { p.pumpOut(p.files[1], ch) })
 	}
-	defer p.m.ghosts.remove(p.watchID, p.gfd) // before end closes the socket
-	for {
-		status := p.relay(ch, reqs, outs)
-		if p.goneYet {
-			// The ghost was killed: its remote process was killed with it.
-			p.finish(wire.ExitStatus{Signal: syscall.SIGKILL}, true, "")
-			return
-		}
+	if outs.stderr {
+		r.out.Go(func() { p.pumpOut(p.files[2], ch.Stderr()) })
+	}
+	p.m.reqs.watch(reqs, func(req *ssh.Request) { p.request(r, req) }, func() { go p.ended(r) })
+}
+
+// ended follows the end of r's channel: once its output is all here, the
+// process goes on on the node it moved to, or it has ended, and the ghost
+// ends the same way.
+func (p *proc) ended(r *relayRun) {
+	r.out.Wait()
+	p.stopIn()
+	r.ch.Close()
+	p.mu.Lock()
+	moving := p.next != nil
+	p.mu.Unlock()
+	if moving {
+		<-r.inDone // a file that cannot be interrupted ends with the process
+	}
+	p.mu.Lock()
+	gone, next := p.ghostGone, p.next
+	p.next = nil
+	p.mu.Unlock()
+	var s wire.ExitStatus
+	why := ""
+	switch {
+	case gone:
+		// The ghost was killed: its remote process was killed with it.
+		s.Signal = syscall.SIGKILL
+	case next != nil && r.status == nil:
 		// Moved to another node: the same relay goes on there.
-		p.mu.Lock()
-		next := p.next
-		p.next = nil
-		p.mu.Unlock()
-		if next != nil && status == nil {
-			ch, reqs, outs = next.ch, next.reqs, moved
-			continue
-		}
-		if status == nil {
-			p.finish(wire.ExitStatus{Signal: syscall.SIGKILL}, true, errNodeDied)
-			return
-		}
-		p.finish(*status, true, "")
+		p.relay(next.ch, next.reqs, moved)
 		return
+	case r.status == nil:
+		s.Signal, why = syscall.SIGKILL, errNodeDied
+	default:
+		s = *r.status
+	}
+	// After what is queued: a warning reaches the client before the end.
+	p.send(func() {
+		p.finish(s, true, why)
+		p.end()
+	})
+}
+
+// request handles one request of the node's, on the request watch's
+// goroutine.
+func (p *proc) request(r *relayRun, req *ssh.Request) {
+	switch req.Type {
+	case wire.ReqStarted:
+		var s wire.Started
+		if wire.Decode(req.Type, req.Payload, &s) == nil {
+			p.mu.Lock()
+			p.nodePID = s.PID
+			p.mu.Unlock()
+		}
+	case wire.ReqExit:
+		if s, err := wire.UnmarshalExitStatus(req.Payload); err == nil {
+			r.status = &s
+		} else {
+			p.m.log.Warn("bad exit status from node", "node", p.rank.node, "pid", p.pid, "err", err)
+		}
+	case wire.ReqWarning:
+		p.send(func() { p.job.c.send(localapi.Event{Rank: p.rank.index, PID: p.pid, Warning: string(req.Payload)}) })
+	}
+	if req.WantReply {
+		p.send(func() { req.Reply(false, nil) })
 	}
 }
 
-// watchGhost has the ghost watch wake the relay when the ghost speaks.
+// watchGhost has the ghost watch call onGhost when the ghost speaks.
 func (p *proc) watchGhost() error {
 	rc, err := p.ghost.SyscallConn()
 	if err != nil {
@@ -65,95 +122,37 @@ func (p *proc) watchGhost() error {
 	if err := rc.Control(func(fd uintptr) { p.gfd = int(fd) }); err != nil {
 		return err
 	}
-	p.wake = make(chan struct{}, 1)
-	p.watchID, err = p.m.ghosts.add(p.gfd, p.wake)
+	p.watchID, err = p.m.ghosts.add(p.gfd, p.onGhost)
+	if err == nil {
+		p.watched = true
+	}
 	return err
 }
 
-// relay moves the process's stdio, signals and requests over ch until
-// the node closes it, and returns the exit status the node reported, if
-// it did. outs says which output streams the node sends on ch: only
-// those get a copy.
-func (p *proc) relay(ch ssh.Channel, reqs <-chan *ssh.Request, outs outputStreams) *wire.ExitStatus {
+// onGhost relays what the ghost has said, on the ghost watch's goroutine.
+// The ghost's hang-up means it was killed (SIGKILL): the remote process is
+// killed too, and its channel closed, which ends the relay.
+func (p *proc) onGhost() {
+	if p.hungUp || !p.readGhost() {
+		return
+	}
+	p.hungUp = true
 	p.mu.Lock()
-	p.ch = ch
+	p.ghostGone = true
 	p.mu.Unlock()
-
-	var out sync.WaitGroup
-	inDone := p.pumpIn(ch)
-	if outs.stdout {
-		out.Go(func() { p.pumpOut(p.files[1], ch) })
-	}
-	if outs.stderr {
-		out.Go(func() { p.pumpOut(p.files[2], ch.Stderr()) })
-	}
-
-	var status *wire.ExitStatus
-	for reqs != nil {
-		select {
-		case req, ok := <-reqs:
-			if !ok {
-				reqs = nil
-				break
-			}
-			p.request(req, &status)
-		case <-p.wake:
-			if !p.goneYet && p.readGhost() {
-				// Its hang-up: the ghost was killed (SIGKILL), and
-				// the remote process is killed too.
-				p.goneYet = true
-				p.signal(syscall.SIGKILL)
-				p.send(outRequest{closeAfter: ch})
-			}
-		}
-	}
-	out.Wait()
-	p.stopIn()
-	ch.Close()
-	p.mu.Lock()
-	moving := p.next != nil
-	p.mu.Unlock()
-	if moving {
-		<-inDone // a file that cannot be interrupted ends with the process
-	}
-	return status
+	p.signal(syscall.SIGKILL)
+	p.send(func() {
+		p.mu.Lock()
+		ch := p.ch
+		p.mu.Unlock()
+		ch.Close()
+	})
 }
 
-// request handles one request of the node's.
-func (p *proc) request(req *ssh.Request, status **wire.ExitStatus) {
-	switch req.Type {
-	case wire.ReqStarted:
-		// JSON on a stack of its own (see serve).
-		go func() {
-			var s wire.Started
-			if wire.Decode(req.Type, req.Payload, &s) == nil {
-				p.mu.Lock()
-				p.nodePID = s.PID
-				p.mu.Unlock()
-			}
-		}()
-	case wire.ReqExit:
-		if s, err := wire.UnmarshalExitStatus(req.Payload); err == nil {
-			*status = &s
-		} else {
-			p.m.log.Warn("bad exit status from node", "node", p.rank.node, "pid", p.pid, "err", err)
-		}
-	case wire.ReqWarning:
-		// Here, not on a goroutine of its own: the client must have the
-		// warning before the rank's final event.
-		p.job.c.send(localapi.Event{Rank: p.rank.index, PID: p.pid, Warning: string(req.Payload)})
-	}
-	if req.WantReply {
-		req.Reply(false, nil)
-	}
-}
-
-// readGhost relays what the ghost has said since it last woke the relay,
-// reading its socket until there is no more: the watch is edge-triggered.
-// It reports whether the ghost has hung up.
-//
+// readGhost relays what the ghost has said since it was last read dry (the
+// watch is edge-triggered), and reports whether the ghost has hung up.
 // The socket is read with read(2), not through the net.Conn, which would
-// park a goroutine in it; the watch's wake-up stands in for that.
+// park a goroutine on it.
 func (p *proc) readGhost() (gone bool) {
 	for {
 		k, err := unix.Read(p.gfd, p.ev[p.evLen:])
@@ -175,35 +174,35 @@ func (p *proc) readGhost() (gone bool) {
 		}
 		sig := syscall.Signal(arg)
 		if sig == syscall.SIGWINCH && p.job.run.TTY != nil {
-			p.send(outRequest{window: true})
+			p.send(p.forwardWindow)
 			continue
 		}
 		p.signal(sig)
 	}
 }
 
-// outRequest is what send sends the node: a signal, the terminal's size,
-// the end of stdin (eof), or the end of the channel (closeAfter), after
-// what came before it.
-type outRequest struct {
-	sig        syscall.Signal
-	window     bool
-	eof        ssh.Channel
-	closeAfter ssh.Channel
-}
-
-// signal delivers sig to the remote process.
+// signal delivers sig to the remote process, after what was queued before.
 func (p *proc) signal(sig syscall.Signal) {
-	p.send(outRequest{sig: sig})
+	p.send(func() {
+		if ch := p.channel(); ch != nil {
+			ch.SendRequest(wire.ReqSignal, false, wire.MarshalSignal(sig))
+		}
+	})
 }
 
-// send queues r for the node. One goroutine at a time sends the queue, in
-// order, and ends when it is empty: a signal costs a goroutine only while
-// it is being encrypted and written, and a node whose connection is slow
-// holds up no caller (the relay, the ghost watch, an API client).
-func (p *proc) send(r outRequest) {
+func (p *proc) channel() ssh.Channel {
 	p.mu.Lock()
-	p.out = append(p.out, r)
+	defer p.mu.Unlock()
+	return p.ch
+}
+
+// send queues f, which may block (on the node's transport, on the
+// client). One goroutine at a time runs the queue, in order, and ends when
+// it is empty, so that the handlers, which must not block, need not, and
+// a process costs a goroutine only while something of it is on its way.
+func (p *proc) send(f func()) {
+	p.mu.Lock()
+	p.queue = append(p.queue, f)
 	start := !p.sending
 	p.sending = true
 	p.mu.Unlock()
@@ -215,34 +214,24 @@ func (p *proc) send(r outRequest) {
 func (p *proc) sendQueued() {
 	for {
 		p.mu.Lock()
-		if len(p.out) == 0 {
-			p.out, p.sending = nil, false
+		if len(p.queue) == 0 {
+			p.queue, p.sending = nil, false
 			p.mu.Unlock()
 			return
 		}
-		r := p.out[0]
-		p.out = p.out[1:]
-		ch := p.ch
+		f := p.queue[0]
+		p.queue[0] = nil
+		p.queue = p.queue[1:]
 		p.mu.Unlock()
-		switch {
-		case r.closeAfter != nil:
-			r.closeAfter.Close()
-		case r.eof != nil:
-			r.eof.CloseWrite()
-		case ch == nil:
-		case r.window:
-			p.forwardWindow(ch)
-		default:
-			ch.SendRequest(wire.ReqSignal, false, wire.MarshalSignal(r.sig))
-		}
+		f()
 	}
 }
 
 // forwardWindow reads the terminal size from the ghost's stdin (the user's
 // terminal) and sends it to the node's pseudo-terminal.
-func (p *proc) forwardWindow(ch ssh.Channel) {
-	f := p.files[0]
-	if f == nil {
+func (p *proc) forwardWindow() {
+	f, ch := p.files[0], p.channel()
+	if f == nil || ch == nil {
 		return
 	}
 	rc, err := f.SyscallConn()

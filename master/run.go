@@ -117,22 +117,24 @@ type proc struct {
 	job   *job
 	ghost *net.UnixConn
 	files [3]*os.File
+	first *node // the node it started on
 
-	// Only the relay's goroutine uses these.
-	gfd     int           // the ghost's socket, read directly (see readGhost)
-	watchID uint64        // its entry in the ghost watch
-	wake    chan struct{} // the ghost watch's: the socket has something
+	// The ghost watch's, under its mutex.
+	gfd     int    // the ghost's socket, read directly (see readGhost)
+	watchID uint64 // its entry in the ghost watch
+	watched bool
 	ev      [ghost.EventSize]byte
 	evLen   int  // bytes of ev read so far
-	goneYet bool // the ghost hung up: it was killed
+	hungUp  bool // the ghost has hung up
 
-	mu      sync.Mutex // guards the fields below
-	ch      ssh.Channel
-	nodePID int
-	next    *preChannel // the node it is being moved to, once it runs there
-	// out are the signals and window sizes for the node, in order, and
-	// sending says a goroutine is sending them (see send).
-	out     []outRequest
+	mu        sync.Mutex // guards the fields below
+	ch        ssh.Channel
+	nodePID   int
+	next      *preChannel // the node it is being moved to, once it runs there
+	ghostGone bool        // the ghost was killed
+	// queue is what the sender sends, in order, and sending says it is
+	// running (see send).
+	queue   []func()
 	sending bool
 }
 
@@ -196,14 +198,12 @@ func (m *Master) serveGhost(c *net.UnixConn, cred peercred.Cred, first []byte, f
 	p.run()
 }
 
-// run starts the remote process, then leaves the relay to a goroutine of
-// its own. This one's stack has grown with the start (JSON, the channel's
-// open, the ghost's hello) and would stay so for the process's life; a
-// new one parks on a small stack.
+// run starts the remote process and its relay.
 func (p *proc) run() {
 	m := p.m
 	m.mu.Lock()
 	n := m.nodes[p.rank.node]
+	p.first = n
 	sc := n.conn
 	why := n.accessError(p.job.cred)
 	if why != "" {
@@ -212,7 +212,7 @@ func (p *proc) run() {
 			p.rank.pre.ch.Close()
 		}
 		p.finish(wire.ExitStatus{Code: 255}, false, why)
-		p.end(n)
+		p.end()
 		return
 	}
 	m.procs[p.pid] = p
@@ -231,7 +231,7 @@ func (p *proc) run() {
 	} else {
 		var ok bool
 		if ch, reqs, outs, ok = p.open(sc, n); !ok {
-			p.end(n)
+			p.end()
 			return
 		}
 	}
@@ -241,12 +241,20 @@ func (p *proc) run() {
 	p.mu.Lock()
 	p.ch = ch
 	p.mu.Unlock()
-	go p.serve(n, ch, reqs, outs)
+	if err := p.watchGhost(); err != nil {
+		m.log.Warn("ghost watch", "pid", p.pid, "err", err)
+		ch.Close()
+		p.finish(wire.ExitStatus{Code: 255}, true, errNodeDied)
+		p.end()
+		return
+	}
+	p.relay(ch, reqs, outs)
 }
 
 // end forgets the process and closes what its ghost handed over.
-func (p *proc) end(n *node) {
+func (p *proc) end() {
 	m := p.m
+	n := p.first
 	// Only its own entries: once the ghost has exited, its PID may be a
 	// new ghost's already.
 	forget := func(procs map[int]*proc) {
@@ -261,6 +269,9 @@ func (p *proc) end(n *node) {
 		forget(now.procs) // moved since
 	}
 	m.mu.Unlock()
+	if p.watched {
+		m.ghosts.remove(p.watchID, p.gfd) // before its number can be another's
+	}
 	p.ghost.Close()
 	p.closeFiles()
 }
