@@ -134,6 +134,13 @@ func masterMemory(b *testing.B, c *Cluster, name string, stdio bool) {
 	}
 	row := report.Add(fmt.Sprintf("bpmaster per live remote process, %s (0 to %s)", name, thousands(len(pids))), "kB", []float64{slope}, AtMost(10, "kB"))
 	b.ReportMetric(row.Summary.Median, "kB/proc")
+	// The second thousand alone: what one more costs once the first
+	// have paid for what all share, and with the memory an earlier run
+	// left to the master's heap used up (the stdio run's idle figure
+	// holds the NoIO run's).
+	marginal := (total(levels[1]) - total(levels[0])) / float64(memProcs/2)
+	report.Add(fmt.Sprintf("bpmaster per live remote process, %s (%s to %s)", name, thousands(memProcs/2), thousands(memProcs)), "kB", []float64{marginal}, Goal{})
+	b.ReportMetric(marginal, "kB/proc-marginal")
 	b.ReportMetric(took.Seconds(), "s-to-start")
 
 	for _, pid := range pids {
