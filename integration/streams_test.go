@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"io"
@@ -256,5 +257,67 @@ func waitGhost(t *testing.T, pid int, timeout time.Duration) syscall.WaitStatus 
 			t.Fatalf("ghost %d still there after %v", pid, timeout)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestStdinAfterMove: a process that moves itself from node 0 to node 1
+// (bproc_move) reads the rest of its stdin there, and the signal sent to
+// its ghost after the move reaches it there: the relay goes on on the new
+// node's channel, its stdin copy stopped on the old one without losing a
+// byte and started again on the new one.
+func TestStdinAfterMove(t *testing.T) {
+	c := startCluster(t, 2)
+	bin := testProgram(t, "hopin")
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inW.Close()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outR.Close()
+	cmd := c.command("bpsh", "0", bin)
+	cmd.Dir = "/"
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, &syncBuffer{}
+	startReaped(t, cmd)
+	inR.Close()
+	outW.Close()
+	lines := make(chan string, 10)
+	go func() {
+		r := bufio.NewReader(outR)
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				close(lines)
+				return
+			}
+			lines <- strings.TrimSuffix(l, "\n")
+		}
+	}()
+	expect := func(want string) {
+		t.Helper()
+		select {
+		case l := <-lines:
+			if l != want {
+				t.Fatalf("hopin said %q, want %q (stderr %q)", l, want, stderrOf(cmd))
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("hopin: no %q within 30 s (stderr %q)", want, stderrOf(cmd))
+		}
+	}
+	io.WriteString(inW, "one\n")
+	expect("got one on node 0")
+	expect("moved to node 1")
+	io.WriteString(inW, "two\n")
+	expect("got two on node 1")
+	ghost := onlyChild(t, cmd.Process.Pid)
+	if err := syscall.Kill(ghost, syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	expect("usr1 on node 1")
+	if err := cmd.Wait(); exitCode(err) != 5 {
+		t.Errorf("bpsh 0 hopin: %v, want exit 5", err)
 	}
 }
