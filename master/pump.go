@@ -6,9 +6,6 @@ import (
 	"os"
 	"sync"
 	"syscall"
-	"time"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/bproc/bproc/wire"
 )
@@ -23,9 +20,6 @@ const (
 	quietBuf = 512      // held while a stream waits for its next bytes
 	busyBuf  = 32 << 10 // borrowed while bytes keep coming, as io.Copy's
 )
-
-// closed is a closed channel: the done of a copy there is none of.
-var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 var busyBufs = sync.Pool{New: func() any { b := make([]byte, busyBuf); return &b }}
 
@@ -108,37 +102,6 @@ func nullOutputs(start *wire.ProcStart, files [3]*os.File) {
 func (p *proc) hasStdin() bool {
 	r := &p.job.run
 	return p.files[0] != nil && !r.NoIO && r.StdinFile == ""
-}
-
-// pumpIn copies the ghost's stdin to the process until EOF, or until
-// stopIn (the process has ended).
-//
-// The returned channel closes when the copy has stopped: a process moved
-// to another node gets the rest of its stdin there, none of it lost to
-// the copy that fed the old node.
-func (p *proc) pumpIn(ch ssh.Channel) <-chan struct{} {
-	if !p.hasStdin() {
-		p.send(func() { ch.CloseWrite() })
-		return closed
-	}
-	done := make(chan struct{})
-	f := p.files[0]
-	f.SetReadDeadline(time.Time{}) // the stop of the copy that fed the node before a move
-	go func() {
-		copyStream(ch, f)
-		ch.CloseWrite()
-		close(done)
-	}()
-	return done
-}
-
-// stopIn ends pumpIn's copy: the process has ended. Only a pollable file
-// can be interrupted; any other ends with the process anyway (its reads
-// do not block, and writes to the closed channel fail).
-func (p *proc) stopIn() {
-	if p.hasStdin() {
-		p.files[0].SetReadDeadline(time.Now())
-	}
 }
 
 // pumpOut copies one output stream of the process to the ghost's

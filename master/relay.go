@@ -26,8 +26,8 @@ import (
 // or after a move (bproc_move from the node) the next node's.
 type relayRun struct {
 	ch     ssh.Channel
-	out    sync.WaitGroup   // the output copies
-	inDone <-chan struct{}  // the stdin copy has stopped
+	out    sync.WaitGroup // the output copies
+	in     *stdinCopy
 	status *wire.ExitStatus // the node's exit status; the request watch's, until the channel ends
 }
 
@@ -39,7 +39,7 @@ func (p *proc) relay(ch ssh.Channel, reqs <-chan *ssh.Request, outs outputStream
 	p.ch = ch
 	p.mu.Unlock()
 	r := &relayRun{ch: ch}
-	r.inDone = p.pumpIn(ch)
+	r.in = p.pumpIn(ch)
 	if outs.stdout {
 		r.out.Go(func() { p.pumpOut(p.files[1], ch) })
 	}
@@ -54,13 +54,13 @@ func (p *proc) relay(ch ssh.Channel, reqs <-chan *ssh.Request, outs outputStream
 // ends the same way.
 func (p *proc) ended(r *relayRun) {
 	r.out.Wait()
-	p.stopIn()
+	r.in.stop()
 	r.ch.Close()
 	p.mu.Lock()
 	moving := p.next != nil
 	p.mu.Unlock()
 	if moving {
-		<-r.inDone // a file that cannot be interrupted ends with the process
+		<-r.in.done // a file that cannot be interrupted ends with the process
 	}
 	p.mu.Lock()
 	gone, next := p.ghostGone, p.next
