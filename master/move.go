@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -189,6 +191,7 @@ func (m *Master) sendImage(sc ssh.Conn, num, pid int, cred peercred.Cred, path s
 	}
 	if mv.ImageFile == "" {
 		if err := write(ch); err != nil {
+			m.log.Warn("move: image not written", "node", num, "pid", pid, "err", err)
 			ch.Close()
 			return nil, writeFailed(num, err, reqs)
 		}
@@ -230,7 +233,11 @@ func writeFailed(num int, err error, reqs <-chan *ssh.Request) error {
 		select {
 		case req, ok := <-reqs:
 			if !ok {
-				if errors.Is(err, io.EOF) {
+				// The node's connection ended: the write saw that as
+				// the channel's end (EOF) or, first, as the socket's
+				// (the reset of a killed node's TCP connection).
+				var ne *net.OpError
+				if errors.Is(err, io.EOF) || errors.As(err, &ne) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
 					return errors.New(errNodeDied)
 				}
 				return fmt.Errorf("%s: %v", errMoveFail, err)
