@@ -321,3 +321,41 @@ func TestStdinAfterMove(t *testing.T) {
 		t.Errorf("bpsh 0 hopin: %v, want exit 5", err)
 	}
 }
+
+// TestStdinLeftAfterExit: what is written to a process's stdin after it
+// has ended is the next reader's, not taken by the master: a shell
+// running bpsh from a loop reading the same input (or the user's
+// terminal) would otherwise lose a line to each process. The process
+// reads one line; the second is written while it runs, the third once
+// bpsh has ended, and both are still there to be read.
+func TestStdinLeftAfterExit(t *testing.T) {
+	c := startCluster(t, 1)
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inR.Close()
+	defer inW.Close()
+	cmd := c.command("bpsh", "0", "sh", "-c", "read line; echo got $line")
+	cmd.Dir = "/"
+	cmd.Stdin = inR
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &syncBuffer{}
+	// One line only: sh's read takes a byte at a time from a pipe, and
+	// the master's copy takes what the pipe has; a second line written
+	// now could be taken for the process, which is the user's loss too
+	// but not the one tested here.
+	io.WriteString(inW, "one\n")
+	startReaped(t, cmd)
+	if err := cmd.Wait(); err != nil || out.String() != "got one\n" {
+		t.Fatalf("bpsh 0 sh -c read: %v, stdout %q, stderr %q", err, out.String(), stderrOf(cmd))
+	}
+	io.WriteString(inW, "two\n")
+	time.Sleep(200 * time.Millisecond) // time for a copy left behind to take it
+	inR.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 16)
+	n, err := inR.Read(buf)
+	if got := string(buf[:n]); got != "two\n" {
+		t.Errorf("stdin after bpsh ended: read %q (%v), want the line written then, two", got, err)
+	}
+}
