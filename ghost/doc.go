@@ -27,7 +27,55 @@
 // they are all exec'd from the same sealed memfd. So the ghost is stub.c,
 // a few kB of C making raw syscalls, built by go generate into
 // stub_amd64.bin, which is embedded in the Go binary and written once per
-// process into a memfd (see Start).
+// process into a memfd.
+//
+// # One address space per job
+//
+// Even so, an exec'd ghost costs about 36 kB: two stack pages, and 24 kB
+// of page tables for a text and a stack that lie in different parts of
+// the address space. The ghosts of one job all run the same argv, so a
+// Group gives them one address space: the first is exec'd as a template
+// holding a control socket to the caller, and each later one is a
+// sibling the template clones (CLONE_VM|CLONE_PARENT, so a child of the
+// caller) on a 1 kB stack slice of an arena it reserves. A sibling is a
+// process of its own in all but memory: PID, fds, signal handlers,
+// pending signals, signalfd, process group, wait status. It costs its
+// kilobyte of stack and the kernel's task. Nothing written in memory may
+// belong to more than one ghost, so the stub writes no globals: each
+// ghost's state is on its own stack, the template's arena bookkeeping on
+// the template's.
+//
+// What the shared address space brings along, checked on this kernel
+// (6.18) by TestGroup and integration's TestSharedCoreDump: a ghost dying
+// by a core-dumping signal takes no sibling with it (since 5.16 a core
+// dump stops only its own thread group, and a ghost turns itself
+// undumpable before it dies, so no dump starts at all: the dumpable flag
+// is the address space's, which all ghosts want cleared anyway). The OOM
+// killer, picking a ghost, kills every process of its address space,
+// that is its whole job; ghosts are small, so it seldom picks one.
+// /proc/PID/cmdline and environ are the address space's: every ghost of
+// a job shows the job's argv, as it should, and the template's
+// environment.
+//
+// # Control socket
+//
+// SOCK_SEQPACKET, little endian, between the caller and a template (its
+// fd 4, named by BPROC_GHOST_GROUP=1 in its environment):
+//
+//	request  caller->template  32 bytes: uint32 type (1: start), uint32 fdmask,
+//	                                     token [16]byte, uint32 flags (1: setpgid), uint32 reserved (0)
+//	reply    ->caller           8 bytes: uint32 type, uint32 arg
+//
+// A request carries, in one SCM_RIGHTS message, a reply socket of its own
+// and then the new ghost's fds among 0-2 in fdmask. Replies go on the
+// reply socket: "cloned" (arg: PID) from the template as soon as clone
+// returns, "running" (arg: PID) from the sibling before it does anything
+// else, or "failed" (arg: errno) from the template. The reply socket's
+// only holders are the template and the sibling, so if it closes with no
+// PID on it, no ghost was made (the template had exited: a queued request
+// is dropped with it); if one of them dies after the clone, the other
+// still tells the PID. A template reads the master's commands before
+// requests, so told to exit it exits at once.
 //
 // # Wire format
 //

@@ -35,7 +35,7 @@ func BenchmarkGhostPSS(b *testing.B) {
 		for i := range n {
 			tok := newToken(b)
 			byToken[tok] = i
-			procs[i] = start(b, Attr{Argv: []string{"ghost-bench", "x"}, Socket: ln.Addr().String(), Token: tok, Files: files})
+			procs[i] = start(b, attr{Argv: []string{"ghost-bench", "x"}, Socket: ln.Addr().String(), Token: tok, Files: files})
 		}
 		for range n {
 			c, h := accept(b, ln)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 
@@ -32,19 +31,6 @@ const stubFD = 3
 // sunPathMax is the room in sockaddr_un.sun_path, less the final NUL.
 const sunPathMax = 107
 
-// Attr says how to start a ghost.
-type Attr struct {
-	Argv   []string // the remote argv; Argv[0] shows in ps
-	Socket string   // the master's unix socket path ("@name": abstract)
-	Token  Token
-	// Files are the ghost's fds 0, 1 and 2; nil leaves that fd closed in
-	// the ghost. Start does not change them (nor their blocking mode).
-	Files [3]*os.File
-	// Setpgid puts the ghost in a new process group of its own;
-	// otherwise it joins the caller's.
-	Setpgid bool
-}
-
 // memfd holds the sealed memfd the stub is exec'd from: one per process,
 // shared by every ghost it starts, so they share the stub's code pages.
 var memfd struct {
@@ -53,65 +39,59 @@ var memfd struct {
 	err  error
 }
 
-// Start forks and execs a ghost and returns its PID. The ghost is a child
-// of the caller, who must reap it (wait4). Its only fds are Files; its
-// environment holds only the socket path and the token; its working
-// directory, rlimits and credentials are the caller's. It connects to the
-// socket by itself, after Start returns. Start is safe for concurrent use.
-func Start(a Attr) (pid int, err error) {
-	if len(a.Argv) == 0 {
-		return 0, errors.New("ghost: start: empty argv")
-	}
-	fail := func(err error) (int, error) {
-		return 0, fmt.Errorf("ghost: start %s: %w", a.Argv[0], err)
-	}
-	if a.Socket == "" {
-		return fail(errors.New("no socket path"))
-	}
-	if len(a.Socket) > sunPathMax || strings.IndexByte(a.Socket, 0) >= 0 {
-		return fail(fmt.Errorf("socket path %q: too long or has a NUL", a.Socket))
-	}
+// groupFD is a template's fd number for its control socket (stub.c's
+// GROUP_FD): the fd after the memfd.
+const groupFD = 4
+
+// execGhost forks and execs a ghost for g's argv with tok and files as
+// its fds 0-2 (nil: closed), and returns its PID. With ctl >= 0 the ghost
+// is a template that serves requests for siblings on ctl (passed as its
+// fd 4). The ghost's only other fds are the stub's memfd (fd 3, which it
+// closes first thing); its environment holds only the socket path, the
+// token and, for a template, BPROC_GHOST_GROUP; its working directory,
+// rlimits and credentials are the caller's.
+func execGhost(g *Group, tok Token, files [3]*os.File, ctl int) (int, error) {
 	memfd.once.Do(func() { memfd.fd, memfd.err = loadStub() })
 	if memfd.err != nil {
-		return fail(memfd.err)
+		return 0, memfd.err
 	}
 
 	// Pass dups, not the files' fds: File.Fd would make them blocking,
 	// and a dup stays valid through the fork even if a File is closed
 	// concurrently. A dup shares the open file description, so the ghost
 	// (and the master it hands them to) gets the very same files.
-	files := []uintptr{^uintptr(0), ^uintptr(0), ^uintptr(0), uintptr(memfd.fd)}
+	fds := []uintptr{^uintptr(0), ^uintptr(0), ^uintptr(0), uintptr(memfd.fd)}
 	defer func() {
-		for _, fd := range files[:3] {
+		for _, fd := range fds[:3] {
 			if fd != ^uintptr(0) {
 				unix.Close(int(fd))
 			}
 		}
 	}()
-	for i, f := range a.Files {
+	for i, f := range files {
 		if f == nil {
 			continue
 		}
 		fd, err := dupFile(f)
 		if err != nil {
-			return fail(fmt.Errorf("fd %d: %w", i, err))
+			return 0, fmt.Errorf("fd %d: %w", i, err)
 		}
-		files[i] = uintptr(fd)
+		fds[i] = uintptr(fd)
 	}
 
 	env := []string{
-		"BPROC_GHOST_SOCK=" + a.Socket,
-		"BPROC_GHOST_TOKEN=" + a.Token.String(),
+		"BPROC_GHOST_SOCK=" + g.Socket,
+		"BPROC_GHOST_TOKEN=" + tok.String(),
 	}
-	pid, err = syscall.ForkExec(fmt.Sprintf("/proc/self/fd/%d", stubFD), a.Argv, &syscall.ProcAttr{
+	if ctl >= 0 {
+		fds = append(fds, uintptr(ctl))
+		env = append(env, "BPROC_GHOST_GROUP=1")
+	}
+	return syscall.ForkExec(fmt.Sprintf("/proc/self/fd/%d", stubFD), g.Argv, &syscall.ProcAttr{
 		Env:   env,
-		Files: files,
-		Sys:   &syscall.SysProcAttr{Setpgid: a.Setpgid},
+		Files: fds,
+		Sys:   &syscall.SysProcAttr{Setpgid: g.Setpgid},
 	})
-	if err != nil {
-		return fail(err)
-	}
-	return pid, nil
 }
 
 // dupFile returns a close-on-exec duplicate of f's fd.

@@ -35,14 +35,32 @@ type proc struct {
 	reaped bool
 }
 
-// start starts a ghost for argv and returns it once it is started; the
-// caller accepts its connection. Cleanup kills and reaps it if the test
-// did not.
-func start(t testing.TB, a Attr) *proc {
+// attr is one ghost for start.
+type attr struct {
+	Argv    []string
+	Socket  string
+	Token   Token
+	Files   [3]*os.File
+	Setpgid bool
+}
+
+// start starts a ghost as the first of a Group of its own (so an exec'd
+// template) and returns it once it is started; the caller accepts its
+// connection. Cleanup kills and reaps it if the test did not.
+func start(t testing.TB, a attr) *proc {
 	t.Helper()
-	pid, err := Start(a)
+	g := &Group{Argv: a.Argv, Socket: a.Socket, Setpgid: a.Setpgid}
+	t.Cleanup(func() { g.Close() })
+	return startIn(t, g, a.Token, a.Files)
+}
+
+// startIn starts a ghost of g; cleanup kills and reaps it if the test did
+// not.
+func startIn(t testing.TB, g *Group, tok Token, files [3]*os.File) *proc {
+	t.Helper()
+	pid, err := g.Start(tok, files)
 	if err != nil {
-		t.Fatalf("Start(%q) = %v", a.Argv, err)
+		t.Fatalf("Start(%q) = %v", g.Argv, err)
 	}
 	p := &proc{pid: pid}
 	t.Cleanup(func() {
@@ -149,7 +167,7 @@ func TestStart(t *testing.T) {
 	argv := []string{"sleep", "300"}
 	tok := newToken(t)
 	files := [3]*os.File{stdin, stdout, stderr}
-	p := start(t, Attr{Argv: argv, Socket: ln.Addr().String(), Token: tok, Files: files})
+	p := start(t, attr{Argv: argv, Socket: ln.Addr().String(), Token: tok, Files: files})
 	c, h := accept(t, ln)
 
 	if h.Token != tok {
@@ -171,7 +189,7 @@ func TestStart(t *testing.T) {
 	if b, err := os.ReadFile(proc + "comm"); err != nil || string(b) != "sleep\n" {
 		t.Errorf("%scomm = %q, %v, want %q", proc, b, err, "sleep\n")
 	}
-	wantEnv := "BPROC_GHOST_SOCK=" + ln.Addr().String() + "\x00BPROC_GHOST_TOKEN=" + tok.String() + "\x00"
+	wantEnv := "BPROC_GHOST_SOCK=" + ln.Addr().String() + "\x00BPROC_GHOST_TOKEN=" + tok.String() + "\x00BPROC_GHOST_GROUP=1\x00"
 	if b, err := os.ReadFile(proc + "environ"); err != nil || string(b) != wantEnv {
 		t.Errorf("%senviron = %q, %v, want %q", proc, b, err, wantEnv)
 	}
@@ -186,7 +204,8 @@ func TestStart(t *testing.T) {
 	}
 	wantEvent(t, c, syscall.SIGUSR1)
 
-	// By now the ghost is in its loop: 0-2, the socket, the signalfd.
+	// By now the ghost is in its loop: 0-2, the socket, the control
+	// socket (it is its group's template), the signalfd.
 	ents, err := os.ReadDir(proc + "fd")
 	if err != nil {
 		t.Fatal(err)
@@ -196,8 +215,8 @@ func TestStart(t *testing.T) {
 		l, _ := os.Readlink(proc + "fd/" + e.Name())
 		fds = append(fds, e.Name()+" -> "+l)
 	}
-	if len(fds) != 5 || !strings.Contains(fds[3], "socket:") || !strings.Contains(fds[4], "signalfd") {
-		t.Errorf("ghost fds = %q, want 0, 1, 2, a socket and a signalfd", fds)
+	if len(fds) != 6 || !strings.Contains(fds[3], "socket:") || !strings.HasPrefix(fds[4], "4 -> socket:") || !strings.Contains(fds[5], "signalfd") {
+		t.Errorf("ghost fds = %q, want 0, 1, 2, a socket, the control socket (4) and a signalfd", fds)
 	}
 
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGHUP, syscall.SIGWINCH, syscall.Signal(40) /* real-time */} {
@@ -254,7 +273,7 @@ func TestDeath(t *testing.T) {
 		{"master gone", func(c *net.UnixConn) error { return c.Close() }, 0, syscall.SIGKILL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := start(t, Attr{Argv: []string{"/bin/true"}, Socket: ln.Addr().String(), Token: newToken(t)})
+			p := start(t, attr{Argv: []string{"/bin/true"}, Socket: ln.Addr().String(), Token: newToken(t)})
 			c, _ := accept(t, ln)
 			if err := tc.do(c); err != nil {
 				t.Fatal(err)
@@ -281,7 +300,7 @@ func TestDeath(t *testing.T) {
 
 func TestStopContinue(t *testing.T) {
 	ln := listen(t)
-	p := start(t, Attr{Argv: []string{"sleep", "300"}, Socket: ln.Addr().String(), Token: newToken(t)})
+	p := start(t, attr{Argv: []string{"sleep", "300"}, Socket: ln.Addr().String(), Token: newToken(t)})
 	c, _ := accept(t, ln)
 
 	syscall.Kill(p.pid, syscall.SIGSTOP)
@@ -306,7 +325,7 @@ func TestJobControl(t *testing.T) {
 	ln := listen(t)
 	// Its own process group, whose parent (this test) is outside it in
 	// the same session: not orphaned, so the kernel lets the stops happen.
-	p := start(t, Attr{Argv: []string{"vi"}, Socket: ln.Addr().String(), Token: newToken(t), Setpgid: true})
+	p := start(t, attr{Argv: []string{"vi"}, Socket: ln.Addr().String(), Token: newToken(t), Setpgid: true})
 	c, _ := accept(t, ln)
 	if pgid, _ := syscall.Getpgid(p.pid); pgid != p.pid {
 		t.Errorf("Setpgid: ghost pgid = %d, want %d", pgid, p.pid)
@@ -343,7 +362,7 @@ func TestStubErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	p := start(t, Attr{Argv: []string{"x"}, Socket: missing, Files: [3]*os.File{nil, nil, w}})
+	p := start(t, attr{Argv: []string{"x"}, Socket: missing, Files: [3]*os.File{nil, nil, w}})
 	w.Close()
 	if ws := p.wait(t, 0); !ws.Exited() || ws.ExitStatus() != 255 {
 		t.Errorf("wait status %#x, want exit 255", uint32(ws))
@@ -354,13 +373,14 @@ func TestStubErrors(t *testing.T) {
 		t.Errorf("ghost stderr = %q, want %q", out, want)
 	}
 
-	for _, a := range []Attr{
+	for _, a := range []attr{
 		{Socket: missing},
 		{Argv: []string{"x"}},
 		{Argv: []string{"x"}, Socket: "/" + strings.Repeat("a", 200)},
 		{Argv: []string{"x\x00y"}, Socket: missing},
 	} {
-		if pid, err := Start(a); err == nil {
+		g := &Group{Argv: a.Argv, Socket: a.Socket}
+		if pid, err := g.Start(a.Token, a.Files); err == nil {
 			syscall.Kill(pid, syscall.SIGKILL)
 			syscall.Wait4(pid, nil, 0, nil)
 			t.Errorf("Start(%+v) = %d, nil, want error", a, pid)
@@ -371,7 +391,7 @@ func TestStubErrors(t *testing.T) {
 // TestNoFiles checks a ghost with fds 0-2 closed: it sends no fds.
 func TestNoFiles(t *testing.T) {
 	ln := listen(t)
-	p := start(t, Attr{Argv: []string{"a/b/c"}, Socket: ln.Addr().String(), Token: newToken(t)})
+	p := start(t, attr{Argv: []string{"a/b/c"}, Socket: ln.Addr().String(), Token: newToken(t)})
 	c, h := accept(t, ln)
 	if h.Files != [3]*os.File{} {
 		t.Errorf("hello Files = %v, want none", h.Files)
@@ -388,8 +408,8 @@ func TestNoFiles(t *testing.T) {
 	for _, e := range ents {
 		names = append(names, e.Name())
 	}
-	if err != nil || !slices.Equal(names, []string{"3", "4"}) {
-		t.Errorf("ghost fds = %q, %v, want [3 4]", names, err)
+	if err != nil || !slices.Equal(names, []string{"3", "4", "5"}) {
+		t.Errorf("ghost fds = %q, %v, want [3 4 5]", names, err)
 	}
 	WriteExit(c, 1)
 	if ws := p.wait(t, 0); !ws.Exited() || ws.ExitStatus() != 1 {

@@ -7,12 +7,10 @@ import (
 	"os"
 )
 
-// Attr says how to start a ghost; see start_linux_amd64.go.
-type Attr struct {
+// Group starts the ghosts of one job; see group_linux_amd64.go.
+type Group struct {
 	Argv    []string
 	Socket  string
-	Token   Token
-	Files   [3]*os.File
 	Setpgid bool
 }
 
@@ -20,8 +18,14 @@ type Attr struct {
 // only linux/amd64 has one so far.
 var ErrUnsupported = errors.New("ghost: no ghost stub for this platform")
 
+// ErrClosed is returned by Start on a closed Group.
+var ErrClosed = errors.New("ghost: group closed")
+
 // Start returns ErrUnsupported.
-func Start(Attr) (int, error) { return 0, ErrUnsupported }
+func (g *Group) Start(Token, [3]*os.File) (int, error) { return 0, ErrUnsupported }
+
+// Close does nothing.
+func (g *Group) Close() error { return nil }
 
 // StubPath returns ErrUnsupported.
 func StubPath() (string, error) { return "", ErrUnsupported }

@@ -24,27 +24,37 @@ typedef unsigned char u8;
 #define SYS_write 1
 #define SYS_close 3
 #define SYS_poll 7
+#define SYS_mmap 9
+#define SYS_mprotect 10
 #define SYS_rt_sigaction 13
 #define SYS_rt_sigprocmask 14
 #define SYS_getpid 39
 #define SYS_socket 41
 #define SYS_connect 42
 #define SYS_sendmsg 46
+#define SYS_recvmsg 47
+#define SYS_clone 56
 #define SYS_kill 62
 #define SYS_fcntl 72
+#define SYS_setpgid 109
 #define SYS_rt_sigpending 127
 #define SYS_prctl 157
 #define SYS_exit_group 231
 #define SYS_signalfd4 289
+#define SYS_dup3 292
 #define SYS_close_range 436
 
 #define EINTR 4
+#define EAGAIN 11
+#define ENOMEM 12
+#define EINVAL 22
 #define EISCONN 106
 
 #define SIG_BLOCK 0
 #define SIG_UNBLOCK 1
 #define SIG_SETMASK 2
 #define SIGKILL 9
+#define SIGCHLD 17
 #define SIGCONT 18
 #define SIGTSTP 20
 #define SIGTTIN 21
@@ -57,17 +67,50 @@ typedef unsigned char u8;
 #define SOL_SOCKET 1
 #define SCM_RIGHTS 1
 #define MSG_NOSIGNAL 0x4000
+#define MSG_DONTWAIT 0x40
+#define MSG_TRUNC 0x20
+#define MSG_CTRUNC 0x8
+#define MSG_CMSG_CLOEXEC 0x40000000
 #define F_GETFD 1
 #define F_DUPFD_CLOEXEC 1030
 #define POLLIN 1
 #define PR_SET_DUMPABLE 4
 #define PR_SET_NAME 15
+#define PROT_NONE 0
+#define PROT_RW 3
+#define MAP_PRIVATE 0x02
+#define MAP_ANONYMOUS 0x20
+#define MAP_NORESERVE 0x4000
+#define CLONE_VM 0x100
+#define CLONE_PARENT 0x8000
+#define CLONE_PARENT_SETTID 0x100000
+#define CLONE_CHILD_CLEARTID 0x200000
 
 /* Wire format: keep in step with wire.go. */
 #define CMD_EXIT 1
 #define CMD_SIGNAL 2
 #define EVENT_SIGNAL 1
 #define VERSION 1
+
+/* Group wire format (a template's control socket): keep in step with group.go. */
+#define GROUP_FD 4
+#define REQ_START 1
+#define REQ_SETPGID 1
+#define REPLY_CLONED 1
+#define REPLY_RUNNING 2
+#define REPLY_FAILED 3
+
+/*
+ * A sibling's stack is one SLICE of an arena the template reserves on its
+ * first request. 1 kB: the sibling's deepest path (sibling, ghost, fail,
+ * cat, sys6) takes about 600 bytes by gcc -fstack-usage (see group.go),
+ * the spec at the slice's top 64; TestSiblingStack measures it too. There
+ * is no guard page between slices, so the margin is what keeps one
+ * ghost's stack out of its neighbour's.
+ */
+#define SLICE 1024
+#define ARENA_SLOTS 65536 /* 64 MB of address space, PROT_NONE until used */
+#define GROW_SLOTS 256    /* made writable 256 kB at a time */
 
 static __attribute__((noinline)) long sys6(long n, long a, long b, long c, long d, long e, long f)
 {
@@ -221,10 +264,14 @@ static void catnum(char *b, u64 *n, u64 cap, long v)
 	cat(b, n, cap, d + i);
 }
 
-/* fail writes "bproc ghost: <what><arg>[: errno N]\n" to fd 2 and exits 255. */
+/*
+ * fail writes "bproc ghost: <what><arg>[: errno N]\n" to fd 2 and exits
+ * 255. The longest message (connect, a 107-byte path, an errno) fits in
+ * 160 bytes; a sibling's whole stack is a kilobyte.
+ */
 static __attribute__((noreturn)) void fail(const char *what, const char *arg, long err)
 {
-	char b[256];
+	char b[160];
 	u64 n = 0, cap = sizeof b - 1;
 	cat(b, &n, cap, "bproc ghost: ");
 	cat(b, &n, cap, what);
@@ -331,19 +378,338 @@ static void stop(u32 sig)
 	setmask(SIG_BLOCK, sigbit(sig));
 }
 
+/* What the caller asks of a template; fds ride with it (see serve). */
+struct request {
+	u32 type;
+	u32 fdmask;
+	u8 token[16];
+	u32 flags;
+	u32 reserved;
+};
+
+/*
+ * The template's arena of sibling stacks, kept on the template's own
+ * stack: the address space is shared, so nothing of one ghost's may live
+ * in memory another writes. A slot is free when the pid word at its base
+ * is 0: clone writes the sibling's PID there (CLONE_PARENT_SETTID) and
+ * the kernel clears it when the sibling is gone (CLONE_CHILD_CLEARTID,
+ * done in exit_mm, after the sibling last ran on that stack).
+ */
+struct arena {
+	u8 *base;
+	u64 slots; /* writable so far */
+	u64 next;  /* where the search for a free slot starts */
+};
+
+/*
+ * spec is what a sibling starts from, written by the template at the top
+ * of the sibling's slice (so it is the sibling's own memory). path is the
+ * template's environment string, which no one writes. fds are the
+ * template's numbers of the reply socket and then of the stdio fds in
+ * hello.fdmask, as received, all above 2.
+ */
+struct spec {
+	const char *path;
+	struct hello h;
+	int fds[4];
+	u32 flags;
+	u32 pad[3]; /* 64 bytes, so the stack below it stays 16-byte aligned */
+};
+
+/*
+ * clonevm starts fn(arg) in a new process that shares this address space
+ * (flags) on the stack that ends at sp (16-byte aligned), and returns its
+ * PID or -errno. The new process never returns here: it has no frame to
+ * return to, so fn must not return.
+ */
+long clonevm(long flags, void *sp, int *tid, void (*fn)(struct spec *), struct spec *arg);
+__asm__(".text\n"
+	".global clonevm\n"
+	"clonevm:\n"
+	"	sub $16, %rsi\n"
+	"	mov %rcx, (%rsi)\n"  /* fn and arg go on the new stack */
+	"	mov %r8, 8(%rsi)\n"
+	"	mov %rdx, %r10\n"    /* child_tid = parent_tid = tid */
+	"	xor %r8d, %r8d\n"    /* tls */
+	"	mov $56, %eax\n"     /* SYS_clone */
+	"	syscall\n"
+	"	test %rax, %rax\n"
+	"	jnz 1f\n"
+	"	pop %rax\n"
+	"	pop %rdi\n"
+	"	xor %ebp, %ebp\n"
+	"	call *%rax\n"
+	"	hlt\n"
+	"1:	ret\n");
+
+/* take returns a free slot of a, making more of the arena writable if need be, or 0. */
+static u8 *take(struct arena *a)
+{
+	u64 i;
+
+	if (!a->base) {
+		long p = sys6(SYS_mmap, 0, ARENA_SLOTS * SLICE, PROT_NONE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p < 0)
+			return 0;
+		a->base = (u8 *)p;
+	}
+	/* Reuse first: a freed slot's page is already paid for. */
+	for (i = 0; i < a->slots; i++) {
+		u64 k = (a->next + i) % a->slots;
+		if (*(volatile int *)(a->base + k * SLICE) == 0) {
+			a->next = k + 1;
+			return a->base + k * SLICE;
+		}
+	}
+	if (a->slots == ARENA_SLOTS)
+		return 0;
+	if (sys3(SYS_mprotect, a->base + a->slots * SLICE, GROW_SLOTS * SLICE, PROT_RW) < 0)
+		return 0;
+	a->next = a->slots + 1;
+	a->slots += GROW_SLOTS;
+	return a->base + (a->next - 1) * SLICE;
+}
+
+static void ghost(const char *path, struct hello *h, long ctl);
+
+/*
+ * sibling is a new ghost's start, on its own slice. It shares the
+ * template's memory but not its fds (a copy) or signals (its own
+ * handlers, nothing pending, every signal blocked as in the template).
+ * It says it runs before anything else, so that the caller learns its
+ * PID even if the template dies now, and then drops every fd that is
+ * not its own.
+ */
+static __attribute__((noreturn, used)) void sibling(struct spec *p)
+{
+	u32 fd, k = 1;
+
+	if (p->flags & REQ_SETPGID)
+		sys2(SYS_setpgid, 0, 0);
+	for (fd = 0; fd < 3; fd++) {
+		sys1(SYS_close, fd); /* the template's */
+		if (p->h.fdmask & (1U << fd))
+			sys3(SYS_dup3, p->fds[k++], fd, 0);
+	}
+	if (send8(p->fds[0], REPLY_RUNNING, (u32)sys1(SYS_getpid, 0)) < 0)
+		exit_group(255); /* the caller is gone: no one is to wait for this ghost */
+	if (sys3(SYS_close_range, 3, ~0U, 0) < 0)
+		for (fd = 3; fd < 64; fd++)
+			sys1(SYS_close, fd);
+	ghost(p->path, &p->h, -1);
+}
+
+static u32 popcount3(u32 m)
+{
+	return (m & 1) + (m >> 1 & 1) + (m >> 2 & 1);
+}
+
+/*
+ * serve answers one request on the control socket ctl: a new ghost of the
+ * same job, as a sibling of this one. The request brings a reply socket
+ * of its own and the new ghost's fds 0-2. Either the request is not acted
+ * on (REPLY_FAILED, or the reply socket closes unanswered: the template
+ * died first) or the caller learns the sibling's PID: from the template
+ * (REPLY_CLONED, sent as soon as clone returns) or from the sibling
+ * (REPLY_RUNNING), whichever of them lives to say it. Returns -1 when
+ * ctl is finished (the caller closed it).
+ */
+static __attribute__((noinline)) long serve(int ctl, struct arena *a, const char *path)
+{
+	struct request q;
+	u64 cbuf[5]; /* cmsghdr, then room for 6 fds: more than a request brings, so too many show */
+	int *got = (int *)&cbuf[2];
+	struct iovec iov = {&q, sizeof q};
+	struct msghdr m = {0};
+	struct spec *sp;
+	u8 *slot;
+	u32 n = 0, i;
+	long r, err = 0;
+	int fds[4];
+
+	m.iov = &iov;
+	m.iovlen = 1;
+	m.control = cbuf;
+	m.controllen = sizeof cbuf;
+	r = sys3(SYS_recvmsg, ctl, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	if (r == -EINTR || r == -EAGAIN)
+		return 0;
+	if (r <= 0)
+		return -1;
+	if (m.controllen >= 16 && cbuf[1] == (SOL_SOCKET | (u64)SCM_RIGHTS << 32))
+		n = (u32)(cbuf[0] - 16) / 4;
+	/*
+	 * Above 2, where the sibling's own stdio goes (this template's 0-2
+	 * may be closed, and received fds take the lowest free numbers).
+	 */
+	for (i = 0; i < n; i++) {
+		if (i < 4)
+			fds[i] = (int)high(got[i]);
+		else
+			sys1(SYS_close, got[i]);
+	}
+	if (n == 0)
+		return 0; /* nowhere to answer: not from our caller */
+	if (r != sizeof q || m.flags & (MSG_TRUNC | MSG_CTRUNC) || q.type != REQ_START ||
+	    q.fdmask & ~7U || q.reserved || n != 1 + popcount3(q.fdmask))
+		err = -EINVAL;
+	slot = err ? 0 : take(a);
+	if (!err && !slot)
+		err = -ENOMEM;
+	if (!err) {
+		sp = (struct spec *)(slot + SLICE) - 1;
+		sp->path = path;
+		sp->h = (struct hello){{'B', 'P', 'G', '1'}, q.fdmask, {0}, VERSION, 0};
+		memcpy(sp->h.token, q.token, sizeof q.token);
+		for (i = 0; i < 4; i++)
+			sp->fds[i] = i < n ? fds[i] : -1;
+		sp->flags = q.flags;
+		/*
+		 * No CLONE_THREAD, CLONE_SIGHAND or CLONE_FILES: a process of
+		 * its own in all but memory. CLONE_PARENT makes it a child of
+		 * the caller, who waits for it as for any ghost; its exit
+		 * signal is then the template's, SIGCHLD.
+		 */
+		r = clonevm(CLONE_VM | CLONE_PARENT | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD,
+			    sp, (int *)slot, sibling, sp);
+		if (r < 0)
+			err = r;
+		else
+			send8(fds[0], REPLY_CLONED, (u32)r);
+	}
+	if (err)
+		send8(fds[0], REPLY_FAILED, (u32)-err);
+	for (i = 0; i < n && i < 4; i++)
+		sys1(SYS_close, fds[i]);
+	return 0;
+}
+
+/*
+ * ghost is a ghost's life from its connection on: it connects to the
+ * master at path, says hello with h and its fds 0-2 in h->fdmask, and
+ * relays signals until the master says how to die. With ctl >= 0 it is
+ * also a template, serving requests for siblings on ctl.
+ */
+static __attribute__((noreturn, noinline)) void ghost(const char *path, struct hello *h, long ctl)
+{
+	struct sockaddr_un sun = {0};
+	struct arena a = {0};
+	u64 cbuf[4] = {0}; /* cmsghdr (16 bytes), then up to three ints */
+	int *fds = (int *)&cbuf[2];
+	u32 nfds = 0;
+	u64 plen;
+	long s, sfd, r;
+	int fd;
+
+	for (fd = 0; fd < 3; fd++)
+		if (h->fdmask & (1U << fd))
+			fds[nfds++] = fd;
+
+	/* A leading '@' names an abstract socket, as in Go's net package. */
+	plen = slen(path);
+	if (plen >= sizeof sun.path)
+		fail("BPROC_GHOST_SOCK too long: ", path, 0);
+	sun.family = AF_UNIX;
+	memcpy(sun.path, path, plen);
+	if (path[0] == '@')
+		sun.path[0] = 0;
+	else
+		plen++;
+
+	s = high(sys3(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	if (s < 0)
+		fail("socket", 0, s);
+	do
+		r = sys3(SYS_connect, s, &sun, 2 + plen);
+	while (r == -EINTR);
+	if (r < 0 && r != -EISCONN)
+		fail("connect ", path, r);
+
+	{
+		struct iovec iov = {h, sizeof *h};
+		struct msghdr m = {0};
+
+		m.iov = &iov;
+		m.iovlen = 1;
+		if (nfds) {
+			cbuf[0] = 16 + 4 * nfds;                      /* cmsg_len */
+			cbuf[1] = SOL_SOCKET | (u64)SCM_RIGHTS << 32; /* level, type */
+			m.control = cbuf;
+			m.controllen = 16 + (4 * nfds + 7) / 8 * 8;
+		}
+		r = sendall((int)s, &m);
+		if (r < 0)
+			fail("send hello to ", path, r);
+	}
+
+	{
+		u64 all = ~0UL;
+		sfd = high(sys4(SYS_signalfd4, -1, &all, 8, SFD_CLOEXEC));
+		if (sfd < 0)
+			fail("signalfd", 0, sfd);
+	}
+
+	for (;;) {
+		struct pollfd p[3] = {{(int)s, POLLIN, 0}, {(int)sfd, POLLIN, 0}, {(int)ctl, POLLIN, 0}};
+
+		r = sys3(SYS_poll, p, ctl >= 0 ? 3 : 2, -1);
+		if (r < 0) {
+			if (r == -EINTR)
+				continue;
+			die(SIGKILL);
+		}
+
+		if (p[1].revents) {
+			struct sfd_info si;
+			r = sys3(SYS_read, sfd, &si, sizeof si);
+			if (r < 0 && r != -EINTR)
+				die(SIGKILL); /* cannot happen; never spin on it */
+			if (r == (long)sizeof si) {
+				if (send8((int)s, EVENT_SIGNAL, si.signo) < 0)
+					die(SIGKILL); /* the master is gone */
+				if (si.signo == SIGTSTP || si.signo == SIGTTIN || si.signo == SIGTTOU)
+					stop(si.signo);
+			}
+		}
+
+		/*
+		 * Before any request: told to exit, a template exits at once,
+		 * whatever is queued on ctl (the caller sees its request fail
+		 * and starts that ghost another way).
+		 */
+		if (p[0].revents) {
+			u32 c[2];
+			u64 got = 0;
+			while (got < sizeof c) {
+				r = sys3(SYS_read, s, (u8 *)c + got, sizeof c - got);
+				if (r == -EINTR)
+					continue;
+				if (r <= 0)
+					die(SIGKILL); /* EOF or error: the master is gone */
+				got += (u64)r;
+			}
+			if (c[0] == CMD_EXIT)
+				exit_group((int)c[1]);
+			if (c[0] == CMD_SIGNAL)
+				die(c[1]);
+		}
+
+		if (ctl >= 0 && p[2].revents && serve((int)ctl, &a, path) < 0) {
+			sys1(SYS_close, ctl);
+			ctl = -1;
+		}
+	}
+}
+
 __attribute__((used, noreturn)) void start(long *sp)
 {
 	long argc = sp[0];
 	char **argv = (char **)(sp + 1);
 	char **envp = argv + argc + 1;
-	const char *path, *tok;
-	struct sockaddr_un sun = {0};
+	const char *path, *tok, *group;
 	struct hello h = {{'B', 'P', 'G', '1'}, 0, {0}, VERSION, 0};
-	u64 plen, i;
-	long s, sfd, r;
-	u64 cbuf[4] = {0}; /* cmsghdr (16 bytes), then up to three ints */
-	int *fds = (int *)&cbuf[2];
-	u32 nfds = 0;
+	u64 i;
 	int fd;
 
 	/* Signals are the ghost's input: none may act before it relays them. */
@@ -361,17 +727,23 @@ __attribute__((used, noreturn)) void start(long *sp)
 	/*
 	 * Fd 3 is the memfd this program was exec'd from (Start passes it so
 	 * that Go's fork cannot reuse its number); the rest are whatever the
-	 * caller forgot to mark close-on-exec. None of them is ours to keep.
+	 * caller forgot to mark close-on-exec. None of them is ours to keep,
+	 * but for a template's control socket, GROUP_FD.
 	 */
-	if (sys3(SYS_close_range, 3, ~0U, 0) < 0)
+	group = getenv(envp, "BPROC_GHOST_GROUP");
+	if (group && group[0] == '1' && !group[1]) {
 		sys1(SYS_close, 3);
+		sys3(SYS_close_range, GROUP_FD + 1, ~0U, 0);
+	} else {
+		group = 0;
+		if (sys3(SYS_close_range, 3, ~0U, 0) < 0)
+			sys1(SYS_close, 3);
+	}
 
 	/* Look before the socket and signalfd take the lowest free numbers. */
 	for (fd = 0; fd < 3; fd++)
-		if (sys2(SYS_fcntl, fd, F_GETFD) >= 0) {
+		if (sys2(SYS_fcntl, fd, F_GETFD) >= 0)
 			h.fdmask |= 1U << fd;
-			fds[nfds++] = fd;
-		}
 
 	/* Stop signals must stop the ghost even if the caller ignored them. */
 	sigdefault(SIGTSTP);
@@ -396,90 +768,7 @@ __attribute__((used, noreturn)) void start(long *sp)
 	if (i != 32 || tok[32])
 		fail("BPROC_GHOST_TOKEN is not 32 lowercase hex digits", 0, 0);
 
-	/* A leading '@' names an abstract socket, as in Go's net package. */
-	plen = slen(path);
-	if (plen >= sizeof sun.path)
-		fail("BPROC_GHOST_SOCK too long: ", path, 0);
-	sun.family = AF_UNIX;
-	memcpy(sun.path, path, plen);
-	if (path[0] == '@')
-		sun.path[0] = 0;
-	else
-		plen++;
-
-	s = high(sys3(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-	if (s < 0)
-		fail("socket", 0, s);
-	do
-		r = sys3(SYS_connect, s, &sun, 2 + plen);
-	while (r == -EINTR);
-	if (r < 0 && r != -EISCONN)
-		fail("connect ", path, r);
-
-	{
-		struct iovec iov = {&h, sizeof h};
-		struct msghdr m = {0};
-
-		m.iov = &iov;
-		m.iovlen = 1;
-		if (nfds) {
-			cbuf[0] = 16 + 4 * nfds;                      /* cmsg_len */
-			cbuf[1] = SOL_SOCKET | (u64)SCM_RIGHTS << 32; /* level, type */
-			m.control = cbuf;
-			m.controllen = 16 + (4 * nfds + 7) / 8 * 8;
-		}
-		r = sendall((int)s, &m);
-		if (r < 0)
-			fail("send hello to ", path, r);
-	}
-
-	{
-		u64 all = ~0UL;
-		sfd = high(sys4(SYS_signalfd4, -1, &all, 8, SFD_CLOEXEC));
-		if (sfd < 0)
-			fail("signalfd", 0, sfd);
-	}
-
-	for (;;) {
-		struct pollfd p[2] = {{(int)s, POLLIN, 0}, {(int)sfd, POLLIN, 0}};
-
-		r = sys3(SYS_poll, p, 2, -1);
-		if (r < 0) {
-			if (r == -EINTR)
-				continue;
-			die(SIGKILL);
-		}
-
-		if (p[1].revents) {
-			struct sfd_info si;
-			r = sys3(SYS_read, sfd, &si, sizeof si);
-			if (r < 0 && r != -EINTR)
-				die(SIGKILL); /* cannot happen; never spin on it */
-			if (r == (long)sizeof si) {
-				if (send8((int)s, EVENT_SIGNAL, si.signo) < 0)
-					die(SIGKILL); /* the master is gone */
-				if (si.signo == SIGTSTP || si.signo == SIGTTIN || si.signo == SIGTTOU)
-					stop(si.signo);
-			}
-		}
-
-		if (p[0].revents) {
-			u32 c[2];
-			u64 got = 0;
-			while (got < sizeof c) {
-				r = sys3(SYS_read, s, (u8 *)c + got, sizeof c - got);
-				if (r == -EINTR)
-					continue;
-				if (r <= 0)
-					die(SIGKILL); /* EOF or error: the master is gone */
-				got += (u64)r;
-			}
-			if (c[0] == CMD_EXIT)
-				exit_group((int)c[1]);
-			if (c[0] == CMD_SIGNAL)
-				die(c[1]);
-		}
-	}
+	ghost(path, &h, group ? GROUP_FD : -1);
 }
 
 /* The kernel enters here with argc at (%rsp); keep the ABI's alignment. */

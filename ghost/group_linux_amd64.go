@@ -1,0 +1,225 @@
+package ghost
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// The control socket's wire format; stub.c has its own copy.
+const (
+	reqSize   = 32 // type, fdmask, token, flags, reserved
+	replySize = 8  // type, arg
+
+	reqStart   = 1
+	reqSetpgid = 1 // flag: the sibling gets a process group of its own
+
+	replyCloned  = 1 // arg: the sibling's PID, from the template
+	replyRunning = 2 // arg: the sibling's PID, from the sibling
+	replyFailed  = 3 // arg: errno; no sibling was made
+)
+
+// ErrClosed is returned by Start on a closed Group.
+var ErrClosed = errors.New("ghost: group closed")
+
+// errNotStarted says that a template did not act on a request: it had
+// exited, or refused. Start then execs the ghost instead.
+var errNotStarted = errors.New("template started no ghost")
+
+// Group starts the ghosts of one job: all run Argv, reach the master at
+// Socket, and share one address space, so that a ghost past the first
+// costs a kilobyte of stack and no page tables of its own.
+//
+// The first Start execs the stub as a template: an ordinary ghost that
+// also holds a control socket to this process. Each later Start asks the
+// template (over that socket) for a sibling: a process the template
+// clones with CLONE_VM|CLONE_PARENT, so it is a child of this process,
+// with its own PID, fds, signal handlers and pending signals, on a stack
+// slice of its own. It says hello to the master with its own token as
+// any ghost does; nothing on the master's side tells them apart. If the
+// template has exited, Start execs a new template for that ghost.
+//
+// Each ghost is a child of the caller, who must reap it (wait4). What a
+// sibling gets from the template rather than from the caller at the
+// time of its Start: working directory, rlimits, credentials and, unless
+// Setpgid, process group. /proc/PID/environ of a sibling is the
+// template's (one address space), so it shows the template's token, not
+// its own.
+//
+// A template stopped by SIGSTOP answers no request until it is
+// continued, so Start waits that long.
+//
+// Group is safe for concurrent use; Starts run one at a time.
+type Group struct {
+	Argv   []string // the remote argv; Argv[0] shows in ps
+	Socket string   // the master's unix socket path ("@name": abstract)
+	// Setpgid puts each ghost in a new process group of its own;
+	// otherwise it joins the caller's.
+	Setpgid bool
+
+	mu     sync.Mutex // guards the fields below, and is held through a Start
+	ctl    *os.File   // our end of the live template's control socket, or nil
+	closed bool
+}
+
+// Start starts a ghost with tok, and files as its fds 0, 1 and 2 (nil:
+// closed in the ghost; Start does not change them, nor their blocking
+// mode), and returns its PID. It connects to the socket by itself, after
+// Start returns.
+func (g *Group) Start(tok Token, files [3]*os.File) (int, error) {
+	if err := g.check(); err != nil {
+		return 0, err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return 0, ErrClosed
+	}
+	if g.ctl != nil {
+		pid, err := g.ask(tok, files)
+		if err == nil {
+			return pid, nil
+		}
+		// Not acted on (ask makes sure): this ghost becomes the
+		// next template, in an address space of its own.
+		g.ctl.Close()
+		g.ctl = nil
+	}
+	pid, err := g.startTemplate(tok, files)
+	if err != nil {
+		return 0, fmt.Errorf("ghost: start %s: %w", g.Argv[0], err)
+	}
+	return pid, nil
+}
+
+// Close stops the template from making siblings; the ghosts started go on.
+// A Start after Close fails with ErrClosed.
+func (g *Group) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = true
+	if g.ctl != nil {
+		g.ctl.Close()
+		g.ctl = nil
+	}
+	return nil
+}
+
+func (g *Group) check() error {
+	if len(g.Argv) == 0 {
+		return errors.New("ghost: start: empty argv")
+	}
+	if g.Socket == "" {
+		return fmt.Errorf("ghost: start %s: no socket path", g.Argv[0])
+	}
+	if len(g.Socket) > sunPathMax || strings.IndexByte(g.Socket, 0) >= 0 {
+		return fmt.Errorf("ghost: start %s: socket path %q: too long or has a NUL", g.Argv[0], g.Socket)
+	}
+	return nil
+}
+
+// startTemplate execs the ghost as the group's template, with a control
+// socket.
+func (g *Group) startTemplate(tok Token, files [3]*os.File) (int, error) {
+	// SOCK_SEQPACKET: a request and a reply are each one message, and
+	// a closed peer reads as a zero-length one.
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("control socketpair: %w", err)
+	}
+	pid, err := execGhost(g, tok, files, pair[1])
+	unix.Close(pair[1])
+	if err != nil {
+		unix.Close(pair[0])
+		return 0, err
+	}
+	// A blocking fd (no SOCK_NONBLOCK): Fd gives it as it is.
+	g.ctl = os.NewFile(uintptr(pair[0]), "ghost-control")
+	return pid, nil
+}
+
+// ask asks the template for a sibling and returns its PID, or an error
+// when no ghost was started.
+//
+// The request brings a reply socket of its own, whose only holders are
+// the template and, once cloned, the sibling: so its closing unanswered
+// means that neither acted on the request (also when the template exited
+// with the request still queued, which drops the fds in flight). The
+// template says REPLY_CLONED as soon as it has the sibling's PID, and the
+// sibling says REPLY_RUNNING first thing, so one of them tells even if
+// the other dies in between.
+func (g *Group) ask(tok Token, files [3]*os.File) (int, error) {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("reply socketpair: %w", err)
+	}
+	defer unix.Close(pair[0])
+	fds := []int{pair[1]}
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	var req [reqSize]byte
+	binary.LittleEndian.PutUint32(req[0:4], reqStart)
+	for i, f := range files {
+		if f == nil {
+			continue
+		}
+		fd, err := dupFile(f)
+		if err != nil {
+			return 0, fmt.Errorf("fd %d: %w", i, err)
+		}
+		fds = append(fds, fd)
+		req[4] |= 1 << i
+	}
+	copy(req[8:24], tok[:])
+	if g.Setpgid {
+		binary.LittleEndian.PutUint32(req[24:28], reqSetpgid)
+	}
+	if err := unix.Sendmsg(int(g.ctl.Fd()), req[:], unix.UnixRights(fds...), nil, unix.MSG_NOSIGNAL); err != nil {
+		return 0, fmt.Errorf("%w: send request: %w", errNotStarted, err)
+	}
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	fds = nil
+
+	cloned := 0
+	for {
+		var b [replySize + 1]byte // one more: a reply of the wrong size shows
+		n, err := unix.Read(pair[0], b[:])
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil && cloned == 0:
+			return 0, fmt.Errorf("%w: read reply: %w", errNotStarted, err)
+		case n == 0 || err != nil:
+			// The sibling died before it said it runs (SIGKILL); it is
+			// our child all the same, and its wait status says so.
+			if cloned != 0 {
+				return cloned, nil
+			}
+			return 0, errNotStarted
+		case n != replySize:
+			if cloned != 0 {
+				return cloned, nil
+			}
+			return 0, fmt.Errorf("%w: reply of %d bytes", errNotStarted, n)
+		}
+		typ, arg := binary.LittleEndian.Uint32(b[0:4]), binary.LittleEndian.Uint32(b[4:8])
+		switch typ {
+		case replyRunning:
+			return int(arg), nil
+		case replyCloned:
+			cloned = int(arg)
+		case replyFailed:
+			return 0, fmt.Errorf("%w: %w", errNotStarted, unix.Errno(arg))
+		}
+	}
+}
