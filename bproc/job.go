@@ -14,8 +14,10 @@ type Job struct {
 	Ranks  []localapi.Rank
 	Events <-chan localapi.Event // closed when the master hangs up
 
-	c    *Client
-	argv []string
+	c *Client
+	// ghosts starts the ranks' ghosts: they all run the job's argv, so
+	// they share one address space (see ghost.Group).
+	ghosts *ghost.Group
 }
 
 // Run asks the master for the ranks of r. Ranks with an Error cannot run;
@@ -39,7 +41,7 @@ func (c *Client) Run(r localapi.Run) (*Job, error) {
 			events <- ev
 		}
 	}()
-	return &Job{Ranks: reply.Ranks, Events: events, c: c, argv: r.Argv}, nil
+	return &Job{Ranks: reply.Ranks, Events: events, c: c, ghosts: &ghost.Group{Argv: r.Argv, Socket: c.Socket}}, nil
 }
 
 // StartGhost starts rank i: its ghost (a child of this process, whose PID
@@ -53,8 +55,12 @@ func (j *Job) StartGhost(i int, files [3]*os.File) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("rank %d: %w", i, err)
 	}
-	return ghost.Start(ghost.Attr{Argv: j.argv, Socket: j.c.Socket, Token: tok, Files: files})
+	return j.ghosts.Start(tok, files)
 }
 
 // Close hangs up; ranks whose ghosts have not started yet are forgotten.
-func (j *Job) Close() error { return j.c.Close() }
+// The ghosts started go on.
+func (j *Job) Close() error {
+	j.ghosts.Close()
+	return j.c.Close()
+}
