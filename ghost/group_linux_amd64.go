@@ -152,7 +152,8 @@ func (g *Group) startTemplate(tok Token, files [3]*os.File) (int, error) {
 // with the request still queued, which drops the fds in flight). The
 // template says REPLY_CLONED as soon as it has the sibling's PID, and the
 // sibling says REPLY_RUNNING first thing, so one of them tells even if
-// the other dies in between.
+// the other dies in between. The first PID is the answer: waiting for
+// the sibling's too would cost a wakeup more per Start.
 func (g *Group) ask(tok Token, files [3]*os.File) (int, error) {
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -190,36 +191,33 @@ func (g *Group) ask(tok Token, files [3]*os.File) (int, error) {
 	}
 	fds = nil
 
-	cloned := 0
-	for {
-		var b [replySize + 1]byte // one more: a reply of the wrong size shows
-		n, err := unix.Read(pair[0], b[:])
-		switch {
-		case errors.Is(err, unix.EINTR):
-			continue
-		case err != nil && cloned == 0:
-			return 0, fmt.Errorf("%w: read reply: %w", errNotStarted, err)
-		case n == 0 || err != nil:
-			// The sibling died before it said it runs (SIGKILL); it is
-			// our child all the same, and its wait status says so.
-			if cloned != 0 {
-				return cloned, nil
-			}
-			return 0, errNotStarted
-		case n != replySize:
-			if cloned != 0 {
-				return cloned, nil
-			}
-			return 0, fmt.Errorf("%w: reply of %d bytes", errNotStarted, n)
-		}
-		typ, arg := binary.LittleEndian.Uint32(b[0:4]), binary.LittleEndian.Uint32(b[4:8])
-		switch typ {
-		case replyRunning:
-			return int(arg), nil
-		case replyCloned:
-			cloned = int(arg)
-		case replyFailed:
-			return 0, fmt.Errorf("%w: %w", errNotStarted, unix.Errno(arg))
-		}
+	var b [replySize + 1]byte // one more: a reply of the wrong size shows
+	n, err := unix.Read(pair[0], b[:])
+	for errors.Is(err, unix.EINTR) {
+		n, err = unix.Read(pair[0], b[:])
 	}
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("%w: read reply: %w", errNotStarted, err)
+	case n == 0:
+		return 0, errNotStarted
+	case n != replySize:
+		return 0, fmt.Errorf("%w: reply of %d bytes", errNotStarted, n)
+	}
+	typ, arg := binary.LittleEndian.Uint32(b[0:4]), binary.LittleEndian.Uint32(b[4:8])
+	switch typ {
+	case replyCloned, replyRunning:
+		pid := int(arg)
+		if g.Setpgid {
+			// The sibling does so too, first thing, but may not have
+			// run yet: this way it leads its group when Start returns,
+			// as an exec'd ghost does. It never execs, so this cannot
+			// fail but for ESRCH (it was killed already).
+			unix.Setpgid(pid, pid)
+		}
+		return pid, nil
+	case replyFailed:
+		return 0, fmt.Errorf("%w: %w", errNotStarted, unix.Errno(arg))
+	}
+	return 0, fmt.Errorf("%w: reply type %d", errNotStarted, typ)
 }

@@ -5,19 +5,30 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // BenchmarkGhostPSS starts 1,000 ghosts, each connected to a listener
 // here and past its first relayed signal (so in its steady state), and
 // reports what one costs: PSS (smaps_rollup), RSS and page tables
-// (VmPTE). ns/op is the time to start and greet the 1,000.
+// (VmPTE), each address space counted once and shared out among the
+// ghosts in it. ns/op is the time to start and greet the 1,000.
+// exec: each ghost is exec'd (a Group of its own), as every ghost was
+// before groups; group: the 1,000 are one Group, as a job's ghosts are.
 //
 //	go test -run '^$' -bench GhostPSS -benchtime 3x ./ghost
 func BenchmarkGhostPSS(b *testing.B) {
+	b.Run("exec", func(b *testing.B) { benchmarkGhostPSS(b, false) })
+	b.Run("group", func(b *testing.B) { benchmarkGhostPSS(b, true) })
+}
+
+func benchmarkGhostPSS(b *testing.B, shared bool) {
 	const n = 1000
 	ln := listen(b)
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
@@ -32,11 +43,17 @@ func BenchmarkGhostPSS(b *testing.B) {
 		procs := make([]*proc, n)
 		conns := make([]*net.UnixConn, n)
 		byToken := make(map[Token]int, n)
+		g := &Group{Argv: []string{"ghost-bench", "x"}, Socket: ln.Addr().String()}
 		for i := range n {
 			tok := newToken(b)
 			byToken[tok] = i
-			procs[i] = start(b, attr{Argv: []string{"ghost-bench", "x"}, Socket: ln.Addr().String(), Token: tok, Files: files})
+			if !shared {
+				g.Close()
+				g = &Group{Argv: g.Argv, Socket: g.Socket}
+			}
+			procs[i] = startIn(b, g, tok, files)
 		}
+		g.Close()
 		for range n {
 			c, h := accept(b, ln)
 			h.Close()
@@ -56,10 +73,10 @@ func BenchmarkGhostPSS(b *testing.B) {
 				b.Fatalf("ghost %d: ReadEvent = %d, %d, %v, want SIGUSR1", p.pid, typ, arg, err)
 			}
 		}
-		for _, p := range procs {
-			pss += procKB(b, fmt.Sprintf("/proc/%d/smaps_rollup", p.pid), "Pss:")
-			rss += procKB(b, fmt.Sprintf("/proc/%d/smaps_rollup", p.pid), "Rss:")
-			pte += procKB(b, fmt.Sprintf("/proc/%d/status", p.pid), "VmPTE:")
+		for _, run := range byAddressSpace(b, procs) {
+			pss += procKB(b, fmt.Sprintf("/proc/%d/smaps_rollup", run[0].pid), "Pss:")
+			rss += procKB(b, fmt.Sprintf("/proc/%d/smaps_rollup", run[0].pid), "Rss:")
+			pte += procKB(b, fmt.Sprintf("/proc/%d/status", run[0].pid), "VmPTE:")
 		}
 		rounds++
 
@@ -78,6 +95,102 @@ func BenchmarkGhostPSS(b *testing.B) {
 	b.ReportMetric(pss*per, "PSS-B/ghost")
 	b.ReportMetric(rss*per, "RSS-B/ghost")
 	b.ReportMetric(pte*per, "VmPTE-B/ghost")
+}
+
+// byAddressSpace sorts procs into runs that share an address space.
+func byAddressSpace(t testing.TB, procs []*proc) [][]*proc {
+	t.Helper()
+	sorted := slices.Clone(procs)
+	var err error
+	slices.SortFunc(sorted, func(a, b *proc) int {
+		c, e := CompareMemory(a.pid, b.pid)
+		if e != nil && err == nil {
+			err = e
+		}
+		return c
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs [][]*proc
+	for i, p := range sorted {
+		if i == 0 || !kcmpVM(t, sorted[i-1].pid, p.pid) {
+			runs = append(runs, nil)
+		}
+		runs[len(runs)-1] = append(runs[len(runs)-1], p)
+	}
+	return runs
+}
+
+// BenchmarkStart reports what starting a ghost costs the caller: exec'd
+// (every ghost a Group of its own), or a sibling in one Group: the
+// caller's wall-clock time and CPU time per Start. The ghosts are
+// accepted (a full backlog would hold a template in its connect, and so
+// the Starts it serves), but that is not timed.
+//
+//	go test -run '^$' -bench 'Start$' -count 5 ./ghost
+func BenchmarkStart(b *testing.B) {
+	for _, shared := range []bool{false, true} {
+		name := map[bool]string{false: "exec", true: "group"}[shared]
+		b.Run(name, func(b *testing.B) {
+			const n = 200
+			ln := listen(b)
+			var mu sync.Mutex
+			var conns []*net.UnixConn
+			go func() {
+				for {
+					c, err := ln.AcceptUnix()
+					if err != nil {
+						return
+					}
+					mu.Lock()
+					conns = append(conns, c)
+					mu.Unlock()
+				}
+			}()
+			var took time.Duration
+			var cpu, ghosts float64
+			for b.Loop() {
+				b.StopTimer()
+				g := &Group{Argv: []string{"ghost-bench"}, Socket: ln.Addr().String()}
+				procs := make([]*proc, 0, n)
+				var before, after syscall.Rusage
+				syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+				began := time.Now()
+				b.StartTimer()
+				for range n {
+					if !shared {
+						g.Close()
+						g = &Group{Argv: g.Argv, Socket: g.Socket}
+					}
+					pid, err := g.Start(Token{}, [3]*os.File{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					procs = append(procs, &proc{pid: pid})
+				}
+				b.StopTimer()
+				took += time.Since(began)
+				syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+				cpu += float64(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) / 1e3
+				ghosts += n
+				g.Close()
+				for _, p := range procs {
+					syscall.Kill(p.pid, syscall.SIGKILL)
+					p.wait(b, 0)
+				}
+				mu.Lock()
+				for _, c := range conns {
+					c.Close()
+				}
+				conns = nil
+				mu.Unlock()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(took.Microseconds())/ghosts, "us/ghost")
+			b.ReportMetric(cpu/ghosts, "cpu-us/ghost")
+		})
+	}
 }
 
 // procKB returns the value, in kB, of the line starting with key in a

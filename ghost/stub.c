@@ -478,8 +478,8 @@ static void ghost(const char *path, struct hello *h, long ctl);
  * template's memory but not its fds (a copy) or signals (its own
  * handlers, nothing pending, every signal blocked as in the template).
  * It says it runs before anything else, so that the caller learns its
- * PID even if the template dies now, and then drops every fd that is
- * not its own.
+ * PID even if the template died before it could say, and then drops
+ * every fd that is not its own.
  */
 static __attribute__((noreturn, used)) void sibling(struct spec *p)
 {
@@ -492,8 +492,12 @@ static __attribute__((noreturn, used)) void sibling(struct spec *p)
 		if (p->h.fdmask & (1U << fd))
 			sys3(SYS_dup3, p->fds[k++], fd, 0);
 	}
-	if (send8(p->fds[0], REPLY_RUNNING, (u32)sys1(SYS_getpid, 0)) < 0)
-		exit_group(255); /* the caller is gone: no one is to wait for this ghost */
+	/*
+	 * For the caller if the template died before it could say; the
+	 * caller takes the first PID it reads and may be gone from the reply
+	 * socket already (EPIPE).
+	 */
+	send8(p->fds[0], REPLY_RUNNING, (u32)sys1(SYS_getpid, 0));
 	if (sys3(SYS_close_range, 3, ~0U, 0) < 0)
 		for (fd = 3; fd < 64; fd++)
 			sys1(SYS_close, fd);
@@ -512,8 +516,8 @@ static u32 popcount3(u32 m)
  * on (REPLY_FAILED, or the reply socket closes unanswered: the template
  * died first) or the caller learns the sibling's PID: from the template
  * (REPLY_CLONED, sent as soon as clone returns) or from the sibling
- * (REPLY_RUNNING), whichever of them lives to say it. Returns -1 when
- * ctl is finished (the caller closed it).
+ * (REPLY_RUNNING, sent first thing), whichever says it first. Returns -1
+ * when ctl is finished (the caller closed it).
  */
 static __attribute__((noinline)) long serve(int ctl, struct arena *a, const char *path)
 {
