@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/ghost"
 	"github.com/bproc/bproc/localapi"
 )
 
@@ -23,9 +25,11 @@ const idleGhosts = 1000
 // API, so that their ghosts are children of this process and nothing
 // else is (bpsh would add a Go process per command), and measures what
 // each ghost costs once idle: PSS (smaps_rollup) and page tables (VmPTE),
-// the files ghost's BenchmarkGhostPSS reads. Unlike that one's, these
-// ghosts are real: started with a master's tokens, their stdio handed
-// over, their processes running on a node.
+// the files ghost's BenchmarkGhostPSS reads, each address space counted
+// once (the job's ghosts share one: see ghost.Group) and shared out among
+// its ghosts. Unlike that one's, these ghosts are real: started with a
+// master's tokens, their stdio handed over, their processes running on a
+// node.
 //
 // The goal: at most 64 kB per ghost, held to PSS and to PSS plus page
 // tables. Not counted by either: the kernel's own cost of a process
@@ -82,12 +86,12 @@ func BenchmarkGhostMemory(b *testing.B) {
 	}
 	time.Sleep(200 * time.Millisecond)
 
+	ms, err := ghostMemories(pids)
+	if err != nil {
+		b.Fatal(err)
+	}
 	var pss, pte, total []float64
-	for _, pid := range pids {
-		m, err := ghostMemory(pid)
-		if err != nil {
-			b.Fatal(err)
-		}
+	for _, m := range ms {
 		pss, pte, total = append(pss, m.pss), append(pte, m.pte), append(total, m.pss+m.pte)
 	}
 	row := report.Add(fmt.Sprintf("ghost PSS, %d idle ghosts", idleGhosts), "kB", pss, AtMost(64, "kB"))
@@ -155,16 +159,47 @@ func countRunning(socket string, want map[int]bool) (int, error) {
 // memory is one ghost's cost, in kB.
 type memory struct{ pss, pte float64 }
 
-func ghostMemory(pid int) (memory, error) {
-	var m memory
+// ghostMemories returns what each of pids costs: the PSS and page tables
+// of its address space, shared out evenly among the ghosts in it (a
+// job's ghosts share one, and /proc shows each of them the whole of it).
+func ghostMemories(pids []int) ([]memory, error) {
+	order := make([]int, len(pids)) // indexes of pids, by address space
+	for i := range order {
+		order[i] = i
+	}
 	var err error
-	if m.pss, err = readProcField(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:"); err != nil {
-		return m, fmt.Errorf("ghost %d: %w", pid, err)
+	slices.SortFunc(order, func(a, b int) int {
+		c, e := ghost.CompareMemory(pids[a], pids[b])
+		if e != nil && err == nil {
+			err = e
+		}
+		return c
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sort ghosts by address space: %w", err)
 	}
-	if m.pte, err = readProcField(fmt.Sprintf("/proc/%d/status", pid), "VmPTE:"); err != nil {
-		return m, fmt.Errorf("ghost %d: %w", pid, err)
+	out := make([]memory, len(pids))
+	for lo := 0; lo < len(order); {
+		hi := lo + 1
+		for hi < len(order) {
+			if c, err := ghost.CompareMemory(pids[order[lo]], pids[order[hi]]); err != nil {
+				return nil, err
+			} else if c != 0 {
+				break
+			}
+			hi++
+		}
+		m, err := processMemory(pids[order[lo]])
+		if err != nil {
+			return nil, fmt.Errorf("ghost %d: %w", pids[order[lo]], err)
+		}
+		n := float64(hi - lo)
+		for _, i := range order[lo:hi] {
+			out[i] = memory{m.pss / n, m.pte / n}
+		}
+		lo = hi
 	}
-	return m, nil
+	return out, nil
 }
 
 // reap waits for each of pids (children of this process) and returns how

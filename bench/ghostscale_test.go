@@ -65,12 +65,12 @@ func BenchmarkGhostsAtScale(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	ms, err := ghostMemories(pids)
+	if err != nil {
+		b.Fatal(err)
+	}
 	var ghosts memory
-	for _, pid := range pids {
-		m, err := ghostMemory(pid)
-		if err != nil {
-			b.Fatal(err)
-		}
+	for _, m := range ms {
 		ghosts.pss += m.pss
 		ghosts.pte += m.pte
 	}
@@ -87,7 +87,7 @@ func BenchmarkGhostsAtScale(b *testing.B) {
 	b.ReportMetric(row.Summary.Median, "MB-master+ghosts")
 	report.Add(fmt.Sprintf("  kernel growth (slab, stacks), %s ghosts and their %s remote processes", thousands(scaleProcs), thousands(scaleProcs)), "MB",
 		[]float64{mb(kernelGrowth)}, Goal{})
-	report.Note("ghosts at scale: PSS from smaps_rollup, page tables from VmPTE; kernel growth is meminfo's Slab + KernelStack after less before, both ghosts and remote processes being tasks of this machine")
+	report.Note("ghosts at scale: PSS from smaps_rollup, page tables from VmPTE, once per address space (a job's ghosts share one); kernel growth is meminfo's Slab + KernelStack after less before, both ghosts and remote processes being tasks of this machine")
 
 	for _, pid := range pids {
 		syscall.Kill(pid, syscall.SIGTERM)
