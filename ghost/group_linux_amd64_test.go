@@ -452,7 +452,9 @@ func TestSiblingStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	g := &Group{Argv: []string{"deep"}, Socket: sock}
+	// Groups of their own, whose parent (this test) is outside them: not
+	// orphaned, so the kernel lets SIGTSTP stop them (see TestJobControl).
+	g := &Group{Argv: []string{"deep"}, Socket: sock, Setpgid: true}
 	defer g.Close()
 	gs := startGhosts(t, g, ln, 3, nil)
 	for _, gh := range gs[1:] {
