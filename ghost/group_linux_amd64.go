@@ -51,8 +51,9 @@ var errNotStarted = errors.New("template started no ghost")
 // template's (one address space), so it shows the template's token, not
 // its own.
 //
-// A template stopped by SIGSTOP answers no request until it is
-// continued, so Start waits that long.
+// A template answers no request while it is stopped (SIGSTOP) or still
+// in its connect to a master whose backlog is full, so a Start waits that
+// long; an exec'd ghost would have waited there on its own.
 //
 // Group is safe for concurrent use; Starts run one at a time.
 type Group struct {
