@@ -218,9 +218,14 @@ func TestGroup(t *testing.T) {
 		syscall.Kill(gs[i].pid, syscall.SIGHUP)
 		wantEvent(t, gs[i].c, syscall.SIGHUP)
 	}
-	WriteExit(gs[0].c, 42) // the template, before its siblings
-	if ws := gs[0].wait(t, 0); !ws.Exited() || ws.ExitStatus() != 42 {
-		t.Errorf("template told exit 42: wait status %#x", uint32(ws))
+	// The template, before its siblings, by another core-dumping signal.
+	WriteSignal(gs[0].c, syscall.SIGQUIT)
+	if ws := gs[0].wait(t, 0); !ws.Signaled() || ws.Signal() != syscall.SIGQUIT || ws.CoreDump() {
+		t.Errorf("template told SIGQUIT: wait status %#x, want killed by SIGQUIT, no core", uint32(ws))
+	}
+	for _, i := range []int{1, 3, 4} {
+		syscall.Kill(gs[i].pid, syscall.SIGWINCH)
+		wantEvent(t, gs[i].c, syscall.SIGWINCH)
 	}
 	WriteSignal(gs[1].c, syscall.SIGTERM)
 	WriteExit(gs[3].c, 0)
