@@ -103,10 +103,13 @@ typedef unsigned char u8;
 /*
  * A sibling's stack is one SLICE of an arena the template reserves on its
  * first request. 1 kB: the sibling's deepest path (sibling, ghost, fail,
- * cat, sys6) takes about 600 bytes by gcc -fstack-usage (see group.go),
- * the spec at the slice's top 64; TestSiblingStack measures it too. There
- * is no guard page between slices, so the margin is what keeps one
- * ghost's stack out of its neighbour's.
+ * exit_group, sys6: a failed connect) takes 688 bytes by gcc
+ * -fstack-usage -fcallgraph-info=su, return addresses included; with the
+ * spec at the slice's top (64) and the pid word at its base (4), 268
+ * bytes are left. TestSiblingStack measures it (696 bytes). Nothing else
+ * uses a ghost's stack: it has no signal handlers, so the kernel never
+ * puts a signal frame there. There is no guard page between slices, so
+ * that margin is what keeps one ghost's stack out of its neighbour's.
  */
 #define SLICE 1024
 #define ARENA_SLOTS 65536 /* 64 MB of address space, PROT_NONE until used */
