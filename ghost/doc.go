@@ -31,7 +31,7 @@
 //
 // # One address space per job
 //
-// Even so, an exec'd ghost costs about 36 kB: two stack pages, and 24 kB
+// Even so, an exec'd ghost costs about 32 kB: 7-8 kB of PSS, and 24 kB
 // of page tables for a text and a stack that lie in different parts of
 // the address space. The ghosts of one job all run the same argv, so a
 // Group gives them one address space: the first is exec'd as a template
