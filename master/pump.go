@@ -4,66 +4,16 @@ import (
 	"errors"
 	"io"
 	"os"
-	"sync"
 	"syscall"
 
+	"github.com/bproc/bproc/streamcopy"
 	"github.com/bproc/bproc/wire"
 )
 
 // A live remote process costs the master what its relay holds while it
 // waits, times every process (issue 6: 15,000 of them in 256 MB with their
 // ghosts). So a stream that cannot carry anything gets no goroutine, and
-// one that can holds a small buffer while it is quiet: io.Copy would keep
-// 32 kB (os.File's fallback) or 8 kB (io.Discard's pool) per stream for as
-// long as its Read blocks, which for an idle process is its whole life.
-const (
-	quietBuf = 512      // held while a stream waits for its next bytes
-	busyBuf  = 32 << 10 // borrowed while bytes keep coming, as io.Copy's
-)
-
-var busyBufs = sync.Pool{New: func() any { b := make([]byte, busyBuf); return &b }}
-
-// copyStream is io.Copy with a buffer that fits the traffic: a read that
-// fills the small one borrows a large one for as long as reads fill that,
-// and a short read (the source had no more at that moment) gives it back.
-func copyStream(dst io.Writer, src io.Reader) (int64, error) {
-	quiet := make([]byte, quietBuf)
-	buf := quiet
-	var busy *[]byte
-	defer func() {
-		if busy != nil {
-			busyBufs.Put(busy)
-		}
-	}()
-	var written int64
-	for {
-		n, rerr := src.Read(buf)
-		if n > 0 {
-			w, werr := dst.Write(buf[:n])
-			written += int64(w)
-			if werr != nil {
-				return written, werr
-			}
-			if w != n {
-				return written, io.ErrShortWrite
-			}
-		}
-		if rerr == io.EOF {
-			return written, nil
-		}
-		if rerr != nil {
-			return written, rerr
-		}
-		switch {
-		case busy == nil && n == len(buf):
-			busy = busyBufs.Get().(*[]byte)
-			buf = *busy
-		case busy != nil && n < len(buf):
-			busyBufs.Put(busy)
-			busy, buf = nil, quiet
-		}
-	}
-}
+// one that can holds a small buffer while it is quiet (streamcopy).
 
 // outputStreams are the output streams a node sends on a process's
 // channel.
@@ -110,12 +60,12 @@ func (p *proc) hasStdin() bool {
 // locally, and the rest is drained.
 func (p *proc) pumpOut(f *os.File, r io.Reader) {
 	if f == nil {
-		copyStream(io.Discard, r)
+		streamcopy.Copy(io.Discard, r)
 		return
 	}
-	_, err := copyStream(f, r)
+	_, err := streamcopy.Copy(f, r)
 	if errors.Is(err, syscall.EPIPE) {
 		p.signal(syscall.SIGPIPE)
-		copyStream(io.Discard, r)
+		streamcopy.Copy(io.Discard, r)
 	}
 }

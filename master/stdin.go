@@ -7,6 +7,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/streamcopy"
 )
 
 // stdinCopy copies the ghost's stdin to the process until EOF, or until
@@ -75,7 +77,7 @@ func (p *proc) pumpIn(ch ssh.Channel) *stdinCopy {
 	in.fd = -1
 	f.SetReadDeadline(time.Time{}) // the stop of the copy that fed the node before a move
 	go func() {
-		copyStream(ch, f)
+		streamcopy.Copy(ch, f)
 		ch.CloseWrite()
 		in.mu.Lock()
 		in.end()
@@ -104,8 +106,8 @@ func (in *stdinCopy) ready() {
 // drain copies what stdin has until it has no more (the watch is
 // edge-triggered: until EAGAIN, or it calls no more), its end, or stop.
 func (in *stdinCopy) drain() {
-	buf := busyBufs.Get().(*[]byte)
-	defer busyBufs.Put(buf)
+	buf := streamcopy.Borrow()
+	defer streamcopy.Return(buf)
 	for {
 		n, err := unix.Read(in.fd, *buf)
 		switch {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bproc/bproc/spawn"
+	"github.com/bproc/bproc/streamcopy"
 	"github.com/bproc/bproc/wire"
 )
 
@@ -212,5 +213,5 @@ func copyOut(w io.Writer, r *os.File) {
 	if r == nil {
 		return
 	}
-	io.Copy(w, r)
+	streamcopy.Copy(w, r)
 }

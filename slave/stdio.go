@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bproc/bproc/asuser"
+	"github.com/bproc/bproc/streamcopy"
 	"github.com/bproc/bproc/wire"
 )
 
@@ -117,11 +118,11 @@ func (st *stdio) closeOurEnds() {
 // it (on a terminal, it types ^D instead, as ssh -t does).
 func (st *stdio) pumpIn(ch ssh.Channel) {
 	if st.stdin == nil {
-		go io.Copy(io.Discard, ch)
+		go streamcopy.Copy(io.Discard, ch)
 		return
 	}
 	go func() {
-		io.Copy(st.stdin, ch)
+		streamcopy.Copy(st.stdin, ch)
 		if st.pty == nil {
 			st.stdin.Close()
 		} else {
