@@ -161,24 +161,20 @@ func (g *Group) ask(tok Token, files [3]*os.File) (int, error) {
 		return 0, fmt.Errorf("reply socketpair: %w", err)
 	}
 	defer unix.Close(pair[0])
+	dups, err := dupFiles(files)
+	if err != nil {
+		unix.Close(pair[1])
+		return 0, err
+	}
 	fds := []int{pair[1]}
-	defer func() {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-	}()
+	defer func() { closeFDs(fds) }()
 	var req [reqSize]byte
 	binary.LittleEndian.PutUint32(req[0:4], reqStart)
-	for i, f := range files {
-		if f == nil {
-			continue
+	for i, fd := range dups {
+		if fd >= 0 {
+			fds = append(fds, fd)
+			req[4] |= 1 << i
 		}
-		fd, err := dupFile(f)
-		if err != nil {
-			return 0, fmt.Errorf("fd %d: %w", i, err)
-		}
-		fds = append(fds, fd)
-		req[4] |= 1 << i
 	}
 	copy(req[8:24], tok[:])
 	if g.Setpgid {
@@ -187,9 +183,7 @@ func (g *Group) ask(tok Token, files [3]*os.File) (int, error) {
 	if err := unix.Sendmsg(int(g.ctl.Fd()), req[:], unix.UnixRights(fds...), nil, unix.MSG_NOSIGNAL); err != nil {
 		return 0, fmt.Errorf("%w: send request: %w", errNotStarted, err)
 	}
-	for _, fd := range fds {
-		unix.Close(fd)
-	}
+	closeFDs(fds)
 	fds = nil
 
 	var b [replySize + 1]byte // one more: a reply of the wrong size shows

@@ -56,27 +56,16 @@ func execGhost(g *Group, tok Token, files [3]*os.File, ctl int) (int, error) {
 		return 0, memfd.err
 	}
 
-	// Pass dups, not the files' fds: File.Fd would make them blocking,
-	// and a dup stays valid through the fork even if a File is closed
-	// concurrently. A dup shares the open file description, so the ghost
-	// (and the master it hands them to) gets the very same files.
+	dups, err := dupFiles(files)
+	if err != nil {
+		return 0, err
+	}
+	defer closeFDs(dups[:])
 	fds := []uintptr{^uintptr(0), ^uintptr(0), ^uintptr(0), uintptr(memfd.fd)}
-	defer func() {
-		for _, fd := range fds[:3] {
-			if fd != ^uintptr(0) {
-				unix.Close(int(fd))
-			}
+	for i, fd := range dups {
+		if fd >= 0 {
+			fds[i] = uintptr(fd)
 		}
-	}()
-	for i, f := range files {
-		if f == nil {
-			continue
-		}
-		fd, err := dupFile(f)
-		if err != nil {
-			return 0, fmt.Errorf("fd %d: %w", i, err)
-		}
-		fds[i] = uintptr(fd)
 	}
 
 	env := []string{
@@ -92,6 +81,37 @@ func execGhost(g *Group, tok Token, files [3]*os.File, ctl int) (int, error) {
 		Files: fds,
 		Sys:   &syscall.SysProcAttr{Setpgid: g.Setpgid},
 	})
+}
+
+// dupFiles returns close-on-exec duplicates of the fds of files, -1 for a
+// nil one, for a ghost to get: dups, not the files' fds, because File.Fd
+// would make them blocking, and a dup stays valid through the fork (or
+// the request) even if a File is closed concurrently. A dup shares the
+// open file description, so the ghost (and the master it hands them to)
+// gets the very same files. On error none is left open.
+func dupFiles(files [3]*os.File) ([3]int, error) {
+	dups := [3]int{-1, -1, -1}
+	for i, f := range files {
+		if f == nil {
+			continue
+		}
+		fd, err := dupFile(f)
+		if err != nil {
+			closeFDs(dups[:])
+			return dups, fmt.Errorf("fd %d: %w", i, err)
+		}
+		dups[i] = fd
+	}
+	return dups, nil
+}
+
+// closeFDs closes the fds that are not -1.
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
 }
 
 // dupFile returns a close-on-exec duplicate of f's fd.
