@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/bproc/bproc/localapi"
 )
 
@@ -352,6 +354,40 @@ func TestProcessSpace(t *testing.T) {
 		}
 		cmd.Wait()
 		c.waitNoProcs()
+	})
+
+	t.Run("a non-blocking socket as stdout stays non-blocking", func(t *testing.T) {
+		// The ghosts of one bpsh share its stdout, and the master tells
+		// two descriptions of a socket apart by comparing them; that
+		// must not change the user's description, which a program that
+		// set it non-blocking relies on.
+		pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, fd := range pair {
+			if err := syscall.SetNonblock(fd, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ours, theirs := os.NewFile(uintptr(pair[0]), "ours"), os.NewFile(uintptr(pair[1]), "theirs")
+		defer ours.Close()
+		cmd := c.command("bpsh", "0-2", "sh", "-c", "sleep 0.5; echo hi") // all three at once
+		cmd.Stdout = theirs
+		err = cmd.Run()
+		flags, ferr := unix.FcntlInt(uintptr(pair[1]), unix.F_GETFL, 0)
+		theirs.Close()
+		if err != nil || ferr != nil {
+			t.Fatalf("bpsh 0-2 echo hi to a socket: %v %v", err, ferr)
+		}
+		if flags&unix.O_NONBLOCK == 0 {
+			t.Error("bpsh's stdout, a non-blocking socket, is blocking after the run")
+		}
+		ours.SetReadDeadline(time.Now().Add(10 * time.Second))
+		out, _ := io.ReadAll(ours)
+		if string(out) != "hi\nhi\nhi\n" {
+			t.Errorf("through the socket: %q, want hi three times", out)
+		}
 	})
 
 	t.Run("bpstat", func(t *testing.T) {

@@ -52,12 +52,10 @@ func (p *proc) pumpIn(ch ssh.Channel) *stdinCopy {
 	}
 	in := &stdinCopy{p: p, ch: ch, fd: -1, done: make(chan struct{})}
 	f := p.files[0]
-	if rc, err := f.SyscallConn(); err == nil {
-		rc.Control(func(fd uintptr) {
-			if fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0); err == nil && fl&unix.O_NONBLOCK != 0 {
-				in.fd = int(fd)
-			}
-		})
+	if fd := rawFD(f); fd >= 0 {
+		if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil && fl&unix.O_NONBLOCK != 0 {
+			in.fd = fd
+		}
 	}
 	if in.fd >= 0 {
 		id, err := p.m.ghosts.add(in.fd, in.ready)

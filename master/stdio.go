@@ -73,6 +73,7 @@ type outputKey struct{ dev, ino, rdev uint64 }
 
 type output struct {
 	f    *os.File
+	fd   int // f's, for kcmp (see rawFD)
 	refs int
 	byFD bool // shared only with the same description (kcmp)
 }
@@ -91,7 +92,7 @@ func (o *outputs) open(fd int) (*os.File, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, out := range o.files[key] {
-		if !out.byFD || sameDescription(fd, int(out.f.Fd())) {
+		if !out.byFD || sameDescription(fd, out.fd) {
 			unix.Close(fd)
 			out.refs++
 			return out.f, nil
@@ -104,7 +105,7 @@ func (o *outputs) open(fd int) (*os.File, error) {
 	if o.files == nil {
 		o.files = make(map[outputKey][]*output)
 	}
-	o.files[key] = append(o.files[key], &output{f: f, refs: 1, byFD: byFD})
+	o.files[key] = append(o.files[key], &output{f: f, fd: rawFD(f), refs: 1, byFD: byFD})
 	return f, nil
 }
 
@@ -130,6 +131,19 @@ func (o *outputs) release(f *os.File) {
 		}
 	}
 	f.Close() // not shared (cannot happen: every output comes from open)
+}
+
+// rawFD is f's descriptor (-1 once closed), got without f.Fd(), which
+// makes blocking a file that os put in non-blocking mode itself. None of
+// the master's is such a file today (stream hands os descriptors that are
+// non-blocking already, which Fd leaves alone), but one that was would
+// stop being cancellable, and could be a description the user shares.
+func rawFD(f *os.File) int {
+	fd := -1
+	if rc, err := f.SyscallConn(); err == nil {
+		rc.Control(func(d uintptr) { fd = int(d) })
+	}
+	return fd
 }
 
 // sameDescription says whether two descriptors of this process are the
