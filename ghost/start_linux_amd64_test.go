@@ -236,18 +236,7 @@ func TestStart(t *testing.T) {
 func TestDeath(t *testing.T) {
 	// Let a core file be written if the ghost were dumpable, and where
 	// the test can look for it.
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(unix.RLIMIT_CORE, &rl); err != nil {
-		t.Fatal(err)
-	}
-	if rl.Max > 0 {
-		raised := rl
-		raised.Cur = rl.Max
-		if err := syscall.Setrlimit(unix.RLIMIT_CORE, &raised); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { syscall.Setrlimit(unix.RLIMIT_CORE, &rl) })
-	}
+	allowCores(t)
 	dir := t.TempDir()
 	t.Chdir(dir)
 
