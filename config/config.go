@@ -121,3 +121,13 @@ func Load(path string, mustExist bool) (*Config, error) {
 	}
 	return Parse(path, data)
 }
+
+// LoadAgain reads the file at path for a reload (SIGHUP) of running. A
+// running configuration that was read from a file keeps needing one: a
+// file gone missing (removed, an editor's rename) is an error, so the
+// caller keeps running, and not the empty Default with no nodes at all.
+// Only a configuration without a file (none at the default path) may find
+// none again.
+func LoadAgain(path string, running *Config) (*Config, error) {
+	return Load(path, running == nil || running.File != "")
+}
