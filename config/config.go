@@ -56,6 +56,7 @@ type Config struct {
 	CacheSize     int64    // bytes; 0 means no limit
 	StateDir      string
 	NodeUpDir     string
+	MaxConns      int // maxconns: a user's connections to the local socket; 0: the master's default
 
 	// Notes say which lines were accepted and ignored, as
 	// "FILE:LINE: keyword: ignored: why", for the master to log.

@@ -62,6 +62,7 @@ func (m *Master) applyTable(file *config.Config, table map[int][]netip.Addr) (ad
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.cfg.File = file
+	m.conns.setLimit(file.MaxConns)
 	for num, addrs := range table {
 		n := m.nodes[num]
 		if n == nil {
