@@ -251,7 +251,7 @@ func (m *Master) serveFrames(c *client, rr *localapi.RequestReader, closer io.Cl
 			where := c.node
 			reply.Where = &where
 		case localapi.OpWatch:
-			m.awaitChange(seen, watchLimit)
+			m.awaitChange(seen, m.watchLimit)
 			reply.Nodes, seen = m.tableSince()
 		default:
 			reply.Error = fmt.Sprintf("unknown operation %q", clip.S(req.Op))

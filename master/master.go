@@ -76,6 +76,9 @@ type Master struct {
 
 	// budget bounds each user's requests being read; conns each user's
 	// connections; warns the warnings of bad input, per reason and user.
+	// watchLimit bounds a watch (the package's watchLimit; a test's own).
+	watchLimit time.Duration
+
 	budget *localapi.Budget
 	conns  *conns
 	warns  *loglimit.Limiter
@@ -124,6 +127,7 @@ func New(cfg Config) (*Master, error) {
 		pending:    make(map[ghost.Token]*rank),
 		procs:      make(map[int]*proc),
 		nodeChange: make(chan struct{}),
+		watchLimit: watchLimit,
 		budget:     localapi.NewBudget(localapi.DefaultBudget),
 		warns:      loglimit.New(loglimit.DefaultEvery, loglimit.DefaultBurst),
 	}
