@@ -65,3 +65,73 @@ func TestServeRidesOutEMFILE(t *testing.T) {
 		t.Errorf("Serve after Close = %v, want nil", err)
 	}
 }
+
+// TestServeFullSpare: out of descriptors, the spare one takes the waiting
+// connection and full decides (closes it here): the client hears at once,
+// it is not left in the backlog, and the loop serves the next once there
+// is room.
+func TestServeFullSpare(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) })
+	served, fulls := make(chan struct{}, 10), make(chan struct{}, 10)
+	warns := make(chan error, 1000)
+	done := make(chan error, 1)
+	go func() {
+		done <- ServeFull(l, func(c net.Conn) { c.Close(); served <- struct{}{} },
+			func(c net.Conn) { c.Close(); fulls <- struct{}{} },
+			func(err error) { warns <- err })
+	}()
+	time.Sleep(100 * time.Millisecond) // the loop holds its spare and waits in accept
+	client, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	<-served
+	// The next client's socket exists before the descriptors run out; it
+	// connects after.
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	// No descriptor left: the lowest free one is the limit.
+	free, err := syscall.Dup(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.Close(free)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: uint64(free), Max: old.Max}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Connect(fd, &syscall.SockaddrUnix{Name: sock}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-fulls:
+	case <-time.After(5 * time.Second):
+		t.Fatal("full was not given the connection that came with no descriptor left")
+	}
+	// Closed at once: the client reads EOF, not a wait in the backlog.
+	syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &syscall.Timeval{Sec: 5})
+	if n, err := syscall.Read(fd, make([]byte, 1)); n != 0 || err != nil {
+		t.Errorf("the refused client read %d, %v; want EOF", n, err)
+	}
+	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
+	time.Sleep(200 * time.Millisecond)
+	if n := len(warns); n > 5 {
+		t.Errorf("%d warnings: the loop spins", n)
+	}
+	l.Close()
+	if err := <-done; err != nil {
+		t.Errorf("ServeFull after Close = %v, want nil", err)
+	}
+}

@@ -56,6 +56,7 @@ type Config struct {
 	CacheSize     int64    // bytes; 0 means no limit
 	StateDir      string
 	NodeUpDir     string
+	MaxConns      int // maxconns: a user's connections to the local socket; 0: the master's default
 
 	// Notes say which lines were accepted and ignored, as
 	// "FILE:LINE: keyword: ignored: why", for the master to log.
@@ -120,4 +121,14 @@ func Load(path string, mustExist bool) (*Config, error) {
 		return nil, fmt.Errorf("config: %s: larger than %d MiB", path, maxFileSize>>20)
 	}
 	return Parse(path, data)
+}
+
+// LoadAgain reads the file at path for a reload (SIGHUP) of running. A
+// running configuration that was read from a file keeps needing one: a
+// file gone missing (removed, an editor's rename) is an error, so the
+// caller keeps running, and not the empty Default with no nodes at all.
+// Only a configuration without a file (none at the default path) may find
+// none again.
+func LoadAgain(path string, running *Config) (*Config, error) {
+	return Load(path, running == nil || running.File != "")
 }

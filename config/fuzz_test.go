@@ -50,6 +50,9 @@ func FuzzParse(f *testing.F) {
 				if n, _ := strconv.Atoi(m[1]); n > lines {
 					t.Fatalf("Parse(%q) error line %q names line %d of %d", data, l, n, lines)
 				}
+				if len(l) > 1024 {
+					t.Fatalf("Parse(%.100q) error line of %d bytes, want what it quotes cut", data, len(l))
+				}
 				if !utf8.ValidString(l) || strings.ContainsFunc(l, func(r rune) bool { return !unicode.IsPrint(r) }) {
 					t.Fatalf("Parse(%q) error line %q holds unprintable text", data, l)
 				}

@@ -47,3 +47,23 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("Load(huge) = %v, want larger than 16 MiB", err)
 	}
 }
+
+// A reload of a configuration read from a file fails when the file is gone,
+// and the caller keeps what runs; one that had no file may find none.
+func TestLoadAgainMissing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(path, []byte("nodes 4\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	running, err := Load(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path)
+	if c, err := LoadAgain(path, running); c != nil || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("LoadAgain(removed file) = %+v, %v, want nil and a not-exist error", c, err)
+	}
+	if c, err := LoadAgain(path, Default()); err != nil || !reflect.DeepEqual(c, Default()) {
+		t.Errorf("LoadAgain(no file, running Default) = %+v, %v, want Default(), nil", c, err)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/bproc/bproc/clip"
 )
 
 // maxErrors is how many bad lines one error reports. Past that the file
@@ -61,7 +63,7 @@ func (p *parser) parseLine(fields []string) {
 	args := fields[1:]
 	kw, ok := keywords[p.kw]
 	if !ok {
-		p.add(p.line, fmt.Sprintf("unknown keyword %q", fields[0]))
+		p.add(p.line, fmt.Sprintf("unknown keyword %q", clip.S(fields[0])))
 		return
 	}
 	if len(args) < kw.min || (kw.max >= 0 && len(args) > kw.max) {
@@ -93,9 +95,10 @@ func (p *parser) errorf(format string, args ...any) {
 	p.errorAt(p.line, p.kw, format, args...)
 }
 
-// errorAt reports a problem found later with an earlier line.
+// errorAt reports a problem found later with an earlier line. The
+// arguments are cut (package clip): they are the file's own words.
 func (p *parser) errorAt(line int, kw, format string, args ...any) {
-	p.add(line, kw+": "+fmt.Sprintf(format, args...))
+	p.add(line, kw+": "+fmt.Sprintf(format, clip.Args(args)...))
 }
 
 func (p *parser) add(line int, msg string) {

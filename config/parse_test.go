@@ -316,3 +316,27 @@ func TestParseTooManyErrors(t *testing.T) {
 		t.Errorf("last error line = %q, want %q", got, want)
 	}
 }
+
+// A long argument is cut in the error, with its length: a 5 MB line made
+// a 5 MB error, in the master's log and on the terminal.
+func TestParseCutsLongArguments(t *testing.T) {
+	long := strings.Repeat("z", 5<<20)
+	for _, text := range []string{
+		"bprocport " + long,
+		long + " 1",
+		"statedir " + long,
+		"cachesize " + long,
+		"interface eth0 10.0.0.1 " + long,
+		"node " + long,
+		"master " + long,
+	} {
+		_, err := Parse("t", []byte(text))
+		if err == nil {
+			t.Fatalf("Parse(%.30q...) = nil error", text)
+		}
+		msg := err.Error()
+		if len(msg) > 300 || !strings.Contains(msg, "...") || !strings.Contains(msg, "(5242880 bytes)") {
+			t.Errorf("Parse(%.30q...) error of %d bytes: %.300q, want it cut with the length", text, len(msg), msg)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/bproc/bproc/clip"
 )
 
 // ParseSize parses a size in bytes: digits with an optional K, M, G or T
@@ -17,11 +19,11 @@ func ParseSize(s string) (int64, error) {
 		}
 	}
 	if !isDigits(digits) {
-		return 0, fmt.Errorf("%q is not a size (digits, then perhaps K, M, G or T)", s)
+		return 0, fmt.Errorf("%q is not a size (digits, then perhaps K, M, G or T)", clip.S(s))
 	}
 	n, err := strconv.ParseInt(digits, 10, 64)
 	if err != nil || n > math.MaxInt64>>shift {
-		return 0, fmt.Errorf("%q is too large", s)
+		return 0, fmt.Errorf("%q is too large", clip.S(s))
 	}
 	return n << shift, nil
 }

@@ -120,3 +120,28 @@ func TestAddNode(t *testing.T) {
 		t.Errorf("refused --add-node changed the config:\n%s", after)
 	}
 }
+
+// TestReloadMissingConfig: a SIGHUP while the config file is gone keeps
+// the running configuration, and says why; it used to reload an empty
+// one, "nodes=0 added=0 removed=4".
+func TestReloadMissingConfig(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "config")
+	os.WriteFile(conf, []byte("nodes 4\n"), 0o644)
+	c := startCluster(t, 1, "--config", conf)
+	if out := c.run("", "bpstat", "-n").stdout; out != "0\n1\n2\n3\n" {
+		t.Fatalf("nodes from the config: %q", out)
+	}
+	os.Remove(conf)
+	c.master.Process.Signal(syscall.SIGHUP)
+	c.waitLog(t, regexp.MustCompile(`reload: configuration not changed.*`+regexp.QuoteMeta(conf)+`: no such file`))
+	if strings.Contains(c.log.String(), "configuration reloaded") {
+		t.Errorf("a reload without its file was applied:\n%s", c.log)
+	}
+	if out := c.run("", "bpstat", "-n").stdout; out != "0\n1\n2\n3\n" {
+		t.Errorf("nodes after a reload without the file: %q", out)
+	}
+	// The file back, the reload goes through.
+	os.WriteFile(conf, []byte("nodes 3\n"), 0o644)
+	c.master.Process.Signal(syscall.SIGHUP)
+	c.waitLog(t, regexp.MustCompile(`configuration reloaded.*nodes=3 added=0 removed=1`))
+}

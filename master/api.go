@@ -15,17 +15,38 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bproc/bproc/acceptloop"
+	"github.com/bproc/bproc/clip"
 	"github.com/bproc/bproc/ghost"
 	"github.com/bproc/bproc/localapi"
 	"github.com/bproc/bproc/peercred"
 )
 
 func (m *Master) acceptLocal(ctx context.Context, l *net.UnixListener) {
-	err := acceptloop.Serve(l, func(c net.Conn) { m.serveLocal(c.(*net.UnixConn)) },
-		func(err error) { m.log.Warn("accept on local socket; trying again", "err", err) })
+	err := acceptloop.ServeFull(l, func(c net.Conn) { m.serveLocal(c.(*net.UnixConn)) }, m.outOfFiles,
+		func(err error) { m.warns.Warn(m.log, noUID, "accept on local socket; trying again", "err", err) })
 	if err != nil && ctx.Err() == nil {
 		m.log.Error("accept on local socket", "err", err)
 	}
+}
+
+// noUID keys the warnings that have no caller yet.
+const noUID = ^uint32(0)
+
+// firstFrameTimeout bounds a new connection's first frame (a ghost's
+// hello, a client's request), from the connection on.
+const firstFrameTimeout = 10 * time.Second
+
+// outOfFiles is given a connection accepted on the spare descriptor when
+// the master has none left: root's is served (bpstat must answer when a
+// user took every descriptor), anyone else's closed.
+func (m *Master) outOfFiles(conn net.Conn) {
+	c := conn.(*net.UnixConn)
+	if cred, err := peercred.Get(c); err == nil && cred.UID == 0 {
+		go m.serveLocal(c)
+		return
+	}
+	m.warns.Warn(m.log, noUID, "local connection refused: out of file descriptors")
+	c.Close()
 }
 
 // serveLocal tells a ghost from a client by the first four bytes. The first
@@ -34,16 +55,25 @@ func (m *Master) acceptLocal(ctx context.Context, l *net.UnixListener) {
 func (m *Master) serveLocal(c *net.UnixConn) {
 	cred, err := peercred.Get(c)
 	if err != nil {
-		m.log.Warn("local connection without credentials", "err", err)
+		m.warns.Warn(m.log, noUID, "local connection without credentials", "err", err)
 		c.Close()
 		return
 	}
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	release, ok := m.conns.take(cred.UID)
+	if !ok {
+		m.warns.Warn(m.log, cred.UID, "local connection refused: the user holds as many as maxconns allows",
+			"uid", cred.UID, "pid", cred.PID, "maxconns", m.conns.max())
+		c.Close()
+		return
+	}
+	firstBy := time.Now().Add(firstFrameTimeout)
+	c.SetReadDeadline(firstBy)
 	first := make([]byte, ghost.HelloSize)
 	oob := make([]byte, unix.CmsgSpace(3*4))
 	n, oobn, _, _, err := c.ReadMsgUnix(first, oob)
 	if err != nil || n == 0 {
 		c.Close()
+		release()
 		return
 	}
 	files, ferr := unixRights(oob[:oobn])
@@ -55,16 +85,17 @@ func (m *Master) serveLocal(c *net.UnixConn) {
 	if bytes.HasPrefix(first[:n], []byte(ghost.Magic)) {
 		if ferr != nil {
 			closeAll(files)
-			m.log.Warn("ghost hello", "pid", cred.PID, "err", ferr)
+			m.warns.Warn(m.log, cred.UID, "ghost hello", "pid", cred.PID, "err", ferr)
 			c.Close()
+			release()
 			return
 		}
-		m.serveGhost(c, cred, first[:n], files)
+		m.serveGhost(c, cred, first[:n], files, release)
 		return
 	}
 	closeAll(files) // a client has no business sending descriptors
-	c.SetReadDeadline(time.Time{})
-	m.serveClient(c, cred, io.MultiReader(bytes.NewReader(first[:n]), c))
+	defer release()
+	m.serveClient(c, cred, io.MultiReader(bytes.NewReader(first[:n]), c), firstBy)
 }
 
 func unixRights(oob []byte) ([]int, error) {
@@ -111,14 +142,25 @@ func (c *client) send(v any) error {
 	return localapi.WriteFrame(c.w, v)
 }
 
-func (m *Master) serveClient(conn *net.UnixConn, cred peercred.Cred, r io.Reader) {
+// serveClient answers a client on the master's socket; its first frame
+// must be in by firstBy.
+func (m *Master) serveClient(conn *net.UnixConn, cred peercred.Cred, r io.Reader, firstBy time.Time) {
 	c := &client{conn: conn, w: conn, cred: cred, node: -1, log: m.log.With("uid", cred.UID, "pid", cred.PID)}
-	m.serveFrames(c, r, conn)
+	rr := m.requestReader(c, r, func(t time.Time) { conn.SetReadDeadline(t) })
+	rr.First = firstBy
+	m.serveFrames(c, rr, conn)
 }
 
-// serveFrames answers c's requests read from r until it hangs up; closer
+// requestReader reads c's requests from r, charged to c's user; deadline
+// sets the connection's read deadline.
+func (m *Master) requestReader(c *client, r io.Reader, deadline func(time.Time)) *localapi.RequestReader {
+	return &localapi.RequestReader{R: r, SetDeadline: deadline,
+		Charge: func(n int, by time.Time) (func(), error) { return m.budget.Charge(c.cred.UID, n, by) }}
+}
+
+// serveFrames answers c's requests read from rr until it hangs up; closer
 // ends the connection.
-func (m *Master) serveFrames(c *client, r io.Reader, closer io.Closer) {
+func (m *Master) serveFrames(c *client, rr *localapi.RequestReader, closer io.Closer) {
 	conn := closer
 	var jobs []*job
 	var seen chan struct{} // closed at the next change of the table this client last got
@@ -130,9 +172,9 @@ func (m *Master) serveFrames(c *client, r io.Reader, closer io.Closer) {
 	}()
 	for {
 		var req localapi.Request
-		if err := localapi.ReadFrame(r, &req); err != nil {
+		if err := rr.Read(&req); err != nil {
 			if err != io.EOF && !errors.Is(err, net.ErrClosed) {
-				c.log.Warn("bad request", "err", err)
+				m.warns.Warn(c.log, c.cred.UID, "bad request", "err", err)
 				c.send(localapi.Reply{Error: err.Error()})
 			}
 			return
@@ -209,10 +251,10 @@ func (m *Master) serveFrames(c *client, r io.Reader, closer io.Closer) {
 			where := c.node
 			reply.Where = &where
 		case localapi.OpWatch:
-			m.awaitChange(seen, watchLimit)
+			m.awaitChange(seen, m.watchLimit)
 			reply.Nodes, seen = m.tableSince()
 		default:
-			reply.Error = fmt.Sprintf("unknown operation %q", req.Op)
+			reply.Error = fmt.Sprintf("unknown operation %q", clip.S(req.Op))
 		}
 		if err := c.send(reply); err != nil {
 			return

@@ -21,6 +21,8 @@ import (
 	"github.com/bproc/bproc/cpuflags"
 	"github.com/bproc/bproc/ghost"
 	"github.com/bproc/bproc/keys"
+	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/loglimit"
 )
 
 // Config is everything bpmaster is started with.
@@ -72,6 +74,15 @@ type Master struct {
 	ghosts *ghostWatch
 	reqs   reqWatch
 
+	// budget bounds each user's requests being read; conns each user's
+	// connections; warns the warnings of bad input, per reason and user.
+	// watchLimit bounds a watch (the package's watchLimit; a test's own).
+	watchLimit time.Duration
+
+	budget *localapi.Budget
+	conns  *conns
+	warns  *loglimit.Limiter
+
 	// Ready is closed once both listeners are up (tests and --local-nodes wait on it).
 	Ready chan struct{}
 
@@ -116,11 +127,15 @@ func New(cfg Config) (*Master, error) {
 		pending:    make(map[ghost.Token]*rank),
 		procs:      make(map[int]*proc),
 		nodeChange: make(chan struct{}),
+		watchLimit: watchLimit,
+		budget:     localapi.NewBudget(localapi.DefaultBudget),
+		warns:      loglimit.New(loglimit.DefaultEvery, loglimit.DefaultBurst),
 	}
 	if cfg.File == nil {
 		cfg.File = config.Default()
 		m.cfg.File = cfg.File
 	}
+	m.conns = newConns(cfg.File.MaxConns)
 	for num, addrs := range cfg.nodeTable(cfg.File) {
 		n := newNode(num, num < cfg.LocalNodes, settings[num])
 		n.allowed = addrs

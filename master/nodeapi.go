@@ -2,6 +2,8 @@ package master
 
 import (
 	"log/slog"
+	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -37,5 +39,20 @@ func (m *Master) serveAPI(n *node, nc ssh.NewChannel, log *slog.Logger) {
 	go ssh.DiscardRequests(reqs)
 	cred := peercred.Cred{PID: req.PID, UID: req.UID, GID: req.GID, Groups: req.Groups}
 	c := &client{w: ch, cred: cred, node: n.num, log: log.With("uid", cred.UID, "node_pid", cred.PID)}
-	m.serveFrames(c, ch, ch)
+	// A channel has no read deadline: one that passes closes it.
+	var timer *time.Timer
+	var tmu sync.Mutex
+	deadline := func(t time.Time) {
+		tmu.Lock()
+		defer tmu.Unlock()
+		if timer != nil {
+			timer.Stop()
+			timer = nil
+		}
+		if !t.IsZero() {
+			timer = time.AfterFunc(time.Until(t), func() { ch.Close() })
+		}
+	}
+	defer deadline(time.Time{})
+	m.serveFrames(c, m.requestReader(c, ch, deadline), ch)
 }

@@ -27,9 +27,13 @@ func (cfg *Config) nodeTable(file *config.Config) map[int][]netip.Addr {
 // Reload reads the configuration file again (SIGHUP). A valid file
 // changes the node table without touching running processes: new nodes
 // appear, nodes no longer listed go once they are down. A bad file is
-// logged, line by line, and the running configuration is kept.
+// logged, line by line, and the running configuration is kept, as it is
+// when the file that was read cannot be read now (config.LoadAgain).
 func (m *Master) Reload() {
-	file, err := config.Load(m.cfg.FilePath, false)
+	m.mu.Lock()
+	running := m.cfg.File
+	m.mu.Unlock()
+	file, err := config.LoadAgain(m.cfg.FilePath, running)
 	if err != nil {
 		m.log.Error("reload: configuration not changed", "err", err)
 		return
@@ -58,6 +62,7 @@ func (m *Master) applyTable(file *config.Config, table map[int][]netip.Addr) (ad
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.cfg.File = file
+	m.conns.setLimit(file.MaxConns)
 	for num, addrs := range table {
 		n := m.nodes[num]
 		if n == nil {

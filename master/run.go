@@ -116,8 +116,10 @@ type proc struct {
 	rank  *rank
 	job   *job
 	ghost *net.UnixConn
-	files [3]*os.File
-	first *node // the node it started on
+	// release uncounts the ghost's connection (conns).
+	release func()
+	files   [3]*os.File
+	first   *node // the node it started on
 
 	// The ghost watch's, under its mutex.
 	gfd     int    // the ghost's socket, read directly (see readGhost)
@@ -139,22 +141,25 @@ type proc struct {
 }
 
 // serveGhost takes a ghost from hello to exit.
-func (m *Master) serveGhost(c *net.UnixConn, cred peercred.Cred, first []byte, fds []int) {
+// release uncounts its connection (conns) once the ghost is gone.
+func (m *Master) serveGhost(c *net.UnixConn, cred peercred.Cred, first []byte, fds []int, release func()) {
 	log := m.log.With("pid", cred.PID)
 	hello := make([]byte, ghost.HelloSize)
 	copy(hello, first)
 	if _, err := io.ReadFull(c, hello[len(first):]); err != nil {
 		closeAll(fds)
-		log.Warn("ghost hello", "err", err)
+		m.warns.Warn(log, cred.UID, "ghost hello", "err", err)
 		c.Close()
+		release()
 		return
 	}
 	c.SetReadDeadline(time.Time{})
 	tok, mask, err := ghost.ParseHello(hello, len(fds))
 	if err != nil {
 		closeAll(fds)
-		log.Warn("ghost hello", "err", err)
+		m.warns.Warn(log, cred.UID, "ghost hello", "err", err)
 		c.Close()
+		release()
 		return
 	}
 	m.mu.Lock()
@@ -165,12 +170,13 @@ func (m *Master) serveGhost(c *net.UnixConn, cred peercred.Cred, first []byte, f
 	m.mu.Unlock()
 	if r == nil || r.job.cred.UID != cred.UID {
 		closeAll(fds)
-		log.Warn("ghost refused: unknown token or another user's", "uid", cred.UID)
+		m.warns.Warn(log, cred.UID, "ghost refused: unknown token or another user's", "uid", cred.UID)
 		ghost.WriteExit(c, 255)
 		c.Close()
+		release()
 		return
 	}
-	p := &proc{m: m, pid: cred.PID, rank: r, job: r.job, ghost: c}
+	p := &proc{m: m, pid: cred.PID, rank: r, job: r.job, ghost: c, release: release}
 	k := 0
 	for i := 0; i < 3; i++ {
 		if mask&(1<<i) == 0 {
@@ -273,6 +279,7 @@ func (p *proc) end() {
 		m.ghosts.remove(p.watchID, p.gfd) // before its number can be another's
 	}
 	p.ghost.Close()
+	p.release()
 	p.closeFiles()
 }
 

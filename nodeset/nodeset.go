@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/bproc/bproc/clip"
 )
 
 // Node is what the parser needs to know of one node.
@@ -27,13 +29,13 @@ var ErrInvalid = errors.New("invalid node specification")
 // SpecError reports the element of a node spec that could not be parsed.
 // Its text is BProc's, byte for byte, so scripts that match on it keep
 // working; the element is quoted as given, not escaped, as BProc's printf
-// did.
+// did (cut, as package clip cuts, when it is long: the spec is a user's).
 type SpecError struct {
 	Elem string // the offending element, or the whole spec if it is empty
 }
 
 func (e *SpecError) Error() string {
-	return fmt.Sprintf("Invalid node specification \"%s\"", e.Elem)
+	return fmt.Sprintf("Invalid node specification \"%s\"", clip.S(e.Elem))
 }
 
 // Unwrap lets callers test for ErrInvalid with errors.Is instead of

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -251,5 +252,17 @@ func TestParseKeepsTable(t *testing.T) {
 	}
 	if !slices.Equal(nodes, testNodes) {
 		t.Errorf("Parse changed the table to %v, want %v", nodes, testNodes)
+	}
+}
+
+// A long element is cut in the error, with its length.
+func TestParseCutsLongElement(t *testing.T) {
+	spec := strings.Repeat("q", 5<<20)
+	_, err := Parse(spec, testNodes)
+	if err == nil {
+		t.Fatal("Parse(5 MB of q) = nil error")
+	}
+	if msg := err.Error(); len(msg) > 200 || !strings.HasSuffix(msg, `... (5242880 bytes)"`) {
+		t.Errorf("Parse(5 MB of q) error of %d bytes: %.300q, want it cut with the length", len(msg), msg)
 	}
 }

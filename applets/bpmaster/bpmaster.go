@@ -99,7 +99,7 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 		live.Store(f)
 		boot.reload(f)
 	}
-	reload := func() { bootOnlyReload(path, mc.OnReload, log) }
+	reload := func() { bootOnlyReload(path, live.Load(), mc.OnReload, log) }
 	if !c.BootOnly {
 		m, err := master.New(mc)
 		if err != nil {
@@ -153,8 +153,8 @@ func onHUP(ctx context.Context, hup <-chan os.Signal, reload func()) {
 
 // bootOnlyReload is SIGHUP of --boot-only: the file again, as the master
 // would read it, for the boot services alone.
-func bootOnlyReload(path string, apply func(*config.Config), log *slog.Logger) {
-	file, err := config.Load(path, false)
+func bootOnlyReload(path string, running *config.Config, apply func(*config.Config), log *slog.Logger) {
+	file, err := config.LoadAgain(path, running)
 	if err != nil {
 		log.Error("reload: configuration not changed", "err", err)
 		return
