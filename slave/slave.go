@@ -53,8 +53,10 @@ type Slave struct {
 	log    *slog.Logger
 	reaper *spawn.Reaper
 
-	mu    sync.Mutex // guards procs, sessions and action
+	mu    sync.Mutex // guards procs, perUser, sessions and action
 	procs map[int]*proc
+	// perUser is how many processes each user has here (admit).
+	perUser map[uint32]int
 	// sessions are those of every remote process started here since the
 	// master was last lost (each leads its own): what killAll ends.
 	sessions map[int]bool
