@@ -21,11 +21,6 @@ const (
 	DefaultNodeUpDir   = "/etc/bproc/node_up.d"
 )
 
-// DefaultMaxProcs is maxprocs without a line: more than an honest job
-// starts on one node (bench/ starts 500 a node), few enough that one user
-// cannot bury a node in processes.
-const DefaultMaxProcs = 4096
-
 // MaxMaxProcs bounds maxprocs: the kernel's pid_max limit.
 const MaxMaxProcs = 4194304
 
@@ -66,7 +61,7 @@ type Config struct {
 	Modules       []string // module names, as given
 	CacheSize     int64    // bytes; 0 means no limit
 	PushSetID     bool     // pushsetid: pushed files keep setuid and setgid
-	MaxProcs      int      // maxprocs: processes of one user on one node
+	MaxProcs      int      // maxprocs: processes of one user on one node; 0: the nodes' default (4096)
 	TmpSize       int64    // tmpsize: bytes of each node tmpfs; 0: the default
 	StateDir      string
 	NodeUpDir     string
@@ -111,7 +106,6 @@ func Default() *Config {
 		PingTimeout: DefaultPingTimeout,
 		StateDir:    DefaultStateDir,
 		NodeUpDir:   DefaultNodeUpDir,
-		MaxProcs:    DefaultMaxProcs,
 	}
 }
 

@@ -41,6 +41,9 @@ type Config struct {
 	// CacheSize limits the copies of the master's files a diskless node
 	// keeps (bytes, 0: none): the view's, or the push's without one.
 	CacheSize int64
+	// TmpSize is the size in bytes of each tmpfs the node mounts for its
+	// processes (the view's /run); 0 is the kernel's default.
+	TmpSize int64
 	// PingInterval: the master is pinged this often, and given up after two
 	// silent intervals (its remote processes are then killed).
 	PingInterval time.Duration
