@@ -21,6 +21,12 @@ const (
 	DefaultNodeUpDir   = "/etc/bproc/node_up.d"
 )
 
+// MaxMaxProcs bounds maxprocs: the kernel's pid_max limit.
+const MaxMaxProcs = 4194304
+
+// MinTmpSize is the smallest tmpsize: smaller is a typo.
+const MinTmpSize = 1 << 20
+
 // MaxNode is the highest node number a config may name. BProc kept an
 // array indexed by node number; here it bounds what one iprange line can
 // ask for, so "iprange 10.0.0.0 10.255.255.255" is an error, not 16
@@ -54,6 +60,9 @@ type Config struct {
 	ModulesDir    string   // "" means /lib/modules/VERSION of Kernel
 	Modules       []string // module names, as given
 	CacheSize     int64    // bytes; 0 means no limit
+	PushSetID     bool     // pushsetid: pushed files keep setuid and setgid
+	MaxProcs      int      // maxprocs: processes of one user on one node; 0: the nodes' default (4096)
+	TmpSize       int64    // tmpsize: bytes of each node tmpfs; 0: the default
 	StateDir      string
 	NodeUpDir     string
 	MaxConns      int // maxconns: a user's connections to the local socket; 0: the master's default

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -42,6 +43,9 @@ var keywords = map[string]keyword{
 	"kernel":    {"kernel FILE", 1, 1, true, func(p *parser, args []string) { p.path(args[0], &p.cfg.Kernel) }},
 	"modules":   {"modules DIR|NAME...", 1, -1, false, parseModules},
 	"cachesize": {"cachesize SIZE", 1, 1, true, parseCacheSize},
+	"pushsetid": {"pushsetid yes|no", 1, 1, true, parsePushSetID},
+	"maxprocs":  {"maxprocs COUNT", 1, 1, true, parseMaxProcs},
+	"tmpsize":   {"tmpsize SIZE", 1, 1, true, parseTmpSize},
 
 	// BProc 4's, meaningless here: see each note.
 	"allowinsecureports": {"allowinsecureports", 0, 0, false, func(p *parser, _ []string) {
@@ -226,6 +230,38 @@ func parseCacheSize(p *parser, args []string) {
 		return
 	}
 	p.cfg.CacheSize = n
+}
+
+// parsePushSetID: whether pushed programs keep their setuid and setgid
+// bits on a node (root's programs pushed with them run as root there).
+func parsePushSetID(p *parser, args []string) {
+	if p.yesNo(args[0]) {
+		p.cfg.PushSetID = strings.EqualFold(args[0], "yes")
+	}
+}
+
+// parseMaxProcs: processes of one user a node runs at once.
+func parseMaxProcs(p *parser, args []string) {
+	n, ok := parseUint(args[0], MaxMaxProcs)
+	if !ok || n == 0 {
+		p.errorf("%q is not a number of processes from 1 to %d", args[0], MaxMaxProcs)
+		return
+	}
+	p.cfg.MaxProcs = n
+}
+
+// parseTmpSize: the size of each of a node's tmpfs (/tmp, /var/tmp, /run,
+// /dev/shm).
+func parseTmpSize(p *parser, args []string) {
+	n, err := ParseSize(args[0])
+	if err == nil && n < MinTmpSize {
+		err = fmt.Errorf("%q is less than %d KiB", args[0], MinTmpSize>>10)
+	}
+	if err != nil {
+		p.errorf("%v", err)
+		return
+	}
+	p.cfg.TmpSize = n
 }
 
 // syslogFacilities are the names BProc's logfacility took (syslog.h's

@@ -125,7 +125,7 @@ func (m *Master) runLocal(ctx context.Context, num int, ln *localNode, log *slog
 	cmd := exec.Command(m.cfg.Binary, "bpslave",
 		"--master", addr, "--node", strconv.Itoa(num),
 		"--key", m.keys.NodePath, "--host-key", m.keys.HostPath+".pub",
-		"--local")
+		"--local", "--tmp-size", strconv.FormatInt(m.localTmpSize(), 10))
 	if m.cfg.Diskless {
 		cmd.Args = append(cmd.Args, "--diskless", "--cache-size", strconv.FormatInt(m.cfg.CacheSize, 10))
 	}

@@ -181,6 +181,9 @@ func (m *Master) sendImage(sc ssh.Conn, num, pid int, cred peercred.Cred, path s
 	if start.Path == "" {
 		start.Path = "/"
 	}
+	m.mu.Lock()
+	m.nodeLimits(&start)
+	m.mu.Unlock()
 	ch, reqs, err := sc.OpenChannel(wire.ChanProc, wire.Encode(start))
 	if err != nil {
 		var oce *ssh.OpenChannelError

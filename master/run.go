@@ -331,6 +331,7 @@ func (p *proc) open(sc ssh.Conn, n *node) (ssh.Channel, <-chan *ssh.Request, out
 	// A node with a view of the master's files reads them as the user
 	// when the program runs; one without gets them pushed.
 	diskless := n.hello.Diskless && !n.hello.View
+	m.nodeLimits(&start)
 	m.mu.Unlock()
 	if diskless && start.Builtin == "" {
 		c := p.job.cred

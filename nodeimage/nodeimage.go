@@ -154,11 +154,14 @@ func interfaceAddr(name string) (netip.Prefix, error) {
 }
 
 // kernelArgs is what the config adds to a node's kernel command line: its
-// own kernelcommandline, and the node cache's limit.
+// own kernelcommandline, the node cache's limit and its tmpfs size.
 func kernelArgs(cfg *config.Config) string {
 	args := cfg.KernelCmdline
 	if cfg.CacheSize > 0 {
 		args = strings.TrimSpace(args + " bproc.cachesize=" + strconv.FormatInt(cfg.CacheSize, 10))
+	}
+	if cfg.TmpSize > 0 {
+		args = strings.TrimSpace(args + " bproc.tmpsize=" + strconv.FormatInt(cfg.TmpSize, 10))
 	}
 	return args
 }

@@ -13,12 +13,13 @@ import (
 
 // Params are what the master put on the kernel command line (netboot's
 // iPXE script): bproc.master=IP:PORT bproc.node=N bproc.mac=MAC, and from
-// the config bproc.cachesize=BYTES.
+// the config bproc.cachesize=BYTES and bproc.tmpsize=BYTES.
 type Params struct {
 	Master    string // host:port; "" when not given
 	Node      int    // -1 when not given
 	MAC       net.HardwareAddr
 	CacheSize int64 // limit of the node's copies of the master's files; 0: none
+	TmpSize   int64 // bytes of /tmp and /run (the config's tmpsize); 0: the kernel's default
 }
 
 // ParseCmdline reads /proc/cmdline's bproc.* words; other words are the
@@ -47,6 +48,12 @@ func ParseCmdline(cmdline string) (Params, error) {
 				return p, fmt.Errorf("kernel command line: bproc.cachesize=%q: want a number of bytes", val)
 			}
 			p.CacheSize = n
+		case "bproc.tmpsize":
+			n, err := strconv.ParseInt(val, 10, 64)
+			if err != nil || n <= 0 {
+				return p, fmt.Errorf("kernel command line: bproc.tmpsize=%q: want a number of bytes", val)
+			}
+			p.TmpSize = n
 		case "bproc.mac":
 			mac, err := net.ParseMAC(val)
 			if err != nil {

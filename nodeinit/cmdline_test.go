@@ -17,7 +17,10 @@ func TestParseCmdline(t *testing.T) {
 	if p, err := ParseCmdline("bproc.cachesize=536870912"); err != nil || p.CacheSize != 512<<20 {
 		t.Errorf("ParseCmdline(bproc.cachesize) = %+v, %v", p, err)
 	}
-	for _, bad := range []string{"bproc.master=10.0.0.1", "bproc.master=host:1", "bproc.node=-1", "bproc.node=x", "bproc.mac=zz", "bproc.cachesize=-1", "bproc.cachesize=1G"} {
+	if p, err := ParseCmdline("bproc.tmpsize=67108864"); err != nil || p.TmpSize != 64<<20 {
+		t.Errorf("ParseCmdline(bproc.tmpsize) = %+v, %v", p, err)
+	}
+	for _, bad := range []string{"bproc.master=10.0.0.1", "bproc.master=host:1", "bproc.node=-1", "bproc.node=x", "bproc.mac=zz", "bproc.cachesize=-1", "bproc.cachesize=1G", "bproc.tmpsize=0", "bproc.tmpsize=1G"} {
 		if _, err := ParseCmdline(bad); err == nil || strings.Contains(err.Error(), "\n") {
 			t.Errorf("ParseCmdline(%q) = %v, want a one-line error", bad, err)
 		}

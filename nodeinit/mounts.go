@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,6 +23,20 @@ var mounts = []mount{
 	{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"},
 	{"tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
 	{"tmpfs", "/run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=0755"},
+}
+
+// SizeTmp gives the node's /tmp and /run size bytes each (the config's
+// tmpsize, from the kernel command line, which is read once /proc is
+// mounted): a remount changes a tmpfs's size in place. Without it each is
+// the kernel's default, half the node's own memory.
+func SizeTmp(size int64) error {
+	for _, p := range []string{"/tmp", "/run"} {
+		err := unix.Mount("tmpfs", p, "tmpfs", unix.MS_REMOUNT|unix.MS_NOSUID|unix.MS_NODEV, "size="+strconv.FormatInt(size, 10))
+		if err != nil {
+			return fmt.Errorf("size %s: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // Mount mounts /proc, /sys, /dev, /dev/pts, /tmp and /run. One that is

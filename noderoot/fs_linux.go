@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,6 +26,11 @@ type mountFS struct {
 	// ifDir mounts only over a directory that is already there (inside a
 	// read-only bind, where nothing can be made) and skips otherwise.
 	ifDir bool
+	// quota, when set, is tried first after data (a tmpfs's per-user
+	// limit); a kernel without tmpfs quotas refuses it with EINVAL, and
+	// then the mount is made without it and noQuota called.
+	quota   string
+	noQuota func()
 }
 
 func (m mountFS) apply(root string) error {
@@ -36,10 +42,32 @@ func (m mountFS) apply(root string) error {
 	} else if err := os.MkdirAll(dst, 0o755); err != nil {
 		return fmt.Errorf("noderoot: mkdir %s: %w", m.path, err)
 	}
+	if m.quota != "" {
+		err := unix.Mount(m.fstype, dst, m.fstype, m.flags, m.data+","+m.quota)
+		if err != unix.EINVAL {
+			if err != nil {
+				return fmt.Errorf("noderoot: mount %s on %s: %w", m.fstype, m.path, err)
+			}
+			return nil
+		}
+		if m.noQuota != nil {
+			m.noQuota()
+		}
+	}
 	if err := unix.Mount(m.fstype, dst, m.fstype, m.flags, m.data); err != nil {
 		return fmt.Errorf("noderoot: mount %s on %s: %w", m.fstype, m.path, err)
 	}
 	return nil
+}
+
+// TmpQuota is the tmpfs mount options of a per-user limit (bytes, as
+// tmpfs's size= takes them: "128m"), for the node's tmpfs here and for
+// the view's /run.
+func TmpQuota(limit string) string {
+	if limit == "" {
+		return ""
+	}
+	return "usrquota,usrquota_block_hardlimit=" + limit
 }
 
 // bind makes src (a directory or a file such as /dev/null, in the master's
@@ -164,6 +192,18 @@ func nodeFS(o Options) []step {
 		noexec = unix.MS_NOEXEC
 	)
 	tmp := "mode=1777,size=" + o.tmpSize()
+	var once sync.Once
+	noQuota := func() {
+		once.Do(func() {
+			if o.Warn != nil {
+				o.Warn("tmpfs quotas are not available in this kernel (usrquota refused: CONFIG_TMPFS_QUOTA, Linux 6.6): the node's tmpfs have their size, no per-user limit")
+			}
+		})
+	}
+	quota := TmpQuota(o.TmpUserLimit)
+	tmpfs := func(p, data string, ifDir bool) mountFS {
+		return mountFS{path: p, fstype: "tmpfs", flags: unix.MS_NOSUID | unix.MS_NODEV, data: data, ifDir: ifDir, quota: quota, noQuota: noQuota}
+	}
 	steps := []step{
 		// A procfs mounted by PID 1 of a new PID namespace shows that
 		// namespace's processes.
@@ -192,16 +232,19 @@ func nodeFS(o Options) []step {
 		symlink{path: "/dev/stdin", target: "/proc/self/fd/0"},
 		symlink{path: "/dev/stdout", target: "/proc/self/fd/1"},
 		symlink{path: "/dev/stderr", target: "/proc/self/fd/2"},
-		mountFS{path: "/dev/shm", fstype: "tmpfs", flags: nosuid | nodev, data: "mode=1777"},
+		tmpfs("/dev/shm", tmp, false),
 		// /dev itself is sealed once it is filled; its submounts (the
 		// devices, /dev/pts, /dev/shm) keep their own flags. A node that
 		// needs another device clears MOUNT_ATTR_RDONLY first.
 		readOnly{path: "/dev"},
-		mountFS{path: "/tmp", fstype: "tmpfs", flags: nosuid | nodev, data: tmp},
-		mountFS{path: "/run", fstype: "tmpfs", flags: nosuid | nodev, data: "mode=0755"},
+		tmpfs("/tmp", tmp, false),
+		// The node's /run holds the daemon's state: the view's copies of
+		// the master's files (cachesize) and its upper layer, which users
+		// write to. Its size bounds both.
+		tmpfs("/run", "mode=0755,size="+o.tmpSize(), false),
 		// Programs write to /var/tmp too; with the master view /var is
 		// read-only. Without it there is no /var to put it in.
-		mountFS{path: "/var/tmp", fstype: "tmpfs", flags: nosuid | nodev, data: tmp, ifDir: true},
+		tmpfs("/var/tmp", tmp, true),
 	)
 	return steps
 }

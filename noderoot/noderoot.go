@@ -26,9 +26,17 @@ type Options struct {
 	// paths (every entry of the master's / except proc, sys, dev, tmp, run,
 	// lost+found and init).
 	MasterView bool
-	// TmpSize is the size= option of the /tmp and /var/tmp tmpfs: "50%",
-	// "256m". Empty means DefaultTmpSize.
+	// TmpSize is the size= option of each of the node's tmpfs (/tmp,
+	// /var/tmp, /run, /dev/shm): "50%", "256m". Empty means
+	// DefaultTmpSize.
 	TmpSize string
+	// TmpUserLimit, if set, is each user's limit on each of those
+	// (usrquota_block_hardlimit=, Linux 6.6 and CONFIG_TMPFS_QUOTA):
+	// "128m". A kernel without tmpfs quotas mounts them without, and
+	// Warn is told so once.
+	TmpUserLimit string
+	// Warn is told what Setup did other than asked (nil: nothing is said).
+	Warn func(msg string)
 }
 
 // DefaultTmpSize is the size of /tmp when Options.TmpSize is empty.
@@ -63,6 +71,8 @@ func (o Options) validate() error {
 		// The size goes into the mount data string: a comma would smuggle
 		// in other tmpfs options.
 		return fmt.Errorf("noderoot: tmp size %q: contains a comma or NUL", o.TmpSize)
+	case strings.ContainsAny(o.TmpUserLimit, ",\x00"):
+		return fmt.Errorf("noderoot: tmp user limit %q: contains a comma or NUL", o.TmpUserLimit)
 	}
 	return nil
 }

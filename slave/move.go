@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -93,14 +92,11 @@ func (s *Slave) readImage(ch io.Reader, ps *wire.ProcStart) (*vmadump.Image, err
 		if s.view == nil {
 			return nil, fmt.Errorf("image file %s: this node has no view of the master's files", ps.Move.ImageFile)
 		}
-		var f *os.File
-		err := asuser.Do(asuser.Cred{UID: ps.UID, GID: ps.GID, Groups: ps.Groups}, func() (err error) {
-			f, err = os.Open(filepath.Join(s.view.root(), ps.Move.ImageFile))
-			return err
-		})
+		fd, err := s.openInView(ps.Move.ImageFile, "/", unix.O_RDONLY, 0, asuser.Cred{UID: ps.UID, GID: ps.GID, Groups: ps.Groups})
 		if err != nil {
 			return nil, fmt.Errorf("image: %w", err)
 		}
+		f := os.NewFile(uintptr(fd), ps.Move.ImageFile)
 		defer f.Close()
 		src = bufio.NewReaderSize(f, 1<<20)
 	}

@@ -40,6 +40,12 @@ func (s *Slave) startProc(nc ssh.NewChannel) {
 		nc.Reject(wire.RejectOther, err.Error())
 		return
 	}
+	if err := s.admit(ps.UID, ps.MaxProcs); err != nil {
+		nc.Reject(wire.RejectOther, err.Error())
+		return
+	}
+	// startProc returns when the process has ended (relay).
+	defer s.release(ps.UID)
 	log := s.log.With("pid", ps.PID)
 	st, err := s.openStdio(&ps)
 	if err != nil {
@@ -62,7 +68,7 @@ func (s *Slave) startProc(nc ssh.NewChannel) {
 		dir = "/"
 	}
 	if len(ps.Push) > 0 {
-		if err := s.push(ps.UID, ps.Push); err != nil {
+		if err := s.push(ps.UID, ps.Push, ps.PushSetID); err != nil {
 			st.closeOurEnds()
 			nc.Reject(rejectReason(err), fmt.Sprintf("%s: %v", ps.Argv[0], err))
 			return

@@ -4,15 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/pkg/sftp"
+	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/beneath"
 	"github.com/bproc/bproc/contentcache"
 	"github.com/bproc/bproc/wire"
 )
@@ -60,7 +60,21 @@ func (p *pushed) open(dir string, limit int64) (*contentcache.Cache, error) {
 // directories and links made, regular files fetched when this node lacks
 // their content. Files are fetched as uid, through the master's file
 // service, which reads them with the caller's credentials.
-func (s *Slave) push(uid uint32, files []wire.PushFile) error {
+//
+// Placing is done as root in a root that users write to (their own
+// directories under /tmp, say), so nothing here follows a symlink: every
+// path is resolved beneath the root's descriptor with package beneath,
+// and modes, owners and links are set on descriptors. A symlink where the
+// master has a directory refuses the push (the master's paths have none:
+// package elfclosure lists the links they pass as entries of their own).
+// Setuid and setgid bits of pushed files are dropped unless keepSetID
+// (the config's pushsetid).
+func (s *Slave) push(uid uint32, files []wire.PushFile, keepSetID bool) error {
+	root, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("push: open the node's root: %w", err)
+	}
+	defer unix.Close(root)
 	var client *sftp.Client
 	defer func() {
 		if client != nil {
@@ -68,14 +82,17 @@ func (s *Slave) push(uid uint32, files []wire.PushFile) error {
 		}
 	}()
 	for _, f := range files {
+		if !keepSetID && f.Kind == "file" {
+			f.Mode &^= unix.S_ISUID | unix.S_ISGID
+		}
 		var err error
 		switch f.Kind {
 		case "dir":
-			err = makeDir(f)
+			err = makeDir(root, f)
 		case "link":
-			err = makeLink(f)
+			err = makeLink(root, f)
 		case "file":
-			err = s.pushFile(f, func() (*sftp.Client, error) {
+			err = s.pushFile(root, f, func() (*sftp.Client, error) {
 				if client == nil {
 					c, err := s.Files(uid)
 					if err != nil {
@@ -93,39 +110,84 @@ func (s *Slave) push(uid uint32, files []wire.PushFile) error {
 	return nil
 }
 
-func makeDir(f wire.PushFile) error {
-	fi, err := os.Lstat(f.Path)
-	if err == nil && fi.IsDir() {
-		return nil
+// pushRel is f's path relative to the node's root, and the relative path
+// of its directory and its name there.
+func pushRel(f wire.PushFile) (rel, dir, name string, err error) {
+	p := path.Clean(f.Path)
+	if !path.IsAbs(p) || p == "/" || p != f.Path {
+		return "", "", "", fmt.Errorf("not a clean absolute path")
 	}
-	if err := os.MkdirAll(f.Path, fs.FileMode(f.Mode)&fs.ModePerm); err != nil {
-		return err
-	}
-	os.Lchown(f.Path, int(f.UID), int(f.GID))
-	// Raw bits: setuid, setgid and sticky included, as the master has them.
-	return syscall.Chmod(f.Path, f.Mode&0o7777)
+	d, name := path.Split(p)
+	return beneath.Rel(p), beneath.Rel(path.Clean(d)), name, nil
 }
 
-func makeLink(f wire.PushFile) error {
-	if t, err := os.Readlink(f.Path); err == nil && t == f.Target {
+// makeDir makes the directory f (with every missing one above it) and
+// gives a new one f's owner and mode; one that exists is left as it is.
+func makeDir(root int, f wire.PushFile) error {
+	rel, _, _, err := pushRel(f)
+	if err != nil {
+		return err
+	}
+	fd, err := beneath.MkdirAll(root, rel, func(fd int, p string) error {
+		if p != f.Path {
+			return unix.Fchmod(fd, 0o755)
+		}
+		unix.Fchown(fd, int(f.UID), int(f.GID))
+		// Raw bits: setgid and sticky included, as the master has them
+		// (setgid on a directory only hands its group down).
+		return unix.Fchmod(fd, f.Mode&0o7777)
+	})
+	if err != nil {
+		return err
+	}
+	return unix.Close(fd)
+}
+
+// parentDir opens (making it if need be) the directory f is placed in.
+func parentDir(root int, f wire.PushFile) (dirfd int, name string, err error) {
+	_, dir, name, err := pushRel(f)
+	if err != nil {
+		return -1, "", err
+	}
+	dirfd, err = beneath.MkdirAll(root, dir, nil)
+	return dirfd, name, err
+}
+
+// readlinkAt is the target of the link name in dirfd.
+func readlinkAt(dirfd int, name string) (string, error) {
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(dirfd, name, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
+}
+
+func makeLink(root int, f wire.PushFile) error {
+	dirfd, name, err := parentDir(root, f)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dirfd)
+	if t, err := readlinkAt(dirfd, name); err == nil && t == f.Target {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
+	tmp := name + ".bproc-new"
+	unix.Unlinkat(dirfd, tmp, 0)
+	if err := unix.Symlinkat(f.Target, dirfd, tmp); err != nil {
 		return err
 	}
-	tmp := f.Path + ".bproc-new"
-	os.Remove(tmp)
-	if err := os.Symlink(f.Target, tmp); err != nil {
-		return err
-	}
-	return os.Rename(tmp, f.Path)
+	return unix.Renameat(dirfd, tmp, dirfd, name)
 }
 
 // errTampered: a copy was changed on the node since it was placed.
 var errTampered = errors.New("the node's copy was changed")
 
 // pushFile places one regular file unless its path has that content now.
-func (s *Slave) pushFile(f wire.PushFile, dial func() (*sftp.Client, error)) error {
+func (s *Slave) pushFile(root int, f wire.PushFile, dial func() (*sftp.Client, error)) error {
+	if _, _, _, err := pushRel(f); err != nil {
+		return err
+	}
 	sum, err := contentcache.ParseSum(f.Sum)
 	if err != nil {
 		return err
@@ -136,7 +198,7 @@ func (s *Slave) pushFile(f wire.PushFile, dial func() (*sftp.Client, error)) err
 		return err
 	}
 	p.mu.Lock()
-	if p.placed[f.Path].sum == sum && p.stillPlaced(f.Path) {
+	if p.placed[f.Path].sum == sum && p.stillPlaced(root, f.Path) {
 		p.mu.Unlock()
 		return nil
 	}
@@ -151,7 +213,7 @@ func (s *Slave) pushFile(f wire.PushFile, dial func() (*sftp.Client, error)) err
 			return fmt.Errorf("got other content than the master's sum (changed on the master while fetched?)")
 		}
 		p.mu.Lock()
-		err = p.place(c, e, f)
+		err = p.place(root, c, e, f)
 		p.mu.Unlock()
 		if errors.Is(err, errTampered) && attempt == 0 {
 			s.log.Warn("a pushed copy was changed on the node; fetching it again", "path", f.Path)
@@ -161,32 +223,39 @@ func (s *Slave) pushFile(f wire.PushFile, dial func() (*sftp.Client, error)) err
 	}
 }
 
-// stillPlaced reports whether path is the file placed there, unchanged.
-// Under p.mu.
-func (p *pushed) stillPlaced(path string) bool {
+// stillPlaced reports whether path is the file placed there, unchanged,
+// reached through no symlink. Under p.mu.
+func (p *pushed) stillPlaced(root int, path string) bool {
 	pl, ok := p.placed[path]
 	if !ok {
 		return false
 	}
-	var st syscall.Stat_t
-	return syscall.Lstat(path, &st) == nil && st.Ino == pl.ino && st.Ctim.Nano() == pl.ctime
+	st, err := beneath.Lstat(root, beneath.Rel(path))
+	return err == nil && st.Ino == pl.ino && st.Ctim.Nano() == pl.ctime
 }
 
 // place puts the copy e, which the caller holds and place takes over, at
 // f.Path: a hard link to it when the copy has f's owner and mode (or is
 // placed nowhere yet, and is given them), a copy of it otherwise. Under
 // p.mu.
-func (p *pushed) place(c *contentcache.Cache, e *contentcache.Entry, f wire.PushFile) error {
+func (p *pushed) place(root int, c *contentcache.Cache, e *contentcache.Entry, f wire.PushFile) error {
 	if p.placed == nil {
 		p.placed, p.seals = map[string]placement{}, map[contentcache.Sum]int64{}
 	}
-	if p.placed[f.Path].sum == e.Sum() && p.stillPlaced(f.Path) {
+	if p.placed[f.Path].sum == e.Sum() && p.stillPlaced(root, f.Path) {
 		c.Release(e) // placed by another push meanwhile
 		return nil
 	}
-	src := e.File()
-	var st syscall.Stat_t
-	if err := syscall.Lstat(src, &st); err != nil {
+	// The copy, by descriptor: its attributes are set and it is linked
+	// through this, not through its path.
+	src, err := unix.Open(e.File(), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		c.Release(e)
+		return err
+	}
+	defer unix.Close(src)
+	var st unix.Stat_t
+	if err := unix.Fstat(src, &st); err != nil {
 		c.Release(e)
 		return err
 	}
@@ -196,40 +265,42 @@ func (p *pushed) place(c *contentcache.Cache, e *contentcache.Entry, f wire.Push
 		delete(p.seals, e.Sum())
 		return errTampered
 	}
-	mode := f.Mode & 0o7777
-	link := st.Nlink == 1 || st.Mode&0o7777 == mode && st.Uid == f.UID && st.Gid == f.GID
-	tmp := f.Path + ".bproc-new"
-	os.Remove(tmp)
-	if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
+	dirfd, name, err := parentDir(root, f)
+	if err != nil {
 		c.Release(e)
 		return err
 	}
-	var err error
+	defer unix.Close(dirfd)
+	mode := f.Mode & 0o7777
+	link := st.Nlink == 1 || st.Mode&0o7777 == mode && st.Uid == f.UID && st.Gid == f.GID
+	tmp := name + ".bproc-new"
+	unix.Unlinkat(dirfd, tmp, 0)
 	if link {
 		if st.Nlink == 1 {
 			err = setAttrs(src, f)
 		}
 		if err == nil {
-			err = os.Link(src, tmp)
+			// AT_EMPTY_PATH links the open file itself (root may).
+			err = unix.Linkat(src, "", dirfd, tmp, unix.AT_EMPTY_PATH)
 		}
 		if err != nil {
 			link = false // another file system: a copy after all
-			os.Remove(tmp)
+			unix.Unlinkat(dirfd, tmp, 0)
 		}
 	}
 	if !link {
-		err = copyTo(src, tmp, f)
+		err = copyTo(src, dirfd, tmp, f)
 	}
 	if err == nil {
-		err = os.Rename(tmp, f.Path)
+		err = unix.Renameat(dirfd, tmp, dirfd, name)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		unix.Unlinkat(dirfd, tmp, 0)
 		c.Release(e)
 		return err
 	}
-	var pst syscall.Stat_t
-	if err := syscall.Lstat(f.Path, &pst); err != nil {
+	var pst unix.Stat_t
+	if err := unix.Fstatat(dirfd, name, &pst, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		c.Release(e)
 		return err
 	}
@@ -267,34 +338,40 @@ func (p *pushed) reseal(sum contentcache.Sum, ino uint64, ctime int64) {
 	}
 }
 
-// setAttrs gives file the owner, mode and mtime f has on the master.
-func setAttrs(file string, f wire.PushFile) error {
-	os.Chown(file, int(f.UID), int(f.GID))
-	// Raw bits: setuid, setgid and sticky included, as the master has them.
-	if err := syscall.Chmod(file, f.Mode&0o7777); err != nil {
+// setAttrs gives the open file fd the owner, mode and mtime f has on the
+// master (its setuid and setgid bits already dropped unless kept).
+func setAttrs(fd int, f wire.PushFile) error {
+	unix.Fchown(fd, int(f.UID), int(f.GID))
+	// After the chown, which clears setuid and setgid.
+	if err := unix.Fchmod(fd, f.Mode&0o7777); err != nil {
 		return err
 	}
-	mt := time.Unix(0, f.MTime)
-	return os.Chtimes(file, mt, mt)
+	mt := unix.NsecToTimespec(f.MTime)
+	return beneath.Futimens(fd, [2]unix.Timespec{mt, mt})
 }
 
-// copyTo copies the cached copy src to dst, with f's attributes.
-func copyTo(src, dst string, f wire.PushFile) error {
-	in, err := os.Open(src)
+// copyTo copies the cached copy src to a new file name in dirfd, with f's
+// attributes.
+func copyTo(src, dirfd int, name string, f wire.PushFile) error {
+	out, err := beneath.Open(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
 	}
+	o := os.NewFile(uintptr(out), name)
+	d, err := unix.FcntlInt(uintptr(src), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		o.Close()
+		return fmt.Errorf("dup: %w", err)
+	}
+	// A copy of the descriptor, which the os.File owns and closes.
+	in := os.NewFile(uintptr(d), "copy")
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, in)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
+	_, err = io.Copy(o, in)
 	if err == nil {
-		err = setAttrs(dst, f)
+		err = setAttrs(out, f)
+	}
+	if cerr := o.Close(); err == nil {
+		err = cerr
 	}
 	return err
 }

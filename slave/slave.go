@@ -41,6 +41,9 @@ type Config struct {
 	// CacheSize limits the copies of the master's files a diskless node
 	// keeps (bytes, 0: none): the view's, or the push's without one.
 	CacheSize int64
+	// TmpSize is the size in bytes of each tmpfs the node mounts for its
+	// processes (the view's /run); 0 is the kernel's default.
+	TmpSize int64
 	// PingInterval: the master is pinged this often, and given up after two
 	// silent intervals (its remote processes are then killed).
 	PingInterval time.Duration
@@ -53,8 +56,10 @@ type Slave struct {
 	log    *slog.Logger
 	reaper *spawn.Reaper
 
-	mu    sync.Mutex // guards procs, sessions and action
+	mu    sync.Mutex // guards procs, perUser, sessions and action
 	procs map[int]*proc
+	// perUser is how many processes each user has here (admit).
+	perUser map[uint32]int
 	// sessions are those of every remote process started here since the
 	// master was last lost (each leads its own): what killAll ends.
 	sessions map[int]bool

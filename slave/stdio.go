@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"syscall"
 
 	"golang.org/x/crypto/ssh"
@@ -78,17 +79,17 @@ func (s *Slave) openStdio(ps *wire.ProcStart) (*stdio, error) {
 			}
 		}
 	}
-	for i, path := range []string{ps.StdinFile, ps.StdoutFile, ps.StderrFile} {
-		if path == "" {
+	for i, name := range []string{ps.StdinFile, ps.StdoutFile, ps.StderrFile} {
+		if name == "" {
 			continue
 		}
 		flags := unix.O_RDONLY
 		if i > 0 {
 			flags = unix.O_WRONLY | unix.O_CREAT | unix.O_TRUNC
 		}
-		fd, err := openAs(path, flags, 0o666, ps.UID, ps.GID, ps.Groups)
+		fd, err := s.openInView(name, ps.Dir, flags, 0o666, asuser.Cred{UID: ps.UID, GID: ps.GID, Groups: ps.Groups})
 		if err != nil {
-			return fail(fmt.Errorf("open %s: %w", path, err))
+			return fail(fmt.Errorf("open %s: %w", name, err))
 		}
 		unix.Close(st.child[i])
 		st.child[i] = fd
@@ -155,14 +156,48 @@ func openPTY(w wire.Window) (*os.File, int, error) {
 	return os.NewFile(uintptr(mfd), "/dev/ptmx"), int(sfd), nil
 }
 
-// openAs opens path with the caller's credentials, so a node never writes or
-// reads a file the caller could not.
-func openAs(path string, flags, mode int, uid, gid uint32, groups []uint32) (int, error) {
+// processRoot is the root the node's processes run in: the view of the
+// master's files when this node has one, else the node's own.
+func (s *Slave) processRoot() string {
+	if s.view != nil {
+		return s.view.root()
+	}
+	return "/"
+}
+
+// openInView opens name as the process will see it, with the caller's
+// credentials, so a node never writes or reads a file the caller could
+// not, nor one outside the process's view: a relative name is taken from
+// dir (the process's directory), and every symlink is resolved inside the
+// process's root (RESOLVE_IN_ROOT), as the process itself would resolve
+// it. Magic links (/proc/self/fd/N) are refused: they would be this
+// daemon's.
+func (s *Slave) openInView(name, dir string, flags int, mode uint32, cred asuser.Cred) (int, error) {
+	root := s.processRoot()
+	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("the processes' root %s: %w", root, err)
+	}
+	defer unix.Close(rfd)
+	if !path.IsAbs(name) {
+		if dir == "" {
+			dir = "/"
+		}
+		name = path.Join(dir, name)
+	}
+	how := unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC | unix.O_NOCTTY),
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	if flags&unix.O_CREAT != 0 {
+		how.Mode = uint64(mode)
+	}
 	fd := -1
-	err := asuser.Do(asuser.Cred{UID: uid, GID: gid, Groups: groups}, func() error {
-		var err error
-		fd, err = unix.Open(path, flags|unix.O_CLOEXEC|unix.O_NOCTTY, uint32(mode))
-		return err
+	err = asuser.Do(cred, func() error {
+		for {
+			fd, err = unix.Openat2(rfd, name, &how)
+			if err != unix.EAGAIN && err != unix.EINTR {
+				return err
+			}
+		}
 	})
 	return fd, err
 }

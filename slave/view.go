@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/noderoot"
 	"github.com/bproc/bproc/pdeathsig"
 )
 
@@ -117,7 +118,7 @@ func (v *view) start(ctx context.Context) error {
 	select {
 	case ok := <-ready:
 		if ok {
-			if err = furnish(); err == nil {
+			if err = furnish(s.cfg.TmpSize); err == nil {
 				if aerr := s.serveAPI(viewDir + apiSocket); aerr != nil {
 					s.log.Warn("no local API for the node's processes", "err", aerr)
 				}
@@ -136,12 +137,22 @@ func (v *view) start(ctx context.Context) error {
 	return err
 }
 
-// furnish mounts the node's own file systems on the view's mount points.
-func furnish() error {
+// furnish mounts the node's own file systems on the view's mount points;
+// a fresh tmpfs (/run) gets size bytes (0: the kernel's default, half the
+// node's memory) and, where the kernel has tmpfs quotas, half of that for
+// each user.
+func furnish(size int64) error {
 	for _, m := range nodeMounts {
 		var err error
 		if m.src == "" {
-			err = unix.Mount("node-"+m.path[1:], viewDir+m.path, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755")
+			data := "mode=0755"
+			if size > 0 {
+				data += ",size=" + strconv.FormatInt(size, 10)
+				err = unix.Mount("node-"+m.path[1:], viewDir+m.path, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data+","+noderoot.TmpQuota(strconv.FormatInt(size/2, 10)))
+			}
+			if size <= 0 || err == unix.EINVAL {
+				err = unix.Mount("node-"+m.path[1:], viewDir+m.path, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data)
+			}
 		} else {
 			err = unix.Mount(m.src, viewDir+m.path, "", unix.MS_BIND|unix.MS_REC, "")
 		}

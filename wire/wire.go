@@ -106,6 +106,11 @@ type Window struct {
 	Cols uint16 `json:"cols"`
 }
 
+// DefaultMaxProcs is the processes of one user a node runs at once when
+// the master does not say (ProcStart.MaxProcs): more than an honest job
+// starts on one node (bench/ starts 500).
+const DefaultMaxProcs = 4096
+
 // ProcStart is the payload of a ChanProc open: everything the node needs to
 // start the process exactly as the caller would locally.
 type ProcStart struct {
@@ -138,6 +143,12 @@ type ProcStart struct {
 	// master saw them (with the caller's credentials). The node fetches
 	// what it lacks or has in another version.
 	Push []PushFile `json:"push,omitempty"`
+	// PushSetID keeps the setuid and setgid bits of pushed files (the
+	// config's pushsetid); without it the node drops them.
+	PushSetID bool `json:"push_setid,omitempty"`
+	// MaxProcs is how many processes of the space one user may have on
+	// the node (the config's maxprocs); 0 is DefaultMaxProcs.
+	MaxProcs int `json:"max_procs,omitempty"`
 
 	// Move: the process is not started from Path but rebuilt from a
 	// vmadump image (a process moved here by bproc_rfork or bproc_move),
@@ -185,6 +196,8 @@ func (p *ProcStart) Validate() error {
 		return fmt.Errorf("proc start: negative pid %d", p.PID)
 	case len(p.Argv) == 0:
 		return fmt.Errorf("proc start: empty argv")
+	case p.MaxProcs < 0:
+		return fmt.Errorf("proc start: negative max procs %d", p.MaxProcs)
 	case p.Move != nil && (p.Move.ImageSize <= 0 || p.Move.ImageSize > maxImage):
 		return fmt.Errorf("proc start: move image of %d bytes", p.Move.ImageSize)
 	case p.Move != nil && p.Move.ImageFile != "" && (!strings.HasPrefix(p.Move.ImageFile, "/") || path.Clean(p.Move.ImageFile) != p.Move.ImageFile):

@@ -46,10 +46,11 @@ type bootInputs struct {
 	ModulesDir    string
 	Modules       []string
 	CacheSize     int64
+	TmpSize       int64
 }
 
 func inputsOf(f *config.Config) bootInputs {
-	return bootInputs{f.Interfaces, f.Kernel, f.KernelCmdline, f.ModulesDir, f.Modules, f.CacheSize}
+	return bootInputs{f.Interfaces, f.Kernel, f.KernelCmdline, f.ModulesDir, f.Modules, f.CacheSize, f.TmpSize}
 }
 
 // startBoot starts the boot services of file, or none when it asks for

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/bproc/bproc/applets"
@@ -32,6 +33,7 @@ type cli struct {
 	PushOnly  bool          `help:"With --diskless: no view of the master's files; programs are pushed to the node's root."`
 	CacheSize int64         `default:"0" help:"With --diskless: limit in bytes of the copies of the master's files kept on the node; 0 is none."`
 	Ping      time.Duration `default:"15s" help:"Ping interval; a master silent for two is given up."`
+	TmpSize   int64         `default:"0" help:"With --local: bytes of each of the node's tmpfs (/tmp, /var/tmp, /run, /dev/shm), each user at most half (where the kernel has tmpfs quotas); 0 is half the machine's memory."`
 }
 
 // Main runs the node daemon until ctx is cancelled.
@@ -55,6 +57,9 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	if c.CacheSize < 0 {
 		return &applets.UsageError{Err: fmt.Errorf("--cache-size %d: must not be negative", c.CacheSize)}
 	}
+	if c.TmpSize < 0 {
+		return &applets.UsageError{Err: fmt.Errorf("--tmp-size %d: must not be negative", c.TmpSize)}
+	}
 	var view *slave.ViewConfig
 	if c.Diskless && !c.PushOnly {
 		// Read now: on a namespace node the file is out of reach once the
@@ -66,12 +71,17 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 		view = &slave.ViewConfig{KeyPEM: pem, CacheSize: c.CacheSize}
 	}
 	if c.Local {
-		if err := noderoot.Setup(noderoot.Options{
+		o := noderoot.Options{
 			Hostname: fmt.Sprintf("n%d", c.Node), Binary: "/proc/self/exe", MasterView: !c.Diskless,
-		}); err != nil {
+			Warn: func(msg string) { log.Warn(msg, "node", c.Node) },
+		}
+		if c.TmpSize > 0 {
+			o.TmpSize, o.TmpUserLimit = strconv.FormatInt(c.TmpSize, 10), strconv.FormatInt(c.TmpSize/2, 10)
+		}
+		if err := noderoot.Setup(o); err != nil {
 			return err
 		}
 	}
-	s := slave.New(slave.Config{Master: c.Master, Node: c.Node, Key: key, HostKey: hostKey, Local: c.Local, Diskless: c.Diskless, View: view, CacheSize: c.CacheSize, PingInterval: c.Ping, Log: log})
+	s := slave.New(slave.Config{Master: c.Master, Node: c.Node, Key: key, HostKey: hostKey, Local: c.Local, Diskless: c.Diskless, View: view, CacheSize: c.CacheSize, TmpSize: c.TmpSize, PingInterval: c.Ping, Log: log})
 	return s.Run(ctx)
 }

@@ -44,6 +44,11 @@ func Main(ctx context.Context, args []string, stdio applets.IO) error {
 		log.Error("ignoring the bproc words of the kernel command line", "err", err)
 		p = nodeinit.Params{Node: -1}
 	}
+	if p.TmpSize > 0 {
+		if err := nodeinit.SizeTmp(p.TmpSize); err != nil {
+			log.Warn("tmpsize", "err", err)
+		}
+	}
 	// u-root's DHCP client prints every packet through the standard
 	// logger; the console is for what goes wrong.
 	stdlog.SetOutput(io.Discard)
@@ -82,7 +87,7 @@ func Main(ctx context.Context, args []string, stdio applets.IO) error {
 	}
 	pem, _ := os.ReadFile(key) // read above
 	view := &slave.ViewConfig{KeyPEM: pem, CacheSize: p.CacheSize}
-	s := slave.New(slave.Config{Master: master, Node: p.Node, Key: signer, HostKey: pub, Diskless: true, View: view, PingInterval: 15 * time.Second, Log: log})
+	s := slave.New(slave.Config{Master: master, Node: p.Node, Key: signer, HostKey: pub, Diskless: true, View: view, TmpSize: p.TmpSize, PingInterval: 15 * time.Second, Log: log})
 	for {
 		s.Run(ctx) // returns only on halt or power-off, which reboot(2) ends
 		log.Error("bpslave stopped; starting it again")
