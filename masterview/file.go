@@ -28,7 +28,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		return nil, 0, e
 	}
 	if flags&writeFlags != 0 {
-		if n.v.upper == "" {
+		if n.v.up == nil {
 			return nil, 0, syscall.EROFS
 		}
 		if e := n.v.copyUp(u, p); e != 0 {
@@ -37,11 +37,11 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	}
 	if _, ok := n.v.upperStat(p); ok {
 		// The node's own copy: written here, or copied up just now.
-		fd, err := syscall.Open(n.v.upperOf(p), int(flags)&^syscall.O_CREAT, 0)
+		rel, err := n.v.upperRel(p)
 		if err != nil {
-			return nil, 0, fs.ToErrno(err)
+			return nil, 0, toErrno(err)
 		}
-		return fs.NewLoopbackFile(fd), 0, 0
+		return n.v.openUpper(ctx, rel, flags, 0)
 	}
 	var (
 		ent *contentcache.Entry

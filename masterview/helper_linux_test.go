@@ -15,6 +15,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pkg/sftp"
 
@@ -173,6 +174,8 @@ func client(op, p string) int {
 		_, err = os.Stat(p)
 	case "create":
 		err = os.WriteFile(p, []byte("made here"), 0o644)
+	case "symlink":
+		err = os.Symlink(os.Getenv("MASTERVIEW_TEST_TARGET"), p)
 	case "exec":
 		// Here, not in the test process: see TestExecFromTheView.
 		var b []byte
@@ -209,12 +212,33 @@ func asUser(t *testing.T, uid uint32, op, p string) (string, syscall.Errno) {
 	return out, e
 }
 
+// asUserGroups is asUser with supplementary groups.
+func asUserGroups(t *testing.T, uid uint32, groups []uint32, op, p string) (string, syscall.Errno) {
+	t.Helper()
+	out, e, err := asUserGroupsErr(uid, groups, op, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, e
+}
+
 // asUserErr is asUser for goroutines other than the test's.
 func asUserErr(uid uint32, op, p string) (string, syscall.Errno, error) {
+	return asUserGroupsErr(uid, []uint32{}, op, p)
+}
+
+func asUserGroupsErr(uid uint32, groups []uint32, op, p string) (string, syscall.Errno, error) {
+	if groups == nil {
+		groups = []uint32{}
+	}
+	target := ""
+	if o, tg, ok := strings.Cut(op, ":"); ok {
+		op, target = o, tg
+	}
 	cmd := exec.Command(helperBin, op, p)
-	cmd.Env = append(os.Environ(), helperEnv+"=client")
+	cmd.Env = append(os.Environ(), helperEnv+"=client", "MASTERVIEW_TEST_TARGET="+target)
 	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid, Groups: []uint32{}}}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid, Groups: groups}}
 	b, err := cmd.Output()
 	if err != nil {
 		return "", 0, fmt.Errorf("client %s %s as uid %d: %w", op, p, uid, err)
@@ -428,3 +452,38 @@ func (tv *testView) write(t *testing.T, rel, content string, mode os.FileMode) s
 
 // path is rel in the view.
 func (tv *testView) path(rel string) string { return filepath.Join(tv.mnt, rel) }
+
+// shell is a shell script running as a user.
+type shell struct {
+	cmd *exec.Cmd
+	out strings.Builder
+}
+
+// userShell starts script in sh as uid, in dir; it is killed when the
+// test ends.
+func userShell(t *testing.T, uid uint32, dir, script string) *shell {
+	t.Helper()
+	s := &shell{cmd: exec.Command("/bin/sh", "-c", script)}
+	s.cmd.Dir = dir
+	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid, Groups: []uint32{}}, Pdeathsig: syscall.SIGKILL}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.cmd.Process.Kill(); s.cmd.Wait() })
+	return s
+}
+
+// waitOutput waits for the script (10 s at most) and returns what it
+// printed.
+func (s *shell) waitOutput() (string, error) {
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return s.out.String(), err
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill()
+		return s.out.String(), <-done
+	}
+}

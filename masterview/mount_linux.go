@@ -3,7 +3,6 @@ package masterview
 import (
 	"errors"
 	"fmt"
-	"os"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -28,13 +27,12 @@ func Mount(dir string, opts Options) (*View, error) {
 	flags := uintptr(unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV)
 	var extra []string
 	if v.upper != "" {
-		if err := os.MkdirAll(v.upper, 0o755); err != nil {
+		up, err := openUpperFS(v.upper)
+		if err != nil {
 			v.sessions.close()
-			return nil, fmt.Errorf("masterview: upper layer: %w", err)
+			return nil, err
 		}
-		var st syscall.Stat_t
-		syscall.Stat(v.upper, &st)
-		v.upperRoot = &fs.LoopbackRoot{Path: v.upper, Dev: uint64(st.Dev), RootNode: root}
+		v.up = up
 		// Writable, and the node's kernel judges permissions by the
 		// attributes shown (see upper.go).
 		flags &^= unix.MS_RDONLY
@@ -66,6 +64,7 @@ func Mount(dir string, opts Options) (*View, error) {
 	server, err := fs.Mount(dir, root, fo)
 	if err != nil {
 		v.sessions.close()
+		v.closeUpper()
 		if errors.Is(err, syscall.ENOENT) {
 			err = fmt.Errorf("%w (is there a /dev/fuse?)", err)
 		}
@@ -96,11 +95,21 @@ func (v *View) Unmount() error {
 		go func() {
 			server.Wait()
 			v.sessions.close()
+			v.closeUpper()
 		}()
 		v.server = nil
 		return nil
 	}
 	v.server = nil
 	v.sessions.close()
+	v.closeUpper()
 	return nil
+}
+
+// closeUpper closes the upper directory's descriptor, once nothing is
+// served any more.
+func (v *View) closeUpper() {
+	if v.up != nil {
+		v.up.close()
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -104,17 +105,32 @@ func caller(ctx context.Context) user {
 // path is n's master path. An inode a newer version replaced is in no
 // directory any more, and has none: ESTALE.
 func (n *node) path() (string, syscall.Errno) {
+	rel, e := inodeRel(&n.Inode)
+	if e != 0 {
+		return "", e
+	}
+	return n.v.masterPath(rel), 0
+}
+
+// inodeRel is the path of in relative to the view's root, checked all the
+// way up: every inode on it is still its parent's child by that name.
+// go-fuse, replacing a child with a new inode (a new version, or a name
+// made anew), keeps the old inode's record of its parent, and a process
+// may still hold the old one (its working directory): through that record
+// it would reach whatever the name holds now, a symlink of another user's
+// making, say. It gets ESTALE instead.
+func inodeRel(in *fs.Inode) (string, syscall.Errno) {
 	var names []string
-	for p := &n.Inode; !p.IsRoot(); {
+	for p := in; !p.IsRoot(); {
 		name, parent := p.Parent()
-		if parent == nil {
+		if parent == nil || parent.GetChild(name) != p {
 			return "", syscall.ESTALE
 		}
 		names = append(names, name)
 		p = parent
 	}
 	slices.Reverse(names)
-	return n.v.masterPath(path.Join(names...)), 0
+	return strings.Join(names, "/"), 0
 }
 
 // lstat asks the master about p as u.
@@ -183,17 +199,20 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 	if n.v.exclude[p] {
 		return nil, syscall.ENOENT
 	}
+	if n.v.up != nil && userName(name) != 0 {
+		return nil, syscall.ENOENT // the upper layer's own names
+	}
 	if ust, ok := n.v.upperStat(p); ok {
 		// The node's own entry: a file or directory made here, or a
 		// master file copied up. A directory the master has too stays
 		// this view's, so that the two are shown together.
 		if ust.Mode&syscall.S_IFMT != syscall.S_IFDIR {
-			out.Attr.FromStat(ust)
-			return n.v.upperNode(ctx, &n.Inode, ust), 0
+			attrFromStat(&out.Attr, ust)
+			return n.v.upperInode(ctx, &n.Inode, name, ust), 0
 		}
 		if mst, e := n.v.lstat(caller(ctx), p); e != 0 || mst.Mode&syscall.S_IFMT != syscall.S_IFDIR || n.v.whitedOut(p) {
-			out.Attr.FromStat(ust)
-			return n.v.upperNode(ctx, &n.Inode, ust), 0
+			attrFromStat(&out.Attr, ust)
+			return n.v.upperInode(ctx, &n.Inode, name, ust), 0
 		}
 	}
 	if n.v.whitedOut(p) {
@@ -232,7 +251,7 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 		return e
 	}
 	if ust, ok := n.v.upperStat(p); ok && ust.Mode&syscall.S_IFMT == n.Mode() && n.Mode() != syscall.S_IFDIR {
-		out.FromStat(ust) // copied up: the node's copy is the file now
+		attrFromStat(&out.Attr, ust) // copied up: the node's copy is the file now
 		return 0
 	}
 	st, err := n.v.lstatErr(caller(ctx), p)

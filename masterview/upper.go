@@ -6,13 +6,13 @@ import (
 	"io"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/pkg/sftp"
+	"golang.org/x/sys/unix"
 )
 
 // The upper layer: with Options.Upper set, what programs write lands in
@@ -24,248 +24,107 @@ import (
 // copied up first; a master file removed leaves a whiteout, a marker file
 // in the upper directory. Permissions are the node kernel's
 // (default_permissions) on the attributes the view shows: the master's for
-// its files, the upper files' own, whose owner is the process that made
-// them.
+// its files, the upper files' own.
+//
+// nodeview is root, and the upper directory sits in the node's own tree
+// beside its cache and keys. So the upper layer is reached only through a
+// descriptor of its directory, every path resolved beneath it without
+// following a symlink (beneath.go); what a user makes or changes there is
+// made or changed with that user's credentials (caller.go), so the node's
+// kernel decides as for any file system, and the owner is the caller's
+// from the start; and an inode that is no longer its parent's child has no
+// path at all (inodeRel), never the path another entry now holds.
 const whiteoutPrefix = ".bproc-wh."
 
-// upperOf is where master path p lives in the upper layer.
-func (v *View) upperOf(p string) string {
-	rel := strings.TrimPrefix(p, v.root)
-	return filepath.Join(v.upper, rel)
+// userName refuses the names the upper layer keeps for itself (whiteouts)
+// and names no entry may have.
+func userName(name string) syscall.Errno {
+	if err := checkName(name); err != nil {
+		return toErrno(err)
+	}
+	if strings.HasPrefix(name, whiteoutPrefix) {
+		return syscall.EPERM
+	}
+	return 0
 }
 
 // upperStat is the upper layer's entry for master path p, if it has one.
 func (v *View) upperStat(p string) (*syscall.Stat_t, bool) {
-	if v.upper == "" {
+	if v.up == nil {
 		return nil, false
 	}
-	var st syscall.Stat_t
-	if err := syscall.Lstat(v.upperOf(p), &st); err != nil {
+	rel, err := v.upperRel(p)
+	if err != nil {
 		return nil, false
 	}
-	return &st, true
+	st, err := v.up.lstat(rel)
+	return st, err == nil
 }
 
 // whitedOut says whether master path p was removed on this node.
 func (v *View) whitedOut(p string) bool {
-	if v.upper == "" {
+	if v.up == nil || p == v.root {
 		return false
 	}
-	_, err := os.Lstat(filepath.Join(v.upperOf(path.Dir(p)), whiteoutPrefix+path.Base(p)))
-	return err == nil
+	_, ok := v.upperStat(path.Join(path.Dir(p), whiteoutPrefix+path.Base(p)))
+	return ok
 }
 
-// upperNode is an inode of the upper layer: go-fuse's loopback of it.
-func (v *View) upperNode(ctx context.Context, parent *fs.Inode, st *syscall.Stat_t) *fs.Inode {
-	return parent.NewInode(ctx, &fs.LoopbackNode{RootData: v.upperRoot}, fs.StableAttr{Mode: st.Mode & syscall.S_IFMT})
-}
-
-// upperDir makes the upper directory of master directory p, and those
-// above it, with the master's owners and modes (as u sees them), and
-// returns its path.
-func (v *View) upperDir(u user, p string) (string, syscall.Errno) {
-	up := v.upperOf(p)
-	if fi, err := os.Stat(up); err == nil && fi.IsDir() {
-		return up, 0
-	}
-	if p != v.root {
-		if _, e := v.upperDir(u, path.Dir(p)); e != 0 {
-			return "", e
-		}
-	}
-	var st *sftp.FileStat
-	if p != v.root { // the root is the mount point's, whoever asks
-		var e syscall.Errno
-		if st, e = v.lstat(u, p); e != 0 {
-			return "", e
-		}
-	}
-	mode, uid, gid := uint32(0o755), uint32(0), uint32(0)
-	if st != nil {
-		mode, uid, gid = st.Mode&0o7777, st.UID, st.GID
-	}
-	if err := os.Mkdir(up, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-		return "", errno(err)
-	}
-	os.Lchown(up, int(uid), int(gid))
-	syscall.Chmod(up, mode&0o7777) // raw bits: setuid, setgid, sticky too
-	return up, 0
-}
-
-// made finishes an entry a caller made in the upper layer: owned by the
-// caller, no longer whited out, and an inode for it.
-func (n *node) made(ctx context.Context, upPath, p string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if c, ok := fuse.FromContext(ctx); ok {
-		os.Lchown(upPath, int(c.Uid), int(c.Gid))
-	}
-	os.Remove(filepath.Join(filepath.Dir(upPath), whiteoutPrefix+path.Base(p)))
-	var st syscall.Stat_t
-	if err := syscall.Lstat(upPath, &st); err != nil {
-		return nil, fs.ToErrno(err)
-	}
-	out.Attr.FromStat(&st)
-	return n.v.upperNode(ctx, &n.Inode, &st), 0
-}
-
-// childPath is the master path of name in n, with n's upper directory.
-func (n *node) childPath(ctx context.Context, name string) (p, upDir string, e syscall.Errno) {
-	if n.v.upper == "" {
-		return "", "", syscall.EROFS
-	}
-	dir, e := n.path()
-	if e != 0 {
-		return "", "", e
-	}
-	if upDir, e = n.v.upperDir(caller(ctx), dir); e != 0 {
-		return "", "", e
-	}
-	return path.Join(dir, name), upDir, 0
-}
-
-func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	p, upDir, e := n.childPath(ctx, name)
-	if e != 0 {
-		return nil, nil, 0, e
-	}
-	up := filepath.Join(upDir, name)
-	fd, err := syscall.Open(up, int(flags)|os.O_CREATE, mode)
+// whiteOut marks name of upper directory dirfd removed (as the view, not
+// as a user: the mark is the view's own).
+func whiteOut(dirfd int, name string) syscall.Errno {
+	fd, err := unix.Openat(dirfd, whiteoutPrefix+name, unix.O_CREAT|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return nil, nil, 0, fs.ToErrno(err)
+		return toErrno(err)
 	}
-	ch, e := n.made(ctx, up, p, out)
-	if e != 0 {
-		syscall.Close(fd)
-		return nil, nil, 0, e
-	}
-	return ch, fs.NewLoopbackFile(fd), 0, 0
-}
-
-func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	p, upDir, e := n.childPath(ctx, name)
-	if e != 0 {
-		return nil, e
-	}
-	if _, err := n.v.lstat(caller(ctx), p); err == 0 && !n.v.whitedOut(p) {
-		return nil, syscall.EEXIST
-	}
-	up := filepath.Join(upDir, name)
-	if err := syscall.Mkdir(up, mode); err != nil {
-		return nil, fs.ToErrno(err)
-	}
-	return n.made(ctx, up, p, out)
-}
-
-func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	p, upDir, e := n.childPath(ctx, name)
-	if e != 0 {
-		return nil, e
-	}
-	up := filepath.Join(upDir, name)
-	if err := syscall.Symlink(target, up); err != nil {
-		return nil, fs.ToErrno(err)
-	}
-	return n.made(ctx, up, p, out)
-}
-
-func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	p, upDir, e := n.childPath(ctx, name)
-	if e != 0 {
-		return nil, e
-	}
-	up := filepath.Join(upDir, name)
-	if err := syscall.Mknod(up, mode, int(rdev)); err != nil {
-		return nil, fs.ToErrno(err)
-	}
-	return n.made(ctx, up, p, out)
-}
-
-func (n *node) Link(context.Context, fs.InodeEmbedder, string, *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	return nil, syscall.EPERM // across the layers there is no one inode to link
-}
-
-// remove removes name from n: its upper entry, and a master entry behind a
-// whiteout.
-func (n *node) remove(ctx context.Context, name string, rm func(string) error) syscall.Errno {
-	p, upDir, e := n.childPath(ctx, name)
-	if e != 0 {
-		return e
-	}
-	up := filepath.Join(upDir, name)
-	_, inUpper := n.v.upperStat(p)
-	_, me := n.v.lstat(caller(ctx), p)
-	onMaster := me == 0 && !n.v.whitedOut(p)
-	if !inUpper && !onMaster {
-		return syscall.ENOENT
-	}
-	if inUpper {
-		if err := rm(up); err != nil {
-			return fs.ToErrno(err)
-		}
-	}
-	if onMaster {
-		f, err := os.OpenFile(filepath.Join(upDir, whiteoutPrefix+name), os.O_CREATE|os.O_WRONLY, 0o600)
-		if err != nil {
-			return errno(err)
-		}
-		f.Close()
-	}
-	if ch := n.GetChild(name); ch != nil {
-		n.RmChild(name)
-	}
+	unix.Close(fd)
 	return 0
 }
 
-func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
-	return n.remove(ctx, name, syscall.Unlink)
+// unWhiteOut takes away the mark of name in dirfd, if there is one.
+func unWhiteOut(dirfd int, name string) {
+	unix.Unlinkat(dirfd, whiteoutPrefix+name, 0)
 }
 
-func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
-	return n.remove(ctx, name, syscall.Rmdir)
-}
-
-// Rename moves an entry within the upper layer: a master file is copied up
-// first and whited out after.
-func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	if flags != 0 {
-		return syscall.ENOTSUP // RENAME_EXCHANGE and RENAME_NOREPLACE
+// upperDir opens the upper directory of master directory p, making it
+// and those above it with the master's owners and modes (as u sees them)
+// where missing. The descriptor is the caller's to close.
+func (v *View) upperDir(u user, p string) (int, syscall.Errno) {
+	rel, err := v.upperRel(p)
+	if err != nil {
+		return -1, toErrno(err)
 	}
-	p, upDir, e := n.childPath(ctx, name)
+	fd, err := v.up.dir(rel)
+	if err == nil || !errors.Is(err, unix.ENOENT) || rel == "" {
+		// A symlink or a file where a directory should be is ELOOP or
+		// ENOTDIR here: never followed, never replaced.
+		return fd, toErrno(err)
+	}
+	pfd, e := v.upperDir(u, path.Dir(p))
 	if e != 0 {
-		return e
+		return -1, e
 	}
-	var dstDir string
-	switch np := newParent.(type) {
-	case *node:
-		d, e := np.path()
-		if e != 0 {
-			return e
-		}
-		if dstDir, e = n.v.upperDir(caller(ctx), d); e != 0 {
-			return e
-		}
-	case *fs.LoopbackNode:
-		dstDir = filepath.Join(n.v.upper, np.EmbeddedInode().Path(n.v.rootInode()))
-	default:
-		return syscall.EXDEV
+	defer unix.Close(pfd)
+	st, e := v.lstat(u, p)
+	if e != 0 {
+		return -1, e
 	}
-	src := filepath.Join(upDir, name)
-	_, inUpper := n.v.upperStat(p)
-	if !inUpper {
-		if e := n.v.copyUp(caller(ctx), p); e != 0 {
-			return e
-		}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		return -1, syscall.ENOTDIR
 	}
-	if err := syscall.Rename(src, filepath.Join(dstDir, newName)); err != nil {
-		return fs.ToErrno(err)
+	name := path.Base(p)
+	if err := unix.Mkdirat(pfd, name, 0o700); err != nil && err != unix.EEXIST {
+		return -1, toErrno(err)
 	}
-	os.Remove(filepath.Join(dstDir, whiteoutPrefix+newName))
-	if _, me := n.v.lstat(caller(ctx), p); me == 0 {
-		f, err := os.OpenFile(filepath.Join(upDir, whiteoutPrefix+name), os.O_CREATE|os.O_WRONLY, 0o600)
-		if err == nil {
-			f.Close()
-		}
+	// Root may open any directory: owner and mode are set through the
+	// descriptor, never through a name.
+	dfd, err := openBeneath(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return -1, toErrno(err)
 	}
-	return 0
+	unix.Fchown(dfd, int(st.UID), int(st.GID))
+	unix.Fchmod(dfd, st.Mode&0o7777) // raw bits: setuid, setgid, sticky too
+	return dfd, 0
 }
 
 // copyUp copies master file p into the upper layer as u reads it, with the
@@ -274,15 +133,16 @@ func (v *View) copyUp(u user, p string) syscall.Errno {
 	if _, ok := v.upperStat(p); ok {
 		return 0
 	}
-	upDir, e := v.upperDir(u, path.Dir(p))
+	dfd, e := v.upperDir(u, path.Dir(p))
 	if e != 0 {
 		return e
 	}
+	defer unix.Close(dfd)
 	st, e := v.lstat(u, p)
 	if e != 0 {
 		return e
 	}
-	up := filepath.Join(upDir, path.Base(p))
+	name := path.Base(p)
 	switch st.Mode & syscall.S_IFMT {
 	case syscall.S_IFREG:
 	case syscall.S_IFLNK:
@@ -294,55 +154,61 @@ func (v *View) copyUp(u user, p string) syscall.Errno {
 		if err != nil {
 			return v.errno("readlink", u, p, err)
 		}
-		if err := os.Symlink(target, up); err != nil {
-			return errno(err)
+		if err := unix.Symlinkat(target, dfd, name); err != nil {
+			return toErrno(err)
 		}
-		os.Lchown(up, int(st.UID), int(st.GID))
+		unix.Fchownat(dfd, name, int(st.UID), int(st.GID), unix.AT_SYMLINK_NOFOLLOW)
 		return 0
 	default:
 		return syscall.EPERM // directories stay merged; devices are the node's
 	}
-	tmp := up + ".bproc-new"
-	err := v.sessions.do(u, func(c *sftp.Client) error {
+	// An unnamed file, named only when complete: no name of a user's is
+	// ever opened, truncated or chmodded by the view.
+	fd, err := unix.Openat(dfd, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return v.errno("copy up", u, p, err)
+	}
+	dst := os.NewFile(uintptr(fd), p)
+	defer dst.Close()
+	err = v.sessions.do(u, func(c *sftp.Client) error {
 		src, err := c.Open(p)
 		if err != nil {
 			return err
 		}
 		defer src.Close()
-		dst, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-		if err != nil {
+		if _, err := dst.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		if err := dst.Truncate(0); err != nil {
 			return err
 		}
 		_, err = io.Copy(dst, src)
-		if cerr := dst.Close(); err == nil {
-			err = cerr
-		}
 		return err
 	})
 	if err == nil {
-		os.Lchown(tmp, int(st.UID), int(st.GID))
-		err = syscall.Chmod(tmp, st.Mode&0o7777)
+		dst.Chown(int(st.UID), int(st.GID))
+		err = unix.Fchmod(fd, st.Mode&0o7777)
 	}
 	if err == nil {
-		err = os.Rename(tmp, up)
+		err = unix.Linkat(fd, "", dfd, name, unix.AT_EMPTY_PATH)
+		if err == unix.EEXIST {
+			err = nil // copied up meanwhile by another request
+		}
 	}
 	if err != nil {
-		os.Remove(tmp)
 		return v.errno("copy up", u, p, err)
 	}
 	return 0
 }
 
-func (v *View) rootInode() *fs.Inode { return v.upperRoot.RootNode.EmbeddedInode() }
-
 // withUpper merges the upper layer's directory of master path p into the
 // master's listing: its entries added or shown instead, whiteouts' names
 // taken out.
 func (v *View) withUpper(p string, list []fuse.DirEntry) []fuse.DirEntry {
-	if v.upper == "" {
+	if v.up == nil {
 		return list
 	}
-	ents, err := os.ReadDir(v.upperOf(p))
+	ents, err := v.upperList(p)
 	if err != nil {
 		return list
 	}
@@ -352,9 +218,6 @@ func (v *View) withUpper(p string, list []fuse.DirEntry) []fuse.DirEntry {
 		if name, ok := strings.CutPrefix(e.Name(), whiteoutPrefix); ok {
 			gone[name] = true
 			continue
-		}
-		if strings.HasSuffix(e.Name(), ".bproc-new") {
-			continue // a copy-up under way
 		}
 		mine[e.Name()] = uint32(fileType(e.Type()))
 	}
@@ -375,6 +238,26 @@ func (v *View) withUpper(p string, list []fuse.DirEntry) []fuse.DirEntry {
 	return out
 }
 
+// upperList lists the upper directory of master path p.
+func (v *View) upperList(p string) ([]os.DirEntry, error) {
+	rel, err := v.upperRel(p)
+	if err != nil {
+		return nil, err
+	}
+	return listBeneath(v.up.root, rel)
+}
+
+// listBeneath lists directory rel beneath dirfd.
+func listBeneath(dirfd int, rel string) ([]os.DirEntry, error) {
+	fd, err := openBeneath(dirfd, rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), rel)
+	defer f.Close()
+	return f.ReadDir(-1)
+}
+
 // fileType is the S_IFMT bits of a directory entry's type.
 func fileType(t os.FileMode) int {
 	switch {
@@ -392,4 +275,25 @@ func fileType(t os.FileMode) int {
 		return syscall.S_IFBLK
 	}
 	return syscall.S_IFREG
+}
+
+// attrFromStat fills a with st of an upper entry; the inode number is the
+// view's (go-fuse sets it).
+func attrFromStat(a *fuse.Attr, st *syscall.Stat_t) {
+	a.FromStat(st)
+	a.Ino = 0
+}
+
+// upperInode is the inode of entry name of parent, an entry of the upper
+// layer with attributes st: the one the kernel has, when it is still that
+// entry, so that a directory held as a working directory stays its
+// parent's child.
+func (v *View) upperInode(ctx context.Context, parent *fs.Inode, name string, st *syscall.Stat_t) *fs.Inode {
+	mode := st.Mode & syscall.S_IFMT
+	if ch := parent.GetChild(name); ch != nil && ch.StableAttr().Mode == mode {
+		if un, ok := ch.Operations().(*upperNode); ok && un.ino == st.Ino {
+			return ch
+		}
+	}
+	return parent.NewInode(ctx, &upperNode{v: v, ino: st.Ino}, fs.StableAttr{Mode: mode})
 }

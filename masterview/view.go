@@ -44,7 +44,6 @@ import (
 	"path"
 	"time"
 
-	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/pkg/sftp"
 
@@ -131,8 +130,8 @@ type View struct {
 	passthrough bool
 	peers       Peers
 	peerMin     int64
-	upper       string           // see Options.Upper
-	upperRoot   *fs.LoopbackRoot // go-fuse's loopback of upper, rooted at the view's root
+	upper       string   // see Options.Upper
+	up          *upperFS // the upper directory, opened; nil without one
 }
 
 // Stats counts what a view did since it was mounted.
