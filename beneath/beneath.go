@@ -17,7 +17,7 @@ import (
 
 // resolve is how every lookup here walks: never above the directory it
 // starts from, never through a symlink (magic links included).
-const resolve = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS
+const resolve = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
 
 // ErrSymlink is returned (wrapped, with the path) when a symlink stands
 // where a lookup needs a directory or the file itself.
@@ -37,8 +37,14 @@ func Rel(p string) string {
 // symlink on the way. A symlink as the last component is ELOOP unless
 // flags has O_PATH|O_NOFOLLOW, as openat2 does it.
 func Open(dirfd int, rel string, flags int, mode uint32) (int, error) {
-	how := unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Resolve: resolve}
-	if flags&unix.O_CREAT != 0 {
+	return OpenResolve(dirfd, rel, flags, mode, 0)
+}
+
+// OpenResolve is Open with more RESOLVE_ flags on top of its own (the
+// view's upper layer adds RESOLVE_NO_XDEV: it is one file system).
+func OpenResolve(dirfd int, rel string, flags int, mode uint32, more uint64) (int, error) {
+	how := unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Resolve: resolve | more}
+	if flags&unix.O_CREAT != 0 || flags&unix.O_TMPFILE == unix.O_TMPFILE {
 		how.Mode = uint64(mode)
 	}
 	for {

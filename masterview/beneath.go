@@ -3,6 +3,7 @@ package masterview
 import (
 	"errors"
 	"fmt"
+	"github.com/bproc/bproc/beneath"
 	"os"
 	"strings"
 	"syscall"
@@ -35,11 +36,6 @@ func openUpperFS(dir string) (*upperFS, error) {
 
 func (u *upperFS) close() { unix.Close(u.root) }
 
-// resolve is how every path beneath the upper directory is resolved: no
-// symlink (nor /proc magic link) on the way or at the end, no "..", no
-// other mount.
-const resolve = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV
-
 // open opens rel, a path relative to the upper directory made of names
 // checkName accepts ("" is the directory itself). O_NOFOLLOW is always
 // added: with O_PATH it opens a symlink itself, otherwise a symlink at
@@ -56,16 +52,9 @@ func openBeneath(dirfd int, rel string, flags int, mode uint32) (int, error) {
 	if rel == "" {
 		rel = "."
 	}
-	how := unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC | unix.O_NOFOLLOW), Mode: uint64(mode), Resolve: resolve}
-	for {
-		fd, err := unix.Openat2(dirfd, rel, &how)
-		// EAGAIN: a rename elsewhere in the tree raced the walk, which
-		// RESOLVE_BENEATH refuses to guess about.
-		if err == unix.EAGAIN || err == unix.EINTR {
-			continue
-		}
-		return fd, err
-	}
+	// No symlink (nor /proc magic link) on the way or at the end, no "..",
+	// no other mount.
+	return beneath.OpenResolve(dirfd, rel, flags|unix.O_NOFOLLOW, mode, unix.RESOLVE_NO_XDEV)
 }
 
 // dir opens directory rel as an O_PATH descriptor, for *at calls.
