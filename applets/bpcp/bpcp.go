@@ -22,7 +22,6 @@ import (
 	"strings"
 
 	"github.com/alecthomas/kong"
-	"github.com/pkg/sftp"
 
 	"github.com/bproc/bproc/applets"
 	"github.com/bproc/bproc/localapi"
@@ -87,6 +86,10 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	into := len(srcs) > 1 || strings.HasSuffix(dst.path, "/")
 	if fi, err := to.fs.Stat(dst.path); err == nil && fi.IsDir() {
 		into = true
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// A destination that cannot be looked at (a symlink the node
+		// refuses to follow) is not replaced by the copy either.
+		return applets.Exit(1, "%s: %s", dst, describe(err))
 	} else if into {
 		return applets.Exit(1, "%s: not a directory", dst)
 	}
@@ -109,19 +112,6 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	}
 	if failed {
 		return applets.Status(1)
-	}
-	return nil
-}
-
-// serve is the node side: an sftp server on stdin and stdout, with this
-// process's (the caller's) permissions.
-func serve(io applets.IO) error {
-	s, err := sftp.NewServer(stdio{io.Stdin, io.Stdout})
-	if err != nil {
-		return err
-	}
-	if err := s.Serve(); err != nil && !errors.Is(err, fs.ErrClosed) && err.Error() != "EOF" {
-		return err
 	}
 	return nil
 }

@@ -8,7 +8,10 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"strconv"
 	"strings"
+
+	"github.com/pkg/sftp"
 )
 
 // copier copies files between two sides.
@@ -131,9 +134,22 @@ func describe(err error) error {
 	case errors.Is(err, fs.ErrPermission):
 		return errors.New("permission denied")
 	}
-	msg := err.Error()
-	if i := strings.LastIndex(msg, ": "); i >= 0 && strings.HasPrefix(msg, "sftp") {
-		return errors.New(msg[i+2:])
+	var se *sftp.StatusError
+	if !errors.As(err, &se) {
+		return err
 	}
-	return err
+	// The node's message, without sftp's quoting and code. One that
+	// names a path first is the file server's own (a refused symlink)
+	// and is kept whole; of "open /x: not a directory", the reason.
+	msg := strings.TrimPrefix(se.Error(), "sftp: ")
+	if q, qerr := strconv.QuotedPrefix(msg); qerr == nil {
+		msg, _ = strconv.Unquote(q)
+	}
+	if strings.HasPrefix(msg, "/") {
+		return errors.New(msg)
+	}
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	return errors.New(msg)
 }
