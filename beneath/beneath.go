@@ -4,7 +4,11 @@
 // user's symlink never sends root's write somewhere else. Every lookup is
 // openat2(2) with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS (Linux 5.6), and
 // what follows is done on the descriptors it returns (*at calls, fchmod,
-// fchown), never on a path string joined again.
+// fchown), never on a path string joined again. Walk is the one walk
+// that follows symlinks, one component at a time on descriptors, and only
+// those its Follow rule allows (FollowAs: protected_symlinks' rule, and
+// none of another user's for root), for code that must resolve links as
+// its caller would, but safely (bpcp's file server on a node).
 package beneath
 
 import (

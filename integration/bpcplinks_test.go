@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -91,6 +92,10 @@ func TestBpcpForeignSymlinks(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(nodeRoot, "tmp/udir/real", name)); err != nil || string(b) != "payload\n" {
 		t.Errorf("the owner's copy through their link: %q %v", b, err)
+	}
+	// Made as the caller: theirs, not root's.
+	if fi, err := os.Stat(filepath.Join(nodeRoot, "tmp/udir/real", name)); err != nil || fi.Sys().(*syscall.Stat_t).Uid != nobody {
+		t.Errorf("the owner's copy is not owned by uid %d: %v", nobody, err)
 	}
 	if r := c.as(t, bin, nobody, "bpcp", "0:/tmp/udir/mine/"+name, filepath.Join(dir, "owner-back")); r.code != 0 {
 		t.Errorf("bpcp from the node as the link's owner: exit %d %q", r.code, r.stderr)
