@@ -107,6 +107,13 @@ func TestBpcpForeignSymlinks(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(nodeRoot, "tmp/rootdir", name)); err != nil {
 		t.Errorf("root's copy through root's link: %v", err)
 	}
+	// A relative path on the node is from the directory bpcp runs in.
+	if r := c.runIn("/tmp", "bpcp", src, "0:rootlink/rel"); r.code != 0 {
+		t.Errorf("bpcp to a relative path: exit %d %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(nodeRoot, "tmp/rootdir/rel")); err != nil {
+		t.Errorf("the copy to a relative path: %v", err)
+	}
 	if inEtc() {
 		t.Errorf("the node's /etc/%s exists after the test's copies", name)
 	}
