@@ -9,16 +9,21 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/bproc/bproc/nodeauth"
 )
 
 // Params are what the master put on the kernel command line (netboot's
-// iPXE script): bproc.master=IP:PORT bproc.node=N bproc.mac=MAC, and from
-// the config bproc.cachesize=BYTES.
+// iPXE script): bproc.master=IP:PORT bproc.node=N bproc.mac=MAC
+// bproc.token=TOKEN, and from the config bproc.cachesize=BYTES.
 type Params struct {
 	Master    string // host:port; "" when not given
 	Node      int    // -1 when not given
 	MAC       net.HardwareAddr
 	CacheSize int64 // limit of the node's copies of the master's files; 0: none
+	// Token is this boot's one-time token (package nodeauth), which the
+	// node's first connection shows; "" when the script had none.
+	Token string
 }
 
 // ParseCmdline reads /proc/cmdline's bproc.* words; other words are the
@@ -47,6 +52,11 @@ func ParseCmdline(cmdline string) (Params, error) {
 				return p, fmt.Errorf("kernel command line: bproc.cachesize=%q: want a number of bytes", val)
 			}
 			p.CacheSize = n
+		case "bproc.token":
+			if !nodeauth.ValidToken(val) {
+				return p, fmt.Errorf("kernel command line: bproc.token=%.80q: want 64 hex digits", val)
+			}
+			p.Token = val
 		case "bproc.mac":
 			mac, err := net.ParseMAC(val)
 			if err != nil {
