@@ -54,7 +54,8 @@ func TestConfigNodes(t *testing.T) {
 	state := filepath.Join(c.dir, "state")
 	slave := func(node string) {
 		cmd := exec.Command(binary, "bpslave", "--master", addr, "--node", node,
-			"--key", filepath.Join(state, "node_key"), "--host-key", filepath.Join(state, "host_key.pub"))
+			"--host-key", filepath.Join(state, "host_key.pub"))
+		cmd.Env = append(os.Environ(), "BPROC_TOKEN="+c.nodeToken(t, node))
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -121,7 +121,7 @@ var errNodeAlive = errors.New("node is up and answers on its connection; a secon
 // while n has a connection old: a node that really booted again left a
 // dead one behind, which does not answer a ping; one that answers is the
 // node, alive, and the newcomer is refused.
-func takeOver(old ssh.Conn) error {
+func takeOver(old *ssh.ServerConn) error {
 	if old == nil {
 		return nil
 	}
