@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -89,7 +90,7 @@ func TestBootToken(t *testing.T) {
 func TestNoTakeover(t *testing.T) {
 	c := startCluster(t, 1)
 	running := c.startBpsh(t, "0", "sleep", "307.5")
-	waitChild(t, running.Process.Pid)
+	ghost := waitChild(t, running.Process.Pid)
 	if _, err := dialWithToken(t, c, 0, c.nodeToken(t, "0")); err == nil {
 		// The handshake passes (the token is good); the master then
 		// drops the newcomer. Either way it must not be node 0 now.
@@ -105,6 +106,8 @@ func TestNoTakeover(t *testing.T) {
 	if r := c.run("", "bpsh", "0", "echo", "still node 0"); r.stdout != "still node 0\n" {
 		t.Errorf("node 0 after the attempt: %q %q", r.stdout, r.stderr)
 	}
-	running.Process.Kill()
-	running.Wait()
+	syscall.Kill(ghost, syscall.SIGTERM)
+	if err := running.Wait(); exitCode(err) != 143 {
+		t.Errorf("the job after SIGTERM: %v, want exit 143 (it ran on until then)", err)
+	}
 }
