@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-
 )
 
 // TestCallerIdentity: a process on a node runs as the user who ran bpsh, with

@@ -26,8 +26,8 @@ import (
 
 // Config is what bpslave is started with.
 type Config struct {
-	Master  string        // host:port of the master
-	Node    int           // which node this is
+	Master string // host:port of the master
+	Node   int    // which node this is
 	// Key is the node's own key, made at its start and kept in memory
 	// (nodeauth.NewNodeKey): the master pins it at the first connection.
 	Key ssh.Signer
@@ -70,9 +70,9 @@ type Slave struct {
 	// enrolled: the token was taken and the key pinned; every later
 	// connection signs with the key.
 	enrolled bool
-	keyNext  bool // the last try showed the token and failed
-	pushed   pushed   // programs fetched to a diskless node
-	view     *view    // the master's files, on a diskless node that has them
+	keyNext  bool   // the last try showed the token and failed
+	pushed   pushed // programs fetched to a diskless node
+	view     *view  // the master's files, on a diskless node that has them
 
 	api *net.UnixListener // the local API for the node's processes
 

@@ -46,8 +46,8 @@ type Source struct {
 	// master pinned at its boot: the fetching node checks it as the
 	// host key. Nodes share no key.
 	HostKey []byte `json:"host_key,omitempty"`
-	Ticket []byte `json:"ticket,omitempty"` // Encode(Ticket)
-	Sig    []byte `json:"sig,omitempty"`    // the master's host key's signature of Ticket
+	Ticket  []byte `json:"ticket,omitempty"` // Encode(Ticket)
+	Sig     []byte `json:"sig,omitempty"`    // the master's host key's signature of Ticket
 }
 
 // Ticket lets node Node, which authenticates with Key, have a copy of
@@ -57,7 +57,7 @@ type Source struct {
 type Ticket struct {
 	Version Version `json:"version"`
 	Node    int     `json:"node"`
-	Key     []byte  `json:"key"` // the fetching node's pinned key, ssh wire form
+	Key     []byte  `json:"key"`     // the fetching node's pinned key, ssh wire form
 	Expires int64   `json:"expires"` // unix seconds
 }
 
