@@ -28,6 +28,19 @@ func (c *Client) AddNode(mac string) (int, error) {
 	return *r.Added, nil
 }
 
+// NodeToken mints a one-time boot token for node (root only): what a
+// bpslave started by hand shows at its first connection ($BPROC_TOKEN).
+func (c *Client) NodeToken(node int) (string, error) {
+	r, err := c.call(localapi.Request{Op: localapi.OpNodeToken, Node: &node})
+	if err != nil {
+		return "", err
+	}
+	if r.Token == "" {
+		return "", fmt.Errorf("node-token %d: the master gave none", node)
+	}
+	return r.Token, nil
+}
+
 // Watch waits for the next change of the node table (a minute at most) and
 // returns the table then: BProc's bproc_notifier, as a call.
 func (c *Client) Watch() ([]localapi.NodeStatus, error) {

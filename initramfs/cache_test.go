@@ -43,13 +43,13 @@ func TestBuildCache(t *testing.T) {
 		t.Errorf("second Build rewrote the image (mtime %v, want %v)", fi.ModTime(), old)
 	}
 
-	// A new node key: a new image.
-	for _, f := range []string{o.NodeKey, o.NodeKeyPub} {
+	// A new host key: a new image.
+	for _, f := range []string{strings.TrimSuffix(o.HostKeyPub, ".pub"), o.HostKeyPub} {
 		if err := os.Remove(f); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := keys.LoadOrCreate(filepath.Dir(o.NodeKey)); err != nil {
+	if _, err := keys.LoadOrCreate(filepath.Dir(o.HostKeyPub)); err != nil {
 		t.Fatal(err)
 	}
 	p3, err := Build(o)
@@ -57,8 +57,8 @@ func TestBuildCache(t *testing.T) {
 		t.Fatalf("Build after a key change = %s, %v; want a new image", p3, err)
 	}
 	files, _ := readImage(t, mustRead(t, p3))
-	if got := files[strings.TrimPrefix(NodeKeyPath, "/")].data; !bytes.Equal(got, mustRead(t, o.NodeKey)) {
-		t.Errorf("rebuilt image carries the old node key")
+	if got := files[strings.TrimPrefix(HostKeyPath, "/")].data; !bytes.Equal(got, mustRead(t, o.HostKeyPub)) {
+		t.Errorf("rebuilt image carries the old host key")
 	}
 
 	// Uncompressed is another image beside it.

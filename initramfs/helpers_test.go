@@ -36,13 +36,10 @@ func testOptions(t *testing.T) Options {
 	if _, err := keys.LoadOrCreate(state); err != nil {
 		t.Fatalf("keys.LoadOrCreate(%s) = %v", state, err)
 	}
-	hostPub, nodeKey, nodePub := KeyFiles(state)
 	return Options{
 		Binary:     testBinary(t),
 		Applets:    []string{"bpctl", "bpmaster", "bpsh", "bpslave", "bpstat"},
-		HostKeyPub: hostPub,
-		NodeKey:    nodeKey,
-		NodeKeyPub: nodePub,
+		HostKeyPub: HostKeyFile(state),
 		CacheDir:   filepath.Join(t.TempDir(), "cache"),
 	}
 }

@@ -104,12 +104,12 @@ func plan(o Options) (*image, error) {
 	return im, nil
 }
 
-// addKeys adds the master's host key and the node key. They are parsed
-// here so a swapped path or a node key that does not match its .pub fails
-// the build, not every node's boot.
+// addKeys adds the master's host key, which nodes pin; parsed here so a
+// wrong path fails the build, not every node's boot. No private key goes
+// in: the image is served to whoever asks.
 func (im *image) addKeys(o Options) error {
-	if o.HostKeyPub == "" || o.NodeKey == "" {
-		return fmt.Errorf("keys: host key and node key paths are required")
+	if o.HostKeyPub == "" {
+		return fmt.Errorf("keys: the host key path is required")
 	}
 	host, err := os.ReadFile(o.HostKeyPub)
 	if err != nil {
@@ -118,32 +118,7 @@ func (im *image) addKeys(o Options) error {
 	if _, _, _, _, err := ssh.ParseAuthorizedKey(host); err != nil {
 		return fmt.Errorf("host key %s: %w", o.HostKeyPub, err)
 	}
-	priv, err := os.ReadFile(o.NodeKey)
-	if err != nil {
-		return fmt.Errorf("node key: %w", err)
-	}
-	signer, err := ssh.ParsePrivateKey(priv)
-	if err != nil {
-		return fmt.Errorf("node key %s: %w", o.NodeKey, err)
-	}
-	pub := ssh.MarshalAuthorizedKey(signer.PublicKey())
-	if o.NodeKeyPub != "" {
-		b, err := os.ReadFile(o.NodeKeyPub)
-		if err != nil {
-			return fmt.Errorf("node public key: %w", err)
-		}
-		k, _, _, _, err := ssh.ParseAuthorizedKey(b)
-		if err != nil {
-			return fmt.Errorf("node public key %s: %w", o.NodeKeyPub, err)
-		}
-		if !bytes.Equal(k.Marshal(), signer.PublicKey().Marshal()) {
-			return fmt.Errorf("node public key %s: does not match %s", o.NodeKeyPub, o.NodeKey)
-		}
-		pub = b
-	}
 	im.entries[HostKeyPath] = entry{mode: cpio.S_IFREG | 0o644, data: host}
-	im.entries[NodeKeyPath] = entry{mode: cpio.S_IFREG | 0o600, data: priv}
-	im.entries[NodeKeyPubPath] = entry{mode: cpio.S_IFREG | 0o644, data: pub}
 	return nil
 }
 

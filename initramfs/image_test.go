@@ -3,6 +3,7 @@ package initramfs
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -11,8 +12,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/bproc/bproc/keys"
 	"golang.org/x/sys/unix"
 )
 
@@ -59,8 +63,6 @@ func TestImageContents(t *testing.T) {
 		perm      uint64
 	}{
 		{HostKeyPath, o.HostKeyPub, 0o644},
-		{NodeKeyPath, o.NodeKey, 0o600},
-		{NodeKeyPubPath, o.NodeKeyPub, 0o644},
 	} {
 		f := files[strings.TrimPrefix(k.name, "/")]
 		if f.Mode != cpio.S_IFREG|k.perm || !bytes.Equal(f.data, mustRead(t, k.src)) {
@@ -142,16 +144,37 @@ func TestDefaultBinary(t *testing.T) {
 	}
 }
 
-// TestNodePublicKeyDerived: without NodeKeyPub the image still carries the
-// node's public key, made from the private one.
-func TestNodePublicKeyDerived(t *testing.T) {
+// TestNoPrivateKey: the image is served to anyone on the boot network, so
+// it holds no private key at all, not even when the state directory still
+// has the node_key of an older bproc: every file of the image, read back
+// from the cpio, is free of private key material.
+func TestNoPrivateKey(t *testing.T) {
 	o := testOptions(t)
-	want := mustRead(t, o.NodeKeyPub)
-	o.NodeKeyPub = ""
-	o.Uncompressed = true
-	files, _ := readImage(t, writeImage(t, o))
-	if got := files[strings.TrimPrefix(NodeKeyPubPath, "/")].data; !bytes.Equal(got, want) {
-		t.Errorf("%s = %q, want %q", NodeKeyPubPath, got, want)
+	state := filepath.Dir(o.HostKeyPub)
+	if _, err := keys.LoadOrCreate(state); err != nil {
+		t.Fatal(err)
+	}
+	// Made now: the image's /init is this test's binary, which holds
+	// every literal of the test.
+	oldKey := []byte(fmt.Sprintf("-----BEGIN OPENSSH PRIVATE KEY-----\n%x\n-----END OPENSSH PRIVATE KEY-----\n", time.Now().UnixNano()))
+	os.WriteFile(filepath.Join(state, "node_key"), oldKey, 0o600)
+	hostPriv := mustRead(t, strings.TrimSuffix(o.HostKeyPub, ".pub"))
+	for _, compressed := range []bool{false, true} {
+		o.Uncompressed = !compressed
+		files, _ := readImage(t, writeImage(t, o))
+		for name, f := range files {
+			// The binary holds the words (x/crypto's PEM code), not a key.
+			pem := name != "init" && bytes.Contains(f.data, []byte("PRIVATE KEY"))
+			if pem || bytes.Contains(f.data, hostPriv) || bytes.Contains(f.data, oldKey) {
+				t.Errorf("%s (compressed %v): carries a private key", name, compressed)
+			}
+			if strings.HasPrefix(name, "var/lib/bproc/") && name != strings.TrimPrefix(HostKeyPath, "/") {
+				t.Errorf("%s: in the image beside the host key", name)
+			}
+		}
+		if _, ok := files[strings.TrimPrefix(HostKeyPath, "/")]; !ok {
+			t.Errorf("no %s in the image: nodes could not pin the master", HostKeyPath)
+		}
 	}
 }
 
@@ -195,8 +218,8 @@ func TestSystemCpio(t *testing.T) {
 	if l, err := os.Readlink(filepath.Join(dir, "bin/bpsh")); err != nil || l != "/init" {
 		t.Errorf("readlink bin/bpsh = %q, %v; want /init", l, err)
 	}
-	if fi, err := os.Stat(filepath.Join(dir, NodeKeyPath)); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("extracted node key: %v, %v; want mode 0600", fi.Mode(), err)
+	if fi, err := os.Stat(filepath.Join(dir, HostKeyPath)); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("extracted host key: %v, %v; want mode 0644", fi, err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "lib/modules", fakeKernel, "kernel/drivers/net/virtio_net.ko")); err != nil {
 		t.Errorf("extracted virtio_net.ko: %v", err)
@@ -231,7 +254,6 @@ func TestBadInputs(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(badDep, fakeKernel, "modules.dep"), []byte("../../../etc/shadow:\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	other := testOptions(t) // a second node key, not matching the first
 
 	for _, tc := range []struct {
 		name   string
@@ -248,8 +270,7 @@ func TestBadInputs(t *testing.T) {
 		{"module path escapes", func(o *Options) { o.ModulesDir = badDep }, "../../../etc/shadow"},
 		{"missing host key", func(o *Options) { o.HostKeyPub = "/nonexistent/host_key.pub" }, "/nonexistent/host_key.pub"},
 		{"host key not a key", func(o *Options) { o.HostKeyPub = o.Binary }, "host key"},
-		{"no node key", func(o *Options) { o.NodeKey = "" }, "node key"},
-		{"node key mismatch", func(o *Options) { o.NodeKeyPub = other.NodeKeyPub }, "does not match"},
+		{"no host key", func(o *Options) { o.HostKeyPub = "" }, "host key"},
 		{"applet with slash", func(o *Options) { o.Applets = []string{"../bpsh"} }, `applet "../bpsh"`},
 		{"applet twice", func(o *Options) { o.Applets = []string{"bpsh", "bpsh"} }, "/bin/bpsh: already in the image"},
 		{"relative extra file", func(o *Options) { o.Files = map[string][]byte{"etc/x": nil} }, `"etc/x"`},

@@ -17,7 +17,8 @@
 //	                               before /init mounts devtmpfs
 //	/proc /sys /dev/pts /tmp /run /etc /root   empty mount points
 //	/var/lib/bproc/host_key.pub    the master's host key, pinned by the node
-//	/var/lib/bproc/node_key        the node key (0600) and its .pub
+//	                               (no private key: the node makes its own
+//	                               at boot, see package nodeauth)
 //	/lib/modules/VER/...           module files, modules.dep (only the lines
 //	                               of the modules carried), modules.builtin
 //	/etc/bproc/modules             module names in load order
@@ -34,12 +35,10 @@ import (
 // Paths inside the image. The key paths are bpslave's defaults, so the
 // node's /init needs no flags to find them.
 const (
-	InitPath       = "/init"
-	AppletDir      = "/bin"
-	KeyDir         = "/var/lib/bproc"
-	HostKeyPath    = KeyDir + "/" + keys.HostKeyFile + ".pub"
-	NodeKeyPath    = KeyDir + "/" + keys.NodeKeyFile
-	NodeKeyPubPath = NodeKeyPath + ".pub"
+	InitPath    = "/init"
+	AppletDir   = "/bin"
+	KeyDir      = "/var/lib/bproc"
+	HostKeyPath = KeyDir + "/" + keys.HostKeyFile + ".pub"
 	// ModuleListPath names the modules to load, one per line, each after
 	// the modules it needs; built-in ones are left out. A node loads them
 	// in this order with u-root's kmodule (Probe or FileInit).
@@ -92,27 +91,25 @@ type Options struct {
 	OptionalModules []string
 
 	// HostKeyPub is the master's host public key (authorized_keys format).
+	// An image holds no private key: anyone on the boot network can fetch
+	// it.
 	HostKeyPub string
-	// NodeKey is the node's private key (OpenSSH format); NodeKeyPub its
-	// public half, derived from NodeKey when "".
-	NodeKey, NodeKeyPub string
 
 	// Files are extra files, absolute path in the image -> content, mode
 	// 0644: the configuration the node needs (the master's address, say).
 	Files map[string][]byte
 
-	// CacheDir is where Build keeps images. Required by Build; the images
-	// hold the node's private key, so it is created 0700.
+	// CacheDir is where Build keeps images. Required by Build; created
+	// 0700 (the images hold no secret, but only the master serves them).
 	CacheDir string
 	// Uncompressed writes a plain cpio instead of a gzip-compressed one.
 	Uncompressed bool
 }
 
-// KeyFiles returns the key paths of a master state directory (see package
-// keys), ready for Options.
-func KeyFiles(stateDir string) (hostPub, nodeKey, nodePub string) {
-	nodeKey = filepath.Join(stateDir, keys.NodeKeyFile)
-	return filepath.Join(stateDir, keys.HostKeyFile) + ".pub", nodeKey, nodeKey + ".pub"
+// HostKeyFile returns the path of the master's host public key in a state
+// directory (see package keys), ready for Options.
+func HostKeyFile(stateDir string) string {
+	return filepath.Join(stateDir, keys.HostKeyFile) + ".pub"
 }
 
 // Errors callers can test for with errors.Is.

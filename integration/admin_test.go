@@ -246,7 +246,8 @@ func TestMasterRestart(t *testing.T) {
 	c := startCluster(t, 1, "--nodes", "2", "--listen", addr)
 	state := filepath.Join(c.dir, "state")
 	slave := exec.Command(binary, "bpslave", "--master", addr, "--node", "1",
-		"--key", filepath.Join(state, "node_key"), "--host-key", filepath.Join(state, "host_key.pub"))
+		"--host-key", filepath.Join(state, "host_key.pub"))
+	slave.Env = append(os.Environ(), "BPROC_TOKEN="+c.nodeToken(t, "1"))
 	var slaveLog syncBuffer
 	slave.Stdout, slave.Stderr = &slaveLog, &slaveLog
 	slave.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

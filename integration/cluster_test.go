@@ -286,6 +286,18 @@ func (c *cluster) command(applet string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// nodeToken is a boot token for node, from bpctl --node-token: what a
+// bpslave started by hand shows at its first connection.
+func (c *cluster) nodeToken(t *testing.T, node string) string {
+	t.Helper()
+	r := c.run("", "bpctl", "--node-token", node)
+	tok := strings.TrimSpace(r.stdout)
+	if r.code != 0 || len(tok) != 64 {
+		t.Fatalf("bpctl --node-token %s: exit %d %q %q", node, r.code, r.stdout, r.stderr)
+	}
+	return tok
+}
+
 func (c *cluster) client() *bproc.Client {
 	c.t.Helper()
 	cl, err := bproc.Dial(c.socket)

@@ -54,7 +54,12 @@ func TestConfigNodes(t *testing.T) {
 	state := filepath.Join(c.dir, "state")
 	slave := func(node string) {
 		cmd := exec.Command(binary, "bpslave", "--master", addr, "--node", node,
-			"--key", filepath.Join(state, "node_key"), "--host-key", filepath.Join(state, "host_key.pub"))
+			"--host-key", filepath.Join(state, "host_key.pub"))
+		token := strings.Repeat("0b", 32) // node 7 is in no table to give one
+		if node != "7" {
+			token = c.nodeToken(t, node)
+		}
+		cmd.Env = append(os.Environ(), "BPROC_TOKEN="+token)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-
-	"github.com/bproc/bproc/keys"
 )
 
 // TestCallerIdentity: a process on a node runs as the user who ran bpsh, with
@@ -62,21 +60,17 @@ func TestCallerIdentity(t *testing.T) {
 	}
 }
 
-// TestRefusals: a node with another key, and an SSH client with no key at
-// all, are refused, and each refusal is logged with its reason. The nodes
-// that belong go on undisturbed.
+// TestRefusals: a node with a boot token the master never gave, and an
+// SSH client with no key at all, are refused, and each refusal is logged
+// with its reason. The nodes that belong go on undisturbed.
 func TestRefusals(t *testing.T) {
 	c := startCluster(t, 1)
 	addr := c.nodeAddr(t)
 
-	// A bpslave with a key of its own making.
-	keyDir := t.TempDir()
-	if _, err := keys.LoadOrCreate(keyDir); err != nil {
-		t.Fatal(err)
-	}
+	// A bpslave with a token of its own making.
 	slave := exec.Command(binary, "bpslave", "--master", addr, "--node", "0",
-		"--key", filepath.Join(keyDir, "node_key"),
 		"--host-key", filepath.Join(c.dir, "state", "host_key.pub"))
+	slave.Env = append(os.Environ(), "BPROC_TOKEN="+strings.Repeat("5e", 32))
 	var slaveLog syncBuffer
 	slave.Stdout, slave.Stderr = &slaveLog, &slaveLog
 	slave.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -84,7 +78,8 @@ func TestRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { slave.Process.Kill(); slave.Wait() })
-	c.waitLog(t, regexp.MustCompile(`refused node connection.*node 0: key SHA256:\S+ is not the cluster's node key`))
+	c.waitLog(t, regexp.MustCompile(`refused node connection.*node 0: boot token unknown or already used`))
+	c.waitLog(t, regexp.MustCompile(`refused node connection.*node 0: key SHA256:\S+ is not the key pinned for the node`))
 
 	// A client that offers only a password.
 	_, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{

@@ -1,7 +1,7 @@
-// Package keys creates and loads the two SSH keys of a bproc cluster: the
-// master's host key, which nodes pin, and the node key, which every node
-// presents to the master. Both are generated on the master's first start in
-// its state directory; a netbooted node gets them inside its image.
+// Package keys creates and loads the master's SSH host key, which nodes
+// pin: generated on the master's first start in its state directory; a
+// netbooted node gets its public half inside its image. Nodes have no key
+// of the cluster's: each makes its own at boot (package nodeauth).
 package keys
 
 import (
@@ -17,33 +17,27 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// File names inside the state directory.
-const (
-	HostKeyFile = "host_key"
-	NodeKeyFile = "node_key"
-)
+// HostKeyFile is the host key's name inside the state directory. A
+// node_key file that an older bproc left there is not read: no node
+// authenticates with it any more.
+const HostKeyFile = "host_key"
 
-// Set is the master's view of both keys.
+// Set is the master's keys.
 type Set struct {
 	Host ssh.Signer // the master's host key
-	Node ssh.Signer // the key every node authenticates with
-	// Paths of the private key files (the node key file is handed to local
-	// nodes; the host key's .pub file is what they pin).
-	HostPath, NodePath string
+	// HostPath is the private key file; its .pub is what nodes pin.
+	HostPath string
 }
 
-// LoadOrCreate reads both keys from dir, generating each one that is missing
+// LoadOrCreate reads the host key from dir, generating it when missing
 // (with its .pub beside it). The directory is created 0700.
 func LoadOrCreate(dir string) (*Set, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state dir %s: %w", dir, err)
 	}
-	s := &Set{HostPath: filepath.Join(dir, HostKeyFile), NodePath: filepath.Join(dir, NodeKeyFile)}
+	s := &Set{HostPath: filepath.Join(dir, HostKeyFile)}
 	var err error
 	if s.Host, err = loadOrCreate(s.HostPath); err != nil {
-		return nil, err
-	}
-	if s.Node, err = loadOrCreate(s.NodePath); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -20,9 +20,6 @@ func TestLoadOrCreateIsStable(t *testing.T) {
 	if !bytes.Equal(a.Host.PublicKey().Marshal(), b.Host.PublicKey().Marshal()) {
 		t.Errorf("host key changed between starts")
 	}
-	if bytes.Equal(a.Host.PublicKey().Marshal(), a.Node.PublicKey().Marshal()) {
-		t.Errorf("host key and node key are the same key")
-	}
 	pub, err := LoadPublic(a.HostPath + ".pub")
 	if err != nil {
 		t.Fatal(err)
@@ -30,12 +27,24 @@ func TestLoadOrCreateIsStable(t *testing.T) {
 	if !bytes.Equal(pub.Marshal(), a.Host.PublicKey().Marshal()) {
 		t.Errorf("host_key.pub does not match host_key")
 	}
-	st, err := os.Stat(a.NodePath)
+	st, err := os.Stat(a.HostPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Mode().Perm() != 0o600 {
-		t.Errorf("node key mode = %o, want 600", st.Mode().Perm())
+		t.Errorf("host key mode = %o, want 600", st.Mode().Perm())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_key")); err == nil {
+		t.Errorf("a node key was made: nodes share no key")
+	}
+}
+
+// A state directory of an older bproc, with its node_key, still loads.
+func TestOldNodeKeyIgnored(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "node_key"), []byte("an old node key\n"), 0o600)
+	if _, err := LoadOrCreate(dir); err != nil {
+		t.Fatalf("state dir with an old node_key: %v", err)
 	}
 }
 

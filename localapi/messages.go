@@ -27,6 +27,10 @@ const (
 	// OpAddNode adds a node for a MAC address to the configuration file
 	// and reloads it (bpctl --add-node; root only).
 	OpAddNode = "add-node"
+	// OpNodeToken mints a one-time boot token for a node that is started
+	// by hand (bpctl --node-token N; root only): the reply's Token, which
+	// bpslave takes in $BPROC_TOKEN.
+	OpNodeToken = "node-token"
 )
 
 // Node states, as BProc named them. (The actions, reboot, halt and pwroff,
@@ -46,7 +50,7 @@ type Request struct {
 	Signal *Signal `json:"signal,omitempty"`
 	Ctl    *Ctl    `json:"ctl,omitempty"`
 	MAC    string  `json:"mac,omitempty"`  // OpAddNode
-	Node   *int    `json:"node,omitempty"` // OpMove: where to
+	Node   *int    `json:"node,omitempty"` // OpMove: where to; OpNodeToken: for which node
 	VRfork *VRfork `json:"vrfork,omitempty"`
 }
 
@@ -116,7 +120,8 @@ type Reply struct {
 	Failed []NodeError `json:"failed,omitempty"`
 	// Added is the number of the node OpAddNode added.
 	Added *int `json:"added,omitempty"`
-	// Token is OpMove's ghost token, for BPROC_GHOST_TOKEN.
+	// Token is OpMove's ghost token, for BPROC_GHOST_TOKEN, or
+	// OpNodeToken's boot token.
 	Token string `json:"token,omitempty"`
 	// Where is OpWhere's answer.
 	Where *int `json:"where,omitempty"`

@@ -247,6 +247,13 @@ func (m *Master) serveFrames(c *client, rr *localapi.RequestReader, closer io.Cl
 				break
 			}
 			reply.Added = &num
+		case localapi.OpNodeToken:
+			tok, err := m.nodeToken(c.cred, req.Node)
+			if err != nil {
+				reply.Error = err.Error()
+				break
+			}
+			reply.Token = tok
 		case localapi.OpWhere:
 			where := c.node
 			reply.Where = &where

@@ -16,7 +16,6 @@ import (
 
 	"github.com/bproc/bproc/asuser"
 	"github.com/bproc/bproc/contentcache"
-	"github.com/bproc/bproc/localapi"
 	"github.com/bproc/bproc/wire"
 )
 
@@ -82,12 +81,17 @@ func (m *Master) serveFilesConn(num int, sc *ssh.ServerConn, chans <-chan ssh.Ne
 	}
 }
 
-// credOnNode is the credentials of a process of uid on n, if it has one.
+// credOnNode is the credentials of a process of uid on n, if it has one:
+// a node reads the master's files as a user only while that user has a
+// process on it.
 func (m *Master) credOnNode(n *node, uid uint32) (asuser.Cred, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if uid == 0 && n.state == localapi.StateBoot {
-		return asuser.Cred{}, true // node_up.d scripts, run by the master itself
+	// No case for a node in boot: what the master runs there itself
+	// (node_up.d as root, the libraries as nobody) is in n.own while it
+	// runs.
+	if o, ok := n.own[uid]; ok {
+		return o.cred, true
 	}
 	for _, p := range n.procs {
 		if c := p.job.cred; c.UID == uid {

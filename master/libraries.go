@@ -38,20 +38,27 @@ func libraryFiles(globs []string) []string {
 // sendLibraries has a node with a view of the master's files read the
 // files of the config's libraries keyword while it is in boot, so that
 // they sit in its cache before the first program needs them. The node
-// reads them as root with the master's cat, through its view; it runs
-// before node_up.d, in the same state (boot, when the master serves a
-// node root's files).
-func (m *Master) sendLibraries(num int, sc *ssh.ServerConn, files []string, log io.Writer) error {
+// reads them as nobody (uid 65534, no groups), with the master's cat,
+// through its view: a node is served at boot only what anyone may read
+// (a library only root may read is fetched when a program of root's opens
+// it). It runs before node_up.d, in boot.
+func (m *Master) sendLibraries(n *node, sc *ssh.ServerConn, files []string, log io.Writer) error {
 	began := time.Now()
-	status, err := runOnNode(sc, wire.ProcStart{
-		Node: num, Path: "/bin/cat", Argv: append([]string{"cat"}, files...),
-		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", StdoutFile: "/dev/null",
-	}, log, librariesTimeout)
+	var status wire.ExitStatus
+	err := m.asOwnProcess(n, nobodyCred, func() (err error) {
+		status, err = runOnNode(sc, wire.ProcStart{
+			Node: n.num, Path: "/bin/cat", Argv: append([]string{"cat"}, files...),
+			UID: nobodyCred.UID, GID: nobodyCred.GID, Groups: nobodyCred.Groups,
+			Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", StdoutFile: "/dev/null",
+		}, log, librariesTimeout)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("libraries: %w", err)
 	}
 	if status != (wire.ExitStatus{}) {
-		return fmt.Errorf("libraries: cat: %s", status)
+		// cat goes on past a file nobody may read: the others are read.
+		return fmt.Errorf("libraries: cat as nobody: %s (a file not world-readable is left out)", status)
 	}
 	fmt.Fprintf(log, "--- libraries: %d files read in %s\n", len(files), time.Since(began).Round(time.Millisecond))
 	return nil

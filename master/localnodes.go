@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
@@ -23,6 +24,10 @@ type localNodes struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
+
+// bpslaveTokenEnv is where bpslave takes its boot token from
+// (applets/bpslave.TokenEnv).
+const bpslaveTokenEnv = "BPROC_TOKEN"
 
 // localNode is the supervisor of one namespace node; bpctl's actions reach
 // it through ctl.
@@ -122,9 +127,17 @@ func (m *Master) runLocal(ctx context.Context, num int, ln *localNode, log *slog
 	m.mu.Lock()
 	addr := m.nodeAddr
 	m.mu.Unlock()
+	// Each start is a boot: a token of its own, in the environment of
+	// the child alone (readable by root only, and bpslave drops it at
+	// once), good for this node from any address (local nodes dial
+	// loopback).
+	token, err := m.tokens.Mint(num, nil, netip.Addr{}, 0)
+	if err != nil {
+		return "", fmt.Errorf("start local node %d: %w", num, err)
+	}
 	cmd := exec.Command(m.cfg.Binary, "bpslave",
 		"--master", addr, "--node", strconv.Itoa(num),
-		"--key", m.keys.NodePath, "--host-key", m.keys.HostPath+".pub",
+		"--host-key", m.keys.HostPath+".pub",
 		"--local", "--tmp-size", strconv.FormatInt(m.localTmpSize(), 10))
 	if m.cfg.Diskless {
 		cmd.Args = append(cmd.Args, "--diskless", "--cache-size", strconv.FormatInt(m.cfg.CacheSize, 10))
@@ -132,7 +145,7 @@ func (m *Master) runLocal(ctx context.Context, num int, ln *localNode, log *slog
 	if m.cfg.Diskless && m.cfg.PushOnly {
 		cmd.Args = append(cmd.Args, "--push-only")
 	}
-	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", bpslaveTokenEnv + "=" + token}
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{

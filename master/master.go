@@ -23,6 +23,7 @@ import (
 	"github.com/bproc/bproc/keys"
 	"github.com/bproc/bproc/localapi"
 	"github.com/bproc/bproc/loglimit"
+	"github.com/bproc/bproc/nodeauth"
 )
 
 // Config is everything bpmaster is started with.
@@ -51,6 +52,10 @@ type Config struct {
 	File     *config.Config
 	FilePath string
 	Log      *slog.Logger
+	// Tokens are the boot tokens nodes show at their first connection;
+	// the boot service mints them into the scripts it serves. nil: a
+	// store of the master's own (local nodes, bpctl --node-token).
+	Tokens *nodeauth.Tokens
 }
 
 // Master is a running bpmaster.
@@ -65,6 +70,7 @@ type Master struct {
 	// each file hashed once per change.
 	hashes contentcache.Hashes
 	ssh    *ssh.ServerConfig
+	tokens *nodeauth.Tokens
 	// cpuFlags are this machine's CPU features: a process started here
 	// moves only to nodes that have what its C library chose.
 	cpuFlags []string
@@ -93,6 +99,9 @@ type Master struct {
 	nodeAddr   string                // where nodes dial (after Listen resolved port 0)
 	nodeChange chan struct{}         // closed and replaced on every node state change
 	local      map[int]*localNode    // supervisors of --local-nodes, once started
+	// pins are the keys nodes made for their current boot, by node
+	// (kept in the state directory, see pins.go).
+	pins map[int]ssh.PublicKey
 }
 
 // New checks the configuration and loads (or creates) the keys.
@@ -116,12 +125,19 @@ func New(cfg Config) (*Master, error) {
 	if err != nil {
 		return nil, err
 	}
+	pins, err := loadPins(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Tokens == nil {
+		cfg.Tokens = nodeauth.NewTokens()
+	}
 	ghosts, err := newGhostWatch()
 	if err != nil {
 		return nil, err
 	}
 	m := &Master{
-		cfg: cfg, log: cfg.Log, keys: ks, cpuFlags: flags, ghosts: ghosts,
+		cfg: cfg, log: cfg.Log, keys: ks, cpuFlags: flags, ghosts: ghosts, tokens: cfg.Tokens, pins: pins,
 		Ready:      make(chan struct{}),
 		nodes:      make(map[int]*node),
 		pending:    make(map[ghost.Token]*rank),

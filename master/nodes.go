@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +41,9 @@ type node struct {
 	// moving are the credentials of processes being moved here, by PID:
 	// the node opens their files as them before they are procs.
 	moving map[int]peercred.Cred
+	// own are the master's own processes on the node, by uid (node_up.d,
+	// the libraries): the node reads files as their user while they run.
+	own map[uint32]ownProc
 	// allowed are the addresses the config gives the node; it may connect
 	// from no other. Empty: from any.
 	allowed []netip.Addr
@@ -54,40 +58,6 @@ func newNode(num int, local bool, s saved) *node {
 		p = defaultPerms
 	}
 	return &node{num: num, local: local, state: localapi.StateDown, held: s.Held, perms: p, procs: make(map[int]*proc)}
-}
-
-func (m *Master) sshConfig() *ssh.ServerConfig {
-	want := m.keys.Node.PublicKey().Marshal()
-	cfg := &ssh.ServerConfig{
-		ServerVersion: "SSH-2.0-bproc",
-		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
-			num, files, err := wire.ParseUser(meta.User())
-			if err != nil {
-				return nil, err
-			}
-			if !bytes.Equal(key.Marshal(), want) {
-				return nil, fmt.Errorf("node %d: key %s is not the cluster's node key", num, ssh.FingerprintSHA256(key))
-			}
-			from, _ := netip.ParseAddrPort(meta.RemoteAddr().String())
-			m.mu.Lock()
-			n, known := m.nodes[num]
-			allowed := known && !n.dropped && n.allowsAddr(from.Addr())
-			m.mu.Unlock()
-			if !known || (n != nil && n.dropped) {
-				return nil, fmt.Errorf("node %d: not in the node table", num)
-			}
-			if !allowed {
-				return nil, fmt.Errorf("node %d: connects from %s, not from its address in the config", num, from.Addr())
-			}
-			ext := map[string]string{"node": strconv.Itoa(num)}
-			if files {
-				ext["files"] = "1"
-			}
-			return &ssh.Permissions{Extensions: ext}, nil
-		},
-	}
-	cfg.AddHostKey(m.keys.Host)
-	return cfg
 }
 
 func (m *Master) acceptNodes(ctx context.Context, l net.Listener) {
@@ -115,23 +85,63 @@ func (m *Master) serveNode(ctx context.Context, c net.Conn) {
 		return
 	}
 
+	refuse := func(reason string) {
+		m.log.Warn("refused node connection", "from", c.RemoteAddr().String(), "reason", fmt.Sprintf("node %d: %s", num, reason))
+		sc.Close()
+	}
 	m.mu.Lock()
 	n := m.nodes[num]
+	var old *ssh.ServerConn
+	if n != nil {
+		old = n.conn
+	}
+	m.mu.Unlock()
 	if n == nil { // a reload removed it during the handshake
-		m.mu.Unlock()
-		m.log.Warn("refused node connection", "from", c.RemoteAddr().String(), "reason", fmt.Sprintf("node %d: not in the node table", num))
-		sc.Close()
+		refuse("not in the node table")
 		return
 	}
-	old := n.conn
+	newBoot := sc.Permissions.Extensions["auth"] == authToken
+	if newBoot {
+		// Never a takeover: a new boot of a node gets in only if the
+		// connection it had is dead.
+		if err := takeOver(old); err != nil {
+			refuse(err.Error())
+			return
+		}
+	}
+	key, err := ssh.ParsePublicKey([]byte(sc.Permissions.Extensions["key"]))
+	if err != nil {
+		refuse(err.Error())
+		return
+	}
+	m.mu.Lock()
+	if n.conn != old || m.nodes[num] != n {
+		// Another connection of the node got in meanwhile.
+		m.mu.Unlock()
+		refuse("another connection of the node got in meanwhile")
+		return
+	}
+	if newBoot {
+		if err := m.pinLocked(num, key); err != nil {
+			log.Error("node pinned for this run of the master only", "err", err)
+		}
+	} else if pin := m.pins[num]; pin == nil || !bytes.Equal(pin.Marshal(), key.Marshal()) {
+		m.mu.Unlock()
+		refuse("its key is no longer the one pinned for the node")
+		return
+	}
 	n.conn, n.addr, n.state = sc, hostOf(c.RemoteAddr()), localapi.StateBoot
 	m.changedLocked()
 	m.mu.Unlock()
 	if old != nil {
-		log.Warn("node connected again; dropping its old connection")
+		if newBoot {
+			log.Warn("node booted again; its old connection does not answer: dropping it")
+		} else {
+			log.Info("node connected again with its own key; dropping its old connection")
+		}
 		old.Close()
 	}
-	log.Info("node connected", "from", c.RemoteAddr().String())
+	log.Info("node connected", "from", c.RemoteAddr().String(), "auth", sc.Permissions.Extensions["auth"], "key", ssh.FingerprintSHA256(key))
 	go func() {
 		for nc := range chans {
 			switch nc.ChannelType() {
@@ -146,8 +156,18 @@ func (m *Master) serveNode(ctx context.Context, c net.Conn) {
 	}()
 
 	done := make(chan struct{})
-	go m.nodeRequests(n, sc, reqs, log)
+	helloed := make(chan struct{})
+	go m.nodeRequests(n, sc, reqs, helloed, log)
 	go m.pingNode(n, sc, done, log)
+	go func() {
+		select {
+		case <-helloed:
+		case <-done:
+		case <-time.After(helloLimit):
+			log.Warn("node connected but said no hello; dropping it", "limit", helloLimit)
+			sc.Close()
+		}
+	}()
 	sc.Wait()
 	close(done)
 	if m.nodeDown(n, sc) {
@@ -164,7 +184,8 @@ func hostOf(a net.Addr) string {
 
 // nodeRequests handles a node's global requests. The hello starts the
 // node's setup (node_up.d), which moves it from boot to up or error.
-func (m *Master) nodeRequests(n *node, sc *ssh.ServerConn, reqs <-chan *ssh.Request, log *slog.Logger) {
+func (m *Master) nodeRequests(n *node, sc *ssh.ServerConn, reqs <-chan *ssh.Request, helloed chan struct{}, log *slog.Logger) {
+	var once sync.Once
 	for r := range reqs {
 		switch r.Type {
 		case wire.ReqPing:
@@ -185,6 +206,7 @@ func (m *Master) nodeRequests(n *node, sc *ssh.ServerConn, reqs <-chan *ssh.Requ
 			m.mu.Unlock()
 			r.Reply(true, wire.Encode(wire.HelloReply{PingInterval: m.cfg.PingInterval}))
 			if current {
+				once.Do(func() { close(helloed) })
 				go m.setUpNode(n, sc, log)
 			}
 		default:

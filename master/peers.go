@@ -70,9 +70,9 @@ func (p *peers) dropNode(node int) {
 	}
 }
 
-// pick chooses where node fetches v from ("" : the master) and records
-// node as a holder of v from now on.
-func (p *peers) pick(node int, v wire.Version, now time.Time) string {
+// pick chooses where node fetches v from ("" : the master), and the node
+// serving there, and records node as a holder of v from now on.
+func (p *peers) pick(node int, v wire.Version, now time.Time) (string, int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.holders == nil {
@@ -85,11 +85,11 @@ func (p *peers) pick(node int, v wire.Version, now time.Time) string {
 			hs = append(hs, h)
 		}
 	}
-	addr := ""
+	addr, from := "", -1
 	for _, h := range hs {
 		if a := p.addrs[h.node]; a != "" && h.served < peerFanout {
 			h.served++
-			addr = a
+			addr, from = a, h.node
 			break
 		}
 	}
@@ -97,7 +97,7 @@ func (p *peers) pick(node int, v wire.Version, now time.Time) string {
 		hs = append(hs, &holder{node: node, since: now})
 	}
 	p.holders[key] = hs
-	return addr
+	return addr, from
 }
 
 // filesRequest answers a node's global request on its files connection.
@@ -163,14 +163,20 @@ func (m *Master) source(num int, payload []byte) (wire.Source, error) {
 		return wire.Source{}, err
 	}
 	now := time.Now()
-	addr := m.peers.pick(num, v, now)
+	addr, from := m.peers.pick(num, v, now)
 	if addr == "" {
 		return wire.Source{}, nil
 	}
-	t := wire.Encode(wire.Ticket{Version: v, Node: num, Expires: now.Add(ticketLife).Unix()})
+	// Each side knows the other by the key the master pinned at its
+	// boot; a node without one fetches from the master.
+	fetcher, server := m.pinnedKey(num), m.pinnedKey(from)
+	if fetcher == nil || server == nil {
+		return wire.Source{}, nil
+	}
+	t := wire.Encode(wire.Ticket{Version: v, Node: num, Key: fetcher.Marshal(), Expires: now.Add(ticketLife).Unix()})
 	sig, err := m.keys.Host.Sign(rand.Reader, t)
 	if err != nil {
 		return wire.Source{}, err
 	}
-	return wire.Source{Addr: addr, Ticket: t, Sig: ssh.Marshal(sig)}, nil
+	return wire.Source{Addr: addr, HostKey: server.Marshal(), Ticket: t, Sig: ssh.Marshal(sig)}, nil
 }

@@ -22,7 +22,7 @@ func TestPeersTree(t *testing.T) {
 	served := map[string]int{}
 	fromMaster := 0
 	for n := 0; n < 16; n++ {
-		switch a := p.pick(n, v, now); a {
+		switch a, _ := p.pick(n, v, now); a {
 		case "":
 			fromMaster++
 		case fmt.Sprintf("127.0.0.1:%d", 4000+n):
@@ -41,7 +41,7 @@ func TestPeersTree(t *testing.T) {
 	}
 	// A node gone is no source.
 	p.dropNode(0)
-	if a := p.pick(99, wire.Version{Path: "/other", Size: 1, Sum: strings.Repeat("cd", 32)}, now); a != "" {
+	if a, _ := p.pick(99, wire.Version{Path: "/other", Size: 1, Sum: strings.Repeat("cd", 32)}, now); a != "" {
 		t.Errorf("a version nobody has: source %q", a)
 	}
 }
@@ -54,13 +54,13 @@ func TestPeersByContent(t *testing.T) {
 	p.setAddr(2, "127.0.0.1:4002")
 	sum := strings.Repeat("ef", 32)
 	now := time.Now()
-	if a := p.pick(1, wire.Version{Path: "/a/lib.so", Size: 9, Sum: sum}, now); a != "" {
+	if a, _ := p.pick(1, wire.Version{Path: "/a/lib.so", Size: 9, Sum: sum}, now); a != "" {
 		t.Fatalf("first holder of a content: source %q, want the master", a)
 	}
-	if a := p.pick(2, wire.Version{Path: "/b/lib.so", Size: 9, Sum: sum}, now); a != "127.0.0.1:4001" {
+	if a, _ := p.pick(2, wire.Version{Path: "/b/lib.so", Size: 9, Sum: sum}, now); a != "127.0.0.1:4001" {
 		t.Errorf("the same content by another path: source %q, want node 1", a)
 	}
-	if a := p.pick(2, wire.Version{Path: "/a/lib.so", Size: 9, Sum: strings.Repeat("01", 32)}, now); a != "" {
+	if a, _ := p.pick(2, wire.Version{Path: "/a/lib.so", Size: 9, Sum: strings.Repeat("01", 32)}, now); a != "" {
 		t.Errorf("other content by the same path: source %q, want the master", a)
 	}
 }

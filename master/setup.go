@@ -16,6 +16,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bproc/bproc/asuser"
+
 	"github.com/bproc/bproc/localapi"
 	"github.com/bproc/bproc/wire"
 )
@@ -44,7 +46,7 @@ func (m *Master) setUpNode(n *node, sc *ssh.ServerConn, log *slog.Logger) {
 	m.mu.Unlock()
 	switch {
 	case len(libs) > 0 && view:
-		if err := m.withNodeLog(n.num, func(w io.Writer) error { return m.sendLibraries(n.num, sc, libs, w) }); err != nil {
+		if err := m.withNodeLog(n.num, func(w io.Writer) error { return m.sendLibraries(n, sc, libs, w) }); err != nil {
 			// The node works without them, only its first runs are slower.
 			log.Warn("node setup: libraries not sent", "err", err)
 		}
@@ -52,7 +54,7 @@ func (m *Master) setUpNode(n *node, sc *ssh.ServerConn, log *slog.Logger) {
 		log.Debug("libraries are sent only to nodes with a view of the master's files")
 	}
 	if len(scripts) > 0 {
-		if err := m.runScripts(n.num, sc, scripts); err != nil {
+		if err := m.runScripts(n, sc, scripts); err != nil {
 			log.Error("node setup failed; node in error", "err", err, "log", m.nodeLogPath(n.num))
 			state = localapi.StateError
 		}
@@ -118,9 +120,14 @@ func (m *Master) withNodeLog(num int, fn func(io.Writer) error) error {
 	return fn(logf)
 }
 
-// runScripts runs each script on the node until one fails.
-func (m *Master) runScripts(num int, sc *ssh.ServerConn, scripts []string) error {
-	return m.withNodeLog(num, func(logf io.Writer) error { return runScripts(num, sc, scripts, logf) })
+// runScripts runs each script on the node until one fails, as root:
+// while they run, root has a process of the master's on the node, and the
+// node may read the master's files as root (the scripts, the programs
+// they run), as it may for a root bpsh; not before, not after.
+func (m *Master) runScripts(n *node, sc *ssh.ServerConn, scripts []string) error {
+	return m.withNodeLog(n.num, func(logf io.Writer) error {
+		return m.asOwnProcess(n, rootCred, func() error { return runScripts(n.num, sc, scripts, logf) })
+	})
 }
 
 func runScripts(num int, sc *ssh.ServerConn, scripts []string, logf io.Writer) error {
@@ -142,6 +149,45 @@ func runScripts(num int, sc *ssh.ServerConn, scripts []string, logf io.Writer) e
 		}
 	}
 	return nil
+}
+
+// Credentials of the master's own processes on a node.
+var (
+	rootCred = asuser.Cred{}
+	// nobodyCred reads what anyone may read: the config's libraries.
+	nobodyCred = asuser.Cred{UID: 65534, GID: 65534, Groups: []uint32{}}
+)
+
+// asOwnProcess runs fn, which runs a process of the master's own on n
+// with cred: meanwhile the node may read files as that user, as it may
+// for a user's process (credOnNode), by the master's record, never by the
+// node's word.
+func (m *Master) asOwnProcess(n *node, cred asuser.Cred, fn func() error) error {
+	m.mu.Lock()
+	if n.own == nil {
+		n.own = make(map[uint32]ownProc)
+	}
+	o := n.own[cred.UID]
+	o.cred, o.count = cred, o.count+1
+	n.own[cred.UID] = o
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		o := n.own[cred.UID]
+		if o.count--; o.count == 0 {
+			delete(n.own, cred.UID)
+		} else {
+			n.own[cred.UID] = o
+		}
+		m.mu.Unlock()
+	}()
+	return fn()
+}
+
+// ownProc counts the master's own processes of one user on a node.
+type ownProc struct {
+	cred  asuser.Cred
+	count int
 }
 
 // runOnNode runs one process on a node for the master itself (no ghost, no

@@ -79,12 +79,33 @@ func (h *httpServer) script(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rl.mac = mac.String()
-	node := -1
-	if _, n, ok := h.o.Lookup(mac); ok {
+	node, token := -1, ""
+	if ip, n, ok := h.o.Lookup(mac); ok {
 		node = n
+		token = h.token(r, mac, ip, n)
 	}
 	rl.node = node
-	io.WriteString(w, bootScript(h.o, mac, node))
+	io.WriteString(w, bootScript(h.o, mac, node, token))
+}
+
+// token mints node's boot token if the script request came from the
+// address the node's lease gives: a script fetched from elsewhere (a host
+// asking with another's MAC) boots, but its node will not be taken.
+func (h *httpServer) token(r *http.Request, mac net.HardwareAddr, ip netip.Addr, node int) string {
+	if h.o.MintToken == nil {
+		return ""
+	}
+	from := remoteIP(r)
+	if !ip.IsValid() || from != ip.Unmap() {
+		h.log.Warn("http: boot script without a token: asked from another address than the MAC's lease", "mac", mac.String(), "node", node, "from", from, "lease", ip)
+		return ""
+	}
+	tok, err := h.o.MintToken(node, mac, ip)
+	if err != nil {
+		h.log.Error("http: boot token", "node", node, "err", err)
+		return ""
+	}
+	return tok
 }
 
 // initramfs serves /initramfs: the one every node boots, or, with

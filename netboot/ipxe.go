@@ -23,8 +23,9 @@ func chainScript(o *Options) string {
 
 // bootScript is the iPXE script that boots a node; node < 0 when the MAC
 // is not in the node table (the node boots, and the master decides what
-// to do with it when it dials).
-func bootScript(o *Options, mac net.HardwareAddr, node int) string {
+// to do with it when it dials). token, if not "", is the node's one-time
+// boot token.
+func bootScript(o *Options, mac net.HardwareAddr, node int, token string) string {
 	base := o.baseURL()
 	args := []string{
 		// The EFI stub finds the initrd iPXE loaded by this name; a BIOS
@@ -39,6 +40,9 @@ func bootScript(o *Options, mac net.HardwareAddr, node int) string {
 	if mac != nil {
 		// Which NIC booted: the node's init takes its lease on that one.
 		args = append(args, "bproc.mac="+mac.String())
+	}
+	if token != "" {
+		args = append(args, "bproc.token="+token)
 	}
 	if o.Cmdline != "" {
 		args = append(args, o.Cmdline)

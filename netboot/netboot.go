@@ -123,6 +123,11 @@ type Options struct {
 	// /initramfs?mac=MAC. It is called for every script and initramfs
 	// request, so the answer may follow a configuration that changes.
 	NodeInitramfs func(node int) Source
+	// MintToken, if set, makes the one-time boot token of node (package
+	// nodeauth) that its script puts on the kernel command line as
+	// bproc.token=: called only for a known MAC whose script request came
+	// from the address that MAC's lease gives.
+	MintToken func(node int, mac net.HardwareAddr, ip netip.Addr) (string, error)
 	// Cmdline is appended to the kernel command line after
 	// "console=ttyS0 bproc.master=IP:PORT bproc.node=N".
 	Cmdline string

@@ -90,7 +90,7 @@ func TestBootScript(t *testing.T) {
 	o := testOptions(t, io.Discard)
 	o.Cmdline = "quiet panic=-1"
 	mac := net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}
-	got := bootScript(&o, mac, 3)
+	got := bootScript(&o, mac, 3, "")
 	want := "#!ipxe\n" +
 		"kernel http://10.99.0.1/kernel initrd=initramfs console=ttyS0 bproc.master=10.99.0.1:2223 bproc.node=3 bproc.mac=52:54:00:12:34:56 quiet panic=-1\n" +
 		"initrd http://10.99.0.1/initramfs\n" +
@@ -104,13 +104,13 @@ func TestBootScript(t *testing.T) {
 		}
 		return nil
 	}
-	if got := bootScript(&o, mac, 3); !strings.Contains(got, "\ninitrd http://10.99.0.1/initramfs?mac=52:54:00:12:34:56\n") {
+	if got := bootScript(&o, mac, 3, ""); !strings.Contains(got, "\ninitrd http://10.99.0.1/initramfs?mac=52:54:00:12:34:56\n") {
 		t.Errorf("bootScript of a node with a boot file of its own:\n%s\nwant its initrd by MAC", got)
 	}
-	if got := bootScript(&o, mac, 4); !strings.Contains(got, "\ninitrd http://10.99.0.1/initramfs\n") {
+	if got := bootScript(&o, mac, 4, ""); !strings.Contains(got, "\ninitrd http://10.99.0.1/initramfs\n") {
 		t.Errorf("bootScript of a node without a boot file:\n%s\nwant the common initrd", got)
 	}
-	if got := bootScript(&o, mac, -1); strings.Contains(got, "bproc.node") || strings.Contains(got, "?mac") {
+	if got := bootScript(&o, mac, -1, ""); strings.Contains(got, "bproc.node") || strings.Contains(got, "?mac") {
 		t.Errorf("bootScript of an unknown node names a node:\n%s", got)
 	}
 	o.HTTPPort = 8080

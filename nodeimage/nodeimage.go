@@ -48,15 +48,14 @@ func Options(cfg *config.Config, stateDir string) (initramfs.Options, error) {
 		}
 		ver = v
 	}
-	hostPub, nodeKey, nodePub := initramfs.KeyFiles(stateDir)
 	return initramfs.Options{
 		Applets:         Applets,
 		KernelVersion:   ver,
 		ModulesDir:      modDir,
 		Modules:         cfg.Modules,
 		OptionalModules: append(append([]string(nil), initramfs.DefaultNICModules...), initramfs.ViewModules...),
-		HostKeyPub:      hostPub, NodeKey: nodeKey, NodeKeyPub: nodePub,
-		CacheDir: filepath.Join(stateDir, "images"),
+		HostKeyPub:      initramfs.HostKeyFile(stateDir),
+		CacheDir:        filepath.Join(stateDir, "images"),
 	}, nil
 }
 

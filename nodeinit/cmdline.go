@@ -9,17 +9,23 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/bproc/bproc/nodeauth"
 )
 
 // Params are what the master put on the kernel command line (netboot's
-// iPXE script): bproc.master=IP:PORT bproc.node=N bproc.mac=MAC, and from
-// the config bproc.cachesize=BYTES and bproc.tmpsize=BYTES.
+// iPXE script): bproc.master=IP:PORT bproc.node=N bproc.mac=MAC
+// bproc.token=TOKEN, and from the config bproc.cachesize=BYTES and
+// bproc.tmpsize=BYTES.
 type Params struct {
 	Master    string // host:port; "" when not given
 	Node      int    // -1 when not given
 	MAC       net.HardwareAddr
 	CacheSize int64 // limit of the node's copies of the master's files; 0: none
 	TmpSize   int64 // bytes of /tmp and /run (the config's tmpsize); 0: the kernel's default
+	// Token is this boot's one-time token (package nodeauth), which the
+	// node's first connection shows; "" when the script had none.
+	Token string
 }
 
 // ParseCmdline reads /proc/cmdline's bproc.* words; other words are the
@@ -54,6 +60,11 @@ func ParseCmdline(cmdline string) (Params, error) {
 				return p, fmt.Errorf("kernel command line: bproc.tmpsize=%q: want a number of bytes", val)
 			}
 			p.TmpSize = n
+		case "bproc.token":
+			if !nodeauth.ValidToken(val) {
+				return p, fmt.Errorf("kernel command line: bproc.token=%.80q: want 64 hex digits", val)
+			}
+			p.Token = val
 		case "bproc.mac":
 			mac, err := net.ParseMAC(val)
 			if err != nil {

@@ -9,13 +9,16 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bproc/bproc/nodeauth"
 	"github.com/bproc/bproc/wire"
 )
 
 // DialMaster opens an SSH connection to the master at addr as user: a
 // node's process connection (wire.User) or its files connection
-// (wire.FilesUser), with the node key, to a master holding hostKey.
-func DialMaster(ctx context.Context, addr, user string, key ssh.Signer, hostKey ssh.PublicKey) (ssh.Conn, <-chan ssh.NewChannel, <-chan *ssh.Request, error) {
+// (wire.FilesUser), authenticated by auth (the node's own key, or at the
+// first connection of a boot its token: BootAuth), to a master holding
+// hostKey.
+func DialMaster(ctx context.Context, addr, user string, auth ssh.AuthMethod, hostKey ssh.PublicKey) (ssh.Conn, <-chan ssh.NewChannel, <-chan *ssh.Request, error) {
 	d := net.Dialer{Timeout: 10 * time.Second}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -24,7 +27,7 @@ func DialMaster(ctx context.Context, addr, user string, key ssh.Signer, hostKey 
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	conn, chans, reqs, err := ssh.NewClientConn(c, addr, &ssh.ClientConfig{
 		User:            user,
-		Auth:            []ssh.AuthMethod{ssh.PublicKeys(key)},
+		Auth:            []ssh.AuthMethod{auth},
 		HostKeyCallback: ssh.FixedHostKey(hostKey),
 		ClientVersion:   "SSH-2.0-bproc-node",
 	})
@@ -34,6 +37,13 @@ func DialMaster(ctx context.Context, addr, user string, key ssh.Signer, hostKey 
 	}
 	c.SetDeadline(time.Time{})
 	return conn, chans, reqs, nil
+}
+
+// BootAuth is a node's first connection of a boot: its boot token and
+// the public half of its key, as SSH password authentication, sent only
+// once the channel is encrypted to the pinned host key.
+func BootAuth(token string, key ssh.Signer) ssh.AuthMethod {
+	return ssh.Password(nodeauth.Credential{Token: token, Key: key.PublicKey()}.String())
 }
 
 // OpenFiles opens an sftp session of the master's files as uid on conn:

@@ -26,9 +26,14 @@ import (
 
 // Config is what bpslave is started with.
 type Config struct {
-	Master  string        // host:port of the master
-	Node    int           // which node this is
-	Key     ssh.Signer    // the node key
+	Master string // host:port of the master
+	Node   int    // which node this is
+	// Key is the node's own key, made at its start and kept in memory
+	// (nodeauth.NewNodeKey): the master pins it at the first connection.
+	Key ssh.Signer
+	// Token is the boot token that first connection shows (the kernel
+	// command line's bproc.token, or what the master hands a local node).
+	Token   string
 	HostKey ssh.PublicKey // the master's host key, pinned
 	Local   bool          // a namespace node on the master's machine
 	// Diskless: the root holds none of the master's files; programs are
@@ -67,8 +72,12 @@ type Slave struct {
 	action   string   // reboot, halt or pwroff, once the master asked for it
 	self     string   // this node's bproc binary, for builtins
 	conn     ssh.Conn // the master, while connected
-	pushed   pushed   // programs fetched to a diskless node
-	view     *view    // the master's files, on a diskless node that has them
+	// enrolled: the token was taken and the key pinned; every later
+	// connection signs with the key.
+	enrolled bool
+	keyNext  bool   // the last try showed the token and failed
+	pushed   pushed // programs fetched to a diskless node
+	view     *view  // the master's files, on a diskless node that has them
 
 	api *net.UnixListener // the local API for the node's processes
 
@@ -97,25 +106,14 @@ func New(cfg Config) *Slave {
 // backoff. Whenever the connection is lost, every remote process is killed:
 // their ghosts on the master are gone with it.
 func (s *Slave) Run(ctx context.Context) error {
-	if s.cfg.Diskless && s.cfg.View != nil {
-		v, err := s.startView(ctx)
-		if err != nil {
-			s.log.Warn("no view of the master's files; programs are pushed to the node's root", "err", err)
-		}
-		s.view = v
-	}
-	if s.view == nil && (s.cfg.Local || os.Getpid() == 1) {
-		// With a view, its start makes the socket in the view's /run. A
-		// bpslave run by hand on some machine serves none: the path is
-		// that machine's master's.
-		if err := s.serveAPI(apiSocket); err != nil {
-			s.log.Warn("no local API for the node's processes", "err", err)
-		}
-	}
+	started := false
 	backoff := 100 * time.Millisecond
 	for {
 		began := time.Now()
-		err := s.session(ctx)
+		conn, chans, reqs, err := s.dial(ctx)
+		if err == nil {
+			err = s.session(ctx, conn, chans, reqs, &started)
+		}
 		s.killAll()
 		if s.view != nil {
 			s.view.masterLost() // after the SIGKILLs: a process waiting on a file dies of one
@@ -146,22 +144,65 @@ func (s *Slave) Run(ctx context.Context) error {
 	}
 }
 
-func (s *Slave) session(ctx context.Context) error {
-	conn, chans, reqs, err := DialMaster(ctx, s.cfg.Master, wire.User(s.cfg.Node), s.cfg.Key, s.cfg.HostKey)
-	if err != nil {
-		return err
+// startServices starts the view of the master's files (a diskless node)
+// and the local API for the node's processes.
+func (s *Slave) startServices(ctx context.Context) {
+	if s.cfg.Diskless && s.cfg.View != nil {
+		v, err := s.startView(ctx)
+		if err != nil {
+			s.log.Warn("no view of the master's files; programs are pushed to the node's root", "err", err)
+		}
+		s.view = v
 	}
+	if s.view == nil && (s.cfg.Local || os.Getpid() == 1) {
+		// With a view, its start makes the socket in the view's /run. A
+		// bpslave run by hand on some machine serves none: the path is
+		// that machine's master's.
+		if err := s.serveAPI(apiSocket); err != nil {
+			s.log.Warn("no local API for the node's processes", "err", err)
+		}
+	}
+}
+
+// dial connects to the master: with the boot token until a connection
+// took it, then with the node's key. After a failed try with the token
+// the next one signs with the key, and the one after shows the token
+// again: a token the master took on a connection that broke before the
+// node heard so is spent, and the key is pinned; a token that never
+// reached the master is still good.
+func (s *Slave) dial(ctx context.Context) (ssh.Conn, <-chan ssh.NewChannel, <-chan *ssh.Request, error) {
+	auth := ssh.PublicKeys(s.cfg.Key)
+	token := !s.enrolled && s.cfg.Token != "" && !s.keyNext
+	if token {
+		auth = BootAuth(s.cfg.Token, s.cfg.Key)
+	}
+	conn, chans, reqs, err := DialMaster(ctx, s.cfg.Master, wire.User(s.cfg.Node), auth, s.cfg.HostKey)
+	if err == nil {
+		s.enrolled = true
+	} else {
+		s.keyNext = token
+	}
+	return conn, chans, reqs, err
+}
+
+// session serves one connection to the master. The node's services start
+// in the first (started), once the master answers its requests: after
+// the connection that pinned this node's key, with which nodeview dials.
+func (s *Slave) session(ctx context.Context, conn ssh.Conn, chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, started *bool) error {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
+	actions := make(chan string, 1)
+	go s.masterRequests(reqs, actions)
+	if !*started {
+		*started = true
+		s.startServices(ctx)
+	}
 	if s.view != nil {
 		// Now, before the hello: the master starts no process here until
 		// it has answered that, so the view dials again before any asks.
 		s.view.masterBack()
 	}
-
-	actions := make(chan string, 1)
-	go s.masterRequests(reqs, actions)
 	var uts unix.Utsname
 	unix.Uname(&uts)
 	host, _ := os.Hostname()

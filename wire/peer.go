@@ -38,19 +38,26 @@ type SourceRequest struct {
 	Version Version `json:"version"`
 }
 
-// Source answers a SourceRequest: a node's address and a ticket for it,
-// or nothing (fetch from the master).
+// Source answers a SourceRequest: a node's address, the key it shows
+// there, and a ticket for it; or nothing (fetch from the master).
 type Source struct {
-	Addr   string `json:"addr,omitempty"`
-	Ticket []byte `json:"ticket,omitempty"` // Encode(Ticket)
-	Sig    []byte `json:"sig,omitempty"`    // the master's host key's signature of Ticket
+	Addr string `json:"addr,omitempty"`
+	// HostKey is the serving node's own key (ssh wire form), which the
+	// master pinned at its boot: the fetching node checks it as the
+	// host key. Nodes share no key.
+	HostKey []byte `json:"host_key,omitempty"`
+	Ticket  []byte `json:"ticket,omitempty"` // Encode(Ticket)
+	Sig     []byte `json:"sig,omitempty"`    // the master's host key's signature of Ticket
 }
 
-// Ticket lets node Node have a copy of Version from another node until
-// Expires: the master checked that the user may read that version.
+// Ticket lets node Node, which authenticates with Key, have a copy of
+// Version from another node until Expires: the master checked that the
+// user may read that version. The serving node checks Key against the
+// key the client signed with, so a ticket is of no use to another node.
 type Ticket struct {
 	Version Version `json:"version"`
 	Node    int     `json:"node"`
+	Key     []byte  `json:"key"`     // the fetching node's pinned key, ssh wire form
 	Expires int64   `json:"expires"` // unix seconds
 }
 

@@ -38,6 +38,8 @@ Change nodes. Options apply left to right, each to the nodes selected so far.
   -g, --group=GROUP     group (root, or the owner to one of its groups)
       --add-node=MAC    add a node for a MAC address to the configuration
                         file (the number after the last node line; root)
+      --node-token=N    print a one-time boot token for node N, for a
+                        bpslave started by hand ($BPROC_TOKEN; root)
       --socket=PATH     bpmaster's socket ($BPROC_SOCKET)
   -h, --help            this text
 
@@ -102,7 +104,7 @@ func plan(table []localapi.NodeStatus, steps []step) ([]change, error) {
 		case "master":
 			selected = []int{nodeset.Master}
 			continue
-		case "add-node":
+		case "add-node", "node-token":
 			out = append(out, change{s: s})
 			continue
 		}
@@ -135,6 +137,17 @@ func run(client *bproc.Client, table []localapi.NodeStatus, steps []step, stdout
 				failed = true
 			} else {
 				fmt.Fprintf(stdout, "%s: node %d\n", c.s.arg, num)
+			}
+			continue
+		}
+		if c.s.kind == "node-token" {
+			num, _ := strconv.Atoi(c.s.arg) // checked when parsed
+			tok, err := client.NodeToken(num)
+			if err != nil {
+				fmt.Fprintf(stderr, "%s\n", err)
+				failed = true
+			} else {
+				fmt.Fprintln(stdout, tok)
 			}
 			continue
 		}

@@ -31,7 +31,8 @@ var options = map[string]struct {
 	"-u": {"user", true, ""}, "--user": {"user", true, ""},
 	"-g": {"group", true, ""}, "--group": {"group", true, ""},
 	"-r": {"chroot", true, ""}, "--chroot": {"chroot", true, ""},
-	"--add-node": {"add-node", true, ""},
+	"--add-node":   {"add-node", true, ""},
+	"--node-token": {"node-token", true, ""},
 }
 
 // parsed is the command line: the steps, and the options that are not
@@ -117,6 +118,10 @@ func (s step) check() error {
 	case "add-node":
 		if mac, err := net.ParseMAC(s.arg); err != nil || len(mac) != 6 {
 			return fmt.Errorf("%s %q: not a MAC address", s.flag, s.arg)
+		}
+	case "node-token":
+		if n, err := strconv.Atoi(s.arg); err != nil || n < 0 {
+			return fmt.Errorf("%s %q: not a node number", s.flag, s.arg)
 		}
 	case "chroot":
 		return fmt.Errorf("%s: bproc nodes have no chroot; their root is built by the master", s.flag)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"reflect"
 	"strconv"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/bproc/bproc/keys"
 	"github.com/bproc/bproc/master"
 	"github.com/bproc/bproc/netboot"
+	"github.com/bproc/bproc/nodeauth"
 	"github.com/bproc/bproc/nodeimage"
 )
 
@@ -29,7 +31,9 @@ type bootService struct {
 	live  func() *config.Config
 	port  int
 	state string
-	log   *slog.Logger
+	// tokens: the boot tokens the scripts carry (master.Config.Tokens).
+	tokens *nodeauth.Tokens
+	log    *slog.Logger
 
 	mu   sync.Mutex
 	srv  *netboot.Server
@@ -64,7 +68,7 @@ func startBoot(file *config.Config, live func() *config.Config, mc master.Config
 	if _, err := keys.LoadOrCreate(mc.StateDir); err != nil {
 		return nil, err
 	}
-	b := &bootService{live: live, port: port, state: mc.StateDir, log: log.With("service", "boot")}
+	b := &bootService{live: live, port: port, state: mc.StateDir, tokens: mc.Tokens, log: log.With("service", "boot")}
 	opts, err := b.options(file)
 	if errors.Is(err, nodeimage.ErrNoBoot) && !only {
 		b.made = inputsOf(file)
@@ -82,7 +86,17 @@ func startBoot(file *config.Config, live func() *config.Config, mc master.Config
 }
 
 func (b *bootService) options(file *config.Config) (netboot.Options, error) {
-	return nodeimage.BootOptions(file, b.live, b.state, b.port, b.log)
+	o, err := nodeimage.BootOptions(file, b.live, b.state, b.port, b.log)
+	if err != nil {
+		return o, err
+	}
+	// Each script served to a node's own lease address carries a token
+	// of that boot's, which the master takes at the node's first
+	// connection.
+	o.MintToken = func(node int, mac net.HardwareAddr, ip netip.Addr) (string, error) {
+		return b.tokens.Mint(node, mac, ip, 0)
+	}
+	return o, nil
 }
 
 // reload takes on file, the configuration now in force.

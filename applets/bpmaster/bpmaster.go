@@ -26,6 +26,7 @@ import (
 	"github.com/bproc/bproc/config"
 	"github.com/bproc/bproc/localapi"
 	"github.com/bproc/bproc/master"
+	"github.com/bproc/bproc/nodeauth"
 )
 
 // The flags without a default here take theirs from the configuration
@@ -121,6 +122,8 @@ func (c *cli) masterConfig(file *config.Config, path, bin string, log *slog.Logg
 		Socket: c.Socket, Listen: c.Listen, StateDir: c.StateDir, NodeUpDir: c.NodeUpDir,
 		LocalNodes: c.LocalNodes, Diskless: c.Diskless, PushOnly: c.PushOnly, CacheSize: file.CacheSize, Nodes: c.Nodes, Binary: bin, Log: log,
 		File: file, FilePath: path,
+		// One store: the boot service mints, the master takes.
+		Tokens: nodeauth.NewTokens(),
 	}
 	if mc.Listen == "" {
 		mc.Listen = fmt.Sprintf(":%d", file.Port)

@@ -2,10 +2,13 @@
 //
 // Synopsis:
 //
-//	bpslave --master HOST:PORT --node N --key FILE --host-key FILE.pub [--local]
+//	BPROC_TOKEN=TOKEN bpslave --master HOST:PORT --node N --host-key FILE.pub [--local]
 //
-// It dials the master, says which node it is, and runs the processes the
-// master sends. With --local (started so by bpmaster --local-nodes) it is
+// It makes a key of its own in memory, dials the master with the one-time
+// boot token in $BPROC_TOKEN (bpmaster hands one to each local node it
+// starts; bpctl --node-token N gives one for a node started by hand), which
+// pins the key for this node, says which node it is, and runs the
+// processes the master sends. Every later connection signs with the key. With --local (started so by bpmaster --local-nodes) it is
 // PID 1 of fresh namespaces and first builds the node's diskless root.
 package bpslave
 
@@ -19,6 +22,7 @@ import (
 
 	"github.com/bproc/bproc/applets"
 	"github.com/bproc/bproc/keys"
+	"github.com/bproc/bproc/nodeauth"
 	"github.com/bproc/bproc/noderoot"
 	"github.com/bproc/bproc/slave"
 )
@@ -26,7 +30,6 @@ import (
 type cli struct {
 	Master    string        `required:"" placeholder:"HOST:PORT" help:"The master's node address."`
 	Node      int           `required:"" help:"This node's number."`
-	Key       string        `default:"/var/lib/bproc/node_key" help:"The node key."`
 	HostKey   string        `default:"/var/lib/bproc/host_key.pub" help:"The master's host key, pinned."`
 	Local     bool          `help:"A namespace node of bpmaster --local-nodes: build the node root first."`
 	Diskless  bool          `help:"A root without the master's files: processes see them through a view fetched as they are read (programs are pushed to the root when the view cannot be had)."`
@@ -35,6 +38,9 @@ type cli struct {
 	Ping      time.Duration `default:"15s" help:"Ping interval; a master silent for two is given up."`
 	TmpSize   int64         `default:"0" help:"With --local: bytes of each of the node's tmpfs (/tmp, /var/tmp, /run, /dev/shm), each user at most half (where the kernel has tmpfs quotas); 0 is half the machine's memory."`
 }
+
+// TokenEnv holds the boot token of a bpslave's first connection.
+const TokenEnv = "BPROC_TOKEN"
 
 // Main runs the node daemon until ctx is cancelled.
 func Main(ctx context.Context, args []string, io applets.IO) error {
@@ -46,7 +52,14 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 		return &applets.UsageError{Err: fmt.Errorf("--node %d: must not be negative", c.Node)}
 	}
 	log := slog.New(slog.NewTextHandler(io.Stderr, nil)).With("applet", "bpslave")
-	key, err := keys.LoadSigner(c.Key)
+	// The token is read and dropped from the environment at once: nothing
+	// this node starts (nodeview, a remote process) inherits it.
+	token := os.Getenv(TokenEnv)
+	os.Unsetenv(TokenEnv)
+	if token != "" && !nodeauth.ValidToken(token) {
+		return &applets.UsageError{Err: fmt.Errorf("$%s: not a boot token (64 hex digits)", TokenEnv)}
+	}
+	key, keyPEM, err := nodeauth.NewNodeKey()
 	if err != nil {
 		return err
 	}
@@ -62,13 +75,7 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	}
 	var view *slave.ViewConfig
 	if c.Diskless && !c.PushOnly {
-		// Read now: on a namespace node the file is out of reach once the
-		// node's root is built.
-		pem, err := os.ReadFile(c.Key)
-		if err != nil {
-			return fmt.Errorf("node key: %w", err)
-		}
-		view = &slave.ViewConfig{KeyPEM: pem, CacheSize: c.CacheSize}
+		view = &slave.ViewConfig{KeyPEM: keyPEM, CacheSize: c.CacheSize}
 	}
 	if c.Local {
 		o := noderoot.Options{
@@ -82,6 +89,6 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 			return err
 		}
 	}
-	s := slave.New(slave.Config{Master: c.Master, Node: c.Node, Key: key, HostKey: hostKey, Local: c.Local, Diskless: c.Diskless, View: view, CacheSize: c.CacheSize, TmpSize: c.TmpSize, PingInterval: c.Ping, Log: log})
+	s := slave.New(slave.Config{Master: c.Master, Node: c.Node, Key: key, Token: token, HostKey: hostKey, Local: c.Local, Diskless: c.Diskless, View: view, CacheSize: c.CacheSize, TmpSize: c.TmpSize, PingInterval: c.Ping, Log: log})
 	return s.Run(ctx)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/bproc/bproc/applets"
 	"github.com/bproc/bproc/initramfs"
 	"github.com/bproc/bproc/keys"
+	"github.com/bproc/bproc/nodeauth"
 	"github.com/bproc/bproc/nodeinit"
 	"github.com/bproc/bproc/slave"
 )
@@ -69,25 +70,28 @@ func Main(ctx context.Context, args []string, stdio applets.IO) error {
 		<-ctx.Done()
 		select {}
 	}
-	// The image builder put the keys where bpslave looks by default.
-	hostKey, key, _ := initramfs.KeyFiles(initramfs.KeyDir)
-	signer, err := keys.LoadSigner(key)
+	// The image holds the master's host key, to pin, and no secret: the
+	// node's key is made here, in memory, and the token on the kernel
+	// command line (this boot's alone) lets the master pin it.
+	pub, err := keys.LoadPublic(initramfs.HostKeyPath)
+	if err != nil {
+		log.Error("master's host key", "err", err)
+		select {}
+	}
+	signer, keyPEM, err := nodeauth.NewNodeKey()
 	if err != nil {
 		log.Error("node key", "err", err)
 		select {}
 	}
-	pub, err := keys.LoadPublic(hostKey)
-	if err != nil {
-		log.Error("master's host key", "err", err)
-		select {}
+	if p.Token == "" {
+		log.Error("no bproc.token= on the kernel command line: the master will not take this node (was the script served to another address than this node's lease?)")
 	}
 	host := "n" + strconv.Itoa(p.Node)
 	if err := setHostname(host); err != nil {
 		log.Warn("hostname", "err", err)
 	}
-	pem, _ := os.ReadFile(key) // read above
-	view := &slave.ViewConfig{KeyPEM: pem, CacheSize: p.CacheSize}
-	s := slave.New(slave.Config{Master: master, Node: p.Node, Key: signer, HostKey: pub, Diskless: true, View: view, TmpSize: p.TmpSize, PingInterval: 15 * time.Second, Log: log})
+	view := &slave.ViewConfig{KeyPEM: keyPEM, CacheSize: p.CacheSize}
+	s := slave.New(slave.Config{Master: master, Node: p.Node, Key: signer, Token: p.Token, HostKey: pub, Diskless: true, View: view, TmpSize: p.TmpSize, PingInterval: 15 * time.Second, Log: log})
 	for {
 		s.Run(ctx) // returns only on halt or power-off, which reboot(2) ends
 		log.Error("bpslave stopped; starting it again")

@@ -94,14 +94,17 @@ func TestWritesImage(t *testing.T) {
 	if r, ok := byName["bin/bpsh"]; !ok || r.Mode&cpio.S_IFMT != cpio.S_IFLNK {
 		t.Errorf("bin/bpsh: %v (found %v), want a symlink to /init", r.Info, ok)
 	}
-	key, err := os.ReadFile(filepath.Join(state, "node_key"))
+	key, err := os.ReadFile(filepath.Join(state, "host_key.pub"))
 	if err != nil {
-		t.Fatalf("the state dir has no node key after mkimage: %v", err)
+		t.Fatalf("the state dir has no host key after mkimage: %v", err)
 	}
-	if r, ok := byName["var/lib/bproc/node_key"]; !ok {
-		t.Errorf("no node key in the image")
+	if r, ok := byName["var/lib/bproc/host_key.pub"]; !ok {
+		t.Errorf("no host key in the image")
 	} else if data, _ := io.ReadAll(io.NewSectionReader(r.ReaderAt, 0, int64(r.FileSize))); !bytes.Equal(data, key) {
-		t.Errorf("the image's node key is not the state dir's")
+		t.Errorf("the image's host key is not the state dir's")
+	}
+	if _, ok := byName["var/lib/bproc/node_key"]; ok {
+		t.Errorf("the image carries a node key")
 	}
 }
 

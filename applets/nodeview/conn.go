@@ -54,7 +54,7 @@ func (m *masterConn) get() (ssh.Conn, error) {
 	if m.conn != nil {
 		return m.conn, nil
 	}
-	conn, chans, reqs, err := slave.DialMaster(m.ctx, m.addr, wire.FilesUser(m.node), m.key, m.hostKey)
+	conn, chans, reqs, err := slave.DialMaster(m.ctx, m.addr, wire.FilesUser(m.node), ssh.PublicKeys(m.key), m.hostKey)
 	if err != nil {
 		return nil, err
 	}

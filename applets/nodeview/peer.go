@@ -1,6 +1,7 @@
 package nodeview
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,9 +16,11 @@ import (
 )
 
 // peerServer serves this node's copies of the master's files to other
-// nodes, over SSH: both sides hold the cluster's node key (the client
-// authenticates with it, the server shows it as its host key), and each
-// copy asked for comes with a ticket the master signed for it.
+// nodes, over SSH. Nodes share no key: this node shows its own key (made
+// at its boot, pinned by the master) as host key, which the master hands
+// to the fetching node with the source; the client signs with its own
+// key, and each copy asked for comes with a ticket the master signed for
+// that key. A client with any other key gets nothing.
 type peerServer struct {
 	l         net.Listener
 	cfg       *ssh.ServerConfig
@@ -26,25 +29,34 @@ type peerServer struct {
 	log       *slog.Logger
 }
 
+// peerKeyExt carries the key a peer client authenticated with, from the
+// handshake to the tickets it shows.
+const peerKeyExt = "key"
+
 func startPeerServer(host string, nodeKey ssh.Signer, masterKey ssh.PublicKey, v *masterview.View, log *slog.Logger) (*peerServer, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return nil, fmt.Errorf("nodeview: listen for other nodes: %w", err)
 	}
-	want := nodeKey.PublicKey().Marshal()
+	s := &peerServer{l: l, cfg: peerServerConfig(nodeKey), v: v, masterKey: masterKey, log: log}
+	go s.serve()
+	return s, nil
+}
+
+// peerServerConfig takes any key whose signature holds: what it may have
+// is decided per copy by the ticket, which names the key.
+func peerServerConfig(nodeKey ssh.Signer) *ssh.ServerConfig {
 	cfg := &ssh.ServerConfig{
 		PublicKeyCallback: func(c ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
-			if c.User() != wire.PeerUser || string(k.Marshal()) != string(want) {
-				return nil, fmt.Errorf("not a node of this cluster")
+			if c.User() != wire.PeerUser {
+				return nil, fmt.Errorf("user %.40q: not a node of this cluster", c.User())
 			}
-			return nil, nil
+			return &ssh.Permissions{Extensions: map[string]string{peerKeyExt: string(k.Marshal())}}, nil
 		},
 		ServerVersion: "SSH-2.0-bproc-peer",
 	}
 	cfg.AddHostKey(nodeKey)
-	s := &peerServer{l: l, cfg: cfg, v: v, masterKey: masterKey, log: log}
-	go s.serve()
-	return s, nil
+	return cfg
 }
 
 func (s *peerServer) addr() string { return s.l.Addr().String() }
@@ -71,13 +83,14 @@ func (s *peerServer) serveConn(c net.Conn) {
 			nc.Reject(ssh.UnknownChannelType, "a node serves only copies")
 			continue
 		}
-		go s.serveCopy(nc)
+		go s.serveCopy(nc, []byte(sc.Permissions.Extensions[peerKeyExt]))
 	}
 }
 
-// serveCopy serves the copy a valid ticket of the master's names.
-func (s *peerServer) serveCopy(nc ssh.NewChannel) {
-	t, err := s.ticket(nc.ExtraData())
+// serveCopy serves the copy a valid ticket of the master's names, to the
+// node it was signed for (client: the key that node authenticated with).
+func (s *peerServer) serveCopy(nc ssh.NewChannel, client []byte) {
+	t, err := s.ticket(nc.ExtraData(), client)
 	if err != nil {
 		nc.Reject(ssh.Prohibited, err.Error())
 		return
@@ -93,8 +106,9 @@ func (s *peerServer) serveCopy(nc ssh.NewChannel) {
 	}
 }
 
-// ticket checks the master's signature and the expiry of a ticket.
-func (s *peerServer) ticket(payload []byte) (wire.Ticket, error) {
+// ticket checks the master's signature, the expiry of a ticket, and that
+// it was signed for client, the key the connection authenticated with.
+func (s *peerServer) ticket(payload []byte, client []byte) (wire.Ticket, error) {
 	var src wire.Source
 	if err := wire.Decode(wire.ChanPeerCopy, payload, &src); err != nil {
 		return wire.Ticket{}, err
@@ -112,6 +126,9 @@ func (s *peerServer) ticket(payload []byte) (wire.Ticket, error) {
 	}
 	if !t.Valid(time.Now()) {
 		return wire.Ticket{}, fmt.Errorf("ticket expired")
+	}
+	if len(t.Key) == 0 || !bytes.Equal(t.Key, client) {
+		return wire.Ticket{}, fmt.Errorf("ticket is for node %d's key, not the key this connection shows", t.Node)
 	}
 	return t, nil
 }
@@ -141,10 +158,14 @@ func (p *peerClient) Fetch(uid uint32, v wire.Version, w io.Writer) (bool, error
 	if src.Addr == "" {
 		return false, nil
 	}
+	hostKey, err := ssh.ParsePublicKey(src.HostKey)
+	if err != nil {
+		return false, nil // no key to check the node by: the master it is
+	}
 	client, err := ssh.Dial("tcp", src.Addr, &ssh.ClientConfig{
 		User:            wire.PeerUser,
 		Auth:            []ssh.AuthMethod{ssh.PublicKeys(p.mc.key)},
-		HostKeyCallback: ssh.FixedHostKey(p.mc.key.PublicKey()),
+		HostKeyCallback: ssh.FixedHostKey(hostKey),
 		ClientVersion:   "SSH-2.0-bproc-peer",
 		Timeout:         5 * time.Second,
 	})
