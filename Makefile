@@ -1,7 +1,7 @@
 # bproc: one static binary, busybox-style applets.
 GO      ?= go
 APPLETS := bpcp bpctl bpmaster bpslave bpsh bpstat
-SOURCES := $(shell find . -name '*.go' -not -path './bin/*') go.mod go.sum $(wildcard ghost/*.bin)
+SOURCES := $(shell find . -name '*.go' -not -path './bin/*') go.mod go.sum $(wildcard internal/shared/ghost/*.bin)
 export CGO_ENABLED := 0
 
 .PHONY: all test check fmt vet demo bench clean ghost-stub cluster cluster-down vmtest install uninstall libbproc-test
@@ -39,7 +39,7 @@ bin/libbproc.so: bin/libbproc.so.1
 
 # libbproc's own tests under AddressSanitizer and UBSan: replies good and
 # malformed from a fake master, and a fuzz loop over the JSON decoder.
-# (go test ./integration runs them too.)
+# (go test ./internal/integration runs them too.)
 libbproc-test:
 	@mkdir -p bin/obj
 	$(CC) $(LIBBPROC_CFLAGS) -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -pthread \
@@ -69,7 +69,7 @@ uninstall:
 # The ghost stub is C (a Go process is 600 kB; a ghost must cost a few kB).
 # Its binary is committed so that go build needs no C compiler; this rebuilds it.
 ghost-stub:
-	$(GO) generate ./ghost/
+	$(GO) generate ./internal/shared/ghost/
 
 # Every test: unit, fuzz seeds, and integration tests that start a real
 # master with namespace nodes (those need root and skip without it).
@@ -90,7 +90,7 @@ demo: all
 	./demo.sh
 
 bench: all
-	BPROC_BIN=$(CURDIR)/bin/bproc $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./ghost/ ./bench/
+	BPROC_BIN=$(CURDIR)/bin/bproc $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/shared/ghost/ ./internal/bench/
 	$(CLUSTER_CMD) deps
 	VMTEST=1 BPROC_BIN=$(CURDIR)/bin/bproc $(GO) test -run '^$$' -bench Boot -benchtime 1x -timeout 15m ./testvm/
 

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
 // Identity is who asks: the master knows a caller by SO_PEERCRED and

@@ -10,7 +10,7 @@ import (
 	"net"
 	"syscall"
 
-	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
 // ErrNoMaster wraps every failure to reach bpmaster.

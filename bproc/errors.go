@@ -5,7 +5,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
 // BProc's errors, with its texts, which the master sends and users and

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/bproc/bproc/bproc"
-	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
 // The examples ask a master of four nodes that TestMain answers for on

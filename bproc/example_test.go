@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/bproc/bproc/bproc"
-	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
 // Without a master on the socket, Dial says so.

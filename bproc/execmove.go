@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
 // ExecMove starts path with argv and env on node, in the caller's working

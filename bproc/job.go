@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/bproc/bproc/ghost"
-	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/internal/shared/ghost"
+	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
 // Job is one run request: a rank per node entry, each started by a ghost

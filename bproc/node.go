@@ -6,7 +6,7 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
 // NodeMaster is the master's node number, as BProc numbered it

@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
 var table = localapi.Reply{Nodes: []localapi.NodeStatus{

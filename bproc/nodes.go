@@ -3,7 +3,7 @@ package bproc
 import (
 	"fmt"
 
-	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
 // Ctl makes one change (state, action, owner, group or mode) to each of

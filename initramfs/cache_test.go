@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bproc/bproc/keys"
+	"github.com/bproc/bproc/internal/shared/keys"
 )
 
 func TestBuildCache(t *testing.T) {

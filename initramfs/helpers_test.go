@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bproc/bproc/keys"
+	"github.com/bproc/bproc/internal/shared/keys"
 	"github.com/u-root/u-root/pkg/cpio"
 )
 

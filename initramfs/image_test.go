@@ -16,7 +16,7 @@ import (
 
 	"github.com/u-root/u-root/pkg/cpio"
 
-	"github.com/bproc/bproc/keys"
+	"github.com/bproc/bproc/internal/shared/keys"
 	"golang.org/x/sys/unix"
 )
 

@@ -29,7 +29,7 @@ import (
 	"errors"
 	"path/filepath"
 
-	"github.com/bproc/bproc/keys"
+	"github.com/bproc/bproc/internal/shared/keys"
 )
 
 // Paths inside the image. The key paths are bpslave's defaults, so the

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/bproc/bproc/bproc"
-	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
 // DefaultName is make cluster's namespace; its files go in

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bproc/bproc/cpuflags"
+	"github.com/bproc/bproc/internal/shared/vmadump"
 )
 
 // TestVM boots two QEMU nodes from a real bpmaster and uses them as a
@@ -175,18 +175,18 @@ func TestVM(t *testing.T) {
 		if err != nil {
 			t.Fatalf("bpsh 0 cat /proc/cpuinfo: %v\n%s", err, info)
 		}
-		own, err := cpuflags.Read()
+		own, err := vmadump.ReadCPUFlags()
 		if err != nil {
 			t.Fatal(err)
 		}
 		var env []string
-		if missing := cpuflags.Missing(own, cpuflags.Parse([]byte(info)), nil); len(missing) > 0 {
+		if missing := vmadump.MissingCPUFlags(own, vmadump.ParseCPUFlags([]byte(info)), nil); len(missing) > 0 {
 			out, err := rfork()
 			t.Logf("rfork 2, node CPUs lacking %v:\n%s", missing, out)
 			if err == nil || !strings.Contains(out, "rfork to 0: Exec format error") {
 				t.Errorf("rfork 2 to nodes that lack %v: %v, want \"rfork to 0: Exec format error\"", missing, err)
 			}
-			env = append(env, regexp.MustCompile(`GLIBC_TUNABLES=\S+`).FindString(cpuflags.Refusal(0, missing)))
+			env = append(env, regexp.MustCompile(`GLIBC_TUNABLES=\S+`).FindString(vmadump.CPUFlagsRefusal(0, missing)))
 		}
 		out, err := rfork(env...)
 		t.Logf("rfork 2 %v:\n%s", env, out)
@@ -467,7 +467,7 @@ func binary(t testing.TB) string {
 	return bin
 }
 
-// buildProg builds integration/testdata/NAME.c against libbproc into a
+// buildProg builds internal/integration/testdata/NAME.c against libbproc into a
 // directory the nodes see (their /tmp is their own).
 func buildProg(t *testing.T, name string) string {
 	t.Helper()
@@ -487,7 +487,7 @@ func buildProg(t *testing.T, name string) string {
 	os.Chmod(dir, 0o755)
 	prog := filepath.Join(dir, name)
 	if out, err := exec.Command("gcc", "-std=c11", "-O1", "-pthread", "-I", filepath.Join(root, "libbproc"), "-o", prog,
-		filepath.Join(root, "integration/testdata/"+name+".c"), filepath.Join(root, "bin/libbproc.a")).CombinedOutput(); err != nil {
+		filepath.Join(root, "internal/integration/testdata/"+name+".c"), filepath.Join(root, "bin/libbproc.a")).CombinedOutput(); err != nil {
 		t.Fatalf("gcc: %v\n%s", err, out)
 	}
 	return prog

@@ -24,7 +24,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/bproc/bproc/applets"
-	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
 type cli struct {

@@ -10,8 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bproc/bproc/bproc"
-	"github.com/bproc/bproc/localapi"
-	"github.com/bproc/bproc/wire"
+	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // remote is a file server on a node: the node's bproc binary running as

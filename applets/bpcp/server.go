@@ -15,7 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bproc/bproc/applets"
-	"github.com/bproc/bproc/beneath"
+	"github.com/bproc/bproc/internal/shared/beneath"
 )
 
 // serve is the node side: an sftp server on stdin and stdout, running as

@@ -11,7 +11,7 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/sys/unix"
 
-	"github.com/bproc/bproc/beneath"
+	"github.com/bproc/bproc/internal/shared/beneath"
 )
 
 // serveDir serves the tree at dir as a node's "/" to uid's rule, over a

@@ -19,8 +19,8 @@ import (
 
 	"github.com/bproc/bproc/applets"
 	"github.com/bproc/bproc/bproc"
-	"github.com/bproc/bproc/localapi"
-	"github.com/bproc/bproc/nodeset"
+	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/nodeset"
 )
 
 const usage = `Usage: bpctl [options]

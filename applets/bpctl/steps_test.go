@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
 func TestParseArgsOrder(t *testing.T) {

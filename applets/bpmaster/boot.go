@@ -11,12 +11,12 @@ import (
 	"sync"
 
 	"github.com/bproc/bproc/applets"
-	"github.com/bproc/bproc/config"
-	"github.com/bproc/bproc/keys"
-	"github.com/bproc/bproc/master"
+	"github.com/bproc/bproc/internal/master"
+	"github.com/bproc/bproc/internal/master/config"
+	"github.com/bproc/bproc/internal/master/nodeimage"
+	"github.com/bproc/bproc/internal/shared/keys"
+	"github.com/bproc/bproc/internal/shared/nodeauth"
 	"github.com/bproc/bproc/netboot"
-	"github.com/bproc/bproc/nodeauth"
-	"github.com/bproc/bproc/nodeimage"
 )
 
 // bootService runs the network boot services the config asks for

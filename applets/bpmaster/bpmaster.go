@@ -23,10 +23,10 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/bproc/bproc/applets"
-	"github.com/bproc/bproc/config"
-	"github.com/bproc/bproc/localapi"
-	"github.com/bproc/bproc/master"
-	"github.com/bproc/bproc/nodeauth"
+	"github.com/bproc/bproc/internal/master"
+	"github.com/bproc/bproc/internal/master/config"
+	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/nodeauth"
 )
 
 // The flags without a default here take theirs from the configuration

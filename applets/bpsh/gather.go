@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/bproc/bproc/nodeset"
+	"github.com/bproc/bproc/internal/shared/nodeset"
 )
 
 // flushGathered is --gather: nodes whose output (stdout and stderr alike)

@@ -8,7 +8,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/bproc/bproc/applets"
-	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
 // The defaults of -b and --per-node, for kong's tags and for quick.

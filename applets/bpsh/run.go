@@ -14,9 +14,9 @@ import (
 
 	"github.com/bproc/bproc/applets"
 	"github.com/bproc/bproc/bproc"
-	"github.com/bproc/bproc/localapi"
-	"github.com/bproc/bproc/nodeset"
-	"github.com/bproc/bproc/wire"
+	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/nodeset"
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // runner is one bpsh invocation from start to exit status.

@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/bproc/bproc/wire"
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // files decides rank i's stdin, stdout and stderr. Where bpsh has nothing to

@@ -21,10 +21,10 @@ import (
 	"time"
 
 	"github.com/bproc/bproc/applets"
-	"github.com/bproc/bproc/keys"
-	"github.com/bproc/bproc/nodeauth"
-	"github.com/bproc/bproc/noderoot"
-	"github.com/bproc/bproc/slave"
+	"github.com/bproc/bproc/internal/node"
+	"github.com/bproc/bproc/internal/node/noderoot"
+	"github.com/bproc/bproc/internal/shared/keys"
+	"github.com/bproc/bproc/internal/shared/nodeauth"
 )
 
 type cli struct {
@@ -73,9 +73,9 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	if c.TmpSize < 0 {
 		return &applets.UsageError{Err: fmt.Errorf("--tmp-size %d: must not be negative", c.TmpSize)}
 	}
-	var view *slave.ViewConfig
+	var view *node.ViewConfig
 	if c.Diskless && !c.PushOnly {
-		view = &slave.ViewConfig{KeyPEM: keyPEM, CacheSize: c.CacheSize}
+		view = &node.ViewConfig{KeyPEM: keyPEM, CacheSize: c.CacheSize}
 	}
 	if c.Local {
 		o := noderoot.Options{
@@ -89,6 +89,6 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 			return err
 		}
 	}
-	s := slave.New(slave.Config{Master: c.Master, Node: c.Node, Key: key, Token: token, HostKey: hostKey, Local: c.Local, Diskless: c.Diskless, View: view, CacheSize: c.CacheSize, TmpSize: c.TmpSize, PingInterval: c.Ping, Log: log})
+	s := node.New(node.Config{Master: c.Master, Node: c.Node, Key: key, Token: token, HostKey: hostKey, Local: c.Local, Diskless: c.Diskless, View: view, CacheSize: c.CacheSize, TmpSize: c.TmpSize, PingInterval: c.Ping, Log: log})
 	return s.Run(ctx)
 }

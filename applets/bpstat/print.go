@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bproc/bproc/localapi"
-	"github.com/bproc/bproc/nodeset"
-	"github.com/bproc/bproc/wire"
+	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/nodeset"
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // modeString shows only the execute bits, as BProc did: ---x--x--x.

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bproc/bproc/localapi"
+	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
 func TestPrependNodes(t *testing.T) {

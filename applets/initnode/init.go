@@ -20,10 +20,10 @@ import (
 
 	"github.com/bproc/bproc/applets"
 	"github.com/bproc/bproc/initramfs"
-	"github.com/bproc/bproc/keys"
-	"github.com/bproc/bproc/nodeauth"
-	"github.com/bproc/bproc/nodeinit"
-	"github.com/bproc/bproc/slave"
+	"github.com/bproc/bproc/internal/node"
+	"github.com/bproc/bproc/internal/node/nodeinit"
+	"github.com/bproc/bproc/internal/shared/keys"
+	"github.com/bproc/bproc/internal/shared/nodeauth"
 )
 
 // Main runs the node.
@@ -90,8 +90,8 @@ func Main(ctx context.Context, args []string, stdio applets.IO) error {
 	if err := setHostname(host); err != nil {
 		log.Warn("hostname", "err", err)
 	}
-	view := &slave.ViewConfig{KeyPEM: keyPEM, CacheSize: p.CacheSize}
-	s := slave.New(slave.Config{Master: master, Node: p.Node, Key: signer, Token: p.Token, HostKey: pub, Diskless: true, View: view, TmpSize: p.TmpSize, PingInterval: 15 * time.Second, Log: log})
+	view := &node.ViewConfig{KeyPEM: keyPEM, CacheSize: p.CacheSize}
+	s := node.New(node.Config{Master: master, Node: p.Node, Key: signer, Token: p.Token, HostKey: pub, Diskless: true, View: view, TmpSize: p.TmpSize, PingInterval: 15 * time.Second, Log: log})
 	for {
 		s.Run(ctx) // returns only on halt or power-off, which reboot(2) ends
 		log.Error("bpslave stopped; starting it again")

@@ -14,10 +14,10 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/bproc/bproc/applets"
-	"github.com/bproc/bproc/config"
 	"github.com/bproc/bproc/initramfs"
-	"github.com/bproc/bproc/keys"
-	"github.com/bproc/bproc/nodeimage"
+	"github.com/bproc/bproc/internal/master/config"
+	"github.com/bproc/bproc/internal/master/nodeimage"
+	"github.com/bproc/bproc/internal/shared/keys"
 )
 
 type cli struct {

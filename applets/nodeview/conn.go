@@ -10,8 +10,8 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/bproc/bproc/slave"
-	"github.com/bproc/bproc/wire"
+	"github.com/bproc/bproc/internal/node"
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // masterConn is the node's files connection to the master, dialed when a
@@ -36,13 +36,13 @@ type masterConn struct {
 	peer *peerServer
 }
 
-// files opens an sftp session as uid (see slave.OpenFiles).
+// files opens an sftp session as uid (see node.OpenFiles).
 func (m *masterConn) files(uid uint32) (*sftp.Client, error) {
 	conn, err := m.get()
 	if err != nil {
 		return nil, err
 	}
-	return slave.OpenFiles(conn, uid)
+	return node.OpenFiles(conn, uid)
 }
 
 func (m *masterConn) get() (ssh.Conn, error) {
@@ -54,7 +54,7 @@ func (m *masterConn) get() (ssh.Conn, error) {
 	if m.conn != nil {
 		return m.conn, nil
 	}
-	conn, chans, reqs, err := slave.DialMaster(m.ctx, m.addr, wire.FilesUser(m.node), ssh.PublicKeys(m.key), m.hostKey)
+	conn, chans, reqs, err := node.DialMaster(m.ctx, m.addr, wire.FilesUser(m.node), ssh.PublicKeys(m.key), m.hostKey)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ var errMasterLost = errors.New("nodeview: the node lost its master")
 // a killed process whose open or read waits on that request is in the
 // kernel's uninterruptible FUSE wait: it would not die. Until masterBack,
 // requests fail at once instead of dialing a master that does not answer
-// (masterview retries a lost session once).
+// (nodeview retries a lost session once).
 func (m *masterConn) masterLost() {
 	m.mu.Lock()
 	defer m.mu.Unlock()

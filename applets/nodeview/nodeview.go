@@ -1,5 +1,5 @@
 // Package nodeview is the nodeview applet: a diskless node's view of the
-// master's files (package masterview), run by bpslave as a process of its
+// master's files (package nodeview), run by bpslave as a process of its
 // own.
 //
 // Synopsis:
@@ -28,7 +28,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bproc/bproc/applets"
-	"github.com/bproc/bproc/masterview"
+	"github.com/bproc/bproc/internal/node/nodeview"
 )
 
 type cli struct {
@@ -82,7 +82,7 @@ func Main(ctx context.Context, args []string, std applets.IO) error {
 			}
 		}
 	}()
-	v, err := masterview.Mount(c.Mount, masterview.Options{
+	v, err := nodeview.Mount(c.Mount, nodeview.Options{
 		Peers: &peerClient{mc: mc},
 		Dial:  func(uid, _ uint32) (*sftp.Client, error) { return mc.files(uid) },
 		// Shown as mount points instead.

@@ -10,9 +10,9 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/bproc/bproc/acceptloop"
-	"github.com/bproc/bproc/masterview"
-	"github.com/bproc/bproc/wire"
+	"github.com/bproc/bproc/internal/node/nodeview"
+	"github.com/bproc/bproc/internal/shared/acceptloop"
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // peerServer serves this node's copies of the master's files to other
@@ -24,7 +24,7 @@ import (
 type peerServer struct {
 	l         net.Listener
 	cfg       *ssh.ServerConfig
-	v         *masterview.View
+	v         *nodeview.View
 	masterKey ssh.PublicKey
 	log       *slog.Logger
 }
@@ -33,7 +33,7 @@ type peerServer struct {
 // handshake to the tickets it shows.
 const peerKeyExt = "key"
 
-func startPeerServer(host string, nodeKey ssh.Signer, masterKey ssh.PublicKey, v *masterview.View, log *slog.Logger) (*peerServer, error) {
+func startPeerServer(host string, nodeKey ssh.Signer, masterKey ssh.PublicKey, v *nodeview.View, log *slog.Logger) (*peerServer, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return nil, fmt.Errorf("nodeview: listen for other nodes: %w", err)
@@ -134,7 +134,7 @@ func (s *peerServer) ticket(payload []byte, client []byte) (wire.Ticket, error) 
 }
 
 // peerClient is this node's side: it asks the master where to fetch a
-// version from and fetches it there (masterview.Peers).
+// version from and fetches it there (nodeview.Peers).
 type peerClient struct {
 	mc *masterConn
 }

@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/bproc/bproc/wire"
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 func signer(t *testing.T) ssh.Signer {

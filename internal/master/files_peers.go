@@ -1,0 +1,182 @@
+package master
+
+import (
+	"crypto/rand"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bproc/bproc/internal/shared/asuser"
+	"github.com/bproc/bproc/internal/shared/wire"
+)
+
+// Nodes fetch large files of the master from each other: the master
+// answers each node that is about to fetch a version of a file with a node
+// that has it or is fetching it (and serves fewer than peerFanout others),
+// so that a file many nodes want at once leaves the master about once and
+// spreads down a tree. A node that fetches from nobody fetches from the
+// master.
+const (
+	peerFanout    = 2
+	ticketLife    = time.Minute
+	holderForget  = 10 * time.Minute // a holder not heard of since is dropped
+	maxPeerHolder = 64               // holders kept per version
+)
+
+// content is what a holder holds: a copy of a sum, whatever path it was
+// fetched as.
+type content struct {
+	sum  string
+	size int64
+}
+
+type holder struct {
+	node   int
+	served int
+	since  time.Time
+}
+
+// peers is the master's record of the nodes' copies.
+type peers struct {
+	mu      sync.Mutex
+	addrs   map[int]string // node -> where it serves copies
+	holders map[content][]*holder
+}
+
+func (p *peers) setAddr(node int, addr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.addrs == nil {
+		p.addrs = make(map[int]string)
+	}
+	p.addrs[node] = addr
+}
+
+func (p *peers) dropNode(node int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.addrs, node)
+	for v, hs := range p.holders {
+		kept := hs[:0]
+		for _, h := range hs {
+			if h.node != node {
+				kept = append(kept, h)
+			}
+		}
+		p.holders[v] = kept
+	}
+}
+
+// pick chooses where node fetches v from ("" : the master), and the node
+// serving there, and records node as a holder of v from now on.
+func (p *peers) pick(node int, v wire.Version, now time.Time) (string, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.holders == nil {
+		p.holders = make(map[content][]*holder)
+	}
+	key := content{v.Sum, v.Size}
+	hs := p.holders[key][:0:0]
+	for _, h := range p.holders[key] {
+		if now.Sub(h.since) < holderForget && h.node != node {
+			hs = append(hs, h)
+		}
+	}
+	addr, from := "", -1
+	for _, h := range hs {
+		if a := p.addrs[h.node]; a != "" && h.served < peerFanout {
+			h.served++
+			addr, from = a, h.node
+			break
+		}
+	}
+	if len(hs) < maxPeerHolder {
+		hs = append(hs, &holder{node: node, since: now})
+	}
+	p.holders[key] = hs
+	return addr, from
+}
+
+// filesRequest answers a node's global request on its files connection.
+func (m *Master) filesRequest(num int, r *ssh.Request) {
+	switch r.Type {
+	case wire.ReqPing:
+		r.Reply(true, nil)
+	case wire.ReqPeerAddr:
+		host, port, err := net.SplitHostPort(string(r.Payload))
+		if err != nil || net.ParseIP(host) == nil || port == "" || port == "0" {
+			m.log.Warn("bad peer address from node", "node", num, "addr", string(r.Payload))
+			r.Reply(false, nil)
+			return
+		}
+		m.peers.setAddr(num, string(r.Payload))
+		r.Reply(true, nil)
+	case wire.ReqSource:
+		src, err := m.source(num, r.Payload)
+		if err != nil {
+			m.log.Debug("source refused", "node", num, "err", err)
+			r.Reply(false, []byte(err.Error()))
+			return
+		}
+		r.Reply(true, wire.Encode(src))
+	default:
+		r.Reply(false, nil)
+	}
+}
+
+// source is where node num should fetch a version of a file from, once the
+// master has checked, as the user, that the file is that version and the
+// user may read it.
+func (m *Master) source(num int, payload []byte) (wire.Source, error) {
+	var req wire.SourceRequest
+	if err := wire.Decode(wire.ReqSource, payload, &req); err != nil {
+		return wire.Source{}, err
+	}
+	v := req.Version
+	if err := v.Validate(); err != nil {
+		return wire.Source{}, err
+	}
+	m.mu.Lock()
+	n := m.nodes[num]
+	m.mu.Unlock()
+	if n == nil {
+		return wire.Source{}, fmt.Errorf("no node %d", num)
+	}
+	cred, ok := m.credOnNode(n, req.UID)
+	if !ok {
+		return wire.Source{}, fmt.Errorf("uid %d has no process on node %d", req.UID, num)
+	}
+	err := asuser.Do(cred, func() error {
+		sum, size, err := m.hashes.SumPath(v.Path)
+		if err != nil {
+			return err
+		}
+		if size != v.Size || sum.String() != v.Sum {
+			return fmt.Errorf("%s: not that version", v.Path)
+		}
+		return nil
+	})
+	if err != nil {
+		return wire.Source{}, err
+	}
+	now := time.Now()
+	addr, from := m.peers.pick(num, v, now)
+	if addr == "" {
+		return wire.Source{}, nil
+	}
+	// Each side knows the other by the key the master pinned at its
+	// boot; a node without one fetches from the master.
+	fetcher, server := m.pinnedKey(num), m.pinnedKey(from)
+	if fetcher == nil || server == nil {
+		return wire.Source{}, nil
+	}
+	t := wire.Encode(wire.Ticket{Version: v, Node: num, Key: fetcher.Marshal(), Expires: now.Add(ticketLife).Unix()})
+	sig, err := m.keys.Host.Sign(rand.Reader, t)
+	if err != nil {
+		return wire.Source{}, err
+	}
+	return wire.Source{Addr: addr, HostKey: server.Marshal(), Ticket: t, Sig: ssh.Marshal(sig)}, nil
+}

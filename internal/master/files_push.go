@@ -1,0 +1,89 @@
+package master
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+
+	"github.com/bproc/bproc/internal/master/elfclosure"
+	"github.com/bproc/bproc/internal/shared/asuser"
+	"github.com/bproc/bproc/internal/shared/contentcache"
+	"github.com/bproc/bproc/internal/shared/wire"
+)
+
+// pushList is what a diskless node needs to start the program: its
+// closure (elfclosure), found, stat'ed and its regular files opened and
+// summed with the caller's credentials, so that nothing reaches a node that
+// the caller could not read here. The sums are the versions: a node that
+// has a copy of a sum fetches nothing for it.
+func pushList(hashes *contentcache.Hashes, cred asuser.Cred, start *wire.ProcStart) ([]wire.PushFile, error) {
+	var out []wire.PushFile
+	err := asuser.Do(cred, func() error {
+		c, err := elfclosure.Resolve(start.Path, elfclosure.Options{Env: start.Env, Dir: start.Dir})
+		if err != nil {
+			return err
+		}
+		for _, f := range c.Files {
+			pf := wire.PushFile{Path: f.Path, Target: f.Target}
+			switch f.Kind {
+			case elfclosure.Regular:
+				pf.Kind = "file"
+			case elfclosure.Dir:
+				pf.Kind = "dir"
+			case elfclosure.Symlink:
+				pf.Kind = "link"
+			}
+			fi, err := os.Lstat(f.Path)
+			if err != nil {
+				return err
+			}
+			if pf.Kind == "file" {
+				fi, pf.Sum, err = sumRegular(hashes, f.Path)
+				if err != nil {
+					return err
+				}
+			}
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				pf.Mode = st.Mode & 0o7777
+				pf.UID, pf.GID = st.Uid, st.Gid
+			}
+			if pf.Kind == "file" {
+				pf.Size, pf.MTime = fi.Size(), fi.ModTime().UnixNano()
+			}
+			out = append(out, pf)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", start.Argv[0], err)
+	}
+	return out, nil
+}
+
+// sumRegular opens the regular file p (as the caller) and returns its
+// attributes and sum, both of the file opened.
+func sumRegular(hashes *contentcache.Hashes, p string) (os.FileInfo, string, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, "", err
+	}
+	sum, _, err := hashes.SumFile(f)
+	if err != nil {
+		return nil, "", err
+	}
+	return fi, sum.String(), nil
+}
+
+// pushCode is the shell's status for a program that cannot be pushed: 127
+// when something is missing, 126 when it may not be read or run.
+func pushCode(err error) int {
+	if os.IsNotExist(err) {
+		return 127
+	}
+	return 126
+}

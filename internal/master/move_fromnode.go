@@ -1,0 +1,130 @@
+package master
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/vmadump"
+	"github.com/bproc/bproc/internal/shared/wire"
+)
+
+// errMovedAway ends a node process's move request with no answer: the
+// process that asked is gone from its node, and its copy runs on another.
+var errMovedAway = errors.New("moved")
+
+const errInvalidProcess = "Invalid process ID"
+
+// moveFromNode moves a process of a node (one bproc started there, asking
+// through its node's ChanAPI) to another node: its node reads it and sends
+// the image here, the other node rebuilds it with the same PID, and its
+// ghost here goes on with the new node. Its old node ends the original.
+func (m *Master) moveFromNode(c *client, node *int) error {
+	if node == nil {
+		return errors.New("move: no node")
+	}
+	num := *node
+	m.mu.Lock()
+	from, to := m.nodes[c.node], m.nodes[num]
+	var p *proc
+	if from != nil {
+		for _, q := range from.procs {
+			q.mu.Lock()
+			np := q.nodePID
+			q.mu.Unlock()
+			if np == c.cred.PID && q.job.cred.UID == c.cred.UID {
+				p = q
+				break
+			}
+		}
+	}
+	var why string
+	switch {
+	case num == c.node:
+		why = errSameNode
+	case to == nil:
+		why = errInvalidNode
+	case p == nil:
+		why = errInvalidProcess
+	default:
+		why = to.accessError(p.job.cred)
+	}
+	var fromConn, toConn ssh.Conn
+	if why == "" {
+		// Every earlier move of it was checked: the CPU it is on has
+		// what it may use, or more.
+		if missing := vmadump.MissingCPUFlags(from.hello.CPUFlags, to.hello.CPUFlags, nil); len(missing) > 0 {
+			why = vmadump.CPUFlagsRefusal(num, missing)
+		}
+	}
+	if why == "" {
+		fromConn, toConn = from.conn, to.conn
+		if fromConn == nil {
+			why = errNodeDied
+		}
+	}
+	m.mu.Unlock()
+	if why != "" {
+		return errors.New(why)
+	}
+
+	began := time.Now()
+	dch, dreqs, err := fromConn.OpenChannel(wire.ChanDump, wire.Encode(wire.DumpRequest{PID: c.cred.PID, UID: c.cred.UID}))
+	if err != nil {
+		var oce *ssh.OpenChannelError
+		if errors.As(err, &oce) {
+			return fmt.Errorf("%s: %s", errMoveFail, oce.Message)
+		}
+		return errors.New(errNodeDied)
+	}
+	go ssh.DiscardRequests(dreqs)
+	defer dch.Close() // without ReqMoved first: the original goes on
+	var sz [8]byte
+	if _, err := io.ReadFull(dch, sz[:]); err != nil {
+		return errors.New(errNodeDied)
+	}
+	size := int64(binary.BigEndian.Uint64(sz[:]))
+
+	cred := p.job.cred
+	m.mu.Lock()
+	if to.moving == nil {
+		to.moving = make(map[int]localapi.Cred)
+	}
+	to.moving[p.pid] = cred
+	m.mu.Unlock()
+	mv := wire.Move{ImageSize: size, Return: localapi.MoveReturn}
+	pre, err := m.sendImage(toConn, num, c.cred.PID, cred, p.job.run.Path, p.job.run.Argv, p.job.run.Dir, mv,
+		func(w io.Writer) error {
+			_, err := io.CopyN(w, dch, size)
+			return err
+		})
+	if err != nil {
+		m.mu.Lock()
+		delete(to.moving, p.pid)
+		m.mu.Unlock()
+		return err
+	}
+
+	// The ghost goes on with the new node: its relay ends on the old
+	// channel, whose node kills its copy, and picks up the new one.
+	m.mu.Lock()
+	delete(from.procs, p.pid)
+	delete(to.moving, p.pid)
+	to.procs[p.pid] = p
+	p.rank.node = num
+	m.changedLocked()
+	m.mu.Unlock()
+	p.mu.Lock()
+	old := p.ch
+	p.next = pre
+	p.mu.Unlock()
+	old.Close()
+	dch.SendRequest(wire.ReqMoved, true, nil)
+	m.log.Info("process moved between nodes", "pid", p.pid, "from", c.node, "to", num, "took", time.Since(began).Round(time.Microsecond))
+	return errMovedAway
+}

@@ -1,0 +1,57 @@
+package master
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/wire"
+)
+
+// fromNode are the operations a process on a node may ask for (through
+// its node's ChanAPI): questions about the cluster, and moving itself to
+// another node. Starting and changing need the caller's process on the
+// master (its ghost) or the master's own word on who it is.
+var fromNode = map[string]bool{
+	localapi.OpNodes: true,
+	localapi.OpProcs: true,
+	localapi.OpWatch: true,
+	localapi.OpWhere: true,
+	localapi.OpMove:  true, // the node reads the process; see moveFromNode
+}
+
+// serveAPI answers the local API of a process on node n, whose node says
+// who it is.
+func (m *Master) serveAPI(n *node, nc ssh.NewChannel, log *slog.Logger) {
+	var req wire.APIRequest
+	if err := wire.Decode(wire.ChanAPI, nc.ExtraData(), &req); err != nil {
+		nc.Reject(ssh.Prohibited, err.Error())
+		return
+	}
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		return
+	}
+	go ssh.DiscardRequests(reqs)
+	cred := localapi.Cred{PID: req.PID, UID: req.UID, GID: req.GID, Groups: req.Groups}
+	c := &client{w: ch, cred: cred, node: n.num, log: log.With("uid", cred.UID, "node_pid", cred.PID)}
+	// A channel has no read deadline: one that passes closes it.
+	var timer *time.Timer
+	var tmu sync.Mutex
+	deadline := func(t time.Time) {
+		tmu.Lock()
+		defer tmu.Unlock()
+		if timer != nil {
+			timer.Stop()
+			timer = nil
+		}
+		if !t.IsZero() {
+			timer = time.AfterFunc(time.Until(t), func() { ch.Close() })
+		}
+	}
+	defer deadline(time.Time{})
+	m.serveFrames(c, m.requestReader(c, ch, deadline), ch)
+}

@@ -1,0 +1,249 @@
+package master
+
+import (
+	"bytes"
+	"errors"
+	"sync"
+	"syscall"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/ghost"
+	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/wire"
+)
+
+// A live process has no goroutine of its own in the master unless its
+// stdio carries something: the node's requests are waited on by the
+// request watch (reqwatch.go), the ghost's socket by the ghost watch
+// (ghostwatch.go), both of which call the process's handlers; what must
+// wait (for the node's transport, for the client) is queued for the
+// process's sender (send), a goroutine that lives only while there is
+// something to send. 15,000 parked goroutines were 15,000 stacks of 4 kB.
+
+// relayRun is the relay of one channel of the process: its first node's,
+// or after a move (bproc_move from the node) the next node's.
+type relayRun struct {
+	ch     ssh.Channel
+	out    sync.WaitGroup // the output copies
+	in     *stdinCopy
+	status *wire.ExitStatus // the node's exit status; the request watch's, until the channel ends
+}
+
+// relay moves the process's stdio, signals and requests over ch until the
+// node closes it. outs says which output streams the node sends on ch:
+// only those get a copy.
+func (p *proc) relay(ch ssh.Channel, reqs <-chan *ssh.Request, outs outputStreams) {
+	p.mu.Lock()
+	p.ch = ch
+	p.mu.Unlock()
+	r := &relayRun{ch: ch}
+	r.in = p.pumpIn(ch)
+	if outs.stdout {
+		r.out.Go(func() { p.pumpOut(p.files[1], ch) })
+	}
+	if outs.stderr {
+		r.out.Go(func() { p.pumpOut(p.files[2], ch.Stderr()) })
+	}
+	p.m.reqs.watch(reqs, func(req *ssh.Request) { p.request(r, req) }, func() { go p.ended(r) })
+}
+
+// ended follows the end of r's channel: once its output is all here, the
+// process goes on on the node it moved to, or it has ended, and the ghost
+// ends the same way.
+func (p *proc) ended(r *relayRun) {
+	r.out.Wait()
+	r.in.stop()
+	r.ch.Close()
+	p.mu.Lock()
+	moving := p.next != nil
+	p.mu.Unlock()
+	if moving {
+		<-r.in.done // a file that cannot be interrupted ends with the process
+	}
+	p.mu.Lock()
+	gone, next := p.ghostGone, p.next
+	p.next = nil
+	p.mu.Unlock()
+	var s wire.ExitStatus
+	why := ""
+	switch {
+	case gone:
+		// The ghost was killed: its remote process was killed with it.
+		s.Signal = syscall.SIGKILL
+	case next != nil && r.status == nil:
+		// Moved to another node: the same relay goes on there.
+		p.relay(next.ch, next.reqs, moved)
+		return
+	case r.status == nil:
+		s.Signal, why = syscall.SIGKILL, errNodeDied
+	default:
+		s = *r.status
+	}
+	// After what is queued: a warning reaches the client before the end.
+	p.send(func() {
+		p.finish(s, true, why)
+		p.end()
+	})
+}
+
+// request handles one request of the node's, on the request watch's
+// goroutine.
+func (p *proc) request(r *relayRun, req *ssh.Request) {
+	switch req.Type {
+	case wire.ReqStarted:
+		var s wire.Started
+		if wire.Decode(req.Type, req.Payload, &s) == nil {
+			p.mu.Lock()
+			p.nodePID = s.PID
+			p.mu.Unlock()
+		}
+	case wire.ReqExit:
+		if s, err := wire.UnmarshalExitStatus(req.Payload); err == nil {
+			r.status = &s
+		} else {
+			p.m.log.Warn("bad exit status from node", "node", p.rank.node, "pid", p.pid, "err", err)
+		}
+	case wire.ReqWarning:
+		p.send(func() { p.job.c.send(localapi.Event{Rank: p.rank.index, PID: p.pid, Warning: string(req.Payload)}) })
+	}
+	if req.WantReply {
+		p.send(func() { req.Reply(false, nil) })
+	}
+}
+
+// watchGhost has the ghost watch call onGhost when the ghost speaks.
+func (p *proc) watchGhost() error {
+	rc, err := p.ghost.SyscallConn()
+	if err != nil {
+		return err
+	}
+	if err := rc.Control(func(fd uintptr) { p.gfd = int(fd) }); err != nil {
+		return err
+	}
+	p.watchID, err = p.m.ghosts.add(p.gfd, p.onGhost)
+	if err == nil {
+		p.watched = true
+	}
+	return err
+}
+
+// onGhost relays what the ghost has said, on the ghost watch's goroutine.
+// The ghost's hang-up means it was killed (SIGKILL): the remote process is
+// killed too, and its channel closed, which ends the relay.
+func (p *proc) onGhost() {
+	if p.hungUp || !p.readGhost() {
+		return
+	}
+	p.hungUp = true
+	p.mu.Lock()
+	p.ghostGone = true
+	p.mu.Unlock()
+	p.signal(syscall.SIGKILL)
+	p.send(func() {
+		p.mu.Lock()
+		ch := p.ch
+		p.mu.Unlock()
+		ch.Close()
+	})
+}
+
+// readGhost relays what the ghost has said since it was last read dry (the
+// watch is edge-triggered), and reports whether the ghost has hung up.
+// The socket is read with read(2), not through the net.Conn, which would
+// park a goroutine on it.
+func (p *proc) readGhost() (gone bool) {
+	for {
+		k, err := unix.Read(p.gfd, p.ev[p.evLen:])
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EAGAIN):
+			return false
+		case err != nil || k == 0:
+			return true
+		}
+		if p.evLen += k; p.evLen < len(p.ev) {
+			continue
+		}
+		p.evLen = 0
+		typ, arg, _ := ghost.ReadEvent(bytes.NewReader(p.ev[:]))
+		if typ != ghost.EventSignal {
+			continue
+		}
+		sig := syscall.Signal(arg)
+		if sig == syscall.SIGWINCH && p.job.run.TTY != nil {
+			p.send(p.forwardWindow)
+			continue
+		}
+		p.signal(sig)
+	}
+}
+
+// signal delivers sig to the remote process, after what was queued before.
+func (p *proc) signal(sig syscall.Signal) {
+	p.send(func() {
+		if ch := p.channel(); ch != nil {
+			ch.SendRequest(wire.ReqSignal, false, wire.MarshalSignal(sig))
+		}
+	})
+}
+
+func (p *proc) channel() ssh.Channel {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ch
+}
+
+// send queues f, which may block (on the node's transport, on the
+// client). One goroutine at a time runs the queue, in order, and ends when
+// it is empty, so that the handlers, which must not block, need not, and
+// a process costs a goroutine only while something of it is on its way.
+func (p *proc) send(f func()) {
+	p.mu.Lock()
+	p.queue = append(p.queue, f)
+	start := !p.sending
+	p.sending = true
+	p.mu.Unlock()
+	if start {
+		go p.sendQueued()
+	}
+}
+
+func (p *proc) sendQueued() {
+	for {
+		p.mu.Lock()
+		if len(p.queue) == 0 {
+			p.queue, p.sending = nil, false
+			p.mu.Unlock()
+			return
+		}
+		f := p.queue[0]
+		p.queue[0] = nil
+		p.queue = p.queue[1:]
+		p.mu.Unlock()
+		f()
+	}
+}
+
+// forwardWindow reads the terminal size from the ghost's stdin (the user's
+// terminal) and sends it to the node's pseudo-terminal.
+func (p *proc) forwardWindow() {
+	f, ch := p.files[0], p.channel()
+	if f == nil || ch == nil {
+		return
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	// Through the raw descriptor: f.Fd would make f blocking, and its
+	// reads could no longer be stopped when the process ends.
+	var ws *unix.Winsize
+	rc.Control(func(fd uintptr) { ws, err = unix.IoctlGetWinsize(int(fd), unix.TIOCGWINSZ) })
+	if err != nil || ws == nil {
+		return
+	}
+	ch.SendRequest(wire.ReqWindow, false, wire.Encode(wire.Window{Rows: ws.Row, Cols: ws.Col}))
+}

@@ -1,0 +1,355 @@
+package master
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/asuser"
+	"github.com/bproc/bproc/internal/shared/ghost"
+	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/wire"
+)
+
+// BProc's error texts, which users and scripts know.
+const (
+	errInvalidNode  = localapi.ErrTextInvalidNode
+	errNodeDown     = localapi.ErrTextNodeDown
+	errNotPermitted = "Operation not permitted"
+	errNodeDied     = "Slave node died"
+)
+
+// maxRanks bounds one run request.
+const maxRanks = 1 << 20
+
+// job is one run request of a client: a rank per node entry.
+type job struct {
+	c    *client
+	cred localapi.Cred
+	run  localapi.Run
+	// outputs are the stdout and stderr its ghosts handed over, each
+	// open file once however many ghosts write to it.
+	outputs outputs
+}
+
+// rank is an entry of a job waiting for its ghost to connect.
+type rank struct {
+	job   *job
+	index int
+	node  int
+	token ghost.Token
+	pre   *preChannel // a moved process: already on the node
+}
+
+func (m *Master) newJob(c *client, r *localapi.Run) (*job, []localapi.Rank, error) {
+	switch {
+	case r == nil:
+		return nil, nil, errors.New("run: missing request")
+	case len(r.Nodes) == 0:
+		return nil, nil, errors.New("run: no nodes")
+	case len(r.Nodes) > maxRanks:
+		return nil, nil, fmt.Errorf("run: %d ranks exceed the limit of %d", len(r.Nodes), maxRanks)
+	}
+	check := wire.ProcStart{Path: r.Path, Builtin: r.Builtin, Argv: r.Argv, Env: r.Env, Dir: r.Dir,
+		StdinFile: r.StdinFile, StdoutFile: r.StdoutFile, StderrFile: r.StderrFile}
+	if err := check.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("run: %w", err)
+	}
+	j := &job{c: c, cred: c.cred, run: *r}
+	out := make([]localapi.Rank, len(r.Nodes))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, num := range r.Nodes {
+		out[i].Node = num
+		n := m.nodes[num]
+		switch {
+		case n == nil:
+			out[i].Error = errInvalidNode
+		case n.accessError(c.cred) != "":
+			out[i].Error = n.accessError(c.cred)
+		default:
+			tok, err := ghost.NewToken()
+			if err != nil {
+				return nil, nil, err
+			}
+			m.pending[tok] = &rank{job: j, index: i, node: num, token: tok}
+			out[i].Token = tok.String()
+		}
+	}
+	return j, out, nil
+}
+
+// dropJob forgets the ranks whose ghosts never came: their client is gone.
+func (m *Master) dropJob(j *job) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for tok, r := range m.pending {
+		if r.job == j {
+			delete(m.pending, tok)
+		}
+	}
+}
+
+func (m *Master) procList() []localapi.Proc {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]localapi.Proc, 0, len(m.procs))
+	for _, p := range m.procs {
+		out = append(out, localapi.Proc{PID: p.pid, NodePID: p.nodePID, Node: p.rank.node, UID: p.job.cred.UID, Argv: p.job.run.Argv})
+	}
+	return out
+}
+
+// proc is a remote process and its ghost.
+type proc struct {
+	m     *Master
+	pid   int // the ghost's PID
+	rank  *rank
+	job   *job
+	ghost *net.UnixConn
+	// release uncounts the ghost's connection (conns).
+	release func()
+	files   [3]*os.File
+	first   *node // the node it started on
+
+	// The ghost watch's, under its mutex.
+	gfd     int    // the ghost's socket, read directly (see readGhost)
+	watchID uint64 // its entry in the ghost watch
+	watched bool
+	ev      [ghost.EventSize]byte
+	evLen   int  // bytes of ev read so far
+	hungUp  bool // the ghost has hung up
+
+	mu        sync.Mutex // guards the fields below
+	ch        ssh.Channel
+	nodePID   int
+	next      *preChannel // the node it is being moved to, once it runs there
+	ghostGone bool        // the ghost was killed
+	// queue is what the sender sends, in order, and sending says it is
+	// running (see send).
+	queue   []func()
+	sending bool
+}
+
+// serveGhost takes a ghost from hello to exit.
+// release uncounts its connection (conns) once the ghost is gone.
+func (m *Master) serveGhost(c *net.UnixConn, cred localapi.Cred, first []byte, fds []int, release func()) {
+	log := m.log.With("pid", cred.PID)
+	hello := make([]byte, ghost.HelloSize)
+	copy(hello, first)
+	if _, err := io.ReadFull(c, hello[len(first):]); err != nil {
+		closeAll(fds)
+		m.warns.Warn(log, cred.UID, "ghost hello", "err", err)
+		c.Close()
+		release()
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	tok, mask, err := ghost.ParseHello(hello, len(fds))
+	if err != nil {
+		closeAll(fds)
+		m.warns.Warn(log, cred.UID, "ghost hello", "err", err)
+		c.Close()
+		release()
+		return
+	}
+	m.mu.Lock()
+	r := m.pending[tok]
+	if r != nil && r.job.cred.UID == cred.UID {
+		delete(m.pending, tok)
+	}
+	m.mu.Unlock()
+	if r == nil || r.job.cred.UID != cred.UID {
+		closeAll(fds)
+		m.warns.Warn(log, cred.UID, "ghost refused: unknown token or another user's", "uid", cred.UID)
+		ghost.WriteExit(c, 255)
+		c.Close()
+		release()
+		return
+	}
+	p := &proc{m: m, pid: cred.PID, rank: r, job: r.job, ghost: c, release: release}
+	k := 0
+	for i := 0; i < 3; i++ {
+		if mask&(1<<i) == 0 {
+			continue
+		}
+		fd := fds[k]
+		k++
+		var f *os.File
+		var err error
+		switch {
+		case i > 0:
+			f, err = r.job.outputs.open(fd)
+		case isDevNull(fd):
+			unix.Close(fd) // no stdin: the process reads EOF, and no descriptor is held
+			continue
+		default:
+			f, err = stream(fd, false)
+		}
+		if err != nil {
+			log.Warn("ghost stdio", "fd", i, "err", err)
+			continue
+		}
+		p.files[i] = f
+	}
+	p.run()
+}
+
+// run starts the remote process and its relay.
+func (p *proc) run() {
+	m := p.m
+	m.mu.Lock()
+	n := m.nodes[p.rank.node]
+	p.first = n
+	sc := n.conn
+	why := n.accessError(p.job.cred)
+	if why != "" {
+		m.mu.Unlock()
+		if p.rank.pre != nil {
+			p.rank.pre.ch.Close()
+		}
+		p.finish(wire.ExitStatus{Code: 255}, false, why)
+		p.end()
+		return
+	}
+	m.procs[p.pid] = p
+	n.procs[p.pid] = p
+	delete(n.moving, p.pid) // a moved process is a proc now
+	m.mu.Unlock()
+
+	var ch ssh.Channel
+	var reqs <-chan *ssh.Request
+	outs := moved
+	if pre := p.rank.pre; pre != nil {
+		ch, reqs = pre.ch, pre.reqs
+		p.mu.Lock()
+		p.nodePID = pre.nodePID
+		p.mu.Unlock()
+	} else {
+		var ok bool
+		if ch, reqs, outs, ok = p.open(sc, n); !ok {
+			p.end()
+			return
+		}
+	}
+	// The channel is known before the ghost's events are read: a signal
+	// sent to the ghost at once (a parent's kill right after
+	// bproc_rfork returned) would otherwise find none and be lost.
+	p.mu.Lock()
+	p.ch = ch
+	p.mu.Unlock()
+	if err := p.watchGhost(); err != nil {
+		m.log.Warn("ghost watch", "pid", p.pid, "err", err)
+		ch.Close()
+		p.finish(wire.ExitStatus{Code: 255}, true, errNodeDied)
+		p.end()
+		return
+	}
+	p.relay(ch, reqs, outs)
+}
+
+// end forgets the process and closes what its ghost handed over.
+func (p *proc) end() {
+	m := p.m
+	n := p.first
+	// Only its own entries: once the ghost has exited, its PID may be a
+	// new ghost's already.
+	forget := func(procs map[int]*proc) {
+		if procs[p.pid] == p {
+			delete(procs, p.pid)
+		}
+	}
+	m.mu.Lock()
+	forget(m.procs)
+	forget(n.procs)
+	if now := m.nodes[p.rank.node]; now != nil {
+		forget(now.procs) // moved since
+	}
+	m.mu.Unlock()
+	if p.watched {
+		m.ghosts.remove(p.watchID, p.gfd) // before its number can be another's
+	}
+	p.ghost.Close()
+	p.release()
+	p.closeFiles()
+}
+
+// finish tells the client how the rank ended, then the ghost, in that order:
+// the client must hold the reason before it reaps the ghost.
+func (p *proc) finish(s wire.ExitStatus, started bool, why string) {
+	p.job.c.send(localapi.Event{Rank: p.rank.index, PID: p.pid, Started: started, Status: s, Error: why, Final: true})
+	if s.Signal != 0 {
+		ghost.WriteSignal(p.ghost, s.Signal)
+	} else {
+		ghost.WriteExit(p.ghost, s.Code)
+	}
+}
+
+// rankEnv is the caller's environment plus BPROC_RANK and BPROC_NODE.
+func rankEnv(env []string, r *rank) []string {
+	out := make([]string, 0, len(env)+2)
+	for _, e := range env {
+		if !strings.HasPrefix(e, "BPROC_RANK=") && !strings.HasPrefix(e, "BPROC_NODE=") {
+			out = append(out, e)
+		}
+	}
+	return append(out, fmt.Sprintf("BPROC_RANK=%07d", r.index), fmt.Sprintf("BPROC_NODE=%d", r.node))
+}
+
+func (p *proc) closeFiles() {
+	if f := p.files[0]; f != nil {
+		f.Close()
+	}
+	for _, f := range p.files[1:] {
+		if f != nil {
+			p.job.outputs.release(f)
+		}
+	}
+}
+
+// open opens the node channel that starts the process.
+func (p *proc) open(sc ssh.Conn, n *node) (ssh.Channel, <-chan *ssh.Request, outputStreams, bool) {
+	r := p.job.run
+	start := wire.ProcStart{
+		PID: p.pid, Node: p.rank.node, Rank: p.rank.index,
+		Path: r.Path, Builtin: r.Builtin, Argv: r.Argv, Env: rankEnv(r.Env, p.rank), Dir: r.Dir,
+		UID: p.job.cred.UID, GID: p.job.cred.GID, Groups: p.job.cred.Groups,
+		TTY: r.TTY, NoIO: r.NoIO, StdinFile: r.StdinFile, StdoutFile: r.StdoutFile, StderrFile: r.StderrFile,
+	}
+	nullOutputs(&start, p.files)
+	m := p.m
+	m.mu.Lock()
+	// A node with a view of the master's files reads them as the user
+	// when the program runs; one without gets them pushed.
+	diskless := n.hello.Diskless && !n.hello.View
+	m.nodeLimits(&start)
+	m.mu.Unlock()
+	if diskless && start.Builtin == "" {
+		c := p.job.cred
+		push, err := pushList(&m.hashes, asuser.Cred{UID: c.UID, GID: c.GID, Groups: c.Groups}, &start)
+		if err != nil {
+			p.finish(wire.ExitStatus{Code: pushCode(err)}, false, err.Error())
+			return nil, nil, outputStreams{}, false
+		}
+		start.Push = push
+	}
+	ch, reqs, err := sc.OpenChannel(wire.ChanProc, wire.Encode(start))
+	if err != nil {
+		var oce *ssh.OpenChannelError
+		if errors.As(err, &oce) {
+			p.finish(wire.ExitStatus{Code: wire.RejectCode(oce.Reason)}, false, oce.Message)
+		} else {
+			p.finish(wire.ExitStatus{Code: 255}, false, errNodeDied)
+		}
+		return nil, nil, outputStreams{}, false
+	}
+	return ch, reqs, outputsOf(&start), true
+}

@@ -1,0 +1,188 @@
+package master
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/streamcopy"
+)
+
+// stdinCopy copies the ghost's stdin to the process until EOF, or until
+// stop (the process has ended, or moves on to another node).
+//
+// A pipe or terminal is watched by the ghost watch, and read only when it
+// has something, by a goroutine that lives while it does: a process
+// whose stdin is open and quiet (bpsh's fan-out pipe, the user's
+// terminal) costs no goroutine parked on it, and no read is left pending
+// on the user's terminal when the process ends, to take the next line
+// typed to the shell. A file that cannot be watched (a regular file,
+// which never blocks) is copied by a goroutine to its end.
+type stdinCopy struct {
+	p  *proc
+	ch ssh.Channel
+	fd int
+	id uint64
+	// done closes when the copy has stopped: a process moved to another
+	// node gets the rest of its stdin there, none of it lost to the copy
+	// that fed the old node.
+	done chan struct{}
+
+	mu       sync.Mutex // guards the fields below
+	armed    bool       // id is known: a drain may start (and so stop)
+	pending  bool       // the watch called before then
+	draining bool       // a drain runs
+	more     bool       // the watch called while it ran: read again before it ends
+	stopped  bool
+	ended    bool // done is closed
+}
+
+// closed is a closed channel: the done of a copy there is none of.
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// pumpIn starts the copy of stdin to ch; without stdin, the process reads
+// EOF at once.
+func (p *proc) pumpIn(ch ssh.Channel) *stdinCopy {
+	if !p.hasStdin() {
+		p.send(func() { ch.CloseWrite() })
+		return &stdinCopy{done: closed, stopped: true, ended: true}
+	}
+	in := &stdinCopy{p: p, ch: ch, fd: -1, done: make(chan struct{})}
+	f := p.files[0]
+	if fd := rawFD(f); fd >= 0 {
+		if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil && fl&unix.O_NONBLOCK != 0 {
+			in.fd = fd
+		}
+	}
+	if in.fd >= 0 {
+		id, err := p.m.ghosts.add(in.fd, in.ready)
+		if err == nil {
+			in.mu.Lock()
+			in.id, in.armed = id, true
+			start := in.pending && !in.stopped
+			in.draining = start
+			in.mu.Unlock()
+			if start {
+				go in.drain()
+			}
+			return in
+		}
+		// Not pollable (epoll refuses regular files): copied below.
+	}
+	in.fd = -1
+	f.SetReadDeadline(time.Time{}) // the stop of the copy that fed the node before a move
+	go func() {
+		streamcopy.Copy(ch, f)
+		ch.CloseWrite()
+		in.mu.Lock()
+		in.end()
+		in.mu.Unlock()
+	}()
+	return in
+}
+
+// ready is the ghost watch's call: stdin has something (or has ended).
+// It must not block: the reading and writing are a drain's.
+func (in *stdinCopy) ready() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	switch {
+	case in.stopped:
+	case !in.armed:
+		in.pending = true
+	case in.draining:
+		in.more = true
+	default:
+		in.draining = true
+		go in.drain()
+	}
+}
+
+// drain copies what stdin has until it has no more (the watch is
+// edge-triggered: until EAGAIN, or it calls no more), its end, or stop.
+func (in *stdinCopy) drain() {
+	buf := streamcopy.Borrow()
+	defer streamcopy.Return(buf)
+	for {
+		n, err := unix.Read(in.fd, *buf)
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EAGAIN):
+			in.mu.Lock()
+			if in.more && !in.stopped {
+				in.more = false
+				in.mu.Unlock()
+				continue
+			}
+			in.draining = false
+			if in.stopped {
+				in.end()
+			}
+			in.mu.Unlock()
+			return
+		}
+		var werr error
+		if n > 0 {
+			_, werr = in.ch.Write((*buf)[:n])
+		}
+		if n <= 0 || werr != nil { // the end of stdin (or an error), or of the channel
+			in.ch.CloseWrite()
+			in.stop()
+			in.mu.Lock()
+			in.draining = false
+			in.end()
+			in.mu.Unlock()
+			return
+		}
+		in.mu.Lock()
+		stopped := in.stopped
+		if stopped {
+			in.draining = false
+			in.end()
+		}
+		in.mu.Unlock()
+		if stopped {
+			return
+		}
+	}
+}
+
+// stop ends the copy: once done is closed, no more of stdin is read for
+// this channel. It does not wait: a drain may be writing to the channel,
+// which its close ends.
+func (in *stdinCopy) stop() {
+	if in.p == nil {
+		return // no stdin
+	}
+	in.mu.Lock()
+	first := !in.stopped
+	in.stopped = true
+	idle, id := !in.draining, in.id
+	in.mu.Unlock()
+	if in.fd < 0 {
+		in.p.files[0].SetReadDeadline(time.Now()) // only pollable files; others end anyway
+		return
+	}
+	if first {
+		// Before the file can be closed (the process's end) or watched
+		// again (the next node's copy).
+		in.p.m.ghosts.remove(id, in.fd)
+	}
+	if idle {
+		in.mu.Lock()
+		in.end()
+		in.mu.Unlock()
+	}
+}
+
+// end closes done, once; under mu.
+func (in *stdinCopy) end() {
+	if !in.ended {
+		in.ended = true
+		close(in.done)
+	}
+}

@@ -1,0 +1,177 @@
+package nodeview
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/pkg/sftp"
+
+	"github.com/bproc/bproc/internal/shared/contentcache"
+	"github.com/bproc/bproc/internal/shared/wire"
+)
+
+// writeFlags are the open flags that would change the file.
+const writeFlags = syscall.O_WRONLY | syscall.O_RDWR | syscall.O_TRUNC | syscall.O_APPEND | syscall.O_CREAT
+
+// Open opens the file on the master in the caller's session (the master's
+// kernel checks the caller may read it), then serves the local copy of the
+// version it found there, fetching it first if the cache has none.
+func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	u := caller(ctx)
+	p, e := n.path()
+	if e != 0 {
+		return nil, 0, e
+	}
+	if flags&writeFlags != 0 {
+		if n.v.up == nil {
+			return nil, 0, syscall.EROFS
+		}
+		if e := n.v.copyUp(u, p); e != 0 {
+			return nil, 0, e
+		}
+	}
+	if _, ok := n.v.upperStat(p); ok {
+		// The node's own copy: written here, or copied up just now.
+		rel, err := n.v.upperRel(p)
+		if err != nil {
+			return nil, 0, toErrno(err)
+		}
+		return n.v.openUpper(ctx, rel, flags, 0)
+	}
+	var (
+		ent *contentcache.Entry
+		st  *sftp.FileStat
+	)
+	err := n.v.sessions.do(u, func(c *sftp.Client) error {
+		f, err := c.Open(p)
+		if err != nil {
+			return err
+		}
+		// Nobody waits for the close: it only frees the master's handle.
+		defer func() { go f.Close() }()
+		// The master answers with the sum of the content, which it read as
+		// the caller: the open above and the stat are the caller's, and
+		// the copy of that content is served only after them.
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		st = fileStat(fi)
+		if st.Mode&syscall.S_IFMT != syscall.S_IFREG || !n.sameVersion(st) {
+			// Not the version this inode stands for (see node). ESTALE
+			// makes the kernel look the name up again, which finds the
+			// new version, and retry the open on it.
+			return syscall.ESTALE
+		}
+		sum, _ := statSum(st)
+		if !n.sameContent(sum) {
+			// Same size and mtime, other content (rewritten with its
+			// times put back): a new inode, as for a new version.
+			return syscall.ESTALE
+		}
+		size := int64(st.Size)
+		ent, err = n.v.cache.Acquire(p, sum, size, func(w *contentcache.Writer) error {
+			if sum.IsZero() {
+				return fetch(f, p, w) // no sum, no peers: a copy of our own
+			}
+			return n.v.fetchWithPeers(u.uid, wire.Version{Path: p, Size: size, Sum: sum.String()}, w, func(w io.Writer) error { return fetch(f, p, w) })
+		})
+		return err
+	})
+	if err != nil {
+		return nil, 0, n.v.errno("open", u, p, err)
+	}
+	local, err := n.v.cache.Open(ent)
+	if err != nil {
+		n.v.cache.Release(ent)
+		return nil, 0, n.v.errno("open", u, p, err)
+	}
+	h := &handle{v: n.v, e: ent, f: local, fd: int(local.Fd()), st: *st}
+	h.st.Size = uint64(ent.Size()) // differs from the master's only if torn
+	// The kernel may keep what it cached from earlier opens of this inode:
+	// they read the same content, unless the copy is torn.
+	var keep uint32
+	if !ent.Torn() {
+		keep = fuse.FOPEN_KEEP_CACHE
+	}
+	if n.v.passthrough {
+		return &ptHandle{h}, keep, 0
+	}
+	return h, keep, 0
+}
+
+// statSum is the content's sum the master gave with st (false: none).
+func statSum(st *sftp.FileStat) (contentcache.Sum, bool) {
+	for _, x := range st.Extended {
+		if x.ExtType == contentcache.StatExtension {
+			if sum, err := contentcache.ParseSum(x.ExtData); err == nil {
+				return sum, true
+			}
+		}
+	}
+	return contentcache.Sum{}, false
+}
+
+// fetch copies the open master file f to w. The cache checks that what
+// arrived has the sum asked for: a file changed during the copy is caught
+// there.
+func fetch(f *sftp.File, p string, w io.Writer) error {
+	// sftp.File.WriteTo keeps many reads in flight: a large file arrives at
+	// the link's speed, not one round trip per 32 kB.
+	if _, err := io.Copy(w, f); err != nil {
+		return fmt.Errorf("nodeview: fetch %s: %w", p, err)
+	}
+	return nil
+}
+
+// handle is an open file of the view: the local copy of one version.
+type handle struct {
+	v  *View
+	e  *contentcache.Entry
+	f  *os.File
+	fd int
+	st sftp.FileStat // the master's attributes of this version
+}
+
+// ptHandle is a handle the kernel may read through FUSE passthrough: from
+// the copy itself, without asking this process, where the kernel allows it
+// (Linux 6.9, CAP_SYS_ADMIN); go-fuse falls back to Read where not. The
+// kernel has one backing file per inode, which is right here because an
+// inode is one version.
+type ptHandle struct{ *handle }
+
+var (
+	_ fs.FileReader          = (*handle)(nil)
+	_ fs.FileReleaser        = (*handle)(nil)
+	_ fs.FilePassthroughFder = (*ptHandle)(nil)
+)
+
+// handleOf is the handle behind a FUSE file handle of the view.
+func handleOf(f fs.FileHandle) *handle {
+	switch h := f.(type) {
+	case *handle:
+		return h
+	case *ptHandle:
+		return h.handle
+	}
+	return nil
+}
+
+func (h *ptHandle) PassthroughFd() (int, bool) { return h.fd, true }
+
+// Read hands the kernel the copy's file descriptor: go-fuse splices from it
+// into the reply without copying through this process.
+func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	return fuse.ReadResultFd(uintptr(h.fd), off, len(dest)), 0
+}
+
+func (h *handle) Release(ctx context.Context) syscall.Errno {
+	h.f.Close()
+	h.v.cache.Release(h.e)
+	return 0
+}

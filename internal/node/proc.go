@@ -1,0 +1,223 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/spawn"
+	"github.com/bproc/bproc/internal/shared/streamcopy"
+	"github.com/bproc/bproc/internal/shared/wire"
+)
+
+// drainGrace is how long output is still collected after the process has
+// exited: a background child that keeps stdout open must not keep the
+// ghost alive forever.
+const drainGrace = 2 * time.Second
+
+// proc is one remote process on this node.
+type proc struct {
+	pid int
+	pty *os.File // the pseudo-terminal's master side, with -T
+}
+
+// startProc starts the process a channel asks for, and relays until it
+// ends. A process that cannot start is a rejected channel with the reason.
+func (s *Slave) startProc(nc ssh.NewChannel) {
+	var ps wire.ProcStart
+	if err := wire.Decode(wire.ChanProc, nc.ExtraData(), &ps); err != nil {
+		nc.Reject(wire.RejectOther, err.Error())
+		return
+	}
+	if err := ps.Validate(); err != nil {
+		nc.Reject(wire.RejectOther, err.Error())
+		return
+	}
+	if err := s.admit(ps.UID, ps.MaxProcs); err != nil {
+		nc.Reject(wire.RejectOther, err.Error())
+		return
+	}
+	// startProc returns when the process has ended (relay).
+	defer s.release(ps.UID)
+	log := s.log.With("pid", ps.PID)
+	st, err := s.openStdio(&ps)
+	if err != nil {
+		nc.Reject(wire.RejectOther, err.Error())
+		return
+	}
+	if ps.Move != nil {
+		s.startMoved(nc, &ps, st, log)
+		return
+	}
+	defer st.closeChildEnds()
+
+	// The child changes to the directory as the caller: whether it exists
+	// and may be entered is for the caller's credentials to find out (on
+	// a diskless node it is in the view of the master's files, which
+	// answers each user as that user).
+	var warning string
+	dir := ps.Dir
+	if dir == "" {
+		dir = "/"
+	}
+	if len(ps.Push) > 0 {
+		if err := s.push(ps.UID, ps.Push, ps.PushSetID); err != nil {
+			st.closeOurEnds()
+			nc.Reject(rejectReason(err), fmt.Sprintf("%s: %v", ps.Argv[0], err))
+			return
+		}
+	}
+	if ps.Builtin == wire.BuiltinFileServer {
+		ps.Path, ps.Argv = s.self, []string{"bpcp", "--server"}
+		if s.view != nil {
+			// bpcp sees what the node's processes see: the view. The
+			// binary is reached there through a descriptor of it.
+			ps.Path = s.selfInView()
+		}
+	}
+	attr := spawn.Attr{
+		Path: ps.Path, Argv: ps.Argv, Env: ps.Env, Dir: dir, PID: ps.PID,
+		Uid: ps.UID, Gid: ps.GID, Groups: ps.Groups,
+		Files: st.child[:], Setsid: true, Setctty: st.pty != nil,
+	}
+	if s.view != nil {
+		attr.Root = s.view.root()
+	}
+	pid, done, err := s.startLocked(attr, &ps)
+	if err != nil && dir != "/" && isChdirError(err) {
+		warning = fmt.Sprintf("cannot change to directory %s on the node; running in /", dir)
+		if errors.Is(err, syscall.EACCES) {
+			warning = fmt.Sprintf("cannot change to directory %s on the node: permission denied; running in /", dir)
+		}
+		attr.Dir = "/"
+		pid, done, err = s.startLocked(attr, &ps)
+	}
+	if err != nil {
+		st.closeOurEnds()
+		nc.Reject(rejectReason(err), fmt.Sprintf("%s: %v", ps.Argv[0], err))
+		return
+	}
+	st.closeChildEnds()
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		s.reaper.Signal(pid, syscall.SIGKILL)
+		<-done
+		st.closeOurEnds()
+		s.forget(pid)
+		return
+	}
+	if pid != ps.PID {
+		log.Info("wanted PID taken on this node; using another", "node_pid", pid)
+	}
+	ch.SendRequest(wire.ReqStarted, false, wire.Encode(wire.Started{PID: pid}))
+	if warning != "" {
+		ch.SendRequest(wire.ReqWarning, false, []byte(warning))
+	}
+	s.relay(pid, ch, reqs, st, done)
+}
+
+// startLocked starts the process with the ghost's PID, or any PID when that
+// number is taken here, and records it.
+func (s *Slave) startLocked(attr spawn.Attr, ps *wire.ProcStart) (int, <-chan unix.WaitStatus, error) {
+	pid, done, err := s.reaper.Start(attr)
+	if errors.Is(err, spawn.ErrPIDTaken) || errors.Is(err, syscall.EINVAL) && attr.PID != 0 {
+		attr.PID = 0
+		pid, done, err = s.reaper.Start(attr)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	s.mu.Lock()
+	s.startedLocked(pid)
+	s.mu.Unlock()
+	return pid, done, nil
+}
+
+func (s *Slave) forget(pid int) {
+	s.mu.Lock()
+	delete(s.procs, pid)
+	s.mu.Unlock()
+}
+
+func isChdirError(err error) bool {
+	var se *spawn.ChildError
+	return errors.As(err, &se) && se.Step == "chdir"
+}
+
+func rejectReason(err error) ssh.RejectionReason {
+	switch {
+	case errors.Is(err, syscall.ENOENT):
+		return wire.RejectNotFound
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.ENOEXEC), errors.Is(err, syscall.EPERM):
+		return wire.RejectNotExecutable
+	}
+	return wire.RejectOther
+}
+
+// relay moves stdin, stdout, stderr, signals and window sizes until the
+// process has ended and its output is drained, then reports the status.
+func (s *Slave) relay(pid int, ch ssh.Channel, reqs <-chan *ssh.Request, st *stdio, done <-chan unix.WaitStatus) {
+	defer s.forget(pid)
+	defer st.closeOurEnds()
+	masterGone := make(chan struct{})
+	go func() {
+		for r := range reqs {
+			switch r.Type {
+			case wire.ReqSignal:
+				if sig, err := wire.UnmarshalSignal(r.Payload); err == nil {
+					s.reaper.Signal(pid, sig)
+				}
+			case wire.ReqWindow:
+				var w wire.Window
+				if st.pty != nil && wire.Decode(r.Type, r.Payload, &w) == nil {
+					unix.IoctlSetWinsize(int(st.pty.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: w.Rows, Col: w.Cols})
+				}
+			}
+			if r.WantReply {
+				r.Reply(false, nil)
+			}
+		}
+		// The master closed the channel: the ghost is gone, so is the process.
+		close(masterGone)
+		s.reaper.Signal(pid, syscall.SIGKILL)
+	}()
+	st.pumpIn(ch)
+	var out sync.WaitGroup
+	out.Go(func() { copyOut(ch, st.stdout) })
+	out.Go(func() { copyOut(ch.Stderr(), st.stderr) })
+	var ws unix.WaitStatus
+	select {
+	case ws = <-done:
+	case <-masterGone:
+		ws = <-done
+		ch.Close()
+		return
+	}
+	drained := make(chan struct{})
+	go func() { out.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(drainGrace):
+		st.closeOurEnds() // unblocks the copies
+		<-drained
+	}
+	ch.SendRequest(wire.ReqExit, false, wire.FromWait(ws).Marshal())
+	ch.CloseWrite()
+	ch.Close()
+}
+
+// copyOut copies a pipe or pseudo-terminal to the channel. EIO from a
+// pseudo-terminal whose other side has closed is its end of file.
+func copyOut(w io.Writer, r *os.File) {
+	if r == nil {
+		return
+	}
+	streamcopy.Copy(w, r)
+}

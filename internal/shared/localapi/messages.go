@@ -1,0 +1,184 @@
+package localapi
+
+import "github.com/bproc/bproc/internal/shared/wire"
+
+// Operations a client may ask for.
+const (
+	OpNodes  = "nodes"  // the node table
+	OpProcs  = "procs"  // every remote process
+	OpRun    = "run"    // start remote processes (then events follow on the connection)
+	OpSignal = "signal" // signal a remote process by its ghost PID (bpsh relays SIGSTOP, which a ghost cannot catch)
+	OpCtl    = "ctl"    // change nodes: state, action, owner, group, mode (bpctl)
+	// OpMove moves the calling process to a node (bproc_move, and the
+	// child of bproc_rfork). The reply carries a ghost token and, as
+	// SCM_RIGHTS, the ghost stub, which the caller then executes: it
+	// becomes the ghost of its moved copy.
+	OpMove = "move"
+	// OpVRfork moves copies of the calling process to nodes at once
+	// (bproc_vrfork): the caller has forked a child per node, which waits
+	// to become the ghost of its copy; the master reads the caller once,
+	// and each node rebuilds it with its child's PID. The reply's Ranks
+	// carry a token per child (or its error), with the ghost stub.
+	OpVRfork = "vrfork"
+	// OpWhere says which node the caller runs on (-1: the master):
+	// bproc_currnode, true also after the caller moved.
+	OpWhere = "where"
+	OpWatch = "watch" // wait for the next change of the node table (bpstat -U)
+	// OpAddNode adds a node for a MAC address to the configuration file
+	// and reloads it (bpctl --add-node; root only).
+	OpAddNode = "add-node"
+	// OpNodeToken mints a one-time boot token for a node that is started
+	// by hand (bpctl --node-token N; root only): the reply's Token, which
+	// bpslave takes in $BPROC_TOKEN.
+	OpNodeToken = "node-token"
+)
+
+// Node states, as BProc named them. (The actions, reboot, halt and pwroff,
+// are the wire's: wire.ActionReboot and so on.)
+const (
+	StateDown        = "down"
+	StateBoot        = "boot"
+	StateUp          = "up"
+	StateError       = "error"
+	StateUnavailable = "unavailable"
+)
+
+// Request is every frame a client sends; Op says which fields matter.
+type Request struct {
+	Op     string  `json:"op"`
+	Run    *Run    `json:"run,omitempty"`
+	Signal *Signal `json:"signal,omitempty"`
+	Ctl    *Ctl    `json:"ctl,omitempty"`
+	MAC    string  `json:"mac,omitempty"`  // OpAddNode
+	Node   *int    `json:"node,omitempty"` // OpMove: where to; OpNodeToken: for which node
+	VRfork *VRfork `json:"vrfork,omitempty"`
+}
+
+// VRfork is OpVRfork's request: a node for each child of the caller.
+type VRfork struct {
+	Nodes []int `json:"nodes"`
+	PIDs  []int `json:"pids"`
+}
+
+// MaxVRfork bounds the copies of one OpVRfork.
+const MaxVRfork = 4096
+
+// Ctl is one step of bpctl: a change applied to each of Nodes. Exactly one
+// of State, Action, Mode, UID or GID is set.
+type Ctl struct {
+	Nodes  []int   `json:"nodes"`
+	State  string  `json:"state,omitempty"`  // up, error, unavailable
+	Action string  `json:"action,omitempty"` // reboot, halt, pwroff
+	Mode   *uint32 `json:"mode,omitempty"`   // only the x bits: 0111
+	UID    *uint32 `json:"uid,omitempty"`
+	GID    *uint32 `json:"gid,omitempty"`
+}
+
+// NodeError is a node's failure in a Ctl; nodes not listed succeeded.
+type NodeError struct {
+	Node  int    `json:"node"`
+	Error string `json:"error"`
+}
+
+// Run asks for one remote process per entry of Nodes (duplicates allowed:
+// rank i runs on Nodes[i]).
+type Run struct {
+	Nodes []int  `json:"nodes"`
+	Path  string `json:"path"` // resolved by the caller in its own PATH
+	// Builtin runs a service of the node's own binary instead of Path
+	// (wire.BuiltinFileServer: bpcp's file server).
+	Builtin string   `json:"builtin,omitempty"`
+	Argv    []string `json:"argv"`
+	Env     []string `json:"env"`
+	Dir     string   `json:"dir"`
+
+	TTY        *wire.TTY `json:"tty,omitempty"`
+	NoIO       bool      `json:"noio,omitempty"`
+	StdinFile  string    `json:"stdin_file,omitempty"`
+	StdoutFile string    `json:"stdout_file,omitempty"`
+	StderrFile string    `json:"stderr_file,omitempty"`
+
+	// Stub: the caller becomes the ghost of the one rank itself
+	// (bproc_rexec, bproc_execmove): the reply carries the ghost stub as
+	// SCM_RIGHTS for it to execute, and the run outlives the connection.
+	Stub bool `json:"stub,omitempty"`
+}
+
+// Signal asks the master to signal the remote process of ghost PID.
+type Signal struct {
+	PID    int `json:"pid"`
+	Signal int `json:"signal"`
+}
+
+// Reply answers a Request. A non-empty Error means it failed as a whole.
+type Reply struct {
+	Error string       `json:"error,omitempty"`
+	Nodes []NodeStatus `json:"nodes,omitempty"`
+	Procs []Proc       `json:"procs,omitempty"`
+	Ranks []Rank       `json:"ranks,omitempty"`
+	// Failed lists the nodes a Ctl could not change, and why.
+	Failed []NodeError `json:"failed,omitempty"`
+	// Added is the number of the node OpAddNode added.
+	Added *int `json:"added,omitempty"`
+	// Token is OpMove's ghost token, for BPROC_GHOST_TOKEN, or
+	// OpNodeToken's boot token.
+	Token string `json:"token,omitempty"`
+	// Where is OpWhere's answer.
+	Where *int `json:"where,omitempty"`
+}
+
+// MoveReturn is what the moved copy of a process sees its interrupted
+// OpMove read return (rax): a length no read of a reply could have.
+const MoveReturn = 0x4250524f
+
+// VRforkReturn + i is what the copy of OpVRfork's caller for child i sees
+// its read return.
+const VRforkReturn = 0x42560000
+
+// NodeStatus is one row of the node table.
+type NodeStatus struct {
+	Num    int    `json:"num"`
+	State  string `json:"state"`
+	Addr   string `json:"addr,omitempty"`
+	UID    uint32 `json:"uid"`
+	GID    uint32 `json:"gid"`
+	Mode   uint32 `json:"mode"`
+	Procs  int    `json:"procs"`
+	Local  bool   `json:"local,omitempty"`
+	Kernel string `json:"kernel,omitempty"`
+	// Stats is what the node last reported (with its answer to a ping);
+	// nil while it is down.
+	Stats *wire.NodeStats `json:"stats,omitempty"`
+	// FilesSent is how many bytes of the master's files the node has been
+	// sent (its view of them, pushed programs) since the master started.
+	FilesSent int64 `json:"files_sent,omitempty"`
+}
+
+// Proc is one remote process.
+type Proc struct {
+	PID     int      `json:"pid"`      // the ghost's PID on the master
+	NodePID int      `json:"node_pid"` // its PID on the node (equal unless the number was taken there)
+	Node    int      `json:"node"`
+	UID     uint32   `json:"uid"`
+	Argv    []string `json:"argv"`
+}
+
+// Rank is the master's answer for one entry of Run.Nodes: a token to start
+// its ghost with, or why the node cannot take it.
+type Rank struct {
+	Node  int    `json:"node"`
+	Token string `json:"token,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// Event is what the master sends on a run connection after the Reply, one
+// per rank that had a token: how it ended, or why it never ran.
+type Event struct {
+	Rank    int             `json:"rank"`
+	PID     int             `json:"pid"`
+	Started bool            `json:"started,omitempty"` // it ran (Status is its own)
+	Status  wire.ExitStatus `json:"status"`
+	Error   string          `json:"error,omitempty"`   // why it did not run, or was cut off
+	Warning string          `json:"warning,omitempty"` // non-fatal, e.g. cwd missing on the node
+	Final   bool            `json:"final"`             // no more events for this rank
+}
