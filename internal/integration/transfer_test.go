@@ -119,3 +119,28 @@ func randomFile(t *testing.T, path string, mb int) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// TestStartWhileViewRestarts: a process started while its node's nodeview
+// is starting again waits for the view instead of finding an empty root
+// (it failed with ENOENT for its program).
+func TestStartWhileViewRestarts(t *testing.T) {
+	c := startCluster(t, 1)
+	slave := c.nodePID(t, 0)
+	for i := range 3 {
+		views := inNamespaceOf(slave, pgrepPrefix("nodeview"))
+		if len(views) != 1 {
+			t.Fatalf("nodeview processes in node 0: %v, want one", views)
+		}
+		if err := syscall.Kill(views[0], syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		waitWithin(t, "nodeview gone", 10*time.Second, func() bool { return procState(views[0]) == "" || procState(views[0]) == "Z" })
+		if r := c.run("", "bpsh", "0", "/bin/echo", "started"); r.code != 0 || r.stdout != "started\n" {
+			t.Fatalf("round %d: bpsh 0 echo right after nodeview died: exit %d %q %q", i, r.code, r.stdout, r.stderr)
+		}
+		waitWithin(t, "nodeview back on node 0", 30*time.Second, func() bool {
+			v := inNamespaceOf(slave, pgrepPrefix("nodeview"))
+			return len(v) == 1 && v[0] != views[0]
+		})
+	}
+}

@@ -3,6 +3,7 @@ package node
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -57,6 +58,10 @@ type view struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	dead chan struct{} // closed when the current nodeview ends
+	// up is closed while a nodeview serves the view; a new one replaces
+	// it when nodeview ends, until the next is mounted. A process started
+	// in between would find an empty root (ENOENT for its program).
+	up chan struct{}
 
 	// started is the PID of the latest nodeview, from the moment it
 	// exists: a node that lost its master ends every process but its
@@ -67,7 +72,7 @@ type view struct {
 // startView starts nodeview and waits until its view is mounted and
 // furnished.
 func (s *Slave) startView(ctx context.Context) (*view, error) {
-	v := &view{s: s}
+	v := &view{s: s, up: make(chan struct{})}
 	if err := v.start(ctx); err != nil {
 		return nil, err
 	}
@@ -77,6 +82,20 @@ func (s *Slave) startView(ctx context.Context) (*view, error) {
 
 // root is the directory processes are started in (chroot).
 func (v *view) root() string { return viewDir }
+
+// waitUp waits until a nodeview serves the view (it may be starting again
+// after it ended), at most d.
+func (v *view) waitUp(d time.Duration) error {
+	v.mu.Lock()
+	up := v.up
+	v.mu.Unlock()
+	select {
+	case <-up:
+		return nil
+	case <-time.After(d):
+		return errors.New("the view of the master's files is not mounted: nodeview is starting again")
+	}
+}
 
 func (v *view) start(ctx context.Context) error {
 	s := v.s
@@ -124,6 +143,7 @@ func (v *view) start(ctx context.Context) error {
 				}
 				v.mu.Lock()
 				v.cmd, v.dead = cmd, dead
+				close(v.up)
 				v.mu.Unlock()
 				return nil
 			}
@@ -181,6 +201,9 @@ func (v *view) supervise(ctx context.Context) {
 		case <-dead:
 		}
 		v.s.log.Warn("nodeview ended; starting it again", "in", backoff)
+		v.mu.Lock()
+		v.up = make(chan struct{})
+		v.mu.Unlock()
 		unix.Unmount(viewDir, unix.MNT_DETACH)
 		for {
 			select {

@@ -47,6 +47,12 @@ func (s *Slave) startProc(nc ssh.NewChannel) {
 	// startProc returns when the process has ended (relay).
 	defer s.release(ps.UID)
 	log := s.log.With("pid", ps.PID)
+	if s.view != nil {
+		if err := s.view.waitUp(viewReady); err != nil {
+			nc.Reject(wire.RejectOther, err.Error())
+			return
+		}
+	}
 	st, err := s.openStdio(&ps)
 	if err != nil {
 		nc.Reject(wire.RejectOther, err.Error())
