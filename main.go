@@ -1,8 +1,10 @@
 // Command bproc is the Beowulf Distributed Process Space in one binary.
 //
 // The applet comes from the name it was started as (bin/bpsh is a symlink to
-// bin/bproc) or, when that is not an applet, from the first argument
-// (bproc bpsh ...). main only dispatches; every applet lives in applets/.
+// bin/bproc), or from the first name in the chain of symlinks that name
+// leads through which is an applet (/usr/local/bin/bpsh -> /opt/bproc/bin/bpsh
+// -> bproc), or, when none is, from the first argument (bproc bpsh ...).
+// main only dispatches; every applet lives in applets/.
 package main
 
 import (
@@ -10,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sort"
 	"syscall"
 
@@ -73,7 +74,7 @@ func pick(argv []string) (*applets.Applet, []string, error) {
 	if len(argv) == 0 {
 		return nil, nil, fmt.Errorf("bproc: empty argument list")
 	}
-	if a := find(filepath.Base(argv[0])); a != nil {
+	if a := appletOf(argv[0]); a != nil {
 		return a, argv[1:], nil
 	}
 	if len(argv) < 2 || argv[1] == "--help" || argv[1] == "-h" || argv[1] == "help" {
