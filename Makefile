@@ -4,7 +4,7 @@ APPLETS := bpcp bpctl bpmaster bpslave bpsh bpstat
 SOURCES := $(shell find . -name '*.go' -not -path './bin/*') go.mod go.sum $(wildcard ghost/*.bin)
 export CGO_ENABLED := 0
 
-.PHONY: all test check fmt vet cross test-arm64 demo bench clean ghost-stub cluster cluster-down vmtest install uninstall libbproc-test
+.PHONY: all test check fmt vet cross test-arm64 man demo bench clean ghost-stub cluster cluster-down vmtest install uninstall libbproc-test
 
 all: bin/bproc $(addprefix bin/,$(APPLETS)) bin/libbproc.a bin/libbproc.so
 
@@ -50,9 +50,22 @@ PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
 
-install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)
+# Manual pages, written by the hidden applet manpages from the same kong
+# models and docs as --help (applets/manpages), and the config package's
+# keyword table for bproc-config(5). MANPAGES must name what it writes.
+MANPAGES := $(patsubst %,man1/%.1,$(sort $(APPLETS) mkimage)) man5/bproc-config.5
+
+man: bin/bproc
+	rm -rf bin/man
+	bin/bproc manpages bin/man
+	@got="$$(cd bin/man && LC_ALL=C ls man1/* man5/* | tr '\n' ' ')"; \
+	if [ "$$got" != "$(MANPAGES) " ]; then echo "make man: wrote $$got; MANPAGES says $(MANPAGES)"; exit 1; fi
+
+install: all man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	for p in $(MANPAGES); do install -m 0644 bin/man/$$p $(DESTDIR)$(MANDIR)/$$p; done
 	install -m 0755 bin/bproc $(DESTDIR)$(BINDIR)/bproc
 	for a in $(APPLETS); do ln -sf bproc $(DESTDIR)$(BINDIR)/$$a; done
 	install -m 0644 bin/libbproc.a $(DESTDIR)$(LIBDIR)/libbproc.a
@@ -65,6 +78,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/bproc $(addprefix $(DESTDIR)$(BINDIR)/,$(APPLETS))
 	rm -f $(DESTDIR)$(LIBDIR)/libbproc.a $(DESTDIR)$(LIBDIR)/libbproc.so $(DESTDIR)$(LIBDIR)/libbproc.so.1
 	rm -f $(DESTDIR)$(INCLUDEDIR)/bproc.h $(DESTDIR)$(INCLUDEDIR)/move.h
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/,$(MANPAGES))
 
 # The ghost stub is C (a Go process is 600 kB; a ghost must cost a few kB).
 # Its binary is committed so that go build needs no C compiler; this rebuilds it.

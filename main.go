@@ -23,6 +23,7 @@ import (
 	"github.com/bproc/bproc/applets/bpslave"
 	"github.com/bproc/bproc/applets/bpstat"
 	"github.com/bproc/bproc/applets/initnode"
+	"github.com/bproc/bproc/applets/manpages"
 	"github.com/bproc/bproc/applets/mkimage"
 	"github.com/bproc/bproc/applets/nodeview"
 )
@@ -32,14 +33,15 @@ var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM}
 
 // table is every applet, sorted by name.
 var table = []applets.Applet{
-	{Name: "bpcp", Summary: "copy files to, from and between nodes", Run: bpcp.Main},
-	{Name: "bpctl", Summary: "change nodes: state, owner, group, mode; reboot, halt", Run: bpctl.Main},
-	{Name: "bpmaster", Summary: "the master daemon: nodes, ghosts, the local API", Run: bpmaster.Main, StopOn: stopSignals},
-	{Name: "bpsh", Summary: "run a command on nodes", Run: bpsh.Main},
-	{Name: "bpslave", Summary: "the node daemon (PID 1 of a node)", Run: bpslave.Main, StopOn: stopSignals},
-	{Name: "bpstat", Summary: "node and process status", Run: bpstat.Main},
+	{Name: "bpcp", Summary: "copy files to, from and between nodes", Run: bpcp.Main, Manual: bpcp.Manual},
+	{Name: "bpctl", Summary: "change nodes: state, owner, group, mode; reboot, halt", Run: bpctl.Main, Manual: bpctl.Manual},
+	{Name: "bpmaster", Summary: "the master daemon: nodes, ghosts, the local API", Run: bpmaster.Main, StopOn: stopSignals, Manual: bpmaster.Manual},
+	{Name: "bpsh", Summary: "run a command on nodes", Run: bpsh.Main, Manual: bpsh.Manual},
+	{Name: "bpslave", Summary: "the node daemon (PID 1 of a node)", Run: bpslave.Main, StopOn: stopSignals, Manual: bpslave.Manual},
+	{Name: "bpstat", Summary: "node and process status", Run: bpstat.Main, Manual: bpstat.Manual},
 	{Name: "init", Summary: "PID 1 of a netbooted node: set it up, then be its bpslave", Run: initnode.Main, StopOn: nil},
-	{Name: "mkimage", Summary: "write the node image (initramfs) bpmaster serves", Run: mkimage.Main},
+	{Name: "manpages", Summary: "write the manual pages (make man)", Hidden: true},
+	{Name: "mkimage", Summary: "write the node image (initramfs) bpmaster serves", Run: mkimage.Main, Manual: mkimage.Manual},
 	{Name: "nodeview", Summary: "a diskless node's view of the master's files (started by bpslave)", Run: nodeview.Main, StopOn: stopSignals},
 }
 
@@ -98,11 +100,28 @@ func usage(io applets.IO) {
 	fmt.Fprintln(io.Stdout, "Usage: bproc APPLET [ARGS...]   (or run it through a symlink named APPLET)")
 	fmt.Fprintln(io.Stdout, "\nApplets:")
 	for _, a := range table {
+		if a.Hidden {
+			continue
+		}
 		fmt.Fprintf(io.Stdout, "  %-10s %s\n", a.Name, a.Summary)
 	}
 }
 
+// writeManuals is the manpages applet: every applet's page that has a
+// manual, from the table (set in init: the table cannot name a function
+// that reads it in its own initializer).
+func writeManuals(ctx context.Context, args []string, io applets.IO) error {
+	var entries []manpages.Entry
+	for _, a := range table {
+		if a.Manual != nil {
+			entries = append(entries, manpages.Entry{Name: a.Name, Summary: a.Summary, Manual: a.Manual})
+		}
+	}
+	return manpages.Main(ctx, args, io, entries)
+}
+
 func init() {
+	find("manpages").Run = writeManuals
 	for i := 1; i < len(table); i++ {
 		if table[i-1].Name >= table[i].Name {
 			panic("applet table not sorted or has a duplicate: " + table[i].Name)

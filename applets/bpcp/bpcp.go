@@ -21,11 +21,9 @@ import (
 	"path"
 	"strings"
 
-	"github.com/alecthomas/kong"
 	"github.com/pkg/sftp"
 
 	"github.com/bproc/bproc/applets"
-	"github.com/bproc/bproc/localapi"
 )
 
 type cli struct {
@@ -39,8 +37,7 @@ type cli struct {
 // Main runs bpcp.
 func Main(ctx context.Context, args []string, io applets.IO) error {
 	var c cli
-	if _, err := applets.Parse("bpcp", "Copy files to, from and between nodes.", &c, args, io,
-		kong.Vars{"socket": localapi.DefaultSocket}); err != nil {
+	if _, err := applets.Parse("bpcp", doc, &c, args, io, vars()); err != nil {
 		return err
 	}
 	if c.Server {

@@ -20,11 +20,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/alecthomas/kong"
-
 	"github.com/bproc/bproc/applets"
 	"github.com/bproc/bproc/config"
-	"github.com/bproc/bproc/localapi"
 	"github.com/bproc/bproc/master"
 )
 
@@ -48,8 +45,7 @@ type cli struct {
 // Main runs the master until ctx is cancelled.
 func Main(ctx context.Context, args []string, io applets.IO) error {
 	var c cli
-	if _, err := applets.Parse("bpmaster", "The bproc master daemon.", &c, args, io,
-		kong.Vars{"socket": localapi.DefaultSocket, "config": config.DefaultPath}); err != nil {
+	if _, err := applets.Parse("bpmaster", doc, &c, args, io, vars()); err != nil {
 		return err
 	}
 	if c.LocalNodes < 0 || c.LocalNodes > 4096 {
