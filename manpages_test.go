@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -117,6 +120,53 @@ func TestManualsRender(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		if err != nil || len(out) > 0 {
 			t.Errorf("%s: groff: %v\n%s", name, err, out)
+		}
+	}
+}
+
+// TestHelpSharesManual: --help says what the page's DESCRIPTION says,
+// paragraph by paragraph, and names every option the page lists.
+func TestHelpSharesManual(t *testing.T) {
+	words := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	for _, a := range table {
+		if a.Manual == nil {
+			continue
+		}
+		out, err := os.CreateTemp(t.TempDir(), "help")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Run(context.Background(), []string{"--help"}, applets.IO{Stdin: os.Stdin, Stdout: out, Stderr: out}); err != nil {
+			var ee *applets.ExitError
+			if !errors.As(err, &ee) || ee.Code != 0 {
+				t.Errorf("%s --help: %v", a.Name, err)
+			}
+		}
+		b, _ := os.ReadFile(out.Name())
+		help := strings.ReplaceAll(words(string(b)), "--[no-]", "--") // kong folds a negation in
+		m := a.Manual()
+		for _, para := range strings.Split(m.Doc.Description, "\n\n") {
+			if !strings.Contains(help, words(para)) {
+				t.Errorf("%s --help lacks %q", a.Name, words(para))
+			}
+		}
+		p, err := m.Page(a.Name, a.Summary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range p.Sections {
+			if s.Title != "Options" {
+				continue
+			}
+			for _, it := range s.Items {
+				first, _, _ := strings.Cut(strings.Split(it.Tag, ",")[0], "=")
+				if !strings.HasPrefix(first, "-") {
+					continue // a positional argument's item
+				}
+				if !strings.Contains(help, first) {
+					t.Errorf("%s --help lacks %s", a.Name, first)
+				}
+			}
 		}
 	}
 }

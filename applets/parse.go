@@ -10,11 +10,11 @@ import (
 // process, and applets must not (tests call them in-process).
 type helpExit struct{ code int }
 
-// Kong builds applet name's parser for cli, with its doc's first
-// paragraph as --help's description: Parse and the manual page
-// (Manual.Page) both use it, so that they read the same model.
+// Kong builds applet name's parser for cli, with its doc's description
+// as --help's: Parse and the manual page (Manual.Page) both use it, so
+// that they read the same model.
 func Kong(name string, doc *Doc, cli any, io IO, opts ...kong.Option) (*kong.Kong, error) {
-	desc, _, _ := strings.Cut(strings.TrimSpace(doc.Description), "\n\n")
+	desc := strings.TrimSpace(doc.Description)
 	opts = append([]kong.Option{
 		kong.Name(name),
 		kong.Description(desc),
