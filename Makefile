@@ -105,7 +105,7 @@ cross:
 
 # Unit tests of the packages that are plain logic, as arm64 code under
 # qemu-user (Debian: qemu-user-static). Not in test or check: about 40 s.
-ARM64_TEST_PKGS := . ./applets/ ./applets/bpcp/ ./applets/bpctl/ ./applets/bpsh/ ./applets/bpstat/ \
+ARM64_TEST_PKGS := . ./applets/ ./applets/manpage/ ./applets/bpcp/ ./applets/bpctl/ ./applets/bpsh/ ./applets/bpstat/ \
 	./bproc/ ./clip/ ./config/ ./contentcache/ ./localapi/ ./nodeset/ ./vmadump/ ./wire/
 QEMU_ARM64 ?= qemu-aarch64-static
 test-arm64:
