@@ -55,7 +55,7 @@ MANDIR     ?= $(PREFIX)/share/man
 # Manual pages, written by the hidden applet manpages from the same kong
 # models and docs as --help (applets/manpages), and the config package's
 # keyword table for bproc-config(5). MANPAGES must name what it writes.
-MANPAGES := $(patsubst %,man1/%.1,$(sort $(APPLETS) mkimage)) man5/bproc-config.5
+MANPAGES := $(patsubst %,man1/%.1,$(sort $(APPLETS) bproc-mkimage)) man5/bproc-config.5
 
 man: bin/bproc
 	rm -rf bin/man

@@ -29,12 +29,16 @@ func pages(t *testing.T) map[string]string {
 		t.Fatal(err)
 	}
 	out := map[string]string{}
-	for _, p := range ps {
+	for i, p := range ps {
 		var b bytes.Buffer
 		if err := manpage.Write(&b, p); err != nil {
 			t.Fatal(err)
 		}
-		out[p.Name] = b.String()
+		name := p.Name // an applet's page is found by its applet's name
+		if i < len(entries) {
+			name = entries[i].Name
+		}
+		out[name] = b.String()
 	}
 	return out
 }
@@ -166,6 +170,28 @@ func TestHelpSharesManual(t *testing.T) {
 				if !strings.Contains(help, first) {
 					t.Errorf("%s --help lacks %s", a.Name, first)
 				}
+			}
+		}
+	}
+}
+
+// TestSeeAlsoExists: a page that points to one of bproc's pages points to
+// one that is written.
+func TestSeeAlsoExists(t *testing.T) {
+	written := map[string]bool{}
+	for _, src := range pages(t) {
+		th := strings.Fields(strings.SplitN(strings.SplitN(src, ".TH ", 2)[1], "\n", 2)[0])
+		written[strings.ReplaceAll(strings.ToLower(strings.Trim(th[0], `"`)), `\-`, "-")+"("+th[1]+")"] = true
+	}
+	for name, src := range pages(t) {
+		_, see, ok := strings.Cut(src, ".SH \"SEE ALSO\"\n")
+		if !ok {
+			continue
+		}
+		for _, ref := range strings.Split(strings.TrimSpace(see), ", ") {
+			ref = strings.ReplaceAll(ref, `\-`, "-")
+			if strings.HasPrefix(ref, "bp") && !written[ref] {
+				t.Errorf("%s: SEE ALSO %s: no such page (have %v)", name, ref, written)
 			}
 		}
 	}

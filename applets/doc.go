@@ -13,6 +13,10 @@ import (
 // all of it. It lives in the applet's source beside its flags, so that a
 // change to one is seen next to the other.
 type Doc struct {
+	// ViaBproc says the applet has no command of its own (no symlink is
+	// installed): it is run as "bproc NAME" and its page is bproc-NAME,
+	// clear of other programs' pages (u-boot's mkimage(1)).
+	ViaBproc bool
 	// Synopsis is the forms of the command line, without the name;
 	// nil: the name, [OPTIONS] and the positional arguments.
 	Synopsis []string
@@ -48,6 +52,9 @@ const defaultExit = "0 on success, 1 on an error, 2 on a bad command line."
 func (m Manual) Page(name, summary string) (manpage.Page, error) {
 	d := m.Doc
 	p := manpage.Page{Name: name, Section: 1, Summary: summary, Synopsis: d.Synopsis}
+	if d.ViaBproc {
+		p.Name, p.Command = "bproc-"+name, "bproc "+name
+	}
 	desc := manpage.Section{Title: "Description", Paras: strings.Split(strings.TrimSpace(d.Description), "\n\n")}
 	opts := manpage.Section{Title: "Options", Items: m.Flags}
 	env := manpage.Section{Title: "Environment", Items: d.Env}

@@ -40,7 +40,7 @@ state error.`,
 		{Command: "bpmaster --local-nodes 4", Text: "A master with four diskless namespace nodes, to try bproc on one machine:"},
 		{Command: "bpmaster --config /etc/bproc/config -v", Text: "A master for a real cluster, logging debug messages:"},
 	},
-	SeeAlso: []string{"bproc-config(5)", "bpslave(1)", "bpstat(1)", "bpctl(1)", "mkimage(1)"},
+	SeeAlso: []string{"bproc-config(5)", "bpslave(1)", "bpstat(1)", "bpctl(1)", "bproc-mkimage(1)"},
 }
 
 // Manual is what bpmaster's manual page is made from.

@@ -9,6 +9,8 @@ type Page struct {
 	Name    string // bpsh
 	Section int    // 1: commands, 5: file formats
 	Summary string // the NAME line after "bpsh \-"
+	// Command is what the synopsis shows to run it; "" is Name.
+	Command string
 	// Synopsis is the forms of the command line (or of the file's lines),
 	// each without the name; an empty one is the name alone.
 	Synopsis []string

@@ -23,7 +23,11 @@ func Write(w io.Writer, p Page) error {
 			if i > 0 {
 				b.WriteString(".br\n")
 			}
-			fmt.Fprintf(&b, "\\fB%s\\fR", escape(p.Name))
+			cmd := p.Command
+			if cmd == "" {
+				cmd = p.Name
+			}
+			fmt.Fprintf(&b, "\\fB%s\\fR", escape(cmd))
 			if s != "" {
 				b.WriteString(" " + tag(s))
 			}

@@ -97,7 +97,7 @@ func ConfigPage() manpage.Page {
 			{Tag: config.DefaultPath, Text: "The file bpmaster reads when --config is not given."},
 		}},
 		manpage.Section{Title: "Example", Paras: []string{"\t" + strings.ReplaceAll(strings.TrimSpace(config.ExampleFile), "\n", "\n\t")}},
-		manpage.Section{Title: "See also", Paras: []string{"bpmaster(1), bpctl(1), mkimage(1)"}},
+		manpage.Section{Title: "See also", Paras: []string{"bpmaster(1), bpctl(1), bproc-mkimage(1)"}},
 	)
 	return p
 }

@@ -10,6 +10,7 @@ import (
 
 // doc is mkimage's --help description and manual page.
 var doc = &applets.Doc{
+	ViaBproc: true,
 	Synopsis: []string{"[--config FILE] [--state-dir DIR] -o FILE"},
 	Description: `Write the node image.
 
@@ -17,7 +18,7 @@ The image is the initramfs bpmaster serves to nodes that network-boot:
 this binary as /init, the node key and the master's host key, and the
 kernel modules the configuration names. Written for inspection, or for
 booting nodes by other means; it holds the node key, so it is created
-readable by its owner only. Run as bproc mkimage.`,
+readable by its owner only.`,
 	Examples: []manpage.Example{
 		{Command: "bproc mkimage -o /tmp/node.img && zcat /tmp/node.img | cpio -t", Text: "Write the image and list what it holds:"},
 	},
