@@ -1,8 +1,10 @@
 // Command bproc is the Beowulf Distributed Process Space in one binary.
 //
 // The applet comes from the name it was started as (bin/bpsh is a symlink to
-// bin/bproc) or, when that is not an applet, from the first argument
-// (bproc bpsh ...). main only dispatches; every applet lives in applets/.
+// bin/bproc), or from the first name in the chain of symlinks that name
+// leads through which is an applet (/usr/local/bin/bpsh -> /opt/bproc/bin/bpsh
+// -> bproc), or, when none is, from the first argument (bproc bpsh ...).
+// main only dispatches; every applet lives in applets/.
 package main
 
 import (
@@ -10,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sort"
 	"syscall"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/bproc/bproc/applets/bpslave"
 	"github.com/bproc/bproc/applets/bpstat"
 	"github.com/bproc/bproc/applets/initnode"
+	"github.com/bproc/bproc/applets/manpages"
 	"github.com/bproc/bproc/applets/mkimage"
 	"github.com/bproc/bproc/applets/nodeview"
 )
@@ -31,14 +33,15 @@ var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM}
 
 // table is every applet, sorted by name.
 var table = []applets.Applet{
-	{Name: "bpcp", Summary: "copy files to, from and between nodes", Run: bpcp.Main},
-	{Name: "bpctl", Summary: "change nodes: state, owner, group, mode; reboot, halt", Run: bpctl.Main},
-	{Name: "bpmaster", Summary: "the master daemon: nodes, ghosts, the local API", Run: bpmaster.Main, StopOn: stopSignals},
-	{Name: "bpsh", Summary: "run a command on nodes", Run: bpsh.Main},
-	{Name: "bpslave", Summary: "the node daemon (PID 1 of a node)", Run: bpslave.Main, StopOn: stopSignals},
-	{Name: "bpstat", Summary: "node and process status", Run: bpstat.Main},
+	{Name: "bpcp", Summary: "copy files to, from and between nodes", Run: bpcp.Main, Manual: bpcp.Manual},
+	{Name: "bpctl", Summary: "change nodes: state, owner, group, mode; reboot, halt", Run: bpctl.Main, Manual: bpctl.Manual},
+	{Name: "bpmaster", Summary: "the master daemon: nodes, ghosts, the local API", Run: bpmaster.Main, StopOn: stopSignals, Manual: bpmaster.Manual},
+	{Name: "bpsh", Summary: "run a command on nodes", Run: bpsh.Main, Manual: bpsh.Manual},
+	{Name: "bpslave", Summary: "the node daemon (PID 1 of a node)", Run: bpslave.Main, StopOn: stopSignals, Manual: bpslave.Manual},
+	{Name: "bpstat", Summary: "node and process status", Run: bpstat.Main, Manual: bpstat.Manual},
 	{Name: "init", Summary: "PID 1 of a netbooted node: set it up, then be its bpslave", Run: initnode.Main, StopOn: nil},
-	{Name: "mkimage", Summary: "write the node image (initramfs) bpmaster serves", Run: mkimage.Main},
+	{Name: "manpages", Summary: "write the manual pages (make man)", Hidden: true},
+	{Name: "mkimage", Summary: "write the node image (initramfs) bpmaster serves", Run: mkimage.Main, Manual: mkimage.Manual},
 	{Name: "nodeview", Summary: "a diskless node's view of the master's files (started by bpslave)", Run: nodeview.Main, StopOn: stopSignals},
 }
 
@@ -73,7 +76,7 @@ func pick(argv []string) (*applets.Applet, []string, error) {
 	if len(argv) == 0 {
 		return nil, nil, fmt.Errorf("bproc: empty argument list")
 	}
-	if a := find(filepath.Base(argv[0])); a != nil {
+	if a := appletOf(argv[0]); a != nil {
 		return a, argv[1:], nil
 	}
 	if len(argv) < 2 || argv[1] == "--help" || argv[1] == "-h" || argv[1] == "help" {
@@ -97,11 +100,28 @@ func usage(io applets.IO) {
 	fmt.Fprintln(io.Stdout, "Usage: bproc APPLET [ARGS...]   (or run it through a symlink named APPLET)")
 	fmt.Fprintln(io.Stdout, "\nApplets:")
 	for _, a := range table {
+		if a.Hidden {
+			continue
+		}
 		fmt.Fprintf(io.Stdout, "  %-10s %s\n", a.Name, a.Summary)
 	}
 }
 
+// writeManuals is the manpages applet: every applet's page that has a
+// manual, from the table (set in init: the table cannot name a function
+// that reads it in its own initializer).
+func writeManuals(ctx context.Context, args []string, io applets.IO) error {
+	var entries []manpages.Entry
+	for _, a := range table {
+		if a.Manual != nil {
+			entries = append(entries, manpages.Entry{Name: a.Name, Summary: a.Summary, Manual: a.Manual})
+		}
+	}
+	return manpages.Main(ctx, args, io, entries)
+}
+
 func init() {
+	find("manpages").Run = writeManuals
 	for i := 1; i < len(table); i++ {
 		if table[i-1].Name >= table[i].Name {
 			panic("applet table not sorted or has a duplicate: " + table[i].Name)

@@ -28,6 +28,11 @@ type Applet struct {
 	// StopOn lists signals that cancel the context (daemons); interactive
 	// tools leave it empty so that ^C reaches their ghosts instead.
 	StopOn []os.Signal
+	// Manual is what its manual page is made from; nil: it has none
+	// (init and nodeview are started by bproc, not by people).
+	Manual func() Manual
+	// Hidden leaves it out of bproc --help (manpages, for make man).
+	Hidden bool
 }
 
 // ExitError ends an applet with a status of its own choosing. An empty Msg

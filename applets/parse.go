@@ -1,6 +1,8 @@
 package applets
 
 import (
+	"strings"
+
 	"github.com/alecthomas/kong"
 )
 
@@ -8,17 +10,25 @@ import (
 // process, and applets must not (tests call them in-process).
 type helpExit struct{ code int }
 
-// Parse fills cli from args with kong, writing help to io.Stdout. A bad flag
-// is a *UsageError (exit 2); --help is an *ExitError with code 0 and no text.
-func Parse(name, description string, cli any, args []string, io IO, opts ...kong.Option) (ctx *kong.Context, err error) {
+// Kong builds applet name's parser for cli, with its doc's description
+// as --help's: Parse and the manual page (Manual.Page) both use it, so
+// that they read the same model.
+func Kong(name string, doc *Doc, cli any, io IO, opts ...kong.Option) (*kong.Kong, error) {
+	desc := strings.TrimSpace(doc.Description)
 	opts = append([]kong.Option{
 		kong.Name(name),
-		kong.Description(description),
+		kong.Description(desc),
 		kong.Writers(io.Stdout, io.Stderr),
 		kong.Exit(func(code int) { panic(helpExit{code}) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
 	}, opts...)
-	parser, err := kong.New(cli, opts...)
+	return kong.New(cli, opts...)
+}
+
+// Parse fills cli from args with kong, writing help to io.Stdout. A bad flag
+// is a *UsageError (exit 2); --help is an *ExitError with code 0 and no text.
+func Parse(name string, doc *Doc, cli any, args []string, io IO, opts ...kong.Option) (ctx *kong.Context, err error) {
+	parser, err := Kong(name, doc, cli, io, opts...)
 	if err != nil {
 		return nil, err
 	}

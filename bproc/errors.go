@@ -40,6 +40,9 @@ var meanings = []struct {
 	{"Node is unavailable", ErrNodeDown},
 	{"Permission denied", syscall.EACCES},
 	{"Operation not permitted", syscall.EPERM},
+	// Remote fork and move where they are not ported (vmadump.ErrNotPorted),
+	// or a master older than the caller.
+	{"function not implemented", syscall.ENOSYS},
 }
 
 // masterError is an error text of the master's, kept as it is (bpctl and

@@ -45,6 +45,8 @@ static const struct {
 	{"Operation not permitted", EPERM},
 	/* A master older than the library. */
 	{"unknown operation", ENOSYS},
+	/* Remote fork and move where they are not ported (arm64 so far). */
+	{"function not implemented", ENOSYS},
 };
 
 /* contains is a case-insensitive strstr. */

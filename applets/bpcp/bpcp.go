@@ -21,10 +21,7 @@ import (
 	"path"
 	"strings"
 
-	"github.com/alecthomas/kong"
-
 	"github.com/bproc/bproc/applets"
-	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
 type cli struct {
@@ -38,8 +35,7 @@ type cli struct {
 // Main runs bpcp.
 func Main(ctx context.Context, args []string, io applets.IO) error {
 	var c cli
-	if _, err := applets.Parse("bpcp", "Copy files to, from and between nodes.", &c, args, io,
-		kong.Vars{"socket": localapi.DefaultSocket}); err != nil {
+	if _, err := applets.Parse("bpcp", doc, &c, args, io, vars()); err != nil {
 		return err
 	}
 	if c.Server {

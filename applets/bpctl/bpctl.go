@@ -23,30 +23,6 @@ import (
 	"github.com/bproc/bproc/internal/shared/nodeset"
 )
 
-const usage = `Usage: bpctl [options]
-
-Change nodes. Options apply left to right, each to the nodes selected so far.
-
-  -M, --master          select the master
-  -S, --slave=NODES     select nodes (a node spec: 0-3,7 all up ...)
-  -s, --state=STATE     set the state: up, error, unavailable (or reboot, halt, pwroff)
-  -R, --reboot          reboot the selected nodes
-  -H, --halt            halt them
-  -P, --pwroff          power them off
-  -m, --mode=MODE       who may run processes there: execute bits, e.g. 0110
-  -u, --user=USER       owner (root only)
-  -g, --group=GROUP     group (root, or the owner to one of its groups)
-      --add-node=MAC    add a node for a MAC address to the configuration
-                        file (the number after the last node line; root)
-      --node-token=N    print a one-time boot token for node N, for a
-                        bpslave started by hand ($BPROC_TOKEN; root)
-      --socket=PATH     bpmaster's socket ($BPROC_SOCKET)
-  -h, --help            this text
-
-Errors are printed per node as "N: error"; the exit status is 1 if any node
-could not be changed.
-`
-
 // Main runs bpctl.
 func Main(ctx context.Context, args []string, io applets.IO) error {
 	p, err := parseArgs(args)
@@ -54,7 +30,7 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 		return &applets.UsageError{Err: err}
 	}
 	if p.help {
-		fmt.Fprint(io.Stdout, usage)
+		fmt.Fprint(io.Stdout, usage())
 		return nil
 	}
 	if len(p.steps) == 0 {

@@ -15,24 +15,29 @@ type step struct {
 	arg  string
 }
 
-// options maps each spelling to its kind and whether it takes a value.
+// options maps each spelling to its kind and whether it takes a value;
+// it is made from flags.
 var options = map[string]struct {
 	kind     string
 	needsArg bool
 	action   string
-}{
-	"-M": {"master", false, ""}, "--master": {"master", false, ""},
-	"-S": {"select", true, ""}, "--slave": {"select", true, ""},
-	"-s": {"state", true, ""}, "--state": {"state", true, ""},
-	"-R": {"action", false, "reboot"}, "--reboot": {"action", false, "reboot"},
-	"-H": {"action", false, "halt"}, "--halt": {"action", false, "halt"},
-	"-P": {"action", false, "pwroff"}, "--pwroff": {"action", false, "pwroff"},
-	"-m": {"mode", true, ""}, "--mode": {"mode", true, ""},
-	"-u": {"user", true, ""}, "--user": {"user", true, ""},
-	"-g": {"group", true, ""}, "--group": {"group", true, ""},
-	"-r": {"chroot", true, ""}, "--chroot": {"chroot", true, ""},
-	"--add-node":   {"add-node", true, ""},
-	"--node-token": {"node-token", true, ""},
+}{}
+
+func init() {
+	for _, f := range flags {
+		if f.kind == "" {
+			continue // parsed apart: --socket, --help
+		}
+		for _, name := range []string{f.short, f.long} {
+			if name != "" {
+				options[name] = struct {
+					kind     string
+					needsArg bool
+					action   string
+				}{f.kind, f.arg != "", f.action}
+			}
+		}
+	}
 }
 
 // parsed is the command line: the steps, and the options that are not

@@ -20,12 +20,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/alecthomas/kong"
-
 	"github.com/bproc/bproc/applets"
 	"github.com/bproc/bproc/internal/master"
 	"github.com/bproc/bproc/internal/master/config"
-	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/nodeauth"
 )
 
@@ -49,8 +46,7 @@ type cli struct {
 // Main runs the master until ctx is cancelled.
 func Main(ctx context.Context, args []string, io applets.IO) error {
 	var c cli
-	if _, err := applets.Parse("bpmaster", "The bproc master daemon.", &c, args, io,
-		kong.Vars{"socket": localapi.DefaultSocket, "config": config.DefaultPath}); err != nil {
+	if _, err := applets.Parse("bpmaster", doc, &c, args, io, vars()); err != nil {
 		return err
 	}
 	if c.LocalNodes < 0 || c.LocalNodes > 4096 {

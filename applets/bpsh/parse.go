@@ -2,10 +2,7 @@ package bpsh
 
 import (
 	"os"
-	"strconv"
 	"strings"
-
-	"github.com/alecthomas/kong"
 
 	"github.com/bproc/bproc/applets"
 	"github.com/bproc/bproc/internal/shared/localapi"
@@ -31,11 +28,7 @@ func (c *cli) parse(args []string, io applets.IO) error {
 
 // kong parses args with kong.
 func (c *cli) kong(args []string, io applets.IO) error {
-	_, err := applets.Parse("bpsh", "Run a command on nodes.", c, args, io, kong.Vars{
-		"socket":  localapi.DefaultSocket,
-		"bufsize": strconv.Itoa(defaultBufSize),
-		"pernode": strconv.Itoa(defaultPerNode),
-	})
+	_, err := applets.Parse("bpsh", doc, c, args, io, vars())
 	return err
 }
 

@@ -45,7 +45,7 @@ const TokenEnv = "BPROC_TOKEN"
 // Main runs the node daemon until ctx is cancelled.
 func Main(ctx context.Context, args []string, io applets.IO) error {
 	var c cli
-	if _, err := applets.Parse("bpslave", "The bproc node daemon.", &c, args, io); err != nil {
+	if _, err := applets.Parse("bpslave", doc, &c, args, io); err != nil {
 		return err
 	}
 	if c.Node < 0 {

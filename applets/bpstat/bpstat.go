@@ -18,8 +18,6 @@ import (
 	"sort"
 	"syscall"
 
-	"github.com/alecthomas/kong"
-
 	"github.com/bproc/bproc/applets"
 	"github.com/bproc/bproc/bproc"
 	"github.com/bproc/bproc/internal/shared/localapi"
@@ -50,8 +48,7 @@ type cli struct {
 // Main runs bpstat.
 func Main(ctx context.Context, args []string, io applets.IO) error {
 	var c cli
-	if _, err := applets.Parse("bpstat", "Node and process status.", &c, args, io,
-		kong.Vars{"socket": localapi.DefaultSocket}); err != nil {
+	if _, err := applets.Parse("bpstat", doc, &c, args, io, vars()); err != nil {
 		return err
 	}
 	if err := c.check(); err != nil {

@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/alecthomas/kong"
-
 	"github.com/bproc/bproc/applets"
 	"github.com/bproc/bproc/initramfs"
 	"github.com/bproc/bproc/internal/master/config"
@@ -29,7 +27,7 @@ type cli struct {
 // Main writes the image.
 func Main(ctx context.Context, args []string, io applets.IO) error {
 	var c cli
-	if _, err := applets.Parse("mkimage", "Write the node image.", &c, args, io, kong.Vars{"config": config.DefaultPath}); err != nil {
+	if _, err := applets.Parse("mkimage", doc, &c, args, io, vars()); err != nil {
 		return err
 	}
 	file, err := config.Load(c.Config, c.Config != config.DefaultPath)

@@ -45,7 +45,7 @@ type cli struct {
 // Main serves the view until ctx is cancelled.
 func Main(ctx context.Context, args []string, std applets.IO) error {
 	var c cli
-	if _, err := applets.Parse("nodeview", "A diskless node's view of the master's files.", &c, args, std); err != nil {
+	if _, err := applets.Parse("nodeview", &applets.Doc{Description: "A diskless node's view of the master's files."}, &c, args, std); err != nil {
 		return err
 	}
 	if c.Node < 0 {

@@ -47,6 +47,9 @@ type preChannel struct {
 // whose PID SO_PEERCRED gives. On any failure the process goes on where it
 // was, and the reply says why.
 func (m *Master) move(c *client, node *int) error {
+	if !vmadump.Ported {
+		return vmadump.ErrNotPorted // before anything is read or asked of a node
+	}
 	cred := c.cred
 	if node == nil {
 		return errors.New("move: no node")

@@ -35,6 +35,9 @@ const imageDir = "/var/tmp"
 // Each child gets a token in the reply's Ranks, or why it got no copy;
 // the caller goes on where it was whatever happens.
 func (m *Master) vrfork(c *client, v *localapi.VRfork) error {
+	if !vmadump.Ported {
+		return vmadump.ErrNotPorted // before anything is read or asked of a node
+	}
 	if v == nil || len(v.Nodes) == 0 || len(v.Nodes) != len(v.PIDs) || len(v.Nodes) > localapi.MaxVRfork {
 		return fmt.Errorf("vrfork: want a child for each node, 1 to %d", localapi.MaxVRfork)
 	}

@@ -287,6 +287,7 @@ static void test_errors(void)
 		{"{\"error\":\"add-node: Permission denied (root only)\"}", EACCES},
 		{"{\"error\":\"signal 7: operation not permitted\"}", EPERM},
 		{"{\"error\":\"unknown operation \\\"nodes\\\"\"}", ENOSYS},
+		{"{\"error\":\"vmadump: remote fork is not ported to linux/arm64: function not implemented\"}", ENOSYS},
 		{"{\"error\":\"ctl: mode 0777: only execute bits (0111) mean anything on a node\"}", EINVAL},
 		{"{\"error\":5}", EPROTO},
 		{"{\"error\":[\"Node is down\"]}", EPROTO},

@@ -262,3 +262,6 @@ func (img *Image) validate() error {
 }
 
 const pageSize = 4096
+
+// maxVDSO bounds the vDSO text an image may carry (it is 8 kB).
+const maxVDSO = 64 << 10

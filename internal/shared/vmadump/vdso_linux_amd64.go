@@ -144,9 +144,6 @@ func readVDSOText(mem interface {
 	return nil, nil
 }
 
-// maxVDSO bounds the vDSO text an image may carry (it is 8 kB).
-const maxVDSO = 64 << 10
-
 // mapVDSOCopy gives the process being rebuilt the image's vDSO block:
 // zero pages where its data pages were, and the text made system calls
 // (syscallVDSO).

@@ -1,0 +1,38 @@
+package bpstat
+
+import (
+	"github.com/alecthomas/kong"
+
+	"github.com/bproc/bproc/applets"
+	"github.com/bproc/bproc/applets/manpage"
+	"github.com/bproc/bproc/internal/shared/localapi"
+)
+
+// doc is bpstat's --help description and manual page.
+var doc = &applets.Doc{
+	Synopsis: []string{"[-c|-l|-a|-s|-n|-t|-p|-P] [OPTIONS] [NODESPEC...]"},
+	Description: `Node and process status.
+
+Without options bpstat prints BProc's compact table: nodes with equal
+state, mode, owner and group share a row. A node spec (0-3,7, all, up, an
+address) limits what is shown. A node's mode, owner and group say who may
+run processes there (bpctl sets them).
+
+-p lists the processes bproc runs on nodes, by their PID here (their
+ghost's) and node; -P reads ps output on stdin and puts a node column
+before each line, so that ps -ef | bpstat -P shows where each process
+runs.`,
+	Examples: []manpage.Example{
+		{Command: "bpstat -l", Text: "One line per node, with its load, memory, uptime and processes:"},
+		{Command: "bpstat -t up", Text: "How many nodes are up:"},
+		{Command: "ps -ef | bpstat -P", Text: "ps with a node column:"},
+	},
+	SeeAlso: []string{"bpsh(1)", "bpctl(1)", "bpmaster(1)"},
+}
+
+// Manual is what bpstat's manual page is made from.
+func Manual() applets.Manual {
+	return applets.Manual{Doc: doc, CLI: &cli{}, Options: []kong.Option{vars()}}
+}
+
+func vars() kong.Vars { return kong.Vars{"socket": localapi.DefaultSocket} }

@@ -1,0 +1,22 @@
+package bproc
+
+import (
+	"errors"
+	"syscall"
+	"testing"
+
+	"github.com/bproc/bproc/internal/shared/vmadump"
+)
+
+// TestNotPortedIsENOSYS: the master's refusal to move a process where
+// remote fork is not ported (arm64) reaches Go callers as ENOSYS, as it
+// reaches libbproc's (errors.c has the same text).
+func TestNotPortedIsENOSYS(t *testing.T) {
+	err := error(&masterError{vmadump.ErrNotPorted.Error()})
+	if !errors.Is(err, syscall.ENOSYS) {
+		t.Errorf("%q is not ENOSYS", err)
+	}
+	if errors.Is(err, syscall.EPERM) || errors.Is(err, ErrNodeDown) {
+		t.Errorf("%q matches another error", err)
+	}
+}
