@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // ExecMove starts path with argv and env on node, in the caller's working
@@ -35,7 +36,7 @@ func (c *Client) VExecMove(nodes []int, path string, argv, env []string, files [
 	if err != nil {
 		dir = "/"
 	}
-	job, err := c.Run(localapi.Run{Nodes: nodes, Path: path, Argv: argv, Env: env, Dir: dir})
+	job, err := c.Run(localapi.Run{Nodes: nodes, Command: wire.Command{Path: path, Argv: argv, Env: env, Dir: dir}})
 	if err != nil {
 		c.Close()
 		return nil, err

@@ -35,8 +35,11 @@ func startRemote(socket string, node int, stderr io.Writer) (*remote, error) {
 		dir = "/"
 	}
 	job, err := client.Run(localapi.Run{
-		Nodes: []int{node}, Builtin: wire.BuiltinFileServer, Argv: []string{"bpcp", "--server"},
-		Env: []string{"PATH=/usr/bin:/bin"}, Dir: dir,
+		Nodes: []int{node},
+		Command: wire.Command{
+			Builtin: wire.BuiltinFileServer, Argv: []string{"bpcp", "--server"},
+			Env: []string{"PATH=/usr/bin:/bin"}, Dir: dir,
+		},
 	})
 	if err != nil {
 		client.Close()

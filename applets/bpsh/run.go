@@ -57,10 +57,10 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	if err != nil {
 		dir = "/"
 	}
-	req := localapi.Run{
+	req := localapi.Run{Command: wire.Command{
 		Path: r.path, Argv: r.argv, Env: os.Environ(), Dir: dir,
 		NoIO: r.cli.NoIO, StdinFile: r.cli.StdinFile, StdoutFile: r.cli.StdoutFile, StderrFile: r.cli.StderrFile,
-	}
+	}}
 	r.ranks = make([]*rank, len(r.nodes))
 	var remote []int // rank index of each entry of req.Nodes
 	for i, n := range r.nodes {

@@ -14,6 +14,7 @@ import (
 	"github.com/bproc/bproc/bproc"
 	"github.com/bproc/bproc/internal/shared/ghost"
 	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // idleGhosts is how many remote processes BenchmarkGhostMemory keeps
@@ -41,8 +42,8 @@ func BenchmarkGhostMemory(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	job, err := cl.Run(localapi.Run{Nodes: make([]int, idleGhosts), Path: "/bin/sleep", Argv: []string{"sleep", "600"},
-		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", NoIO: true})
+	job, err := cl.Run(localapi.Run{Nodes: make([]int, idleGhosts), Command: wire.Command{Path: "/bin/sleep", Argv: []string{"sleep", "600"},
+		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", NoIO: true}})
 	if err != nil {
 		cl.Close()
 		b.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bproc/bproc/bproc"
 	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // The load of BenchmarkMasterMemory: enough live processes for a slope
@@ -54,7 +55,7 @@ func masterMemory(b *testing.B, c *Cluster, name string, stdio bool) {
 	time.Sleep(2 * time.Second) // what the last run left is collected
 	before := settledMemory(b, c, masterPID, name+"-0")
 	var files [3]*os.File
-	run := localapi.Run{Path: "/bin/sleep", Argv: []string{"sleep", "600"}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", NoIO: !stdio}
+	run := localapi.Run{Command: wire.Command{Path: "/bin/sleep", Argv: []string{"sleep", "600"}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", NoIO: !stdio}}
 	if stdio {
 		inR, inW, err := os.Pipe()
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bproc/bproc/bproc"
 	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // BProc's record: 15,000 processes on 125 machines in 3.3 s, and 15,000
@@ -154,8 +155,8 @@ func startGhosts(c *Cluster, procs int, path string, args ...string) ([]int, *bp
 		nodes[i] = i * c.Nodes / procs
 	}
 	argv := append([]string{path[strings.LastIndexByte(path, '/')+1:]}, args...)
-	job, err := cl.Run(localapi.Run{Nodes: nodes, Path: path, Argv: argv,
-		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", NoIO: true})
+	job, err := cl.Run(localapi.Run{Nodes: nodes, Command: wire.Command{Path: path, Argv: argv,
+		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", NoIO: true}})
 	if err != nil {
 		cl.Close()
 		return nil, nil, err

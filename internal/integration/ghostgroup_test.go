@@ -16,6 +16,7 @@ import (
 	"github.com/bproc/bproc/bproc"
 	"github.com/bproc/bproc/internal/shared/ghost"
 	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // jobOf asks the cluster for a run of argv on nodes with no stdio, through
@@ -27,8 +28,8 @@ func jobOf(t *testing.T, c *cluster, nodes []int, argv ...string) *bproc.Job {
 	if err != nil {
 		t.Fatal(err)
 	}
-	job, err := cl.Run(localapi.Run{Nodes: nodes, Path: "/bin/" + argv[0], Argv: argv,
-		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", NoIO: true})
+	job, err := cl.Run(localapi.Run{Nodes: nodes, Command: wire.Command{Path: "/bin/" + argv[0], Argv: argv,
+		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", NoIO: true}})
 	if err != nil {
 		cl.Close()
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bproc/bproc/bproc"
 	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // TestPIDTakenOnNode: when the ghost's PID is taken on the node, the
@@ -133,8 +134,8 @@ func startAt(t *testing.T, c *cluster, want int) (ghost, nodePID int, job *bproc
 	if err != nil {
 		t.Fatal(err)
 	}
-	job, err = cl.Run(localapi.Run{Nodes: []int{0}, Path: "/bin/sh", Dir: "/", Env: os.Environ(),
-		Argv: []string{"sh", "-c", `trap 'exit 7' USR1; echo $$; while :; do sleep 0.05; done`}})
+	job, err = cl.Run(localapi.Run{Nodes: []int{0}, Command: wire.Command{Path: "/bin/sh", Dir: "/", Env: os.Environ(),
+		Argv: []string{"sh", "-c", `trap 'exit 7' USR1; echo $$; while :; do sleep 0.05; done`}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bproc/bproc/bproc"
 	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // TestStreamsWithoutDescriptor: a ghost that hands the master no stdout
@@ -148,8 +149,8 @@ func TestSignalsManyGhosts(t *testing.T) {
 		nodes[i] = i % 2
 	}
 	// USR1 and USR2 to alternate ghosts: each must die of its own.
-	job, err := cl.Run(localapi.Run{Nodes: nodes, Path: "/bin/sleep", Argv: []string{"sleep", "600"},
-		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", NoIO: true})
+	job, err := cl.Run(localapi.Run{Nodes: nodes, Command: wire.Command{Path: "/bin/sleep", Argv: []string{"sleep", "600"},
+		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", NoIO: true}})
 	if err != nil {
 		cl.Close()
 		t.Fatal(err)
@@ -213,8 +214,8 @@ func startAPI(t *testing.T, c *cluster, files [3]*os.File, argv ...string) (int,
 	if err != nil {
 		t.Fatal(err)
 	}
-	job, err := cl.Run(localapi.Run{Nodes: []int{0}, Path: "/bin/" + argv[0], Argv: argv,
-		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/"})
+	job, err := cl.Run(localapi.Run{Nodes: []int{0}, Command: wire.Command{Path: "/bin/" + argv[0], Argv: argv,
+		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/"}})
 	if err != nil {
 		cl.Close()
 		t.Fatal(err)

@@ -47,9 +47,12 @@ func (m *Master) sendLibraries(n *node, sc *ssh.ServerConn, files []string, log 
 	var status wire.ExitStatus
 	err := m.asOwnProcess(n, nobodyCred, func() (err error) {
 		status, err = runOnNode(sc, wire.ProcStart{
-			Node: n.num, Path: "/bin/cat", Argv: append([]string{"cat"}, files...),
+			Node: n.num,
+			Command: wire.Command{
+				Path: "/bin/cat", Argv: append([]string{"cat"}, files...),
+				Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", StdoutFile: "/dev/null",
+			},
 			UID: nobodyCred.UID, GID: nobodyCred.GID, Groups: nobodyCred.Groups,
-			Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", StdoutFile: "/dev/null",
 		}, log, librariesTimeout)
 		return err
 	})

@@ -138,7 +138,7 @@ func (m *Master) awaitGhost(c *client, cred localapi.Cred, num int, pre *preChan
 		pre.ch.Close()
 		return tok, err
 	}
-	j := &job{c: c, cred: cred, run: localapi.Run{Nodes: []int{num}, Path: img.Exe, Argv: argv, Dir: img.Cwd}}
+	j := &job{c: c, cred: cred, cmd: wire.Command{Path: img.Exe, Argv: argv, Dir: img.Cwd}}
 	r := &rank{job: j, index: 0, node: num, token: tok, pre: pre}
 	m.mu.Lock()
 	m.pending[tok] = r
@@ -174,8 +174,10 @@ func (m *Master) sendMoved(sc ssh.Conn, num, pid int, c *client, img *vmadump.Im
 // mv.ImageFile, and waits until the node has rebuilt it.
 func (m *Master) sendImage(sc ssh.Conn, num, pid int, cred localapi.Cred, path string, argv []string, dir string,
 	mv wire.Move, write func(io.Writer) error) (*preChannel, error) {
+	// Of a command, a moved process has only its name and directory:
+	// its stdio are pipes to its ghost, whatever its job asked for.
 	start := wire.ProcStart{
-		PID: pid, Node: num, Path: path, Argv: argv, Dir: dir,
+		PID: pid, Node: num, Command: wire.Command{Path: path, Argv: argv, Dir: dir},
 		UID: cred.UID, GID: cred.GID, Groups: cred.Groups,
 		Move: &mv,
 	}

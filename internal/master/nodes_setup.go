@@ -135,9 +135,12 @@ func runScripts(num int, sc *ssh.ServerConn, scripts []string, logf io.Writer) e
 	for _, script := range scripts {
 		fmt.Fprintf(logf, "--- %s\n", script)
 		status, err := runOnNode(sc, wire.ProcStart{
-			Node: num, Path: script, Argv: []string{script, strconv.Itoa(num)},
-			Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "BPROC_NODE=" + strconv.Itoa(num)},
-			Dir: "/", NoIO: false,
+			Node: num,
+			Command: wire.Command{
+				Path: script, Argv: []string{script, strconv.Itoa(num)},
+				Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "BPROC_NODE=" + strconv.Itoa(num)},
+				Dir: "/",
+			},
 		}, logf, scriptTimeout)
 		if err != nil {
 			fmt.Fprintf(logf, "--- %s: %v\n", script, err)

@@ -26,7 +26,7 @@ var moved = outputStreams{stdout: true, stderr: true}
 // outputsOf are the streams of a process started with start: none with
 // bpsh -N, not one the node opens a file for (-O, -E), not stderr on a
 // terminal (-T), which is stdout too.
-func outputsOf(start *wire.ProcStart) outputStreams {
+func outputsOf(start *wire.Command) outputStreams {
 	if start.NoIO {
 		return outputStreams{}
 	}
@@ -36,7 +36,7 @@ func outputsOf(start *wire.ProcStart) outputStreams {
 // nullOutputs has the node write to /dev/null what the ghost gave the
 // master no descriptor for, rather than send it here to be dropped. Not
 // on a terminal: there stdout is the terminal the process reads too.
-func nullOutputs(start *wire.ProcStart, files [3]*os.File) {
+func nullOutputs(start *wire.Command, files [3]*os.File) {
 	if start.TTY != nil || start.NoIO {
 		return
 	}
@@ -50,8 +50,8 @@ func nullOutputs(start *wire.ProcStart, files [3]*os.File) {
 
 // hasStdin says whether the process reads the ghost's stdin.
 func (p *proc) hasStdin() bool {
-	r := &p.job.run
-	return p.files[0] != nil && !r.NoIO && r.StdinFile == ""
+	c := &p.job.cmd
+	return p.files[0] != nil && !c.NoIO && c.StdinFile == ""
 }
 
 // pumpOut copies one output stream of the process to the ghost's

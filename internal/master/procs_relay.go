@@ -173,7 +173,7 @@ func (p *proc) readGhost() (gone bool) {
 			continue
 		}
 		sig := syscall.Signal(arg)
-		if sig == syscall.SIGWINCH && p.job.run.TTY != nil {
+		if sig == syscall.SIGWINCH && p.job.cmd.TTY != nil {
 			p.send(p.forwardWindow)
 			continue
 		}

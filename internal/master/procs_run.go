@@ -34,7 +34,7 @@ const maxRanks = 1 << 20
 type job struct {
 	c    *client
 	cred localapi.Cred
-	run  localapi.Run
+	cmd  wire.Command // what each rank runs
 	// outputs are the stdout and stderr its ghosts handed over, each
 	// open file once however many ghosts write to it.
 	outputs outputs
@@ -58,12 +58,10 @@ func (m *Master) newJob(c *client, r *localapi.Run) (*job, []localapi.Rank, erro
 	case len(r.Nodes) > maxRanks:
 		return nil, nil, fmt.Errorf("run: %d ranks exceed the limit of %d", len(r.Nodes), maxRanks)
 	}
-	check := wire.ProcStart{Path: r.Path, Builtin: r.Builtin, Argv: r.Argv, Env: r.Env, Dir: r.Dir,
-		StdinFile: r.StdinFile, StdoutFile: r.StdoutFile, StderrFile: r.StderrFile}
-	if err := check.Validate(); err != nil {
+	if err := r.Command.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("run: %w", err)
 	}
-	j := &job{c: c, cred: c.cred, run: *r}
+	j := &job{c: c, cred: c.cred, cmd: r.Command}
 	out := make([]localapi.Rank, len(r.Nodes))
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -103,7 +101,7 @@ func (m *Master) procList() []localapi.Proc {
 	defer m.mu.Unlock()
 	out := make([]localapi.Proc, 0, len(m.procs))
 	for _, p := range m.procs {
-		out = append(out, localapi.Proc{PID: p.pid, NodePID: p.nodePID, Node: p.rank.node, UID: p.job.cred.UID, Argv: p.job.run.Argv})
+		out = append(out, localapi.Proc{PID: p.pid, NodePID: p.nodePID, Node: p.rank.node, UID: p.job.cred.UID, Argv: p.job.cmd.Argv})
 	}
 	return out
 }
@@ -317,14 +315,13 @@ func (p *proc) closeFiles() {
 
 // open opens the node channel that starts the process.
 func (p *proc) open(sc ssh.Conn, n *node) (ssh.Channel, <-chan *ssh.Request, outputStreams, bool) {
-	r := p.job.run
 	start := wire.ProcStart{
 		PID: p.pid, Node: p.rank.node, Rank: p.rank.index,
-		Path: r.Path, Builtin: r.Builtin, Argv: r.Argv, Env: rankEnv(r.Env, p.rank), Dir: r.Dir,
-		UID: p.job.cred.UID, GID: p.job.cred.GID, Groups: p.job.cred.Groups,
-		TTY: r.TTY, NoIO: r.NoIO, StdinFile: r.StdinFile, StdoutFile: r.StdoutFile, StderrFile: r.StderrFile,
+		Command: p.job.cmd,
+		UID:     p.job.cred.UID, GID: p.job.cred.GID, Groups: p.job.cred.Groups,
 	}
-	nullOutputs(&start, p.files)
+	start.Env = rankEnv(start.Env, p.rank)
+	nullOutputs(&start.Command, p.files)
 	m := p.m
 	m.mu.Lock()
 	// A node with a view of the master's files reads them as the user
@@ -351,5 +348,5 @@ func (p *proc) open(sc ssh.Conn, n *node) (ssh.Channel, <-chan *ssh.Request, out
 		}
 		return nil, nil, outputStreams{}, false
 	}
-	return ch, reqs, outputsOf(&start), true
+	return ch, reqs, outputsOf(&start.Command), true
 }

@@ -7,11 +7,13 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 func TestFrameRoundTrip(t *testing.T) {
 	var buf bytes.Buffer
-	in := Request{Op: OpRun, Run: &Run{Nodes: []int{0, 2, 2}, Path: "/bin/echo", Argv: []string{"echo", "a,b", "\n"}}}
+	in := Request{Op: OpRun, Run: &Run{Nodes: []int{0, 2, 2}, Command: wire.Command{Path: "/bin/echo", Argv: []string{"echo", "a,b", "\n"}}}}
 	if err := WriteFrame(&buf, in); err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +57,7 @@ func FuzzReadFrame(f *testing.F) {
 }
 
 func TestRunKeepsBytes(t *testing.T) {
-	r := Run{Nodes: []int{0}, Path: "/bin/c\xe0t", Argv: []string{"cat", "caf\xe9.txt"}, Env: []string{"X=\xff"}, Dir: "/d\xe9", StdoutFile: "o\xe9"}
+	r := Run{Nodes: []int{0}, Command: wire.Command{Path: "/bin/c\xe0t", Argv: []string{"cat", "caf\xe9.txt"}, Env: []string{"X=\xff"}, Dir: "/d\xe9", StdoutFile: "o\xe9"}}
 	var buf bytes.Buffer
 	if err := WriteFrame(&buf, Request{Op: OpRun, Run: &r}); err != nil {
 		t.Fatal(err)

@@ -81,22 +81,11 @@ type NodeError struct {
 }
 
 // Run asks for one remote process per entry of Nodes (duplicates allowed:
-// rank i runs on Nodes[i]).
+// rank i runs on Nodes[i]), each running Command, which the master passes
+// on to the node in its wire.ProcStart as it is.
 type Run struct {
-	Nodes []int  `json:"nodes"`
-	Path  string `json:"path"` // resolved by the caller in its own PATH
-	// Builtin runs a service of the node's own binary instead of Path
-	// (wire.BuiltinFileServer: bpcp's file server).
-	Builtin string   `json:"builtin,omitempty"`
-	Argv    []string `json:"argv"`
-	Env     []string `json:"env"`
-	Dir     string   `json:"dir"`
-
-	TTY        *wire.TTY `json:"tty,omitempty"`
-	NoIO       bool      `json:"noio,omitempty"`
-	StdinFile  string    `json:"stdin_file,omitempty"`
-	StdoutFile string    `json:"stdout_file,omitempty"`
-	StderrFile string    `json:"stderr_file,omitempty"`
+	Nodes []int `json:"nodes"`
+	wire.Command
 
 	// Stub: the caller becomes the ghost of the one rank itself
 	// (bproc_rexec, bproc_execmove): the reply carries the ghost stub as

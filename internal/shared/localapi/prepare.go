@@ -12,7 +12,7 @@ import (
 // of a fresh bpsh. Run in a goroutine at the start of a short-lived
 // client, it happens on another CPU while the client does other things.
 func Prepare() {
-	json.Marshal(Request{Run: &Run{TTY: &wire.TTY{}}})
+	json.Marshal(Request{Run: &Run{Command: wire.Command{TTY: &wire.TTY{}}}})
 	var reply Reply
 	json.Unmarshal([]byte(`{"ranks":[{"node":0,"token":""}]}`), &reply)
 	var ev Event

@@ -1,47 +1,28 @@
 package localapi
 
-import (
-	"encoding/json"
+import "encoding/json"
 
-	"github.com/bproc/bproc/internal/shared/wire"
-)
-
-// runJSON is Run as it travels: its byte strings in base64 when Raw (see
-// wire.ByteStrings: an argument in Latin-1 must reach the node as it is).
-type runJSON struct {
-	plainRun
-	Raw bool `json:"raw,omitempty"`
-}
-
-type plainRun Run
-
-func (r *Run) byteStrings() wire.ByteStrings {
-	return wire.ByteStrings{
-		Strings: []*string{&r.Path, &r.Dir, &r.StdinFile, &r.StdoutFile, &r.StderrFile},
-		Lists:   []*[]string{&r.Argv, &r.Env},
-	}
-}
-
-// MarshalJSON keeps bytes that are not UTF-8.
+// MarshalJSON keeps bytes that are not UTF-8 (wire.Command.EncodeBytes).
 func (r Run) MarshalJSON() ([]byte, error) {
-	out := runJSON{plainRun: plainRun(r)}
-	if !r.byteStrings().UTF8() {
-		c := Run(out.plainRun)
-		c.byteStrings().ToBase64()
-		out.plainRun, out.Raw = plainRun(c), true
-	}
+	type plain Run // its fields, not this method
+	out := struct {
+		plain
+		Raw bool `json:"raw,omitempty"`
+	}{plain: plain(r)}
+	out.Raw = out.Command.EncodeBytes()
 	return json.Marshal(out)
 }
 
 // UnmarshalJSON reads what MarshalJSON wrote.
 func (r *Run) UnmarshalJSON(b []byte) error {
-	var in runJSON
+	type plain Run
+	var in struct {
+		plain
+		Raw bool `json:"raw,omitempty"`
+	}
 	if err := json.Unmarshal(b, &in); err != nil {
 		return err
 	}
-	*r = Run(in.plainRun)
-	if in.Raw {
-		return r.byteStrings().FromBase64()
-	}
-	return nil
+	*r = Run(in.plain)
+	return r.Command.DecodeBytes(in.Raw)
 }

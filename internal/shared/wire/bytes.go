@@ -10,40 +10,31 @@ import (
 // entry, and a file name in Latin-1 is still a file name. JSON strings
 // are UTF-8: encoding/json turns every other byte into U+FFFD, so such an
 // argument would reach the node changed, and name another file. A message
-// whose byte strings are all UTF-8 (nearly all are) goes as it is; one
-// that has any other holds all of them in base64, marked "raw".
+// whose Command's byte strings are all UTF-8 (nearly all are) goes as it
+// is; one that has any other holds all of them in base64, marked "raw" at
+// the message's end. This is the one codec of those bytes: each message
+// that carries a Command (localapi.Run, ProcStart) calls EncodeBytes on
+// its copy before encoding and DecodeBytes after decoding.
 
-// ByteStrings are the fields of a message that hold bytes: single strings
-// and lists of them.
-type ByteStrings struct {
-	Strings []*string
-	Lists   []*[]string
+// byteStrings are the fields of c that hold bytes: single strings and
+// lists of them.
+func (c *Command) byteStrings() ([]*string, []*[]string) {
+	return []*string{&c.Path, &c.Dir, &c.StdinFile, &c.StdoutFile, &c.StderrFile},
+		[]*[]string{&c.Argv, &c.Env}
 }
 
-// UTF8 says whether every one of them is UTF-8, as JSON can carry it.
-func (b ByteStrings) UTF8() bool {
-	for _, s := range b.Strings {
-		if !utf8.ValidString(*s) {
-			return false
-		}
+// EncodeBytes puts c as JSON can carry it: unchanged when every byte
+// string is UTF-8, else each in base64, and then it says raw. Lists are
+// replaced, not written to: they may be the caller's.
+func (c *Command) EncodeBytes() (raw bool) {
+	strs, lists := c.byteStrings()
+	if utf8Strings(strs, lists) {
+		return false
 	}
-	for _, l := range b.Lists {
-		for _, s := range *l {
-			if !utf8.ValidString(s) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// ToBase64 replaces each by its base64. Lists are replaced, not written
-// to: they may be the caller's.
-func (b ByteStrings) ToBase64() {
-	for _, s := range b.Strings {
+	for _, s := range strs {
 		*s = base64.StdEncoding.EncodeToString([]byte(*s))
 	}
-	for _, l := range b.Lists {
+	for _, l := range lists {
 		if *l == nil {
 			continue
 		}
@@ -53,10 +44,15 @@ func (b ByteStrings) ToBase64() {
 		}
 		*l = out
 	}
+	return true
 }
 
-// FromBase64 undoes ToBase64; what is not base64 is an error naming it.
-func (b ByteStrings) FromBase64() error {
+// DecodeBytes undoes EncodeBytes for a message that said raw; what is
+// not base64 is an error naming it.
+func (c *Command) DecodeBytes(raw bool) error {
+	if !raw {
+		return nil
+	}
 	dec := func(s *string) error {
 		v, err := base64.StdEncoding.DecodeString(*s)
 		if err != nil {
@@ -65,12 +61,13 @@ func (b ByteStrings) FromBase64() error {
 		*s = string(v)
 		return nil
 	}
-	for _, s := range b.Strings {
+	strs, lists := c.byteStrings()
+	for _, s := range strs {
 		if err := dec(s); err != nil {
 			return err
 		}
 	}
-	for _, l := range b.Lists {
+	for _, l := range lists {
 		for i := range *l {
 			if err := dec(&(*l)[i]); err != nil {
 				return err
@@ -78,4 +75,20 @@ func (b ByteStrings) FromBase64() error {
 		}
 	}
 	return nil
+}
+
+func utf8Strings(strs []*string, lists []*[]string) bool {
+	for _, s := range strs {
+		if !utf8.ValidString(*s) {
+			return false
+		}
+	}
+	for _, l := range lists {
+		for _, s := range *l {
+			if !utf8.ValidString(s) {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -8,9 +8,9 @@ import (
 
 func TestProcStartKeepsBytes(t *testing.T) {
 	for _, p := range []ProcStart{
-		{Path: "/bin/cat", Argv: []string{"cat", "caf\xe9.txt"}, Env: []string{"A=\xff\xfe"}, Dir: "/home/\xe9"},
-		{Path: "/bin/\x80", Argv: []string{"x"}, StdinFile: "in\xc3", StdoutFile: "out\xc3(", StderrFile: "\xed\xa0\x80"},
-		{Path: "/bin/true", Argv: []string{"true", "ünïcödé"}, Env: []string{"LANG=C.UTF-8"}},
+		{Command: Command{Path: "/bin/cat", Argv: []string{"cat", "caf\xe9.txt"}, Env: []string{"A=\xff\xfe"}, Dir: "/home/\xe9"}},
+		{Command: Command{Path: "/bin/\x80", Argv: []string{"x"}, StdinFile: "in\xc3", StdoutFile: "out\xc3(", StderrFile: "\xed\xa0\x80"}},
+		{Command: Command{Path: "/bin/true", Argv: []string{"true", "ünïcödé"}, Env: []string{"LANG=C.UTF-8"}}},
 	} {
 		argv := append([]string(nil), p.Argv...)
 		b, err := json.Marshal(p)
@@ -37,7 +37,7 @@ func TestProcStartKeepsBytes(t *testing.T) {
 func FuzzProcStartBytes(f *testing.F) {
 	f.Add("/bin/x", "a\xe9", "K=\xff", "/")
 	f.Fuzz(func(t *testing.T, path, arg, env, dir string) {
-		p := ProcStart{Path: path, Argv: []string{arg, arg}, Env: []string{env}, Dir: dir}
+		p := ProcStart{Command: Command{Path: path, Argv: []string{arg, arg}, Env: []string{env}, Dir: dir}}
 		b, err := json.Marshal(p)
 		if err != nil {
 			t.Fatal(err)

@@ -114,28 +114,16 @@ const DefaultMaxProcs = 4096
 // ProcStart is the payload of a ChanProc open: everything the node needs to
 // start the process exactly as the caller would locally.
 type ProcStart struct {
-	PID  int    `json:"pid"` // wanted PID (the ghost's); 0 = any
-	Node int    `json:"node"`
-	Rank int    `json:"rank"`
-	Path string `json:"path"` // absolute, resolved on the master in the caller's PATH
-	// Builtin, instead of Path, runs a service of the node's own bproc
-	// binary as the caller (BuiltinFileServer for bpcp).
-	Builtin string   `json:"builtin,omitempty"`
-	Argv    []string `json:"argv"`
-	Env     []string `json:"env"`
-	Dir     string   `json:"dir"`
-	UID     uint32   `json:"uid"`
-	GID     uint32   `json:"gid"`
-	Groups  []uint32 `json:"groups"`
-
-	TTY *TTY `json:"tty,omitempty"`
-	// NoIO: the process's 0, 1 and 2 are /dev/null on the node (bpsh -N).
-	NoIO bool `json:"noio,omitempty"`
-	// Files opened on the node as the caller, replacing the forwarded
-	// stream (bpsh -I/-O/-E); "" keeps the stream.
-	StdinFile  string `json:"stdin_file,omitempty"`
-	StdoutFile string `json:"stdout_file,omitempty"`
-	StderrFile string `json:"stderr_file,omitempty"`
+	PID  int `json:"pid"` // wanted PID (the ghost's); 0 = any
+	Node int `json:"node"`
+	Rank int `json:"rank"`
+	// Command is what the caller asked to run, as it asked (the master
+	// adds BPROC_RANK and BPROC_NODE to Env, and /dev/null for outputs
+	// nobody reads).
+	Command
+	UID    uint32   `json:"uid"`
+	GID    uint32   `json:"gid"`
+	Groups []uint32 `json:"groups"`
 
 	// Push is what a diskless node must have before it can start the
 	// program: the executable, its #! interpreters, its ELF interpreter
@@ -194,8 +182,6 @@ func (p *ProcStart) Validate() error {
 	switch {
 	case p.PID < 0:
 		return fmt.Errorf("proc start: negative pid %d", p.PID)
-	case len(p.Argv) == 0:
-		return fmt.Errorf("proc start: empty argv")
 	case p.MaxProcs < 0:
 		return fmt.Errorf("proc start: negative max procs %d", p.MaxProcs)
 	case p.Move != nil && (p.Move.ImageSize <= 0 || p.Move.ImageSize > maxImage):
@@ -204,19 +190,9 @@ func (p *ProcStart) Validate() error {
 		return fmt.Errorf("proc start: image file %q is not a clean absolute path", p.Move.ImageFile)
 	case p.Move != nil && (p.Builtin != "" || len(p.Push) > 0):
 		return fmt.Errorf("proc start: a move runs no program")
-	case p.Builtin != "" && p.Builtin != BuiltinFileServer:
-		return fmt.Errorf("proc start: unknown builtin %q", p.Builtin)
-	case p.Builtin != "" && p.Path != "":
-		return fmt.Errorf("proc start: both a path and a builtin")
-	case p.Builtin == "" && !strings.HasPrefix(p.Path, "/"):
-		return fmt.Errorf("proc start: path %q is not absolute", p.Path)
-	case p.Dir != "" && !strings.HasPrefix(p.Dir, "/"):
-		return fmt.Errorf("proc start: dir %q is not absolute", p.Dir)
 	}
-	for _, s := range append(append([]string{p.Path, p.Dir, p.StdinFile, p.StdoutFile, p.StderrFile}, p.Argv...), p.Env...) {
-		if strings.IndexByte(s, 0) >= 0 {
-			return fmt.Errorf("proc start: NUL byte in %q", s)
-		}
+	if err := p.Command.Validate(); err != nil {
+		return fmt.Errorf("proc start: %w", err)
 	}
 	for _, f := range p.Push {
 		if err := f.validate(); err != nil {

@@ -55,7 +55,7 @@ func TestUser(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	good := ProcStart{Path: "/bin/true", Argv: []string{"true"}, Dir: "/"}
+	good := ProcStart{Command: Command{Path: "/bin/true", Argv: []string{"true"}, Dir: "/"}}
 	if err := good.Validate(); err != nil {
 		t.Fatalf("Validate(good) = %v", err)
 	}
