@@ -29,14 +29,15 @@ import (
 // stopSignals end a daemon cleanly: its context is cancelled.
 var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM}
 
-// table is every applet, sorted by name.
+// table is every applet, sorted by name: the one list of them (the
+// Makefile's APPLETS repeats those with Link; main_test.go checks it).
 var table = []applets.Applet{
-	{Name: "bpcp", Summary: "copy files to, from and between nodes", Run: bpcp.Main},
-	{Name: "bpctl", Summary: "change nodes: state, owner, group, mode; reboot, halt", Run: bpctl.Main},
-	{Name: "bpmaster", Summary: "the master daemon: nodes, ghosts, the local API", Run: bpmaster.Main, StopOn: stopSignals},
-	{Name: "bpsh", Summary: "run a command on nodes", Run: bpsh.Main},
-	{Name: "bpslave", Summary: "the node daemon (PID 1 of a node)", Run: bpslave.Main, StopOn: stopSignals},
-	{Name: "bpstat", Summary: "node and process status", Run: bpstat.Main},
+	{Name: "bpcp", Summary: "copy files to, from and between nodes", Run: bpcp.Main, Link: true},
+	{Name: "bpctl", Summary: "change nodes: state, owner, group, mode; reboot, halt", Run: bpctl.Main, Link: true},
+	{Name: "bpmaster", Summary: "the master daemon: nodes, ghosts, the local API", Run: bpmaster.Main, StopOn: stopSignals, Link: true},
+	{Name: "bpsh", Summary: "run a command on nodes", Run: bpsh.Main, Link: true},
+	{Name: "bpslave", Summary: "the node daemon (PID 1 of a node)", Run: bpslave.Main, StopOn: stopSignals, Link: true},
+	{Name: "bpstat", Summary: "node and process status", Run: bpstat.Main, Link: true},
 	{Name: "init", Summary: "PID 1 of a netbooted node: set it up, then be its bpslave", Run: initnode.Main, StopOn: nil},
 	{Name: "mkimage", Summary: "write the node image (initramfs) bpmaster serves", Run: mkimage.Main},
 	{Name: "nodeview", Summary: "a diskless node's view of the master's files (started by bpslave)", Run: nodeview.Main, StopOn: stopSignals},
@@ -107,4 +108,5 @@ func init() {
 			panic("applet table not sorted or has a duplicate: " + table[i].Name)
 		}
 	}
+	applets.Register(table)
 }
