@@ -3,7 +3,11 @@ package master
 import (
 	"encoding/binary"
 	"encoding/json"
+	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
 // TestReplyCodes: the master's errors carry BProc's texts, unchanged, and
@@ -37,5 +41,17 @@ func TestReplyCodes(t *testing.T) {
 		if string(got) != string(wantJSON) {
 			t.Errorf("%s:\n got %s\nwant %s", tc.req, got, wantJSON)
 		}
+	}
+}
+
+// A move to a CPU that lacks what the process may use is ENOEXEC, with
+// the text it always had.
+func TestCPURefusal(t *testing.T) {
+	err := cpuRefusal(1, []string{"rtm"})
+	if !strings.HasPrefix(err.Error(), "Exec format error: node 1's CPU lacks rtm, ") {
+		t.Errorf("cpuRefusal = %q", err)
+	}
+	if c := localapi.CodeOf(err); c != localapi.Code(syscall.ENOEXEC) {
+		t.Errorf("cpuRefusal's code %d, want ENOEXEC", c)
 	}
 }

@@ -37,7 +37,7 @@ const (
 // cpuRefusal is why a process may not go to node num, whose CPU lacks
 // the flags missing: an Exec format error (ENOEXEC for libbproc).
 func cpuRefusal(num int, missing []string) error {
-	return &localapi.Error{Code: localapi.ErrExecFormat.Code, Text: vmadump.CPUFlagsRefusal(num, missing)}
+	return fmt.Errorf("%w: %s", localapi.ErrExecFormat, vmadump.CPUFlagsRefusal(num, missing))
 }
 
 // preChannel is the node channel of a moved process, open before its
@@ -88,7 +88,7 @@ func (m *Master) move(c *client, node *int) error {
 	// read its own (or not: then nothing was turned off).
 	environ, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", cred.PID))
 	if missing := vmadump.MissingCPUFlags(m.cpuFlags, nodeFlags, environ); len(missing) > 0 {
-		return errors.New(vmadump.CPUFlagsRefusal(num, missing))
+		return cpuRefusal(num, missing)
 	}
 	began := time.Now()
 	img, stopped, err := readCaller(c)
