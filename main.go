@@ -31,14 +31,15 @@ import (
 // stopSignals end a daemon cleanly: its context is cancelled.
 var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM}
 
-// table is every applet, sorted by name.
+// table is every applet, sorted by name: the one list of them (the
+// Makefile's APPLETS repeats those with Link; main_test.go checks it).
 var table = []applets.Applet{
-	{Name: "bpcp", Summary: "copy files to, from and between nodes", Run: bpcp.Main, Manual: bpcp.Manual},
-	{Name: "bpctl", Summary: "change nodes: state, owner, group, mode; reboot, halt", Run: bpctl.Main, Manual: bpctl.Manual},
-	{Name: "bpmaster", Summary: "the master daemon: nodes, ghosts, the local API", Run: bpmaster.Main, StopOn: stopSignals, Manual: bpmaster.Manual},
-	{Name: "bpsh", Summary: "run a command on nodes", Run: bpsh.Main, Manual: bpsh.Manual},
-	{Name: "bpslave", Summary: "the node daemon (PID 1 of a node)", Run: bpslave.Main, StopOn: stopSignals, Manual: bpslave.Manual},
-	{Name: "bpstat", Summary: "node and process status", Run: bpstat.Main, Manual: bpstat.Manual},
+	{Name: "bpcp", Summary: "copy files to, from and between nodes", Run: bpcp.Main, Manual: bpcp.Manual, Link: true},
+	{Name: "bpctl", Summary: "change nodes: state, owner, group, mode; reboot, halt", Run: bpctl.Main, Manual: bpctl.Manual, Link: true},
+	{Name: "bpmaster", Summary: "the master daemon: nodes, ghosts, the local API", Run: bpmaster.Main, StopOn: stopSignals, Manual: bpmaster.Manual, Link: true},
+	{Name: "bpsh", Summary: "run a command on nodes", Run: bpsh.Main, Manual: bpsh.Manual, Link: true},
+	{Name: "bpslave", Summary: "the node daemon (PID 1 of a node)", Run: bpslave.Main, StopOn: stopSignals, Manual: bpslave.Manual, Link: true},
+	{Name: "bpstat", Summary: "node and process status", Run: bpstat.Main, Manual: bpstat.Manual, Link: true},
 	{Name: "init", Summary: "PID 1 of a netbooted node: set it up, then be its bpslave", Run: initnode.Main, StopOn: nil},
 	{Name: "manpages", Summary: "write the manual pages (make man)", Hidden: true},
 	{Name: "mkimage", Summary: "write the node image (initramfs) bpmaster serves", Run: mkimage.Main, Manual: mkimage.Manual},
@@ -127,4 +128,5 @@ func init() {
 			panic("applet table not sorted or has a duplicate: " + table[i].Name)
 		}
 	}
+	applets.Register(table)
 }

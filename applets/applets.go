@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 )
 
 // IO is an applet's standard streams. They are files, not io.Readers,
@@ -33,7 +34,31 @@ type Applet struct {
 	Manual func() Manual
 	// Hidden leaves it out of bproc --help (manpages, for make man).
 	Hidden bool
+	// Link: users run it by its own name, so a symlink of that name goes
+	// beside the binary (bin/, make install) and into the node image's
+	// /bin. The Makefile's APPLETS repeats these names; a test in the
+	// repository's root holds the two equal.
+	Link bool
 }
+
+// linked is the names of main's applets with Link set.
+var linked []string
+
+// Register records the binary's applets (main's table, the one list of
+// them) for the applets that build what holds the binary: the node image
+// links Linked. main calls it before any applet runs.
+func Register(table []Applet) {
+	linked = nil
+	for _, a := range table {
+		if a.Link {
+			linked = append(linked, a.Name)
+		}
+	}
+}
+
+// Linked is the names of the applets that get a symlink of their own, in
+// the order of main's table; none before Register.
+func Linked() []string { return slices.Clone(linked) }
 
 // ExitError ends an applet with a status of its own choosing. An empty Msg
 // prints nothing (the applet already said what went wrong).

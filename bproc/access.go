@@ -27,27 +27,20 @@ func Self() (Identity, error) {
 	return id, nil
 }
 
-// Errors of MayRun that are not BProc's own: the master's texts.
-var (
-	errUnavailable = &masterError{localapi.ErrTextUnavailable}
-	errPermission  = &masterError{localapi.ErrTextPermission}
-)
-
 // MayRun says whether id may start processes on node n now, by the rules
 // the master applies (master/access.go): the node up (or, for root, in
 // error or unavailable), then its owner, group and mode, like a file's
 // execute bits. nil, or an error that errors.Is finds to be ErrNodeDown
 // or fs.ErrPermission.
 func MayRun(n localapi.NodeStatus, id Identity) error {
-	switch localapi.AccessError(n.State, n.UID, n.GID, n.Mode, id.UID, id.GID, id.Groups) {
-	case "":
+	err := localapi.AccessError(n.State, n.UID, n.GID, n.Mode, id.UID, id.GID, id.Groups)
+	if err == nil {
 		return nil
-	case localapi.ErrTextNodeDown:
-		return ErrNodeDown
-	case localapi.ErrTextUnavailable:
-		return errUnavailable
 	}
-	return errPermission
+	if err == localapi.ErrNodeDown {
+		return ErrNodeDown
+	}
+	return &masterError{err.Error(), localapi.CodeOf(err)}
 }
 
 // Access says whether the calling program may start processes on node num

@@ -49,7 +49,7 @@ func (c *Client) call(req localapi.Request) (localapi.Reply, error) {
 		return reply, fmt.Errorf("%s reply: %w", req.Op, err)
 	}
 	if reply.Error != "" {
-		return reply, &masterError{reply.Error}
+		return reply, &masterError{reply.Error, reply.Code}
 	}
 	return reply, nil
 }

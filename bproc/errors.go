@@ -12,11 +12,11 @@ import (
 // scripts know. Test for them with errors.Is: the master's answers carry
 // them, after what it was doing ("signal 7: Invalid process ID").
 var (
-	ErrInvalidNode    = bprocError("Invalid node number")
-	ErrNodeDown       = bprocError("Node is down")
-	ErrSameNode       = bprocError("Move to same node")
-	ErrSlaveDied      = bprocError("Slave node died")
-	ErrInvalidProcess = bprocError("Invalid process ID")
+	ErrInvalidNode    = bprocError(localapi.ErrInvalidNode.Text)
+	ErrNodeDown       = bprocError(localapi.ErrNodeDown.Text)
+	ErrSameNode       = bprocError(localapi.ErrSameNode.Text)
+	ErrSlaveDied      = bprocError(localapi.ErrSlaveDied.Text)
+	ErrInvalidProcess = bprocError(localapi.ErrInvalidProcess.Text)
 )
 
 // bprocError is one of BProc's errors: its text is all there is to it.
@@ -24,42 +24,56 @@ type bprocError string
 
 func (e bprocError) Error() string { return string(e) }
 
-// meanings are what the master's texts stand for; libbproc's errors.c maps
-// the same texts to the same errno values.
-var meanings = []struct {
-	text string
-	err  error
-}{
-	{"Invalid node number", ErrInvalidNode},
-	{"Node is down", ErrNodeDown},
-	{"Move to same node", ErrSameNode},
-	{"Slave node died", ErrSlaveDied},
-	{"Invalid process ID", ErrInvalidProcess},
-	// Not BProc's: Scyld's state that turns users away. BProc had one
-	// answer for a node a process cannot go to.
-	{"Node is unavailable", ErrNodeDown},
-	{"Permission denied", syscall.EACCES},
-	{"Operation not permitted", syscall.EPERM},
-	// Remote fork and move where they are not ported (vmadump.ErrNotPorted),
-	// or a master older than the caller.
-	{"function not implemented", syscall.ENOSYS},
+// byCode is what BProc's numbers stand for; the master's other codes are
+// errno values.
+var byCode = map[localapi.Code]error{
+	localapi.CodeInvalidNode:    ErrInvalidNode,
+	localapi.CodeNodeDown:       ErrNodeDown,
+	localapi.CodeSameNode:       ErrSameNode,
+	localapi.CodeSlaveDied:      ErrSlaveDied,
+	localapi.CodeInvalidProcess: ErrInvalidProcess,
 }
 
-// masterError is an error text of the master's, kept as it is (bpctl and
-// bpsh print it), that errors.Is matches against what it means.
-type masterError struct{ text string }
+// meaning is the error code stands for, or nil.
+func meaning(code localapi.Code) error {
+	if err, ok := byCode[code]; ok {
+		return err
+	}
+	if code > 0 && code < localapi.CodeInvalidNode {
+		return syscall.Errno(code)
+	}
+	return nil
+}
+
+// masterError is an error of the master's, its text kept as it is (bpctl
+// and bpsh print it), that errors.Is matches against what its code means.
+type masterError struct {
+	text string
+	code localapi.Code
+}
 
 func (e *masterError) Error() string { return e.text }
 
 func (e *masterError) Is(target error) bool {
-	// Go prints system errors in lower case; the master's own are BProc's.
-	lower := strings.ToLower(e.text)
-	for _, m := range meanings {
-		if strings.Contains(lower, strings.ToLower(m.text)) {
-			return m.err == target || isErrno(m.err, target)
+	code := e.code
+	if code == 0 {
+		code = codeOfText(e.text) // a master older than codes
+	}
+	m := meaning(code)
+	return m != nil && (m == target || isErrno(m, target))
+}
+
+// codeOfText is the code of the first of the master's errors whose text
+// is in text. Go prints system errors in lower case; the master's own are
+// BProc's.
+func codeOfText(text string) localapi.Code {
+	lower := strings.ToLower(text)
+	for _, e := range localapi.Errors {
+		if strings.Contains(lower, strings.ToLower(e.Text)) {
+			return e.Code
 		}
 	}
-	return false
+	return 0
 }
 
 // isErrno lets a system error match what it matches itself, such as
@@ -72,5 +86,23 @@ func isErrno(err, target error) bool {
 // FailureError is the error of a node that a Ctl could not change:
 // "node 3: Node is down", which errors.Is finds to be ErrNodeDown.
 func FailureError(f localapi.NodeError) error {
-	return fmt.Errorf("node %d: %w", f.Node, &masterError{f.Error})
+	return fmt.Errorf("node %d: %w", f.Node, &masterError{f.Error, f.Code})
+}
+
+// RankError is why the master gave rank r no token ("Invalid node
+// number", which errors.Is finds to be ErrInvalidNode), or nil.
+func RankError(r localapi.Rank) error {
+	if r.Error == "" {
+		return nil
+	}
+	return &masterError{r.Error, r.Code}
+}
+
+// EventError is why a rank did not run or was cut off ("Slave node
+// died", which errors.Is finds to be ErrSlaveDied), or nil.
+func EventError(ev localapi.Event) error {
+	if ev.Error == "" {
+		return nil
+	}
+	return &masterError{ev.Error, ev.Code}
 }

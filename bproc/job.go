@@ -48,8 +48,8 @@ func (c *Client) Run(r localapi.Run) (*Job, error) {
 // the remote process will have) with files as its stdin, stdout and stderr.
 func (j *Job) StartGhost(i int, files [3]*os.File) (int, error) {
 	r := j.Ranks[i]
-	if r.Error != "" {
-		return 0, fmt.Errorf("%d: %s", r.Node, r.Error)
+	if err := RankError(r); err != nil {
+		return 0, fmt.Errorf("%d: %w", r.Node, err)
 	}
 	tok, err := ghost.ParseToken(r.Token)
 	if err != nil {

@@ -159,7 +159,7 @@ int bpi_recv(int fd, struct bpi_reply *r)
 		else if (len < 0)
 			err = EINVAL; /* longer than any text we know */
 		else
-			err = len == 0 ? 0 : bpi_errno(text);
+			err = len == 0 ? 0 : bpi_errno(&r->json, 0, text);
 		if (err != 0) {
 			bpi_reply_free(r);
 			errno = err;

@@ -47,10 +47,12 @@ BPI_HIDDEN int bpi_call(const char *req, struct bpi_reply *r);
 
 BPI_HIDDEN void bpi_reply_free(struct bpi_reply *r);
 
-/* bpi_errno is the errno for one of the master's error texts (BProc's
- * texts, possibly after a "what: " prefix); EINVAL for texts it does not
- * know, which name a request the master found bad. */
-BPI_HIDDEN int bpi_errno(const char *text);
+/* bpi_errno is the errno for the master's error in object obj of j, whose
+ * "error" is text: its "code" (localapi.Code: BE_* or an errno) when it has
+ * one, else what the text says (BProc's texts, possibly after a "what: "
+ * prefix; a master older than codes); EINVAL for texts it does not know,
+ * which name a request the master found bad. */
+BPI_HIDDEN int bpi_errno(const struct bpi_json *j, int obj, const char *text);
 
 /* bpi_node resolves BPROC_NODE_SELF to the caller's node. */
 BPI_HIDDEN int bpi_node(int node);

@@ -34,7 +34,7 @@ static int ctl(int node, const char *change)
 		for (int e = bpi_json_first(&r.json, failed); e >= 0 && ret == 0; e = bpi_json_next(&r.json, failed, e)) {
 			char text[BPI_ERRTEXT];
 			ret = -1;
-			err = bpi_json_str(&r.json, bpi_json_get(&r.json, e, "error"), text, sizeof text) > 0 ? bpi_errno(text) : EPROTO;
+			err = bpi_json_str(&r.json, bpi_json_get(&r.json, e, "error"), text, sizeof text) > 0 ? bpi_errno(&r.json, e, text) : EPROTO;
 		}
 	}
 	bpi_reply_free(&r);

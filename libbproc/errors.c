@@ -9,6 +9,7 @@
 #include "bproc.h"
 #include "call.h"
 
+/* localapi.Err*'s texts by code (a Go test holds the two equal). */
 static const char *const texts[BE_END - BE_BASE] = {
 	[BE_INVALIDNODE - BE_BASE] = "Invalid node number",
 	[BE_NODEDOWN - BE_BASE] = "Node is down",
@@ -24,9 +25,10 @@ const char *bproc_strerror(int err)
 	return strerror(err);
 }
 
-/* The master answers with BProc's texts (master/run.go), sometimes after
- * what it was doing ("signal 7: Invalid process ID"), and with Go's texts
- * of system errors, which are lower case. */
+/* The master answers with BProc's texts, sometimes after what it was
+ * doing ("signal 7: Invalid process ID"), and with Go's texts of system
+ * errors, which are lower case. These are localapi.Errors, in its order
+ * (a Go test holds the two equal); the master sends their codes too. */
 static const struct {
 	const char *text;
 	int err;
@@ -59,8 +61,12 @@ static int contains(const char *s, const char *word)
 	return 0;
 }
 
-int bpi_errno(const char *text)
+int bpi_errno(const struct bpi_json *j, int obj, const char *text)
 {
+	long long code;
+	int c = bpi_json_get(j, obj, "code");
+	if (c >= 0 && bpi_json_int(j, c, 1, BE_END - 1, &code) == 0)
+		return (int)code;
 	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
 		if (contains(text, known[i].text))
 			return known[i].err;

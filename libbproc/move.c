@@ -138,7 +138,7 @@ static int finish_reply(int fd, unsigned char *hdr, long r, struct msghdr *msg, 
 		int t = bpi_json_get(&rep->json, 0, "error");
 		char text[BPI_ERRTEXT];
 		if (t >= 0 && rep->json.tok[t].type == BPI_JSTR && bpi_json_str(&rep->json, t, text, sizeof text) > 0)
-			err = bpi_errno(text);
+			err = bpi_errno(&rep->json, 0, text);
 	}
 	if (err == 0 && *stub < 0)
 		err = EPROTO;
@@ -448,7 +448,7 @@ int bproc_vrfork(int n, const int *nodes, int *pids)
 			int et = bpi_json_get(&rep.json, k, "error");
 			int tt = bpi_json_get(&rep.json, k, "token");
 			if (et >= 0 && bpi_json_str(&rep.json, et, text, sizeof text) > 0)
-				e = bpi_errno(text);
+				e = bpi_errno(&rep.json, k, text);
 			else if (tt >= 0 && bpi_json_str(&rep.json, tt, token, sizeof token) > 0 && give_token(socks[i], token, stub) == 0)
 				e = 0;
 		}
@@ -611,7 +611,7 @@ int bproc_rexec(int node, const char *cmd, char *const argv[], char *const envp[
 		int e = bpi_json_get(&rep.json, t, "error");
 		int k = bpi_json_get(&rep.json, t, "token");
 		if (e >= 0 && bpi_json_str(&rep.json, e, text, sizeof text) > 0)
-			err = bpi_errno(text);
+			err = bpi_errno(&rep.json, t, text);
 		else if (k >= 0 && bpi_json_str(&rep.json, k, token, sizeof token) > 0)
 			err = 0;
 	}

@@ -23,11 +23,12 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // Defaults for the zero values of Options.
 const (
-	DefaultMasterPort      = 2223 // BProc's bprocport
 	DefaultHTTPPort        = 80
 	DefaultTFTPPort        = 69
 	DefaultLeaseTime       = 24 * time.Hour
@@ -185,7 +186,7 @@ func (o Options) withDefaults() (Options, error) {
 		}
 	}
 	if o.MasterPort == 0 {
-		o.MasterPort = DefaultMasterPort
+		o.MasterPort = wire.DefaultPort
 	}
 	if o.HTTPPort == 0 {
 		o.HTTPPort = DefaultHTTPPort

@@ -86,7 +86,7 @@ func startBoot(file *config.Config, live func() *config.Config, mc master.Config
 }
 
 func (b *bootService) options(file *config.Config) (netboot.Options, error) {
-	o, err := nodeimage.BootOptions(file, b.live, b.state, b.port, b.log)
+	o, err := nodeimage.BootOptions(file, b.live, b.state, applets.Linked(), b.port, b.log)
 	if err != nil {
 		return o, err
 	}

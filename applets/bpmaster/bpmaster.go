@@ -31,14 +31,14 @@ import (
 type cli struct {
 	Config      string        `placeholder:"FILE" help:"Configuration file (default ${config}, if it exists)."`
 	Socket      string        `env:"BPROC_SOCKET" default:"${socket}" help:"Unix socket for tools and ghosts."`
-	Listen      string        `placeholder:"ADDR" help:"TCP address nodes connect to (default :bprocport, 2223)."`
-	StateDir    string        `placeholder:"DIR" help:"Keys and node settings (default statedir, /var/lib/bproc)."`
+	Listen      string        `placeholder:"ADDR" help:"TCP address nodes connect to (default :bprocport, ${port})."`
+	StateDir    string        `placeholder:"DIR" help:"Keys and node settings (default statedir, ${statedir})."`
 	LocalNodes  int           `help:"Start this many namespace nodes on this machine."`
 	Diskless    bool          `default:"true" negatable:"" help:"Local nodes have a root of their own, with nothing of the master's: their processes see the master's files through a view fetched as it is read, and write to the node. --no-diskless binds the master's directories into their roots read-only instead."`
 	PushOnly    bool          `help:"Diskless nodes without the view: the programs (executable, interpreter, libraries) are pushed to the node's root as they are run."`
 	Nodes       int           `help:"Nodes 0 to N-1 exist, beside those of the config (default: --local-nodes)."`
-	PingTimeout time.Duration `help:"A node silent this long is down; nodes are pinged every half of it (default pingtimeout, 30s)."`
-	NodeUpDir   string        `placeholder:"DIR" help:"Scripts run on each node, as root, before it is up (default nodeupdir, /etc/bproc/node_up.d)."`
+	PingTimeout time.Duration `help:"A node silent this long is down; nodes are pinged every half of it (default pingtimeout, ${pingtimeout})."`
+	NodeUpDir   string        `placeholder:"DIR" help:"Scripts run on each node, as root, before it is up (default nodeupdir, ${nodeupdir})."`
 	BootOnly    bool          `help:"Run only the boot services (DHCP, TFTP, HTTP) of the config, for debugging."`
 	Verbose     bool          `short:"v" help:"Log debug messages."`
 }

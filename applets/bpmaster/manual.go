@@ -1,12 +1,15 @@
 package bpmaster
 
 import (
+	"strconv"
+
 	"github.com/alecthomas/kong"
 
 	"github.com/bproc/bproc/applets"
 	"github.com/bproc/bproc/applets/manpage"
 	"github.com/bproc/bproc/internal/master/config"
 	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // doc is bpmaster's --help description and manual page.
@@ -49,5 +52,7 @@ func Manual() applets.Manual {
 }
 
 func vars() kong.Vars {
-	return kong.Vars{"socket": localapi.DefaultSocket, "config": config.DefaultPath}
+	return kong.Vars{"socket": localapi.DefaultSocket, "config": config.DefaultPath,
+		"port": strconv.Itoa(wire.DefaultPort), "statedir": config.DefaultStateDir,
+		"pingtimeout": config.DefaultPingTimeout.String(), "nodeupdir": config.DefaultNodeUpDir}
 }

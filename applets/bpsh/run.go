@@ -189,7 +189,7 @@ func (r *runner) checkNumbers(job *bproc.Job) error {
 		return nil
 	}
 	for k, rk := range job.Ranks {
-		if rk.Error == localapi.ErrTextInvalidNode {
+		if errors.Is(bproc.RankError(rk), bproc.ErrInvalidNode) {
 			return applets.Exit(2, "%s", &nodeset.SpecError{Elem: r.elems[k/r.cli.PerNode]})
 		}
 	}

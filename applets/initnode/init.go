@@ -24,6 +24,7 @@ import (
 	"github.com/bproc/bproc/internal/node/nodeinit"
 	"github.com/bproc/bproc/internal/shared/keys"
 	"github.com/bproc/bproc/internal/shared/nodeauth"
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // Main runs the node.
@@ -61,7 +62,7 @@ func Main(ctx context.Context, args []string, stdio applets.IO) error {
 	log.Info("network up", "interface", lease.Interface, "lease", lease.Addr)
 	master := p.Master
 	if master == "" && lease.Server != nil {
-		master = net.JoinHostPort(lease.Server.String(), "2223")
+		master = net.JoinHostPort(lease.Server.String(), strconv.Itoa(wire.DefaultPort))
 	}
 	if master == "" || p.Node < 0 {
 		// Without both the node cannot be one: say so, and stay up for

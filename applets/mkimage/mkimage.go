@@ -41,7 +41,7 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	if _, err := keys.LoadOrCreate(dir); err != nil {
 		return err
 	}
-	opts, err := nodeimage.Options(file, dir)
+	opts, err := nodeimage.Options(file, dir, applets.Linked())
 	if err != nil {
 		return err
 	}

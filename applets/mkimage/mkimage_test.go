@@ -15,6 +15,11 @@ import (
 	"github.com/bproc/bproc/applets"
 )
 
+// The image links the applets main registers; these stand for them.
+func init() {
+	applets.Register([]applets.Applet{{Name: "bpsh", Link: true}, {Name: "bpstat", Link: true}, {Name: "mkimage"}})
+}
+
 // setup writes a config naming a kernel and an empty modules tree, and
 // returns it with the state directory.
 func setup(t *testing.T, kernelLine string) (cfg, state string) {

@@ -174,7 +174,9 @@ func (m *Master) serveFrames(c *client, rr *localapi.RequestReader, closer io.Cl
 		if err := rr.Read(&req); err != nil {
 			if err != io.EOF && !errors.Is(err, net.ErrClosed) {
 				m.warns.Warn(c.log, c.cred.UID, "bad request", "err", err)
-				c.send(localapi.Reply{Error: err.Error()})
+				var reply localapi.Reply
+				reply.Fail(err)
+				c.send(reply)
 			}
 			return
 		}
@@ -198,7 +200,7 @@ func (m *Master) serveFrames(c *client, rr *localapi.RequestReader, closer io.Cl
 			}
 			j, ranks, err := m.newJob(c, req.Run)
 			if err != nil {
-				reply.Error = err.Error()
+				reply.Fail(err)
 				break
 			}
 			if req.Run.Stub {
@@ -214,12 +216,12 @@ func (m *Master) serveFrames(c *client, rr *localapi.RequestReader, closer io.Cl
 			reply.Ranks = ranks
 		case localapi.OpSignal:
 			if err := m.signalRequest(c.cred, req.Signal); err != nil {
-				reply.Error = err.Error()
+				reply.Fail(err)
 			}
 		case localapi.OpCtl:
 			failed, err := m.ctl(c.cred, req.Ctl)
 			if err != nil {
-				reply.Error = err.Error()
+				reply.Fail(err)
 			}
 			reply.Failed = failed
 		case localapi.OpMove:
@@ -232,24 +234,24 @@ func (m *Master) serveFrames(c *client, rr *localapi.RequestReader, closer io.Cl
 			if err == nil || errors.Is(err, errMovedAway) {
 				continue // answered with the ghost stub attached, or gone
 			}
-			reply.Error = err.Error()
+			reply.Fail(err)
 		case localapi.OpVRfork:
 			if err := m.vrfork(c, req.VRfork); err != nil {
-				reply.Error = err.Error()
+				reply.Fail(err)
 				break
 			}
 			continue // answered with the ghost stub attached
 		case localapi.OpAddNode:
 			num, err := m.addNode(c.cred, req.MAC)
 			if err != nil {
-				reply.Error = err.Error()
+				reply.Fail(err)
 				break
 			}
 			reply.Added = &num
 		case localapi.OpNodeToken:
 			tok, err := m.nodeToken(c.cred, req.Node)
 			if err != nil {
-				reply.Error = err.Error()
+				reply.Fail(err)
 				break
 			}
 			reply.Token = tok
@@ -260,7 +262,7 @@ func (m *Master) serveFrames(c *client, rr *localapi.RequestReader, closer io.Cl
 			m.awaitChange(seen, m.watchLimit)
 			reply.Nodes, seen = m.tableSince()
 		default:
-			reply.Error = fmt.Sprintf("unknown operation %q", clip.S(req.Op))
+			reply.Fail(fmt.Errorf("%w %q", localapi.ErrUnknownOp, clip.S(req.Op)))
 		}
 		if err := c.send(reply); err != nil {
 			return
@@ -278,7 +280,7 @@ func (m *Master) signalRequest(cred localapi.Cred, s *localapi.Signal) error {
 	p := m.procs[s.PID]
 	m.mu.Unlock()
 	if p == nil {
-		return fmt.Errorf("signal %d: Invalid process ID", s.PID)
+		return fmt.Errorf("signal %d: %w", s.PID, errInvalidProcess)
 	}
 	if cred.UID != 0 && cred.UID != p.job.cred.UID {
 		return fmt.Errorf("signal %d: %w", s.PID, syscall.EPERM)

@@ -22,14 +22,23 @@ import (
 )
 
 // Move errors, BProc's where it had them.
+var (
+	errSameNode = localapi.ErrSameNode
+	errThreads  = errors.New("Invalid argument: the process has more than one thread")
+	errSetuid   = fmt.Errorf("%w: a process with several identities (set-user-ID) is not moved", localapi.ErrNotPermitted)
+)
+
 const (
-	errSameNode  = "Move to same node"
-	errThreads   = "Invalid argument: the process has more than one thread"
-	errSetuid    = "Operation not permitted: a process with several identities (set-user-ID) is not moved"
-	errMoveFail  = "Move failed"
+	errMoveFail  = localapi.ErrMoveFailed
 	moveArrival  = time.Minute // for the node to rebuild the process
 	ghostArrival = 30 * time.Second
 )
+
+// cpuRefusal is why a process may not go to node num, whose CPU lacks
+// the flags missing: an Exec format error (ENOEXEC for libbproc).
+func cpuRefusal(num int, missing []string) error {
+	return fmt.Errorf("%w: %s", localapi.ErrExecFormat, vmadump.CPUFlagsRefusal(num, missing))
+}
 
 // preChannel is the node channel of a moved process, open before its
 // ghost exists: the process runs on the node already.
@@ -57,7 +66,7 @@ func (m *Master) move(c *client, node *int) error {
 	num := *node
 	m.mu.Lock()
 	n := m.nodes[num]
-	var why string
+	var why error
 	switch {
 	case num == -1:
 		why = errSameNode // the caller is on the master
@@ -68,12 +77,12 @@ func (m *Master) move(c *client, node *int) error {
 	}
 	var sc ssh.Conn
 	var nodeFlags []string
-	if why == "" {
+	if why == nil {
 		sc, nodeFlags = n.conn, n.hello.CPUFlags
 	}
 	m.mu.Unlock()
-	if why != "" {
-		return errors.New(why)
+	if why != nil {
+		return why
 	}
 	if err := sameIdentity(cred.PID, cred.UID, cred.GID); err != nil {
 		return err
@@ -82,7 +91,7 @@ func (m *Master) move(c *client, node *int) error {
 	// read its own (or not: then nothing was turned off).
 	environ, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", cred.PID))
 	if missing := vmadump.MissingCPUFlags(m.cpuFlags, nodeFlags, environ); len(missing) > 0 {
-		return errors.New(vmadump.CPUFlagsRefusal(num, missing))
+		return cpuRefusal(num, missing)
 	}
 	began := time.Now()
 	img, stopped, err := readCaller(c)
@@ -193,7 +202,7 @@ func (m *Master) sendImage(sc ssh.Conn, num, pid int, cred localapi.Cred, path s
 		if errors.As(err, &oce) {
 			return nil, fmt.Errorf("%s: %s", errMoveFail, oce.Message)
 		}
-		return nil, errors.New(errNodeDied)
+		return nil, errNodeDied
 	}
 	if mv.ImageFile == "" {
 		if err := write(ch); err != nil {
@@ -208,7 +217,7 @@ func (m *Master) sendImage(sc ssh.Conn, num, pid int, cred localapi.Cred, path s
 		case req, ok := <-reqs:
 			if !ok {
 				ch.Close()
-				return nil, errors.New(errNodeDied)
+				return nil, errNodeDied
 			}
 			if req.WantReply {
 				req.Reply(false, nil)
@@ -244,7 +253,7 @@ func writeFailed(num int, err error, reqs <-chan *ssh.Request) error {
 				// (the reset of a killed node's TCP connection).
 				var ne *net.OpError
 				if errors.Is(err, io.EOF) || errors.As(err, &ne) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
-					return errors.New(errNodeDied)
+					return errNodeDied
 				}
 				return fmt.Errorf("%s: %v", errMoveFail, err)
 			}
@@ -280,7 +289,7 @@ func sameIdentity(pid int, uid, gid uint32) error {
 		}
 		for _, f := range strings.Fields(line)[1:] {
 			if f != strconv.FormatUint(uint64(want), 10) {
-				return errors.New(errSetuid)
+				return errSetuid
 			}
 		}
 	}
@@ -333,7 +342,7 @@ func readCaller(c *client) (*vmadump.Image, *vmadump.Stopped, error) {
 	defer unix.Close(pidfd)
 	img, stopped, err := dumpWaiting(cred.PID)
 	if errors.Is(err, vmadump.ErrThreads) {
-		return nil, nil, errors.New(errThreads)
+		return nil, nil, errThreads
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", errMoveFail, err)

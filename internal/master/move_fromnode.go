@@ -18,7 +18,7 @@ import (
 // process that asked is gone from its node, and its copy runs on another.
 var errMovedAway = errors.New("moved")
 
-const errInvalidProcess = "Invalid process ID"
+var errInvalidProcess = localapi.ErrInvalidProcess
 
 // moveFromNode moves a process of a node (one bproc started there, asking
 // through its node's ChanAPI) to another node: its node reads it and sends
@@ -43,7 +43,7 @@ func (m *Master) moveFromNode(c *client, node *int) error {
 			}
 		}
 	}
-	var why string
+	var why error
 	switch {
 	case num == c.node:
 		why = errSameNode
@@ -55,22 +55,22 @@ func (m *Master) moveFromNode(c *client, node *int) error {
 		why = to.accessError(p.job.cred)
 	}
 	var fromConn, toConn ssh.Conn
-	if why == "" {
+	if why == nil {
 		// Every earlier move of it was checked: the CPU it is on has
 		// what it may use, or more.
 		if missing := vmadump.MissingCPUFlags(from.hello.CPUFlags, to.hello.CPUFlags, nil); len(missing) > 0 {
-			why = vmadump.CPUFlagsRefusal(num, missing)
+			why = cpuRefusal(num, missing)
 		}
 	}
-	if why == "" {
+	if why == nil {
 		fromConn, toConn = from.conn, to.conn
 		if fromConn == nil {
 			why = errNodeDied
 		}
 	}
 	m.mu.Unlock()
-	if why != "" {
-		return errors.New(why)
+	if why != nil {
+		return why
 	}
 
 	began := time.Now()
@@ -80,13 +80,13 @@ func (m *Master) moveFromNode(c *client, node *int) error {
 		if errors.As(err, &oce) {
 			return fmt.Errorf("%s: %s", errMoveFail, oce.Message)
 		}
-		return errors.New(errNodeDied)
+		return errNodeDied
 	}
 	go ssh.DiscardRequests(dreqs)
 	defer dch.Close() // without ReqMoved first: the original goes on
 	var sz [8]byte
 	if _, err := io.ReadFull(dch, sz[:]); err != nil {
-		return errors.New(errNodeDied)
+		return errNodeDied
 	}
 	size := int64(binary.BigEndian.Uint64(sz[:]))
 

@@ -50,7 +50,7 @@ func (m *Master) vrfork(c *client, v *localapi.VRfork) error {
 	own := map[int]bool{}
 	for i, pid := range v.PIDs {
 		if own[pid] || !childOf(pid, cred) {
-			ranks[i].Error = errInvalidProcess
+			ranks[i].Refuse(errInvalidProcess)
 		}
 		own[pid] = true
 	}
@@ -68,7 +68,7 @@ func (m *Master) vrfork(c *client, v *localapi.VRfork) error {
 			continue
 		}
 		n := m.nodes[num]
-		why := ""
+		var why error
 		switch {
 		case num == -1:
 			why = errSameNode
@@ -77,15 +77,15 @@ func (m *Master) vrfork(c *client, v *localapi.VRfork) error {
 		default:
 			why = n.accessError(cred)
 		}
-		if why == "" {
+		if why == nil {
 			if missing := vmadump.MissingCPUFlags(m.cpuFlags, n.hello.CPUFlags, environ); len(missing) > 0 {
-				why = vmadump.CPUFlagsRefusal(num, missing)
+				why = cpuRefusal(num, missing)
 			} else if n.conn == nil {
 				why = errNodeDied
 			}
 		}
-		if why != "" {
-			ranks[i].Error = why
+		if why != nil {
+			ranks[i].Refuse(why)
 			continue
 		}
 		targets = append(targets, target{i: i, n: n, sc: n.conn, view: n.hello.View})
@@ -133,12 +133,12 @@ func (m *Master) vrfork(c *client, v *localapi.VRfork) error {
 			pre, err := m.sendImage(t.sc, num, pid, cred, img.Exe, argv, img.Cwd, mv, img.Encode)
 			if err != nil {
 				forget()
-				ranks[t.i].Error = err.Error()
+				ranks[t.i].Refuse(err)
 				return
 			}
 			tok, err := m.awaitGhost(c, cred, num, pre, img, argv, forget)
 			if err != nil {
-				ranks[t.i].Error = err.Error()
+				ranks[t.i].Refuse(err)
 				return
 			}
 			ranks[t.i].Token = tok.String()

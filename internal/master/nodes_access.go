@@ -19,9 +19,9 @@ type perms struct {
 // node's setup succeeded).
 var defaultPerms = perms{UID: 0, GID: 0, Mode: 0o111}
 
-// accessError is why the caller may not start a process on n now, or "".
-// The texts are BProc's, which users and scripts know.
-func (n *node) accessError(c localapi.Cred) string {
+// accessError is why the caller may not start a process on n now, or nil:
+// one of BProc's errors, whose texts users and scripts know.
+func (n *node) accessError(c localapi.Cred) error {
 	if n.state == localapi.StateUp && n.conn == nil {
 		return errNodeDown // up, but its connection just went
 	}

@@ -25,12 +25,12 @@ func (m *Master) ctl(c localapi.Cred, req *localapi.Ctl) ([]localapi.NodeError, 
 	for _, num := range req.Nodes {
 		n := m.nodes[num]
 		if n == nil {
-			failed = append(failed, localapi.NodeError{Node: num, Error: errInvalidNode})
+			failed = append(failed, localapi.Failure(num, errInvalidNode))
 			continue
 		}
 		act, err := m.ctlNodeLocked(c, n, req)
-		if err != "" {
-			failed = append(failed, localapi.NodeError{Node: num, Error: err})
+		if err != nil {
+			failed = append(failed, localapi.Failure(num, err))
 			continue
 		}
 		if act != nil {
@@ -85,7 +85,7 @@ func validCtl(req *localapi.Ctl) error {
 
 // ctlNodeLocked changes one node, or says why not (BProc's error texts).
 // An action is returned to run without the lock: it talks to the node.
-func (m *Master) ctlNodeLocked(c localapi.Cred, n *node, req *localapi.Ctl) (func(), string) {
+func (m *Master) ctlNodeLocked(c localapi.Cred, n *node, req *localapi.Ctl) (func(), error) {
 	isOwner := c.UID == 0 || c.UID == n.perms.UID
 	switch {
 	case req.State != "":
@@ -123,13 +123,13 @@ func (m *Master) ctlNodeLocked(c localapi.Cred, n *node, req *localapi.Ctl) (fun
 		}
 		n.perms.Mode = *req.Mode
 	}
-	return nil, ""
+	return nil, nil
 }
 
 // actionLocked starts a reboot, halt or pwroff. A namespace node is the
 // master's own child: its supervisor does it. A real node is asked to,
 // and calls reboot(2).
-func (m *Master) actionLocked(n *node, action string) (func(), string) {
+func (m *Master) actionLocked(n *node, action string) (func(), error) {
 	if n.local {
 		if m.local == nil || m.local[n.num] == nil {
 			return nil, errNodeDown
@@ -138,13 +138,13 @@ func (m *Master) actionLocked(n *node, action string) (func(), string) {
 		if n.conn == nil && action != wire.ActionReboot {
 			return nil, errNodeDown
 		}
-		return func() { ln.control(action) }, ""
+		return func() { ln.control(action) }, nil
 	}
 	sc := n.conn
 	if sc == nil {
 		return nil, errNodeDown
 	}
-	return func() { sendAction(sc, action) }, ""
+	return func() { sendAction(sc, action) }, nil
 }
 
 // sendAction asks a node to reboot, halt or power off, then drops its

@@ -202,7 +202,7 @@ func runOnNode(sc *ssh.ServerConn, start wire.ProcStart, out io.Writer, timeout 
 		if errors.As(err, &oce) {
 			return wire.ExitStatus{}, errors.New(oce.Message)
 		}
-		return wire.ExitStatus{}, errors.New(errNodeDied)
+		return wire.ExitStatus{}, errNodeDied
 	}
 	defer ch.Close()
 	ch.CloseWrite()
@@ -228,7 +228,7 @@ func runOnNode(sc *ssh.ServerConn, start wire.ProcStart, out io.Writer, timeout 
 	}
 	copies.Wait()
 	if status == nil {
-		return wire.ExitStatus{}, errors.New(errNodeDied)
+		return wire.ExitStatus{}, errNodeDied
 	}
 	return *status, nil
 }

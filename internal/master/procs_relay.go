@@ -67,7 +67,7 @@ func (p *proc) ended(r *relayRun) {
 	p.next = nil
 	p.mu.Unlock()
 	var s wire.ExitStatus
-	why := ""
+	var why error
 	switch {
 	case gone:
 		// The ghost was killed: its remote process was killed with it.

@@ -19,12 +19,12 @@ import (
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
-// BProc's error texts, which users and scripts know.
-const (
-	errInvalidNode  = localapi.ErrTextInvalidNode
-	errNodeDown     = localapi.ErrTextNodeDown
-	errNotPermitted = "Operation not permitted"
-	errNodeDied     = "Slave node died"
+// BProc's errors, which users and scripts know by their texts.
+var (
+	errInvalidNode  = localapi.ErrInvalidNode
+	errNodeDown     = localapi.ErrNodeDown
+	errNotPermitted = localapi.ErrNotPermitted
+	errNodeDied     = localapi.ErrSlaveDied
 )
 
 // maxRanks bounds one run request.
@@ -70,9 +70,9 @@ func (m *Master) newJob(c *client, r *localapi.Run) (*job, []localapi.Rank, erro
 		n := m.nodes[num]
 		switch {
 		case n == nil:
-			out[i].Error = errInvalidNode
-		case n.accessError(c.cred) != "":
-			out[i].Error = n.accessError(c.cred)
+			out[i].Refuse(errInvalidNode)
+		case n.accessError(c.cred) != nil:
+			out[i].Refuse(n.accessError(c.cred))
 		default:
 			tok, err := ghost.NewToken()
 			if err != nil {
@@ -209,7 +209,7 @@ func (p *proc) run() {
 	p.first = n
 	sc := n.conn
 	why := n.accessError(p.job.cred)
-	if why != "" {
+	if why != nil {
 		m.mu.Unlock()
 		if p.rank.pre != nil {
 			p.rank.pre.ch.Close()
@@ -282,8 +282,12 @@ func (p *proc) end() {
 
 // finish tells the client how the rank ended, then the ghost, in that order:
 // the client must hold the reason before it reaps the ghost.
-func (p *proc) finish(s wire.ExitStatus, started bool, why string) {
-	p.job.c.send(localapi.Event{Rank: p.rank.index, PID: p.pid, Started: started, Status: s, Error: why, Final: true})
+func (p *proc) finish(s wire.ExitStatus, started bool, why error) {
+	ev := localapi.Event{Rank: p.rank.index, PID: p.pid, Started: started, Status: s, Final: true}
+	if why != nil {
+		ev.Error, ev.Code = why.Error(), localapi.CodeOf(why)
+	}
+	p.job.c.send(ev)
 	if s.Signal != 0 {
 		ghost.WriteSignal(p.ghost, s.Signal)
 	} else {
@@ -333,7 +337,7 @@ func (p *proc) open(sc ssh.Conn, n *node) (ssh.Channel, <-chan *ssh.Request, out
 		c := p.job.cred
 		push, err := pushList(&m.hashes, asuser.Cred{UID: c.UID, GID: c.GID, Groups: c.Groups}, &start)
 		if err != nil {
-			p.finish(wire.ExitStatus{Code: pushCode(err)}, false, err.Error())
+			p.finish(wire.ExitStatus{Code: pushCode(err)}, false, err)
 			return nil, nil, outputStreams{}, false
 		}
 		start.Push = push
@@ -342,7 +346,7 @@ func (p *proc) open(sc ssh.Conn, n *node) (ssh.Channel, <-chan *ssh.Request, out
 	if err != nil {
 		var oce *ssh.OpenChannelError
 		if errors.As(err, &oce) {
-			p.finish(wire.ExitStatus{Code: wire.RejectCode(oce.Reason)}, false, oce.Message)
+			p.finish(wire.ExitStatus{Code: wire.RejectCode(oce.Reason)}, false, errors.New(oce.Message))
 		} else {
 			p.finish(wire.ExitStatus{Code: 255}, false, errNodeDied)
 		}

@@ -15,7 +15,7 @@ import (
 // apiSocket is where a process on the node finds the master's local API:
 // the path libbproc and the tools use by default, inside the process's
 // root.
-const apiSocket = "/run/bproc/master.sock"
+const apiSocket = localapi.DefaultSocket
 
 // serveAPI listens on path (apiSocket as the node's processes see it) and
 // carries each connection to the master over a ChanAPI, saying who the

@@ -291,6 +291,16 @@ static void test_errors(void)
 		{"{\"error\":\"ctl: mode 0777: only execute bits (0111) mean anything on a node\"}", EINVAL},
 		{"{\"error\":5}", EPROTO},
 		{"{\"error\":[\"Node is down\"]}", EPROTO},
+		/* The code, when there is one, rather than the text. */
+		{"{\"error\":\"a text no table has\",\"code\":303}", BE_SLAVEDIED},
+		{"{\"error\":\"Node is down\",\"code\":13}", EACCES},
+		{"{\"code\":301,\"error\":\"Exec format error: node 2's CPU lacks avx2\"}", BE_NODEDOWN},
+		/* A code out of range, or no number: the text decides. */
+		{"{\"error\":\"Node is down\",\"code\":305}", BE_NODEDOWN},
+		{"{\"error\":\"Node is down\",\"code\":0}", BE_NODEDOWN},
+		{"{\"error\":\"Node is down\",\"code\":-1}", BE_NODEDOWN},
+		{"{\"error\":\"Node is down\",\"code\":\"13\"}", BE_NODEDOWN},
+		{"{\"error\":\"Node is down\",\"code\":13.5}", BE_NODEDOWN},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		set(&fake.nodes, cases[i].reply);
@@ -409,6 +419,9 @@ static void test_ctl(void)
 	EXPECT_ERR(bproc_nodesetstatus(0, 99), EINVAL);
 	EXPECT_ERR(bproc_chown(0, -1), EINVAL);
 	EXPECT_ERR(bproc_chmod(BPROC_NODE_MASTER, 0111), BE_INVALIDNODE);
+	set(&fake.ctl, "{\"failed\":[{\"node\":0,\"error\":\"node 0 is busy\",\"code\":301}]}");
+	EXPECT_ERR(bproc_chmod(0, 0111), BE_NODEDOWN);
+	set(&fake.ctl, "{}");
 
 	set(&fake.ctl, "{\"failed\":[{\"node\":0,\"error\":\"Operation not permitted\"}]}");
 	EXPECT_ERR(bproc_chown(0, 0), EPERM);

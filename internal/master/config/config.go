@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"os"
 	"time"
+
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // DefaultPath is where bpmaster looks when --config is not given.
@@ -15,7 +17,6 @@ const DefaultPath = "/etc/bproc/config"
 
 // Defaults of BProc and of bproc.
 const (
-	DefaultPort        = 2223
 	DefaultPingTimeout = 30 * time.Second
 	DefaultStateDir    = "/var/lib/bproc"
 	DefaultNodeUpDir   = "/etc/bproc/node_up.d"
@@ -103,7 +104,7 @@ func (e *Error) Unwrap() error { return ErrInvalid }
 // timeout, bproc's directories, no nodes.
 func Default() *Config {
 	return &Config{
-		Port:        DefaultPort,
+		Port:        wire.DefaultPort,
 		PingTimeout: DefaultPingTimeout,
 		StateDir:    DefaultStateDir,
 		NodeUpDir:   DefaultNodeUpDir,

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // goodLines are accepted; get picks the field the lines set.
@@ -17,7 +19,7 @@ var goodLines = []struct {
 	get  func(*Config) any
 	want any
 }{
-	{"blank", "", func(c *Config) any { return c.Port }, DefaultPort},
+	{"blank", "", func(c *Config) any { return c.Port }, wire.DefaultPort},
 	{"comments and spacing", "  # a comment\n\n\tbprocport   3000   # trailing\r\n", func(c *Config) any { return c.Port }, 3000},
 	{"keyword case", "BProcPort 3000", func(c *Config) any { return c.Port }, 3000},
 	{"hash glued to a value", "bprocport 3000#comment", func(c *Config) any { return c.Port }, 3000},

@@ -19,14 +19,16 @@ import (
 	"github.com/bproc/bproc/netboot"
 )
 
-// Applets are linked into the image as /bin/NAME -> /init.
-var Applets = []string{"bpcp", "bpctl", "bpmaster", "bpsh", "bpslave", "bpstat"}
-
 // ErrNoBoot: the configuration does not ask for boot services.
 var ErrNoBoot = errors.New("the config has no interface and kernel lines: no network boot")
 
-// Options builds the initramfs options for the configured kernel.
-func Options(cfg *config.Config, stateDir string) (initramfs.Options, error) {
+// Options builds the initramfs options for the configured kernel. Each of
+// links (the binary's applets that users run by name) becomes
+// /bin/NAME -> /init.
+func Options(cfg *config.Config, stateDir string, links []string) (initramfs.Options, error) {
+	if len(links) == 0 {
+		return initramfs.Options{}, fmt.Errorf("node image: no applets to link (main registers them)")
+	}
 	if cfg.Kernel == "" {
 		return initramfs.Options{}, fmt.Errorf("node image: the config names no kernel")
 	}
@@ -49,7 +51,7 @@ func Options(cfg *config.Config, stateDir string) (initramfs.Options, error) {
 		ver = v
 	}
 	return initramfs.Options{
-		Applets:         Applets,
+		Applets:         links,
 		KernelVersion:   ver,
 		ModulesDir:      modDir,
 		Modules:         cfg.Modules,
@@ -61,11 +63,11 @@ func Options(cfg *config.Config, stateDir string) (initramfs.Options, error) {
 
 // BootOptions are the netboot services for cfg: DHCP for the nodes of the
 // node table on the config's interface, the kernel and the image built
-// from this binary.
+// from this binary, with links as in Options.
 //
 // The DHCP server finds nodes by MAC in live(), the configuration in force
 // (it changes on SIGHUP and bpctl --add-node); nil means cfg.
-func BootOptions(cfg *config.Config, live func() *config.Config, stateDir string, masterPort int, log *slog.Logger) (netboot.Options, error) {
+func BootOptions(cfg *config.Config, live func() *config.Config, stateDir string, links []string, masterPort int, log *slog.Logger) (netboot.Options, error) {
 	if live == nil {
 		live = func() *config.Config { return cfg }
 	}
@@ -81,7 +83,7 @@ func BootOptions(cfg *config.Config, live func() *config.Config, stateDir string
 		}
 		addr = a
 	}
-	img, err := Options(cfg, stateDir)
+	img, err := Options(cfg, stateDir, links)
 	if err != nil {
 		return netboot.Options{}, err
 	}

@@ -78,6 +78,7 @@ type Ctl struct {
 type NodeError struct {
 	Node  int    `json:"node"`
 	Error string `json:"error"`
+	Code  Code   `json:"code,omitempty"` // Error's number, if it has one
 }
 
 // Run asks for one remote process per entry of Nodes (duplicates allowed:
@@ -102,6 +103,7 @@ type Signal struct {
 // Reply answers a Request. A non-empty Error means it failed as a whole.
 type Reply struct {
 	Error string       `json:"error,omitempty"`
+	Code  Code         `json:"code,omitempty"` // Error's number, if it has one
 	Nodes []NodeStatus `json:"nodes,omitempty"`
 	Procs []Proc       `json:"procs,omitempty"`
 	Ranks []Rank       `json:"ranks,omitempty"`
@@ -158,6 +160,7 @@ type Rank struct {
 	Node  int    `json:"node"`
 	Token string `json:"token,omitempty"`
 	Error string `json:"error,omitempty"`
+	Code  Code   `json:"code,omitempty"` // Error's number, if it has one
 }
 
 // Event is what the master sends on a run connection after the Reply, one
@@ -168,6 +171,7 @@ type Event struct {
 	Started bool            `json:"started,omitempty"` // it ran (Status is its own)
 	Status  wire.ExitStatus `json:"status"`
 	Error   string          `json:"error,omitempty"`   // why it did not run, or was cut off
+	Code    Code            `json:"code,omitempty"`    // Error's number, if it has one
 	Warning string          `json:"warning,omitempty"` // non-fatal, e.g. cwd missing on the node
 	Final   bool            `json:"final"`             // no more events for this rank
 }

@@ -99,13 +99,14 @@ func MissingCPUFlags(from, target []string, environ []byte) []string {
 	return slices.Compact(out)
 }
 
-// Refusal is the one-line error for a move to node that lacks missing:
-// ENOEXEC's text first (libbproc's errno), then what to do.
+// CPUFlagsRefusal says in one line why a process may not move to node,
+// which lacks missing, and what to do. The master puts ENOEXEC's text
+// (localapi.ErrExecFormat, libbproc's errno) before it.
 func CPUFlagsRefusal(node int, missing []string) string {
 	names := make([]string, len(missing))
 	for i, f := range missing {
 		names[i] = "-" + glibcChoices[f]
 	}
-	return fmt.Sprintf("Exec format error: node %d's CPU lacks %s, which the C library may use where the process started; start it with GLIBC_TUNABLES=glibc.cpu.hwcaps=%s to move it there",
+	return fmt.Sprintf("node %d's CPU lacks %s, which the C library may use where the process started; start it with GLIBC_TUNABLES=glibc.cpu.hwcaps=%s to move it there",
 		node, strings.Join(missing, " "), strings.Join(names, ","))
 }

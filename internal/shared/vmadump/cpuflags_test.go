@@ -37,7 +37,7 @@ func TestMissing(t *testing.T) {
 		t.Errorf("Missing to a node that did not say = %q, want none", got)
 	}
 	msg := CPUFlagsRefusal(1, []string{"rtm", "xsavec"})
-	if !strings.HasPrefix(msg, "Exec format error: node 1's CPU lacks rtm xsavec") || !strings.Contains(msg, "glibc.cpu.hwcaps=-RTM,-XSAVEC ") || strings.Contains(msg, "\n") {
+	if !strings.HasPrefix(msg, "node 1's CPU lacks rtm xsavec") || !strings.Contains(msg, "glibc.cpu.hwcaps=-RTM,-XSAVEC ") || strings.Contains(msg, "\n") {
 		t.Errorf("Refusal = %q", msg)
 	}
 	// The suggestion does what it says.

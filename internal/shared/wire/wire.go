@@ -18,6 +18,10 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
+// DefaultPort is the TCP port nodes dial the master on unless the config
+// says otherwise (BProc's bprocport).
+const DefaultPort = 2223
+
 // Channel and request names.
 const (
 	// ChanFiles is opened by a node: an sftp session of the master's files,
