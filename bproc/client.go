@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"syscall"
 
 	"github.com/bproc/bproc/internal/shared/localapi"
@@ -23,8 +24,12 @@ type Client struct {
 }
 
 // Dial connects to bpmaster at socket ("" = $BPROC_SOCKET or the default).
+// A socket that is $BPROC_SOCKET's value (what the tools' flags default
+// to) is the inherited one, which a process on a node carries from its
+// caller: localapi.SocketPath passes over it for the node's own when it
+// is not there.
 func Dial(socket string) (*Client, error) {
-	if socket == "" {
+	if env, ok := os.LookupEnv("BPROC_SOCKET"); socket == "" || ok && socket == env {
 		socket = localapi.SocketPath()
 	}
 	c, err := net.Dial("unix", socket)

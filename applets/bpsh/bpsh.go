@@ -24,6 +24,7 @@ import (
 	"github.com/bproc/bproc/bproc"
 	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/nodeset"
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // cli is bpsh's flags, BProc's letters first.
@@ -181,7 +182,8 @@ func (c *cli) repeat(nums []int) []int {
 // lookPath resolves the command in the caller's PATH and cwd, as a shell
 // would, to an absolute path. A path with a slash is taken as it is, even
 // when the caller may not run it: whoever runs it says why not (126), as
-// a shell does.
+// a shell does. A path in a node's own directories (its /tmp) that is not
+// here is passed on.
 func lookPath(name string) (string, error) {
 	p := name
 	if !strings.Contains(name, "/") {
@@ -199,6 +201,10 @@ func lookPath(name string) (string, error) {
 	}
 	st, err := os.Stat(p)
 	switch {
+	case errors.Is(err, os.ErrNotExist) && wire.NodeOwn(filepath.Clean(p), false):
+		// A node's /tmp is its own: a program made there, which the
+		// master has not, is the node's to run (or to say it has none).
+		return filepath.Clean(p), nil
 	case errors.Is(err, os.ErrNotExist):
 		return "", fmt.Errorf("%s: no such file or directory", name)
 	case err == nil && st.IsDir():

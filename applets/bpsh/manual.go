@@ -31,15 +31,15 @@ processes.
 
 Output of the nodes is copied as it comes, or held and shown node by node
 (-s, -d), or folded into one block per distinct output (--gather).
-Each process gets BPROC_RANK (its rank among all copies, from 0) and
-BPROC_NODE in its environment.`,
+Each process gets BPROC_RANK (its rank among all copies, from 0),
+BPROC_NODE and BPROC_PROGNAME (the program's path) in its environment.`,
 	Exit: `With one node, the command's own exit status (128 plus the signal
 number when a signal ended it). With several, the largest of them, and a
 line on stderr for each node whose process a signal ended. 255 when a
 node could not run the command or was lost, 127 when the command was not
 found here, 126 when it is a directory, 2 on a bad command line.`,
 	Env: []manpage.Item{
-		{Tag: "BPROC_RANK, BPROC_NODE", Text: "Set for the command: its rank (seven digits) and its node."},
+		{Tag: "BPROC_RANK, BPROC_NODE, BPROC_PROGNAME", Text: "Set for the command: its rank (seven digits), its node and the program's path."},
 	},
 	Examples: []manpage.Example{
 		{Command: "bpsh -a -p hostname", Text: "Every node that is up says its name, each line after its node number:"},

@@ -55,9 +55,16 @@ func gcc(t *testing.T, out string, args ...string) {
 // map the program from the master's files), and returns its path.
 func testProgram(t *testing.T, name string) string {
 	t.Helper()
+	return testProgramIn(t, name, publicTempDir(t))
+}
+
+// testProgramIn builds internal/integration/testdata/NAME.c against
+// libbproc.a into dir.
+func testProgramIn(t *testing.T, name, dir string) string {
+	t.Helper()
 	root := sourceRoot(t)
 	lib := filepath.Join(libbprocDir(t), "libbproc.a")
-	bin := filepath.Join(publicTempDir(t), name)
+	bin := filepath.Join(dir, name)
 	gcc(t, bin, "-O1", "-pthread", "-I", filepath.Join(root, "libbproc"), filepath.Join(root, "internal/integration/testdata", name+".c"), lib)
 	return bin
 }

@@ -1,8 +1,11 @@
 package master
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"slices"
 	"syscall"
 
 	"github.com/bproc/bproc/internal/master/elfclosure"
@@ -58,6 +61,39 @@ func pushList(hashes *contentcache.Hashes, cred asuser.Cred, start *wire.ProcSta
 		return nil, fmt.Errorf("%s: %w", start.Argv[0], err)
 	}
 	return out, nil
+}
+
+// nodePush is what a node must be sent before it starts the program of
+// start: on a node without a view (push-only) the program's whole
+// closure; on any other, the part of it in the node's own directories
+// (wire.NodeOwn: its /tmp, say), which the node does not see of the
+// master's. A program there that the caller does not have on the master
+// is the node's own: nothing is pushed, and the node runs its own or says
+// it has none.
+func nodePush(hashes *contentcache.Hashes, cred asuser.Cred, start *wire.ProcStart, pushOnly, view bool) ([]wire.PushFile, error) {
+	if start.Builtin != "" {
+		return nil, nil
+	}
+	own := wire.NodeOwn(start.Path, view)
+	if !pushOnly && !own {
+		return nil, nil
+	}
+	if own {
+		var missing bool
+		asuser.Do(cred, func() error {
+			_, err := os.Lstat(start.Path)
+			missing = errors.Is(err, fs.ErrNotExist)
+			return nil
+		})
+		if missing {
+			return nil, nil
+		}
+	}
+	files, err := pushList(hashes, cred, start)
+	if err != nil || pushOnly {
+		return files, err
+	}
+	return slices.DeleteFunc(files, func(f wire.PushFile) bool { return !wire.NodeOwn(f.Path, view) }), nil
 }
 
 // sumRegular opens the regular file p (as the caller) and returns its

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/internal/shared/asuser"
 	"github.com/bproc/bproc/internal/shared/ghost"
 	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/vmadump"
@@ -77,8 +78,10 @@ func (m *Master) move(c *client, node *int) error {
 	}
 	var sc ssh.Conn
 	var nodeFlags []string
+	var pushOnly, view bool
 	if why == nil {
 		sc, nodeFlags = n.conn, n.hello.CPUFlags
+		pushOnly, view = n.hello.Diskless && !n.hello.View, n.hello.View
 	}
 	m.mu.Unlock()
 	if why != nil {
@@ -99,8 +102,13 @@ func (m *Master) move(c *client, node *int) error {
 		return err
 	}
 	dumped := time.Since(began)
+	push, err := movePush(&m.hashes, asuser.Cred{UID: cred.UID, GID: cred.GID, Groups: cred.Groups}, cred.PID, img, pushOnly, view)
+	if err != nil {
+		stopped.Resume()
+		return err
+	}
 	forget := m.arriving(n, cred.PID, cred)
-	pre, err := m.sendMoved(sc, num, cred.PID, c, img)
+	pre, err := m.sendMoved(sc, num, cred.PID, c, img, push)
 	if err != nil {
 		forget()
 		stopped.Resume()
@@ -169,26 +177,27 @@ func (m *Master) awaitGhost(c *client, cred localapi.Cred, num int, pre *preChan
 
 // sendMoved opens the node channel of a moved process, sends its image
 // and waits until the node has rebuilt it.
-func (m *Master) sendMoved(sc ssh.Conn, num, pid int, c *client, img *vmadump.Image) (*preChannel, error) {
+func (m *Master) sendMoved(sc ssh.Conn, num, pid int, c *client, img *vmadump.Image, push []wire.PushFile) (*preChannel, error) {
 	hdr, err := img.Header()
 	if err != nil {
 		return nil, err
 	}
 	mv := wire.Move{ImageSize: int64(len(hdr)) + img.Bytes(), Return: localapi.MoveReturn}
-	return m.sendImage(sc, num, pid, c.cred, img.Exe, []string{img.Comm}, img.Cwd, mv, img.Encode)
+	return m.sendImage(sc, num, pid, c.cred, img.Exe, []string{img.Comm}, img.Cwd, mv, push, img.Encode)
 }
 
 // sendImage opens the node channel of a moved process, writes its image
 // (mv.ImageSize bytes) with write, unless the node reads it from
-// mv.ImageFile, and waits until the node has rebuilt it.
+// mv.ImageFile, and waits until the node has rebuilt it. push is what the
+// node must place first (movePush).
 func (m *Master) sendImage(sc ssh.Conn, num, pid int, cred localapi.Cred, path string, argv []string, dir string,
-	mv wire.Move, write func(io.Writer) error) (*preChannel, error) {
+	mv wire.Move, push []wire.PushFile, write func(io.Writer) error) (*preChannel, error) {
 	// Of a command, a moved process has only its name and directory:
 	// its stdio are pipes to its ghost, whatever its job asked for.
 	start := wire.ProcStart{
 		PID: pid, Node: num, Command: wire.Command{Path: path, Argv: argv, Dir: dir},
 		UID: cred.UID, GID: cred.GID, Groups: cred.Groups,
-		Move: &mv,
+		Move: &mv, Push: push,
 	}
 	if start.Path == "" {
 		start.Path = "/"

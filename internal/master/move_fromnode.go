@@ -98,7 +98,7 @@ func (m *Master) moveFromNode(c *client, node *int) error {
 	to.moving[p.pid] = cred
 	m.mu.Unlock()
 	mv := wire.Move{ImageSize: size, Return: localapi.MoveReturn}
-	pre, err := m.sendImage(toConn, num, c.cred.PID, cred, p.job.cmd.Path, p.job.cmd.Argv, p.job.cmd.Dir, mv,
+	pre, err := m.sendImage(toConn, num, c.cred.PID, cred, p.job.cmd.Path, p.job.cmd.Argv, p.job.cmd.Dir, mv, nil,
 		func(w io.Writer) error {
 			_, err := io.CopyN(w, dch, size)
 			return err

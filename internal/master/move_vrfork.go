@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bproc/bproc/internal/shared/asuser"
 	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/vmadump"
 	"github.com/bproc/bproc/internal/shared/wire"
@@ -55,10 +56,10 @@ func (m *Master) vrfork(c *client, v *localapi.VRfork) error {
 		own[pid] = true
 	}
 	type target struct {
-		i    int
-		n    *node
-		sc   ssh.Conn
-		view bool
+		i              int
+		n              *node
+		sc             ssh.Conn
+		view, pushOnly bool
 	}
 	var targets []target
 	m.mu.Lock()
@@ -88,7 +89,7 @@ func (m *Master) vrfork(c *client, v *localapi.VRfork) error {
 			ranks[i].Refuse(why)
 			continue
 		}
-		targets = append(targets, target{i: i, n: n, sc: n.conn, view: n.hello.View})
+		targets = append(targets, target{i: i, n: n, sc: n.conn, view: n.hello.View, pushOnly: n.hello.Diskless && !n.hello.View})
 	}
 	m.mu.Unlock()
 	if len(targets) == 0 {
@@ -130,7 +131,13 @@ func (m *Master) vrfork(c *client, v *localapi.VRfork) error {
 			if t.view {
 				mv.ImageFile = file
 			}
-			pre, err := m.sendImage(t.sc, num, pid, cred, img.Exe, argv, img.Cwd, mv, img.Encode)
+			push, err := movePush(&m.hashes, asuser.Cred{UID: cred.UID, GID: cred.GID, Groups: cred.Groups}, cred.PID, img, t.pushOnly, t.view)
+			if err != nil {
+				forget()
+				ranks[t.i].Error = err.Error()
+				return
+			}
+			pre, err := m.sendImage(t.sc, num, pid, cred, img.Exe, argv, img.Cwd, mv, push, img.Encode)
 			if err != nil {
 				forget()
 				ranks[t.i].Refuse(err)

@@ -295,15 +295,17 @@ func (p *proc) finish(s wire.ExitStatus, started bool, why error) {
 	}
 }
 
-// rankEnv is the caller's environment plus BPROC_RANK and BPROC_NODE.
-func rankEnv(env []string, r *rank) []string {
-	out := make([]string, 0, len(env)+2)
+// rankEnv is the caller's environment plus BPROC_RANK, BPROC_NODE and
+// BPROC_PROGNAME: the program's path as bpsh resolved it, as BProc set it
+// (env showed BPROC_PROGNAME=/usr/bin/env).
+func rankEnv(env []string, r *rank, prog string) []string {
+	out := make([]string, 0, len(env)+3)
 	for _, e := range env {
-		if !strings.HasPrefix(e, "BPROC_RANK=") && !strings.HasPrefix(e, "BPROC_NODE=") {
+		if !strings.HasPrefix(e, "BPROC_RANK=") && !strings.HasPrefix(e, "BPROC_NODE=") && !strings.HasPrefix(e, "BPROC_PROGNAME=") {
 			out = append(out, e)
 		}
 	}
-	return append(out, fmt.Sprintf("BPROC_RANK=%07d", r.index), fmt.Sprintf("BPROC_NODE=%d", r.node))
+	return append(out, fmt.Sprintf("BPROC_RANK=%07d", r.index), fmt.Sprintf("BPROC_NODE=%d", r.node), "BPROC_PROGNAME="+prog)
 }
 
 func (p *proc) closeFiles() {
@@ -324,24 +326,23 @@ func (p *proc) open(sc ssh.Conn, n *node) (ssh.Channel, <-chan *ssh.Request, out
 		Command: p.job.cmd,
 		UID:     p.job.cred.UID, GID: p.job.cred.GID, Groups: p.job.cred.Groups,
 	}
-	start.Env = rankEnv(start.Env, p.rank)
+	start.Env = rankEnv(start.Env, p.rank, start.Path)
 	nullOutputs(&start.Command, p.files)
 	m := p.m
 	m.mu.Lock()
 	// A node with a view of the master's files reads them as the user
-	// when the program runs; one without gets them pushed.
-	diskless := n.hello.Diskless && !n.hello.View
+	// when the program runs; one without gets them pushed, and so does
+	// every node a program in its own /tmp (nodePush).
+	pushOnly, view := n.hello.Diskless && !n.hello.View, n.hello.View
 	m.nodeLimits(&start)
 	m.mu.Unlock()
-	if diskless && start.Builtin == "" {
-		c := p.job.cred
-		push, err := pushList(&m.hashes, asuser.Cred{UID: c.UID, GID: c.GID, Groups: c.Groups}, &start)
-		if err != nil {
-			p.finish(wire.ExitStatus{Code: pushCode(err)}, false, err)
-			return nil, nil, outputStreams{}, false
-		}
-		start.Push = push
+	c := p.job.cred
+	push, err := nodePush(&m.hashes, asuser.Cred{UID: c.UID, GID: c.GID, Groups: c.Groups}, &start, pushOnly, view)
+	if err != nil {
+		p.finish(wire.ExitStatus{Code: pushCode(err)}, false, err)
+		return nil, nil, outputStreams{}, false
 	}
+	start.Push = push
 	ch, reqs, err := sc.OpenChannel(wire.ChanProc, wire.Encode(start))
 	if err != nil {
 		var oce *ssh.OpenChannelError

@@ -48,6 +48,14 @@ func (s *Slave) startMoved(nc ssh.NewChannel, ps *wire.ProcStart, st *stdio, log
 		fail(err)
 		return
 	}
+	// The files it maps that this node does not see of the master's (a
+	// program in the master's /tmp), placed where it finds them.
+	if len(ps.Push) > 0 {
+		if err := s.push(asuser.Cred{UID: ps.UID, GID: ps.GID, Groups: ps.Groups}, ps.Push, ps.PushSetID); err != nil {
+			fail(err)
+			return
+		}
+	}
 	stub, err := ghost.StubPath()
 	if err != nil {
 		fail(err)

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/internal/shared/asuser"
 	"github.com/bproc/bproc/internal/shared/spawn"
 	"github.com/bproc/bproc/internal/shared/streamcopy"
 	"github.com/bproc/bproc/internal/shared/wire"
@@ -74,7 +75,7 @@ func (s *Slave) startProc(nc ssh.NewChannel) {
 		dir = "/"
 	}
 	if len(ps.Push) > 0 {
-		if err := s.push(ps.UID, ps.Push, ps.PushSetID); err != nil {
+		if err := s.push(asuser.Cred{UID: ps.UID, GID: ps.GID, Groups: ps.Groups}, ps.Push, ps.PushSetID); err != nil {
 			st.closeOurEnds()
 			nc.Reject(rejectReason(err), fmt.Sprintf("%s: %v", ps.Argv[0], err))
 			return

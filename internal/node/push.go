@@ -12,6 +12,7 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/internal/shared/asuser"
 	"github.com/bproc/bproc/internal/shared/beneath"
 	"github.com/bproc/bproc/internal/shared/contentcache"
 	"github.com/bproc/bproc/internal/shared/wire"
@@ -69,8 +70,17 @@ func (p *pushed) open(dir string, limit int64) (*contentcache.Cache, error) {
 // package elfclosure lists the links they pass as entries of their own).
 // Setuid and setgid bits of pushed files are dropped unless keepSetID
 // (the config's pushsetid).
-func (s *Slave) push(uid uint32, files []wire.PushFile, keepSetID bool) error {
-	root, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+//
+// An entry in the node's own directories (wire.NodeOwn: its /tmp, say)
+// is placed as the caller instead (pushOwn), beneath the root the process
+// runs in (the view, on a node that has one).
+func (s *Slave) push(cred asuser.Cred, files []wire.PushFile, keepSetID bool) error {
+	uid := cred.UID
+	rootDir := "/"
+	if s.view != nil {
+		rootDir = s.view.root()
+	}
+	root, err := unix.Open(rootDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("push: open the node's root: %w", err)
 	}
@@ -81,27 +91,30 @@ func (s *Slave) push(uid uint32, files []wire.PushFile, keepSetID bool) error {
 			client.Close()
 		}
 	}()
+	dial := func() (*sftp.Client, error) {
+		if client == nil {
+			c, err := s.Files(uid)
+			if err != nil {
+				return nil, err
+			}
+			client = c
+		}
+		return client, nil
+	}
 	for _, f := range files {
 		if !keepSetID && f.Kind == "file" {
 			f.Mode &^= unix.S_ISUID | unix.S_ISGID
 		}
 		var err error
-		switch f.Kind {
-		case "dir":
+		switch {
+		case wire.NodeOwn(f.Path, s.view != nil):
+			err = s.pushOwn(root, cred, f, dial)
+		case f.Kind == "dir":
 			err = makeDir(root, f)
-		case "link":
+		case f.Kind == "link":
 			err = makeLink(root, f)
-		case "file":
-			err = s.pushFile(root, f, func() (*sftp.Client, error) {
-				if client == nil {
-					c, err := s.Files(uid)
-					if err != nil {
-						return nil, err
-					}
-					client = c
-				}
-				return client, nil
-			})
+		case f.Kind == "file":
+			err = s.pushFile(root, f, dial)
 		}
 		if err != nil {
 			return fmt.Errorf("push %s: %w", f.Path, err)

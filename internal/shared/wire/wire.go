@@ -192,7 +192,7 @@ func (p *ProcStart) Validate() error {
 		return fmt.Errorf("proc start: move image of %d bytes", p.Move.ImageSize)
 	case p.Move != nil && p.Move.ImageFile != "" && (!strings.HasPrefix(p.Move.ImageFile, "/") || path.Clean(p.Move.ImageFile) != p.Move.ImageFile):
 		return fmt.Errorf("proc start: image file %q is not a clean absolute path", p.Move.ImageFile)
-	case p.Move != nil && (p.Builtin != "" || len(p.Push) > 0):
+	case p.Move != nil && p.Builtin != "":
 		return fmt.Errorf("proc start: a move runs no program")
 	}
 	if err := p.Command.Validate(); err != nil {
@@ -207,8 +207,8 @@ func (p *ProcStart) Validate() error {
 }
 
 // validate rejects an entry a node must not write: a relative path, one
-// that climbs with "..", one into the kernel's file systems or over the
-// node's own program.
+// that climbs with "..", one into the kernel's file systems, over the
+// node's own program or into its daemon's state (/run/bproc).
 func (f *PushFile) validate() error {
 	switch {
 	case !strings.HasPrefix(f.Path, "/") || path.Clean(f.Path) != f.Path || f.Path == "/":
@@ -226,8 +226,14 @@ func (f *PushFile) validate() error {
 	case f.Kind == "file" && !validSum(f.Sum):
 		return errors.New("file without a valid sum")
 	}
-	for _, own := range []string{"/proc", "/sys", "/dev", "/init"} {
-		if f.Path == own || strings.HasPrefix(f.Path, own+"/") {
+	// The node's shared memory is a tmpfs of its own that users write
+	// to, like /tmp: a program may be there (and /dev, which holds it,
+	// is named as a directory of its path, which is left as it is).
+	if under(f.Path, "/dev/shm") || f.Path == "/dev" && f.Kind == "dir" {
+		return nil
+	}
+	for _, own := range []string{"/proc", "/sys", "/dev", "/init", "/run/bproc"} {
+		if under(f.Path, own) {
 			return fmt.Errorf("%s is the node's own", own)
 		}
 	}
