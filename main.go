@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"sort"
 	"syscall"
 
@@ -45,6 +46,12 @@ var table = []applets.Applet{
 	{Name: "mkimage", Summary: "write the node image (initramfs) bpmaster serves", Run: mkimage.Main, Manual: mkimage.Manual},
 	{Name: "nodeview", Summary: "a diskless node's view of the master's files (started by bpslave)", Run: nodeview.Main, StopOn: stopSignals},
 }
+
+// The main thread runs main alone. A thread that acts as a user (package
+// asuser) must be one the runtime can end afterwards, which the main
+// thread is not: the kernel's checks against the whole process (ptrace,
+// kill, /proc/PID) look at it.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	io := applets.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}

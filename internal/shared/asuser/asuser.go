@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"runtime"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -30,7 +31,11 @@ type Cred struct {
 func Do(c Cred, fn func() error) error {
 	res := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		// Never unlocked: the thread dies with the goroutine.
+		if err := lockThread(); err != nil {
+			res <- err
+			return
+		}
 		if err := become(c); err != nil {
 			res <- err
 			return
@@ -54,7 +59,10 @@ func NewWorker(c Cred) (*Worker, error) {
 	w := &Worker{work: make(chan func()), done: make(chan struct{})}
 	started := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread()
+		if err := lockThread(); err != nil {
+			started <- err
+			return
+		}
 		if err := become(c); err != nil {
 			started <- err
 			return
@@ -93,6 +101,25 @@ func (w *Worker) Close() {
 	default:
 		close(w.done)
 	}
+}
+
+// lockThread locks the calling goroutine to a thread other than the
+// process's main thread. The runtime cannot end the main thread when a
+// goroutine locked to it ends: it keeps it, with the user's credentials,
+// and /proc/PID/status and every permission check against the process
+// (ptrace, kill, /proc/PID/mem) would then see that user. bproc's main
+// keeps the main thread to itself (runtime.LockOSThread in its init), so
+// in the binary the first try succeeds; a test binary may need another.
+func lockThread() error {
+	for range 1000 {
+		runtime.LockOSThread()
+		if unix.Gettid() != unix.Getpid() {
+			return nil
+		}
+		runtime.UnlockOSThread()
+		time.Sleep(50 * time.Microsecond) // wake up on another thread
+	}
+	return errors.New("asuser: no thread but the main one to act as a user on")
 }
 
 // become switches the calling (locked) thread to c: groups first, then gid,

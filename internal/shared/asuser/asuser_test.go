@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -41,5 +43,30 @@ func TestPermissionsAreTheUsers(t *testing.T) {
 	w.Close()
 	if err := w.Do(func() error { return nil }); err == nil {
 		t.Errorf("Do on a closed worker succeeded")
+	}
+}
+
+// TestMainThreadKeepsRoot: however many calls ran as another user, the
+// process's main thread, which /proc/PID/status and the kernel's checks
+// against the process see, is still root's.
+func TestMainThreadKeepsRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Go(func() {
+			Do(Cred{UID: 65534, GID: 65534}, func() error { return nil })
+		})
+	}
+	wg.Wait()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "Uid:") && strings.Fields(l)[1] != "0" {
+			t.Errorf("after 200 calls as nobody the main thread's %s", l)
+		}
 	}
 }
