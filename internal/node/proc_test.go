@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -19,9 +20,15 @@ import (
 func TestStartProcRefuses(t *testing.T) {
 	s := testSlave(t)
 	p := newSSHPair(t)
+	// startProc releases its place after the rejection has gone: each
+	// case waits for it to return.
+	returned := make(chan struct{})
 	go func() {
 		for nc := range p.chans {
-			go s.startProc(nc)
+			go func() {
+				s.startProc(nc)
+				returned <- struct{}{}
+			}()
 		}
 	}()
 	// uid 1001 holds one process already: with maxprocs 1, it gets no more.
@@ -61,6 +68,11 @@ func TestStartProcRefuses(t *testing.T) {
 			}
 			if strings.Contains(oce.Message, "\n") {
 				t.Errorf("reason %q is more than one line", oce.Message)
+			}
+			select {
+			case <-returned:
+			case <-time.After(10 * time.Second):
+				t.Fatal("startProc still running 10 s after the rejection")
 			}
 		})
 	}
