@@ -5,13 +5,18 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/nodeauth"
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // TestRunWaitsForConnections: a master stopped with live connections (a
@@ -45,21 +50,34 @@ func TestRunWaitsForConnections(t *testing.T) {
 	if err := localapi.ReadFrame(idle, &reply); err != nil {
 		t.Fatal(err)
 	}
+	// A node that connects and says nothing (its handshake may take 30 s).
+	m.mu.Lock()
+	addr := m.nodeAddr
+	m.mu.Unlock()
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	// A node that is up: its boot token, its key, its hello.
+	up := connectNode(t, m, addr)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		m.mu.Lock()
+		state := m.nodes[0].state
+		m.mu.Unlock()
+		if state == localapi.StateUp {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node 0 is %s, not up", state)
+		}
+	}
 	// A client waiting for the node table to change (a minute at most).
 	watcher := dialMaster(t, sock)
 	if err := localapi.WriteFrame(watcher, localapi.Request{Op: localapi.OpWatch}); err != nil {
 		t.Fatal(err)
 	}
-	// A node that connects and says nothing (its handshake may take 30 s).
-	m.mu.Lock()
-	addr := m.nodeAddr
-	m.mu.Unlock()
-	node, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
-	for _, f := range []string{"serveNode", "awaitChange", "serveFrames"} {
+	for _, f := range []string{"serveNode", "awaitChange", "serveFrames", "nodeRequests", "pingNode"} {
 		waitGoroutine(t, f)
 	}
 
@@ -79,13 +97,51 @@ func TestRunWaitsForConnections(t *testing.T) {
 	if took := time.Since(began); took > 5*time.Second {
 		t.Errorf("Run took %s to stop with three connections open", took)
 	}
-	// The clients see the master gone: their connections are closed.
+	// The clients and nodes see the master gone: their connections are closed.
+	if err := up.Wait(); err == nil {
+		t.Error("the node's connection ended without an error")
+	}
 	for _, c := range []net.Conn{idle, watcher} {
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if _, err := io.ReadAll(c); err != nil {
 			t.Errorf("client connection after Run returned: %v (want EOF)", err)
 		}
 	}
+}
+
+// connectNode connects node 0 to m as a node's first connection of a
+// boot does, and says hello; it answers the master's requests.
+func connectNode(t *testing.T, m *Master, addr string) ssh.Conn {
+	tok, err := m.tokens.Mint(0, nil, netip.Addr{}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _, err := nodeauth.NewNodeKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &ssh.ClientConfig{User: wire.User(0), HostKeyCallback: ssh.InsecureIgnoreHostKey(),
+		Auth: []ssh.AuthMethod{ssh.Password(nodeauth.Credential{Token: tok, Key: key.PublicKey()}.String())}}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, chans, reqs, err := ssh.NewClientConn(c, addr, cfg)
+	if err != nil {
+		c.Close()
+		t.Fatalf("node handshake: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	go ssh.DiscardRequests(reqs)
+	go func() {
+		for nc := range chans {
+			nc.Reject(ssh.Prohibited, "a test node")
+		}
+	}()
+	if ok, _, err := conn.SendRequest(wire.ReqHello, true, wire.Encode(wire.NodeHello{Version: "bproc", Hostname: "test"})); err != nil || !ok {
+		t.Fatalf("hello: %v %v", ok, err)
+	}
+	return conn
 }
 
 func dialMaster(t *testing.T, sock string) net.Conn {
