@@ -23,7 +23,11 @@ type sshPair struct {
 	reqs   <-chan *ssh.Request
 }
 
-func newSSHPair(t *testing.T) *sshPair {
+func newSSHPair(t *testing.T) *sshPair { return newSSHPairAnswering(t, nil) }
+
+// newSSHPairAnswering is newSSHPair with the master's answer to the
+// node's global requests (nil: refused).
+func newSSHPairAnswering(t *testing.T, answer func(*ssh.Request)) *sshPair {
 	t.Helper()
 	_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -42,7 +46,15 @@ func newSSHPair(t *testing.T) *sshPair {
 		sc, chans, reqs, err := ssh.NewServerConn(a, scfg)
 		if err == nil {
 			p.master = sc
-			go ssh.DiscardRequests(reqs)
+			if answer == nil {
+				go ssh.DiscardRequests(reqs)
+			} else {
+				go func() {
+					for r := range reqs {
+						answer(r)
+					}
+				}()
+			}
 			go func() {
 				for nc := range chans {
 					nc.Reject(ssh.Prohibited, "the test's master opens no channel of the node's")
