@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -105,8 +106,13 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 		reload = m.Reload
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		go onHUP(ctx, hup, reload)
-		return m.Run(ctx)
+		// A reload in progress ends before the boot services close.
+		var hupDone sync.WaitGroup
+		hupDone.Go(func() { onHUP(ctx, hup, reload) })
+		err = m.Run(ctx)
+		cancel()
+		hupDone.Wait()
+		return err
 	}
 	onHUP(ctx, hup, reload)
 	return nil

@@ -21,7 +21,8 @@ import (
 )
 
 func (m *Master) acceptLocal(ctx context.Context, l *net.UnixListener) {
-	err := acceptloop.ServeFull(l, func(c net.Conn) { m.serveLocal(c.(*net.UnixConn)) }, m.outOfFiles,
+	serve := func(c net.Conn) { m.routines.serve(c, func() { m.serveLocal(c.(*net.UnixConn)) }) }
+	err := acceptloop.ServeFull(l, serve, m.outOfFiles,
 		func(err error) { m.warns.Warn(m.log, noUID, "accept on local socket; trying again", "err", err) })
 	if err != nil && ctx.Err() == nil {
 		m.log.Error("accept on local socket", "err", err)
@@ -41,7 +42,7 @@ const firstFrameTimeout = 10 * time.Second
 func (m *Master) outOfFiles(conn net.Conn) {
 	c := conn.(*net.UnixConn)
 	if cred, err := localapi.PeerCred(c); err == nil && cred.UID == 0 {
-		go m.serveLocal(c)
+		m.routines.serve(c, func() { m.serveLocal(c) })
 		return
 	}
 	m.warns.Warn(m.log, noUID, "local connection refused: out of file descriptors")

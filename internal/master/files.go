@@ -47,7 +47,7 @@ func (m *Master) serveFiles(n *node, nc ssh.NewChannel, log *slog.Logger) {
 	if err != nil {
 		return
 	}
-	go ssh.DiscardRequests(reqs)
+	m.routines.Go(func() { ssh.DiscardRequests(reqs) })
 	h := &userFiles{w: w, sent: &n.filesSent}
 	if req.Sums {
 		h.sums = &m.hashes
@@ -64,11 +64,11 @@ func (m *Master) serveFiles(n *node, nc ssh.NewChannel, log *slog.Logger) {
 func (m *Master) serveFilesConn(num int, sc *ssh.ServerConn, chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, log *slog.Logger) {
 	defer sc.Close()
 	defer m.peers.dropNode(num)
-	go func() {
+	m.routines.Go(func() {
 		for r := range reqs {
 			m.filesRequest(num, r)
 		}
-	}()
+	})
 	for nc := range chans {
 		m.mu.Lock()
 		n := m.nodes[num]
@@ -77,7 +77,7 @@ func (m *Master) serveFilesConn(num int, sc *ssh.ServerConn, chans <-chan ssh.Ne
 			nc.Reject(ssh.UnknownChannelType, "a files connection takes only "+wire.ChanFiles)
 			continue
 		}
-		go m.serveFiles(n, nc, log)
+		m.routines.Go(func() { m.serveFiles(n, nc, log) })
 	}
 }
 

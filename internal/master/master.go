@@ -95,6 +95,13 @@ type Master struct {
 	conns  *conns
 	warns  *loglimit.Limiter
 
+	// routines are the goroutines serving connections, which Run waits
+	// for before it returns.
+	routines *routines
+	// addNodeMu serializes the edits of the configuration file (bpctl
+	// --add-node): each appends after the last node line the other left.
+	addNodeMu sync.Mutex
+
 	// Ready is closed once both listeners are up (tests and --local-nodes wait on it).
 	Ready chan struct{}
 
@@ -152,6 +159,7 @@ func New(cfg Config) (*Master, error) {
 		watchLimit: watchLimit,
 		budget:     localapi.NewBudget(localapi.DefaultBudget),
 		warns:      loglimit.New(loglimit.DefaultEvery, loglimit.DefaultBurst),
+		routines:   newRoutines(),
 	}
 	if cfg.File == nil {
 		cfg.File = config.Default()
@@ -167,8 +175,9 @@ func New(cfg Config) (*Master, error) {
 	return m, nil
 }
 
-// Run serves until ctx is cancelled, then stops the local nodes and removes
-// the socket.
+// Run serves until ctx is cancelled, then stops the local nodes, closes
+// every connection, and removes the socket. It returns once every
+// goroutine it started for the connections has ended.
 func (m *Master) Run(ctx context.Context) error {
 	tcp, err := net.Listen("tcp", m.cfg.Listen)
 	if err != nil {
@@ -190,15 +199,13 @@ func (m *Master) Run(ctx context.Context) error {
 	}
 	m.log.Info("bpmaster listening", "nodes", tcp.Addr().String(), "socket", m.cfg.Socket, "state_dir", m.cfg.StateDir)
 
-	var wg sync.WaitGroup
-	go func() {
+	m.routines.Go(func() {
 		if err := m.ghosts.run(); err != nil {
 			m.log.Error("ghost watch", "err", err)
 		}
-	}()
-	defer m.ghosts.close()
-	wg.Go(func() { m.acceptNodes(ctx, tcp) })
-	wg.Go(func() { m.acceptLocal(ctx, unixL) })
+	})
+	m.routines.Go(func() { m.acceptNodes(ctx, tcp) })
+	m.routines.Go(func() { m.acceptLocal(ctx, unixL) })
 	close(m.Ready)
 
 	local := m.startLocalNodes(ctx)
@@ -208,7 +215,9 @@ func (m *Master) Run(ctx context.Context) error {
 	unixL.Close()
 	local.stop()
 	m.dropAllNodes()
-	wg.Wait()
+	m.routines.stop()
+	m.ghosts.close()
+	m.routines.wait()
 	return nil
 }
 

@@ -82,7 +82,7 @@ func (m *Master) moveFromNode(c *client, node *int) error {
 		}
 		return errNodeDied
 	}
-	go ssh.DiscardRequests(dreqs)
+	m.routines.Go(func() { ssh.DiscardRequests(dreqs) })
 	defer dch.Close() // without ReqMoved first: the original goes on
 	var sz [8]byte
 	if _, err := io.ReadFull(dch, sz[:]); err != nil {

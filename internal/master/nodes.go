@@ -60,7 +60,8 @@ func newNode(num int, local bool, s saved) *node {
 }
 
 func (m *Master) acceptNodes(ctx context.Context, l net.Listener) {
-	err := acceptloop.Serve(l, func(c net.Conn) { m.serveNode(ctx, c) },
+	serve := func(c net.Conn) { m.routines.serve(c, func() { m.serveNode(ctx, c) }) }
+	err := acceptloop.ServeFull(l, serve, func(c net.Conn) { c.Close() },
 		func(err error) { m.log.Warn("accept node connection; trying again", "err", err) })
 	if err != nil && ctx.Err() == nil {
 		m.log.Error("accept node connection", "err", err)
@@ -103,7 +104,7 @@ func (m *Master) serveNode(ctx context.Context, c net.Conn) {
 	if newBoot {
 		// Never a takeover: a new boot of a node gets in only if the
 		// connection it had is dead.
-		if err := takeOver(old); err != nil {
+		if err := m.takeOver(old); err != nil {
 			refuse(err.Error())
 			return
 		}
@@ -141,24 +142,24 @@ func (m *Master) serveNode(ctx context.Context, c net.Conn) {
 		old.Close()
 	}
 	log.Info("node connected", "from", c.RemoteAddr().String(), "auth", sc.Permissions.Extensions["auth"], "key", ssh.FingerprintSHA256(key))
-	go func() {
+	m.routines.Go(func() {
 		for nc := range chans {
 			switch nc.ChannelType() {
 			case wire.ChanFiles:
-				go m.serveFiles(n, nc, log)
+				m.routines.Go(func() { m.serveFiles(n, nc, log) })
 			case wire.ChanAPI:
-				go m.serveAPI(n, nc, log)
+				m.routines.Go(func() { m.serveAPI(n, nc, log) })
 			default:
 				nc.Reject(ssh.UnknownChannelType, "unknown channel type "+nc.ChannelType())
 			}
 		}
-	}()
+	})
 
 	done := make(chan struct{})
 	helloed := make(chan struct{})
-	go m.nodeRequests(n, sc, reqs, helloed, log)
-	go m.pingNode(n, sc, done, log)
-	go func() {
+	m.routines.Go(func() { m.nodeRequests(n, sc, reqs, helloed, log) })
+	m.routines.Go(func() { m.pingNode(n, sc, done, log) })
+	m.routines.Go(func() {
 		select {
 		case <-helloed:
 		case <-done:
@@ -166,7 +167,7 @@ func (m *Master) serveNode(ctx context.Context, c net.Conn) {
 			log.Warn("node connected but said no hello; dropping it", "limit", helloLimit)
 			sc.Close()
 		}
-	}()
+	})
 	sc.Wait()
 	close(done)
 	if m.nodeDown(n, sc) {
@@ -206,7 +207,7 @@ func (m *Master) nodeRequests(n *node, sc *ssh.ServerConn, reqs <-chan *ssh.Requ
 			r.Reply(true, wire.Encode(wire.HelloReply{PingInterval: m.cfg.PingInterval}))
 			if current {
 				once.Do(func() { close(helloed) })
-				go m.setUpNode(n, sc, log)
+				m.routines.Go(func() { m.setUpNode(n, sc, log) })
 			}
 		default:
 			log.Warn("unknown request from node", "type", r.Type)
@@ -227,7 +228,7 @@ func (m *Master) pingNode(n *node, sc *ssh.ServerConn, done <-chan struct{}, log
 		case <-t.C:
 		}
 		answered := make(chan struct{})
-		go func() {
+		m.routines.Go(func() {
 			defer close(answered)
 			ok, payload, err := sc.SendRequest(wire.ReqStats, true, nil)
 			var st wire.NodeStats
@@ -239,7 +240,7 @@ func (m *Master) pingNode(n *node, sc *ssh.ServerConn, done <-chan struct{}, log
 				n.stats = &st
 			}
 			m.mu.Unlock()
-		}()
+		})
 		select {
 		case <-answered:
 		case <-done:
@@ -300,6 +301,7 @@ func (m *Master) awaitChange(since chan struct{}, max time.Duration) {
 	}
 	select {
 	case <-since:
+	case <-m.routines.stopped: // the master stops: Run waits for no watch
 	case <-time.After(max):
 	}
 }

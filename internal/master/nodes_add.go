@@ -8,14 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/bproc/bproc/internal/master/config"
 	"github.com/bproc/bproc/internal/shared/localapi"
 )
-
-// addNodeMu serializes the edits of the configuration file.
-var addNodeMu sync.Mutex
 
 // addNode appends "node MAC" to the configuration file, which gives the
 // MAC the number after the last node line (BProc's nodeadd), and takes the
@@ -29,8 +25,8 @@ func (m *Master) addNode(c localapi.Cred, macText string) (int, error) {
 	if err != nil || len(mac) != 6 {
 		return 0, fmt.Errorf("add-node: %q is not a MAC address", macText)
 	}
-	addNodeMu.Lock()
-	defer addNodeMu.Unlock()
+	m.addNodeMu.Lock()
+	defer m.addNodeMu.Unlock()
 	m.mu.Lock()
 	path, cur := m.cfg.FilePath, m.cfg.File
 	m.mu.Unlock()

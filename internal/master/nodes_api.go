@@ -35,7 +35,7 @@ func (m *Master) serveAPI(n *node, nc ssh.NewChannel, log *slog.Logger) {
 	if err != nil {
 		return
 	}
-	go ssh.DiscardRequests(reqs)
+	m.routines.Go(func() { ssh.DiscardRequests(reqs) })
 	cred := localapi.Cred{PID: req.PID, UID: req.UID, GID: req.GID, Groups: req.Groups}
 	c := &client{w: ch, cred: cred, node: n.num, log: log.With("uid", cred.UID, "node_pid", cred.PID)}
 	// A channel has no read deadline: one that passes closes it.

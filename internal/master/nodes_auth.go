@@ -121,15 +121,15 @@ var errNodeAlive = errors.New("node is up and answers on its connection; a secon
 // while n has a connection old: a node that really booted again left a
 // dead one behind, which does not answer a ping; one that answers is the
 // node, alive, and the newcomer is refused.
-func takeOver(old *ssh.ServerConn) error {
+func (m *Master) takeOver(old *ssh.ServerConn) error {
 	if old == nil {
 		return nil
 	}
 	answered := make(chan bool, 1)
-	go func() {
+	m.routines.Go(func() {
 		ok, _, err := old.SendRequest(wire.ReqPing, true, nil)
 		answered <- err == nil && ok
-	}()
+	})
 	select {
 	case ok := <-answered:
 		if ok {

@@ -144,18 +144,18 @@ func (m *Master) actionLocked(n *node, action string) (func(), error) {
 	if sc == nil {
 		return nil, errNodeDown
 	}
-	return func() { sendAction(sc, action) }, nil
+	return func() { m.sendAction(sc, action) }, nil
 }
 
 // sendAction asks a node to reboot, halt or power off, then drops its
 // connection: the node is down from that moment (and its processes gone),
 // not when a ping finally goes unanswered.
-func sendAction(sc *ssh.ServerConn, action string) {
+func (m *Master) sendAction(sc *ssh.ServerConn, action string) {
 	done := make(chan struct{})
-	go func() {
+	m.routines.Go(func() {
 		sc.SendRequest(wire.ReqAction, true, []byte(action))
 		close(done)
-	}()
+	})
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):

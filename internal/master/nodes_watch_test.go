@@ -8,7 +8,7 @@ import (
 // A change of the node table between a client's two watches is not lost:
 // the second watch returns at once with the new table.
 func TestWatchMissesNoChange(t *testing.T) {
-	m := &Master{nodes: map[int]*node{}, nodeChange: make(chan struct{})}
+	m := &Master{nodes: map[int]*node{}, nodeChange: make(chan struct{}), routines: newRoutines()}
 	_, seen := m.tableSince()
 	m.mu.Lock()
 	m.changedLocked() // while the client was drawing its table

@@ -24,17 +24,19 @@ const (
 // Serve pauses and tries again. Out of descriptors, it closes what it
 // accepts on its spare one (see ServeFull).
 func Serve(l net.Listener, serve func(net.Conn), warn func(error)) error {
-	return ServeFull(l, serve, func(c net.Conn) { c.Close() }, warn)
+	return ServeFull(l, func(c net.Conn) { go serve(c) }, func(c net.Conn) { c.Close() }, warn)
 }
 
-// ServeFull is Serve with a spare descriptor held for when there are no
+// ServeFull is Serve with serve called in the loop, so that the caller
+// starts (and counts) the goroutine itself (the master waits for all of
+// them before it returns), and a spare descriptor held for when there are no
 // others (EMFILE, ENFILE): it is closed, one connection accepted on it and
 // given to full, which closes it or serves it (the master serves root's
 // there, so that root is heard when a user has taken every descriptor),
 // and it is opened again before the next accept. A connection refused so
 // is closed at once rather than left to wait in the backlog, and the loop
-// pauses as for any passing error when even the spare is gone. full runs
-// in the loop: it must not block.
+// pauses as for any passing error when even the spare is gone. serve and
+// full run in the loop: they must not block.
 func ServeFull(l net.Listener, serve, full func(net.Conn), warn func(error)) error {
 	spare := openSpare()
 	defer func() {
@@ -50,7 +52,7 @@ func ServeFull(l net.Listener, serve, full func(net.Conn), warn func(error)) err
 		c, err := l.Accept()
 		if err == nil {
 			pause = 0
-			go serve(c)
+			serve(c)
 			continue
 		}
 		if errors.Is(err, net.ErrClosed) {

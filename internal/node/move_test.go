@@ -1,0 +1,73 @@
+package node
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/bproc/bproc/internal/shared/vmadump"
+	"github.com/bproc/bproc/internal/shared/wire"
+)
+
+// TestReadImageRefuses: an image the node cannot read is an error naming
+// why, before anything is rebuilt.
+func TestReadImageRefuses(t *testing.T) {
+	s := testSlave(t)
+	for _, tc := range []struct {
+		name string
+		move wire.Move
+		in   string
+		says string
+	}{
+		{"file without a view", wire.Move{ImageFile: "/tmp/img", ImageSize: 10}, "", "image file /tmp/img: this node has no view"},
+		{"garbage", wire.Move{ImageSize: 10}, "0123456789", ""},
+		{"short", wire.Move{ImageSize: 1 << 20}, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps := &wire.ProcStart{Command: wire.Command{Argv: []string{"x"}}, Move: &tc.move}
+			img, err := s.readImage(strings.NewReader(tc.in), ps)
+			if err == nil {
+				t.Fatalf("read an image: %v", img)
+			}
+			if !strings.Contains(err.Error(), tc.says) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %q, want one line saying %q", err, tc.says)
+			}
+		})
+	}
+}
+
+// TestUnroot: paths read through the view's root are the process's own.
+func TestUnroot(t *testing.T) {
+	img := &vmadump.Image{Exe: "/run/bproc/view/bin/prog", Cwd: "/run/bproc/view",
+		Maps: []vmadump.Mapping{{Path: "/run/bproc/view/lib/libc.so.6"}, {Path: "/run/bproc/viewer/x"}, {Path: "/other"}}}
+	unroot(img, "/run/bproc/view")
+	if img.Exe != "/bin/prog" || img.Cwd != "/" {
+		t.Errorf("exe %q cwd %q, want /bin/prog and /", img.Exe, img.Cwd)
+	}
+	want := []string{"/lib/libc.so.6", "/run/bproc/viewer/x", "/other"}
+	for i, m := range img.Maps {
+		if m.Path != want[i] {
+			t.Errorf("map %d: %q, want %q", i, m.Path, want[i])
+		}
+	}
+}
+
+// TestProcUID is the real uid of a process.
+func TestProcUID(t *testing.T) {
+	// A child, not this process: /proc/self/status is the main thread's,
+	// which a test acting as another user (asuser) may have become.
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	uid, err := procUID(cmd.Process.Pid)
+	if err != nil || uid != uint32(os.Getuid()) {
+		t.Errorf("procUID(child) = %d, %v, want %d", uid, err, os.Getuid())
+	}
+	if _, err := procUID(1 << 30); err == nil {
+		t.Error("procUID of no process succeeded")
+	}
+}
