@@ -1,6 +1,6 @@
 # bproc: one static binary, busybox-style applets.
 GO      ?= go
-APPLETS := bpcp bpctl bpmaster bpslave bpsh bpstat
+APPLETS := bpcp bpctl bpmaster bprsh bpslave bpsh bpstat
 SOURCES := $(shell find . -name '*.go' -not -path './bin/*') go.mod go.sum $(wildcard internal/shared/ghost/*.bin)
 export CGO_ENABLED := 0
 

@@ -20,7 +20,7 @@ import (
 )
 
 // Applets are linked into the image as /bin/NAME -> /init.
-var Applets = []string{"bpcp", "bpctl", "bpmaster", "bpsh", "bpslave", "bpstat"}
+var Applets = []string{"bpcp", "bpctl", "bpmaster", "bprsh", "bpsh", "bpslave", "bpstat"}
 
 // ErrNoBoot: the configuration does not ask for boot services.
 var ErrNoBoot = errors.New("the config has no interface and kernel lines: no network boot")

@@ -227,3 +227,18 @@ func canonAddr(s string) (string, bool) {
 	}
 	return a.Unmap().String(), true
 }
+
+// Host resolves one host name of a node, as ssh's destination names it:
+// its number ("3", "n3", ".3") or its address. Sets, ranges and states,
+// which Parse takes, name no single host and are not hosts.
+func Host(name string, nodes []Node) (int, bool) {
+	t := newTable(nodes)
+	if n, ok := parseNum(name); ok {
+		return n, t.byNum[n]
+	}
+	if a, ok := canonAddr(name); ok {
+		n, found := t.addrs[a]
+		return n, found && n >= 0
+	}
+	return 0, false
+}
