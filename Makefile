@@ -2,7 +2,7 @@
 GO      ?= go
 # The applets users run by name: main.go's table, those with Link (main_test.go
 # holds the two equal).
-APPLETS := bpcp bpctl bpmaster bpslave bpsh bpstat
+APPLETS := bpcp bpctl bpmaster bprsh bpslave bpsh bpstat
 SOURCES := $(shell find . -name '*.go' -not -path './bin/*') go.mod go.sum $(wildcard internal/shared/ghost/*.bin)
 export CGO_ENABLED := 0
 

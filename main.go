@@ -20,6 +20,7 @@ import (
 	"github.com/bproc/bproc/applets/bpcp"
 	"github.com/bproc/bproc/applets/bpctl"
 	"github.com/bproc/bproc/applets/bpmaster"
+	"github.com/bproc/bproc/applets/bprsh"
 	"github.com/bproc/bproc/applets/bpsh"
 	"github.com/bproc/bproc/applets/bpslave"
 	"github.com/bproc/bproc/applets/bpstat"
@@ -38,6 +39,7 @@ var table = []applets.Applet{
 	{Name: "bpcp", Summary: "copy files to, from and between nodes", Run: bpcp.Main, Manual: bpcp.Manual, Link: true},
 	{Name: "bpctl", Summary: "change nodes: state, owner, group, mode; reboot, halt", Run: bpctl.Main, Manual: bpctl.Manual, Link: true},
 	{Name: "bpmaster", Summary: "the master daemon: nodes, ghosts, the local API", Run: bpmaster.Main, StopOn: stopSignals, Manual: bpmaster.Manual, Link: true},
+	{Name: "bprsh", Summary: "ssh's command line, run on a node (a drop-in for ssh and rsh)", Run: bprsh.Main, Manual: bprsh.Manual, Link: true},
 	{Name: "bpsh", Summary: "run a command on nodes", Run: bpsh.Main, Manual: bpsh.Manual, Link: true},
 	{Name: "bpslave", Summary: "the node daemon (PID 1 of a node)", Run: bpslave.Main, StopOn: stopSignals, Manual: bpslave.Manual, Link: true},
 	{Name: "bpstat", Summary: "node and process status", Run: bpstat.Main, Manual: bpstat.Manual, Link: true},

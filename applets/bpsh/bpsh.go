@@ -83,7 +83,15 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	if err != nil {
 		return err
 	}
-	r := &runner{cli: c, io: io, client: client, path: path, argv: argv, sigs: sigs}
+	dir, err := os.Getwd()
+	if err != nil {
+		dir = "/"
+	}
+	cmd := wire.Command{
+		Path: path, Argv: argv, Env: os.Environ(), Dir: dir,
+		NoIO: c.NoIO, StdinFile: c.StdinFile, StdoutFile: c.StdoutFile, StderrFile: c.StderrFile,
+	}
+	r := &runner{cli: c, io: io, client: client, cmd: cmd, sigs: sigs}
 	if nums, elems, ok := nodeset.Numbers(spec); ok {
 		// Node numbers need no table: the master's answer to the run
 		// request says which are no nodes, and a round trip is saved.

@@ -18,7 +18,8 @@ var doc = &applets.Doc{
 	},
 	Description: `Run a command on nodes.
 
-NODESPEC is node numbers and ranges (0-3,7), all, allup, allnotdown, a
+NODESPEC is node numbers and ranges (0-3,7, or the host list n[0-3,7] of
+pdsh, clush and Slurm), all, allup, allnotdown, a
 state name (up, down, error, unavailable) or a node's address; -a, -A and
 -1 stand for all nodes that are up, all that are not down, and the master.
 

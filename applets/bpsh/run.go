@@ -24,13 +24,16 @@ type runner struct {
 	cli    cli
 	io     applets.IO
 	client *bproc.Client
-	path   string
-	argv   []string
-	nodes  []int
+	// cmd is what every rank runs (its Path resolved here, or a Builtin).
+	cmd   wire.Command
+	nodes []int
 	// elems are the spec's elements when it named nodes by number only
 	// (nodeset.Numbers): the master has not yet said they are nodes.
 	elems []string
 	sigs  <-chan os.Signal // caught by catch
+	// ssh is bprsh's run: its messages ("bprsh: n3: ..."), -q, and
+	// -tt's pseudo-terminal without a local one.
+	ssh *Remote
 
 	ranks []*rank
 	outW  *lockedWriter
@@ -53,14 +56,7 @@ type rank struct {
 
 func (r *runner) run(ctx context.Context) (int, error) {
 	began := time.Now()
-	dir, err := os.Getwd()
-	if err != nil {
-		dir = "/"
-	}
-	req := localapi.Run{Command: wire.Command{
-		Path: r.path, Argv: r.argv, Env: os.Environ(), Dir: dir,
-		NoIO: r.cli.NoIO, StdinFile: r.cli.StdinFile, StdoutFile: r.cli.StdoutFile, StderrFile: r.cli.StderrFile,
-	}}
+	req := localapi.Run{Command: r.cmd}
 	r.ranks = make([]*rank, len(r.nodes))
 	var remote []int // rank index of each entry of req.Nodes
 	for i, n := range r.nodes {
@@ -72,13 +68,19 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}
 	if r.cli.TTY {
 		restore, tty, err := rawTerminal(r.io.Stdin)
-		if err != nil {
+		switch {
+		case err != nil && r.ssh != nil && r.ssh.ForceTTY:
+			// ssh -tt: the node's terminal, with no local one to set.
+			req.TTY = &wire.TTY{Term: os.Getenv("TERM")}
+		case err != nil:
 			return 0, &applets.UsageError{Err: err}
+		default:
+			defer restore()
+			req.TTY = tty
 		}
-		defer restore()
-		req.TTY = tty
 	}
 	var job *bproc.Job
+	var err error
 	if len(req.Nodes) > 0 {
 		if job, err = r.client.Run(req); err != nil {
 			return 0, err
@@ -100,7 +102,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		rk := r.ranks[i]
 		if e := job.Ranks[k].Error; e != "" {
 			rk.errText, rk.final = e, true
-			fmt.Fprintf(r.errW, "%d: %s\n", rk.node, e)
+			r.rankError(rk.node, e)
 			continue
 		}
 		files, closeAfter := r.files(i, fanIn)
@@ -108,7 +110,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		closeAll(closeAfter)
 		if err != nil {
 			rk.errText, rk.final = err.Error(), true
-			fmt.Fprintf(r.errW, "%d: %v\n", rk.node, err)
+			r.rankError(rk.node, err.Error())
 			continue
 		}
 		rk.pid = pid
@@ -119,7 +121,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 			continue
 		}
 		files, closeAfter := r.files(i, fanIn)
-		p, err := os.StartProcess(r.path, r.argv, &os.ProcAttr{Dir: dir, Files: []*os.File{files[0], files[1], files[2]},
+		p, err := os.StartProcess(r.cmd.Path, r.cmd.Argv, &os.ProcAttr{Dir: r.cmd.Dir, Files: []*os.File{files[0], files[1], files[2]},
 			Env: append(os.Environ(), fmt.Sprintf("BPROC_RANK=%07d", i), "BPROC_NODE=-1")})
 		closeAll(closeAfter)
 		if err != nil {
@@ -203,7 +205,7 @@ func (r *runner) event(rank func(int) *rank, ev localapi.Event) {
 	}
 	rk := rank(ev.Rank)
 	if ev.Warning != "" {
-		fmt.Fprintf(r.errW, "bpsh: node %d: %s\n", rk.node, ev.Warning)
+		r.warn(rk.node, ev.Warning)
 	}
 	if !ev.Final {
 		return
@@ -211,7 +213,7 @@ func (r *runner) event(rank func(int) *rank, ev localapi.Event) {
 	rk.final, rk.started = true, ev.Started
 	if ev.Error != "" {
 		rk.errText = ev.Error
-		fmt.Fprintf(r.errW, "%d: %s\n", rk.node, ev.Error)
+		r.rankError(rk.node, ev.Error)
 	}
 }
 

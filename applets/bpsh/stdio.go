@@ -24,6 +24,15 @@ func (r *runner) files(i int, fan *fanout) (files [3]*os.File, closeAfter []*os.
 			files[0] = f
 			closeAfter = append(closeAfter, f)
 		}
+	case r.ssh != nil && !r.cli.TTY && isSocket(r.io.Stdin):
+		// bprsh under scp and others that hand ssh a socketpair: the
+		// master would hold the caller's socket open while it reads it
+		// (issue 16, section 3), and the caller waits for its EOF. A pipe
+		// between them goes when bprsh does.
+		if rd := fan.pipe(); rd != nil {
+			files[0] = rd
+			closeAfter = append(closeAfter, rd)
+		}
 	case len(r.ranks) == 1 || r.cli.TTY || isDevNull(r.io.Stdin):
 		// /dev/null is the same for every node: handed on as it is, it
 		// costs no pipe here and no descriptor in the master.
@@ -52,6 +61,11 @@ func (r *runner) files(i int, fan *fanout) (files [3]*os.File, closeAfter []*os.
 		r.sinks.Go(func() { s.consume(rd) })
 	}
 	return files, closeAfter
+}
+
+func isSocket(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeSocket != 0
 }
 
 func isDevNull(f *os.File) bool {

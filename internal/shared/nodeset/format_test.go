@@ -58,7 +58,7 @@ func TestFormatSet(t *testing.T) {
 
 // TestFormatParse checks that what bpstat prints can be typed back.
 func TestFormatParse(t *testing.T) {
-	for _, spec := range []string{"all", "up", "!up", "0-3,5", "master,4-", "8,0"} {
+	for _, spec := range []string{"all", "up", "!up", "0-3,5", "master,4-", "8,0", "n[0-2,8]"} {
 		t.Run(spec, func(t *testing.T) {
 			nums, err := Parse(spec, testNodes)
 			if err != nil {
@@ -69,6 +69,14 @@ func TestFormatParse(t *testing.T) {
 			got, err := Parse(f, testNodes)
 			if err != nil || !slices.Equal(got, want) {
 				t.Errorf("Parse(Format(%v) = %q) = %v, %v, want %v, nil", nums, f, got, err, want)
+			}
+			if want[0] == Master {
+				return // FormatSet writes it -1: no host list holds it
+			}
+			set := FormatSet(nums)
+			got, err = Parse(set, testNodes)
+			if err != nil || !slices.Equal(got, want) {
+				t.Errorf("Parse(FormatSet(%v) = %q) = %v, %v, want %v, nil", nums, set, got, err, want)
 			}
 		})
 	}

@@ -19,8 +19,8 @@ var fuzzNodes = append(slices.Clone(testNodes),
 )
 
 // FuzzParse checks that Parse never panics, never names a node outside the
-// table, fails only with BProc's message, and that what Format prints of a
-// result parses back to the same nodes.
+// table, fails only with BProc's message, and that what Format and
+// FormatSet print of a result parse back to the same nodes.
 func FuzzParse(f *testing.F) {
 	for _, tc := range validSpecs {
 		f.Add(tc.spec)
@@ -62,6 +62,16 @@ func FuzzParse(f *testing.F) {
 		got, err := Parse(formatted, fuzzNodes)
 		if err != nil || !slices.Equal(got, want) {
 			t.Fatalf("Parse(Format(Parse(%q)) = %q) = %v, %v, want %v, nil", spec, formatted, got, err, want)
+		}
+		// The host list bpsh --gather prints parses back too (the
+		// master, which it writes as -1, has no place in one).
+		if want[0] == Master {
+			return
+		}
+		set := FormatSet(nums)
+		got, err = Parse(set, fuzzNodes)
+		if err != nil || !slices.Equal(slices.Compact(slices.Sorted(slices.Values(got))), want) {
+			t.Fatalf("Parse(FormatSet(Parse(%q)) = %q) = %v, %v, want %v, nil", spec, set, got, err, want)
 		}
 	})
 }

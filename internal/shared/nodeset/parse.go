@@ -94,7 +94,7 @@ func Parse(spec string, nodes []Node) ([]int, error) {
 	}
 	t := newTable(nodes)
 	var out []int
-	for elem := range strings.SplitSeq(trimmed, ",") {
+	for _, elem := range elements(trimmed) {
 		nums, ok := t.parseElem(elem)
 		if !ok {
 			return nil, &SpecError{Elem: elem}
@@ -155,7 +155,73 @@ func (t *table) parseElem(elem string) ([]int, bool) {
 			return []int{n}, true
 		}
 	}
+	if inner, ok := strings.CutPrefix(elem, "n["); ok {
+		if inner, ok = strings.CutSuffix(inner, "]"); ok {
+			return t.parseHostList(inner)
+		}
+	}
 	return nil, false
+}
+
+// elements splits a spec at its commas, except those inside brackets: a
+// host list "n[0-3,7]" is one element.
+func elements(spec string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i := 0; i < len(spec); i++ {
+		switch spec[i] {
+		case '[':
+			depth++
+		case ']':
+			depth--
+		case ',':
+			if depth <= 0 {
+				out = append(out, spec[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, spec[start:])
+}
+
+// parseHostList parses the inside of the host-list form of pdsh, clush
+// and Slurm, "n[0-3,7]": node numbers and closed ranges of plain digits,
+// each as the element it would be on its own.
+func (t *table) parseHostList(inner string) ([]int, bool) {
+	var out []int
+	for part := range strings.SplitSeq(inner, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		if !digits(lo) || isRange && !digits(hi) {
+			return nil, false
+		}
+		if !isRange {
+			n, ok := parseNum(lo)
+			if !ok || !t.byNum[n] {
+				return nil, false
+			}
+			out = append(out, n)
+			continue
+		}
+		nums, ok := t.parseRange(lo, hi)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, nums...)
+	}
+	return out, true
+}
+
+// digits says s is one or more ASCII digits.
+func digits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // parseRange parses "a-b" or the open "a-", given the text either side of
@@ -226,4 +292,19 @@ func canonAddr(s string) (string, bool) {
 		return "", false
 	}
 	return a.Unmap().String(), true
+}
+
+// Host resolves one host name of a node, as ssh's destination names it:
+// its number ("3", "n3", ".3") or its address. Sets, ranges and states,
+// which Parse takes, name no single host and are not hosts.
+func Host(name string, nodes []Node) (int, bool) {
+	t := newTable(nodes)
+	if n, ok := parseNum(name); ok {
+		return n, t.byNum[n]
+	}
+	if a, ok := canonAddr(name); ok {
+		n, found := t.addrs[a]
+		return n, found && n >= 0
+	}
+	return 0, false
 }

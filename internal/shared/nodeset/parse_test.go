@@ -71,6 +71,14 @@ var validSpecs = []struct {
 	{"::ffff:10.0.0.2", []int{0}},
 	{"fe80::3", []int{3}},
 	{"FE80:0::3", []int{3}},
+	// The host-list form of pdsh, clush and Slurm.
+	{"n[0-3]", []int{0, 1, 2, 3}},
+	{"n[0-3,8]", []int{0, 1, 2, 3, 8}},
+	{"n[5,0]", []int{5, 0}},
+	{"n[0]", []int{0}},
+	{"n[4-7]", []int{4, 5}},
+	{"n[00-02]", []int{0, 1, 2}},
+	{"n[0-1],5,n[8]", []int{0, 1, 5, 8}},
 	// Order and duplicates are kept: bpsh runs once per entry.
 	{"3,1,3", []int{3, 1, 3}},
 	{"5,0-1,up", []int{5, 0, 1, 0, 5, 8}},
@@ -125,6 +133,24 @@ var invalidSpecs = []struct {
 	{"1-n", "1-n"},
 	{"1-+2", "1-+2"},
 	{"0-2147483648", "0-2147483648"},
+	// Bad host lists.
+	{"n[7]", "n[7]"},
+	{"n[0,7]", "n[0,7]"},
+	{"n[6-7]", "n[6-7]"},
+	{"n[3-1]", "n[3-1]"},
+	{"n[4-]", "n[4-]"},
+	{"n[-3]", "n[-3]"},
+	{"n[n3]", "n[n3]"},
+	{"n[.3]", "n[.3]"},
+	{"n[]", "n[]"},
+	{"n[0,]", "n[0,]"},
+	{"n[0-3", "n[0-3"},
+	{"n0-3]", "n0-3]"},
+	{"n[[0]]", "n[[0]]"},
+	{"[0-3]", "[0-3]"},
+	{"x[0-3]", "x[0-3]"},
+	{"n[0-3]x", "n[0-3]x"},
+	{"n[0-3],7", "7"},
 	// Empty elements and inner whitespace.
 	{"1,,2", ""},
 	{"1,", ""},
@@ -264,5 +290,22 @@ func TestParseCutsLongElement(t *testing.T) {
 	}
 	if msg := err.Error(); len(msg) > 200 || !strings.HasSuffix(msg, `... (5242880 bytes)"`) {
 		t.Errorf("Parse(5 MB of q) error of %d bytes: %.300q, want it cut with the length", len(msg), msg)
+	}
+}
+
+func TestHost(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		num  int
+		ok   bool
+	}{
+		{"5", 5, true}, {"n5", 5, true}, {".5", 5, true}, {"n1", 1, true},
+		{"10.0.0.7", 5, true}, {"::ffff:10.0.0.2", 0, true},
+		{"n7", 7, false}, {"all", 0, false}, {"up", 0, false}, {"0-3", 0, false},
+		{"n[0]", 0, false}, {"0,1", 0, false}, {"master", 0, false}, {"-1", 0, false}, {"10.9.9.9", 0, false}, {"", 0, false},
+	} {
+		if n, ok := Host(tc.name, fuzzNodes); ok != tc.ok || ok && n != tc.num {
+			t.Errorf("Host(%q) = %d, %v; want %d, %v", tc.name, n, ok, tc.num, tc.ok)
+		}
 	}
 }
