@@ -31,7 +31,7 @@ const scriptTimeout = 2 * time.Minute
 // node's log in the state directory. All succeed: the node is up (or in
 // the state the administrator holds it in). One fails: the node is in error.
 func (m *Master) setUpNode(n *node, sc *ssh.ServerConn, log *slog.Logger) {
-	scripts, err := nodeUpScripts(m.cfg.NodeUpDir)
+	scripts, err := nodeUpScripts(m.nodeUpDir())
 	state := localapi.StateUp
 	if err != nil {
 		log.Error("node setup", "err", err)
@@ -69,6 +69,17 @@ func (m *Master) setUpNode(n *node, sc *ssh.ServerConn, log *slog.Logger) {
 	}
 	n.state = state
 	m.changedLocked()
+}
+
+// nodeUpDir is where the node_up.d scripts are: --node-up-dir, else the
+// running config's nodeupdir (read again on SIGHUP).
+func (m *Master) nodeUpDir() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cfg.NodeUpDir != "" || m.cfg.File == nil {
+		return m.cfg.NodeUpDir
+	}
+	return m.cfg.File.NodeUpDir
 }
 
 // nodeUpScripts lists the executable files of dir in name order, leaving
