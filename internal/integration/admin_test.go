@@ -303,3 +303,20 @@ func TestNodeUpDirReload(t *testing.T) {
 	})
 	c.waitState(t, "0", "up")
 }
+
+// TestNodeUpDirUnseen: scripts kept where a node with a view has a
+// directory of its own (here /tmp) cannot run there; the node is in
+// error with a log line that says why, where it used to show only each
+// script's ENOENT.
+func TestNodeUpDirUnseen(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "node_up.d")
+	os.Mkdir(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "10-hello"), []byte("#!/bin/sh\necho hello\n"), 0o755)
+	c := startCluster(t, 1, "--node-up-dir", dir)
+	c.waitState(t, "0", "error")
+	want := "node_up.d " + dir + " is under /tmp, which a node has of its own"
+	c.waitLog(t, regexp.MustCompile(regexp.QuoteMeta(want)))
+	if b, _ := os.ReadFile(filepath.Join(c.dir, "state", "log", "node.0")); !strings.Contains(string(b), want) {
+		t.Errorf("node 0's log:\n%s", b)
+	}
+}
