@@ -133,9 +133,8 @@ func (c *cli) masterConfig(file *config.Config, path, bin string, log *slog.Logg
 	if mc.StateDir == "" {
 		mc.StateDir = file.StateDir
 	}
-	if mc.NodeUpDir == "" {
-		mc.NodeUpDir = file.NodeUpDir
-	}
+	// NodeUpDir stays empty without the flag: the master then takes the
+	// running config's, which a SIGHUP changes.
 	timeout := c.PingTimeout
 	if timeout == 0 {
 		timeout = file.PingTimeout

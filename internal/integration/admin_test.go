@@ -266,3 +266,57 @@ func TestMasterRestart(t *testing.T) {
 		t.Errorf("bpsh on the reconnected node: %q %q", r.stdout, r.stderr)
 	}
 }
+
+// TestNodeUpDirReload: the config's nodeupdir is read again on SIGHUP, as
+// the rest of the file is: a node that boots after it runs the new
+// directory's scripts. It used to keep the one read at start.
+func TestNodeUpDirReload(t *testing.T) {
+	scriptDir := func(word string) string {
+		// Not under /tmp: a namespace node has a /tmp of its own.
+		d, err := os.MkdirTemp("/var/lib", "bproc-test-node_up.d-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(d) })
+		os.Chmod(d, 0o755)
+		os.WriteFile(filepath.Join(d, "10-say"), []byte("#!/bin/sh\necho \"set up by "+word+" on node $1\"\n"), 0o755)
+		return d
+	}
+	first, second := scriptDir("first"), scriptDir("second")
+	conf := filepath.Join(t.TempDir(), "config")
+	os.WriteFile(conf, []byte("nodeupdir "+first+"\n"), 0o644)
+	// --node-up-dir= undoes startCluster's flag: the config's line counts.
+	c := startCluster(t, 1, "--config", conf, "--node-up-dir=")
+	nodeLog := filepath.Join(c.dir, "state", "log", "node.0")
+	if b, _ := os.ReadFile(nodeLog); !strings.Contains(string(b), "set up by first on node 0") {
+		t.Fatalf("node 0's log at start:\n%s", b)
+	}
+	os.WriteFile(conf, []byte("nodeupdir "+second+"\n"), 0o644)
+	c.master.Process.Signal(syscall.SIGHUP)
+	c.waitLog(t, regexp.MustCompile(`configuration reloaded`))
+	if r := c.run("", "bpctl", "-S", "0", "-R"); r.code != 0 {
+		t.Fatalf("bpctl -S 0 -R: exit %d %q", r.code, r.stderr)
+	}
+	waitFor(t, "node 0 set up by the second directory", func() bool {
+		b, _ := os.ReadFile(nodeLog)
+		return strings.Contains(string(b), "set up by second on node 0")
+	})
+	c.waitState(t, "0", "up")
+}
+
+// TestNodeUpDirUnseen: scripts kept where a node with a view has a
+// directory of its own (here /tmp) cannot run there; the node is in
+// error with a log line that says why, where it used to show only each
+// script's ENOENT.
+func TestNodeUpDirUnseen(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "node_up.d")
+	os.Mkdir(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "10-hello"), []byte("#!/bin/sh\necho hello\n"), 0o755)
+	c := startCluster(t, 1, "--node-up-dir", dir)
+	c.waitState(t, "0", "error")
+	want := "node_up.d " + dir + " is under /tmp, which a node has of its own"
+	c.waitLog(t, regexp.MustCompile(regexp.QuoteMeta(want)))
+	if b, _ := os.ReadFile(filepath.Join(c.dir, "state", "log", "node.0")); !strings.Contains(string(b), want) {
+		t.Errorf("node 0's log:\n%s", b)
+	}
+}

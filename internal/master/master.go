@@ -50,7 +50,8 @@ type Config struct {
 	// intervals is down: BProc's pingtimeout is two intervals (30 s).
 	PingInterval time.Duration
 	// NodeUpDir holds the scripts that set a node up between boot and up
-	// (BProc's node_up); a missing directory means none.
+	// (BProc's node_up); a missing directory means none. Empty: the
+	// running config file's nodeupdir, so that a SIGHUP changes it.
 	NodeUpDir string
 	// File is the parsed configuration file (config.Default() when there
 	// is none), read again from FilePath on Reload. Its node table and

@@ -31,12 +31,7 @@ const scriptTimeout = 2 * time.Minute
 // node's log in the state directory. All succeed: the node is up (or in
 // the state the administrator holds it in). One fails: the node is in error.
 func (m *Master) setUpNode(n *node, sc *ssh.ServerConn, log *slog.Logger) {
-	scripts, err := nodeUpScripts(m.cfg.NodeUpDir)
-	state := localapi.StateUp
-	if err != nil {
-		log.Error("node setup", "err", err)
-		state = localapi.StateError
-	}
+	dir := m.nodeUpDir()
 	m.mu.Lock()
 	var libs []string
 	if m.cfg.File != nil {
@@ -44,6 +39,17 @@ func (m *Master) setUpNode(n *node, sc *ssh.ServerConn, log *slog.Logger) {
 	}
 	view := n.hello.View
 	m.mu.Unlock()
+	scripts, err := nodeUpScripts(dir)
+	if err == nil && len(scripts) > 0 && view {
+		err = visibleToView(dir)
+	}
+	state := localapi.StateUp
+	if err != nil {
+		log.Error("node setup failed; node in error", "err", err)
+		m.withNodeLog(n.num, func(w io.Writer) error { _, err := fmt.Fprintf(w, "--- %v\n", err); return err })
+		state = localapi.StateError
+		scripts = nil
+	}
 	switch {
 	case len(libs) > 0 && view:
 		if err := m.withNodeLog(n.num, func(w io.Writer) error { return m.sendLibraries(n, sc, libs, w) }); err != nil {
@@ -69,6 +75,35 @@ func (m *Master) setUpNode(n *node, sc *ssh.ServerConn, log *slog.Logger) {
 	}
 	n.state = state
 	m.changedLocked()
+}
+
+// nodeUpDir is where the node_up.d scripts are: --node-up-dir, else the
+// running config's nodeupdir (read again on SIGHUP).
+func (m *Master) nodeUpDir() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cfg.NodeUpDir != "" || m.cfg.File == nil {
+		return m.cfg.NodeUpDir
+	}
+	return m.cfg.File.NodeUpDir
+}
+
+// visibleToView refuses a node_up.d directory that a node with a view
+// cannot see, being under a directory such a node has of its own (its
+// scripts would fail to start, each with a bare ENOENT).
+func visibleToView(dir string) error {
+	// /var/run -> /run: what the node would look for is where the link
+	// leads, as the master resolves it.
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	dir = filepath.Clean(dir)
+	for _, own := range wire.ViewOwnDirs {
+		if dir == own || strings.HasPrefix(dir, own+"/") {
+			return fmt.Errorf("node_up.d %s is under %s, which a node has of its own: its scripts are not there (keep them elsewhere, as in /etc/bproc/node_up.d)", dir, own)
+		}
+	}
+	return nil
 }
 
 // nodeUpScripts lists the executable files of dir in name order, leaving
