@@ -59,7 +59,9 @@ func (j *Job) StartGhost(i int, files [3]*os.File) (int, error) {
 }
 
 // Close hangs up; ranks whose ghosts have not started yet are forgotten.
-// The ghosts started go on.
+// The processes still running end with it (SIGKILL), as they do when the
+// program dies, unless the run was Detach: then they and their ghosts
+// go on.
 func (j *Job) Close() error {
 	j.ghosts.Close()
 	return j.c.Close()

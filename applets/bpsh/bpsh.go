@@ -111,6 +111,9 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	if err != nil {
 		return err
 	}
+	if sig := r.deathSignal(); sig != 0 {
+		dieOf(sig)
+	}
 	return applets.Status(code)
 }
 

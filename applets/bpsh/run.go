@@ -261,12 +261,14 @@ func (r *runner) reap(byPID map[int]*rank, done chan<- struct{}) {
 	}
 }
 
-// forward passes signals sent to bpsh itself on to every ghost. SIGINT and
-// SIGQUIT from the terminal already reached the ghosts (they share bpsh's
-// process group), so those are only swallowed: bpsh must live to collect
-// the exit statuses.
+// forward passes signals sent to bpsh itself on to every ghost, once.
+// SIGINT and SIGQUIT from the terminal already reached the ghosts (they
+// are in bpsh's process group, the terminal's foreground one), so those
+// are only swallowed: bpsh must live to collect the exit statuses. Sent
+// to bpsh alone (Python's Popen.send_signal, timeout -s INT), they are
+// passed on as any other.
 func (r *runner) forward(byPID map[int]*rank, sig syscall.Signal) {
-	if sig == syscall.SIGINT || sig == syscall.SIGQUIT {
+	if (sig == syscall.SIGINT || sig == syscall.SIGQUIT) && terminalsForeground() {
 		return
 	}
 	for pid, rk := range byPID {

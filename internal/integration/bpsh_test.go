@@ -414,11 +414,17 @@ func sortLines(s string) string {
 	return strings.Join(lines, "")
 }
 
+// exitCode is the status a shell shows for a command that ended with
+// err: 128+N for a death by signal N (bpsh with one process dies of the
+// process's signal).
 func exitCode(err error) int {
 	if err == nil {
 		return 0
 	}
-	if ee, ok := err.(interface{ ExitCode() int }); ok {
+	if ee, ok := err.(*exec.ExitError); ok {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
 		return ee.ExitCode()
 	}
 	return -1

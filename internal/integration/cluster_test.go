@@ -272,8 +272,8 @@ func (c *cluster) runCmd(cmd *exec.Cmd, stdin string) result {
 	}()
 	err := cmd.Run()
 	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
+	if _, ok := err.(*exec.ExitError); ok {
+		code = exitCode(err)
 	} else if err != nil {
 		c.t.Fatalf("%v: %v", cmd.Args, err)
 	}

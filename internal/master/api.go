@@ -167,6 +167,7 @@ func (m *Master) serveFrames(c *client, rr *localapi.RequestReader, closer io.Cl
 	defer func() {
 		for _, j := range jobs {
 			m.dropJob(j)
+			m.endJob(j)
 		}
 		conn.Close()
 	}()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -38,6 +39,13 @@ type job struct {
 	// outputs are the stdout and stderr its ghosts handed over, each
 	// open file once however many ghosts write to it.
 	outputs outputs
+	// ends says its processes end when its client hangs up (endJob):
+	// a run that is not Detach.
+	ends bool
+
+	// Under the master's mu.
+	procs  map[*proc]struct{} // running: registered by run, forgotten by end
+	hungUp bool               // endJob has run: a process registered since ends at once
 }
 
 // rank is an entry of a job waiting for its ghost to connect.
@@ -61,7 +69,7 @@ func (m *Master) newJob(c *client, r *localapi.Run) (*job, []localapi.Rank, erro
 	if err := r.Command.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("run: %w", err)
 	}
-	j := &job{c: c, cred: c.cred, cmd: r.Command}
+	j := &job{c: c, cred: c.cred, cmd: r.Command, ends: !r.Detach && !r.Stub}
 	out := make([]localapi.Rank, len(r.Nodes))
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -93,6 +101,26 @@ func (m *Master) dropJob(j *job) {
 		if r.job == j {
 			delete(m.pending, tok)
 		}
+	}
+}
+
+// endJob ends j's processes still running, once its client has hung up
+// with them: the client died (bpsh killed by SIGKILL), and they die with
+// it, as an ssh session's processes with its client. Their ghosts then
+// die as they do (SIGKILL), and their parent's parent reaps them.
+func (m *Master) endJob(j *job) {
+	if !j.ends {
+		return
+	}
+	m.mu.Lock()
+	j.hungUp = true
+	ps := make([]*proc, 0, len(j.procs))
+	for p := range j.procs {
+		ps = append(ps, p)
+	}
+	m.mu.Unlock()
+	for _, p := range ps {
+		p.signal(syscall.SIGKILL)
 	}
 }
 
@@ -221,6 +249,10 @@ func (p *proc) run() {
 	m.procs[p.pid] = p
 	n.procs[p.pid] = p
 	delete(n.moving, p.pid) // a moved process is a proc now
+	if p.job.procs == nil {
+		p.job.procs = make(map[*proc]struct{})
+	}
+	p.job.procs[p] = struct{}{}
 	m.mu.Unlock()
 
 	var ch ssh.Channel
@@ -244,6 +276,14 @@ func (p *proc) run() {
 	p.mu.Lock()
 	p.ch = ch
 	p.mu.Unlock()
+	// Its client hung up while it started: endJob's signal found no
+	// channel.
+	m.mu.Lock()
+	orphan := p.job.hungUp
+	m.mu.Unlock()
+	if orphan {
+		p.signal(syscall.SIGKILL)
+	}
 	if err := p.watchGhost(); err != nil {
 		m.log.Warn("ghost watch", "pid", p.pid, "err", err)
 		ch.Close()
@@ -268,6 +308,7 @@ func (p *proc) end() {
 	m.mu.Lock()
 	forget(m.procs)
 	forget(n.procs)
+	delete(p.job.procs, p)
 	if now := m.nodes[p.rank.node]; now != nil {
 		forget(now.procs) // moved since
 	}

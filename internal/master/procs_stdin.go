@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
@@ -14,18 +15,25 @@ import (
 // stdinCopy copies the ghost's stdin to the process until EOF, or until
 // stop (the process has ended, or moves on to another node).
 //
-// A pipe or terminal is watched by the ghost watch, and read only when it
-// has something, by a goroutine that lives while it does: a process
-// whose stdin is open and quiet (bpsh's fan-out pipe, the user's
-// terminal) costs no goroutine parked on it, and no read is left pending
-// on the user's terminal when the process ends, to take the next line
-// typed to the shell. A file that cannot be watched (a regular file,
-// which never blocks) is copied by a goroutine to its end.
+// Whatever epoll takes (a pipe, terminal or socket, blocking or not) is
+// watched by the ghost watch, and read only when it has something, by a
+// goroutine that lives while it does: a process whose stdin is open and
+// quiet (bpsh's fan-out pipe, the user's terminal) costs no goroutine
+// parked on it, and no read is left pending when the process ends, to
+// take the next line typed to the shell or to hold the descriptor open
+// (pdsh's exec module gives bpsh one socket as stdin and stdout, and
+// waits for its EOF). A blocking descriptor is never read blindly: a
+// socket with MSG_DONTWAIT, anything else only while poll says a read
+// returns at once (see readNow). A file that cannot be watched (a regular
+// file, which never blocks) is copied by a goroutine to its end.
 type stdinCopy struct {
 	p  *proc
 	ch ssh.Channel
 	fd int
 	id uint64
+	// blocking says fd's description is in blocking mode (one we share
+	// with the caller, so we may not change it); sock that it is a socket.
+	blocking, sock bool
 	// done closes when the copy has stopped: a process moved to another
 	// node gets the rest of its stdin there, none of it lost to the copy
 	// that fed the old node.
@@ -53,8 +61,10 @@ func (p *proc) pumpIn(ch ssh.Channel) *stdinCopy {
 	in := &stdinCopy{p: p, ch: ch, fd: -1, done: make(chan struct{})}
 	f := p.files[0]
 	if fd := rawFD(f); fd >= 0 {
-		if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil && fl&unix.O_NONBLOCK != 0 {
-			in.fd = fd
+		if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {
+			in.fd, in.blocking = fd, fl&unix.O_NONBLOCK == 0
+			var st unix.Stat_t
+			in.sock = unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK
 		}
 	}
 	if in.fd >= 0 {
@@ -107,7 +117,7 @@ func (in *stdinCopy) drain() {
 	buf := streamcopy.Borrow()
 	defer streamcopy.Return(buf)
 	for {
-		n, err := unix.Read(in.fd, *buf)
+		n, err := in.readNow(*buf)
 		switch {
 		case errors.Is(err, unix.EINTR):
 			continue
@@ -149,6 +159,37 @@ func (in *stdinCopy) drain() {
 			return
 		}
 	}
+}
+
+// readNow reads what fd has, without ever waiting: EAGAIN when it has
+// nothing. A blocking description shared with the caller is read so too:
+// a read that waited could not be stopped, and would hold the descriptor
+// (and with a terminal, take the user's next line) after the process
+// ended. Only another reader of the same description taking the bytes
+// between poll and read could still make read wait, until its next bytes.
+func (in *stdinCopy) readNow(buf []byte) (int, error) {
+	switch {
+	case !in.blocking:
+		return unix.Read(in.fd, buf)
+	case in.sock:
+		// recvfrom without an address: unix.Recvfrom would parse the
+		// peer's, which a socketpair does not have.
+		if len(buf) == 0 {
+			return 0, nil
+		}
+		n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(in.fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), unix.MSG_DONTWAIT, 0, 0)
+		if errno != 0 {
+			return 0, errno
+		}
+		return int(n), nil
+	}
+	pfd := []unix.PollFd{{Fd: int32(in.fd), Events: unix.POLLIN}}
+	if n, err := unix.Poll(pfd, 0); err != nil {
+		return 0, err
+	} else if n == 0 {
+		return 0, unix.EAGAIN
+	}
+	return unix.Read(in.fd, buf)
 }
 
 // stop ends the copy: once done is closed, no more of stdin is read for

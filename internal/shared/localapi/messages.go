@@ -92,6 +92,12 @@ type Run struct {
 	// (bproc_rexec, bproc_execmove): the reply carries the ghost stub as
 	// SCM_RIGHTS for it to execute, and the run outlives the connection.
 	Stub bool `json:"stub,omitempty"`
+	// Detach lets the processes outlive the run's connection. Without
+	// it they end (SIGKILL) when it closes with them still running: their
+	// caller died (bpsh killed by SIGKILL), and they end with it as an
+	// ssh session's processes end with its client. A Stub run outlives
+	// it anyway.
+	Detach bool `json:"detach,omitempty"`
 }
 
 // Signal asks the master to signal the remote process of ghost PID.
