@@ -49,6 +49,10 @@ static const struct {
 	{"unknown operation", ENOSYS},
 	/* Remote fork and move where they are not ported (arm64 so far). */
 	{"function not implemented", ENOSYS},
+	/* A file a moved process maps that changed on the master since. */
+	{"was replaced since the process mapped it", ESTALE},
+	/* What a node or the master could not find; last, the most general. */
+	{"no such file or directory", ENOENT},
 };
 
 /* contains is a case-insensitive strstr. */

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bproc/bproc/internal/shared/asuser"
 	"github.com/bproc/bproc/internal/shared/contentcache"
+	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/vmadump"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
@@ -73,7 +74,7 @@ func movePush(hashes *contentcache.Hashes, cred asuser.Cred, pid int, img *vmadu
 			}
 			st := fi.Sys().(*syscall.Stat_t)
 			if [2]uint64{st.Dev, st.Ino} != ids[p] {
-				return fmt.Errorf("%s was replaced since the process mapped it; the node cannot be given what it runs", p)
+				return fmt.Errorf("%s %s; the node cannot be given what it runs", p, localapi.ErrReplaced.Text)
 			}
 			pf := attrs(wire.PushFile{Path: p, Kind: "file", Sum: sum}, fi)
 			pf.Size, pf.MTime = fi.Size(), fi.ModTime().UnixNano()

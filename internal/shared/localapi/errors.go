@@ -49,6 +49,12 @@ var (
 	ErrUnknownOp = &Error{Code(syscall.ENOSYS), "unknown operation"}
 	// Remote fork and move where they are not ported (vmadump.ErrNotPorted).
 	ErrNotPorted = &Error{Code(syscall.ENOSYS), "function not implemented"}
+	// A file a moved process maps that changed on the master since: the
+	// node cannot be given what the process runs.
+	ErrReplaced = &Error{Code(syscall.ESTALE), "was replaced since the process mapped it"}
+	// What a node or the master could not find, in their own words; last,
+	// as the most general.
+	ErrNoEntry = &Error{Code(syscall.ENOENT), "no such file or directory"}
 )
 
 // ErrMoveFailed begins the text of a move the nodes could not carry out;
@@ -60,6 +66,7 @@ const ErrMoveFailed = "Move failed"
 var Errors = []*Error{
 	ErrInvalidNode, ErrNodeDown, ErrSameNode, ErrSlaveDied, ErrInvalidProcess,
 	ErrUnavailable, ErrPermission, ErrExecFormat, ErrNotPermitted, ErrUnknownOp, ErrNotPorted,
+	ErrReplaced, ErrNoEntry,
 }
 
 // CodeOf is the code of err for a reply: that of the Error it wraps, or

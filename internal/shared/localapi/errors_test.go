@@ -20,7 +20,8 @@ func TestCodeOf(t *testing.T) {
 		{fmt.Errorf("signal 7: %w", syscall.EPERM), Code(syscall.EPERM)},
 		{&fs.PathError{Op: "open", Path: "/x", Err: syscall.EACCES}, Code(syscall.EACCES)},
 		// Errnos the table does not have, and plain texts, have no code.
-		{&fs.PathError{Op: "open", Path: "/x", Err: syscall.ENOENT}, 0},
+		{&fs.PathError{Op: "open", Path: "/x", Err: syscall.ENOENT}, Code(syscall.ENOENT)},
+		{&fs.PathError{Op: "open", Path: "/x", Err: syscall.EIO}, 0},
 		{errors.New("Node is down"), 0},
 	} {
 		if got := CodeOf(tc.err); got != tc.want {

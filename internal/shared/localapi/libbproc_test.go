@@ -122,6 +122,7 @@ func TestLibbprocErrorNumbers(t *testing.T) {
 var errnoNames = map[string]Code{
 	"EACCES": Code(syscall.EACCES), "EPERM": Code(syscall.EPERM),
 	"ENOEXEC": Code(syscall.ENOEXEC), "ENOSYS": Code(syscall.ENOSYS),
+	"ESTALE": Code(syscall.ESTALE), "ENOENT": Code(syscall.ENOENT),
 }
 
 func TestLibbprocErrorTexts(t *testing.T) {
