@@ -397,7 +397,7 @@ func TestProcessSpace(t *testing.T) {
 			t.Errorf("bpstat =\n%s", r.stdout)
 		}
 		r = c.run("", "bpstat", "-l")
-		if !strings.Contains(r.stdout, "   1 127.0.0.1       up           ---x--x--x\troot") {
+		if !strings.Contains(r.stdout, "   1 127.0.0.1       up           ---x--x--x    root") {
 			t.Errorf("bpstat -l =\n%s", r.stdout)
 		}
 	})

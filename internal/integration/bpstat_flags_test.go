@@ -82,7 +82,7 @@ func TestBpstatFlags(t *testing.T) {
 	}
 	// The long table in state order.
 	r := c.run("", "bpstat", "-l", "-S")
-	long := regexp.MustCompile(`(?m)^ *(\d+) (\S*) +(\S+) +(\S+)\t(\S+) +(\S+) `)
+	long := regexp.MustCompile(`(?m)^ *(\d+) (\S*) +(\S+) +(\S+) +(\S+) +(\S+) `)
 	var got []string
 	for _, m := range long.FindAllStringSubmatch(r.stdout, -1) {
 		got = append(got, strings.Join(m[1:], " "))
