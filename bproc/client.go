@@ -21,7 +21,7 @@ import (
 )
 
 // ErrNoMaster wraps every failure to reach bpmaster.
-var ErrNoMaster = apiclient.ErrNoMaster
+var ErrNoMaster error = apiclient.ErrNoMaster
 
 // ErrClosed is the error of a call on a closed Client.
 var ErrClosed = errors.New("bproc: client closed")

@@ -17,11 +17,11 @@ const NodeMaster = -1
 
 // Node states, as BProc named them.
 const (
-	StateDown        = localapi.StateDown
-	StateBoot        = localapi.StateBoot
-	StateUp          = localapi.StateUp
-	StateError       = localapi.StateError
-	StateUnavailable = localapi.StateUnavailable
+	StateDown        = "down"
+	StateBoot        = "boot"
+	StateUp          = "up"
+	StateError       = "error"
+	StateUnavailable = "unavailable"
 )
 
 // NodeStatus is one row of the node table (BProc's bproc_nodeinfo).
