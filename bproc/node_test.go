@@ -1,11 +1,15 @@
 package bproc
 
 import (
+	"context"
 	"errors"
 	"io/fs"
+	"net"
 	"net/netip"
+	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bproc/bproc/internal/shared/localapi"
 )
@@ -136,5 +140,69 @@ func TestChange(t *testing.T) {
 	c = dialFake(t, map[string]localapi.Reply{})
 	if err := c.Change(t.Context(), NodeChange{State: StateUp}, 3); err != nil {
 		t.Errorf("Change with no failures = %v", err)
+	}
+}
+
+// TestCallContext: a call whose context ends returns at once with its
+// error, though the master has not answered, and the Client goes on.
+func TestCallContext(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "master.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				for {
+					var req localapi.Request
+					if localapi.ReadFrame(c, &req) != nil {
+						return
+					}
+					if req.Op == localapi.OpWatch {
+						continue // a table that never changes
+					}
+					if localapi.WriteFrame(c, table) != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	c, err := Dial(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := c.Watch(ctx, nil); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
+		t.Errorf("Watch with a 200 ms deadline: %v after %v", err, time.Since(start))
+	}
+	for range 3 {
+		if nodes, err := c.Nodes(t.Context()); err != nil || len(nodes) != 3 {
+			t.Errorf("Nodes after a cancelled Watch: %v, %v", nodes, err)
+		}
+	}
+	// A context that ends after its answer came leaves the connection
+	// as it was.
+	ctx, cancel = context.WithCancel(t.Context())
+	if _, err := c.Nodes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if _, err := c.Nodes(t.Context()); err != nil {
+		t.Errorf("Nodes after a context ended late: %v", err)
+	}
+	c.Close()
+	if _, err := c.Nodes(t.Context()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Nodes after Close: %v, want ErrClosed", err)
 	}
 }

@@ -58,14 +58,7 @@ func (c *Client) call(req localapi.Request) (localapi.Reply, error) {
 // connection, whose reply is still to come, is closed.
 func (c *Client) Call(ctx context.Context, req localapi.Request) (localapi.Reply, error) {
 	var reply localapi.Reply
-	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
-		defer stop()
-	}
-	err := localapi.WriteFrame(c.conn, req)
-	if err == nil {
-		err = localapi.ReadFrame(c.conn, &reply)
-	}
+	err := c.exchange(ctx, req, &reply)
 	if err != nil {
 		if ctx.Err() != nil {
 			c.conn.Close()
@@ -77,6 +70,29 @@ func (c *Client) Call(ctx context.Context, req localapi.Request) (localapi.Reply
 		return reply, &masterError{reply.Error, reply.Code}
 	}
 	return reply, nil
+}
+
+// exchange writes req and reads the reply; ctx's end breaks it off by
+// putting the connection's deadline in the past, which a reply that came
+// first takes back.
+func (c *Client) exchange(ctx context.Context, req localapi.Request, reply *localapi.Reply) error {
+	if ctx.Done() != nil {
+		fired := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() {
+			c.conn.SetDeadline(time.Unix(1, 0))
+			close(fired)
+		})
+		defer func() {
+			if !stop() {
+				<-fired
+				c.conn.SetDeadline(time.Time{})
+			}
+		}()
+	}
+	if err := localapi.WriteFrame(c.conn, req); err != nil {
+		return err
+	}
+	return localapi.ReadFrame(c.conn, reply)
 }
 
 // Nodes returns the node table, ordered by node number.
