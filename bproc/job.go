@@ -330,6 +330,7 @@ func (j *Job) Close() error {
 // until it is left to a reaper), after killing the ghosts if kill.
 func (j *Job) end(kill bool) error {
 	j.mu.Lock()
+	was := j.closed
 	j.closed = true
 	if kill {
 		j.detach = false
@@ -338,7 +339,10 @@ func (j *Job) end(kill bool) error {
 	if kill {
 		j.Kill()
 	}
-	err := j.run.Close()
+	var err error
+	if !was {
+		err = j.run.Close()
+	}
 	<-j.followed
 	return err
 }

@@ -143,6 +143,9 @@ func TestGoAPIWaitCancel(t *testing.T) {
 			t.Errorf("rank %d: its ghost %d is not reaped (%v)", s.Rank, s.PID, err)
 		}
 	}
+	if err := job.Close(); err != nil {
+		t.Errorf("Close after a cancelled Wait: %v", err)
+	}
 	c.waitNoProcs()
 
 	// A Watch with a context returns when it ends, not after a minute.
