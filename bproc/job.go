@@ -89,12 +89,6 @@ func (c *Client) Start(ctx context.Context, cmd Command, nodes ...int) (*Job, er
 	if err != nil {
 		return nil, err
 	}
-	if len(nodes) == 0 {
-		return nil, errors.New("start: no nodes")
-	}
-	if len(nodes) > localapi.MaxVRfork {
-		return nil, fmt.Errorf("start: %d nodes, at most %d", len(nodes), localapi.MaxVRfork)
-	}
 	conn, err := apiclient.Dial(c.socket)
 	if err != nil {
 		return nil, err
