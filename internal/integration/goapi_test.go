@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -146,6 +147,31 @@ func TestGoAPIWaitCancel(t *testing.T) {
 	if err := job.Close(); err != nil {
 		t.Errorf("Close after a cancelled Wait: %v", err)
 	}
+	c.waitNoProcs()
+
+	// A Detach job's processes outlive its Close; its ghosts are still
+	// reaped when they end.
+	job, err = api.Start(t.Context(), bproc.Command{Path: "/bin/sleep", Args: []string{"sleep", "300"}, NoIO: true, Detach: true}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the detached sleep to run", func() bool {
+		procs, err := api.Procs(t.Context())
+		return err == nil && len(procs) == 1
+	})
+	job.Close()
+	time.Sleep(300 * time.Millisecond)
+	pid := job.Statuses()[0].PID
+	if procs, err := api.Procs(t.Context()); err != nil || len(procs) != 1 || procs[0].PID != pid {
+		t.Errorf("a Detach job's process after Close: %+v, %v, want ghost %d's", procs, err, pid)
+	}
+	if err := api.Signal(t.Context(), pid, syscall.SIGKILL); err != nil {
+		t.Errorf("signal the detached process: %v", err)
+	}
+	waitFor(t, "the detached ghost reaped", func() bool { // by the Job: a zombie has its /proc entry
+		_, err := os.Stat("/proc/" + strconv.Itoa(pid))
+		return errors.Is(err, os.ErrNotExist)
+	})
 	c.waitNoProcs()
 
 	// A Watch with a context returns when it ends, not after a minute.
