@@ -1,9 +1,11 @@
 package bproc
 
 import (
+	"context"
 	"fmt"
 	"os"
 
+	"github.com/bproc/bproc/internal/shared/apiclient"
 	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
@@ -32,7 +34,7 @@ func Self() (Identity, error) {
 // error or unavailable), then its owner, group and mode, like a file's
 // execute bits. nil, or an error that errors.Is finds to be ErrNodeDown
 // or fs.ErrPermission.
-func MayRun(n localapi.NodeStatus, id Identity) error {
+func MayRun(n NodeStatus, id Identity) error {
 	err := localapi.AccessError(n.State, n.UID, n.GID, n.Mode, id.UID, id.GID, id.Groups)
 	if err == nil {
 		return nil
@@ -40,17 +42,17 @@ func MayRun(n localapi.NodeStatus, id Identity) error {
 	if err == localapi.ErrNodeDown {
 		return ErrNodeDown
 	}
-	return &masterError{err.Error(), localapi.CodeOf(err)}
+	return apiclient.NewError(err.Error(), localapi.CodeOf(err))
 }
 
 // Access says whether the calling program may start processes on node num
 // (BProc's bproc_access): nil, or why not. The master decides again at each
 // start; this is for choosing nodes beforehand.
-func (c *Client) Access(num int) error {
+func (c *Client) Access(ctx context.Context, num int) error {
 	if num == NodeMaster {
 		return nil
 	}
-	nd, err := c.Node(num)
+	nd, err := c.Node(ctx, num)
 	if err != nil {
 		return err
 	}

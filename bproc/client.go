@@ -1,80 +1,107 @@
 // Package bproc is the Go API to a bproc cluster: the node table, the
-// remote processes, and starting processes on nodes whose ghosts are
-// children of the calling program. It talks to bpmaster over its unix
-// socket, as bpsh and bpstat do.
+// remote processes, and jobs, processes started on nodes whose ghosts
+// (stand-ins with the remote process's PID) are children of the calling
+// program. It talks to bpmaster over its unix socket, as bpsh and bpstat
+// do.
+//
+// Every call that waits for the master takes a context.Context: when it
+// ends first, the call returns its error (errors.Is(err,
+// context.Canceled)). The master's errors match BProc's with errors.Is
+// (ErrNodeDown, ErrInvalidNode, ...), and system errors match their
+// syscall.Errno and fs.Err values.
 package bproc
 
 import (
+	"context"
 	"errors"
-	"fmt"
-	"net"
-	"os"
-	"syscall"
+	"sync"
 
+	"github.com/bproc/bproc/internal/shared/apiclient"
 	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
 // ErrNoMaster wraps every failure to reach bpmaster.
-var ErrNoMaster = errors.New("bpmaster is not running")
+var ErrNoMaster error = apiclient.ErrNoMaster
 
-// Client is a connection to bpmaster for requests and replies.
+// ErrClosed is the error of a call on a closed Client.
+var ErrClosed = errors.New("bproc: client closed")
+
+// Client is a connection to bpmaster. It is safe for concurrent use:
+// calls that overlap get a connection each.
 type Client struct {
-	Socket string
-	conn   net.Conn
+	socket string
+
+	mu     sync.Mutex
+	idle   *apiclient.Client // a connection no call uses, or nil
+	closed bool
 }
 
-// Dial connects to bpmaster at socket ("" = $BPROC_SOCKET or the default).
-// A socket that is $BPROC_SOCKET's value (what the tools' flags default
-// to) is the inherited one, which a process on a node carries from its
-// caller: localapi.SocketPath passes over it for the node's own when it
-// is not there.
+// Dial connects to bpmaster at socket ("" = $BPROC_SOCKET or the
+// default, /run/bproc/master.sock; on a node, the node's relay of it).
 func Dial(socket string) (*Client, error) {
-	if env, ok := os.LookupEnv("BPROC_SOCKET"); socket == "" || ok && socket == env {
-		socket = localapi.SocketPath()
-	}
-	c, err := net.Dial("unix", socket)
+	conn, err := apiclient.Dial(socket)
 	if err != nil {
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, fmt.Errorf("%w (no one listens on %s)", ErrNoMaster, socket)
-		}
-		return nil, fmt.Errorf("connect to bpmaster at %s: %w", socket, err)
+		return nil, err
 	}
-	return &Client{Socket: socket, conn: c}, nil
+	return &Client{socket: conn.Socket, idle: conn}, nil
 }
 
-// Close hangs up.
-func (c *Client) Close() error { return c.conn.Close() }
+// Socket is the path of the master's socket the Client dials.
+func (c *Client) Socket() string { return c.socket }
 
-func (c *Client) call(req localapi.Request) (localapi.Reply, error) {
-	var reply localapi.Reply
-	if err := localapi.WriteFrame(c.conn, req); err != nil {
-		return reply, fmt.Errorf("%s request: %w", req.Op, err)
+// Close hangs up. Jobs started through c go on; they have their own
+// connections.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	if c.idle != nil {
+		err := c.idle.Close()
+		c.idle = nil
+		return err
 	}
-	if err := localapi.ReadFrame(c.conn, &reply); err != nil {
-		return reply, fmt.Errorf("%s reply: %w", req.Op, err)
-	}
-	if reply.Error != "" {
-		return reply, &masterError{reply.Error, reply.Code}
-	}
-	return reply, nil
+	return nil
 }
 
-// Nodes returns the node table, ordered by node number.
-func (c *Client) Nodes() ([]localapi.NodeStatus, error) {
-	r, err := c.call(localapi.Request{Op: localapi.OpNodes})
-	return r.Nodes, err
+// conn is a connection of c's for one call: the idle one, or a new one.
+func (c *Client) conn() (*apiclient.Client, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	conn := c.idle
+	c.idle = nil
+	c.mu.Unlock()
+	if conn != nil {
+		return conn, nil
+	}
+	return apiclient.Dial(c.socket)
 }
 
-// Procs returns every remote process the master knows.
-func (c *Client) Procs() ([]localapi.Proc, error) {
-	r, err := c.call(localapi.Request{Op: localapi.OpProcs})
-	return r.Procs, err
+// put gives conn back after a call; a second idle one is closed.
+func (c *Client) put(conn *apiclient.Client) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.idle != nil {
+		conn.Close()
+		return
+	}
+	c.idle = conn
 }
 
-// Signal sends sig to the remote process whose ghost has PID pid. Most
-// signals reach a remote process by signalling its ghost; this is for
-// SIGSTOP, which a ghost cannot catch.
-func (c *Client) Signal(pid int, sig syscall.Signal) error {
-	_, err := c.call(localapi.Request{Op: localapi.OpSignal, Signal: &localapi.Signal{PID: pid, Signal: int(sig)}})
-	return err
+// call sends req on a connection of c's. A call that ctx ended has had
+// its connection closed (its reply is still to come): it is not put back.
+func (c *Client) call(ctx context.Context, req localapi.Request) (localapi.Reply, error) {
+	conn, err := c.conn()
+	if err != nil {
+		return localapi.Reply{}, err
+	}
+	reply, err := conn.Call(ctx, req)
+	if ctx.Err() != nil && err != nil {
+		conn.Close()
+		return reply, err
+	}
+	c.put(conn)
+	return reply, err
 }

@@ -1,108 +1,15 @@
 package bproc
 
-import (
-	"fmt"
-	"strings"
-	"syscall"
-
-	"github.com/bproc/bproc/internal/shared/localapi"
-)
+import "github.com/bproc/bproc/internal/shared/localapi"
 
 // BProc's errors, with its texts, which the master sends and users and
 // scripts know. Test for them with errors.Is: the master's answers carry
-// them, after what it was doing ("signal 7: Invalid process ID").
+// them, after what it was doing ("signal 7: Invalid process ID"), and so
+// do a job's ranks ("rank 2 (node 5): Node is down").
 var (
-	ErrInvalidNode    = bprocError(localapi.ErrInvalidNode.Text)
-	ErrNodeDown       = bprocError(localapi.ErrNodeDown.Text)
-	ErrSameNode       = bprocError(localapi.ErrSameNode.Text)
-	ErrSlaveDied      = bprocError(localapi.ErrSlaveDied.Text)
-	ErrInvalidProcess = bprocError(localapi.ErrInvalidProcess.Text)
+	ErrInvalidNode    error = localapi.ErrInvalidNode    // "Invalid node number"
+	ErrNodeDown       error = localapi.ErrNodeDown       // "Node is down" (also: unavailable, error)
+	ErrSameNode       error = localapi.ErrSameNode       // "Move to same node"
+	ErrSlaveDied      error = localapi.ErrSlaveDied      // "Slave node died"
+	ErrInvalidProcess error = localapi.ErrInvalidProcess // "Invalid process ID"
 )
-
-// bprocError is one of BProc's errors: its text is all there is to it.
-type bprocError string
-
-func (e bprocError) Error() string { return string(e) }
-
-// byCode is what BProc's numbers stand for; the master's other codes are
-// errno values.
-var byCode = map[localapi.Code]error{
-	localapi.CodeInvalidNode:    ErrInvalidNode,
-	localapi.CodeNodeDown:       ErrNodeDown,
-	localapi.CodeSameNode:       ErrSameNode,
-	localapi.CodeSlaveDied:      ErrSlaveDied,
-	localapi.CodeInvalidProcess: ErrInvalidProcess,
-}
-
-// meaning is the error code stands for, or nil.
-func meaning(code localapi.Code) error {
-	if err, ok := byCode[code]; ok {
-		return err
-	}
-	if code > 0 && code < localapi.CodeInvalidNode {
-		return syscall.Errno(code)
-	}
-	return nil
-}
-
-// masterError is an error of the master's, its text kept as it is (bpctl
-// and bpsh print it), that errors.Is matches against what its code means.
-type masterError struct {
-	text string
-	code localapi.Code
-}
-
-func (e *masterError) Error() string { return e.text }
-
-func (e *masterError) Is(target error) bool {
-	code := e.code
-	if code == 0 {
-		code = codeOfText(e.text) // a master older than codes
-	}
-	m := meaning(code)
-	return m != nil && (m == target || isErrno(m, target))
-}
-
-// codeOfText is the code of the first of the master's errors whose text
-// is in text. Go prints system errors in lower case; the master's own are
-// BProc's.
-func codeOfText(text string) localapi.Code {
-	lower := strings.ToLower(text)
-	for _, e := range localapi.Errors {
-		if strings.Contains(lower, strings.ToLower(e.Text)) {
-			return e.Code
-		}
-	}
-	return 0
-}
-
-// isErrno lets a system error match what it matches itself, such as
-// fs.ErrPermission for EACCES.
-func isErrno(err, target error) bool {
-	errno, ok := err.(syscall.Errno)
-	return ok && errno.Is(target)
-}
-
-// FailureError is the error of a node that a Ctl could not change:
-// "node 3: Node is down", which errors.Is finds to be ErrNodeDown.
-func FailureError(f localapi.NodeError) error {
-	return fmt.Errorf("node %d: %w", f.Node, &masterError{f.Error, f.Code})
-}
-
-// RankError is why the master gave rank r no token ("Invalid node
-// number", which errors.Is finds to be ErrInvalidNode), or nil.
-func RankError(r localapi.Rank) error {
-	if r.Error == "" {
-		return nil
-	}
-	return &masterError{r.Error, r.Code}
-}
-
-// EventError is why a rank did not run or was cut off ("Slave node
-// died", which errors.Is finds to be ErrSlaveDied), or nil.
-func EventError(ev localapi.Event) error {
-	if ev.Error == "" {
-		return nil
-	}
-	return &masterError{ev.Error, ev.Code}
-}

@@ -1,6 +1,7 @@
 package bproc_test
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"net"
@@ -52,7 +53,8 @@ func ExampleClient_Nodes() {
 		log.Fatal(err)
 	}
 	defer c.Close()
-	nodes, err := c.Nodes()
+	ctx := context.Background()
+	nodes, err := c.Nodes(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -75,9 +77,10 @@ func ExampleClient_NodeAddr() {
 		log.Fatal(err)
 	}
 	defer c.Close()
-	n, _ := c.NumNodes()
-	addr, _ := c.NodeAddr(2)
-	_, err = c.NodeAddr(7)
+	ctx := context.Background()
+	n, _ := c.NumNodes(ctx)
+	addr, _ := c.NodeAddr(ctx, 2)
+	_, err = c.NodeAddr(ctx, 7)
 	fmt.Println(n, addr, err)
 	// Output: 4 10.0.0.12 node 7: Invalid node number
 }
@@ -91,15 +94,16 @@ func ExampleClient_Procs() {
 		log.Fatal(err)
 	}
 	defer c.Close()
-	procs, err := c.Procs()
+	ctx := context.Background()
+	procs, err := c.Procs(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}
 	for _, p := range procs {
-		fmt.Printf("ghost %d is %d on node %d: %v\n", p.PID, p.NodePID, p.Node, p.Argv)
+		fmt.Printf("ghost %d is %d on node %d: %v\n", p.PID, p.NodePID, p.Node, p.Args)
 	}
-	node, _ := c.PIDNode(4242)
-	_, err = c.PIDNode(1)
+	node, _ := c.PIDNode(ctx, 4242)
+	_, err = c.PIDNode(ctx, 1)
 	fmt.Println(node, err)
 	// Output:
 	// ghost 4242 is 4243 on node 2: [solver --in data.bin]
@@ -114,9 +118,10 @@ func ExampleClient_VExecMove() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	procs, err := c.VExecMove([]int{0, 2}, "/usr/bin/hostname", nil, os.Environ(), [3]*os.File{nil, os.Stdout, os.Stderr})
+	ctx := context.Background()
+	procs, err := c.VExecMove(ctx, []int{0, 2}, "/usr/bin/hostname", nil, os.Environ(), [3]*os.File{nil, os.Stdout, os.Stderr})
 	if err != nil {
-		log.Print(err) // "N: reason" for each node where it did not start
+		log.Print(err) // "rank I (node N): reason" for each node where it did not start
 	}
 	for _, p := range procs {
 		if p == nil {

@@ -1,10 +1,12 @@
 package bproc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 
+	"github.com/bproc/bproc/internal/shared/apiclient"
 	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
@@ -15,9 +17,10 @@ import (
 // the process is a new one rather than this one moved). The returned
 // process is the ghost, with the remote process's PID: Wait returns the
 // remote exit status, Signal reaches the remote process. files become its
-// stdin, stdout and stderr (nil: closed).
-func (c *Client) ExecMove(node int, path string, argv, env []string, files [3]*os.File) (*os.Process, error) {
-	ps, err := c.VExecMove([]int{node}, path, argv, env, files)
+// stdin, stdout and stderr (nil: closed). For a process the package
+// follows and reaps itself, use Start.
+func (c *Client) ExecMove(ctx context.Context, node int, path string, argv, env []string, files [3]*os.File) (*os.Process, error) {
+	ps, err := c.VExecMove(ctx, []int{node}, path, argv, env, files)
 	if err != nil {
 		return nil, err
 	}
@@ -26,9 +29,9 @@ func (c *Client) ExecMove(node int, path string, argv, env []string, files [3]*o
 
 // VExecMove is ExecMove on each of nodes. The i-th process runs on
 // nodes[i]; a node where it could not start has a nil process and its
-// reason in the returned error (errors.Join of "N: reason"). The Client is
-// used up: the run keeps the connection until every process has ended.
-func (c *Client) VExecMove(nodes []int, path string, argv, env []string, files [3]*os.File) ([]*os.Process, error) {
+// reason in the returned error, one "rank I (node N): reason" per such
+// node joined, which errors.Is finds to be ErrNodeDown and the rest.
+func (c *Client) VExecMove(ctx context.Context, nodes []int, path string, argv, env []string, files [3]*os.File) ([]*os.Process, error) {
 	if len(argv) == 0 {
 		argv = []string{path}
 	}
@@ -36,9 +39,13 @@ func (c *Client) VExecMove(nodes []int, path string, argv, env []string, files [
 	if err != nil {
 		dir = "/"
 	}
-	job, err := c.Run(localapi.Run{Nodes: nodes, Command: wire.Command{Path: path, Argv: argv, Env: env, Dir: dir}})
+	conn, err := apiclient.Dial(c.socket)
 	if err != nil {
-		c.Close()
+		return nil, err
+	}
+	job, err := conn.RunContext(ctx, localapi.Run{Nodes: nodes, Command: wire.Command{Path: path, Argv: argv, Env: env, Dir: dir}})
+	if err != nil {
+		conn.Close()
 		return nil, err
 	}
 	out := make([]*os.Process, len(nodes))
@@ -46,12 +53,14 @@ func (c *Client) VExecMove(nodes []int, path string, argv, env []string, files [
 	started := 0
 	for i := range job.Ranks {
 		pid, err := job.StartGhost(i, files)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+		if err == nil {
+			out[i], err = os.FindProcess(pid)
 		}
-		if out[i], err = os.FindProcess(pid); err != nil {
-			errs = append(errs, fmt.Errorf("%d: %w", nodes[i], err))
+		if err != nil {
+			if rerr := apiclient.RankError(job.Ranks[i]); rerr != nil {
+				err = rerr // without StartGhost's "N: " before it
+			}
+			errs = append(errs, fmt.Errorf("rank %d (node %d): %w", i, nodes[i], err))
 			continue
 		}
 		started++

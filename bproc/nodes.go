@@ -1,24 +1,44 @@
 package bproc
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
+	"github.com/bproc/bproc/internal/shared/apiclient"
 	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
-// Ctl makes one change (state, action, owner, group or mode) to each of
-// the nodes in c.Nodes, and returns the nodes it could not change and why
-// (BProc's texts: "Operation not permitted", "Node is down", ...).
-func (c *Client) Ctl(ctl localapi.Ctl) ([]localapi.NodeError, error) {
-	r, err := c.call(localapi.Request{Op: localapi.OpCtl, Ctl: &ctl})
-	return r.Failed, err
+// NodeChange is one change bpctl makes to nodes: set exactly one field.
+type NodeChange struct {
+	State  string  // StateUp, StateError or StateUnavailable
+	Action string  // "reboot", "halt" or "pwroff"
+	Mode   *uint32 // who may run processes: only the x bits, 0111
+	UID    *uint32 // the owner
+	GID    *uint32 // the group
+}
+
+// Change makes ch to each of nodes. The error joins one per node the
+// master could not change ("node 3: Node is down", which errors.Is finds
+// to be ErrNodeDown); the others are changed.
+func (c *Client) Change(ctx context.Context, ch NodeChange, nodes ...int) error {
+	r, err := c.call(ctx, localapi.Request{Op: localapi.OpCtl, Ctl: &localapi.Ctl{
+		Nodes: nodes, State: ch.State, Action: ch.Action, Mode: ch.Mode, UID: ch.UID, GID: ch.GID}})
+	if err != nil {
+		return err
+	}
+	errs := make([]error, len(r.Failed))
+	for i, f := range r.Failed {
+		errs[i] = apiclient.FailureError(f)
+	}
+	return errors.Join(errs...)
 }
 
 // AddNode adds a node for mac to the master's configuration file (the
 // next number after the last node line) and returns its number. Only
 // root may.
-func (c *Client) AddNode(mac string) (int, error) {
-	r, err := c.call(localapi.Request{Op: localapi.OpAddNode, MAC: mac})
+func (c *Client) AddNode(ctx context.Context, mac string) (int, error) {
+	r, err := c.call(ctx, localapi.Request{Op: localapi.OpAddNode, MAC: mac})
 	if err != nil {
 		return 0, err
 	}
@@ -30,8 +50,8 @@ func (c *Client) AddNode(mac string) (int, error) {
 
 // NodeToken mints a one-time boot token for node (root only): what a
 // bpslave started by hand shows at its first connection ($BPROC_TOKEN).
-func (c *Client) NodeToken(node int) (string, error) {
-	r, err := c.call(localapi.Request{Op: localapi.OpNodeToken, Node: &node})
+func (c *Client) NodeToken(ctx context.Context, node int) (string, error) {
+	r, err := c.call(ctx, localapi.Request{Op: localapi.OpNodeToken, Node: &node})
 	if err != nil {
 		return "", err
 	}
@@ -39,11 +59,4 @@ func (c *Client) NodeToken(node int) (string, error) {
 		return "", fmt.Errorf("node-token %d: the master gave none", node)
 	}
 	return r.Token, nil
-}
-
-// Watch waits for the next change of the node table (a minute at most) and
-// returns the table then: BProc's bproc_notifier, as a call.
-func (c *Client) Watch() ([]localapi.NodeStatus, error) {
-	r, err := c.call(localapi.Request{Op: localapi.OpWatch})
-	return r.Nodes, err
 }

@@ -84,8 +84,11 @@ struct bproc_proc_info_t {
 int bproc_numnodes(void);
 
 /* The node the caller runs on: BPROC_NODE_MASTER on the master, else the
- * node that bproc started this process (or its parent) on ($BPROC_NODE).
- * Asks no one, so it never fails. */
+ * node it runs on. It asks the master (its socket on the master, or the
+ * node's relay of it), which knows also where a moved process went; with
+ * no master to ask it falls back on $BPROC_NODE, which the master puts in
+ * every remote process's environment (the node it, or its parent, was
+ * started on). So it never fails, and leaves errno as it was. */
 int bproc_currnode(void);
 
 /* A node's state (enum bproc_node_state). The master is always up. */

@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/internal/shared/apiclient"
 	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
@@ -293,7 +293,7 @@ func (c *Cluster) notUp(cause error, nodes []int, upAt []time.Time, states map[i
 
 // nodeStates asks the master for every node's state.
 func nodeStates(socket string) (map[int]string, error) {
-	cl, err := bproc.Dial(socket)
+	cl, err := apiclient.Dial(socket)
 	if err != nil {
 		return nil, err
 	}

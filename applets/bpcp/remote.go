@@ -9,7 +9,7 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/sys/unix"
 
-	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/internal/shared/apiclient"
 	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
@@ -19,14 +19,14 @@ import (
 // permissions on the node are the caller's and the node's permissions
 // (bpctl -m) apply as to bpsh.
 type remote struct {
-	job   *bproc.Job // open until the file server ends: the master forgets a job whose client hung up
+	job   *apiclient.Job // open until the file server ends: the master forgets a job whose client hung up
 	c     *sftp.Client
 	pid   int // the ghost
 	pipes []*os.File
 }
 
 func startRemote(socket string, node int, stderr io.Writer) (*remote, error) {
-	client, err := bproc.Dial(socket)
+	client, err := apiclient.Dial(socket)
 	if err != nil {
 		return nil, err
 	}

@@ -18,7 +18,7 @@ import (
 	"strconv"
 
 	"github.com/bproc/bproc/applets"
-	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/internal/shared/apiclient"
 	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/nodeset"
 )
@@ -39,7 +39,7 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	if p.socket == "" {
 		p.socket = localapi.SocketPath()
 	}
-	client, err := bproc.Dial(p.socket)
+	client, err := apiclient.Dial(p.socket)
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func plan(table []localapi.NodeStatus, steps []step) ([]change, error) {
 
 // run applies the steps; a node that could not be changed is a line on
 // stderr and makes the exit status 1.
-func run(client *bproc.Client, table []localapi.NodeStatus, steps []step, stdout, stderr io.Writer) error {
+func run(client *apiclient.Client, table []localapi.NodeStatus, steps []step, stdout, stderr io.Writer) error {
 	changes, err := plan(table, steps)
 	if err != nil {
 		return err

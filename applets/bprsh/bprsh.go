@@ -23,7 +23,7 @@ import (
 
 	"github.com/bproc/bproc/applets"
 	"github.com/bproc/bproc/applets/bpsh"
-	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/internal/shared/apiclient"
 	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/nodeset"
 	"github.com/bproc/bproc/internal/shared/wire"
@@ -71,7 +71,7 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 			fmt.Fprintf(io.Stderr, "bprsh: %s: forwarding is not available; ignored\n", f)
 		}
 	}
-	client, err := bproc.Dial("")
+	client, err := apiclient.Dial("")
 	if err != nil {
 		return applets.Exit(failed, "%v", err)
 	}
@@ -145,7 +145,7 @@ func remote(o *Options, me *user.User, node int, stdin *os.File) (bpsh.Remote, e
 
 // resolve finds the node host names: its number (n3, 3, .3), its
 // address, or a host name that resolves to its address.
-func resolve(client *bproc.Client, host string) (int, error) {
+func resolve(client *apiclient.Client, host string) (int, error) {
 	table, err := client.Nodes()
 	if err != nil {
 		return 0, err

@@ -21,7 +21,7 @@ import (
 	"syscall"
 
 	"github.com/bproc/bproc/applets"
-	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/internal/shared/apiclient"
 	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/nodeset"
 	"github.com/bproc/bproc/internal/shared/wire"
@@ -79,7 +79,7 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 		}
 		return applets.Exit(code, "%s", err)
 	}
-	client, err := bproc.Dial(c.Socket)
+	client, err := apiclient.Dial(c.Socket)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/bproc/bproc/applets"
-	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/internal/shared/apiclient"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -27,7 +27,7 @@ type Remote struct {
 // RunRemote runs rm with client, which it closes. ok is false when the
 // process did not run or was lost (why is already printed); otherwise st
 // is how it ended.
-func RunRemote(ctx context.Context, client *bproc.Client, io applets.IO, rm Remote) (st wire.ExitStatus, ok bool, err error) {
+func RunRemote(ctx context.Context, client *apiclient.Client, io applets.IO, rm Remote) (st wire.ExitStatus, ok bool, err error) {
 	sigs, stop := catch()
 	defer stop()
 	c := cli{NullStdin: rm.NullStdin, TTY: rm.TTY, BufSize: defaultBufSize, PerNode: defaultPerNode}

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bproc/bproc/applets"
-	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/internal/shared/apiclient"
 	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/nodeset"
 	"github.com/bproc/bproc/internal/shared/wire"
@@ -23,7 +23,7 @@ import (
 type runner struct {
 	cli    cli
 	io     applets.IO
-	client *bproc.Client
+	client *apiclient.Client
 	// cmd is what every rank runs (its Path resolved here, or a Builtin).
 	cmd   wire.Command
 	nodes []int
@@ -79,7 +79,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 			req.TTY = tty
 		}
 	}
-	var job *bproc.Job
+	var job *apiclient.Job
 	var err error
 	if len(req.Nodes) > 0 {
 		if job, err = r.client.Run(req); err != nil {
@@ -186,12 +186,12 @@ func (r *runner) run(ctx context.Context) (int, error) {
 // nodeset.Parse would have with the table: exit 2, and nothing runs (the
 // master forgets the other ranks when the job closes). With node numbers
 // only, rank k is the spec's element k / --per-node.
-func (r *runner) checkNumbers(job *bproc.Job) error {
+func (r *runner) checkNumbers(job *apiclient.Job) error {
 	if r.elems == nil {
 		return nil
 	}
 	for k, rk := range job.Ranks {
-		if errors.Is(bproc.RankError(rk), bproc.ErrInvalidNode) {
+		if errors.Is(apiclient.RankError(rk), localapi.ErrInvalidNode) {
 			return applets.Exit(2, "%s", &nodeset.SpecError{Elem: r.elems[k/r.cli.PerNode]})
 		}
 	}
@@ -246,7 +246,7 @@ func (r *runner) reap(byPID map[int]*rank, done chan<- struct{}) {
 		}
 		if ws.Stopped() {
 			if ws.StopSignal() == unix.SIGSTOP && rk.node != nodeset.Master {
-				if c, err := bproc.Dial(r.client.Socket); err == nil {
+				if c, err := apiclient.Dial(r.client.Socket); err == nil {
 					c.Signal(pid, unix.SIGSTOP)
 					c.Close()
 				}

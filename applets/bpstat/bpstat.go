@@ -19,7 +19,7 @@ import (
 	"syscall"
 
 	"github.com/bproc/bproc/applets"
-	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/internal/shared/apiclient"
 	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/nodeset"
 )
@@ -57,7 +57,7 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	if c.NoInt {
 		signal.Ignore(syscall.SIGINT, syscall.SIGTSTP)
 	}
-	client, err := bproc.Dial(c.Socket)
+	client, err := apiclient.Dial(c.Socket)
 	if err != nil {
 		return err
 	}

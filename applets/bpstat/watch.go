@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/internal/shared/apiclient"
 )
 
 // clearScreen moves the cursor home and clears the terminal.
@@ -13,7 +13,7 @@ const clearScreen = "\033[H\033[2J"
 
 // watch redraws the table now and on every change of the node table, until
 // ctx ends or the master goes away.
-func (c *cli) watch(ctx context.Context, client *bproc.Client, w io.Writer) error {
+func (c *cli) watch(ctx context.Context, client *apiclient.Client, w io.Writer) error {
 	table, err := client.Nodes()
 	for err == nil && ctx.Err() == nil {
 		fmt.Fprint(w, clearScreen)

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/internal/shared/apiclient"
 )
 
 // Cluster is a bpmaster with local namespace nodes, in a temp dir of its
@@ -105,7 +105,7 @@ func StartCluster(bin string, nodes int, extra ...string) (c *Cluster, err error
 }
 
 func (c *Cluster) nodesUp() (int, error) {
-	cl, err := bproc.Dial(c.Socket)
+	cl, err := apiclient.Dial(c.Socket)
 	if err != nil {
 		return 0, err
 	}

@@ -11,7 +11,7 @@ import (
 
 	"testing"
 
-	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/internal/shared/apiclient"
 )
 
 // BenchmarkDiskless runs the master's programs on diskless nodes (their
@@ -107,7 +107,7 @@ func timeIt(fn func() error) float64 {
 
 // sentBytes is the master's file bytes sent to all nodes so far.
 func sentBytes(c *Cluster) (int64, error) {
-	cl, err := bproc.Dial(c.Socket)
+	cl, err := apiclient.Dial(c.Socket)
 	if err != nil {
 		return 0, err
 	}

@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/internal/shared/apiclient"
 	"github.com/bproc/bproc/internal/shared/ghost"
 	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/wire"
@@ -38,7 +38,7 @@ const idleGhosts = 1000
 // per remote process pays.
 func BenchmarkGhostMemory(b *testing.B) {
 	c := cluster(b)
-	cl, err := bproc.Dial(c.Socket)
+	cl, err := apiclient.Dial(c.Socket)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func waitRunning(socket string, pids []int, timeout time.Duration) error {
 }
 
 func countRunning(socket string, want map[int]bool) (int, error) {
-	cl, err := bproc.Dial(socket)
+	cl, err := apiclient.Dial(socket)
 	if err != nil {
 		return 0, err
 	}

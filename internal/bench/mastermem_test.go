@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/internal/shared/apiclient"
 	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
@@ -80,7 +80,7 @@ func masterMemory(b *testing.B, c *Cluster, name string, stdio bool) {
 		files = [3]*os.File{inR, outW, outW}
 	}
 	var pids []int
-	var jobs []*bproc.Job
+	var jobs []*apiclient.Job
 	defer func() {
 		for _, pid := range pids {
 			syscall.Kill(pid, syscall.SIGKILL)
@@ -93,7 +93,7 @@ func masterMemory(b *testing.B, c *Cluster, name string, stdio bool) {
 	var levels []memory
 	began := time.Now()
 	for step := 1; step <= 2; step++ {
-		cl, err := bproc.Dial(c.Socket)
+		cl, err := apiclient.Dial(c.Socket)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/internal/shared/apiclient"
 	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
@@ -145,8 +145,8 @@ func launchAPI(c *Cluster, procs int, path string) (time.Duration, error) {
 // nodes, each running path with NoIO, and starts their ghosts. On error
 // the ghosts started are killed and their PIDs still returned, for the
 // caller to reap.
-func startGhosts(c *Cluster, procs int, path string, args ...string) ([]int, *bproc.Job, error) {
-	cl, err := bproc.Dial(c.Socket)
+func startGhosts(c *Cluster, procs int, path string, args ...string) ([]int, *apiclient.Job, error) {
+	cl, err := apiclient.Dial(c.Socket)
 	if err != nil {
 		return nil, nil, err
 	}

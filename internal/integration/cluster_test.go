@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/internal/shared/apiclient"
 )
 
 // binary is the bproc binary under test: $BPROC_BIN (make test sets it),
@@ -166,7 +167,7 @@ func (c *cluster) waitSettled() {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		settled := 0
-		if cl, err := bproc.Dial(c.socket); err == nil {
+		if cl, err := apiclient.Dial(c.socket); err == nil {
 			nodes, _ := cl.Nodes()
 			cl.Close()
 			// The local nodes: a test may run other nodes beside them.
@@ -298,7 +299,18 @@ func (c *cluster) nodeToken(t *testing.T, node string) string {
 	return tok
 }
 
-func (c *cluster) client() *bproc.Client {
+func (c *cluster) client() *apiclient.Client {
+	c.t.Helper()
+	cl, err := apiclient.Dial(c.socket)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// api is a client of the master's over the public Go API.
+func (c *cluster) api() *bproc.Client {
 	c.t.Helper()
 	cl, err := bproc.Dial(c.socket)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/internal/shared/apiclient"
 )
 
 // TestSlaveKilled: a node's bpslave killed with SIGKILL in the middle of a
@@ -354,7 +354,7 @@ func waitWithin(t *testing.T, what string, d time.Duration, ok func() bool) {
 
 // nodeState is node n's state in the master's table, "" if not known.
 func nodeState(c *cluster, n int) string {
-	cl, err := bproc.Dial(c.socket)
+	cl, err := apiclient.Dial(c.socket)
 	if err != nil {
 		return ""
 	}
@@ -381,7 +381,7 @@ func recordStates(t *testing.T, c *cluster) *stateLog {
 	go func() {
 		defer close(done)
 		for {
-			if cl, err := bproc.Dial(c.socket); err == nil {
+			if cl, err := apiclient.Dial(c.socket); err == nil {
 				nodes, _ := cl.Nodes()
 				cl.Close()
 				s.mu.Lock()

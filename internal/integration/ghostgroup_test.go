@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/internal/shared/apiclient"
 	"github.com/bproc/bproc/internal/shared/ghost"
 	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/wire"
@@ -22,9 +22,9 @@ import (
 // jobOf asks the cluster for a run of argv on nodes with no stdio, through
 // the Go API, so that the ghosts are this test's children. Its events are
 // drained (the master blocks on a job no one reads).
-func jobOf(t *testing.T, c *cluster, nodes []int, argv ...string) *bproc.Job {
+func jobOf(t *testing.T, c *cluster, nodes []int, argv ...string) *apiclient.Job {
 	t.Helper()
-	cl, err := bproc.Dial(c.socket)
+	cl, err := apiclient.Dial(c.socket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func newGhosts(t *testing.T) *ghosts {
 }
 
 // start starts ranks of job.
-func (g *ghosts) start(job *bproc.Job, ranks ...int) []int {
+func (g *ghosts) start(job *apiclient.Job, ranks ...int) []int {
 	g.t.Helper()
 	var pids []int
 	for _, i := range ranks {

@@ -249,7 +249,7 @@ func TestLibbproc(t *testing.T) {
 	sleeper := c.startBpsh(t, "1", "sleep", "300")
 	ghost := waitChild(t, sleeper.Process.Pid)
 	waitFor(t, "the master to know the ghost", func() bool {
-		_, err := c.client().PIDNode(ghost)
+		_, err := c.api().PIDNode(t.Context(), ghost)
 		return err == nil
 	})
 	expect(0, "1", "pidnode", strconv.Itoa(ghost))

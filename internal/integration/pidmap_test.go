@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/internal/shared/apiclient"
 	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
@@ -45,7 +45,7 @@ func TestPIDTakenOnNode(t *testing.T) {
 			t.Fatalf("the process has PID %d on the node, which its own process holds", nodePID)
 		}
 		var procs []localapi.Proc
-		cl, err := bproc.Dial(c.socket)
+		cl, err := apiclient.Dial(c.socket)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,9 +128,9 @@ func holdNodePID(t *testing.T, slave, pid int) func() {
 // startAt starts `sh` on node 0 through the Go API with this machine's
 // next PID made want, and reads the PID the shell has on the node. ok is
 // false when the ghost got another PID (something else took want).
-func startAt(t *testing.T, c *cluster, want int) (ghost, nodePID int, job *bproc.Job, out *os.File, ok bool) {
+func startAt(t *testing.T, c *cluster, want int) (ghost, nodePID int, job *apiclient.Job, out *os.File, ok bool) {
 	t.Helper()
-	cl, err := bproc.Dial(c.socket)
+	cl, err := apiclient.Dial(c.socket)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,15 @@
 package integration
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/bproc/bproc/bproc"
 )
 
 // TestRfork: bproc_rfork from a C program (built here against libbproc)
@@ -47,15 +50,15 @@ func TestRfork(t *testing.T) {
 // status, Signal reaches the remote process.
 func TestExecMove(t *testing.T) {
 	c := startCluster(t, 2)
-	cl := c.client()
-	p, err := cl.ExecMove(1, "/bin/sh", []string{"sh", "-c", "exit 3"}, nil, [3]*os.File{})
+	cl := c.api()
+	p, err := cl.ExecMove(t.Context(), 1, "/bin/sh", []string{"sh", "-c", "exit 3"}, nil, [3]*os.File{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st, err := p.Wait(); err != nil || st.ExitCode() != 3 {
 		t.Errorf("ExecMove sh -c 'exit 3': %v %v, want exit 3", st, err)
 	}
-	ps, err := c.client().VExecMove([]int{0, 1}, "/bin/sleep", []string{"sleep", "30"}, nil, [3]*os.File{})
+	ps, err := cl.VExecMove(t.Context(), []int{0, 1}, "/bin/sleep", []string{"sleep", "30"}, nil, [3]*os.File{})
 	if err != nil || len(ps) != 2 {
 		t.Fatalf("VExecMove: %v %v", ps, err)
 	}
@@ -66,7 +69,7 @@ func TestExecMove(t *testing.T) {
 			t.Errorf("VExecMove process %d after SIGTERM: %v %v", i, st, err)
 		}
 	}
-	if _, err := c.client().ExecMove(7, "/bin/true", nil, nil, [3]*os.File{}); err == nil || !strings.Contains(err.Error(), "Invalid node number") {
+	if _, err := cl.ExecMove(t.Context(), 7, "/bin/true", nil, nil, [3]*os.File{}); !errors.Is(err, bproc.ErrInvalidNode) || !strings.Contains(err.Error(), "Invalid node number") {
 		t.Errorf("ExecMove to a node that does not exist: %v", err)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bproc/bproc/bproc"
+	"github.com/bproc/bproc/internal/shared/apiclient"
 	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
@@ -139,7 +139,7 @@ func TestStreamsIntact(t *testing.T) {
 // process would leave one running (or kill it by something else).
 func TestSignalsManyGhosts(t *testing.T) {
 	c := startCluster(t, 2)
-	cl, err := bproc.Dial(c.socket)
+	cl, err := apiclient.Dial(c.socket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,9 +208,9 @@ func TestSignalsManyGhosts(t *testing.T) {
 
 // startAPI starts argv on node 0 through the Go API with the ghost's stdio
 // files (nil: none), and returns the ghost's PID and the job.
-func startAPI(t *testing.T, c *cluster, files [3]*os.File, argv ...string) (int, *bproc.Job) {
+func startAPI(t *testing.T, c *cluster, files [3]*os.File, argv ...string) (int, *apiclient.Job) {
 	t.Helper()
-	cl, err := bproc.Dial(c.socket)
+	cl, err := apiclient.Dial(c.socket)
 	if err != nil {
 		t.Fatal(err)
 	}

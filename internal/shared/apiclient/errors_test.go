@@ -1,4 +1,4 @@
-package bproc
+package apiclient
 
 import (
 	"errors"
@@ -17,9 +17,9 @@ func TestMasterErrorCodes(t *testing.T) {
 		code localapi.Code
 		want error
 	}{
-		{"node 3 went away", localapi.CodeSlaveDied, ErrSlaveDied},
-		{"move: no such node", localapi.CodeInvalidNode, ErrInvalidNode},
-		{"Node is down", localapi.CodeSameNode, ErrSameNode},
+		{"node 3 went away", localapi.CodeSlaveDied, localapi.ErrSlaveDied},
+		{"move: no such node", localapi.CodeInvalidNode, localapi.ErrInvalidNode},
+		{"Node is down", localapi.CodeSameNode, localapi.ErrSameNode},
 		{"add-node: root only", localapi.ErrPermission.Code, fs.ErrPermission},
 		{"exec failed", localapi.ErrExecFormat.Code, syscall.ENOEXEC},
 	} {
@@ -31,7 +31,7 @@ func TestMasterErrorCodes(t *testing.T) {
 	}
 	// A code no table has means nothing, whatever the text.
 	c := dialFake(t, map[string]localapi.Reply{localapi.OpNodes: {Error: "Node is down", Code: 999}})
-	if _, err := c.Nodes(); err == nil || errors.Is(err, ErrNodeDown) {
+	if _, err := c.Nodes(); err == nil || errors.Is(err, localapi.ErrNodeDown) {
 		t.Errorf("reply with code 999: Nodes() = %v, want an error of no meaning", err)
 	}
 }
@@ -42,14 +42,14 @@ func TestRankAndEventErrors(t *testing.T) {
 	}
 	var rk localapi.Rank
 	rk.Refuse(localapi.ErrInvalidNode)
-	if err := RankError(rk); !errors.Is(err, ErrInvalidNode) || err.Error() != "Invalid node number" {
+	if err := RankError(rk); !errors.Is(err, localapi.ErrInvalidNode) || err.Error() != "Invalid node number" {
 		t.Errorf("RankError = %v", err)
 	}
 	// From a master older than codes: the text.
-	if err := EventError(localapi.Event{Error: "Slave node died"}); !errors.Is(err, ErrSlaveDied) {
+	if err := EventError(localapi.Event{Error: "Slave node died"}); !errors.Is(err, localapi.ErrSlaveDied) {
 		t.Errorf("EventError of a text = %v", err)
 	}
-	if err := FailureError(localapi.Failure(4, localapi.ErrNodeDown)); !errors.Is(err, ErrNodeDown) || err.Error() != "node 4: Node is down" {
+	if err := FailureError(localapi.Failure(4, localapi.ErrNodeDown)); !errors.Is(err, localapi.ErrNodeDown) || err.Error() != "node 4: Node is down" {
 		t.Errorf("FailureError = %v", err)
 	}
 }

@@ -1,10 +1,11 @@
-package bproc
+package apiclient
 
 import (
 	"errors"
 	"syscall"
 	"testing"
 
+	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/vmadump"
 )
 
@@ -16,7 +17,7 @@ func TestNotPortedIsENOSYS(t *testing.T) {
 	if !errors.Is(err, syscall.ENOSYS) {
 		t.Errorf("%q is not ENOSYS", err)
 	}
-	if errors.Is(err, syscall.EPERM) || errors.Is(err, ErrNodeDown) {
+	if errors.Is(err, syscall.EPERM) || errors.Is(err, localapi.ErrNodeDown) {
 		t.Errorf("%q matches another error", err)
 	}
 }

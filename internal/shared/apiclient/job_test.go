@@ -1,0 +1,102 @@
+package apiclient
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bproc/bproc/internal/shared/localapi"
+)
+
+// runMaster answers one run request with a rank per node, then sends
+// events events and says on the returned channel whether all were sent
+// within a few seconds.
+func runMaster(t *testing.T, events int) (string, <-chan error) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "master.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	sent := make(chan error, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			sent <- err
+			return
+		}
+		t.Cleanup(func() { c.Close() })
+		var req localapi.Request
+		if err := localapi.ReadFrame(c, &req); err != nil {
+			sent <- err
+			return
+		}
+		ranks := make([]localapi.Rank, len(req.Run.Nodes))
+		for i, n := range req.Run.Nodes {
+			ranks[i] = localapi.Rank{Node: n, Token: "not-a-token"}
+		}
+		if err := localapi.WriteFrame(c, localapi.Reply{Ranks: ranks}); err != nil {
+			sent <- err
+			return
+		}
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		for i := range events {
+			if err := localapi.WriteFrame(c, localapi.Event{Rank: 0, PID: 100000 + i, Started: true, Final: true, Warning: strings.Repeat("w", 100)}); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	return sock, sent
+}
+
+// TestEventsUnread: the master's sends never wait for the caller to
+// read Events (bpmaster's writes blocked once 64 were queued and the
+// socket's buffer was full, and its ghosts were told nothing more).
+func TestEventsUnread(t *testing.T) {
+	const n = 30000 // some 4 MB, beyond any socket buffer
+	sock, sent := runMaster(t, n)
+	c, err := Dial(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := c.Run(localapi.Run{Nodes: []int{0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer job.Close()
+	if err := <-sent; err != nil {
+		t.Fatalf("the master's sends with Events unread: %v", err)
+	}
+	// All of them come, in order, to whoever reads at last.
+	for i := range n {
+		ev, ok := <-job.Events
+		if !ok || ev.PID != 100000+i {
+			t.Fatalf("event %d: %+v, %v", i, ev, ok)
+		}
+	}
+}
+
+// TestStartGhostRange: a rank the job does not have is an error.
+func TestStartGhostRange(t *testing.T) {
+	sock, _ := runMaster(t, 0)
+	c, err := Dial(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := c.Run(localapi.Run{Nodes: []int{0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer job.Close()
+	for _, i := range []int{5, 1, -1} {
+		if _, err := job.StartGhost(i, [3]*os.File{}); err == nil || !strings.Contains(err.Error(), "the job has ranks 0 to 0") {
+			t.Errorf("StartGhost(%d) on a one-rank job = %v", i, err)
+		}
+	}
+}
