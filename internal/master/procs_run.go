@@ -47,6 +47,7 @@ type rank struct {
 	node  int
 	token ghost.Token
 	pre   *preChannel // a moved process: already on the node
+	desc  *descendant // a process a remote process forked (procs_space.go)
 }
 
 func (m *Master) newJob(c *client, r *localapi.Run) (*job, []localapi.Rank, error) {
@@ -174,6 +175,9 @@ func (m *Master) serveGhost(c *net.UnixConn, cred localapi.Cred, first []byte, f
 		return
 	}
 	p := &proc{m: m, pid: cred.PID, rank: r, job: r.job, ghost: c, release: release}
+	if r.desc != nil {
+		r.desc.born <- cred.PID
+	}
 	k := 0
 	for i := 0; i < 3; i++ {
 		if mask&(1<<i) == 0 {
@@ -231,6 +235,13 @@ func (p *proc) run() {
 		p.mu.Lock()
 		p.nodePID = pre.nodePID
 		p.mu.Unlock()
+	} else if p.rank.desc != nil {
+		var ok bool
+		if ch, reqs, ok = p.openAdopt(sc); !ok {
+			p.end()
+			return
+		}
+		outs = outputStreams{}
 	} else {
 		var ok bool
 		if ch, reqs, outs, ok = p.open(sc, n); !ok {
@@ -283,7 +294,9 @@ func (p *proc) end() {
 // finish tells the client how the rank ended, then the ghost, in that order:
 // the client must hold the reason before it reaps the ghost.
 func (p *proc) finish(s wire.ExitStatus, started bool, why string) {
-	p.job.c.send(localapi.Event{Rank: p.rank.index, PID: p.pid, Started: started, Status: s, Error: why, Final: true})
+	if p.rank.desc == nil { // the client knows of its ranks only
+		p.job.c.send(localapi.Event{Rank: p.rank.index, PID: p.pid, Started: started, Status: s, Error: why, Final: true})
+	}
 	if s.Signal != 0 {
 		ghost.WriteSignal(p.ghost, s.Signal)
 	} else {
