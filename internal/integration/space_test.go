@@ -114,7 +114,11 @@ func ghostExit(t *testing.T, pid int) func() syscall.WaitStatus {
 	return func() syscall.WaitStatus {
 		t.Helper()
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		if n, err := unix.Poll(pfd, 20000); n != 1 || err != nil {
+		n, err := unix.Poll(pfd, 20000)
+		for err == unix.EINTR {
+			n, err = unix.Poll(pfd, 20000)
+		}
+		if n != 1 || err != nil {
 			t.Fatalf("ghost %d: still there after 20 s (poll %d, %v)", pid, n, err)
 		}
 		// The status is there once the ghost's parent has reaped it.
@@ -265,4 +269,30 @@ print(os.getpid(), len(os.listdir("/proc/self/task")), flush=True)
 		waitFor(t, "the orphan's ghost reaped", func() bool { return ppid(a) == 0 })
 		c.waitNoProcs()
 	})
+}
+
+// TestSpaceAfterMove: a process moved to another node (bproc_move) keeps
+// its filter there: what it forks has a ghost, a child of its own, that
+// ends with the child's status, which the moved process reaps as well.
+func TestSpaceAfterMove(t *testing.T) {
+	c := startCluster(t, 2)
+	bin := testProgram(t, "spacemove")
+	j := startSpaceJob(t, c, "exec "+bin)
+	p := pids(t, j.line(t))
+	if len(p) != 2 {
+		t.Fatalf("spacemove said %v, want its PID and its child's", p)
+	}
+	moved, child := p[0], p[1]
+	exit := ghostExit(t, child)
+	if pp := ppid(child); pp != moved {
+		t.Errorf("the moved process's child %d: ghost's parent %d, want the moved process's ghost %d", child, pp, moved)
+	}
+	if l := j.line(t); l != "child=4" {
+		t.Errorf("spacemove reaped %q, want child=4", l)
+	}
+	if ws := exit(); !ws.Exited() || ws.ExitStatus() != 4 {
+		t.Errorf("the child's ghost: %#x, want exit 4", uint32(ws))
+	}
+	j.cmd.Wait()
+	c.waitNoProcs()
 }
