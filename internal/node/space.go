@@ -162,6 +162,7 @@ func (sp *space) serveListener(l int) {
 	}
 	for {
 		var n seccompNotif
+		var recvErr error
 		hup := false
 		err := rc.Read(func(fd uintptr) bool {
 			// NOTIF_RECV blocks whatever O_NONBLOCK says: look first, and
@@ -180,11 +181,14 @@ func (sp *space) serveListener(l int) {
 				return false
 			}
 			if e != 0 {
-				err = e
+				recvErr = e
 			}
 			return true
 		})
-		if err != nil || hup {
+		if err != nil || recvErr != nil || hup {
+			if recvErr != nil {
+				sp.s.log.Warn("process space: seccomp listener", "err", recvErr)
+			}
 			return
 		}
 		sp.handle(l, &n)
