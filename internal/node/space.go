@@ -293,7 +293,10 @@ func waitChild(pid, parent int) (int, error) {
 		fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 		if err == nil {
 			// Held by the pidfd now: is it the child, or another's?
-			if pp, perr := ppidOf(pid); perr == nil && pp == parent {
+			// A parent that exited at once (sh -c 'daemon &') has left
+			// its child to bpslave, the namespace's PID 1, already.
+			pp, perr := ppidOf(pid)
+			if perr == nil && (pp == parent || pp == 1 && !alive(parent)) {
 				return fd, nil
 			} else if perr == nil {
 				unix.Close(fd)
@@ -306,6 +309,16 @@ func waitChild(pid, parent int) (int, error) {
 		}
 		time.Sleep(delay)
 	}
+}
+
+// alive: pid is there and not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i > 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
 }
 
 func tgidOf(tid int) (int, error) { return statusField(tid, "Tgid:") }

@@ -90,7 +90,9 @@
 //
 // CmdFork makes the ghost fork a child ghost (a real fork, not a group
 // sibling: the child is the ghost's own child, as the remote process's
-// child is its own) that connects with that token and hands no fds. A
+// child is its own) that connects with that token, keeps no fd of its
+// parent's (not even 0-2: its process's stdio is on the node) and hands
+// none. A
 // ghost reaps its ghost children and does not relay the kernel's SIGCHLD
 // for them: the remote parent gets its own on the node.
 //

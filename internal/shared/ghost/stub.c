@@ -520,15 +520,17 @@ static __attribute__((noreturn, used)) void sibling(struct spec *p)
  * ghost that forked it, so the master's process tree is the node's. It
  * runs on a stack of its own (its parent may be a group sibling whose 1 kB
  * slice has no room for a second ghost's frames), in a copy of the
- * parent's memory, and keeps the parent's fds 0-2, as a forked process
- * does; it hands none to the master (fdmask 0): its process's stdio is
- * its ancestor's on the node.
+ * parent's memory. It keeps no fd of its parent's, not even 0-2: its
+ * process's stdio is on the node (its ancestor's, or what it redirected
+ * to), and a copy here of bpsh's output would keep a reader of bpsh
+ * waiting for the end of a remote daemon that writes nothing there. It
+ * hands none to the master (fdmask 0).
  */
 static __attribute__((noreturn, used)) void forked(struct spec *p)
 {
-	if (sys3(SYS_close_range, 3, ~0U, 0) < 0) {
+	if (sys3(SYS_close_range, 0, ~0U, 0) < 0) {
 		u32 fd;
-		for (fd = 3; fd < 64; fd++)
+		for (fd = 0; fd < 64; fd++)
 			sys1(SYS_close, fd);
 	}
 	ghost(p->path, &p->h, -1);
