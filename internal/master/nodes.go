@@ -209,6 +209,11 @@ func (m *Master) nodeRequests(n *node, sc *ssh.ServerConn, reqs <-chan *ssh.Requ
 				once.Do(func() { close(helloed) })
 				m.routines.Go(func() { m.setUpNode(n, sc, log) })
 			}
+		case wire.ReqFork:
+			if err := m.fork(n, r); err != nil {
+				log.Warn("fork on node", "err", err)
+				r.Reply(false, nil)
+			}
 		default:
 			log.Warn("unknown request from node", "type", r.Type)
 			r.Reply(false, nil)

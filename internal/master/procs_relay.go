@@ -106,6 +106,9 @@ func (p *proc) request(r *relayRun, req *ssh.Request) {
 			p.m.log.Warn("bad exit status from node", "node", p.rank.node, "pid", p.pid, "err", err)
 		}
 	case wire.ReqWarning:
+		if p.rank.desc != nil {
+			break
+		}
 		p.send(func() { p.job.c.send(localapi.Event{Rank: p.rank.index, PID: p.pid, Warning: string(req.Payload)}) })
 	}
 	if req.WantReply {

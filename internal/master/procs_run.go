@@ -55,6 +55,7 @@ type rank struct {
 	node  int
 	token ghost.Token
 	pre   *preChannel // a moved process: already on the node
+	desc  *descendant // a process a remote process forked (procs_space.go)
 }
 
 func (m *Master) newJob(c *client, r *localapi.Run) (*job, []localapi.Rank, error) {
@@ -116,7 +117,12 @@ func (m *Master) endJob(j *job) {
 	j.hungUp = true
 	ps := make([]*proc, 0, len(j.procs))
 	for p := range j.procs {
-		ps = append(ps, p)
+		// Only the client's own ranks: what they forked is in the space
+		// on its own (an orphan keeps its ghost until it ends), as a
+		// shell's background job outlives an ssh session's command.
+		if p.rank.desc == nil {
+			ps = append(ps, p)
+		}
 	}
 	m.mu.Unlock()
 	for _, p := range ps {
@@ -202,6 +208,9 @@ func (m *Master) serveGhost(c *net.UnixConn, cred localapi.Cred, first []byte, f
 		return
 	}
 	p := &proc{m: m, pid: cred.PID, rank: r, job: r.job, ghost: c, release: release}
+	if r.desc != nil {
+		r.desc.born <- cred.PID
+	}
 	k := 0
 	for i := 0; i < 3; i++ {
 		if mask&(1<<i) == 0 {
@@ -263,6 +272,13 @@ func (p *proc) run() {
 		p.mu.Lock()
 		p.nodePID = pre.nodePID
 		p.mu.Unlock()
+	} else if p.rank.desc != nil {
+		var ok bool
+		if ch, reqs, ok = p.openAdopt(sc); !ok {
+			p.end()
+			return
+		}
+		outs = outputStreams{}
 	} else {
 		var ok bool
 		if ch, reqs, outs, ok = p.open(sc, n); !ok {
@@ -279,7 +295,7 @@ func (p *proc) run() {
 	// Its client hung up while it started: endJob's signal found no
 	// channel.
 	m.mu.Lock()
-	orphan := p.job.hungUp
+	orphan := p.job.hungUp && p.rank.desc == nil
 	m.mu.Unlock()
 	if orphan {
 		p.signal(syscall.SIGKILL)
@@ -324,11 +340,13 @@ func (p *proc) end() {
 // finish tells the client how the rank ended, then the ghost, in that order:
 // the client must hold the reason before it reaps the ghost.
 func (p *proc) finish(s wire.ExitStatus, started bool, why error) {
-	ev := localapi.Event{Rank: p.rank.index, PID: p.pid, Started: started, Status: s, Final: true}
-	if why != nil {
-		ev.Error, ev.Code = why.Error(), localapi.CodeOf(why)
+	if p.rank.desc == nil { // the client knows of its ranks only
+		ev := localapi.Event{Rank: p.rank.index, PID: p.pid, Started: started, Status: s, Final: true}
+		if why != nil {
+			ev.Error, ev.Code = why.Error(), localapi.CodeOf(why)
+		}
+		p.job.c.send(ev)
 	}
-	p.job.c.send(ev)
 	if s.Signal != 0 {
 		ghost.WriteSignal(p.ghost, s.Signal)
 	} else {

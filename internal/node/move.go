@@ -70,7 +70,9 @@ func (s *Slave) startMoved(nc ssh.NewChannel, ps *wire.ProcStart, st *stdio, log
 	}
 	var done <-chan unix.WaitStatus
 	a.Start = func(sa spawn.Attr, rebuild func(int) error) (int, error) {
+		serve := s.space.withFilter(&sa)
 		pid, d, err := s.reaper.StartTraced(sa, rebuild)
+		serve(err == nil)
 		done = d
 		return pid, err
 	}

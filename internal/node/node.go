@@ -80,6 +80,8 @@ type Slave struct {
 
 	api *net.UnixListener // the local API for the node's processes
 
+	space *space // the processes that the node's processes fork (space.go)
+
 	selfOnce sync.Once
 	selfFile *os.File // s.self, open, for bpcp in the view
 }
@@ -98,7 +100,9 @@ func New(cfg Config) *Slave {
 	if _, serr := os.Stat("/init"); serr == nil && (cfg.Local || os.Getpid() == 1) || err != nil {
 		self = "/init"
 	}
-	return &Slave{cfg: cfg, log: cfg.Log.With("node", cfg.Node), reaper: spawn.NewReaper(), procs: make(map[int]*proc), sessions: make(map[int]bool), self: self}
+	s := &Slave{cfg: cfg, log: cfg.Log.With("node", cfg.Node), reaper: spawn.NewReaper(), procs: make(map[int]*proc), sessions: make(map[int]bool), self: self}
+	s.space = newSpace(s)
+	return s
 }
 
 // Run keeps a connection to the master until ctx ends, reconnecting with
@@ -243,6 +247,8 @@ func (s *Slave) session(ctx context.Context, conn ssh.Conn, chans <-chan ssh.New
 			go s.startProc(nc)
 		case wire.ChanDump:
 			go s.dumpProc(nc)
+		case wire.ChanAdopt:
+			go s.adopt(nc)
 		default:
 			nc.Reject(ssh.UnknownChannelType, "unknown channel type "+nc.ChannelType())
 		}

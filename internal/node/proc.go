@@ -133,10 +133,16 @@ func (s *Slave) startProc(nc ssh.NewChannel) {
 // startLocked starts the process with the ghost's PID, or any PID when that
 // number is taken here, and records it.
 func (s *Slave) startLocked(attr spawn.Attr, ps *wire.ProcStart) (int, <-chan unix.WaitStatus, error) {
-	pid, done, err := s.reaper.Start(attr)
+	start := func(attr spawn.Attr) (int, <-chan unix.WaitStatus, error) {
+		serve := s.space.withFilter(&attr)
+		pid, done, err := s.reaper.Start(attr)
+		serve(err == nil)
+		return pid, done, err
+	}
+	pid, done, err := start(attr)
 	if errors.Is(err, spawn.ErrPIDTaken) || errors.Is(err, syscall.EINVAL) && attr.PID != 0 {
 		attr.PID = 0
-		pid, done, err = s.reaper.Start(attr)
+		pid, done, err = start(attr)
 	}
 	if err != nil {
 		return 0, nil, err

@@ -85,7 +85,16 @@
 //	                               token [16]byte, uint32 version (1), uint32 reserved (0)
 //	event   ghost->master  8 bytes: uint32 type, uint32 arg   (EventSignal: arg is the signal)
 //	command master->ghost  8 bytes: uint32 type, uint32 arg   (CmdExit: exit(arg);
-//	                                                          CmdSignal: die by signal arg)
+//	                                                          CmdSignal: die by signal arg;
+//	                                                          CmdFork: 16 bytes of token follow)
+//
+// CmdFork makes the ghost fork a child ghost (a real fork, not a group
+// sibling: the child is the ghost's own child, as the remote process's
+// child is its own) that connects with that token, keeps no fd of its
+// parent's (not even 0-2: its process's stdio is on the node) and hands
+// none. A
+// ghost reaps its ghost children and does not relay the kernel's SIGCHLD
+// for them: the remote parent gets its own on the node.
 //
 // The hello carries the ghost's open fds among 0, 1, 2 in one SCM_RIGHTS
 // message, in that order; bit i of fdmask is set when fd i is among them.

@@ -26,6 +26,7 @@ typedef unsigned char u8;
 #define SYS_poll 7
 #define SYS_mmap 9
 #define SYS_mprotect 10
+#define SYS_munmap 11
 #define SYS_rt_sigaction 13
 #define SYS_rt_sigprocmask 14
 #define SYS_getpid 39
@@ -34,6 +35,7 @@ typedef unsigned char u8;
 #define SYS_sendmsg 46
 #define SYS_recvmsg 47
 #define SYS_clone 56
+#define SYS_wait4 61
 #define SYS_kill 62
 #define SYS_fcntl 72
 #define SYS_setpgid 109
@@ -74,6 +76,9 @@ typedef unsigned char u8;
 #define F_GETFD 1
 #define F_DUPFD_CLOEXEC 1030
 #define POLLIN 1
+#define WNOHANG 1
+#define WALL 0x40000000
+#define FORK_STACK 8192
 #define PR_SET_DUMPABLE 4
 #define PR_SET_NAME 15
 #define PROT_NONE 0
@@ -89,6 +94,7 @@ typedef unsigned char u8;
 /* Wire format: keep in step with wire.go. */
 #define CMD_EXIT 1
 #define CMD_SIGNAL 2
+#define CMD_FORK 3
 #define EVENT_SIGNAL 1
 #define VERSION 1
 
@@ -175,10 +181,12 @@ struct hello {
 	u32 reserved;
 };
 
-/* signalfd_siginfo is 128 bytes; only the first field matters here. */
+/* signalfd_siginfo is 128 bytes; signo and code matter here. */
 struct sfd_info {
 	u32 signo;
-	u8 rest[124];
+	int err;
+	int code; /* > 0: sent by the kernel (CLD_EXITED...), <= 0: by a process */
+	u8 rest[116];
 };
 
 /* The compiler may emit calls to these for struct initialisation. */
@@ -507,6 +515,55 @@ static __attribute__((noreturn, used)) void sibling(struct spec *p)
 	ghost(p->path, &p->h, -1);
 }
 
+/*
+ * forked is a descendant ghost's start (CMD_FORK): a real child of the
+ * ghost that forked it, so the master's process tree is the node's. It
+ * runs on a stack of its own (its parent may be a group sibling whose 1 kB
+ * slice has no room for a second ghost's frames), in a copy of the
+ * parent's memory. It keeps no fd of its parent's, not even 0-2: its
+ * process's stdio is on the node (its ancestor's, or what it redirected
+ * to), and a copy here of bpsh's output would keep a reader of bpsh
+ * waiting for the end of a remote daemon that writes nothing there. It
+ * hands none to the master (fdmask 0).
+ */
+static __attribute__((noreturn, used)) void forked(struct spec *p)
+{
+	if (sys3(SYS_close_range, 0, ~0U, 0) < 0) {
+		u32 fd;
+		for (fd = 0; fd < 64; fd++)
+			sys1(SYS_close, fd);
+	}
+	ghost(p->path, &p->h, -1);
+}
+
+/*
+ * forkghost makes a descendant ghost with the token tok. A failure is
+ * not reported: the master, waiting for the new ghost's hello, gives up.
+ */
+static __attribute__((noinline)) void forkghost(const char *path, const u8 *tok)
+{
+	struct spec *sp;
+	long st = sys6(SYS_mmap, 0, FORK_STACK, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (st < 0)
+		return;
+	sp = (struct spec *)(st + FORK_STACK) - 1;
+	sp->path = path;
+	sp->h = (struct hello){{'B', 'P', 'G', '1'}, 0, {0}, VERSION, 0};
+	memcpy(sp->h.token, tok, sizeof sp->h.token);
+	sp->flags = 0;
+	/* No CLONE_VM: the child's memory is a copy, this stack included. */
+	clonevm(SIGCHLD, sp, 0, forked, sp);
+	sys2(SYS_munmap, st, FORK_STACK);
+}
+
+/* reap collects the ghost's own children (descendant ghosts) that ended. */
+static void reap(void)
+{
+	while (sys4(SYS_wait4, -1, 0, WNOHANG | WALL, 0) > 0)
+		;
+}
+
 static u32 popcount3(u32 m)
 {
 	return (m & 1) + (m >> 1 & 1) + (m >> 2 & 1);
@@ -672,7 +729,13 @@ static __attribute__((noreturn, noinline)) void ghost(const char *path, struct h
 			r = sys3(SYS_read, sfd, &si, sizeof si);
 			if (r < 0 && r != -EINTR)
 				die(SIGKILL); /* cannot happen; never spin on it */
-			if (r == (long)sizeof si) {
+			if (r == (long)sizeof si && si.signo == SIGCHLD && si.code > 0) {
+				/*
+				 * A descendant ghost ended: reap it. Not relayed:
+				 * the remote parent gets its own SIGCHLD on the node.
+				 */
+				reap();
+			} else if (r == (long)sizeof si) {
 				if (send8((int)s, EVENT_SIGNAL, si.signo) < 0)
 					die(SIGKILL); /* the master is gone */
 				if (si.signo == SIGTSTP || si.signo == SIGTTIN || si.signo == SIGTTOU)
@@ -700,6 +763,19 @@ static __attribute__((noreturn, noinline)) void ghost(const char *path, struct h
 				exit_group((int)c[1]);
 			if (c[0] == CMD_SIGNAL)
 				die(c[1]);
+			if (c[0] == CMD_FORK) {
+				u8 tok[16];
+				got = 0;
+				while (got < sizeof tok) {
+					r = sys3(SYS_read, s, tok + got, sizeof tok - got);
+					if (r == -EINTR)
+						continue;
+					if (r <= 0)
+						die(SIGKILL);
+					got += (u64)r;
+				}
+				forkghost(path, tok);
+			}
 		}
 
 		if (ctl >= 0 && p[2].revents && serve((int)ctl, &a, path) < 0) {

@@ -31,6 +31,9 @@ const (
 	// CmdSignal makes the ghost die by signal arg (or exit 128+arg if
 	// the signal's default action is to ignore it).
 	CmdSignal = 2
+	// CmdFork makes the ghost fork a descendant ghost, a child of its
+	// own, which connects with the Token that follows the command.
+	CmdFork = 3
 )
 
 // maxFDs bounds the fds ReadHello accepts in one message; a ghost sends at
@@ -232,6 +235,16 @@ func WriteSignal(w io.Writer, sig syscall.Signal) error {
 		return fmt.Errorf("ghost: signal %d out of range 1-64", int(sig))
 	}
 	return writeCmd(w, CmdSignal, uint32(sig))
+}
+
+// WriteFork tells the ghost to fork a child ghost that says hello with t:
+// the ghost of a process its remote process forked.
+func WriteFork(w io.Writer, t Token) error {
+	var b [CmdSize + len(Token{})]byte
+	binary.LittleEndian.PutUint32(b[0:4], CmdFork)
+	copy(b[CmdSize:], t[:])
+	_, err := w.Write(b[:])
+	return err
 }
 
 func writeCmd(w io.Writer, typ, arg uint32) error {

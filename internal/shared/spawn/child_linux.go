@@ -39,6 +39,8 @@ const (
 	stepSetctty
 	stepPdeathsig
 	stepChroot
+	stepSeccomp
+	stepSendListener
 	stepSetgroups
 	stepSetresgid
 	stepSetresuid
@@ -48,17 +50,19 @@ const (
 )
 
 var stepNames = [...]string{
-	stepSetsid:    "setsid",
-	stepDup:       "dup",
-	stepSetctty:   "setctty",
-	stepPdeathsig: "pdeathsig",
-	stepChroot:    "chroot",
-	stepSetgroups: "setgroups",
-	stepSetresgid: "setresgid",
-	stepSetresuid: "setresuid",
-	stepChdir:     "chdir",
-	stepTraceme:   "ptrace",
-	stepExecve:    "execve",
+	stepSetsid:       "setsid",
+	stepDup:          "dup",
+	stepSetctty:      "setctty",
+	stepPdeathsig:    "pdeathsig",
+	stepChroot:       "chroot",
+	stepSeccomp:      "seccomp",
+	stepSendListener: "send listener",
+	stepSetgroups:    "setgroups",
+	stepSetresgid:    "setresgid",
+	stepSetresuid:    "setresuid",
+	stepChdir:        "chdir",
+	stepTraceme:      "ptrace",
+	stepExecve:       "execve",
 }
 
 // child is everything the child needs, prepared before clone3 so that the
@@ -91,6 +95,17 @@ type child struct {
 	setctty   bool
 	pdeathsig uintptr
 	ppid      uintptr // our PID, to notice that we died before prctl
+
+	// With notify, the child installs prog with a new listener and sends
+	// the listener's fd over notifySock (msg, whose control message gets
+	// the fd number in cmsg's data).
+	notify     bool
+	prog       unix.SockFprog
+	notifySock int
+	msg        unix.Msghdr
+	iov        unix.Iovec
+	byte1      [1]byte
+	cmsg       [24]byte // a cmsghdr and one int, padded
 }
 
 // forkExec blocks every signal on this thread and clones. The parent
@@ -140,6 +155,7 @@ func forkExec(c *child) (pid uintptr, err syscall.Errno) {
 		ppid   uintptr
 		dfl    kernelSigaction
 		old    kernelSigaction
+		lfd    uintptr
 	)
 
 	// Addresses are taken here, inside the nosplit frame, so they cannot go
@@ -261,6 +277,24 @@ func forkExec(c *child) (pid uintptr, err syscall.Errno) {
 		if _, _, err = syscall.RawSyscall(unix.SYS_CHROOT, uintptr(unsafe.Pointer(c.root)), 0, 0); err != 0 {
 			goto fail
 		}
+	}
+
+	// While still root: a filter needs CAP_SYS_ADMIN or no_new_privs,
+	// and no_new_privs would disarm the set-user-ID programs the process
+	// runs. The filter's own calls come next, none of them filtered.
+	if c.notify {
+		step = stepSeccomp
+		if lfd, _, err = syscall.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
+			unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, uintptr(unsafe.Pointer(&c.prog))); err != 0 {
+			goto fail
+		}
+		*(*int32)(unsafe.Pointer(&c.cmsg[unix.SizeofCmsghdr])) = int32(lfd)
+		step = stepSendListener
+		if _, _, err = syscall.RawSyscall(unix.SYS_SENDMSG, uintptr(c.notifySock),
+			uintptr(unsafe.Pointer(&c.msg)), unix.MSG_NOSIGNAL); err != 0 {
+			goto fail
+		}
+		syscall.RawSyscall(unix.SYS_CLOSE, lfd, 0, 0)
 	}
 
 	// Raw setresuid and friends change this thread only, which is all the

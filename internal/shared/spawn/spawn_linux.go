@@ -51,6 +51,14 @@ type Attr struct {
 	// exits (see PR_SET_PDEATHSIG); Go ends a thread only when a goroutine
 	// exits while locked to it.
 	Pdeathsig syscall.Signal
+	// Notify, when not empty, is a seccomp filter the child installs
+	// with a listener (SECCOMP_FILTER_FLAG_NEW_LISTENER) while still root,
+	// before it drops its credentials; it sends the listener's fd with
+	// SCM_RIGHTS over NotifySock, its end of a unix socket pair (which
+	// should be close-on-exec), and closes it, so the program never holds
+	// it. The filter stays with the program and its descendants.
+	Notify     []unix.SockFilter
+	NotifySock int
 }
 
 // ErrPIDTaken is returned (wrapped) when Attr.PID is in use (EEXIST); the
@@ -262,6 +270,25 @@ func prepare(a *Attr) (*child, error) {
 	}
 	if a.Pdeathsig != 0 {
 		c.ppid = uintptr(syscall.Getpid())
+	}
+	if len(a.Notify) > 0 {
+		if a.NotifySock < 0 {
+			return nil, fmt.Errorf("spawn %s: Notify needs a NotifySock", a.Path)
+		}
+		prog := append([]unix.SockFilter(nil), a.Notify...)
+		c.notify = true
+		c.prog = unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+		c.notifySock = a.NotifySock
+		c.nextfd = max(c.nextfd, a.NotifySock+1)
+		c.iov = unix.Iovec{Base: &c.byte1[0]}
+		c.iov.SetLen(1)
+		c.msg.Iov = &c.iov
+		c.msg.SetIovlen(1)
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&c.cmsg[0]))
+		h.Level, h.Type = unix.SOL_SOCKET, unix.SCM_RIGHTS
+		h.SetLen(unix.CmsgLen(4))
+		c.msg.Control = &c.cmsg[0]
+		c.msg.SetControllen(unix.CmsgSpace(4))
 	}
 	return c, nil
 }

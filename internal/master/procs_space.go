@@ -1,0 +1,99 @@
+package master
+
+import (
+	"fmt"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bproc/bproc/internal/shared/ghost"
+	"github.com/bproc/bproc/internal/shared/wire"
+)
+
+// forkWait bounds how long a fork on a node waits for its ghost: the
+// parent's ghost forks it and it connects, a matter of a millisecond.
+const forkWait = 5 * time.Second
+
+// descendant says what a rank made for a fork on the node has on top of a
+// job's: the channel on which serveGhost hands over the new ghost's PID.
+type descendant struct {
+	born chan int // buffered: serveGhost never waits
+}
+
+// fork answers a node's ReqFork: the ghost of the forking process forks a
+// child ghost, whose PID goes back to the node for the child. It runs on
+// the node's request loop: replies to global requests must go in order,
+// and the node sends one fork at a time anyway.
+func (m *Master) fork(n *node, r *ssh.Request) error {
+	var f wire.Fork
+	if err := wire.Decode(r.Type, r.Payload, &f); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	parent := n.procByNodePID(f.Parent)
+	if parent == nil {
+		m.mu.Unlock()
+		return fmt.Errorf("node %d: fork of PID %d: no such process of the space", n.num, f.Parent)
+	}
+	tok, err := ghost.NewToken()
+	if err != nil {
+		m.mu.Unlock()
+		return err
+	}
+	d := &descendant{born: make(chan int, 1)}
+	m.pending[tok] = &rank{job: parent.job, index: parent.rank.index, node: n.num, token: tok, desc: d}
+	m.mu.Unlock()
+	drop := func() {
+		m.mu.Lock()
+		delete(m.pending, tok)
+		m.mu.Unlock()
+	}
+	if err := ghost.WriteFork(parent.ghost, tok); err != nil {
+		drop()
+		return fmt.Errorf("node %d: fork of PID %d: tell its ghost: %w", n.num, f.Parent, err)
+	}
+	select {
+	case pid := <-d.born:
+		return r.Reply(true, wire.Encode(wire.ForkReply{PID: pid}))
+	case <-time.After(forkWait):
+		drop()
+		return fmt.Errorf("node %d: fork of PID %d: its ghost made no child in %v", n.num, f.Parent, forkWait)
+	}
+}
+
+// procByNodePID is the process of n whose PID on the node is pid; m.mu
+// held.
+func (n *node) procByNodePID(pid int) *proc {
+	if p := n.procs[pid]; p != nil && p.nodePIDIs(pid) {
+		return p
+	}
+	for _, p := range n.procs {
+		if p.nodePIDIs(pid) {
+			return p
+		}
+	}
+	return nil
+}
+
+func (p *proc) nodePIDIs(pid int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.nodePID != 0 {
+		return p.nodePID == pid
+	}
+	return p.pid == pid
+}
+
+// openAdopt opens the channel of a descendant: the node sends its exit on
+// it and takes its signals.
+func (p *proc) openAdopt(sc ssh.Conn) (ssh.Channel, <-chan *ssh.Request, bool) {
+	p.mu.Lock()
+	p.nodePID = p.pid // the node steers the child to its ghost's PID
+	p.mu.Unlock()
+	ch, reqs, err := sc.OpenChannel(wire.ChanAdopt, wire.Encode(wire.Adopt{PID: p.pid}))
+	if err != nil {
+		p.finish(wire.ExitStatus{Signal: 9}, false, errNodeDied)
+		return nil, nil, false
+	}
+	return ch, reqs, true
+}

@@ -1,0 +1,126 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/wire"
+)
+
+// adoptWait bounds how long an adopt channel waits for its fork to be
+// done with: the master opens it as soon as the ghost runs, which may be
+// before the node has let the fork go on.
+const adoptWait = 10 * time.Second
+
+// adopt serves the channel of a descendant (wire.ChanAdopt): signals from
+// its ghost reach it through its pidfd, and its end goes to the master
+// with the status the kernel kept for the pidfd (PIDFD_INFO_EXIT), so the
+// parent that reaps it on the node loses nothing.
+func (s *Slave) adopt(nc ssh.NewChannel) {
+	var a wire.Adopt
+	if err := wire.Decode(wire.ChanAdopt, nc.ExtraData(), &a); err != nil {
+		nc.Reject(wire.RejectOther, err.Error())
+		return
+	}
+	t := s.space.entry(a.PID)
+	defer s.space.forget(a.PID, t)
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		return
+	}
+	defer ch.Close()
+	select {
+	case <-t.ready:
+	case <-time.After(adoptWait):
+		t.err = fmt.Errorf("fork of PID %d never done", a.PID)
+	}
+	if t.err != nil || t.pidfd < 0 {
+		// No such child: the ghost goes as if killed.
+		ch.SendRequest(wire.ReqExit, false, wire.ExitStatus{Signal: syscall.SIGKILL}.Marshal())
+		go ssh.DiscardRequests(reqs)
+		return
+	}
+	pidfd := os.NewFile(uintptr(t.pidfd), "pidfd")
+	defer pidfd.Close()
+	rc, err := pidfd.SyscallConn()
+	if err != nil {
+		return
+	}
+	signal := func(sig syscall.Signal) {
+		rc.Control(func(fd uintptr) { unix.PidfdSendSignal(int(fd), sig, nil, 0) })
+	}
+	masterGone := make(chan struct{})
+	go func() {
+		for r := range reqs {
+			if r.Type == wire.ReqSignal {
+				if sig, err := wire.UnmarshalSignal(r.Payload); err == nil {
+					signal(sig)
+				}
+			}
+			if r.WantReply {
+				r.Reply(false, nil)
+			}
+		}
+		// The ghost is gone (killed, or the master): so is the process.
+		close(masterGone)
+		signal(syscall.SIGKILL)
+	}()
+	// A pidfd is readable once its process has ended; Go's poller waits.
+	var ws unix.WaitStatus
+	var werr error
+	rc.Read(func(fd uintptr) bool {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if k, _ := unix.Poll(pfd, 0); k <= 0 {
+			return false
+		}
+		return true
+	})
+	// Readable means ended; the status is the pidfd's once the parent
+	// has reaped it. A zombie keeps its ghost, as it keeps its PID.
+	for delay := time.Millisecond; ; delay = min(2*delay, time.Second) {
+		rc.Control(func(fd uintptr) { ws, werr = exitOf(int(fd)) })
+		if werr != errNotReaped {
+			break
+		}
+		select {
+		case <-masterGone:
+			return
+		case <-time.After(delay):
+		}
+	}
+	select {
+	case <-masterGone:
+		return
+	default:
+	}
+	if werr != nil {
+		s.log.Warn("process space: exit status", "pid", a.PID, "err", werr)
+		ws = unix.WaitStatus(syscall.SIGKILL)
+	}
+	ch.SendRequest(wire.ReqExit, false, wire.FromWait(ws).Marshal())
+	ch.CloseWrite()
+}
+
+var errNotReaped = errors.New("not reaped yet")
+
+// exitOf reads an ended process's wait status from its pidfd (Linux 6.15:
+// kept for the pidfd even after its parent reaped it).
+func exitOf(pidfd int) (unix.WaitStatus, error) {
+	var info unix.PidfdInfo
+	info.Mask = unix.PIDFD_INFO_EXIT
+	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(pidfd), unix.PIDFD_GET_INFO, uintptr(unsafe.Pointer(&info)))
+	if e != 0 {
+		return 0, fmt.Errorf("PIDFD_GET_INFO: %w", e)
+	}
+	if info.Mask&unix.PIDFD_INFO_EXIT == 0 {
+		return 0, errNotReaped
+	}
+	return unix.WaitStatus(info.Exit_code), nil
+}

@@ -1,0 +1,338 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/spawn"
+	"github.com/bproc/bproc/internal/shared/wire"
+)
+
+// The whole process space on a node. Every process the node starts for
+// the master carries a seccomp filter (spaceFilter) whose listener
+// bpslave holds; the filter is inherited, so every descendant notifies
+// too. On a fork the supervisor (serveListener) asks the master for the
+// child's ghost (ReqFork), steers the kernel to the ghost's PID through
+// ns_last_pid and lets the fork go on; it holds a pidfd of the child from
+// the moment it exists, which the master's ChanAdopt channel then uses for
+// signals and for the exit status (adopt.go).
+
+// spaceOff, set in bpslave's environment, switches the tracking off: for
+// measuring what it costs (make bench).
+const spaceOffEnv = "BPROC_SPACE_OFF"
+
+// childWait bounds how long a fork's child takes to appear once the
+// kernel was told to go on; a fork that failed (EAGAIN) never shows one.
+const childWait = 500 * time.Millisecond
+
+// space is the node's part of the process space.
+type space struct {
+	s  *Slave
+	on bool
+	// forkMu serialises the forks of the space on the node: ns_last_pid
+	// is one number for the whole PID namespace.
+	forkMu sync.Mutex
+
+	mu      sync.Mutex
+	tracked map[int]*tracked // by PID, from the fork until the adopt channel ends
+}
+
+// tracked is a descendant: its pidfd, or the news that its fork made no
+// child with the ghost's PID.
+type tracked struct {
+	ready chan struct{} // closed when pidfd (or failed) is set
+	pidfd int
+	err   error
+}
+
+func newSpace(s *Slave) *space {
+	on := os.Getenv(spaceOffEnv) == "" && len(spaceFilter()) > 0
+	return &space{s: s, on: on, tracked: make(map[int]*tracked)}
+}
+
+// entry returns the record of pid, making it if need be.
+func (sp *space) entry(pid int) *tracked {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	t := sp.tracked[pid]
+	if t == nil {
+		t = &tracked{ready: make(chan struct{}), pidfd: -1}
+		sp.tracked[pid] = t
+	}
+	return t
+}
+
+func (sp *space) forget(pid int, t *tracked) {
+	sp.mu.Lock()
+	if sp.tracked[pid] == t {
+		delete(sp.tracked, pid)
+	}
+	sp.mu.Unlock()
+}
+
+// withFilter gives attr the space's filter. Call the returned function
+// after the start: with the start's error, it takes the listener from the
+// child and serves it.
+func (sp *space) withFilter(attr *spawn.Attr) func(started bool) {
+	if !sp.on {
+		return func(bool) {}
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		sp.s.log.Warn("process space: socketpair; this process's children get no ghosts", "err", err)
+		return func(bool) {}
+	}
+	attr.Notify, attr.NotifySock = spaceFilter(), fds[1]
+	return func(started bool) {
+		unix.Close(fds[1])
+		defer unix.Close(fds[0])
+		if !started {
+			return
+		}
+		l, err := recvFD(fds[0])
+		if err != nil {
+			sp.s.log.Warn("process space: no listener from the child", "err", err)
+			return
+		}
+		go sp.serveListener(l)
+	}
+}
+
+// recvFD takes the one fd the child sent (it has sent it before execve,
+// which the start waited for, or failed).
+func recvFD(sock int) (int, error) {
+	buf := make([]byte, 1)
+	oob := make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := unix.Recvmsg(sock, buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("recvmsg: %w", err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		return -1, fmt.Errorf("control message: %v", err)
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		return -1, fmt.Errorf("SCM_RIGHTS: %v", err)
+	}
+	return fds[0], nil
+}
+
+// seccompNotif and seccompResp are the kernel's struct seccomp_notif and
+// seccomp_notif_resp (x/sys/unix has neither).
+type seccompNotif struct {
+	id    uint64
+	pid   uint32
+	flags uint32
+	nr    int32
+	arch  uint32
+	ip    uint64
+	args  [6]uint64
+}
+
+type seccompResp struct {
+	id    uint64
+	val   int64
+	err   int32
+	flags uint32
+}
+
+// serveListener answers the notifications of one tree of processes, in
+// order, until all of them are gone. A notification is answered only
+// after the one before it is done with: a wait4 of a parent is let go
+// only once the child its fork made before is held by a pidfd.
+func (sp *space) serveListener(l int) {
+	if err := unix.SetNonblock(l, true); err != nil {
+		unix.Close(l)
+		return
+	}
+	f := os.NewFile(uintptr(l), "seccomp-listener")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	for {
+		var n seccompNotif
+		var recvErr error
+		hup := false
+		err := rc.Read(func(fd uintptr) bool {
+			// NOTIF_RECV blocks whatever O_NONBLOCK says: look first, and
+			// park in Go's poller while nothing waits.
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			if k, _ := unix.Poll(pfd, 0); k <= 0 {
+				return false
+			}
+			if pfd[0].Revents&unix.POLLIN == 0 {
+				hup = true // every process of the tree is gone
+				return true
+			}
+			n = seccompNotif{}
+			_, _, e := unix.Syscall(unix.SYS_IOCTL, fd, unix.SECCOMP_IOCTL_NOTIF_RECV, uintptr(unsafe.Pointer(&n)))
+			if e == unix.EINTR || e == unix.ENOENT { // ENOENT: the caller was killed meanwhile
+				return false
+			}
+			if e != 0 {
+				recvErr = e
+			}
+			return true
+		})
+		if err != nil || recvErr != nil || hup {
+			if recvErr != nil {
+				sp.s.log.Warn("process space: seccomp listener", "err", recvErr)
+			}
+			return
+		}
+		sp.handle(l, &n)
+	}
+}
+
+// handle answers one notification.
+func (sp *space) handle(l int, n *seccompNotif) {
+	if int(n.nr) == unix.SYS_WAIT4 || int(n.nr) == unix.SYS_WAITID {
+		sp.proceed(l, n.id)
+		return
+	}
+	parent, err := tgidOf(int(n.pid))
+	if err != nil {
+		sp.proceed(l, n.id) // it is gone: the call will not run
+		return
+	}
+	sp.forkMu.Lock()
+	defer sp.forkMu.Unlock()
+	pid, err := sp.askMaster(parent)
+	if err != nil {
+		sp.s.log.Warn("process space: fork without a ghost", "parent", parent, "err", err)
+		sp.proceed(l, n.id)
+		return
+	}
+	t := sp.entry(pid)
+	defer close(t.ready)
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+		// Taken here already (a thread's ID): the child cannot have it.
+		t.err = fmt.Errorf("PID %d is taken on the node", pid)
+		sp.s.log.Warn("process space: fork without a ghost", "parent", parent, "err", t.err)
+		sp.proceed(l, n.id)
+		return
+	}
+	if err := setLastPID(pid - 1); err != nil {
+		t.err = err
+		sp.proceed(l, n.id)
+		return
+	}
+	// With CLONE_PARENT the child is the caller's sibling.
+	want := parent
+	if int(n.nr) == unix.SYS_CLONE && n.args[0]&unix.CLONE_PARENT != 0 {
+		if pp, err := ppidOf(parent); err == nil {
+			want = pp
+		}
+	}
+	sp.proceed(l, n.id)
+	t.pidfd, t.err = waitChild(pid, want)
+	if t.err != nil {
+		sp.s.log.Warn("process space: fork's child not found", "parent", parent, "pid", pid, "err", t.err)
+	}
+}
+
+// proceed lets the notified call run.
+func (sp *space) proceed(l int, id uint64) {
+	r := seccompResp{id: id, flags: unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE}
+	unix.Syscall(unix.SYS_IOCTL, uintptr(l), unix.SECCOMP_IOCTL_NOTIF_SEND, uintptr(unsafe.Pointer(&r)))
+}
+
+// askMaster asks for the ghost of parent's child and returns its PID.
+func (sp *space) askMaster(parent int) (int, error) {
+	sp.s.mu.Lock()
+	conn := sp.s.conn
+	sp.s.mu.Unlock()
+	if conn == nil {
+		return 0, errors.New("no master")
+	}
+	ok, reply, err := conn.SendRequest(wire.ReqFork, true, wire.Encode(wire.Fork{Parent: parent}))
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, errors.New("the master refused")
+	}
+	var r wire.ForkReply
+	if err := wire.Decode(wire.ReqFork, reply, &r); err != nil {
+		return 0, err
+	}
+	if r.PID <= 1 {
+		return 0, fmt.Errorf("bad PID %d from the master", r.PID)
+	}
+	return r.PID, nil
+}
+
+// setLastPID makes pid+1 the next PID the node's namespace hands out.
+func setLastPID(pid int) error {
+	fd, err := unix.Open("/proc/sys/kernel/ns_last_pid", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open ns_last_pid: %w", err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Pwrite(fd, []byte(strconv.Itoa(pid)), 0); err != nil {
+		return fmt.Errorf("write ns_last_pid %d: %w", pid, err)
+	}
+	return nil
+}
+
+// waitChild waits for parent's new child pid and returns a pidfd of it.
+func waitChild(pid, parent int) (int, error) {
+	deadline := time.Now().Add(childWait)
+	for delay := 20 * time.Microsecond; ; delay = min(2*delay, time.Millisecond) {
+		fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+		if err == nil {
+			// Held by the pidfd now: is it the child, or another's?
+			// A parent that exited at once (sh -c 'daemon &') has left
+			// its child to bpslave, the namespace's PID 1, already.
+			pp, perr := ppidOf(pid)
+			if perr == nil && (pp == parent || pp == 1 && !alive(parent)) {
+				return fd, nil
+			} else if perr == nil {
+				unix.Close(fd)
+				return -1, fmt.Errorf("PID %d is another process's (parent %d)", pid, pp)
+			}
+			unix.Close(fd)
+		}
+		if time.Now().After(deadline) {
+			return -1, fmt.Errorf("no child with PID %d after %v", pid, childWait)
+		}
+		time.Sleep(delay)
+	}
+}
+
+// alive: pid is there and not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i > 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
+func tgidOf(tid int) (int, error) { return statusField(tid, "Tgid:") }
+func ppidOf(pid int) (int, error) { return statusField(pid, "PPid:") }
+
+func statusField(pid int, key string) (int, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, key); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, key)
+}

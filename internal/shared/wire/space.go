@@ -1,0 +1,33 @@
+package wire
+
+// The whole process space: a process that a remote process forks on its
+// node gets a ghost on the master, a child of its parent's ghost, before
+// the fork completes (see internal/node/space.go and
+// internal/master/procs_space.go).
+const (
+	// ReqFork (node -> master, global, wants a reply): a process of the
+	// space forks; payload Fork. The reply carries ForkReply with the new
+	// ghost's PID, which the node gives the child; a refusal means the
+	// child goes on untracked (the parent has no ghost here).
+	ReqFork = "bproc-fork"
+	// ChanAdopt is opened by the master once the ghost of ReqFork runs:
+	// payload Adopt. On it the master sends ReqSignal and the node sends
+	// ReqExit when the process has ended (or at once with SIGKILL when the
+	// fork did not produce the child); the node closes it then.
+	ChanAdopt = "bproc-adopt"
+)
+
+// Fork is the payload of ReqFork.
+type Fork struct {
+	Parent int `json:"parent"` // the forking process's PID on the node
+}
+
+// ForkReply is the reply to ReqFork.
+type ForkReply struct {
+	PID int `json:"pid"` // the new ghost's PID, for the child
+}
+
+// Adopt is the payload of ChanAdopt.
+type Adopt struct {
+	PID int `json:"pid"` // the ghost's PID, as in ForkReply
+}
