@@ -204,6 +204,12 @@ func (m *Master) serveGhost(c *net.UnixConn, cred localapi.Cred, first []byte, f
 // run starts the remote process and its relay.
 func (p *proc) run() {
 	m := p.m
+	if pre := p.rank.pre; pre != nil {
+		// Known before it is in the tables: a move of it finds it by
+		// its PID on the node (nodeProc) as soon as it is no longer
+		// arriving.
+		p.nodePID = pre.nodePID
+	}
 	m.mu.Lock()
 	n := m.nodes[p.rank.node]
 	p.first = n
@@ -228,9 +234,6 @@ func (p *proc) run() {
 	outs := moved
 	if pre := p.rank.pre; pre != nil {
 		ch, reqs = pre.ch, pre.reqs
-		p.mu.Lock()
-		p.nodePID = pre.nodePID
-		p.mu.Unlock()
 	} else {
 		var ok bool
 		if ch, reqs, outs, ok = p.open(sc, n); !ok {

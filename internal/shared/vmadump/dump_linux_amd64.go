@@ -128,6 +128,9 @@ func dumpStopped(pid int) (*Image, error) {
 		return nil, err
 	}
 	defer pm.Close()
+	if err := movable(pid, maps); err != nil {
+		return nil, err
+	}
 	for _, m := range maps {
 		switch m.Path {
 		case "[vsyscall]":
@@ -192,7 +195,7 @@ func findSyscall(mem *os.File, maps []Mapping) (uint64, error) {
 	return 0, errors.New("no syscall instruction in the process")
 }
 
-// askProcess reads the signal handlers and the brk by making the process
+// askProcess reads the signal handlers, the interval timers and the brk by making the process
 // ask the kernel, into a page mapped for the purpose and removed after.
 func askProcess(in *injector, img *Image) (brk uint64, err error) {
 	scratch, err := in.call(unix.SYS_MMAP, 0, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, ^uint64(0), 0)
@@ -223,6 +226,9 @@ func askProcess(in *injector, img *Image) (brk uint64, err error) {
 		if a.Handler != 0 || a.Flags != 0 || a.Mask != 0 {
 			img.Actions = append(img.Actions, a)
 		}
+	}
+	if img.Timers, err = getITimers(in, scratch); err != nil {
+		return 0, err
 	}
 	if brk, err = in.call(unix.SYS_BRK, 0); err != nil {
 		return 0, fmt.Errorf("brk: %w", err)

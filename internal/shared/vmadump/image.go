@@ -29,6 +29,8 @@ type Image struct {
 
 	Actions []SigAction
 	SigMask uint64
+	// Timers are the interval timers that were running.
+	Timers []ITimer `json:",omitempty"`
 
 	Comm string // the name ps shows
 	Exe  string // the executable's path, for /proc/PID/exe
@@ -251,6 +253,9 @@ func (img *Image) validate() error {
 		if m.Path == "[vdso]" && uint64(len(img.VDSOText)) > m.End-m.Start {
 			return fmt.Errorf("vmadump: image: vDSO text of %d bytes in %d", len(img.VDSOText), m.End-m.Start)
 		}
+	}
+	if err := validTimers(img.Timers); err != nil {
+		return err
 	}
 	if len(img.VDSOText) > maxVDSO {
 		return fmt.Errorf("vmadump: image: vDSO text of %d bytes", len(img.VDSOText))

@@ -219,6 +219,9 @@ func rebuild(pid int, img *Image, a Attr) error {
 	if _, err := in.call(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, arg, 0, 8); err != nil {
 		return fmt.Errorf("signal mask: %w", err)
 	}
+	if err := setITimers(in, arg, img.Timers); err != nil {
+		return err
+	}
 	dir := a.Dir
 	if dir == "" {
 		dir = img.Cwd

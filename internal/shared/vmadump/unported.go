@@ -28,6 +28,9 @@ type Stopped struct{}
 // Resume does nothing: no process was stopped.
 func (s *Stopped) Resume() error { return nil }
 
+// StopTimers does nothing: no process was stopped.
+func (s *Stopped) StopTimers() error { return nil }
+
 // Kill does nothing: no process was stopped.
 func (s *Stopped) Kill() error { return nil }
 
