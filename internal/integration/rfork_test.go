@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -110,6 +111,39 @@ func TestSignalRightAfterRfork(t *testing.T) {
 	cmd.Path, cmd.Args = bin, []string{bin, "40"}
 	if r := c.runCmd(cmd, ""); r.code != 0 || !strings.Contains(r.stdout, "40 signals arrived") {
 		t.Errorf("sigrace 40: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	c.waitNoProcs()
+}
+
+// TestMoveRoundTrip: a process moves master -> node 0 -> node 1 -> master
+// (issue 17): its PID, memory and handlers stay; its alarm() goes with it
+// and an ITIMER_VIRTUAL set on the master fires on node 1; a second move
+// right after a move works; a MAP_SHARED file mapping refuses the move;
+// back home its parent signals it and wait() gets its exit status.
+func TestMoveRoundTrip(t *testing.T) {
+	c := startCluster(t, 2)
+	bin := testProgram(t, "roundtrip")
+	shared := filepath.Join(publicTempDir(t), "shared")
+	if err := os.WriteFile(shared, make([]byte, 4096), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	cmd := c.command("", "")
+	cmd.Path, cmd.Args = bin, []string{bin, shared}
+	r := c.runCmd(cmd, "")
+	want := []string{
+		"shared mapping refused: Invalid argument",
+		"first move: node 0 pid same",
+		"alarm on node 0: kept",
+		"second move: node 1 pid same",
+		"ITIMER_VIRTUAL on node 1: fired",
+		"home: node -1 pid same",
+		"alarm at home: kept",
+		"SIGUSR1 at home: caught",
+		"parent: child exited 7",
+	}
+	got := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("roundtrip: exit %d, stdout:\n%s\nstderr:\n%s\nwant:\n%s", r.code, r.stdout, r.stderr, strings.Join(want, "\n"))
 	}
 	c.waitNoProcs()
 }

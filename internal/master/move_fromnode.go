@@ -30,6 +30,9 @@ func (m *Master) moveFromNode(c *client, node *int) error {
 	}
 	num := *node
 	p := m.nodeProc(c.node, c.cred.PID, c.cred.UID)
+	if num == nodeMaster {
+		return m.moveHome(c, p)
+	}
 	m.mu.Lock()
 	from, to := m.nodes[c.node], m.nodes[num]
 	var why string

@@ -131,6 +131,10 @@ type proc struct {
 	nodePID   int
 	next      *preChannel // the node it is being moved to, once it runs there
 	ghostGone bool        // the ghost was killed
+	// home is closed once the relay has ended for a process moving back
+	// to the master (moveHome): it is no longer remote, and its ghost
+	// becomes it.
+	home chan struct{}
 	// queue is what the sender sends, in order, and sending says it is
 	// running (see send).
 	queue   []func()
