@@ -2,9 +2,10 @@
  * bproc_move, saying where it is and what it has at each step: its PID,
  * its memory, an alarm() set on the master, an ITIMER_VIRTUAL set on the
  * master that must fire on node 1, its signal handlers; a MAP_SHARED
- * mapping of argv[1] refuses the move. Its stdout is the parent's, a pipe
+ * mapping of argv[1] refuses the move ("-": none). Its stdout is the parent's, a pipe
  * of the test's. Back on the master it tells its parent (SIGUSR2), which
- * sends it SIGUSR1; it exits 7, and the parent says what wait() got. */
+ * sends it SIGUSR1; it exits 7, and the parent says what wait() got.
+ * argv[2] is how many MB more it carries. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -59,15 +60,22 @@ static void cpu(void)
 	}
 }
 
-static int child(const char *shared)
+static int child(const char *shared, size_t mb)
 {
 	pid_t pid0 = getpid();
+	/* Memory of its own that the original frees when it becomes the
+	 * ghost, after the copy on the node runs: the longer it takes, the
+	 * later the ghost connects. */
+	if (mb > 0)
+		memset(malloc(mb << 20), 1, mb << 20);
 	buf = malloc(n);
 	for (size_t i = 0; i < n; i++)
 		buf[i] = (unsigned char)(i * 7 + 3);
 	signal(SIGVTALRM, on_vtalrm);
 	signal(SIGUSR1, on_usr1);
 
+	if (strcmp(shared, "-") == 0)
+		goto move;
 	int fd = open(shared, O_RDWR);
 	void *map = fd < 0 ? MAP_FAILED : mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED) {
@@ -82,15 +90,19 @@ static int child(const char *shared)
 	printf("shared mapping refused: %s\n", strerror(errno));
 	munmap(map, 4096);
 
+move:
 	alarm(100);
 	struct itimerval vt = {.it_value = {.tv_usec = 200000}};
 	setitimer(ITIMER_VIRTUAL, &vt, NULL);
-	move(0, "first move", pid0);
-	unsigned left = alarm(0);
-	printf("alarm on node 0: %s\n", left > 50 && left <= 100 ? "kept" : "lost");
-	alarm(left);
-	/* At once: it has just arrived. */
+	/* The second move at once: the process has just arrived. */
+	if (bproc_move(0) != 0) {
+		printf("first move: %s\n", bproc_strerror(errno));
+		return 1;
+	}
 	move(1, "second move", pid0);
+	unsigned left = alarm(0);
+	printf("alarm on node 1: %s\n", left > 50 && left <= 100 ? "kept" : "lost");
+	alarm(left);
 	cpu();
 	printf("ITIMER_VIRTUAL on node 1: %s\n", vtalrm ? "fired" : "did not fire");
 	move(BPROC_NODE_MASTER, "home", pid0);
@@ -106,8 +118,8 @@ static int child(const char *shared)
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
-	if (argc != 2) {
-		fprintf(stderr, "usage: roundtrip FILE\n");
+	if (argc != 3) {
+		fprintf(stderr, "usage: roundtrip FILE MB\n");
 		return 2;
 	}
 	signal(SIGUSR2, on_usr2);
@@ -118,7 +130,7 @@ int main(int argc, char **argv)
 	pid_t pid = fork();
 	if (pid == 0) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
-		exit(child(argv[1]));
+		exit(child(argv[1], strtoul(argv[2], NULL, 10)));
 	}
 	/* Told it is home, the parent signals it there. */
 	struct timespec ts = {.tv_sec = 60};
