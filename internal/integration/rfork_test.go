@@ -154,3 +154,19 @@ func TestMoveRoundTrip(t *testing.T) {
 	})
 	c.waitNoProcs()
 }
+
+// TestMoveHomeFromBpsh: processes bpsh started on two nodes move back to
+// the master; their ghosts shared an address space (a ghost group), which
+// the one becoming its process leaves without disturbing the other. bpsh,
+// their parent, gets their exit status and their output.
+func TestMoveHomeFromBpsh(t *testing.T) {
+	c := startCluster(t, 2)
+	bin := testProgram(t, "hophome")
+	r := c.runIn("/", "bpsh", "0,1", bin)
+	for _, w := range []string{"from 0 home on -1 pid same", "from 1 home on -1 pid same"} {
+		if r.code != 3 || !strings.Contains(r.stdout, w) {
+			t.Errorf("bpsh 0,1 hophome: exit %d, stdout:\n%s\nstderr:\n%s\nwant %q and exit 3", r.code, r.stdout, r.stderr, w)
+		}
+	}
+	c.waitNoProcs()
+}
