@@ -127,9 +127,12 @@ func TestMoveRoundTrip(t *testing.T) {
 	if err := os.WriteFile(shared, make([]byte, 4096), 0o666); err != nil {
 		t.Fatal(err)
 	}
-	run := func(t *testing.T, file, mb string, want []string) {
+	run := func(t *testing.T, file, mb string, want []string, cred ...*syscall.Credential) {
 		cmd := c.command("", "")
 		cmd.Path, cmd.Args = bin, []string{bin, file, mb}
+		if len(cred) > 0 {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred[0]}
+		}
 		r := c.runCmd(cmd, "")
 		got := strings.Split(strings.TrimSpace(r.stdout), "\n")
 		if r.code != 0 || strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -146,6 +149,10 @@ func TestMoveRoundTrip(t *testing.T) {
 		"parent: child exited 7",
 	}
 	t.Run("trip", func(t *testing.T) { run(t, "-", "0", trip) })
+	// Rebuilt in its ghost without root's privileges.
+	t.Run("as nobody", func(t *testing.T) {
+		run(t, "-", "0", trip, &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{65534}})
+	})
 	// 64 MB more that the original frees as it becomes the ghost: its
 	// ghost connects well after the copy on node 0 has moved on.
 	t.Run("second move at once", func(t *testing.T) { run(t, "-", "64", trip) })
