@@ -35,6 +35,10 @@ type Image struct {
 	Comm string // the name ps shows
 	Exe  string // the executable's path, for /proc/PID/exe
 	Cwd  string
+
+	// mem is the stopped process's memory, where the chunks of an image
+	// Dump read are (until the process is resumed or killed).
+	mem io.ReaderAt
 }
 
 // Mapping is one line of /proc/PID/maps, and the memory that goes with it.
@@ -52,10 +56,39 @@ type Mapping struct {
 	Chunks []Chunk
 }
 
-// Chunk is memory at an address.
+// Chunk is memory at an address: Data, or, in an image Dump read, Len
+// bytes still in the stopped process, read as the image is encoded (the
+// master holds a few MB of a process it moves, not all of it).
 type Chunk struct {
 	Addr uint64
 	Data []byte
+	Len  int `json:"-"`
+}
+
+// size is how many bytes the chunk carries.
+func (c *Chunk) size() int {
+	if c.Data != nil {
+		return len(c.Data)
+	}
+	return c.Len
+}
+
+// copyBuf bounds what encoding an image holds of its memory at a time.
+const copyBuf = 1 << 20
+
+// bytesOf is c's memory: Data, or what img's process has there now.
+func (img *Image) bytesOf(c *Chunk) ([]byte, error) {
+	if c.Data != nil || c.Len == 0 {
+		return c.Data, nil
+	}
+	if img.mem == nil {
+		return nil, fmt.Errorf("vmadump: chunk at %#x: the process's memory is no longer open", c.Addr)
+	}
+	buf := make([]byte, c.Len)
+	if _, err := img.mem.ReadAt(buf, int64(c.Addr)); err != nil {
+		return nil, fmt.Errorf("vmadump: read %#x-%#x: %w", c.Addr, c.Addr+uint64(c.Len), err)
+	}
+	return buf, nil
 }
 
 // Anonymous reports whether m is memory of the process's own rather than
@@ -87,7 +120,7 @@ func (img *Image) Bytes() int64 {
 	var n int64
 	for _, m := range img.Maps {
 		for _, c := range m.Chunks {
-			n += int64(len(c.Data))
+			n += int64(c.size())
 		}
 	}
 	return n
@@ -126,7 +159,7 @@ func (img *Image) Header() ([]byte, error) {
 		m.Maps[i] = mp
 		m.Maps[i].Chunks = nil
 		for _, c := range mp.Chunks {
-			m.Chunks[i] = append(m.Chunks[i], chunkMeta{Addr: c.Addr, Len: len(c.Data)})
+			m.Chunks[i] = append(m.Chunks[i], chunkMeta{Addr: c.Addr, Len: c.size()})
 		}
 	}
 	js, err := json.Marshal(&m)
@@ -149,15 +182,39 @@ func (img *Image) Encode(w io.Writer) error {
 	if _, err := w.Write(hdr); err != nil {
 		return fmt.Errorf("vmadump: encode image: %w", err)
 	}
+	var buf []byte
 	for _, mp := range img.Maps {
 		for _, c := range mp.Chunks {
-			if _, err := w.Write(c.Data); err != nil {
-				return fmt.Errorf("vmadump: encode image: %w", err)
+			if c.Data != nil || c.Len == 0 {
+				if _, err := w.Write(c.Data); err != nil {
+					return fmt.Errorf("vmadump: encode image: %w", err)
+				}
+				continue
+			}
+			if img.mem == nil {
+				return fmt.Errorf("vmadump: encode image: chunk at %#x: the process's memory is no longer open", c.Addr)
+			}
+			if buf == nil {
+				buf = make([]byte, copyBuf)
+			}
+			// The process's memory as it goes: a copy of copyBuf at a
+			// time, not of the process.
+			src := io.NewSectionReader(img.mem, int64(c.Addr), int64(c.Len))
+			n, err := io.CopyBuffer(onlyWriter{w}, src, buf)
+			if err == nil && n != int64(c.Len) {
+				err = io.ErrUnexpectedEOF
+			}
+			if err != nil {
+				return fmt.Errorf("vmadump: encode image: memory at %#x: %d of %d bytes: %w", c.Addr, n, c.Len, err)
 			}
 		}
 	}
 	return nil
 }
+
+// onlyWriter hides a writer's ReadFrom, so that io.CopyBuffer uses the
+// buffer it is given.
+type onlyWriter struct{ io.Writer }
 
 // Decode reads an image Encode wrote, and not a byte more.
 func Decode(r io.Reader) (*Image, error) {
@@ -235,7 +292,7 @@ func (img *Image) validate() error {
 			return fmt.Errorf("vmadump: image: mapping %d: path too long", i)
 		}
 		for _, c := range m.Chunks {
-			if c.Addr < m.Start || c.Addr+uint64(len(c.Data)) > m.End || c.Addr+uint64(len(c.Data)) < c.Addr {
+			if c.Len < 0 || c.Addr < m.Start || c.Addr+uint64(c.size()) > m.End || c.Addr+uint64(c.size()) < c.Addr {
 				return fmt.Errorf("vmadump: image: mapping %d: chunk at %#x outside it", i, c.Addr)
 			}
 		}

@@ -213,7 +213,7 @@ func rebuildRest(pid int, in *injector, mem *os.File, own []Mapping, scratch, ar
 	// or five): every call made here is a round trip through ptrace.
 	files := map[string]uint64{}
 	for i := range img.Maps {
-		if err := mapOne(in, arg, &img.Maps[i], files); err != nil {
+		if err := mapOne(in, arg, img, &img.Maps[i], files); err != nil {
 			closeAll(in, files)
 			return err
 		}
@@ -297,7 +297,7 @@ func rebuildRest(pid int, in *injector, mem *os.File, own []Mapping, scratch, ar
 
 // mapOne maps m at its place with its protection, from its file or
 // anonymous, and writes the pages the image carries for it.
-func mapOne(in *injector, arg uint64, m *Mapping, files map[string]uint64) error {
+func mapOne(in *injector, arg uint64, img *Image, m *Mapping, files map[string]uint64) error {
 	length := m.End - m.Start
 	if m.Anonymous() {
 		flags := uint64(unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED)
@@ -329,7 +329,11 @@ func mapOne(in *injector, arg uint64, m *Mapping, files map[string]uint64) error
 		}
 	}
 	for _, c := range m.Chunks {
-		if err := in.write(c.Addr, c.Data); err != nil {
+		data, err := img.bytesOf(&c)
+		if err != nil {
+			return err
+		}
+		if err := in.write(c.Addr, data); err != nil {
 			return fmt.Errorf("%s: %w", m.Path, err)
 		}
 	}
