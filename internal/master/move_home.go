@@ -66,12 +66,11 @@ func (m *Master) moveHome(c *client, p *proc) error {
 		return errors.New(errNodeDied)
 	}
 	lr := &io.LimitedReader{R: dch, N: int64(binary.BigEndian.Uint64(sz[:]))}
-	img, err := vmadump.Decode(lr)
+	// Its memory is read from the node as it is written into the
+	// ghost: the master holds a few MB of it at a time.
+	img, err := vmadump.DecodeStreaming(lr)
 	if err != nil {
 		return fmt.Errorf("%s: %w", errMoveFail, err)
-	}
-	if lr.N != 0 {
-		return fmt.Errorf("%s: image: %d bytes announced and not part of it", errMoveFail, lr.N)
 	}
 	read := time.Since(began)
 
@@ -80,7 +79,12 @@ func (m *Master) moveHome(c *client, p *proc) error {
 	p.home = home
 	p.mu.Unlock()
 	ret := uint64(localapi.MoveReturn)
-	a := vmadump.Attr{Return: &ret, BeforeRun: func() {
+	a := vmadump.Attr{Return: &ret, BeforeRun: func() error {
+		if lr.N != 0 {
+			// More announced than the image holds: not the image the
+			// node read. The rebuilt process must not run.
+			return fmt.Errorf("image: %d bytes announced and not part of it", lr.N)
+		}
 		// Rebuilt, not yet running: the copy on the node ends, and
 		// its relay with it once its output is all written here.
 		dch.SendRequest(wire.ReqMoved, true, nil)
@@ -89,6 +93,7 @@ func (m *Master) moveHome(c *client, p *proc) error {
 		case <-time.After(homeDrain):
 			m.log.Warn("move home: the node's relay did not end", "pid", p.pid)
 		}
+		return nil
 	}}
 	changed, err := vmadump.RestoreInto(img, p.pid, a)
 	if err != nil && !changed {

@@ -37,8 +37,11 @@ type Image struct {
 	Cwd  string
 
 	// mem is the stopped process's memory, where the chunks of an image
-	// Dump read are (until the process is resumed or killed).
-	mem io.ReaderAt
+	// Dump read are (until the process is resumed or killed); stream
+	// the wire form's rest, where those of an image DecodeStreaming read
+	// come in order.
+	mem    io.ReaderAt
+	stream io.Reader
 }
 
 // Mapping is one line of /proc/PID/maps, and the memory that goes with it.
@@ -76,19 +79,34 @@ func (c *Chunk) size() int {
 // copyBuf bounds what encoding an image holds of its memory at a time.
 const copyBuf = 1 << 20
 
-// bytesOf is c's memory: Data, or what img's process has there now.
-func (img *Image) bytesOf(c *Chunk) ([]byte, error) {
+// eachPiece calls fn with c's memory a piece (copyBuf at most) at a
+// time, in order: Data, or what img's stopped process has there, or the
+// next bytes of img's stream (chunks must then be asked for in order).
+func (img *Image) eachPiece(c *Chunk, fn func(addr uint64, b []byte) error) error {
 	if c.Data != nil || c.Len == 0 {
-		return c.Data, nil
+		return fn(c.Addr, c.Data)
 	}
-	if img.mem == nil {
-		return nil, fmt.Errorf("vmadump: chunk at %#x: the process's memory is no longer open", c.Addr)
+	var read func(b []byte, off int) error
+	switch {
+	case img.stream != nil:
+		read = func(b []byte, _ int) error { _, err := io.ReadFull(img.stream, b); return err }
+	case img.mem != nil:
+		read = func(b []byte, off int) error { _, err := img.mem.ReadAt(b, int64(c.Addr)+int64(off)); return err }
+	default:
+		return fmt.Errorf("vmadump: chunk at %#x: the process's memory is no longer open", c.Addr)
 	}
-	buf := make([]byte, c.Len)
-	if _, err := img.mem.ReadAt(buf, int64(c.Addr)); err != nil {
-		return nil, fmt.Errorf("vmadump: read %#x-%#x: %w", c.Addr, c.Addr+uint64(c.Len), err)
+	buf := make([]byte, min(c.Len, copyBuf))
+	for off := 0; off < c.Len; {
+		b := buf[:min(len(buf), c.Len-off)]
+		if err := read(b, off); err != nil {
+			return fmt.Errorf("vmadump: memory at %#x: %w", c.Addr+uint64(off), err)
+		}
+		if err := fn(c.Addr+uint64(off), b); err != nil {
+			return err
+		}
+		off += len(b)
 	}
-	return buf, nil
+	return nil
 }
 
 // Anonymous reports whether m is memory of the process's own rather than
@@ -217,7 +235,16 @@ func (img *Image) Encode(w io.Writer) error {
 type onlyWriter struct{ io.Writer }
 
 // Decode reads an image Encode wrote, and not a byte more.
-func Decode(r io.Reader) (*Image, error) {
+func Decode(r io.Reader) (*Image, error) { return decode(r, false) }
+
+// DecodeStreaming reads an image's layout from r and leaves its memory
+// there: Restore and RestoreInto read it from r as they write it into
+// the process, a piece at a time, so that whoever rebuilds a process
+// holds a few MB of it, not all of it. r must stay readable until then,
+// and is then read to the image's end (on success).
+func DecodeStreaming(r io.Reader) (*Image, error) { return decode(r, true) }
+
+func decode(r io.Reader, streaming bool) (*Image, error) {
 	hdr := make([]byte, 12)
 	if _, err := io.ReadFull(r, hdr); err != nil {
 		return nil, fmt.Errorf("vmadump: decode image: %w", err)
@@ -262,6 +289,15 @@ func Decode(r io.Reader) (*Image, error) {
 				return nil, fmt.Errorf("vmadump: image: mapping %d: chunk at %#x outside it", i, c.Addr)
 			}
 		}
+	}
+	if streaming {
+		for i := range img.Maps {
+			for _, c := range m.Chunks[i] {
+				img.Maps[i].Chunks = append(img.Maps[i].Chunks, Chunk{Addr: c.Addr, Len: c.Len})
+			}
+		}
+		img.stream = r
+		return &img, nil
 	}
 	// Memory is allocated as it arrives: a stream that ends early costs
 	// no more than it brought.

@@ -37,8 +37,8 @@ type Attr struct {
 	Return *uint64
 	// BeforeRun, when set, runs once the process is rebuilt, before it
 	// runs (RestoreInto: the master lets the old copy's output arrive
-	// first).
-	BeforeRun func()
+	// first); an error fails the restore.
+	BeforeRun func() error
 	// Start starts the stub (spawn.Attr with Traced set) and runs rebuild
 	// on it, on the calling thread; spawn.Reaper.StartTraced is one. Nil:
 	// spawn.Start, and the caller reaps the PID Restore returns.
@@ -290,7 +290,9 @@ func rebuildRest(pid int, in *injector, mem *os.File, own []Mapping, scratch, ar
 		return fmt.Errorf("setregs: %w", err)
 	}
 	if a.BeforeRun != nil {
-		a.BeforeRun()
+		if err := a.BeforeRun(); err != nil {
+			return err
+		}
 	}
 	return unix.PtraceDetach(pid)
 }
@@ -329,12 +331,13 @@ func mapOne(in *injector, arg uint64, img *Image, m *Mapping, files map[string]u
 		}
 	}
 	for _, c := range m.Chunks {
-		data, err := img.bytesOf(&c)
-		if err != nil {
+		if err := img.eachPiece(&c, func(addr uint64, b []byte) error {
+			if err := in.write(addr, b); err != nil {
+				return fmt.Errorf("%s: %w", m.Path, err)
+			}
+			return nil
+		}); err != nil {
 			return err
-		}
-		if err := in.write(c.Addr, data); err != nil {
-			return fmt.Errorf("%s: %w", m.Path, err)
 		}
 	}
 	return nil

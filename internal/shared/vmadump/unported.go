@@ -53,7 +53,7 @@ type Attr struct {
 	Root      string
 	Dir       string
 	Return    *uint64
-	BeforeRun func()
+	BeforeRun func() error
 	Start     func(a spawn.Attr, rebuild func(pid int) error) (pid int, err error)
 	CopyVDSO  bool
 }
