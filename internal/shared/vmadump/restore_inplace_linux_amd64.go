@@ -143,8 +143,9 @@ func execSelf(pid int, name string) error {
 			undo()
 			return fmt.Errorf("execve /proc/self/exe: %w", syscall.Errno(-int64(after.Rax)))
 		}
-		// Any other stop (a signal arriving) goes on: the signal stays
-		// pending, the process blocks them all.
+		// Any other stop goes on: a ghost blocks every signal it can
+		// (they stay pending, for the rebuilt process), so this is a
+		// stop signal's.
 		if err := unix.PtraceSyscall(pid, 0); err != nil {
 			if !execed {
 				undo()
