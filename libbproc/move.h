@@ -13,8 +13,17 @@
  * What moves: the address space (memory of the process's own as data, its
  * files' mappings as references: the node maps them from its view of the
  * master's files), registers and FPU state, signal handlers and mask, the
- * working directory. Standard input, output and error stay connected
- * through the ghost; other descriptors are closed, as BProc's were.
+ * working directory, the interval timers (alarm, setitimer: what was left
+ * of each when the process was read; the move's own time does not count).
+ * Standard input, output and error stay connected through the ghost; other
+ * descriptors are closed, as BProc's were.
+ *
+ * What is refused, with EINVAL and the master's line saying which: a file
+ * mapped MAP_SHARED (on a node its file is a copy of the master's, whose
+ * changes would reach neither the master's file nor anyone mapping it;
+ * unmap it, or map it MAP_PRIVATE, before moving), POSIX timers
+ * (timer_create: a timer's ID cannot be chosen again), more than one
+ * thread. Shared anonymous memory moves, and is then shared with no one.
  */
 #ifndef BPROC_MOVE_H
 #define BPROC_MOVE_H
@@ -32,7 +41,15 @@ int bproc_vrfork(int n, const int *nodes, int *pids);
 
 /* bproc_move moves the calling process itself to node: it returns 0 there,
  * and what was the process on the master becomes its ghost (the call does
- * not return on the master). -1 and errno when it could not move. */
+ * not return on the master). -1 and errno when it could not move. From a
+ * node it moves to another node, or with BPROC_NODE_MASTER back to the
+ * master: there the process is rebuilt in its ghost, which has its PID and
+ * is its parent's child, so it is again an ordinary process of the master
+ * (its parent's wait() gets its status, its stdio are the ghost's, signals
+ * sent to it meanwhile are pending). One thing differs for a process not
+ * run by root: /proc/PID/exe names the ghost stub (setting it again takes
+ * CAP_CHECKPOINT_RESTORE). A process may move on as soon as it has
+ * arrived: the master waits for it to be where it says. */
 int bproc_move(int node);
 
 /* bproc_rexec replaces the calling process by cmd (an absolute path, or

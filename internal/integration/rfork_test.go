@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -113,6 +114,69 @@ func TestSignalRightAfterRfork(t *testing.T) {
 	cmd.Path, cmd.Args = bin, []string{bin, "40"}
 	if r := c.runCmd(cmd, ""); r.code != 0 || !strings.Contains(r.stdout, "40 signals arrived") {
 		t.Errorf("sigrace 40: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	c.waitNoProcs()
+}
+
+// TestMoveRoundTrip: a process moves master -> node 0 -> node 1 -> master
+// (issue 17): its PID, memory and handlers stay; its alarm() goes with it
+// and an ITIMER_VIRTUAL set on the master fires on node 1; a second move
+// right after a move works; a MAP_SHARED file mapping refuses the move;
+// back home its parent signals it and wait() gets its exit status.
+func TestMoveRoundTrip(t *testing.T) {
+	c := startCluster(t, 2)
+	bin := testProgram(t, "roundtrip")
+	shared := filepath.Join(publicTempDir(t), "shared")
+	if err := os.WriteFile(shared, make([]byte, 4096), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	run := func(t *testing.T, file, mb string, want []string, cred ...*syscall.Credential) {
+		cmd := c.command("", "")
+		cmd.Path, cmd.Args = bin, []string{bin, file, mb}
+		if len(cred) > 0 {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred[0]}
+		}
+		r := c.runCmd(cmd, "")
+		got := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		if r.code != 0 || strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("roundtrip %s: exit %d, stdout:\n%s\nstderr:\n%s\nwant:\n%s", file, r.code, r.stdout, r.stderr, strings.Join(want, "\n"))
+		}
+	}
+	trip := []string{
+		"second move: node 1 pid same",
+		"alarm on node 1: kept",
+		"ITIMER_VIRTUAL on node 1: fired",
+		"home: node -1 pid same",
+		"alarm at home: kept",
+		"SIGUSR1 at home: caught",
+		"parent: child exited 7",
+	}
+	t.Run("trip", func(t *testing.T) { run(t, "-", "0", trip) })
+	// Rebuilt in its ghost without root's privileges.
+	t.Run("as nobody", func(t *testing.T) {
+		run(t, "-", "0", trip, &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{65534}})
+	})
+	// 64 MB more that the original frees as it becomes the ghost: its
+	// ghost connects well after the copy on node 0 has moved on.
+	t.Run("second move at once", func(t *testing.T) { run(t, "-", "64", trip) })
+	t.Run("shared mapping", func(t *testing.T) {
+		run(t, shared, "0", append([]string{"shared mapping refused: Invalid argument"}, trip...))
+	})
+	c.waitNoProcs()
+}
+
+// TestMoveHomeFromBpsh: processes bpsh started on two nodes move back to
+// the master; their ghosts shared an address space (a ghost group), which
+// the one becoming its process leaves without disturbing the other. bpsh,
+// their parent, gets their exit status and their output.
+func TestMoveHomeFromBpsh(t *testing.T) {
+	c := startCluster(t, 2)
+	bin := testProgram(t, "hophome")
+	r := c.runIn("/", "bpsh", "0,1", bin)
+	for _, w := range []string{"from 0 home on -1 pid same", "from 1 home on -1 pid same"} {
+		if r.code != 3 || !strings.Contains(r.stdout, w) {
+			t.Errorf("bpsh 0,1 hophome: exit %d, stdout:\n%s\nstderr:\n%s\nwant %q and exit 3", r.code, r.stdout, r.stderr, w)
+		}
 	}
 	c.waitNoProcs()
 }

@@ -121,6 +121,10 @@ func (m *Master) move(c *client, node *int) error {
 	}
 	m.log.Info("process moved", "pid", cred.PID, "node", num, "bytes", img.Bytes(),
 		"took", time.Since(began).Round(time.Microsecond), "dump", dumped.Round(time.Microsecond))
+	// Its timers went with it: the ghost it becomes must not keep them.
+	if err := stopped.StopTimers(); err != nil {
+		m.log.Warn("move: the ghost's timers not stopped", "pid", cred.PID, "err", err)
+	}
 	// The reply first, then let the caller go: it is blocked reading it.
 	err = c.sendWithStub(localapi.Reply{Token: tok.String()})
 	stopped.Resume()

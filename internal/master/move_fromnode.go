@@ -29,20 +29,12 @@ func (m *Master) moveFromNode(c *client, node *int) error {
 		return errors.New("move: no node")
 	}
 	num := *node
+	p := m.nodeProc(c.node, c.cred.PID, c.cred.UID)
+	if num == nodeMaster {
+		return m.moveHome(c, p)
+	}
 	m.mu.Lock()
 	from, to := m.nodes[c.node], m.nodes[num]
-	var p *proc
-	if from != nil {
-		for _, q := range from.procs {
-			q.mu.Lock()
-			np := q.nodePID
-			q.mu.Unlock()
-			if np == c.cred.PID && q.job.cred.UID == c.cred.UID {
-				p = q
-				break
-			}
-		}
-	}
 	var why error
 	switch {
 	case num == c.node:
@@ -127,4 +119,36 @@ func (m *Master) moveFromNode(c *client, node *int) error {
 	dch.SendRequest(wire.ReqMoved, true, nil)
 	m.log.Info("process moved between nodes", "pid", p.pid, "from", c.node, "to", num, "took", time.Since(began).Round(time.Microsecond))
 	return errMovedAway
+}
+
+// nodeProc is the process of node num whose PID there is pid, of uid; nil
+// when there is none. One that has just moved there runs before its ghost
+// has connected (the move's reply is what lets the ghost start): it is
+// waited for, so that a process may move on as soon as it has arrived.
+func (m *Master) nodeProc(num, pid int, uid uint32) *proc {
+	deadline := time.Now().Add(ghostArrival)
+	for {
+		m.mu.Lock()
+		n := m.nodes[num]
+		var p *proc
+		arriving := false
+		if n != nil {
+			for _, q := range n.procs {
+				q.mu.Lock()
+				np := q.nodePID
+				q.mu.Unlock()
+				if np == pid && q.job.cred.UID == uid {
+					p = q
+					break
+				}
+			}
+			cred, ok := n.moving[pid]
+			arriving = ok && cred.UID == uid
+		}
+		m.mu.Unlock()
+		if p != nil || !arriving || time.Now().After(deadline) {
+			return p
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }

@@ -102,6 +102,7 @@ func (m *Master) vrfork(c *client, v *localapi.VRfork) error {
 		return err
 	}
 	defer stopped.Resume()
+	img.Timers = nil // each copy is a child, and fork's children start with none
 	dumped := time.Since(began)
 	hdr, err := img.Header()
 	if err != nil {

@@ -57,8 +57,14 @@ func (p *proc) ended(r *relayRun) {
 	r.in.stop()
 	r.ch.Close()
 	p.mu.Lock()
-	moving := p.next != nil
+	moving, home := p.next != nil, p.home
 	p.mu.Unlock()
+	if home != nil {
+		// Its output is all here; the copy on the node is gone, its
+		// status (killed) is not the process's: moveHome goes on.
+		close(home)
+		return
+	}
 	if moving {
 		<-r.in.done // a file that cannot be interrupted ends with the process
 	}
@@ -141,8 +147,12 @@ func (p *proc) onGhost() {
 	}
 	p.hungUp = true
 	p.mu.Lock()
-	p.ghostGone = true
+	home := p.home != nil
+	p.ghostGone = !home
 	p.mu.Unlock()
+	if home {
+		return // the ghost is becoming the process (moveHome)
+	}
 	p.signal(syscall.SIGKILL)
 	p.send(func() {
 		p.mu.Lock()

@@ -165,6 +165,10 @@ type proc struct {
 	nodePID   int
 	next      *preChannel // the node it is being moved to, once it runs there
 	ghostGone bool        // the ghost was killed
+	// home is closed once the relay has ended for a process moving back
+	// to the master (moveHome): it is no longer remote, and its ghost
+	// becomes it.
+	home chan struct{}
 	// queue is what the sender sends, in order, and sending says it is
 	// running (see send).
 	queue   []func()
@@ -241,6 +245,12 @@ func (m *Master) serveGhost(c *net.UnixConn, cred localapi.Cred, first []byte, f
 // run starts the remote process and its relay.
 func (p *proc) run() {
 	m := p.m
+	if pre := p.rank.pre; pre != nil {
+		// Known before it is in the tables: a move of it finds it by
+		// its PID on the node (nodeProc) as soon as it is no longer
+		// arriving.
+		p.nodePID = pre.nodePID
+	}
 	m.mu.Lock()
 	n := m.nodes[p.rank.node]
 	p.first = n
@@ -269,9 +279,6 @@ func (p *proc) run() {
 	outs := moved
 	if pre := p.rank.pre; pre != nil {
 		ch, reqs = pre.ch, pre.reqs
-		p.mu.Lock()
-		p.nodePID = pre.nodePID
-		p.mu.Unlock()
 	} else if p.rank.desc != nil {
 		var ok bool
 		if ch, reqs, ok = p.openAdopt(sc); !ok {

@@ -43,7 +43,7 @@ func (s *Slave) startMoved(nc ssh.NewChannel, ps *wire.ProcStart, st *stdio, log
 	// The image, and not a byte more: what follows on the channel is
 	// stdin.
 	began := time.Now()
-	img, err := s.readImage(ch, ps)
+	img, rest, closeImg, err := s.readImage(ch, ps)
 	if err != nil {
 		fail(err)
 		return
@@ -77,8 +77,13 @@ func (s *Slave) startMoved(nc ssh.NewChannel, ps *wire.ProcStart, st *stdio, log
 		return pid, err
 	}
 	read := time.Since(began)
+	// The memory comes as the process is rebuilt.
 	pid, err := vmadump.Restore(img, a)
+	closeImg()
 	st.closeChildEnds()
+	if err == nil && rest() != 0 {
+		err = fmt.Errorf("image: %d bytes announced and not part of it", rest())
+	}
 	if err != nil {
 		fail(err)
 		return
@@ -92,28 +97,33 @@ func (s *Slave) startMoved(nc ssh.NewChannel, ps *wire.ProcStart, st *stdio, log
 	s.relay(pid, ch, reqs, st, done)
 }
 
-// readImage reads a moved process's image: from the channel, or, when
-// the master names a file of its own, from the node's view of the
-// master's files, opened as the process's user (the master answers the
-// view as that user: a user gets no image they could not read).
-func (s *Slave) readImage(ch io.Reader, ps *wire.ProcStart) (*vmadump.Image, error) {
+// readImage reads a moved process's image: its layout, and its memory
+// as Restore asks for it (vmadump.DecodeStreaming: the node holds a few
+// MB of the process at a time), from the channel, or, when the master
+// names a file of its own, from the node's view of the master's files,
+// opened as the process's user (the master answers the view as that
+// user: a user gets no image they could not read). rest is how much of
+// what was announced is left unread; done closes the file.
+func (s *Slave) readImage(ch io.Reader, ps *wire.ProcStart) (img *vmadump.Image, rest func() int64, done func(), err error) {
 	var src io.Reader = ch
+	done = func() {}
 	if ps.Move.ImageFile != "" {
 		if s.view == nil {
-			return nil, fmt.Errorf("image file %s: this node has no view of the master's files", ps.Move.ImageFile)
+			return nil, nil, nil, fmt.Errorf("image file %s: this node has no view of the master's files", ps.Move.ImageFile)
 		}
 		fd, err := s.openInView(ps.Move.ImageFile, "/", unix.O_RDONLY, 0, asuser.Cred{UID: ps.UID, GID: ps.GID, Groups: ps.Groups})
 		if err != nil {
-			return nil, fmt.Errorf("image: %w", err)
+			return nil, nil, nil, fmt.Errorf("image: %w", err)
 		}
 		f := os.NewFile(uintptr(fd), ps.Move.ImageFile)
-		defer f.Close()
+		done = func() { f.Close() }
 		src = bufio.NewReaderSize(f, 1<<20)
 	}
 	lr := &io.LimitedReader{R: src, N: ps.Move.ImageSize}
-	img, err := vmadump.Decode(lr)
-	if err == nil && lr.N != 0 {
-		err = fmt.Errorf("image: %d bytes announced and not part of it", lr.N)
+	img, err = vmadump.DecodeStreaming(lr)
+	if err != nil {
+		done()
+		return nil, nil, nil, err
 	}
-	return img, err
+	return img, func() int64 { return lr.N }, done, nil
 }

@@ -26,8 +26,9 @@ func TestReadImageRefuses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ps := &wire.ProcStart{Command: wire.Command{Argv: []string{"x"}}, Move: &tc.move}
-			img, err := s.readImage(strings.NewReader(tc.in), ps)
+			img, _, done, err := s.readImage(strings.NewReader(tc.in), ps)
 			if err == nil {
+				done()
 				t.Fatalf("read an image: %v", img)
 			}
 			if !strings.Contains(err.Error(), tc.says) || strings.Contains(err.Error(), "\n") {

@@ -1,5 +1,7 @@
 /* rforkbench MB REPS NODES: touches MB of memory, then times bproc_rfork to
- * node 0 REPS times (the child exits at once on its node) and, with NODES
+ * node 0 REPS times (the child exits at once on its node), a local fork
+ * REPS times, a child's bproc_move to node 0 and back REPS times ("move
+ * US", "home US", timed in the child) and, with NODES
  * > 0, one bproc_vrfork to nodes 0..NODES-1. Prints "rfork US" and
  * "vrfork US" lines, microseconds from the call to its return in the
  * parent (the children run on their nodes by then). */
@@ -46,6 +48,47 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		printf("rfork %.0f\n", t1 - t0);
+	}
+	/* The floor: a local fork of the same process. */
+	for (int r = 0; r < reps; r++) {
+		double t0 = now_us();
+		int pid = fork();
+		if (pid == 0)
+			_exit(buf[n] == 7 ? 0 : 1);
+		double t1 = now_us();
+		int st;
+		if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			fprintf(stderr, "fork: pid %d\n", pid);
+			return 1;
+		}
+		printf("fork %.0f\n", t1 - t0);
+	}
+	/* A forked child moves itself to node 0 and back: each move timed
+	 * in the child, from the call to its return where it arrived. */
+	for (int r = 0; r < reps; r++) {
+		fflush(stdout);
+		int pid = fork();
+		if (pid == 0) {
+			double t0 = now_us();
+			if (bproc_move(0) != 0) {
+				fprintf(stderr, "move: %s\n", bproc_strerror(errno));
+				_exit(1);
+			}
+			double t1 = now_us();
+			if (bproc_move(BPROC_NODE_MASTER) != 0) {
+				fprintf(stderr, "move home: %s\n", bproc_strerror(errno));
+				_exit(1);
+			}
+			double t2 = now_us();
+			printf("move %.0f\nhome %.0f\n", t1 - t0, t2 - t1);
+			fflush(stdout);
+			_exit(buf[n] == 7 ? 0 : 1);
+		}
+		int st;
+		if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			fprintf(stderr, "move child: pid %d status %#x\n", pid, st);
+			return 1;
+		}
 	}
 	if (nodes > 0) {
 		int ns[1024], pids[1024];

@@ -22,17 +22,21 @@ var ErrThreads = errors.New("vmadump: the process has more than one thread")
 type Stopped struct {
 	t   *tracer
 	pid int
+	mem *os.File // its memory, which its image reads as it is encoded
 }
 
-// Resume lets the process go on where it was (it never noticed).
+// Resume lets the process go on where it was (it never noticed). Its
+// image's memory is no longer readable.
 func (s *Stopped) Resume() error {
 	defer s.t.close()
+	s.mem.Close()
 	return s.t.do(func() error { return unix.PtraceDetach(s.pid) })
 }
 
-// Kill ends the process.
+// Kill ends the process. Its image's memory is no longer readable.
 func (s *Stopped) Kill() error {
 	defer s.t.close()
+	s.mem.Close()
 	return s.t.do(func() error {
 		// A killed tracee is let go by the kernel; detaching it after
 		// finds no one (ESRCH), which is what was wanted.
@@ -77,17 +81,16 @@ func Dump(pid int) (*Image, *Stopped, error) {
 		t.close()
 		return nil, nil, fmt.Errorf("vmadump: dump %d: %w", pid, err)
 	}
-	return img, &Stopped{t: t, pid: pid}, nil
+	return img, &Stopped{t: t, pid: pid, mem: img.mem.(*os.File)}, nil
 }
 
-func dumpStopped(pid int) (*Image, error) {
+func dumpStopped(pid int) (_ *Image, err error) {
 	img := &Image{}
 	var regs unix.PtraceRegs
 	if err := unix.PtraceGetRegs(pid, &regs); err != nil {
 		return nil, fmt.Errorf("getregs: %w", err)
 	}
 	img.Regs = regsWords(&regs)
-	var err error
 	if img.XState, err = getRegset(pid, ntX86XState, 1<<15); err != nil {
 		img.XState = nil // no XSAVE: the FXSAVE area below does
 	}
@@ -99,7 +102,14 @@ func dumpStopped(pid int) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer mem.Close()
+	// Open while the process is held: its memory is read as the image
+	// is encoded (Image.Encode), and Stopped closes it.
+	defer func() {
+		if err != nil {
+			mem.Close()
+		}
+	}()
+	img.mem = mem
 	maps, err := readMaps(pid)
 	if err != nil {
 		return nil, err
@@ -128,6 +138,9 @@ func dumpStopped(pid int) (*Image, error) {
 		return nil, err
 	}
 	defer pm.Close()
+	if err := movable(pid, maps); err != nil {
+		return nil, err
+	}
 	for _, m := range maps {
 		switch m.Path {
 		case "[vsyscall]":
@@ -192,7 +205,7 @@ func findSyscall(mem *os.File, maps []Mapping) (uint64, error) {
 	return 0, errors.New("no syscall instruction in the process")
 }
 
-// askProcess reads the signal handlers and the brk by making the process
+// askProcess reads the signal handlers, the interval timers and the brk by making the process
 // ask the kernel, into a page mapped for the purpose and removed after.
 func askProcess(in *injector, img *Image) (brk uint64, err error) {
 	scratch, err := in.call(unix.SYS_MMAP, 0, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, ^uint64(0), 0)
@@ -223,6 +236,9 @@ func askProcess(in *injector, img *Image) (brk uint64, err error) {
 		if a.Handler != 0 || a.Flags != 0 || a.Mask != 0 {
 			img.Actions = append(img.Actions, a)
 		}
+	}
+	if img.Timers, err = getITimers(in, scratch); err != nil {
+		return 0, err
 	}
 	if brk, err = in.call(unix.SYS_BRK, 0); err != nil {
 		return 0, fmt.Errorf("brk: %w", err)
@@ -267,12 +283,10 @@ func readMapping(mem, pm *os.File, m *Mapping) error {
 		for j < len(entries) && want(entries[j]) {
 			j++
 		}
+		// Read when the image is encoded (Image.Encode), from the
+		// process, which stays stopped until then.
 		addr := m.Start + uint64(i)*pageSize
-		buf := make([]byte, (j-i)*pageSize)
-		if _, err := mem.ReadAt(buf, int64(addr)); err != nil {
-			return fmt.Errorf("read %#x-%#x: %w", addr, addr+uint64(len(buf)), err)
-		}
-		m.Chunks = append(m.Chunks, Chunk{Addr: addr, Data: buf})
+		m.Chunks = append(m.Chunks, Chunk{Addr: addr, Len: (j - i) * pageSize})
 		i = j
 	}
 	return nil

@@ -29,10 +29,19 @@ type Image struct {
 
 	Actions []SigAction
 	SigMask uint64
+	// Timers are the interval timers that were running.
+	Timers []ITimer `json:",omitempty"`
 
 	Comm string // the name ps shows
 	Exe  string // the executable's path, for /proc/PID/exe
 	Cwd  string
+
+	// mem is the stopped process's memory, where the chunks of an image
+	// Dump read are (until the process is resumed or killed); stream
+	// the wire form's rest, where those of an image DecodeStreaming read
+	// come in order.
+	mem    io.ReaderAt
+	stream io.Reader
 }
 
 // Mapping is one line of /proc/PID/maps, and the memory that goes with it.
@@ -50,10 +59,54 @@ type Mapping struct {
 	Chunks []Chunk
 }
 
-// Chunk is memory at an address.
+// Chunk is memory at an address: Data, or, in an image Dump read, Len
+// bytes still in the stopped process, read as the image is encoded (the
+// master holds a few MB of a process it moves, not all of it).
 type Chunk struct {
 	Addr uint64
 	Data []byte
+	Len  int `json:"-"`
+}
+
+// size is how many bytes the chunk carries.
+func (c *Chunk) size() int {
+	if c.Data != nil {
+		return len(c.Data)
+	}
+	return c.Len
+}
+
+// copyBuf bounds what encoding an image holds of its memory at a time.
+const copyBuf = 1 << 20
+
+// eachPiece calls fn with c's memory a piece (copyBuf at most) at a
+// time, in order: Data, or what img's stopped process has there, or the
+// next bytes of img's stream (chunks must then be asked for in order).
+func (img *Image) eachPiece(c *Chunk, fn func(addr uint64, b []byte) error) error {
+	if c.Data != nil || c.Len == 0 {
+		return fn(c.Addr, c.Data)
+	}
+	var read func(b []byte, off int) error
+	switch {
+	case img.stream != nil:
+		read = func(b []byte, _ int) error { _, err := io.ReadFull(img.stream, b); return err }
+	case img.mem != nil:
+		read = func(b []byte, off int) error { _, err := img.mem.ReadAt(b, int64(c.Addr)+int64(off)); return err }
+	default:
+		return fmt.Errorf("vmadump: chunk at %#x: the process's memory is no longer open", c.Addr)
+	}
+	buf := make([]byte, min(c.Len, copyBuf))
+	for off := 0; off < c.Len; {
+		b := buf[:min(len(buf), c.Len-off)]
+		if err := read(b, off); err != nil {
+			return fmt.Errorf("vmadump: memory at %#x: %w", c.Addr+uint64(off), err)
+		}
+		if err := fn(c.Addr+uint64(off), b); err != nil {
+			return err
+		}
+		off += len(b)
+	}
+	return nil
 }
 
 // Anonymous reports whether m is memory of the process's own rather than
@@ -85,7 +138,7 @@ func (img *Image) Bytes() int64 {
 	var n int64
 	for _, m := range img.Maps {
 		for _, c := range m.Chunks {
-			n += int64(len(c.Data))
+			n += int64(c.size())
 		}
 	}
 	return n
@@ -124,7 +177,7 @@ func (img *Image) Header() ([]byte, error) {
 		m.Maps[i] = mp
 		m.Maps[i].Chunks = nil
 		for _, c := range mp.Chunks {
-			m.Chunks[i] = append(m.Chunks[i], chunkMeta{Addr: c.Addr, Len: len(c.Data)})
+			m.Chunks[i] = append(m.Chunks[i], chunkMeta{Addr: c.Addr, Len: c.size()})
 		}
 	}
 	js, err := json.Marshal(&m)
@@ -147,18 +200,51 @@ func (img *Image) Encode(w io.Writer) error {
 	if _, err := w.Write(hdr); err != nil {
 		return fmt.Errorf("vmadump: encode image: %w", err)
 	}
+	var buf []byte
 	for _, mp := range img.Maps {
 		for _, c := range mp.Chunks {
-			if _, err := w.Write(c.Data); err != nil {
-				return fmt.Errorf("vmadump: encode image: %w", err)
+			if c.Data != nil || c.Len == 0 {
+				if _, err := w.Write(c.Data); err != nil {
+					return fmt.Errorf("vmadump: encode image: %w", err)
+				}
+				continue
+			}
+			if img.mem == nil {
+				return fmt.Errorf("vmadump: encode image: chunk at %#x: the process's memory is no longer open", c.Addr)
+			}
+			if buf == nil {
+				buf = make([]byte, copyBuf)
+			}
+			// The process's memory as it goes: a copy of copyBuf at a
+			// time, not of the process.
+			src := io.NewSectionReader(img.mem, int64(c.Addr), int64(c.Len))
+			n, err := io.CopyBuffer(onlyWriter{w}, src, buf)
+			if err == nil && n != int64(c.Len) {
+				err = io.ErrUnexpectedEOF
+			}
+			if err != nil {
+				return fmt.Errorf("vmadump: encode image: memory at %#x: %d of %d bytes: %w", c.Addr, n, c.Len, err)
 			}
 		}
 	}
 	return nil
 }
 
+// onlyWriter hides a writer's ReadFrom, so that io.CopyBuffer uses the
+// buffer it is given.
+type onlyWriter struct{ io.Writer }
+
 // Decode reads an image Encode wrote, and not a byte more.
-func Decode(r io.Reader) (*Image, error) {
+func Decode(r io.Reader) (*Image, error) { return decode(r, false) }
+
+// DecodeStreaming reads an image's layout from r and leaves its memory
+// there: Restore and RestoreInto read it from r as they write it into
+// the process, a piece at a time, so that whoever rebuilds a process
+// holds a few MB of it, not all of it. r must stay readable until then,
+// and is then read to the image's end (on success).
+func DecodeStreaming(r io.Reader) (*Image, error) { return decode(r, true) }
+
+func decode(r io.Reader, streaming bool) (*Image, error) {
 	hdr := make([]byte, 12)
 	if _, err := io.ReadFull(r, hdr); err != nil {
 		return nil, fmt.Errorf("vmadump: decode image: %w", err)
@@ -204,6 +290,15 @@ func Decode(r io.Reader) (*Image, error) {
 			}
 		}
 	}
+	if streaming {
+		for i := range img.Maps {
+			for _, c := range m.Chunks[i] {
+				img.Maps[i].Chunks = append(img.Maps[i].Chunks, Chunk{Addr: c.Addr, Len: c.Len})
+			}
+		}
+		img.stream = r
+		return &img, nil
+	}
 	// Memory is allocated as it arrives: a stream that ends early costs
 	// no more than it brought.
 	for i := range img.Maps {
@@ -233,7 +328,7 @@ func (img *Image) validate() error {
 			return fmt.Errorf("vmadump: image: mapping %d: path too long", i)
 		}
 		for _, c := range m.Chunks {
-			if c.Addr < m.Start || c.Addr+uint64(len(c.Data)) > m.End || c.Addr+uint64(len(c.Data)) < c.Addr {
+			if c.Len < 0 || c.Addr < m.Start || c.Addr+uint64(c.size()) > m.End || c.Addr+uint64(c.size()) < c.Addr {
 				return fmt.Errorf("vmadump: image: mapping %d: chunk at %#x outside it", i, c.Addr)
 			}
 		}
@@ -251,6 +346,9 @@ func (img *Image) validate() error {
 		if m.Path == "[vdso]" && uint64(len(img.VDSOText)) > m.End-m.Start {
 			return fmt.Errorf("vmadump: image: vDSO text of %d bytes in %d", len(img.VDSOText), m.End-m.Start)
 		}
+	}
+	if err := validTimers(img.Timers); err != nil {
+		return err
 	}
 	if len(img.VDSOText) > maxVDSO {
 		return fmt.Errorf("vmadump: image: vDSO text of %d bytes", len(img.VDSOText))

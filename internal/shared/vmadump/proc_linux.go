@@ -132,6 +132,21 @@ func sigBlocked(pid int) (uint64, error) {
 	return 0, fmt.Errorf("/proc/%d/status: no SigBlk", pid)
 }
 
+// sigIgnored is the set of signals pid ignores (SigIgn), bit sig-1 for
+// sig.
+func sigIgnored(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "SigIgn:"); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status: no SigIgn", pid)
+}
+
 // sigDisposed is the set of signals pid catches or ignores (SigCgt and
 // SigIgn of /proc/PID/status), bit sig-1 for sig.
 func sigDisposed(pid int) (uint64, error) {

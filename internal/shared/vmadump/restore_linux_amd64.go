@@ -35,6 +35,10 @@ type Attr struct {
 	// Return, when set, is what the system call the process was stopped
 	// in returns to it (rax): how a moved process tells it was moved.
 	Return *uint64
+	// BeforeRun, when set, runs once the process is rebuilt, before it
+	// runs (RestoreInto: the master lets the old copy's output arrive
+	// first); an error fails the restore.
+	BeforeRun func() error
 	// Start starts the stub (spawn.Attr with Traced set) and runs rebuild
 	// on it, on the calling thread; spawn.Reaper.StartTraced is one. Nil:
 	// spawn.Start, and the caller reaps the PID Restore returns.
@@ -98,6 +102,14 @@ func rebuild(pid int, img *Image, a Attr) error {
 	} else if sig != syscall.SIGTRAP {
 		return fmt.Errorf("stub stopped by %v, not at its exec", sig)
 	}
+	return rebuildStopped(pid, img, a, nil)
+}
+
+// rebuildStopped rebuilds img in pid, a traced process stopped at its
+// exec. in place (RestoreInto), its credentials are left as they are
+// and what its exec kept (descriptors above 2, ignored signals, a
+// scratch page's worth of nothing) is undone.
+func rebuildStopped(pid int, img *Image, a Attr, inPlace *placeAttr) error {
 	mem, err := os.OpenFile(fmt.Sprintf("/proc/%d/mem", pid), os.O_RDWR, 0)
 	if err != nil {
 		return err
@@ -133,6 +145,19 @@ func rebuild(pid int, img *Image, a Attr) error {
 	// that every file the rebuilding opens is opened as the user would
 	// (on a diskless node the view asks the master as the user); euid
 	// stays 0 until the end: the layout needs CAP_SYS_RESOURCE.
+	if inPlace != nil {
+		if err := inPlace.undoExec(in, arg); err != nil {
+			return err
+		}
+	} else if err := setIdentity(in, arg, a); err != nil {
+		return err
+	}
+	return rebuildRest(pid, in, mem, own, scratch, arg, img, a, inPlace)
+}
+
+// setIdentity gives the stub, a root process, the user's groups and gid
+// and, as its file system identity, the user.
+func setIdentity(in *injector, arg uint64, a Attr) error {
 	var gb []byte
 	for _, g := range a.Groups {
 		gb = binary.LittleEndian.AppendUint32(gb, g)
@@ -153,6 +178,11 @@ func rebuild(pid int, img *Image, a Attr) error {
 	}
 	// setfsuid answers with the previous value, never an error.
 	in.call(unix.SYS_SETFSUID, uint64(a.Uid))
+	return nil
+}
+
+// rebuildRest empties the stub and fills it with img.
+func rebuildRest(pid int, in *injector, mem *os.File, own []Mapping, scratch, arg uint64, img *Image, a Attr, inPlace *placeAttr) error {
 
 	// The node's vDSO, to tell whether it is the one the process knows.
 	ownBlock := vdsoBlock(own)
@@ -183,14 +213,14 @@ func rebuild(pid int, img *Image, a Attr) error {
 	// or five): every call made here is a round trip through ptrace.
 	files := map[string]uint64{}
 	for i := range img.Maps {
-		if err := mapOne(in, arg, &img.Maps[i], files); err != nil {
+		if err := mapOne(in, arg, img, &img.Maps[i], files); err != nil {
 			closeAll(in, files)
 			return err
 		}
 	}
 	closeAll(in, files)
 
-	if err := setLayout(in, arg, img); err != nil {
+	if err := setLayout(in, arg, img, inPlace != nil); err != nil {
 		return err
 	}
 	if err := in.writeString(arg, img.Comm); err != nil {
@@ -219,6 +249,9 @@ func rebuild(pid int, img *Image, a Attr) error {
 	if _, err := in.call(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, arg, 0, 8); err != nil {
 		return fmt.Errorf("signal mask: %w", err)
 	}
+	if err := setITimers(in, arg, img.Timers); err != nil {
+		return err
+	}
 	dir := a.Dir
 	if dir == "" {
 		dir = img.Cwd
@@ -234,8 +267,10 @@ func rebuild(pid int, img *Image, a Attr) error {
 	}
 
 	// The uid last: setting the layout needed CAP_SYS_RESOURCE.
-	if _, err := in.call(unix.SYS_SETRESUID, uint64(a.Uid), uint64(a.Uid), uint64(a.Uid)); err != nil {
-		return fmt.Errorf("setresuid: %w", err)
+	if inPlace == nil {
+		if _, err := in.call(unix.SYS_SETRESUID, uint64(a.Uid), uint64(a.Uid), uint64(a.Uid)); err != nil {
+			return fmt.Errorf("setresuid: %w", err)
+		}
 	}
 	if _, err := in.call(unix.SYS_MUNMAP, scratch, pageSize); err != nil {
 		return fmt.Errorf("unmap the scratch page: %w", err)
@@ -254,12 +289,17 @@ func rebuild(pid int, img *Image, a Attr) error {
 	if err := unix.PtraceSetRegs(pid, &regs); err != nil {
 		return fmt.Errorf("setregs: %w", err)
 	}
+	if a.BeforeRun != nil {
+		if err := a.BeforeRun(); err != nil {
+			return err
+		}
+	}
 	return unix.PtraceDetach(pid)
 }
 
 // mapOne maps m at its place with its protection, from its file or
 // anonymous, and writes the pages the image carries for it.
-func mapOne(in *injector, arg uint64, m *Mapping, files map[string]uint64) error {
+func mapOne(in *injector, arg uint64, img *Image, m *Mapping, files map[string]uint64) error {
 	length := m.End - m.Start
 	if m.Anonymous() {
 		flags := uint64(unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED)
@@ -291,8 +331,13 @@ func mapOne(in *injector, arg uint64, m *Mapping, files map[string]uint64) error
 		}
 	}
 	for _, c := range m.Chunks {
-		if err := in.write(c.Addr, c.Data); err != nil {
-			return fmt.Errorf("%s: %w", m.Path, err)
+		if err := img.eachPiece(&c, func(addr uint64, b []byte) error {
+			if err := in.write(addr, b); err != nil {
+				return fmt.Errorf("%s: %w", m.Path, err)
+			}
+			return nil
+		}); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -301,9 +346,20 @@ func mapOne(in *injector, arg uint64, m *Mapping, files map[string]uint64) error
 // setLayout tells the kernel where the process's brk, argv and
 // environment are (prctl PR_SET_MM_MAP), and which file is its
 // executable.
-func setLayout(in *injector, arg uint64, img *Image) error {
+func setLayout(in *injector, arg uint64, img *Image, inPlace bool) error {
+	err := setLayoutExe(in, arg, img, true)
+	if err != nil && inPlace && errors.Is(err, unix.EPERM) {
+		// A user's own process may set its layout, but not its
+		// executable (CAP_CHECKPOINT_RESTORE): /proc/PID/exe then
+		// names the ghost stub.
+		err = setLayoutExe(in, arg, img, false)
+	}
+	return err
+}
+
+func setLayoutExe(in *injector, arg uint64, img *Image, withExe bool) error {
 	exe := uint64(^uint32(0))
-	if img.Exe != "" {
+	if img.Exe != "" && withExe {
 		if err := in.writeString(arg, img.Exe); err == nil {
 			if fd, err := in.call(unix.SYS_OPENAT, atFDCWD, arg, unix.O_RDONLY|unix.O_CLOEXEC); err == nil {
 				exe = fd

@@ -28,6 +28,9 @@ type Stopped struct{}
 // Resume does nothing: no process was stopped.
 func (s *Stopped) Resume() error { return nil }
 
+// StopTimers does nothing: no process was stopped.
+func (s *Stopped) StopTimers() error { return nil }
+
 // Kill does nothing: no process was stopped.
 func (s *Stopped) Kill() error { return nil }
 
@@ -41,18 +44,22 @@ func DumpWhenIn(pid int, nr uint64, timeout time.Duration, hold func(func() erro
 
 // Attr says how to start the rebuilt process; see restore_linux_amd64.go.
 type Attr struct {
-	Stub     string
-	PID      int
-	Uid, Gid uint32
-	Groups   []uint32
-	Files    []int
-	Setsid   bool
-	Root     string
-	Dir      string
-	Return   *uint64
-	Start    func(a spawn.Attr, rebuild func(pid int) error) (pid int, err error)
-	CopyVDSO bool
+	Stub      string
+	PID       int
+	Uid, Gid  uint32
+	Groups    []uint32
+	Files     []int
+	Setsid    bool
+	Root      string
+	Dir       string
+	Return    *uint64
+	BeforeRun func() error
+	Start     func(a spawn.Attr, rebuild func(pid int) error) (pid int, err error)
+	CopyVDSO  bool
 }
 
 // Restore returns ErrNotPorted; nothing is started.
 func Restore(img *Image, a Attr) (pid int, err error) { return 0, ErrNotPorted }
+
+// RestoreInto returns ErrNotPorted; pid is not touched.
+func RestoreInto(img *Image, pid int, a Attr) (changed bool, err error) { return false, ErrNotPorted }
