@@ -47,6 +47,7 @@ type rank struct {
 	node  int
 	token ghost.Token
 	pre   *preChannel // a moved process: already on the node
+	env   []string    // the run request's RankEnv of this rank
 }
 
 func (m *Master) newJob(c *client, r *localapi.Run) (*job, []localapi.Rank, error) {
@@ -59,6 +60,9 @@ func (m *Master) newJob(c *client, r *localapi.Run) (*job, []localapi.Rank, erro
 		return nil, nil, fmt.Errorf("run: %d ranks exceed the limit of %d", len(r.Nodes), maxRanks)
 	}
 	if err := r.Command.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("run: %w", err)
+	}
+	if err := r.CheckRankEnv(); err != nil {
 		return nil, nil, fmt.Errorf("run: %w", err)
 	}
 	j := &job{c: c, cred: c.cred, cmd: r.Command}
@@ -78,7 +82,11 @@ func (m *Master) newJob(c *client, r *localapi.Run) (*job, []localapi.Rank, erro
 			if err != nil {
 				return nil, nil, err
 			}
-			m.pending[tok] = &rank{job: j, index: i, node: num, token: tok}
+			rk := &rank{job: j, index: i, node: num, token: tok}
+			if r.RankEnv != nil {
+				rk.env = r.RankEnv[i]
+			}
+			m.pending[tok] = rk
 			out[i].Token = tok.String()
 		}
 	}
@@ -295,15 +303,24 @@ func (p *proc) finish(s wire.ExitStatus, started bool, why error) {
 	}
 }
 
-// rankEnv is the caller's environment plus BPROC_RANK and BPROC_NODE.
+// rankEnv is the caller's environment plus BPROC_RANK and BPROC_NODE,
+// then the rank's own variables, which win over the caller's.
 func rankEnv(env []string, r *rank) []string {
-	out := make([]string, 0, len(env)+2)
+	out := make([]string, 0, len(env)+2+len(r.env))
+	// getenv takes the first of two entries of a name: drop the
+	// caller's where the rank has its own.
+	own := map[string]bool{"BPROC_RANK": true, "BPROC_NODE": true}
+	for _, e := range r.env {
+		k, _, _ := strings.Cut(e, "=")
+		own[k] = true
+	}
 	for _, e := range env {
-		if !strings.HasPrefix(e, "BPROC_RANK=") && !strings.HasPrefix(e, "BPROC_NODE=") {
+		if k, _, _ := strings.Cut(e, "="); !own[k] {
 			out = append(out, e)
 		}
 	}
-	return append(out, fmt.Sprintf("BPROC_RANK=%07d", r.index), fmt.Sprintf("BPROC_NODE=%d", r.node))
+	out = append(out, fmt.Sprintf("BPROC_RANK=%07d", r.index), fmt.Sprintf("BPROC_NODE=%d", r.node))
+	return append(out, r.env...)
 }
 
 func (p *proc) closeFiles() {
