@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -33,6 +34,7 @@ type runner struct {
 	sigs  <-chan os.Signal // caught by catch
 
 	ranks []*rank
+	pmi   *pmiJob // --pmi
 	outW  *lockedWriter
 	errW  *lockedWriter
 	sinks sync.WaitGroup
@@ -40,6 +42,7 @@ type runner struct {
 
 // rank is one process: a node entry of the spec.
 type rank struct {
+	index   int // in ranks
 	node    int
 	pid     int
 	ws      unix.WaitStatus
@@ -57,17 +60,28 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	if err != nil {
 		dir = "/"
 	}
+	r.outW = &lockedWriter{w: r.io.Stdout}
+	r.errW = &lockedWriter{w: r.io.Stderr}
 	req := localapi.Run{Command: wire.Command{
 		Path: r.path, Argv: r.argv, Env: os.Environ(), Dir: dir,
 		NoIO: r.cli.NoIO, StdinFile: r.cli.StdinFile, StdoutFile: r.cli.StdoutFile, StderrFile: r.cli.StderrFile,
 	}}
+	if r.cli.PMI {
+		if r.pmi, err = r.startPMI(); err != nil {
+			return 0, err
+		}
+		defer r.pmi.close()
+	}
 	r.ranks = make([]*rank, len(r.nodes))
 	var remote []int // rank index of each entry of req.Nodes
 	for i, n := range r.nodes {
-		r.ranks[i] = &rank{node: n}
+		r.ranks[i] = &rank{index: i, node: n}
 		if n != nodeset.Master {
 			req.Nodes = append(req.Nodes, n)
 			remote = append(remote, i)
+			if r.pmi != nil {
+				req.RankEnv = append(req.RankEnv, r.pmi.env(i))
+			}
 		}
 	}
 	if r.cli.TTY {
@@ -91,8 +105,6 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		r.client.Close()
 	}
 
-	r.outW = &lockedWriter{w: r.io.Stdout}
-	r.errW = &lockedWriter{w: r.io.Stderr}
 	fanIn := r.stdinFanout()
 
 	byPID := map[int]*rank{}
@@ -120,7 +132,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		}
 		files, closeAfter := r.files(i, fanIn)
 		p, err := os.StartProcess(r.path, r.argv, &os.ProcAttr{Dir: dir, Files: []*os.File{files[0], files[1], files[2]},
-			Env: append(os.Environ(), fmt.Sprintf("BPROC_RANK=%07d", i), "BPROC_NODE=-1")})
+			Env: withEnv(os.Environ(), append([]string{fmt.Sprintf("BPROC_RANK=%07d", i), "BPROC_NODE=-1"}, pmiEnvOf(r.pmi, i)...))})
 		closeAll(closeAfter)
 		if err != nil {
 			rk.errText, rk.final = err.Error(), true
@@ -139,10 +151,14 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		events = job.Events
 	}
 	remoteRank := func(k int) *rank { return r.ranks[remote[k]] }
+	stopped := r.pmi.stopped()
 	for waiting := true; waiting; {
 		select {
 		case <-reaped:
 			waiting = false
+		case <-stopped:
+			r.pmi.killAll()
+			stopped = nil
 		case ev, ok := <-events:
 			if !ok {
 				events = nil
@@ -256,6 +272,9 @@ func (r *runner) reap(byPID map[int]*rank, done chan<- struct{}) {
 		}
 		rk.ws, rk.reaped = ws, true
 		left--
+		if r.pmi != nil {
+			r.pmi.ended(rk)
+		}
 	}
 }
 
@@ -302,6 +321,9 @@ func (r *runner) status() int {
 	if r.cli.Gather {
 		r.summary()
 	}
+	if code, stopped := r.pmi.status(); stopped {
+		return code
+	}
 	return worst
 }
 
@@ -321,6 +343,23 @@ func (r *runner) flushSequential() {
 			r.errW.Write(rk.err.held.Bytes())
 		}
 	}
+}
+
+// withEnv is env with extra's variables replacing any of the same name
+// (getenv takes the first of two).
+func withEnv(env, extra []string) []string {
+	own := map[string]bool{}
+	for _, e := range extra {
+		k, _, _ := strings.Cut(e, "=")
+		own[k] = true
+	}
+	out := make([]string, 0, len(env)+len(extra))
+	for _, e := range env {
+		if k, _, _ := strings.Cut(e, "="); !own[k] {
+			out = append(out, e)
+		}
+	}
+	return append(out, extra...)
 }
 
 func closeAll(fs []*os.File) {
