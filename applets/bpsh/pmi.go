@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/bproc/bproc/bproc"
 	"github.com/bproc/bproc/internal/shared/localapi"
@@ -109,6 +110,20 @@ func (p *pmiJob) ended(rk *rank) {
 	p.stop(s.Shell(), fmt.Sprintf("rank %d (node %d) %s", rk.index, rk.node, s))
 }
 
+// pmiUnstarted stops an MPI job of which a rank could not run: the others
+// would wait for it in MPI_Init forever.
+func (r *runner) pmiUnstarted() {
+	if r.pmi == nil {
+		return
+	}
+	for _, rk := range r.ranks {
+		if rk.errText != "" && !rk.reaped {
+			r.pmi.stop(255, fmt.Sprintf("rank %d (node %d) did not run", rk.index, rk.node))
+			return
+		}
+	}
+}
+
 // stop ends the job, once: it keeps code as bpsh's status and has the
 // runner kill every rank (killAll), in its own goroutine, where the
 // ranks' PIDs are known.
@@ -123,24 +138,33 @@ func (p *pmiJob) stop(code int, why string) {
 	close(p.stopc)
 }
 
-// killAll kills every rank: a remote one through the master, whose ghost
-// then ends as it did.
-func (p *pmiJob) killAll() {
+// killAll kills every rank until all have ended (done): a remote one
+// through the master, whose ghost then ends as it did. It asks again
+// while any is left, since a rank whose ghost has come but whose process
+// is not yet on its node cannot be signalled yet, and killing its ghost
+// instead would leave the process running.
+func (p *pmiJob) killAll(done <-chan struct{}) {
 	c, err := bproc.Dial(p.r.client.Socket)
 	if err != nil {
 		fmt.Fprintf(p.r.errW, "bpsh: stopping the job: %v\n", err)
+	} else {
+		defer c.Close()
 	}
-	for _, rk := range p.r.ranks {
-		switch {
-		case rk.pid == 0:
-		case rk.node == nodeset.Master || c == nil:
-			syscall.Kill(rk.pid, syscall.SIGKILL)
-		case c.Signal(rk.pid, syscall.SIGKILL) != nil:
-			syscall.Kill(rk.pid, syscall.SIGKILL)
+	for {
+		for _, rk := range p.r.ranks {
+			switch {
+			case rk.pid == 0:
+			case rk.node == nodeset.Master || c == nil:
+				syscall.Kill(rk.pid, syscall.SIGKILL)
+			default:
+				c.Signal(rk.pid, syscall.SIGKILL)
+			}
 		}
-	}
-	if c != nil {
-		c.Close()
+		select {
+		case <-done:
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
 

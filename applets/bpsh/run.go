@@ -143,6 +143,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		byPID[p.Pid] = rk
 	}
 	fanIn.start()
+	r.pmiUnstarted()
 
 	reaped := make(chan struct{})
 	go r.reap(byPID, reaped)
@@ -157,7 +158,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		case <-reaped:
 			waiting = false
 		case <-stopped:
-			r.pmi.killAll()
+			go r.pmi.killAll(reaped)
 			stopped = nil
 		case ev, ok := <-events:
 			if !ok {
@@ -228,6 +229,7 @@ func (r *runner) event(rank func(int) *rank, ev localapi.Event) {
 	if ev.Error != "" {
 		rk.errText = ev.Error
 		fmt.Fprintf(r.errW, "%d: %s\n", rk.node, ev.Error)
+		r.pmiUnstarted()
 	}
 }
 

@@ -142,3 +142,25 @@ func TestPMIRankKilled(t *testing.T) {
 	}
 	c.waitNoProcs()
 }
+
+// TestPMIRankRefused: a rank that cannot run (nobody may not run on node
+// 1) ends the job at once, with 255: the others would wait for it in
+// MPI_Init forever.
+func TestPMIRankRefused(t *testing.T) {
+	c := startCluster(t, 2)
+	prog := mpiProgram(t, "allreduce")
+	if r := c.run("", "bpctl", "-S", "1", "-m", "0100"); r.code != 0 {
+		t.Fatalf("bpctl -S 1 -m 0100: exit %d, %q", r.code, r.stderr)
+	}
+	cmd := c.command("bpsh", "--pmi", "0-1", "./allreduce")
+	cmd.Dir = filepath.Dir(prog)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	began := time.Now()
+	r := c.runCmd(cmd, "")
+	why := "bpsh: rank 1 (node 1) did not run: stopping the job"
+	if r.code != 255 || !strings.Contains(r.stderr, why) || time.Since(began) > 30*time.Second {
+		t.Errorf("bpsh --pmi 0-1 as nobody, who may not run on node 1: exit %d after %v, stderr %q; want 255 and %q",
+			r.code, time.Since(began).Round(time.Millisecond), r.stderr, why)
+	}
+	c.waitNoProcs()
+}
