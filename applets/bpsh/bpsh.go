@@ -46,6 +46,7 @@ type cli struct {
 	Time       bool   `short:"t" help:"Print the elapsed seconds when done."`
 	TTY        bool   `short:"T" name:"tty" help:"Run under a pseudo-terminal on the node (interactive programs)."`
 	PerNode    int    `name:"per-node" default:"${pernode}" placeholder:"K" help:"Start K copies on each node, each with its own ghost and BPROC_RANK."`
+	PMI        bool   `name:"pmi" help:"Serve PMI-1 and PMI-2 to the ranks (MPICH, MVAPICH, Intel MPI): PMI_PORT, PMI_ID, PMI_RANK, PMI_SIZE; a rank that fails or aborts ends the job."`
 	Gather     bool   `name:"gather" help:"Fold identical output of many nodes into one block headed by its node set, then say which nodes failed and how."`
 	Socket     string `env:"BPROC_SOCKET" default:"${socket}" help:"bpmaster's socket."`
 

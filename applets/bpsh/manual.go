@@ -41,11 +41,13 @@ node could not run the command or was lost, 127 when the command was not
 found here, 126 when it is a directory, 2 on a bad command line.`,
 	Env: []manpage.Item{
 		{Tag: "BPROC_RANK, BPROC_NODE, BPROC_PROGNAME", Text: "Set for the command: its rank (seven digits), its node and the program's path."},
+		{Tag: "PMI_PORT, PMI_ID, PMI_RANK, PMI_SIZE", Text: "Set for the command with --pmi: where bpsh's PMI server is, the rank's secret handshake, its rank and the job's size."},
 	},
 	Examples: []manpage.Example{
 		{Command: "bpsh -a -p hostname", Text: "Every node that is up says its name, each line after its node number:"},
 		{Command: "bpsh 0-3 --gather uname -r", Text: "Which kernels four nodes run, one block per answer:"},
 		{Command: "bpsh -T 2 top", Text: "An interactive program on node 2:"},
+		{Command: "bpsh --pmi --per-node 2 0-1 ./allreduce", Text: "An MPI job of MPICH's family, two ranks on each of nodes 0 and 1:"},
 	},
 	SeeAlso: []string{"bpstat(1)", "bpctl(1)", "bpcp(1)", "bpmaster(1)"},
 }

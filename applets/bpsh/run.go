@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -36,6 +37,7 @@ type runner struct {
 	ssh *Remote
 
 	ranks []*rank
+	pmi   *pmiJob // --pmi
 	outW  *lockedWriter
 	errW  *lockedWriter
 	sinks sync.WaitGroup
@@ -43,6 +45,7 @@ type runner struct {
 
 // rank is one process: a node entry of the spec.
 type rank struct {
+	index   int // in ranks
 	node    int
 	pid     int
 	ws      unix.WaitStatus
@@ -56,14 +59,26 @@ type rank struct {
 
 func (r *runner) run(ctx context.Context) (int, error) {
 	began := time.Now()
+	r.outW = &lockedWriter{w: r.io.Stdout}
+	r.errW = &lockedWriter{w: r.io.Stderr}
 	req := localapi.Run{Command: r.cmd}
+	if r.cli.PMI {
+		var err error
+		if r.pmi, err = r.startPMI(); err != nil {
+			return 0, err
+		}
+		defer r.pmi.close()
+	}
 	r.ranks = make([]*rank, len(r.nodes))
 	var remote []int // rank index of each entry of req.Nodes
 	for i, n := range r.nodes {
-		r.ranks[i] = &rank{node: n}
+		r.ranks[i] = &rank{index: i, node: n}
 		if n != nodeset.Master {
 			req.Nodes = append(req.Nodes, n)
 			remote = append(remote, i)
+			if r.pmi != nil {
+				req.RankEnv = append(req.RankEnv, r.pmi.env(i))
+			}
 		}
 	}
 	if r.cli.TTY {
@@ -93,8 +108,6 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		r.client.Close()
 	}
 
-	r.outW = &lockedWriter{w: r.io.Stdout}
-	r.errW = &lockedWriter{w: r.io.Stderr}
 	fanIn := r.stdinFanout()
 
 	byPID := map[int]*rank{}
@@ -122,7 +135,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		}
 		files, closeAfter := r.files(i, fanIn)
 		p, err := os.StartProcess(r.cmd.Path, r.cmd.Argv, &os.ProcAttr{Dir: r.cmd.Dir, Files: []*os.File{files[0], files[1], files[2]},
-			Env: append(os.Environ(), fmt.Sprintf("BPROC_RANK=%07d", i), "BPROC_NODE=-1")})
+			Env: withEnv(os.Environ(), append([]string{fmt.Sprintf("BPROC_RANK=%07d", i), "BPROC_NODE=-1"}, pmiEnvOf(r.pmi, i)...))})
 		closeAll(closeAfter)
 		if err != nil {
 			rk.errText, rk.final = err.Error(), true
@@ -133,6 +146,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		byPID[p.Pid] = rk
 	}
 	fanIn.start()
+	r.pmiUnstarted()
 
 	reaped := make(chan struct{})
 	go r.reap(byPID, reaped)
@@ -141,10 +155,14 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		events = job.Events
 	}
 	remoteRank := func(k int) *rank { return r.ranks[remote[k]] }
+	stopped := r.pmi.stopped()
 	for waiting := true; waiting; {
 		select {
 		case <-reaped:
 			waiting = false
+		case <-stopped:
+			go r.pmi.killAll(reaped)
+			stopped = nil
 		case ev, ok := <-events:
 			if !ok {
 				events = nil
@@ -214,6 +232,7 @@ func (r *runner) event(rank func(int) *rank, ev localapi.Event) {
 	if ev.Error != "" {
 		rk.errText = ev.Error
 		r.rankError(rk.node, ev.Error)
+		r.pmiUnstarted()
 	}
 }
 
@@ -258,6 +277,9 @@ func (r *runner) reap(byPID map[int]*rank, done chan<- struct{}) {
 		}
 		rk.ws, rk.reaped = ws, true
 		left--
+		if r.pmi != nil {
+			r.pmi.ended(rk)
+		}
 	}
 }
 
@@ -306,6 +328,9 @@ func (r *runner) status() int {
 	if r.cli.Gather {
 		r.summary()
 	}
+	if code, stopped := r.pmi.status(); stopped {
+		return code
+	}
 	return worst
 }
 
@@ -325,6 +350,23 @@ func (r *runner) flushSequential() {
 			r.errW.Write(rk.err.held.Bytes())
 		}
 	}
+}
+
+// withEnv is env with extra's variables replacing any of the same name
+// (getenv takes the first of two).
+func withEnv(env, extra []string) []string {
+	own := map[string]bool{}
+	for _, e := range extra {
+		k, _, _ := strings.Cut(e, "=")
+		own[k] = true
+	}
+	out := make([]string, 0, len(env)+len(extra))
+	for _, e := range env {
+		if k, _, _ := strings.Cut(e, "="); !own[k] {
+			out = append(out, e)
+		}
+	}
+	return append(out, extra...)
 }
 
 func closeAll(fs []*os.File) {

@@ -56,6 +56,7 @@ type rank struct {
 	token ghost.Token
 	pre   *preChannel // a moved process: already on the node
 	desc  *descendant // a process a remote process forked (procs_space.go)
+	env   []string    // the run request's RankEnv of this rank
 }
 
 func (m *Master) newJob(c *client, r *localapi.Run) (*job, []localapi.Rank, error) {
@@ -68,6 +69,9 @@ func (m *Master) newJob(c *client, r *localapi.Run) (*job, []localapi.Rank, erro
 		return nil, nil, fmt.Errorf("run: %d ranks exceed the limit of %d", len(r.Nodes), maxRanks)
 	}
 	if err := r.Command.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("run: %w", err)
+	}
+	if err := r.CheckRankEnv(); err != nil {
 		return nil, nil, fmt.Errorf("run: %w", err)
 	}
 	j := &job{c: c, cred: c.cred, cmd: r.Command, ends: !r.Detach && !r.Stub}
@@ -87,7 +91,11 @@ func (m *Master) newJob(c *client, r *localapi.Run) (*job, []localapi.Rank, erro
 			if err != nil {
 				return nil, nil, err
 			}
-			m.pending[tok] = &rank{job: j, index: i, node: num, token: tok}
+			rk := &rank{job: j, index: i, node: num, token: tok}
+			if r.RankEnv != nil {
+				rk.env = r.RankEnv[i]
+			}
+			m.pending[tok] = rk
 			out[i].Token = tok.String()
 		}
 	}
@@ -362,16 +370,25 @@ func (p *proc) finish(s wire.ExitStatus, started bool, why error) {
 }
 
 // rankEnv is the caller's environment plus BPROC_RANK, BPROC_NODE and
-// BPROC_PROGNAME: the program's path as bpsh resolved it, as BProc set it
-// (env showed BPROC_PROGNAME=/usr/bin/env).
+// BPROC_PROGNAME (the program's path as bpsh resolved it, as BProc set
+// it: env showed BPROC_PROGNAME=/usr/bin/env), then the rank's own
+// variables, which win over the caller's.
 func rankEnv(env []string, r *rank, prog string) []string {
-	out := make([]string, 0, len(env)+3)
+	out := make([]string, 0, len(env)+3+len(r.env))
+	// getenv takes the first of two entries of a name: drop the
+	// caller's where the rank has its own.
+	own := map[string]bool{"BPROC_RANK": true, "BPROC_NODE": true, "BPROC_PROGNAME": true}
+	for _, e := range r.env {
+		k, _, _ := strings.Cut(e, "=")
+		own[k] = true
+	}
 	for _, e := range env {
-		if !strings.HasPrefix(e, "BPROC_RANK=") && !strings.HasPrefix(e, "BPROC_NODE=") && !strings.HasPrefix(e, "BPROC_PROGNAME=") {
+		if k, _, _ := strings.Cut(e, "="); !own[k] {
 			out = append(out, e)
 		}
 	}
-	return append(out, fmt.Sprintf("BPROC_RANK=%07d", r.index), fmt.Sprintf("BPROC_NODE=%d", r.node), "BPROC_PROGNAME="+prog)
+	out = append(out, fmt.Sprintf("BPROC_RANK=%07d", r.index), fmt.Sprintf("BPROC_NODE=%d", r.node), "BPROC_PROGNAME="+prog)
+	return append(out, r.env...)
 }
 
 func (p *proc) closeFiles() {

@@ -1,6 +1,11 @@
 package localapi
 
-import "github.com/bproc/bproc/internal/shared/wire"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/bproc/bproc/internal/shared/wire"
+)
 
 // Operations a client may ask for.
 const (
@@ -98,6 +103,31 @@ type Run struct {
 	// ssh session's processes end with its client. A Stub run outlives
 	// it anyway.
 	Detach bool `json:"detach,omitempty"`
+
+	// RankEnv, when given, holds an entry per element of Nodes: the
+	// variables ("NAME=value") that rank's process gets besides the
+	// command's Env, for what a launcher tells each rank apart (bpsh
+	// --pmi: PMI_RANK, PMI_ID, the PMI server's address as that node
+	// reaches it).
+	RankEnv [][]string `json:"rank_env,omitempty"`
+}
+
+// CheckRankEnv rejects a RankEnv that does not fit the request.
+func (r *Run) CheckRankEnv() error {
+	if r.RankEnv == nil {
+		return nil
+	}
+	if len(r.RankEnv) != len(r.Nodes) {
+		return fmt.Errorf("rank_env has %d entries for %d ranks", len(r.RankEnv), len(r.Nodes))
+	}
+	for i, env := range r.RankEnv {
+		for _, e := range env {
+			if k, _, ok := strings.Cut(e, "="); !ok || k == "" || strings.IndexByte(e, 0) >= 0 {
+				return fmt.Errorf("rank_env of rank %d: %q is not NAME=value", i, e)
+			}
+		}
+	}
+	return nil
 }
 
 // Signal asks the master to signal the remote process of ghost PID.
