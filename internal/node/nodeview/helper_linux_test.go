@@ -463,8 +463,13 @@ type shell struct {
 // test ends.
 func userShell(t *testing.T, uid uint32, dir, script string) *shell {
 	t.Helper()
-	s := &shell{cmd: exec.Command("/bin/sh", "-c", script)}
-	s.cmd.Dir = dir
+	// The shell enters dir itself: exec.Cmd's Dir would chdir in the
+	// vforked child, into this process's own FUSE mount, while the
+	// parent's thread waits in vfork holding its P; a garbage
+	// collection's stop-the-world then waits for that thread, and the
+	// view's server, which must answer the chdir, cannot run (make test
+	// hung so, twice).
+	s := &shell{cmd: exec.Command("/bin/sh", "-c", `cd -- "$1" || exit 97; eval "$2"`, "sh", dir, script)}
 	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid, Groups: []uint32{}}, Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
