@@ -31,6 +31,16 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 	}
 	m.mu.Lock()
 	parent := n.procByNodePID(f.Parent)
+	// A process that has just moved here may fork before its ghost has
+	// connected and made it a proc of the node: wait for it, as a move
+	// of it does (nodeProc).
+	arriving := func() bool { _, ok := n.moving[f.Parent]; return ok }
+	for deadline := time.Now().Add(ghostArrival); parent == nil && arriving() && time.Now().Before(deadline); {
+		m.mu.Unlock()
+		time.Sleep(2 * time.Millisecond)
+		m.mu.Lock()
+		parent = n.procByNodePID(f.Parent)
+	}
 	if parent == nil {
 		m.mu.Unlock()
 		return fmt.Errorf("node %d: fork of PID %d: no such process of the space", n.num, f.Parent)
