@@ -148,6 +148,7 @@ func ghostExit(t *testing.T, pid int) func() syscall.WaitStatus {
 // reaps it; threads make no ghost; an orphan keeps its ghost until it
 // ends.
 func TestSpaceDescendants(t *testing.T) {
+	spaceOn(t)
 	c := startCluster(t, 1)
 
 	t.Run("tree, signals and statuses", func(t *testing.T) {
@@ -275,6 +276,7 @@ print(os.getpid(), len(os.listdir("/proc/self/task")), flush=True)
 // its filter there: what it forks has a ghost, a child of its own, that
 // ends with the child's status, which the moved process reaps as well.
 func TestSpaceAfterMove(t *testing.T) {
+	spaceOn(t)
 	c := startCluster(t, 2)
 	bin := testProgram(t, "spacemove")
 	j := startSpaceJob(t, c, "exec "+bin)
@@ -295,4 +297,16 @@ func TestSpaceAfterMove(t *testing.T) {
 	}
 	j.cmd.Wait()
 	c.waitNoProcs()
+}
+
+// spaceOn turns the process space on for the masters a test starts
+// (BPROC_SPACE=1, which their local nodes inherit). Its tests run only
+// with BPROC_TEST_SPACE=1: the space is off by default while its PID
+// steering still loses a child now and then under load (issue 15).
+func spaceOn(t *testing.T) {
+	t.Helper()
+	if os.Getenv("BPROC_TEST_SPACE") != "1" {
+		t.Skip("the process space is experimental and off by default; BPROC_TEST_SPACE=1 runs its tests")
+	}
+	t.Setenv("BPROC_SPACE", "1")
 }
