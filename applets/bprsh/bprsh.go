@@ -107,15 +107,17 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 }
 
 // remote is the command o asks for, as a bpsh.Remote: sshd's semantics
-// (the words joined under "/bin/sh -c", a login shell without them, the
-// sftp subsystem), run in the caller's home directory as sshd runs it.
+// (the words joined under the login shell's -c, a login shell without
+// them, the sftp subsystem), run in the caller's home directory with the
+// variables sshd sets, as sshd runs it.
 func remote(o *Options, me *user.User, node int, stdin *os.File) (bpsh.Remote, error) {
 	rm := bpsh.Remote{Name: "bprsh", Node: node, NullStdin: o.NullStdin, Quiet: o.Quiet}
-	rm.Command.Env = os.Environ()
 	rm.Command.Dir = me.HomeDir
 	if !strings.HasPrefix(rm.Command.Dir, "/") {
 		rm.Command.Dir = "/"
 	}
+	shell := loginShell(me.Uid)
+	rm.Command.Env = sessionEnv(os.Environ(), me, rm.Command.Dir, shell)
 	command := o.RemoteCommand()
 	switch {
 	case o.Subsystem:
@@ -124,10 +126,9 @@ func remote(o *Options, me *user.User, node int, stdin *os.File) (bpsh.Remote, e
 		}
 		rm.Command.Builtin, rm.Command.Argv = wire.BuiltinFileServer, []string{"bpcp", "--server"}
 	case command == "":
-		shell := loginShell(me.Uid)
 		rm.Command.Path, rm.Command.Argv = shell, []string{"-" + path.Base(shell)}
 	default:
-		rm.Command.Path, rm.Command.Argv = "/bin/sh", []string{"sh", "-c", command}
+		rm.Command.Path, rm.Command.Argv = shell, []string{path.Base(shell), "-c", command}
 	}
 	switch o.TTY {
 	case TTYAuto:

@@ -21,9 +21,11 @@ resolves to its address. USER (user@, -l, -o User=) must be the caller:
 bprsh runs as the caller, as bpsh does. Every option letter of ssh is
 accepted, options may come after NODE as with ssh, and "--" ends them.
 
-The command's words are joined with single spaces and run by /bin/sh -c
-on the node, as sshd runs them, in the caller's home directory; without a
-command, the caller's login shell runs on a pseudo-terminal. With -s, the
+The command's words are joined with single spaces and run by the caller's
+login shell with -c on the node, as sshd runs them, in the caller's home
+directory, with HOME, USER, LOGNAME and SHELL set from the passwd entry and
+the rest of the caller's environment; without a command, the login shell
+runs on a pseudo-terminal. With -s, the
 command names a subsystem: sftp is the node's SFTP server (the one bpcp
 uses), so that sftp, scp and rsync work to and from nodes. Like any bpsh
 process, the remote process has a ghost here.`,

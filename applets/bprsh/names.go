@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"os/user"
 	"strings"
 	"time"
 
@@ -46,4 +47,23 @@ func loginShell(uid string) string {
 		}
 	}
 	return "/bin/sh"
+}
+
+// sessionEnv is env with the variables sshd sets for every session taken
+// from the user's passwd entry rather than from the caller's environment:
+// programs rely on them (GNU parallel's remote worker execs $SHELL, and a
+// CI runner's environment may have no SHELL at all).
+func sessionEnv(env []string, me *user.User, home, shell string) []string {
+	set := map[string]string{"HOME": home, "USER": me.Username, "LOGNAME": me.Username, "SHELL": shell}
+	out := make([]string, 0, len(env)+len(set))
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if _, ok := set[name]; !ok {
+			out = append(out, kv)
+		}
+	}
+	for _, name := range []string{"HOME", "USER", "LOGNAME", "SHELL"} {
+		out = append(out, name+"="+set[name])
+	}
+	return out
 }

@@ -32,7 +32,15 @@ func TestBprsh(t *testing.T) {
 	if err := linkBinary(binary, filepath.Join(bin, "bprsh")); err != nil {
 		t.Fatal(err)
 	}
-	env := append(os.Environ(), "BPROC_SOCKET="+c.socket, "PATH="+bin+":"+os.Getenv("PATH"),
+	// Without SHELL, as CI's runner starts the tests: sshd sets it, and
+	// GNU parallel's remote worker execs it.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SHELL=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "BPROC_SOCKET="+c.socket, "PATH="+bin+":"+os.Getenv("PATH"),
 		"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
 	run := func(t *testing.T, stdin string, argv ...string) result {
 		t.Helper()
@@ -62,6 +70,8 @@ func TestBprsh(t *testing.T) {
 			{[]string{"bprsh", "root@n0", "-x", "-T", "echo", "-n", "x"}, "x", 0},
 			// sshd runs the command in the home directory.
 			{[]string{"bprsh", "n0", "pwd"}, homeDir(t) + "\n", 0},
+			// and sets the session's variables from the passwd entry.
+			{[]string{"bprsh", "n0", "echo $SHELL $HOME $LOGNAME"}, loginShell(t) + " " + homeDir(t) + " " + userName(t) + "\n", 0},
 			{[]string{"bprsh", "n0", "exit 7"}, "", 7},
 			{[]string{"bprsh", "n0", "kill -9 $$"}, "", 255},
 			{[]string{"bprsh", "n9", "true"}, "", 255},
@@ -246,4 +256,33 @@ func homeDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return u.HomeDir
+}
+
+// loginShell is the test user's shell in /etc/passwd.
+func loginShell(t *testing.T) string {
+	t.Helper()
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Split(line, ":"); len(f) == 7 && f[2] == u.Uid {
+			return f[6]
+		}
+	}
+	t.Fatalf("uid %s: not in /etc/passwd", u.Uid)
+	return ""
+}
+
+func userName(t *testing.T) string {
+	t.Helper()
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Username
 }
