@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,10 @@ import (
 	"github.com/bproc/bproc/internal/shared/vmadump"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
+
+// departWait bounds the wait for a process's old copy here to end when it
+// moves back at once: its PID is the one it must have again.
+const departWait = 5 * time.Second
 
 // startMoved takes a process moved here (bproc_rfork, bproc_move): it
 // reads the image the master sends first on the channel, rebuilds the
@@ -72,6 +77,10 @@ func (s *Slave) startMoved(nc ssh.NewChannel, ps *wire.ProcStart, st *stdio, log
 	a.Start = func(sa spawn.Attr, rebuild func(int) error) (int, error) {
 		serve := s.space.withFilter(&sa)
 		pid, d, err := s.reaper.StartTraced(sa, rebuild)
+		if errors.Is(err, spawn.ErrPIDTaken) && s.reaper.AwaitExit(sa.PID, departWait) {
+			// Its own old copy, moved away from here and still exiting.
+			pid, d, err = s.reaper.StartTraced(sa, rebuild)
+		}
 		serve(err == nil)
 		done = d
 		return pid, err

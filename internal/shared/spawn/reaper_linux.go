@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -238,4 +239,43 @@ func (r *Reaper) Close() {
 		close(k.done)
 		delete(r.kids, pid)
 	}
+}
+
+// AwaitExit waits up to timeout for pid, a child started through r, to
+// end and be reaped, and reports whether its PID is free of it. A process
+// that has just moved away is killed on its old node and may still be
+// exiting when it moves back there with the same PID.
+func (r *Reaper) AwaitExit(pid int, timeout time.Duration) bool {
+	r.mu.Lock()
+	k, ok := r.kids[pid]
+	r.mu.Unlock()
+	if !ok {
+		return false
+	}
+	fds := []unix.PollFd{{Fd: int32(k.pidfd), Events: unix.POLLIN}}
+	deadline := time.Now().Add(timeout)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		n, err := unix.Poll(fds, int(left.Milliseconds())+1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			return false
+		}
+		break
+	}
+	// Ended: reap it here rather than wait for the loop's SIGCHLD.
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for r.reapOneLocked() {
+		if _, still := r.kids[pid]; !still {
+			return true
+		}
+	}
+	_, still := r.kids[pid]
+	return !still
 }

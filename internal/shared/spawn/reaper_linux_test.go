@@ -227,3 +227,33 @@ func checkClose(t *testing.T) {
 	}
 	r.Close()
 }
+
+// checkAwaitExit: a child killed just now frees its PID for a Start with
+// that PID once AwaitExit returns, as a process moving back to the node
+// it just left needs; a live child keeps it, and AwaitExit says so.
+func checkAwaitExit(t *testing.T) {
+	r := NewReaper()
+	defer r.Close()
+	const pid = 610
+	sleep := Attr{Path: "/bin/sleep", Argv: []string{"sleep", "100"}, PID: pid}
+	if got, _, err := r.Start(sleep); err != nil || got != pid {
+		t.Fatalf("Start(PID %d) = %d, %v", pid, got, err)
+	}
+	if r.AwaitExit(pid, 100*time.Millisecond) {
+		t.Errorf("AwaitExit(%d) of a live child = true", pid)
+	}
+	if r.AwaitExit(pid+1, time.Second) {
+		t.Errorf("AwaitExit(%d), no child of ours = true", pid+1)
+	}
+	if err := r.Signal(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if !r.AwaitExit(pid, 5*time.Second) {
+		t.Fatalf("AwaitExit(%d) after SIGKILL = false", pid)
+	}
+	got, done, err := r.Start(withPID(Attr{Path: "/bin/true"}, pid))
+	if err != nil || got != pid {
+		t.Fatalf("Start(PID %d) after AwaitExit = %d, %v", pid, got, err)
+	}
+	wantStatus(t, "true", waitDone(t, pid, done), exited(0))
+}

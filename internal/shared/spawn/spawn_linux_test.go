@@ -41,6 +41,7 @@ var checks = map[string]func(t *testing.T){
 	"EPERM":       checkEPERM,
 	"Statuses":    checkStatuses,
 	"PIDTaken":    checkPIDTaken,
+	"AwaitExit":   checkAwaitExit,
 	"Orphan":      checkOrphan,
 	"Concurrent":  checkConcurrent,
 	"Close":       checkClose,
