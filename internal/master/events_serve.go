@@ -1,0 +1,77 @@
+package master
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/bproc/bproc/internal/shared/localapi"
+)
+
+// eventWriteTimeout bounds the write of one event: a reader that takes
+// longer is dropped, as one whose queue overflows.
+const eventWriteTimeout = 10 * time.Second
+
+// serveEvents answers OpEvents: the connection becomes the caller's
+// stream of cluster events until it hangs up, falls behind, or the
+// master stops. It returns when the connection is to be closed.
+func (m *Master) serveEvents(c *client) {
+	if c.conn == nil { // from a node: refused before, by fromNode
+		return
+	}
+	sub, err := m.obs.events.subscribe(c.cred)
+	if err != nil {
+		var reply localapi.Reply
+		reply.Fail(err)
+		c.send(reply)
+		return
+	}
+	defer m.obs.events.unsubscribe(sub)
+	c.conn.SetReadDeadline(time.Time{})
+	if err := m.sendEvent(c, localapi.Reply{}); err != nil {
+		return
+	}
+	// The client sends nothing more: a read ends when it hangs up (or
+	// the master closes the connection as it stops).
+	hungUp := make(chan struct{})
+	m.routines.Go(func() {
+		io.Copy(io.Discard, c.conn)
+		close(hungUp)
+	})
+	defer c.conn.Close() // ends the read above
+	for {
+		select {
+		case ev := <-sub.ch:
+			select {
+			case <-sub.dropped: // behind already: say so now, not 1024 events later
+				m.dropStream(c, sub, fmt.Sprintf("events: the reader fell %d events behind; stream ended", eventQueue))
+				return
+			default:
+			}
+			if err := m.sendEvent(c, ev); err != nil {
+				m.dropStream(c, sub, fmt.Sprintf("events: the reader took more than %s to take one event", eventWriteTimeout))
+				return
+			}
+		case <-sub.dropped:
+			m.dropStream(c, sub, fmt.Sprintf("events: the reader fell %d events behind; stream ended", eventQueue))
+			return
+		case <-hungUp:
+			return
+		case <-m.routines.stopped:
+			return
+		}
+	}
+}
+
+func (m *Master) sendEvent(c *client, v any) error {
+	c.conn.SetWriteDeadline(time.Now().Add(eventWriteTimeout))
+	return c.send(v)
+}
+
+// dropStream ends a stream whose reader fell behind, telling it why if
+// it still reads at all.
+func (m *Master) dropStream(c *client, sub *subscriber, why string) {
+	m.obs.droppedStream()
+	m.warns.Warn(c.log, c.cred.UID, "event stream dropped", "reason", why)
+	m.sendEvent(c, localapi.ClusterEvent{Time: time.Now(), Kind: localapi.EventDropped, Node: -1, Error: why})
+}
