@@ -39,21 +39,23 @@ func (m *Master) serveEvents(c *client) {
 		close(hungUp)
 	})
 	defer c.conn.Close() // ends the read above
+	var last uint64 // the last event sent: the drop says where the stream broke
 	for {
 		select {
 		case ev := <-sub.ch:
 			select {
 			case <-sub.dropped: // behind already: say so now, not 1024 events later
-				m.dropStream(c, sub, fmt.Sprintf("events: the reader fell %d events behind; stream ended", eventQueue))
+				m.dropStream(c, last, fmt.Sprintf("events: the reader fell %d events behind; stream ended", eventQueue))
 				return
 			default:
 			}
 			if err := m.sendEvent(c, ev); err != nil {
-				m.dropStream(c, sub, fmt.Sprintf("events: the reader took more than %s to take one event", eventWriteTimeout))
+				m.dropStream(c, last, fmt.Sprintf("events: the reader took more than %s to take one event", eventWriteTimeout))
 				return
 			}
+			last = ev.Seq
 		case <-sub.dropped:
-			m.dropStream(c, sub, fmt.Sprintf("events: the reader fell %d events behind; stream ended", eventQueue))
+			m.dropStream(c, last, fmt.Sprintf("events: the reader fell %d events behind; stream ended", eventQueue))
 			return
 		case <-hungUp:
 			return
@@ -69,9 +71,10 @@ func (m *Master) sendEvent(c *client, v any) error {
 }
 
 // dropStream ends a stream whose reader fell behind, telling it why if
-// it still reads at all.
-func (m *Master) dropStream(c *client, sub *subscriber, why string) {
+// it still reads at all. The drop's Seq is the last event the reader
+// was sent: what it missed comes after.
+func (m *Master) dropStream(c *client, last uint64, why string) {
 	m.obs.droppedStream()
 	m.warns.Warn(c.log, c.cred.UID, "event stream dropped", "reason", why)
-	m.sendEvent(c, localapi.ClusterEvent{Time: time.Now(), Kind: localapi.EventDropped, Node: -1, Error: why})
+	m.sendEvent(c, localapi.ClusterEvent{Seq: last, Time: time.Now(), Kind: localapi.EventDropped, Node: -1, Error: why})
 }

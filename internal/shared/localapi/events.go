@@ -21,6 +21,7 @@ const (
 	EventExit  = "exit"  // a remote process ended
 	// EventDropped ends a stream whose reader fell behind: the master
 	// keeps a bounded queue per subscriber, not the events it missed.
+	// Its Seq is the last event the reader was sent.
 	EventDropped = "dropped"
 )
 
