@@ -39,7 +39,7 @@ func (m *Master) serveEvents(c *client) {
 		close(hungUp)
 	})
 	defer c.conn.Close() // ends the read above
-	var last uint64 // the last event sent: the drop says where the stream broke
+	var last uint64      // the last event sent: the drop says where the stream broke
 	for {
 		select {
 		case ev := <-sub.ch:
