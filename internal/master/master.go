@@ -6,7 +6,8 @@
 // (the local API: frames, callers, limits), nodes* (the node table:
 // connections, credentials, states, permissions, setup, reload), procs*
 // (remote processes: jobs, ghosts, the relay), move* (remote fork and
-// move), files* (the file service, peer copies, libraries, the push).
+// move), files* (the file service, peer copies, libraries, the push),
+// metrics* and events* (/metrics, the event stream of bpstat --events).
 package master
 
 import (

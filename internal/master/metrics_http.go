@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/net/netutil"
+
+	"github.com/bproc/bproc/internal/master/config"
 )
 
 // The bounds of the metrics endpoint: a scrape is one small GET, and the
@@ -48,6 +50,15 @@ func (m *Master) serveMetrics() (stop func(), err error) {
 		srv.Close()
 		<-done
 	}, nil
+}
+
+// noteMetricsReload says that a metrics line changed by a reload waits
+// for the next start: the listener is the one the master started with.
+func (m *Master) noteMetricsReload(running, file *config.Config) {
+	if file.Metrics != running.Metrics {
+		m.log.Warn("reload: the metrics line changed; it takes effect when bpmaster starts again",
+			"serving", m.cfg.Metrics, "file", file.Metrics)
+	}
 }
 
 func (m *Master) metricsHandler(w http.ResponseWriter, r *http.Request) {
