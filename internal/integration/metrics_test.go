@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -258,4 +259,48 @@ func procNetAddr(s string) string {
 		return fmt.Sprintf("%d.%d.%d.%d:%d", v&0xff, v>>8&0xff, v>>16&0xff, v>>24, port)
 	}
 	return fmt.Sprintf("[%s]:%d", hexIP, port)
+}
+
+// TestMetricsBounded: idle connections to the metrics port cannot take
+// the master's descriptors: it holds at most 16 of them at once, drops
+// one that sends no request within seconds, and scrapes go on after.
+func TestMetricsBounded(t *testing.T) {
+	c := startCluster(t, 1, "--metrics", "127.0.0.1:0")
+	addr := c.metricsAddr(t)
+	pid := c.master.Process.Pid
+	fds := func() int {
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	before := fds()
+	var idle []net.Conn
+	t.Cleanup(func() {
+		for _, cn := range idle {
+			cn.Close()
+		}
+	})
+	for i := 0; i < 64; i++ {
+		cn, err := net.Dial("tcp", addr) // the kernel's backlog takes what the master does not
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, cn)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if held := fds() - before; held > 16+2 {
+		t.Errorf("64 idle connections to the metrics port: the master holds %d more descriptors, want at most 16", held)
+	}
+	// Each idle connection is dropped within the header timeout (2 s), so
+	// a scrape gets its turn.
+	began := time.Now()
+	client := &http.Client{Timeout: 60 * time.Second}
+	resp, err := client.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape behind 64 idle connections: %v", err)
+	}
+	resp.Body.Close()
+	t.Logf("a scrape behind 64 idle connections took %v", time.Since(began).Round(time.Millisecond))
 }

@@ -15,10 +15,13 @@ import (
 // The bounds of the metrics endpoint: a scrape is one small GET, and the
 // endpoint must not become a way to take the master's descriptors or
 // memory. At most metricsConns connections at once (more wait in the
-// kernel's backlog), each with a few seconds to send its request.
+// kernel's backlog), each with metricsHeaderTimeout to send its request:
+// a scrape's comes at once, and an idle connection holds a slot no
+// longer than that (64 idle ones delay a scrape by about 8 s).
 const (
-	metricsConns   = 16
-	metricsTimeout = 10 * time.Second
+	metricsConns         = 16
+	metricsHeaderTimeout = 2 * time.Second
+	metricsTimeout       = 10 * time.Second
 )
 
 // serveMetrics listens on m.cfg.Metrics, only there, and serves
@@ -32,7 +35,7 @@ func (m *Master) serveMetrics() (stop func(), err error) {
 	mux.HandleFunc("/metrics", m.metricsHandler)
 	srv := &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: metricsTimeout / 2,
+		ReadHeaderTimeout: metricsHeaderTimeout,
 		ReadTimeout:       metricsTimeout,
 		WriteTimeout:      metricsTimeout,
 		IdleTimeout:       time.Minute,
