@@ -2,7 +2,7 @@
 //
 // Synopsis:
 //
-//	bpmaster [--config FILE] [--local-nodes N] [--socket PATH] [--listen ADDR] [--state-dir DIR]
+//	bpmaster [--config FILE] [--local-nodes N] [--socket PATH] [--listen ADDR] [--state-dir DIR] [--metrics ADDR]
 //
 // It serves tools and ghosts on a unix socket and nodes over SSH on TCP.
 // With --local-nodes it also starts N namespace nodes on this machine, and
