@@ -41,6 +41,11 @@ type NodeStatus struct {
 	// FilesSent is how many bytes of the master's files the node has
 	// been sent since the master started.
 	FilesSent int64
+	// Reason and Since: why and since when an administrator holds the
+	// node in StateError or StateUnavailable (bpctl --reason); Since
+	// is zero while it is not held.
+	Reason string
+	Since  time.Time
 }
 
 // NodeStats is what a node reports about itself.
@@ -54,7 +59,10 @@ type NodeStats struct {
 
 func nodeStatus(n localapi.NodeStatus) NodeStatus {
 	out := NodeStatus{Num: n.Num, State: n.State, Addr: n.Addr, UID: n.UID, GID: n.GID, Mode: n.Mode,
-		Procs: n.Procs, Local: n.Local, Kernel: n.Kernel, FilesSent: n.FilesSent}
+		Procs: n.Procs, Local: n.Local, Kernel: n.Kernel, FilesSent: n.FilesSent, Reason: n.Reason}
+	if n.Since != nil {
+		out.Since = *n.Since
+	}
 	if s := n.Stats; s != nil {
 		out.Stats = NodeStats{Load: s.Load, MemTotal: s.MemTotal, MemUsed: s.MemUsed,
 			Uptime: time.Duration(s.Uptime * float64(time.Second)), CPUs: s.CPUs}

@@ -159,7 +159,7 @@ func (s step) ctl() (localapi.Ctl, error) {
 		case "reboot", "halt", "pwroff":
 			c.Action = s.arg
 		default:
-			c.State = s.arg
+			c.State, c.Reason = s.arg, s.reason
 		}
 	case "action":
 		c.Action = s.arg

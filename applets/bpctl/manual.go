@@ -23,6 +23,7 @@ var flags = []flag{
 	{"-M", "--master", "", "master", "", "Select the master."},
 	{"-S", "--slave", "NODES", "select", "", "Select nodes: a node spec (0-3,7, all, up, an address)."},
 	{"-s", "--state", "STATE", "state", "", "Set the state: up, error or unavailable (or reboot, halt, pwroff)."},
+	{"", "--reason", "TEXT", "reason", "", "Why: goes after -s error or -s unavailable (\"bad DIMM\"); bpstat -l, --json and the metrics show it, with since when."},
 	{"-R", "--reboot", "", "action", "reboot", "Reboot the selected nodes."},
 	{"-H", "--halt", "", "action", "halt", "Halt them."},
 	{"-P", "--pwroff", "", "action", "pwroff", "Power them off."},

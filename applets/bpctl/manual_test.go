@@ -17,6 +17,8 @@ func TestFlagsAreParsed(t *testing.T) {
 			listed[name] = true
 			args := []string{"-S", "0", name}
 			switch {
+			case f.kind == "reason":
+				args = []string{"-S", "0", "-s", "error", name, "x"}
 			case f.arg == "MAC":
 				args = append(args, "52:54:00:00:00:01")
 			case f.arg == "STATE":

@@ -13,6 +13,8 @@ type step struct {
 	flag string // the option as typed, for messages
 	kind string // select, master, state, action, mode, user, group
 	arg  string
+	// reason is --reason's text, given after -s error|unavailable.
+	reason string
 }
 
 // options maps each spelling to its kind and whether it takes a value;
@@ -99,6 +101,12 @@ func parseArgs(args []string) (parsed, error) {
 		}
 		if err := s.check(); err != nil {
 			return p, err
+		}
+		if s.kind == "reason" {
+			if err := attachReason(p.steps, s); err != nil {
+				return p, err
+			}
+			continue
 		}
 		p.steps = append(p.steps, s)
 	}

@@ -49,6 +49,7 @@ func TestParseArgsBad(t *testing.T) {
 func FuzzParseArgs(f *testing.F) {
 	f.Add("-S 0-3 -u alice -s up -m 0111 -R")
 	f.Add("--slave=all --group=users -H")
+	f.Add("-S 3 -s unavailable --reason bad -S 4 -s error --reason=x")
 	f.Fuzz(func(t *testing.T, line string) {
 		p, err := parseArgs(strings.Fields(line))
 		if err != nil {

@@ -2,7 +2,7 @@
 //
 // Synopsis:
 //
-//	bpmaster [--config FILE] [--local-nodes N] [--socket PATH] [--listen ADDR] [--state-dir DIR]
+//	bpmaster [--config FILE] [--local-nodes N] [--socket PATH] [--listen ADDR] [--state-dir DIR] [--metrics ADDR]
 //
 // It serves tools and ghosts on a unix socket and nodes over SSH on TCP.
 // With --local-nodes it also starts N namespace nodes on this machine, and
@@ -11,6 +11,7 @@
 package bpmaster
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,7 @@ type cli struct {
 	NodeUpDir   string        `placeholder:"DIR" help:"Scripts run on each node, as root, before it is up (default nodeupdir, ${nodeupdir})."`
 	BootOnly    bool          `help:"Run only the boot services (DHCP, TFTP, HTTP) of the config, for debugging."`
 	Verbose     bool          `short:"v" help:"Log debug messages."`
+	Metrics     string        `placeholder:"ADDR" help:"Serve /metrics (Prometheus text format) on ADDR, e.g. 127.0.0.1:9464 (default metrics of the file; none)."`
 }
 
 // Main runs the master until ctx is cancelled.
@@ -58,6 +60,11 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	}
 	if c.PingTimeout != 0 && c.PingTimeout < 200*time.Millisecond {
 		return &applets.UsageError{Err: fmt.Errorf("--ping-timeout %s: want at least 200ms", c.PingTimeout)}
+	}
+	if c.Metrics != "" {
+		if err := config.CheckMetricsAddr(c.Metrics); err != nil {
+			return &applets.UsageError{Err: fmt.Errorf("--metrics: %w", err)}
+		}
 	}
 	if c.LocalNodes > 0 && os.Geteuid() != 0 {
 		return fmt.Errorf("--local-nodes needs root (namespaces and chosen PIDs)")
@@ -133,6 +140,7 @@ func (c *cli) masterConfig(file *config.Config, path, bin string, log *slog.Logg
 	if mc.StateDir == "" {
 		mc.StateDir = file.StateDir
 	}
+	mc.Metrics = cmp.Or(c.Metrics, file.Metrics)
 	// NodeUpDir stays empty without the flag: the master then takes the
 	// running config's, which a SIGHUP changes.
 	timeout := c.PingTimeout

@@ -32,7 +32,13 @@ read or build keeps the running configuration.
 Before a node is up, the executable files in the node_up.d directory run
 on it as root, in the order of their names, their output going to
 log/node.N in the state directory; a script that fails leaves the node in
-state error.`,
+state error.
+
+With --metrics ADDR (or a metrics line) it serves /metrics in
+Prometheus's text format on exactly that address: node states, loads,
+memory, processes per node, launch and boot durations, bytes served,
+connections, moves, held nodes and their reasons; no user names and no
+command lines.`,
 	Files: []manpage.Item{
 		{Tag: config.DefaultPath, Text: "The configuration file; see bproc-config(5)."},
 		{Tag: "/etc/bproc/node_up.d", Text: "Scripts run on each node before it is up (nodeupdir)."},
@@ -42,6 +48,7 @@ state error.`,
 	Examples: []manpage.Example{
 		{Command: "bpmaster --local-nodes 4", Text: "A master with four diskless namespace nodes, to try bproc on one machine:"},
 		{Command: "bpmaster --config /etc/bproc/config -v", Text: "A master for a real cluster, logging debug messages:"},
+		{Command: "bpmaster --local-nodes 4 --metrics 127.0.0.1:9464", Text: "With Prometheus's /metrics on loopback:"},
 	},
 	SeeAlso: []string{"bproc-config(5)", "bpslave(1)", "bpstat(1)", "bpctl(1)", "bproc-mkimage(1)"},
 }

@@ -3,6 +3,7 @@
 // Synopsis:
 //
 //	bpstat [-c|-l|-a|-s|-n|-t|-p] [NODESPEC...]
+//	bpstat --events [--json]
 //
 // Without options it prints BProc's compact table: nodes with equal state,
 // mode, owner and group share a row.
@@ -40,6 +41,7 @@ type cli struct {
 	Procs   bool   `short:"p" help:"Print the PID and node of every remote process."`
 	PS      bool   `short:"P" help:"Read ps output on stdin and prepend a node column."`
 	JSON    bool   `name:"json" help:"Machine-readable output."`
+	Events  bool   `name:"events" help:"Print node state changes and remote processes' starts and ends as they happen (yours; root: everyone's), until interrupted; with --json a JSON object per line."`
 	Socket  string `env:"BPROC_SOCKET" default:"${socket}" help:"bpmaster's socket."`
 
 	Specs []string `arg:"" optional:"" help:"Node specs (default: all nodes)."`
@@ -78,6 +80,8 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 		return nil
 	case c.Update:
 		return c.watch(ctx, client, io.Stdout)
+	case c.Events:
+		return c.events(ctx, client, io.Stdout)
 	}
 	table, err := client.Nodes()
 	if err != nil {
@@ -104,6 +108,8 @@ func (c *cli) check() error {
 		return errors.New("-c, -l, -a, -s, -n, -t, -p and -P exclude each other")
 	case orders > 1:
 		return errors.New("-N, -S and -O exclude each other")
+	case c.Events && (outputs > 0 || orders > 0 || c.Update || c.Reverse || len(c.Specs) > 0):
+		return errors.New("--events prints the event stream; it goes with --json only")
 	case c.Update && (c.Procs || c.PS || c.JSON):
 		return errors.New("-U redraws the node table; it does not go with -p, -P or --json")
 	}

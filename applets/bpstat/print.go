@@ -66,8 +66,8 @@ func printCompact(w io.Writer, nodes []localapi.NodeStatus) {
 func printLong(w io.Writer, nodes []localapi.NodeStatus) {
 	fmt.Fprintf(w, "Node Address         Status       Mode          User       Group      Load           Memory         Up        Procs\n")
 	for _, n := range nodes {
-		fmt.Fprintf(w, "%4d %-15s %-12s %-13s %-10.10s %-10.10s %s %d\n", n.Num, n.Addr, n.State, modeString(n.Mode),
-			userName(n.UID), groupName(n.GID), statsColumns(n.Stats), n.Procs)
+		fmt.Fprintf(w, "%4d %-15s %-12s %-13s %-10.10s %-10.10s %s %d%s\n", n.Num, n.Addr, n.State, modeString(n.Mode),
+			userName(n.UID), groupName(n.GID), statsColumns(n.Stats), n.Procs, heldColumn(n))
 	}
 }
 

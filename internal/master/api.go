@@ -260,6 +260,9 @@ func (m *Master) serveFrames(c *client, rr *localapi.RequestReader, closer io.Cl
 		case localapi.OpWhere:
 			where := c.node
 			reply.Where = &where
+		case localapi.OpEvents:
+			m.serveEvents(c)
+			return
 		case localapi.OpWatch:
 			m.awaitChange(seen, m.watchLimit)
 			reply.Nodes, seen = m.tableSince()

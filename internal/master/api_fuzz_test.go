@@ -141,6 +141,8 @@ func FuzzServeLocal(f *testing.F) {
 		`{"op":"run","run":{"nodes":[0,1,7],"path":"/bin/true","argv":["true"],"env":[],"dir":"/"}}`,
 		`{"op":"signal","signal":{"pid":1,"signal":9}}`, `{"op":"ctl","ctl":{"nodes":[0],"state":"up"}}`,
 		`{"op":"move","node":0}`, `{"op":"vrfork","vrfork":{"nodes":[0],"pids":[1]}}`, `{"op":"add-node","mac":"52:54:00:12:34:56"}`,
+		`{"op":"events"}`, `{"op":"ctl","ctl":{"nodes":[0],"state":"error","reason":"bad DIMM"}}`,
+		`{"op":"ctl","ctl":{"nodes":[0],"state":"up","reason":"x"}}`, `{"op":"ctl","ctl":{"nodes":[0],"state":"error","reason":"a\u0007"}}`,
 		`{"op":"nosuch"}`, `{"op":`, `null`, `[]`} {
 		f.Add(frame(body))
 	}

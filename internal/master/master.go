@@ -6,7 +6,8 @@
 // (the local API: frames, callers, limits), nodes* (the node table:
 // connections, credentials, states, permissions, setup, reload), procs*
 // (remote processes: jobs, ghosts, the relay), move* (remote fork and
-// move), files* (the file service, peer copies, libraries, the push).
+// move), files* (the file service, peer copies, libraries, the push),
+// metrics* and events* (/metrics, the event stream of bpstat --events).
 package master
 
 import (
@@ -63,6 +64,9 @@ type Config struct {
 	// the boot service mints them into the scripts it serves. nil: a
 	// store of the master's own (local nodes, bpctl --node-token).
 	Tokens *nodeauth.Tokens
+	// Metrics is where /metrics is served (metrics_http.go); "" for
+	// nowhere.
+	Metrics string
 }
 
 // Master is a running bpmaster.
@@ -99,6 +103,9 @@ type Master struct {
 	// routines are the goroutines serving connections, which Run waits
 	// for before it returns.
 	routines *routines
+	// obs counts for the metrics and streams the events (metrics.go,
+	// events.go).
+	obs observer
 	// addNodeMu serializes the edits of the configuration file (bpctl
 	// --add-node): each appends after the last node line the other left.
 	addNodeMu sync.Mutex
@@ -191,6 +198,14 @@ func (m *Master) Run(ctx context.Context) error {
 	}
 	defer os.Remove(m.cfg.Socket)
 	defer unixL.Close()
+
+	if m.cfg.Metrics != "" {
+		stop, err := m.serveMetrics()
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 
 	m.mu.Lock()
 	m.nodeAddr = dialable(tcp.Addr().(*net.TCPAddr))

@@ -119,6 +119,7 @@ func (m *Master) move(c *client, node *int) error {
 		stopped.Resume()
 		return err
 	}
+	m.obs.moved(moveToNode)
 	m.log.Info("process moved", "pid", cred.PID, "node", num, "bytes", img.Bytes(),
 		"took", time.Since(began).Round(time.Microsecond), "dump", dumped.Round(time.Microsecond))
 	// Its timers went with it: the ghost it becomes must not keep them.

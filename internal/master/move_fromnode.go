@@ -117,6 +117,7 @@ func (m *Master) moveFromNode(c *client, node *int) error {
 	p.mu.Unlock()
 	old.Close()
 	dch.SendRequest(wire.ReqMoved, true, nil)
+	m.obs.moved(moveBetween)
 	m.log.Info("process moved between nodes", "pid", p.pid, "from", c.node, "to", num, "took", time.Since(began).Round(time.Microsecond))
 	return errMovedAway
 }

@@ -117,6 +117,7 @@ func (m *Master) moveHome(c *client, p *proc) error {
 	m.mu.Lock()
 	m.changedLocked()
 	m.mu.Unlock()
+	m.obs.moved(moveHome)
 	m.log.Info("process moved home", "pid", p.pid, "from", c.node, "bytes", img.Bytes(),
 		"read", read.Round(time.Microsecond), "took", time.Since(began).Round(time.Microsecond))
 	return errMovedAway

@@ -153,6 +153,7 @@ func (m *Master) vrfork(c *client, v *localapi.VRfork) error {
 		})
 	}
 	wg.Wait()
+	m.obs.moved(moveVRfork)
 	m.log.Info("process copied to nodes", "pid", cred.PID, "nodes", len(targets), "bytes", img.Bytes(),
 		"by_file", file != "", "took", time.Since(began).Round(time.Microsecond), "dump", dumped.Round(time.Microsecond))
 	// The reply first, then the caller goes on (deferred): it is blocked

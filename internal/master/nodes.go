@@ -49,6 +49,9 @@ type node struct {
 	// dropped: a reload removed the node while it was connected; it
 	// leaves the table when it goes down.
 	dropped bool
+	// reason and since: why and since when it is held (nodes_held.go).
+	reason string
+	since  time.Time
 }
 
 func newNode(num int, local bool, s saved) *node {
@@ -56,7 +59,7 @@ func newNode(num int, local bool, s saved) *node {
 	if p == (perms{}) {
 		p = defaultPerms
 	}
-	return &node{num: num, local: local, state: localapi.StateDown, held: s.Held, perms: p, procs: make(map[int]*proc)}
+	return &node{num: num, local: local, state: localapi.StateDown, held: s.Held, reason: s.Reason, since: s.since(), perms: p, procs: make(map[int]*proc)}
 }
 
 func (m *Master) acceptNodes(ctx context.Context, l net.Listener) {
@@ -313,6 +316,7 @@ func (m *Master) awaitChange(since chan struct{}, max time.Duration) {
 
 // changedLocked wakes whoever waits for a node change.
 func (m *Master) changedLocked() {
+	m.obs.nodesLocked(m.nodes)
 	close(m.nodeChange)
 	m.nodeChange = make(chan struct{})
 }
@@ -332,7 +336,7 @@ func (m *Master) tableSince() ([]localapi.NodeStatus, chan struct{}) {
 		out = append(out, localapi.NodeStatus{
 			Num: n.num, State: n.state, Addr: n.addr, UID: n.perms.UID, GID: n.perms.GID, Mode: n.perms.Mode,
 			Procs: len(n.procs), Local: n.local, Kernel: n.hello.Kernel, Stats: n.stats,
-			FilesSent: n.filesSent.Load(),
+			FilesSent: n.filesSent.Load(), Reason: n.reason, Since: n.heldSince(),
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Num < out[j].Num })

@@ -77,6 +77,9 @@ func validCtl(req *localapi.Ctl) error {
 	default:
 		return fmt.Errorf("ctl: unknown action %q", req.Action)
 	}
+	if err := checkReason(req); err != nil {
+		return err
+	}
 	if req.Mode != nil && *req.Mode&^0o111 != 0 {
 		return fmt.Errorf("ctl: mode %#o: only execute bits (0111) mean anything on a node", *req.Mode)
 	}
@@ -95,10 +98,7 @@ func (m *Master) ctlNodeLocked(c localapi.Cred, n *node, req *localapi.Ctl) (fun
 		if n.state == localapi.StateDown {
 			return nil, errNodeDown
 		}
-		n.held = ""
-		if req.State != localapi.StateUp {
-			n.held = req.State
-		}
+		n.hold(req.State, req.Reason, time.Now())
 		if n.state != localapi.StateBoot { // setup ends in the held state
 			n.state = req.State
 		}

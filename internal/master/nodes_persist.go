@@ -1,12 +1,14 @@
 package master
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/bproc/bproc/internal/shared/localapi"
 )
@@ -18,6 +20,16 @@ type saved struct {
 	// Held is a state the administrator put the node in (error or
 	// unavailable); it is taken again when the node comes back.
 	Held string `json:"held,omitempty"`
+	// Reason and Since: why and since when (bpctl --reason).
+	Reason string     `json:"reason,omitempty"`
+	Since  *time.Time `json:"since,omitempty"`
+}
+
+func (s saved) since() time.Time {
+	if s.Since == nil {
+		return time.Time{}
+	}
+	return *s.Since
 }
 
 const nodesFile = "nodes.json"
@@ -48,6 +60,11 @@ func loadSaved(dir string) (map[int]saved, error) {
 		if v.Held != "" && v.Held != localapi.StateError && v.Held != localapi.StateUnavailable {
 			return nil, fmt.Errorf("%s: node %d: state %q cannot be held", path, num, v.Held)
 		}
+		if v.Reason != "" {
+			if err := localapi.CheckReason(v.Reason); v.Held == "" || err != nil {
+				return nil, fmt.Errorf("%s: node %d: reason %q: %v", path, num, v.Reason, cmp.Or(err, errors.New("the node is not held")))
+			}
+		}
 		out[num] = v
 	}
 	return out, nil
@@ -59,7 +76,7 @@ func (m *Master) saveLocked() error {
 	raw := make(map[string]saved, len(m.nodes))
 	for num, n := range m.nodes {
 		if n.perms != defaultPerms || n.held != "" {
-			raw[strconv.Itoa(num)] = saved{perms: n.perms, Held: n.held}
+			raw[strconv.Itoa(num)] = saved{perms: n.perms, Held: n.held, Reason: n.reason, Since: n.heldSince()}
 		}
 	}
 	b, err := json.MarshalIndent(raw, "", "  ")

@@ -41,6 +41,7 @@ func (m *Master) Reload() {
 	for _, note := range file.Notes {
 		m.log.Info("reload: " + note)
 	}
+	m.noteMetricsReload(running, file)
 	m.applyConfig(file)
 }
 

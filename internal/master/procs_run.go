@@ -42,6 +42,8 @@ type job struct {
 	// ends says its processes end when its client hangs up (endJob):
 	// a run that is not Detach.
 	ends bool
+	// asked is when the run was asked for (the launch durations).
+	asked time.Time
 
 	// Under the master's mu.
 	procs  map[*proc]struct{} // running: registered by run, forgotten by end
@@ -74,7 +76,7 @@ func (m *Master) newJob(c *client, r *localapi.Run) (*job, []localapi.Rank, erro
 	if err := r.CheckRankEnv(); err != nil {
 		return nil, nil, fmt.Errorf("run: %w", err)
 	}
-	j := &job{c: c, cred: c.cred, cmd: r.Command, ends: !r.Detach && !r.Stub}
+	j := &job{c: c, cred: c.cred, cmd: r.Command, ends: !r.Detach && !r.Stub, asked: time.Now()}
 	out := make([]localapi.Rank, len(r.Nodes))
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -307,6 +309,7 @@ func (p *proc) run() {
 	p.mu.Lock()
 	p.ch = ch
 	p.mu.Unlock()
+	m.procStarted(p)
 	// Its client hung up while it started: endJob's signal found no
 	// channel.
 	m.mu.Lock()
@@ -355,6 +358,7 @@ func (p *proc) end() {
 // finish tells the client how the rank ended, then the ghost, in that order:
 // the client must hold the reason before it reaps the ghost.
 func (p *proc) finish(s wire.ExitStatus, started bool, why error) {
+	p.m.procEnded(p, s, started, why)
 	if p.rank.desc == nil { // the client knows of its ranks only
 		ev := localapi.Event{Rank: p.rank.index, PID: p.pid, Started: started, Status: s, Final: true}
 		if why != nil {

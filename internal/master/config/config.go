@@ -72,6 +72,9 @@ type Config struct {
 	// "FILE:LINE: keyword: ignored: why", for the master to log.
 	Notes []string
 
+	// Metrics (metrics ADDR) is where /metrics is served; "": nowhere.
+	Metrics string
+
 	nodes table
 }
 

@@ -3,6 +3,7 @@ package localapi
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/bproc/bproc/internal/shared/wire"
 )
@@ -77,6 +78,9 @@ type Ctl struct {
 	Mode   *uint32 `json:"mode,omitempty"`   // only the x bits: 0111
 	UID    *uint32 `json:"uid,omitempty"`
 	GID    *uint32 `json:"gid,omitempty"`
+	// Reason goes with State error or unavailable: why the node is held
+	// (bpctl --reason), shown by bpstat -l and the metrics.
+	Reason string `json:"reason,omitempty"`
 }
 
 // NodeError is a node's failure in a Ctl; nodes not listed succeeded.
@@ -179,6 +183,10 @@ type NodeStatus struct {
 	// FilesSent is how many bytes of the master's files the node has been
 	// sent (its view of them, pushed programs) since the master started.
 	FilesSent int64 `json:"files_sent,omitempty"`
+	// Reason and Since: why and since when an administrator holds the
+	// node in error or unavailable (bpctl -s STATE --reason).
+	Reason string     `json:"reason,omitempty"`
+	Since  *time.Time `json:"since,omitempty"`
 }
 
 // Proc is one remote process.
