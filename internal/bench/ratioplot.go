@@ -69,13 +69,17 @@ func (r *Report) PlotRatios(path string) (bool, error) {
 			fill = "#888888" // no goal: shown for what it costs
 		}
 		fmt.Fprintf(&b, `<rect x="%d" y="%.1f" width="%.1f" height="18" fill="%s"/>`+"\n", ratioLeft, y+18, x(ratio)-ratioLeft, fill)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">%s (%s vs %s)</text>`+"\n", x(ratio)+4, y+31,
+		labelX := x(ratio)
+		if row.Goal.Op != "" {
+			labelX = max(labelX, x(row.Goal.Value)) // clear of the goal's tick
+		}
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">%s (%s vs %s)</text>`+"\n", labelX+6, y+31,
 			html.EscapeString(withUnit(ratio, "x")), html.EscapeString(withUnit(row.Summary.Median, row.Unit)),
 			html.EscapeString(withUnit(row.Peer.Summary.Median, row.Unit)))
 		if row.Goal.Op != "" {
 			gx := x(row.Goal.Value)
 			fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="black" stroke-width="3"/>`+"\n", gx, gx, y+14, y+40)
-			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="10" text-anchor="middle">goal %s</text>`+"\n", gx, y+50, html.EscapeString(row.Goal.String()))
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="10" text-anchor="middle">goal %s</text>`+"\n", max(gx, ratioLeft+40), y+50, html.EscapeString(row.Goal.String()))
 		}
 	}
 	one := x(1)
