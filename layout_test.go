@@ -39,6 +39,12 @@ func under(path, dir string) bool { return path == dir || strings.HasPrefix(path
 // (tests too) import.
 func imports(t *testing.T) map[string]map[string]bool {
 	t.Helper()
+	return importsOf(t, true)
+}
+
+// importsOf is imports, with the tests' imports or without.
+func importsOf(t *testing.T, tests bool) map[string]map[string]bool {
+	t.Helper()
 	out := map[string]map[string]bool{}
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
@@ -48,7 +54,7 @@ func imports(t *testing.T) map[string]map[string]bool {
 		if d.IsDir() && (p == "bin" || strings.HasPrefix(d.Name(), ".") && p != ".") {
 			return filepath.SkipDir
 		}
-		if d.IsDir() || !strings.HasSuffix(p, ".go") {
+		if d.IsDir() || !strings.HasSuffix(p, ".go") || !tests && strings.HasSuffix(p, "_test.go") {
 			return nil
 		}
 		f, err := parser.ParseFile(fset, p, nil, parser.ImportsOnly)

@@ -38,22 +38,37 @@ var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM}
 var table = []applets.Applet{
 	{Name: "bpcp", Summary: "copy files to, from and between nodes", Run: bpcp.Main, Manual: bpcp.Manual, Link: true},
 	{Name: "bpctl", Summary: "change nodes: state, owner, group, mode; reboot, halt", Run: bpctl.Main, Manual: bpctl.Manual, Link: true},
-	{Name: "bpmaster", Summary: "the master daemon: nodes, ghosts, the local API", Run: bpmaster.Main, StopOn: stopSignals, Manual: bpmaster.Manual, Link: true},
+	{Name: "bpmaster", Summary: "the master daemon: nodes, ghosts, the local API", Run: bpmaster.Main, StopOn: stopSignals, Manual: bpmaster.Manual, Link: true, ActsAsUser: true},
 	{Name: "bprsh", Summary: "ssh's command line, run on a node (a drop-in for ssh and rsh)", Run: bprsh.Main, Manual: bprsh.Manual, Link: true},
 	{Name: "bpsh", Summary: "run a command on nodes", Run: bpsh.Main, Manual: bpsh.Manual, Link: true},
-	{Name: "bpslave", Summary: "the node daemon (PID 1 of a node)", Run: bpslave.Main, StopOn: stopSignals, Manual: bpslave.Manual, Link: true},
+	{Name: "bpslave", Summary: "the node daemon (PID 1 of a node)", Run: bpslave.Main, StopOn: stopSignals, Manual: bpslave.Manual, Link: true, ActsAsUser: true},
 	{Name: "bpstat", Summary: "node and process status", Run: bpstat.Main, Manual: bpstat.Manual, Link: true},
-	{Name: "init", Summary: "PID 1 of a netbooted node: set it up, then be its bpslave", Run: initnode.Main, StopOn: nil},
+	{Name: "init", Summary: "PID 1 of a netbooted node: set it up, then be its bpslave", Run: initnode.Main, StopOn: nil, ActsAsUser: true},
 	{Name: "manpages", Summary: "write the manual pages (make man)", Hidden: true},
 	{Name: "mkimage", Summary: "write the node image (initramfs) bpmaster serves", Run: mkimage.Main, Manual: mkimage.Manual},
-	{Name: "nodeview", Summary: "a diskless node's view of the master's files (started by bpslave)", Run: nodeview.Main, StopOn: stopSignals},
+	{Name: "nodeview", Summary: "a diskless node's view of the master's files (started by bpslave)", Run: nodeview.Main, StopOn: stopSignals, ActsAsUser: true},
 }
 
-// The main thread runs main alone. A thread that acts as a user (package
-// asuser) must be one the runtime can end afterwards, which the main
-// thread is not: the kernel's checks against the whole process (ptrace,
-// kill, /proc/PID) look at it.
-func init() { runtime.LockOSThread() }
+// In an applet that acts as a user the main thread runs main alone. A
+// thread that acts as a user (package asuser) must be one the runtime can
+// end afterwards, which the main thread is not: the kernel's checks
+// against the whole process (ptrace, kill, /proc/PID) look at it. The lock
+// is taken here, in init, while the runtime still holds the main goroutine
+// on the main thread; in main it could already have moved. Only those
+// applets take it: the first LockOSThread starts the runtime's template
+// thread, a clone that a bpsh or bpstat would pay for on every run.
+func init() {
+	if lockMainThread(os.Args) {
+		runtime.LockOSThread()
+	}
+}
+
+// lockMainThread says whether the applet argv starts needs the main
+// thread to itself. An unknown one does not: it only prints an error.
+func lockMainThread(argv []string) bool {
+	a, _, err := pick(argv)
+	return err == nil && a != nil && a.ActsAsUser
+}
 
 func main() {
 	io := applets.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}

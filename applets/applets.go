@@ -39,6 +39,10 @@ type Applet struct {
 	// /bin. The Makefile's APPLETS repeats these names; a test in the
 	// repository's root holds the two equal.
 	Link bool
+	// ActsAsUser: it changes credentials on threads of its own (package
+	// asuser), so main keeps the main thread to itself (see main.go).
+	// The others are spared the thread that costs.
+	ActsAsUser bool
 }
 
 // linked is the names of main's applets with Link set.

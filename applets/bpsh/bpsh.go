@@ -55,6 +55,8 @@ type cli struct {
 
 // Main runs bpsh.
 func Main(ctx context.Context, args []string, io applets.IO) error {
+	tm := startTiming()
+	defer tm.report(io.Stderr)
 	go localapi.Prepare()
 	sigs, stop := catch()
 	defer stop()
@@ -80,10 +82,12 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 		}
 		return applets.Exit(code, "%s", err)
 	}
+	tm.mark("parsed")
 	client, err := apiclient.Dial(c.Socket)
 	if err != nil {
 		return err
 	}
+	tm.mark("connected")
 	dir, err := os.Getwd()
 	if err != nil {
 		dir = "/"
@@ -92,7 +96,7 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 		Path: path, Argv: argv, Env: os.Environ(), Dir: dir,
 		NoIO: c.NoIO, StdinFile: c.StdinFile, StdoutFile: c.StdoutFile, StderrFile: c.StderrFile,
 	}
-	r := &runner{cli: c, io: io, client: client, cmd: cmd, sigs: sigs}
+	r := &runner{cli: c, io: io, client: client, cmd: cmd, sigs: sigs, tm: tm}
 	if nums, elems, ok := nodeset.Numbers(spec); ok {
 		// Node numbers need no table: the master's answer to the run
 		// request says which are no nodes, and a round trip is saved.

@@ -35,6 +35,7 @@ type runner struct {
 	// ssh is bprsh's run: its messages ("bprsh: n3: ..."), -q, and
 	// -tt's pseudo-terminal without a local one.
 	ssh *Remote
+	tm  *timing // BPROC_TIMING
 
 	ranks []*rank
 	pmi   *pmiJob // --pmi
@@ -100,6 +101,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		if job, err = r.client.Run(req); err != nil {
 			return 0, err
 		}
+		r.tm.mark("master answered")
 		defer job.Close()
 		if err := r.checkNumbers(job); err != nil {
 			return 0, err
@@ -147,6 +149,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}
 	fanIn.start()
 	r.pmiUnstarted()
+	r.tm.mark("ghosts started")
 
 	reaped := make(chan struct{})
 	go r.reap(byPID, reaped)
@@ -160,6 +163,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		select {
 		case <-reaped:
 			waiting = false
+			r.tm.mark("ghosts reaped")
 		case <-stopped:
 			go r.pmi.killAll(reaped)
 			stopped = nil
@@ -188,6 +192,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 			events = nil
 		}
 	}
+	r.tm.mark("statuses in")
 	r.sinks.Wait()
 	if r.cli.Gather {
 		r.flushGathered()

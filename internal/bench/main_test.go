@@ -96,6 +96,13 @@ func run(m *testing.M) int {
 	} else if ok {
 		fmt.Printf("plot: %s\n", png)
 	}
+	svg := strings.TrimSuffix(path, ".json") + "-ratios.svg"
+	if ok, err := report.PlotRatios(svg); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	} else if ok {
+		fmt.Printf("ratio plot: %s\n", svg)
+	}
 	return code
 }
 

@@ -91,13 +91,10 @@ func BenchmarkLaunch(b *testing.B) {
 // (local nodes are this machine), and its ghost another, so no launch of
 // 15,000 can be faster than this on one machine.
 func spawnFloor(b *testing.B) {
-	if _, err := exec.LookPath("gcc"); err != nil {
-		report.Note("no floor row: no gcc")
+	prog, err := spawnFloorProg(b)
+	if err != nil {
+		report.Note("no floor row: %v", err)
 		return
-	}
-	prog := filepath.Join(b.TempDir(), "spawnfloor")
-	if out, err := exec.Command("gcc", "-O2", "-o", prog, "testdata/spawnfloor.c").CombinedOutput(); err != nil {
-		b.Fatalf("gcc spawnfloor.c: %v\n%s", err, out)
 	}
 	var took []float64
 	for range *launchRuns {
@@ -113,6 +110,19 @@ func spawnFloor(b *testing.B) {
 	}
 	row := report.Add(fmt.Sprintf("floor: posix_spawn /bin/true %s times here, 64 at once, no bproc", thousands(scaleProcs)), "s", took, Goal{})
 	b.ReportMetric(row.Summary.Median, "s-floor-15000")
+}
+
+// spawnFloorProg builds testdata/spawnfloor.c, the floor under a launch.
+func spawnFloorProg(b *testing.B) (string, error) {
+	b.Helper()
+	if _, err := exec.LookPath("gcc"); err != nil {
+		return "", fmt.Errorf("spawnfloor: no gcc (apt-get install gcc)")
+	}
+	prog := filepath.Join(b.TempDir(), "spawnfloor")
+	if out, err := exec.Command("gcc", "-O2", "-o", prog, "testdata/spawnfloor.c").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("gcc spawnfloor.c: %w\n%s", err, out)
+	}
+	return prog, nil
 }
 
 // launchAPI runs argv0 on every node of c, procs in all, through the Go

@@ -63,6 +63,11 @@ type Row struct {
 	// per series, X its position (the node count).
 	Series string  `json:"series,omitempty"`
 	X      float64 `json:"x,omitempty"`
+
+	// Peer and Ratio make it a ratio row (AddRatio): the goal judges
+	// Ratio, its median over the peer's, not the median itself.
+	Peer  *Peer  `json:"peer,omitempty"`
+	Ratio Figure `json:"ratio,omitempty"`
 }
 
 // Report is one `make bench`: the machine, the rows in the order the
@@ -123,12 +128,18 @@ func (r *Report) Print(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "what\tmedian\tp10\tp90\tgoal\tverdict\t")
 	for _, row := range r.Rows {
+		if row.Peer != nil {
+			continue // in the ratio table below
+		}
 		s := row.Summary
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", row.What,
 			withUnit(s.Median, row.Unit), withUnit(s.P10, row.Unit), withUnit(s.P90, row.Unit),
 			row.Goal, row.Verdict)
 	}
 	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if err := r.printRatios(w); err != nil {
 		return err
 	}
 	if _, err := fmt.Fprintf(w, "machine: %s\n", r.Machine); err != nil {
