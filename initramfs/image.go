@@ -8,8 +8,8 @@ import (
 	"os"
 	"path"
 	"sort"
-	"strings"
 
+	"github.com/u-root/u-root/pkg/cpio"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -30,7 +30,7 @@ type image struct {
 }
 
 type entry struct {
-	mode uint64 // its type (modeDir, ...) | permissions
+	mode uint64 // cpio.S_IF* | permissions
 	data []byte // file content, or a symlink's target
 	// rmajor and rminor are a device node's numbers.
 	rmajor, rminor uint64
@@ -54,12 +54,12 @@ func plan(o Options) (*image, error) {
 	o = o.withDefaults()
 	im := &image{entries: make(map[string]entry)}
 	for _, d := range baseDirs {
-		im.entries[d.path] = entry{mode: modeDir | d.perm}
+		im.entries[d.path] = entry{mode: cpio.S_IFDIR | d.perm}
 	}
 	// The kernel opens /dev/console for PID 1's stdin, stdout and stderr
 	// before /init runs; without this node the node's /init starts with no
 	// file descriptors 0-2 and its early messages go nowhere.
-	im.entries["/dev/console"] = entry{mode: modeChr | 0o600, rmajor: 5, rminor: 1}
+	im.entries["/dev/console"] = entry{mode: cpio.S_IFCHR | 0o600, rmajor: 5, rminor: 1}
 
 	bin, err := os.ReadFile(o.Binary)
 	if err != nil {
@@ -68,13 +68,13 @@ func plan(o Options) (*image, error) {
 	if len(bin) == 0 {
 		return nil, fmt.Errorf("initramfs: binary %s: empty file", o.Binary)
 	}
-	im.entries[InitPath] = entry{mode: modeReg | 0o755, data: bin}
+	im.entries[InitPath] = entry{mode: cpio.S_IFREG | 0o755, data: bin}
 
 	for _, a := range o.Applets {
 		if !isName(a) {
 			return nil, fmt.Errorf("initramfs: applet %q: %w", a, ErrBadPath)
 		}
-		if err := im.add(path.Join(AppletDir, a), entry{mode: modeLink | 0o777, data: []byte(InitPath)}); err != nil {
+		if err := im.add(path.Join(AppletDir, a), entry{mode: cpio.S_IFLNK | 0o777, data: []byte(InitPath)}); err != nil {
 			return nil, fmt.Errorf("initramfs: applet %s: %w", a, err)
 		}
 	}
@@ -97,7 +97,7 @@ func plan(o Options) (*image, error) {
 		if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
 			return nil, fmt.Errorf("initramfs: extra file %q: %w (want an absolute clean path)", p, ErrBadPath)
 		}
-		if err := im.add(p, entry{mode: modeReg | 0o644, data: data}); err != nil {
+		if err := im.add(p, entry{mode: cpio.S_IFREG | 0o644, data: data}); err != nil {
 			return nil, fmt.Errorf("initramfs: extra file %s: %w", p, err)
 		}
 	}
@@ -118,7 +118,7 @@ func (im *image) addKeys(o Options) error {
 	if _, _, _, _, err := ssh.ParseAuthorizedKey(host); err != nil {
 		return fmt.Errorf("host key %s: %w", o.HostKeyPub, err)
 	}
-	im.entries[HostKeyPath] = entry{mode: modeReg | 0o644, data: host}
+	im.entries[HostKeyPath] = entry{mode: cpio.S_IFREG | 0o644, data: host}
 	return nil
 }
 
@@ -128,21 +128,21 @@ func (im *image) addModules(ms *moduleSet) error {
 	dir := path.Join(ModulesRoot, ms.version)
 	var order bytes.Buffer
 	for _, f := range ms.files {
-		if err := im.add(path.Join(dir, f.rel), entry{mode: modeReg | 0o644, data: f.data}); err != nil {
+		if err := im.add(path.Join(dir, f.rel), entry{mode: cpio.S_IFREG | 0o644, data: f.data}); err != nil {
 			return fmt.Errorf("module %s: %w", f.rel, err)
 		}
 		order.WriteString(moduleName(f.rel))
 		order.WriteByte('\n')
 	}
-	if err := im.add(path.Join(dir, "modules.dep"), entry{mode: modeReg | 0o644, data: ms.dep}); err != nil {
+	if err := im.add(path.Join(dir, "modules.dep"), entry{mode: cpio.S_IFREG | 0o644, data: ms.dep}); err != nil {
 		return err
 	}
 	if ms.builtin != nil {
-		if err := im.add(path.Join(dir, "modules.builtin"), entry{mode: modeReg | 0o644, data: ms.builtin}); err != nil {
+		if err := im.add(path.Join(dir, "modules.builtin"), entry{mode: cpio.S_IFREG | 0o644, data: ms.builtin}); err != nil {
 			return err
 		}
 	}
-	return im.add(ModuleListPath, entry{mode: modeReg | 0o644, data: order.Bytes()})
+	return im.add(ModuleListPath, entry{mode: cpio.S_IFREG | 0o644, data: order.Bytes()})
 }
 
 // add places e at p, refusing to replace anything: two inputs that want
@@ -159,7 +159,7 @@ func (im *image) add(p string, e entry) error {
 // directory for every parent. The kernel's unpacker does not create missing
 // parents (a file whose directory is not there yet is dropped), and sorted
 // paths put every directory before what it holds.
-func (im *image) records() ([]record, error) {
+func (im *image) records() ([]cpio.Record, error) {
 	all := make(map[string]entry, len(im.entries))
 	for p, e := range im.entries {
 		all[p] = e
@@ -168,10 +168,10 @@ func (im *image) records() ([]record, error) {
 		for d := path.Dir(p); d != "/"; d = path.Dir(d) {
 			e, ok := all[d]
 			if !ok {
-				all[d] = entry{mode: modeDir | 0o755}
+				all[d] = entry{mode: cpio.S_IFDIR | 0o755}
 				continue
 			}
-			if e.mode&modeType != modeDir {
+			if e.mode&cpio.S_IFMT != cpio.S_IFDIR {
 				return nil, fmt.Errorf("initramfs: %s: parent %s is not a directory: %w", p, d, ErrBadPath)
 			}
 		}
@@ -182,17 +182,25 @@ func (im *image) records() ([]record, error) {
 	}
 	sort.Strings(paths)
 
-	recs := make([]record, 0, len(paths))
+	recs := make([]cpio.Record, 0, len(paths))
 	for i, p := range paths {
 		e := all[p]
-		// Distinct inode numbers with one link each: both the kernel and
-		// GNU cpio treat equal (ino, nlink > 1) pairs as hard links.
-		r := record{name: strings.TrimLeft(p, "/"), ino: uint64(i + 1), mode: e.mode, nlink: 1,
-			rmajor: e.rmajor, rminor: e.rminor, data: e.data}
-		if e.mode&modeType == modeDir {
-			r.nlink = 2
+		info := cpio.Info{
+			// Distinct inode numbers with one link each: both the kernel
+			// and GNU cpio treat equal (ino, nlink > 1) pairs as hard
+			// links. MTime, UID and GID stay 0 so equal inputs give
+			// equal bytes.
+			Ino:    uint64(i + 1),
+			Mode:   e.mode,
+			NLink:  1,
+			Rmajor: e.rmajor,
+			Rminor: e.rminor,
+			Name:   cpio.Normalize(p),
 		}
-		recs = append(recs, r)
+		if e.mode&cpio.S_IFMT == cpio.S_IFDIR {
+			info.NLink = 2
+		}
+		recs = append(recs, cpio.StaticRecord(e.data, info))
 	}
 	return recs, nil
 }
@@ -204,7 +212,7 @@ func (im *image) write(w io.Writer, compress bool) error {
 		return err
 	}
 	if !compress {
-		return writeNewc(w, recs)
+		return writeCPIO(w, recs)
 	}
 	// The default level: measured on an 8.3 MB image (bproc plus the
 	// virtio modules), it gives 3.37 MB in 0.3 s; BestCompression saves
@@ -213,10 +221,21 @@ func (im *image) write(w io.Writer, compress bool) error {
 	if err != nil {
 		return fmt.Errorf("initramfs: gzip: %w", err)
 	}
-	if err := writeNewc(zw, recs); err != nil {
+	if err := writeCPIO(zw, recs); err != nil {
 		return err
 	}
 	if err := zw.Close(); err != nil {
+		return fmt.Errorf("initramfs: write: %w", err)
+	}
+	return nil
+}
+
+func writeCPIO(w io.Writer, recs []cpio.Record) error {
+	rw := cpio.Newc.Writer(w)
+	if err := cpio.WriteRecords(rw, recs); err != nil {
+		return fmt.Errorf("initramfs: write: %w", err)
+	}
+	if err := cpio.WriteTrailer(rw); err != nil {
 		return fmt.Errorf("initramfs: write: %w", err)
 	}
 	return nil
