@@ -41,6 +41,18 @@ func TestSpaceExec(t *testing.T) {
 			t.Errorf("ps of the job's ghost: %q (%v), want sleep 300", out, err)
 		}
 	}
+	// So does the master's table (bpstat -p).
+	procs, err := c.client().Procs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := map[int]string{}
+	for _, pr := range procs {
+		args[pr.PID] = strings.Join(pr.Argv, " ")
+	}
+	if args[sh] != "sleep 300" || args[child] != "sleep 303" {
+		t.Errorf("the master's table: %v, want %d: sleep 300, %d: sleep 303", args, sh, child)
+	}
 	if ppid(child) != sh {
 		t.Errorf("the child's ghost %d: parent %d, want %d", child, ppid(child), sh)
 	}

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
 	"github.com/bproc/bproc/internal/shared/ghost"
+	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -52,8 +54,29 @@ func (m *Master) change(n *node, r *ssh.Request) error {
 	return nil
 }
 
+// showArgvs puts into out[i] the argv that the ghost of ps[i] shows, for
+// the processes of the space that exec'd or were forked on a node: their
+// ghosts hold it (showArgv, and a forked ghost starts with its parent's).
+func showArgvs(ps []*proc, out []localapi.Proc) {
+	for i, p := range ps {
+		p.mu.Lock()
+		execd := p.execd
+		p.mu.Unlock()
+		if !execd && p.rank.desc == nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid))
+		if err == nil && len(b) > 0 {
+			out[i].Argv = strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+		}
+	}
+}
+
 // showArgv makes p's ghost show argv, unless it does already.
 func (p *proc) showArgv(argv []string) error {
+	p.mu.Lock()
+	p.execd = true
+	p.mu.Unlock()
 	want := ghost.ExecArgv(argv)
 	if len(want) == 0 {
 		return nil

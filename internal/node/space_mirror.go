@@ -3,7 +3,6 @@ package node
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,15 +20,21 @@ import (
 // and then watches the process until the call is over, sending the master
 // (wire.ReqChange) what changed. Seccomp tells of a call before it runs,
 // never after, so "over" is read from /proc/TID/syscall: the thread is in
-// another call, or in none. An exec that fails changes nothing and sends
+// another call, or in none. An exec is seen done when the process's
+// argument area has moved (/proc/PID/stat: a new stack); only then is its
+// argv read and sent. An exec that fails changes nothing and sends
 // nothing; sh's search of PATH is a row of those.
 
 // mirrorWait bounds the watch of a call that does not seem to end: an exec
 // may wait long for its program (a diskless node fetches it from the
-// master), the others never block.
+// master), the others never block. The first look comes after
+// mirrorFirst, doubling to mirrorMax: an exec takes a millisecond or so,
+// and each look costs reads of /proc.
 const (
 	mirrorWaitExec  = time.Minute
 	mirrorWaitGroup = 5 * time.Second
+	mirrorFirst     = 500 * time.Microsecond
+	mirrorMax       = 50 * time.Millisecond
 )
 
 // mirrorState is the space's watches, by the PID of the process watched.
@@ -42,18 +47,21 @@ type mirrorState struct {
 // way. Later calls that concern it join the watch (gen counts them), so
 // that one goroutine sends its changes, in order.
 type watch struct {
-	pid      int
-	sendMu   sync.Mutex // sendChanges, from follow and from a fork's flush
-	sent     procState  // what the master was told, or the state before the first call
-	calls    []int      // the threads whose calls are under way
-	gen      int
+	pid    int
+	sendMu sync.Mutex // sendChanges, from follow and from a fork's flush
+	sent   procState  // what the master was told, or the state before the first call
+	calls  []int      // the threads whose calls are under way
+	gen    int
+	// Under mirrorState.mu.
 	deadline time.Time
 }
 
-// procState is what the master mirrors of a process.
+// procState is what the master mirrors of a process, and where its
+// arguments are, which an exec moves.
 type procState struct {
-	cmdline   []byte // /proc/PID/cmdline: the args, each ended by a NUL
 	pgid, sid int
+	args      [4]uint64 // arg_start, arg_end, env_start, env_end
+	threads   int       // not mirrored: tells a process's only thread
 }
 
 // mirror handles the notification n if it is a call whose effect the
@@ -63,15 +71,26 @@ func (sp *space) mirror(l int, n *seccompNotif) bool {
 	if nr != unix.SYS_EXECVE && nr != unix.SYS_EXECVEAT && nr != unix.SYS_SETPGID && nr != unix.SYS_SETSID {
 		return false
 	}
+	// The caller's own state, read before its call runs; its only
+	// thread is its leader, whose TID is its PID (/proc/PID/status would
+	// say so too, at ten times the cost of stat).
 	tid := int(n.pid)
-	pid, err := tgidOf(tid)
-	if err != nil {
-		sp.proceed(l, n.id) // gone: the call will not run
-		return true
+	pid := tid
+	st, err := readProcState(tid)
+	if err == nil && st.threads != 1 {
+		pid, err = tgidOf(tid)
+		if err == nil {
+			st, err = readProcState(pid)
+		}
 	}
 	// setpgid(pid, pgid) may move a child: watch that one.
-	if nr == unix.SYS_SETPGID && int32(n.args[0]) > 0 {
-		pid = int(int32(n.args[0]))
+	if target := int(int32(n.args[0])); err == nil && nr == unix.SYS_SETPGID && target > 0 && target != pid {
+		pid = target
+		st, err = readProcState(pid)
+	}
+	if err != nil {
+		sp.proceed(l, n.id) // gone: the call will not run, or fails
+		return true
 	}
 	wait := mirrorWaitGroup
 	if nr == unix.SYS_EXECVE || nr == unix.SYS_EXECVEAT {
@@ -82,12 +101,6 @@ func (sp *space) mirror(l int, n *seccompNotif) bool {
 	w := m.watches[pid]
 	fresh := w == nil
 	if fresh {
-		st, err := readProcState(pid)
-		if err != nil {
-			m.mu.Unlock()
-			sp.proceed(l, n.id) // no such process: the call fails
-			return true
-		}
 		if m.watches == nil {
 			m.watches = make(map[int]*watch)
 		}
@@ -108,7 +121,8 @@ func (sp *space) mirror(l int, n *seccompNotif) bool {
 // follow watches w until its calls are over, sending each change.
 func (sp *space) follow(w *watch) {
 	m := &sp.mirrors
-	for delay := 50 * time.Microsecond; ; delay = min(2*delay, 20*time.Millisecond) {
+	for delay := mirrorFirst; ; delay = min(2*delay, mirrorMax) {
+		time.Sleep(delay)
 		m.mu.Lock()
 		calls, gen, deadline := w.calls, w.gen, w.deadline
 		m.mu.Unlock()
@@ -129,7 +143,6 @@ func (sp *space) follow(w *watch) {
 			}
 			m.mu.Unlock()
 		}
-		time.Sleep(delay)
 	}
 }
 
@@ -156,9 +169,16 @@ func (sp *space) sendChanges(w *watch) bool {
 		return false
 	}
 	c := wire.Change{PID: w.pid}
-	// Empty while an exec is between the old memory and the new.
-	if len(st.cmdline) > 0 && !bytes.Equal(st.cmdline, w.sent.cmdline) {
-		c.Argv = strings.Split(strings.TrimSuffix(string(st.cmdline), "\x00"), "\x00")
+	// Zero while an exec is between the old memory and the new.
+	if st.args != w.sent.args && st.args[0] != 0 {
+		var buf [wireArgvMax]byte
+		b, err := readProc(w.pid, "cmdline", buf[:])
+		if err != nil {
+			return false
+		}
+		if len(b) > 0 {
+			c.Argv = strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+		}
 	}
 	if st.pgid != w.sent.pgid || st.sid != w.sent.sid {
 		c.Pgid, c.Sid = st.pgid, st.sid
@@ -169,26 +189,24 @@ func (sp *space) sendChanges(w *watch) bool {
 	sp.s.mu.Lock()
 	conn := sp.s.conn
 	sp.s.mu.Unlock()
-	if conn == nil {
-		return true
+	if conn != nil {
+		// An error: the master is gone; a new one learns of the process anew.
+		conn.SendRequest(wire.ReqChange, false, wire.Encode(c))
 	}
-	if _, _, err := conn.SendRequest(wire.ReqChange, false, wire.Encode(c)); err != nil {
-		return true // the master is gone; a new one learns of the process anew
-	}
-	if c.Argv != nil {
-		w.sent.cmdline = st.cmdline
-	}
-	if c.Pgid != 0 {
-		w.sent.pgid, w.sent.sid = st.pgid, st.sid
-	}
+	w.sent = st
 	return true
 }
+
+// wireArgvMax is as much of an argv as is read for the master, which
+// shows no more (ghost.MaxExecArgv).
+const wireArgvMax = 4096
 
 // callOver says whether thread tid is past the notified call: in another
 // call or in none (/proc/TID/syscall: the number of the call it is in,
 // -1 for none, "running" while it runs, which says nothing).
 func callOver(tid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/syscall")
+	var buf [128]byte
+	b, err := readProc(tid, "syscall", buf[:])
 	if err != nil {
 		return true // gone (an exec from another thread takes the leader's TID)
 	}
@@ -204,40 +222,73 @@ func callOver(tid int) bool {
 	return true
 }
 
-// readProcState reads pid's argv, process group and session.
+// readProcState reads pid's process group, session and argument area.
 func readProcState(pid int) (procState, error) {
-	dir := "/proc/" + strconv.Itoa(pid)
-	stat, err := os.ReadFile(dir + "/stat")
+	var buf [1024]byte
+	b, err := readProc(pid, "stat", buf[:])
 	if err != nil {
 		return procState{}, err
 	}
-	var st procState
-	if st.pgid, st.sid, err = parseGroups(stat); err != nil {
-		return procState{}, err
-	}
-	if st.cmdline, err = os.ReadFile(dir + "/cmdline"); err != nil {
-		return procState{}, err
-	}
-	return st, nil
+	return parseStat(b)
 }
 
-// parseGroups takes the process group and session from /proc/PID/stat:
-// "pid (comm) state ppid pgrp session ...", where comm may hold anything,
-// spaces and parentheses too, so the fields count from the last ')'.
-func parseGroups(stat []byte) (pgid, sid int, err error) {
+// readProc reads /proc/PID/name into buf, up to its size: with bare
+// system calls, which a look every half millisecond wants cheap.
+func readProc(pid int, name string, buf []byte) ([]byte, error) {
+	path := "/proc/" + strconv.Itoa(pid) + "/" + name
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	n := 0
+	for n < len(buf) {
+		k, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		if k == 0 {
+			break
+		}
+		n += k
+	}
+	return buf[:n], nil
+}
+
+// parseStat takes the process group, session and argument area from
+// /proc/PID/stat: "pid (comm) state ppid pgrp session ...", where comm
+// may hold anything, spaces and parentheses too, so the fields count from
+// the last ')'. The area (fields 48-51) is zero where the kernel does not
+// show it.
+func parseStat(stat []byte) (procState, error) {
+	var st procState
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, 0, fmt.Errorf("/proc stat %.40q: no ')' after the command", stat)
+		return st, fmt.Errorf("/proc stat %.40q: no ')' after the command", stat)
 	}
 	f := strings.Fields(string(stat[i+1:]))
 	if len(f) < 4 {
-		return 0, 0, fmt.Errorf("/proc stat %.40q: %d fields after the command, want at least 4", stat, len(f))
+		return st, fmt.Errorf("/proc stat %.40q: %d fields after the command, want at least 4", stat, len(f))
 	}
-	if pgid, err = strconv.Atoi(f[2]); err != nil {
-		return 0, 0, fmt.Errorf("/proc stat: process group %q: %w", f[2], err)
+	pgid, err := strconv.Atoi(f[2])
+	if err != nil {
+		return st, fmt.Errorf("/proc stat: process group %q: %w", f[2], err)
 	}
-	if sid, err = strconv.Atoi(f[3]); err != nil {
-		return 0, 0, fmt.Errorf("/proc stat: session %q: %w", f[3], err)
+	sid, err := strconv.Atoi(f[3])
+	if err != nil {
+		return st, fmt.Errorf("/proc stat: session %q: %w", f[3], err)
 	}
-	return pgid, sid, nil
+	st.pgid, st.sid = pgid, sid
+	if len(f) > 17 {
+		st.threads, _ = strconv.Atoi(f[17])
+	}
+	for k := range st.args {
+		if j := 45 + k; j < len(f) {
+			st.args[k], _ = strconv.ParseUint(f[j], 10, 64)
+		}
+	}
+	return st, nil
 }

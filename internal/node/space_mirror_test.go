@@ -7,7 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestParseGroups(t *testing.T) {
+func TestParseStat(t *testing.T) {
 	for _, c := range []struct {
 		stat      string
 		pgid, sid int
@@ -20,27 +20,31 @@ func TestParseGroups(t *testing.T) {
 		{"12 (sh) S 1 x 3", 0, 0, true},
 		{"12 (sh) S 1 2 y", 0, 0, true},
 	} {
-		pgid, sid, err := parseGroups([]byte(c.stat))
-		if (err != nil) != c.wantErr || pgid != c.pgid || sid != c.sid {
-			t.Errorf("%q: %d %d %v, want %d %d (error %v)", c.stat, pgid, sid, err, c.pgid, c.sid, c.wantErr)
+		st, err := parseStat([]byte(c.stat))
+		if (err != nil) != c.wantErr || st.pgid != c.pgid || st.sid != c.sid {
+			t.Errorf("%q: %+v %v, want %d %d (error %v)", c.stat, st, err, c.pgid, c.sid, c.wantErr)
 		}
 	}
 	b, err := os.ReadFile("/proc/self/stat")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pgid, sid, err := parseGroups(b)
-	if err != nil || pgid != getpgrp() || sid != getsid() {
-		t.Errorf("own stat: %d %d %v, want %d %d", pgid, sid, err, getpgrp(), getsid())
+	st, err := parseStat(b)
+	if err != nil || st.pgid != getpgrp() || st.sid != getsid() {
+		t.Errorf("own stat: %+v %v, want %d %d", st, err, getpgrp(), getsid())
+	}
+	// The argument area is where /proc/self/cmdline's bytes are.
+	if st.threads < 2 || st.args[0] == 0 || st.args[1] <= st.args[0] || st.args[3] <= st.args[2] {
+		t.Errorf("own stat: argument area %#x", st.args)
 	}
 }
 
-func FuzzParseGroups(f *testing.F) {
+func FuzzParseStat(f *testing.F) {
 	f.Add([]byte("12 (sh) S 1 12 7 0 -1"))
 	f.Add([]byte("1 ()) R 0 0 0"))
 	f.Add([]byte(")"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if _, _, err := parseGroups(b); err != nil && err.Error() == "" {
+		if _, err := parseStat(b); err != nil && err.Error() == "" {
 			t.Fatal("an empty error")
 		}
 	})

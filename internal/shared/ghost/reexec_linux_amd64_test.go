@@ -150,3 +150,45 @@ func TestExecArgv(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkExec measures a ghost's re-exec on CmdExec: the wall time from
+// the command to the new argv in /proc, and the CPU time the ghost spent
+// (the master's side of a remote exec; the node's is
+// node.BenchmarkSpaceExec), and what the ghost then holds (PSS).
+func BenchmarkExec(b *testing.B) {
+	ln := listen(b)
+	p := start(b, attr{Argv: []string{"sh"}, Socket: ln.Addr().String(), Token: newToken(b)})
+	c, _ := accept(b, ln)
+	c.SetDeadline(time.Time{})
+	argv := [2][]string{{"sleep", "300"}, {"sleep", "301"}}
+	want := [2]string{"sleep\x00300\x00", "sleep\x00301\x00"}
+	ticks := func() float64 {
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
+		if err != nil {
+			b.Fatal(err)
+		}
+		f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+2:]))
+		var u, s float64
+		fmt.Sscan(f[11], &u)
+		fmt.Sscan(f[12], &s)
+		return u + s
+	}
+	before := ticks()
+	b.ResetTimer()
+	for i := range b.N {
+		if err := WriteExec(c, argv[i%2]); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			got, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid))
+			if string(got) == want[i%2] {
+				break
+			}
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric((ticks()-before)*1e4/float64(b.N), "ghost-cpu-µs/exec") // USER_HZ 100
+	b.ReportMetric(procKB(b, fmt.Sprintf("/proc/%d/smaps_rollup", p.pid), "Pss:"), "pss-kB")
+	WriteExit(c, 0)
+}
