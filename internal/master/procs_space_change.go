@@ -2,9 +2,12 @@ package master
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
+	"syscall"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
@@ -42,16 +45,23 @@ func (m *Master) change(n *node, r *ssh.Request) error {
 		return nil // ended meanwhile, or never of the space
 	}
 	if c.Argv != nil {
-		if err := p.showArgv(c.Argv); err != nil {
+		if err := p.showArgv(c.Argv); err != nil && !ghostGone(err) {
 			return fmt.Errorf("node %d: PID %d exec'd: %w", n.num, c.PID, err)
 		}
 	}
 	if c.Pgid > 0 && p.rank != nil && p.rank.desc != nil {
-		if err := p.mirrorGroup(c.PID, c.Pgid, c.Sid, pgidGhost); err != nil {
+		if err := p.mirrorGroup(c.PID, c.Pgid, c.Sid, pgidGhost); err != nil && !ghostGone(err) {
 			return fmt.Errorf("node %d: PID %d changed its group: %w", n.num, c.PID, err)
 		}
 	}
 	return nil
+}
+
+// ghostGone says that a write to a ghost failed because it has ended (a
+// process that execs and ends at once, /bin/true, often ends before its
+// ghost hears of the exec): nothing to tell anyone.
+func ghostGone(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // showArgvs puts into out[i] the argv that the ghost of ps[i] shows, for
