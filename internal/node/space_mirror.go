@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -107,9 +108,13 @@ func (sp *space) mirror(l int, n *seccompNotif) bool {
 		w = &watch{pid: pid, sent: st}
 		m.watches[pid] = w
 	}
-	w.calls = append(w.calls, tid)
+	if !slices.Contains(w.calls, tid) {
+		w.calls = append(w.calls, tid)
+	}
 	w.gen++
-	w.deadline = time.Now().Add(wait)
+	if d := time.Now().Add(wait); d.After(w.deadline) {
+		w.deadline = d // a setpgid does not cut short the watch of an exec
+	}
 	m.mu.Unlock()
 	sp.proceed(l, n.id)
 	if fresh {
@@ -169,8 +174,13 @@ func (sp *space) sendChanges(w *watch) bool {
 		return false
 	}
 	c := wire.Change{PID: w.pid}
-	// Zero while an exec is between the old memory and the new.
-	if st.args != w.sent.args && st.args[0] != 0 {
+	// An exec sets the new area up in steps (fs/binfmt_elf.c,
+	// create_elf_tables): zero, then the arguments' bounds, then the
+	// environment's start, which is the arguments' end; from then on
+	// cmdline is whole. The environment's end comes last and may equal
+	// its start (env -i), so it does not count.
+	settled := st.args[0] != 0 && st.args[2] != 0
+	if settled && [3]uint64(st.args[:3]) != [3]uint64(w.sent.args[:3]) {
 		var buf [wireArgvMax]byte
 		b, err := readProc(w.pid, "cmdline", buf[:])
 		if err != nil {
@@ -193,7 +203,12 @@ func (sp *space) sendChanges(w *watch) bool {
 		// An error: the master is gone; a new one learns of the process anew.
 		conn.SendRequest(wire.ReqChange, false, wire.Encode(c))
 	}
-	w.sent = st
+	if c.Argv != nil {
+		w.sent.args = st.args
+	}
+	if c.Pgid != 0 {
+		w.sent.pgid, w.sent.sid = st.pgid, st.sid
+	}
 	return true
 }
 
