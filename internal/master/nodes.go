@@ -217,6 +217,10 @@ func (m *Master) nodeRequests(n *node, sc *ssh.ServerConn, reqs <-chan *ssh.Requ
 				log.Warn("fork on node", "err", err)
 				r.Reply(false, nil)
 			}
+		case wire.ReqChange:
+			if err := m.change(n, r); err != nil {
+				log.Warn("change on node", "err", err)
+			}
 		default:
 			log.Warn("unknown request from node", "type", r.Type)
 			r.Reply(false, nil)

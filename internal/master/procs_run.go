@@ -142,11 +142,14 @@ func (m *Master) endJob(j *job) {
 
 func (m *Master) procList() []localapi.Proc {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	out := make([]localapi.Proc, 0, len(m.procs))
+	var ps []*proc
 	for _, p := range m.procs {
 		out = append(out, localapi.Proc{PID: p.pid, NodePID: p.nodePID, Node: p.rank.node, UID: p.job.cred.UID, Argv: p.job.cmd.Argv})
+		ps = append(ps, p)
 	}
+	m.mu.Unlock()
+	showArgvs(ps, out) // procs_space_change.go
 	return out
 }
 
@@ -183,6 +186,7 @@ type proc struct {
 	// running (see send).
 	queue   []func()
 	sending bool
+	execd   bool // it exec'd on its node: its ghost shows its argv (procs_space_change.go)
 }
 
 // serveGhost takes a ghost from hello to exit.

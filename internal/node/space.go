@@ -46,6 +46,8 @@ type space struct {
 
 	mu      sync.Mutex
 	tracked map[int]*tracked // by PID, from the fork until the adopt channel ends
+
+	mirrors mirrorState // execs, groups and sessions (space_mirror.go)
 }
 
 // tracked is a descendant: its pidfd, or the news that its fork made no
@@ -200,6 +202,9 @@ func (sp *space) serveListener(l int) {
 
 // handle answers one notification.
 func (sp *space) handle(l int, n *seccompNotif) {
+	if sp.mirror(l, n) {
+		return
+	}
 	if int(n.nr) == unix.SYS_WAIT4 || int(n.nr) == unix.SYS_WAITID {
 		sp.proceed(l, n.id)
 		return
@@ -209,6 +214,7 @@ func (sp *space) handle(l int, n *seccompNotif) {
 		sp.proceed(l, n.id) // it is gone: the call will not run
 		return
 	}
+	sp.flushChanges(parent) // space_mirror.go
 	sp.forkMu.Lock()
 	defer sp.forkMu.Unlock()
 	pid, err := sp.askMaster(parent)

@@ -1,17 +1,23 @@
 package node
 
-import "golang.org/x/sys/unix"
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/spawn"
+)
 
 // spaceFilter is the seccomp program of every process of the space (see
 // space.go). Notified: fork, vfork, clone without CLONE_THREAD (a new
 // process: it needs its ghost first), wait4 and waitid (so that a parent
 // cannot reap a child before the supervisor holds its pidfd: the
-// supervisor answers in order, and a fork's answer waits for the child).
-// clone3 fails with ENOSYS, which libc and Go take as "use clone": its
-// flags are in memory, which a filter cannot read and a supervisor could
-// only read racily. x32 calls and the i386 ABI's process calls fail the
-// same way: a fork there would have no ghost. Everything else is allowed
-// without a word.
+// supervisor answers in order, and a fork's answer waits for the child),
+// and execve, execveat, setpgid and setsid, whose effect the ghost mirrors
+// (space_mirror.go); but not the execveat tagged spawn.ExecTag, the node's
+// own exec of the program it starts. clone3 fails with ENOSYS, which libc
+// and Go take as "use clone": its flags are in memory, which a filter
+// cannot read and a supervisor could only read racily. x32 calls and the
+// i386 ABI's process calls fail the same way: a fork there would have no
+// ghost. Everything else is allowed without a word.
 func spaceFilter() []unix.SockFilter {
 	const (
 		ldW     = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
@@ -22,6 +28,7 @@ func spaceFilter() []unix.SockFilter {
 		offNR   = 0
 		offArch = 4
 		offArg0 = 16 // low 32 bits of args[0], little endian
+		offArgH = 20 // high 32 bits of args[0]
 		allow   = unix.SECCOMP_RET_ALLOW
 		notify  = unix.SECCOMP_RET_USER_NOTIF
 		enosys  = unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
@@ -33,28 +40,40 @@ func spaceFilter() []unix.SockFilter {
 	j := func(code uint16, k uint32, jt, jf uint8) unix.SockFilter {
 		return unix.SockFilter{Code: code, K: k, Jt: jt, Jf: jf}
 	}
+	// Jumps are relative: to reach instruction T from instruction I,
+	// jump T-I-1. The returns are at 25 (notify), 26 (allow), 27 (enosys).
 	return []unix.SockFilter{
 		/* 0 */ st(ldW, offArch),
 		/* 1 */ j(jeq, unix.AUDIT_ARCH_X86_64, 5, 0),
 		// Another ABI (i386): its process calls fail.
 		/* 2 */ st(ldW, offNR),
-		/* 3 */ j(jeq, i386Fork, 15, 0),
-		/* 4 */ j(jeq, i386Vfork, 14, 0),
-		/* 5 */ j(jeq, i386Clone, 13, 0),
-		/* 6 */ j(jeq, i386Clone3, 12, 11),
+		/* 3 */ j(jeq, i386Fork, 23, 0),
+		/* 4 */ j(jeq, i386Vfork, 22, 0),
+		/* 5 */ j(jeq, i386Clone, 21, 0),
+		/* 6 */ j(jeq, i386Clone3, 20, 19),
 		// x86_64.
 		/* 7 */ st(ldW, offNR),
-		/* 8 */ j(jge, x32, 10, 0),
-		/* 9 */ j(jeq, unix.SYS_CLONE3, 9, 0),
-		/* 10 */ j(jeq, unix.SYS_FORK, 6, 0),
-		/* 11 */ j(jeq, unix.SYS_VFORK, 5, 0),
-		/* 12 */ j(jeq, unix.SYS_WAIT4, 4, 0),
-		/* 13 */ j(jeq, unix.SYS_WAITID, 3, 0),
-		/* 14 */ j(jeq, unix.SYS_CLONE, 0, 3),
-		/* 15 */ st(ldW, offArg0),
-		/* 16 */ j(jset, unix.CLONE_THREAD, 1, 0),
-		/* 17 */ st(ret, notify),
-		/* 18 */ st(ret, allow),
-		/* 19 */ st(ret, enosys),
+		/* 8 */ j(jge, x32, 18, 0),
+		/* 9 */ j(jeq, unix.SYS_CLONE3, 17, 0),
+		/* 10 */ j(jeq, unix.SYS_FORK, 14, 0),
+		/* 11 */ j(jeq, unix.SYS_VFORK, 13, 0),
+		/* 12 */ j(jeq, unix.SYS_WAIT4, 12, 0),
+		/* 13 */ j(jeq, unix.SYS_WAITID, 11, 0),
+		/* 14 */ j(jeq, unix.SYS_EXECVE, 10, 0),
+		/* 15 */ j(jeq, unix.SYS_SETPGID, 9, 0),
+		/* 16 */ j(jeq, unix.SYS_SETSID, 8, 0),
+		/* 17 */ j(jeq, unix.SYS_EXECVEAT, 3, 0),
+		/* 18 */ j(jeq, unix.SYS_CLONE, 0, 7),
+		// clone: a thread is no new process.
+		/* 19 */ st(ldW, offArg0),
+		/* 20 */ j(jset, unix.CLONE_THREAD, 5, 4),
+		// execveat: the node's own, tagged, goes through.
+		/* 21 */ st(ldW, offArg0),
+		/* 22 */ j(jeq, spawn.ExecTag, 0, 2),
+		/* 23 */ st(ldW, offArgH),
+		/* 24 */ j(jeq, 0, 1, 0),
+		/* 25 */ st(ret, notify),
+		/* 26 */ st(ret, allow),
+		/* 27 */ st(ret, enosys),
 	}
 }

@@ -86,7 +86,17 @@
 //	event   ghost->master  8 bytes: uint32 type, uint32 arg   (EventSignal: arg is the signal)
 //	command master->ghost  8 bytes: uint32 type, uint32 arg   (CmdExit: exit(arg);
 //	                                                          CmdSignal: die by signal arg;
-//	                                                          CmdFork: 16 bytes of token follow)
+//	                                                          CmdFork: 16 bytes of token follow;
+//	                                                          CmdExec: arg bytes of argv follow;
+//	                                                          CmdSetpgid: setpgid(0, arg);
+//	                                                          CmdSetsid: setsid())
+//
+// CmdExec makes the ghost show a new argv (its process exec'd): it execs
+// its own program again (/proc/self/exe) with that argv and takes up its
+// connection from BPROC_GHOST_FD without a new hello, the same process
+// for the master and its parent. A group sibling leaves the job's shared
+// address space so. CmdSetpgid and CmdSetsid mirror its process's group
+// and session where the kernel lets the ghost (see wire_change.go).
 //
 // CmdFork makes the ghost fork a child ghost (a real fork, not a group
 // sibling: the child is the ghost's own child, as the remote process's

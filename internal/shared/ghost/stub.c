@@ -35,10 +35,12 @@ typedef unsigned char u8;
 #define SYS_sendmsg 46
 #define SYS_recvmsg 47
 #define SYS_clone 56
+#define SYS_execve 59
 #define SYS_wait4 61
 #define SYS_kill 62
 #define SYS_fcntl 72
 #define SYS_setpgid 109
+#define SYS_setsid 112
 #define SYS_rt_sigpending 127
 #define SYS_prctl 157
 #define SYS_exit_group 231
@@ -74,6 +76,8 @@ typedef unsigned char u8;
 #define MSG_CTRUNC 0x8
 #define MSG_CMSG_CLOEXEC 0x40000000
 #define F_GETFD 1
+#define F_SETFD 2
+#define FD_CLOEXEC 1
 #define F_DUPFD_CLOEXEC 1030
 #define POLLIN 1
 #define WNOHANG 1
@@ -95,6 +99,13 @@ typedef unsigned char u8;
 #define CMD_EXIT 1
 #define CMD_SIGNAL 2
 #define CMD_FORK 3
+#define CMD_EXEC 4
+#define CMD_SETPGID 5
+#define CMD_SETSID 6
+#define EXEC_MAX 4096 /* bytes of a CMD_EXEC argv (wire.go's MaxExecArgv) */
+#define EXEC_ARGS 256 /* args of a CMD_EXEC argv (wire.go's MaxExecArgs) */
+#define EXEC_ENV 512  /* room for the three variables of a resumed ghost */
+#define EXEC_BUF 8192 /* argv, environment and their pointers */
 #define EVENT_SIGNAL 1
 #define VERSION 1
 
@@ -649,21 +660,29 @@ static __attribute__((noinline)) long serve(int ctl, struct arena *a, const char
 	return 0;
 }
 
+static __attribute__((noreturn, noinline)) void relay(const char *path, long s, long ctl);
+static __attribute__((noinline)) long connect_hello(const char *path, struct hello *h);
+
 /*
  * ghost is a ghost's life from its connection on: it connects to the
  * master at path, says hello with h and its fds 0-2 in h->fdmask, and
- * relays signals until the master says how to die. With ctl >= 0 it is
- * also a template, serving requests for siblings on ctl.
+ * relays. The connection is made in a frame of its own, gone before the
+ * relay's: a sibling's stack is a slice of a kilobyte.
  */
 static __attribute__((noreturn, noinline)) void ghost(const char *path, struct hello *h, long ctl)
 {
+	relay(path, connect_hello(path, h), ctl);
+}
+
+/* connect_hello connects to the master at path and says hello with h; returns the socket. */
+static __attribute__((noinline)) long connect_hello(const char *path, struct hello *h)
+{
 	struct sockaddr_un sun = {0};
-	struct arena a = {0};
 	u64 cbuf[4] = {0}; /* cmsghdr (16 bytes), then up to three ints */
 	int *fds = (int *)&cbuf[2];
 	u32 nfds = 0;
 	u64 plen;
-	long s, sfd, r;
+	long s, r;
 	int fd;
 
 	for (fd = 0; fd < 3; fd++)
@@ -706,6 +725,91 @@ static __attribute__((noreturn, noinline)) void ghost(const char *path, struct h
 		if (r < 0)
 			fail("send hello to ", path, r);
 	}
+	return s;
+}
+
+/* readall reads n bytes from the master, or dies: it is gone. */
+static void readall(long s, u8 *b, u64 n)
+{
+	u64 got = 0;
+	long r;
+	while (got < n) {
+		r = sys3(SYS_read, s, b + got, n - got);
+		if (r == -EINTR)
+			continue;
+		if (r <= 0)
+			die(SIGKILL);
+		got += (u64)r;
+	}
+}
+
+/*
+ * reexec makes the ghost show the argv of n bytes that follows CMD_EXEC
+ * (the remote process exec'd): it execs its own program again with that
+ * argv, keeping its connection s (and a template's ctl), which the new
+ * program takes up from BPROC_GHOST_FD without a hello. It stays the same
+ * process for the master and for its parent: same PID, children, process
+ * group, signal mask and pending signals. A failed exec leaves it as it
+ * was. A sibling leaves its group's memory so (its slot is freed, as at
+ * its exit): it pays for pages of its own from then on.
+ */
+static __attribute__((noinline)) void reexec(const char *path, long s, long ctl, u32 n)
+{
+	long buf = sys6(SYS_mmap, 0, EXEC_BUF, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *b = (char *)buf, *e, **argv, **envp;
+	u32 i, argc = 0, from = 0;
+	u64 k = 0;
+
+	if (buf < 0 || n > EXEC_MAX) {
+		u8 skip[64]; /* keep the stream in step */
+		for (; n > 0; n -= n < sizeof skip ? n : sizeof skip)
+			readall(s, skip, n < sizeof skip ? n : sizeof skip);
+		if (buf >= 0)
+			sys2(SYS_munmap, buf, EXEC_BUF);
+		return;
+	}
+	readall(s, (u8 *)b, n);
+	e = b + EXEC_MAX;
+	argv = (char **)(e + EXEC_ENV);
+	for (i = 0; i < n && argc < EXEC_ARGS; i++)
+		if (!b[i]) {
+			argv[argc++] = b + from;
+			from = i + 1;
+		}
+	argv[argc] = 0;
+	envp = argv + argc + 1;
+	envp[0] = e;
+	cat(e, &k, EXEC_ENV, "BPROC_GHOST_SOCK=");
+	cat(e, &k, EXEC_ENV, path);
+	e[k++] = 0;
+	envp[1] = e + k;
+	cat(e, &k, EXEC_ENV, "BPROC_GHOST_FD=");
+	catnum(e, &k, EXEC_ENV, s);
+	e[k++] = 0;
+	envp[2] = 0;
+	if (ctl >= 0) {
+		envp[2] = e + k;
+		cat(e, &k, EXEC_ENV, "BPROC_GHOST_GROUP=1");
+		e[k++] = 0;
+		envp[3] = 0;
+	}
+	if (argc > 0) {
+		sys3(SYS_fcntl, s, F_SETFD, 0);
+		sys3(SYS_execve, "/proc/self/exe", argv, envp);
+		sys3(SYS_fcntl, s, F_SETFD, FD_CLOEXEC);
+	}
+	sys2(SYS_munmap, buf, EXEC_BUF);
+}
+
+/*
+ * relay relays signals over the connection s until the master says how
+ * to die, and does what else it says. With ctl >= 0 the ghost is also a
+ * template, serving requests for siblings on ctl.
+ */
+static __attribute__((noreturn, noinline)) void relay(const char *path, long s, long ctl)
+{
+	struct arena a = {0};
+	long sfd, r;
 
 	{
 		u64 all = ~0UL;
@@ -776,6 +880,13 @@ static __attribute__((noreturn, noinline)) void ghost(const char *path, struct h
 				}
 				forkghost(path, tok);
 			}
+			if (c[0] == CMD_EXEC)
+				reexec(path, s, ctl, c[1]);
+			/* Mirrored where the kernel lets the ghost: errors are not told. */
+			if (c[0] == CMD_SETPGID)
+				sys2(SYS_setpgid, 0, c[1]);
+			if (c[0] == CMD_SETSID)
+				sys1(SYS_setsid, 0);
 		}
 
 		if (ctl >= 0 && p[2].revents && serve((int)ctl, &a, path) < 0) {
@@ -790,7 +901,7 @@ __attribute__((used, noreturn)) void start(long *sp)
 	long argc = sp[0];
 	char **argv = (char **)(sp + 1);
 	char **envp = argv + argc + 1;
-	const char *path, *tok, *group;
+	const char *path, *tok, *group, *resume;
 	struct hello h = {{'B', 'P', 'G', '1'}, 0, {0}, VERSION, 0};
 	u64 i;
 	int fd;
@@ -814,11 +925,30 @@ __attribute__((used, noreturn)) void start(long *sp)
 	 * but for a template's control socket, GROUP_FD.
 	 */
 	group = getenv(envp, "BPROC_GHOST_GROUP");
-	if (group && group[0] == '1' && !group[1]) {
+	group = group && group[0] == '1' && !group[1] ? group : 0;
+
+	/*
+	 * Exec'd by itself (reexec): connected already, on fd BPROC_GHOST_FD;
+	 * its only other fds are its stdio and a template's GROUP_FD.
+	 */
+	resume = getenv(envp, "BPROC_GHOST_FD");
+	path = getenv(envp, "BPROC_GHOST_SOCK");
+	if (resume && path && *path) {
+		long rfd = 0;
+		for (; *resume >= '0' && *resume <= '9' && rfd < 1 << 20; resume++)
+			rfd = rfd * 10 + (*resume - '0');
+		if (*resume || rfd < 3)
+			fail("BPROC_GHOST_FD is not a descriptor above 2", 0, 0);
+		sigdefault(SIGTSTP);
+		sigdefault(SIGTTIN);
+		sigdefault(SIGTTOU);
+		relay(path, rfd, group ? GROUP_FD : -1);
+	}
+
+	if (group) {
 		sys1(SYS_close, 3);
 		sys3(SYS_close_range, GROUP_FD + 1, ~0U, 0);
 	} else {
-		group = 0;
 		if (sys3(SYS_close_range, 3, ~0U, 0) < 0)
 			sys1(SYS_close, 3);
 	}

@@ -1,0 +1,309 @@
+package node
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/wire"
+)
+
+// Mirroring what a process of the space shows: its argv after an exec,
+// its process group and its session. The calls that change them (execve,
+// execveat, setpgid, setsid) are notified (spaceFilter); the supervisor
+// notes the process's state as it is before the call, lets the call go on
+// and then watches the process until the call is over, sending the master
+// (wire.ReqChange) what changed. Seccomp tells of a call before it runs,
+// never after, so "over" is read from /proc/TID/syscall: the thread is in
+// another call, or in none. An exec is seen done when the process's
+// argument area has moved (/proc/PID/stat: a new stack); only then is its
+// argv read and sent. An exec that fails changes nothing and sends
+// nothing; sh's search of PATH is a row of those.
+
+// mirrorWait bounds the watch of a call that does not seem to end: an exec
+// may wait long for its program (a diskless node fetches it from the
+// master), the others never block. The first look comes after
+// mirrorFirst, doubling to mirrorMax: an exec takes a millisecond or so,
+// and each look costs reads of /proc.
+const (
+	mirrorWaitExec  = time.Minute
+	mirrorWaitGroup = 5 * time.Second
+	mirrorFirst     = 500 * time.Microsecond
+	mirrorMax       = 50 * time.Millisecond
+)
+
+// mirrorState is the space's watches, by the PID of the process watched.
+type mirrorState struct {
+	mu      sync.Mutex
+	watches map[int]*watch
+}
+
+// watch follows one process while calls that may change it are under
+// way. Later calls that concern it join the watch (gen counts them), so
+// that one goroutine sends its changes, in order.
+type watch struct {
+	pid    int
+	sendMu sync.Mutex // sendChanges, from follow and from a fork's flush
+	sent   procState  // what the master was told, or the state before the first call
+	calls  []int      // the threads whose calls are under way
+	gen    int
+	// Under mirrorState.mu.
+	deadline time.Time
+}
+
+// procState is what the master mirrors of a process, and where its
+// arguments are, which an exec moves.
+type procState struct {
+	pgid, sid int
+	args      [4]uint64 // arg_start, arg_end, env_start, env_end
+	threads   int       // not mirrored: tells a process's only thread
+}
+
+// mirror handles the notification n if it is a call whose effect the
+// ghost mirrors, and says whether it was. It lets the call go on at once.
+func (sp *space) mirror(l int, n *seccompNotif) bool {
+	nr := int(n.nr)
+	if nr != unix.SYS_EXECVE && nr != unix.SYS_EXECVEAT && nr != unix.SYS_SETPGID && nr != unix.SYS_SETSID {
+		return false
+	}
+	// The caller's own state, read before its call runs; its only
+	// thread is its leader, whose TID is its PID (/proc/PID/status would
+	// say so too, at ten times the cost of stat).
+	tid := int(n.pid)
+	pid := tid
+	st, err := readProcState(tid)
+	if err == nil && st.threads != 1 {
+		pid, err = tgidOf(tid)
+		if err == nil {
+			st, err = readProcState(pid)
+		}
+	}
+	// setpgid(pid, pgid) may move a child: watch that one.
+	if target := int(int32(n.args[0])); err == nil && nr == unix.SYS_SETPGID && target > 0 && target != pid {
+		pid = target
+		st, err = readProcState(pid)
+	}
+	if err != nil {
+		sp.proceed(l, n.id) // gone: the call will not run, or fails
+		return true
+	}
+	wait := mirrorWaitGroup
+	if nr == unix.SYS_EXECVE || nr == unix.SYS_EXECVEAT {
+		wait = mirrorWaitExec
+	}
+	m := &sp.mirrors
+	m.mu.Lock()
+	w := m.watches[pid]
+	fresh := w == nil
+	if fresh {
+		if m.watches == nil {
+			m.watches = make(map[int]*watch)
+		}
+		w = &watch{pid: pid, sent: st}
+		m.watches[pid] = w
+	}
+	if !slices.Contains(w.calls, tid) {
+		w.calls = append(w.calls, tid)
+	}
+	w.gen++
+	if d := time.Now().Add(wait); d.After(w.deadline) {
+		w.deadline = d // a setpgid does not cut short the watch of an exec
+	}
+	m.mu.Unlock()
+	sp.proceed(l, n.id)
+	if fresh {
+		go sp.follow(w)
+	}
+	return true
+}
+
+// follow watches w until its calls are over, sending each change.
+func (sp *space) follow(w *watch) {
+	m := &sp.mirrors
+	for delay := mirrorFirst; ; delay = min(2*delay, mirrorMax) {
+		time.Sleep(delay)
+		m.mu.Lock()
+		calls, gen, deadline := w.calls, w.gen, w.deadline
+		m.mu.Unlock()
+		over := time.Now().After(deadline)
+		if !over {
+			over = true
+			for _, tid := range calls {
+				over = over && callOver(tid)
+			}
+		}
+		gone := !sp.sendChanges(w)
+		if over || gone {
+			m.mu.Lock()
+			if w.gen == gen || gone {
+				delete(m.watches, w.pid)
+				m.mu.Unlock()
+				return
+			}
+			m.mu.Unlock()
+		}
+	}
+}
+
+// flushChanges sends what changed in pid, before it forks: the master
+// must hear of it first, so that the child's ghost, a copy of pid's,
+// starts with pid's argv, group and session, as the child does.
+func (sp *space) flushChanges(pid int) {
+	m := &sp.mirrors
+	m.mu.Lock()
+	w := m.watches[pid]
+	m.mu.Unlock()
+	if w != nil {
+		sp.sendChanges(w)
+	}
+}
+
+// sendChanges tells the master what changed in w's process since it was
+// last told; false: the process is gone.
+func (sp *space) sendChanges(w *watch) bool {
+	w.sendMu.Lock()
+	defer w.sendMu.Unlock()
+	st, err := readProcState(w.pid)
+	if err != nil {
+		return false
+	}
+	c := wire.Change{PID: w.pid}
+	// An exec sets the new area up in steps (fs/binfmt_elf.c,
+	// create_elf_tables): zero, then the arguments' bounds, then the
+	// environment's start, which is the arguments' end; from then on
+	// cmdline is whole. The environment's end comes last and may equal
+	// its start (env -i), so it does not count.
+	settled := st.args[0] != 0 && st.args[2] != 0
+	if settled && [3]uint64(st.args[:3]) != [3]uint64(w.sent.args[:3]) {
+		var buf [wireArgvMax]byte
+		b, err := readProc(w.pid, "cmdline", buf[:])
+		if err != nil {
+			return false
+		}
+		if len(b) > 0 {
+			c.Argv = strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+		}
+	}
+	if st.pgid != w.sent.pgid || st.sid != w.sent.sid {
+		c.Pgid, c.Sid = st.pgid, st.sid
+	}
+	if c.Argv == nil && c.Pgid == 0 {
+		return true
+	}
+	sp.s.mu.Lock()
+	conn := sp.s.conn
+	sp.s.mu.Unlock()
+	if conn != nil {
+		// An error: the master is gone; a new one learns of the process anew.
+		conn.SendRequest(wire.ReqChange, false, wire.Encode(c))
+	}
+	if c.Argv != nil {
+		w.sent.args = st.args
+	}
+	if c.Pgid != 0 {
+		w.sent.pgid, w.sent.sid = st.pgid, st.sid
+	}
+	return true
+}
+
+// wireArgvMax is as much of an argv as is read for the master, which
+// shows no more (ghost.MaxExecArgv).
+const wireArgvMax = 4096
+
+// callOver says whether thread tid is past the notified call: in another
+// call or in none (/proc/TID/syscall: the number of the call it is in,
+// -1 for none, "running" while it runs, which says nothing).
+func callOver(tid int) bool {
+	var buf [128]byte
+	b, err := readProc(tid, "syscall", buf[:])
+	if err != nil {
+		return true // gone (an exec from another thread takes the leader's TID)
+	}
+	f, _, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	nr, err := strconv.Atoi(f)
+	if err != nil {
+		return false // "running"
+	}
+	switch nr {
+	case unix.SYS_EXECVE, unix.SYS_EXECVEAT, unix.SYS_SETPGID, unix.SYS_SETSID:
+		return false
+	}
+	return true
+}
+
+// readProcState reads pid's process group, session and argument area.
+func readProcState(pid int) (procState, error) {
+	var buf [1024]byte
+	b, err := readProc(pid, "stat", buf[:])
+	if err != nil {
+		return procState{}, err
+	}
+	return parseStat(b)
+}
+
+// readProc reads /proc/PID/name into buf, up to its size: with bare
+// system calls, which a look every half millisecond wants cheap.
+func readProc(pid int, name string, buf []byte) ([]byte, error) {
+	path := "/proc/" + strconv.Itoa(pid) + "/" + name
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	n := 0
+	for n < len(buf) {
+		k, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		if k == 0 {
+			break
+		}
+		n += k
+	}
+	return buf[:n], nil
+}
+
+// parseStat takes the process group, session and argument area from
+// /proc/PID/stat: "pid (comm) state ppid pgrp session ...", where comm
+// may hold anything, spaces and parentheses too, so the fields count from
+// the last ')'. The area (fields 48-51) is zero where the kernel does not
+// show it.
+func parseStat(stat []byte) (procState, error) {
+	var st procState
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return st, fmt.Errorf("/proc stat %.40q: no ')' after the command", stat)
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 4 {
+		return st, fmt.Errorf("/proc stat %.40q: %d fields after the command, want at least 4", stat, len(f))
+	}
+	pgid, err := strconv.Atoi(f[2])
+	if err != nil {
+		return st, fmt.Errorf("/proc stat: process group %q: %w", f[2], err)
+	}
+	sid, err := strconv.Atoi(f[3])
+	if err != nil {
+		return st, fmt.Errorf("/proc stat: session %q: %w", f[3], err)
+	}
+	st.pgid, st.sid = pgid, sid
+	if len(f) > 17 {
+		st.threads, _ = strconv.Atoi(f[17])
+	}
+	for k := range st.args {
+		if j := 45 + k; j < len(f) {
+			st.args[k], _ = strconv.ParseUint(f[j], 10, 64)
+		}
+	}
+	return st, nil
+}

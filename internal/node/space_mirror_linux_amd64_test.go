@@ -1,0 +1,124 @@
+package node
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/spawn"
+	"github.com/bproc/bproc/internal/shared/wire"
+)
+
+// changeConn is a master that only hears ReqChange.
+type changeConn struct {
+	ssh.Conn
+	changes chan wire.Change
+}
+
+func (c *changeConn) SendRequest(name string, wantReply bool, payload []byte) (bool, []byte, error) {
+	if name == wire.ReqChange {
+		var ch wire.Change
+		if err := wire.Decode(name, payload, &ch); err == nil {
+			c.changes <- ch
+		}
+	}
+	return false, nil, nil
+}
+
+// TestSpaceMirror: under the space's filter, an exec sends the new argv
+// once (the program's own first exec, and failed execs, send nothing),
+// and a setsid sends the new session; the node's own exec of the program
+// passes unnotified (else Start would never return).
+func TestSpaceMirror(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root: spawn sets credentials")
+	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, "s")
+	// PATH holds a directory without sleep first: sh's search fails there.
+	// (An asynchronous list's stdin is /dev/null: the inner shell reads fd 3.)
+	body := "#!/bin/sh\nPATH=" + dir + ":/usr/bin:/bin\nexec 3<&0\nread x\nsetsid sh -c 'read y <&3; exec sleep 0.2' &\nwait\nexec sleep 0.2\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conn := &changeConn{changes: make(chan wire.Change, 16)}
+	s := &Slave{log: slog.New(slog.DiscardHandler), conn: conn}
+	sp := &space{s: s, on: true, tracked: map[int]*tracked{}}
+	s.space = sp
+	in, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	attr := spawn.Attr{Path: script, Argv: []string{script}, Files: []int{int(in.Fd()), -1, 2}}
+	serve := sp.withFilter(&attr)
+	pid, pidfd, err := spawn.Start(attr)
+	serve(err == nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pidfd)
+	defer unix.Kill(pid, unix.SIGKILL)
+	// No fork has happened yet, but the forks need a master: this one
+	// refuses, and the children go on untracked (but filtered).
+	select {
+	case c := <-conn.changes:
+		t.Fatalf("a change before any call: %+v", c)
+	case <-time.After(100 * time.Millisecond):
+	}
+	// The inner shell reads only once its exec has been seen: a state
+	// that lasts less than a look may be passed over (setsid's own argv,
+	// which it execs away at once, is one).
+	w.Write([]byte("go\n"))
+	var got []string
+	collect := func(c wire.Change) {
+		// One change may carry both, seen in one look.
+		if c.Argv != nil {
+			got = append(got, "exec "+strings.Join(c.Argv, " "))
+		}
+		if c.Sid == c.PID && c.Pgid == c.PID {
+			got = append(got, "setsid")
+		} else if c.Sid != 0 || c.Pgid != 0 || c.Argv == nil {
+			got = append(got, fmt.Sprintf("%+v", c))
+		}
+	}
+	for inner := "exec sh -c read y <&3; exec sleep 0.2"; !slices.Contains(got, inner); {
+		select {
+		case c := <-conn.changes:
+			collect(c)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("changes sent: %q; none is %q", got, inner)
+		}
+	}
+	w.Write([]byte("go\n"))
+	w.Close()
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil || ws.ExitStatus() != 0 {
+		t.Fatalf("the script: %v, status %#x", err, ws)
+	}
+	// Each exec that succeeded once, and the setsid; not the failed execs
+	// in PATH's first directory, nor the script's own start.
+	for quiet := time.After(500 * time.Millisecond); quiet != nil; {
+		select {
+		case c := <-conn.changes:
+			collect(c)
+		case <-quiet:
+			quiet = nil
+		}
+	}
+	got = slices.DeleteFunc(got, func(s string) bool { return s == "exec setsid sh -c read y <&3; exec sleep 0.2" })
+	slices.Sort(got)
+	want := []string{"exec sh -c read y <&3; exec sleep 0.2",
+		"exec sleep 0.2", "exec sleep 0.2", "setsid"}
+	if !slices.Equal(got, want) {
+		t.Errorf("changes sent:\n%q\nwant\n%q", got, want)
+	}
+}
