@@ -96,6 +96,7 @@ func Main(ctx context.Context, args []string, std applets.IO) error {
 	if err != nil {
 		return err
 	}
+	mc.setView(v)
 	// Serve copies to other nodes, and say where, before any node asks; a
 	// node that cannot still fetches everything from the master.
 	if err := mc.servePeers(func(host string) (*peerServer, error) {
