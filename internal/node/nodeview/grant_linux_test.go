@@ -1,0 +1,66 @@
+package nodeview
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+// With answers the master watches, the permission checks are the same:
+// what root read fills the kernel's caches for long and grants root's
+// session its opens, none of which lets nobody read what nobody may not.
+func TestPermissionsWatched(t *testing.T) {
+	t.Setenv("MASTERVIEW_TEST_WATCHED", "1")
+	TestPermissionsAreTheCallers(t)
+}
+
+// A watched answer is kept, by the kernel and by the view, until the
+// master says the entry changed (Invalidate), and not after: a file's
+// content, a name found missing, a link's target, a file's mode.
+func TestWatchedIsKeptUntilInvalidated(t *testing.T) {
+	t.Setenv("MASTERVIEW_TEST_WATCHED", "1")
+	tv := mountTest(t, Options{})
+	read := func(what, rel, want string, wantErr syscall.Errno) {
+		t.Helper()
+		out, e := asUser(t, nobody, "read", tv.path(rel))
+		if out != want || e != wantErr {
+			t.Errorf("%s: read %s as nobody = %q, %v; want %q, %v", what, rel, out, e, want, wantErr)
+		}
+	}
+	f := tv.write(t, "dir/f", "version one\n", 0o644)
+	read("first", "dir/f", "version one\n", 0)
+	read("again", "dir/f", "version one\n", 0)
+	tv.write(t, "dir/f", "version two\n", 0o644) // same size
+	// Nobody told the view: it answers from what it has, asking nothing.
+	read("changed, not told", "dir/f", "version one\n", 0)
+	tv.Invalidate([]string{f}, false)
+	read("changed and told", "dir/f", "version two\n", 0)
+
+	read("missing", "dir/g", "", syscall.ENOENT)
+	g := tv.write(t, "dir/g", "made\n", 0o644)
+	read("made, not told", "dir/g", "", syscall.ENOENT)
+	tv.Invalidate([]string{g}, false)
+	read("made and told", "dir/g", "made\n", 0)
+
+	tv.write(t, "dir/a", "aaa\n", 0o644)
+	tv.write(t, "dir/b", "bbb\n", 0o644)
+	link := filepath.Join(tv.master, "dir/link")
+	os.Symlink("a", link)
+	read("link", "dir/link", "aaa\n", 0)
+	os.Remove(link)
+	os.Symlink("b", link)
+	tv.Invalidate([]string{link}, false)
+	read("link changed and told", "dir/link", "bbb\n", 0)
+
+	// A mode taken away: the grant of nobody's earlier open goes with
+	// the telling; the directory told, everything below it goes.
+	os.Chmod(f, 0o600)
+	tv.Invalidate([]string{filepath.Join(tv.master, "dir")}, false)
+	read("made root's alone", "dir/f", "", syscall.EACCES)
+
+	// Everything (the files connection was lost).
+	os.Chmod(f, 0o644)
+	tv.Invalidate(nil, true)
+	read("all told", "dir/f", "version two\n", 0)
+}
