@@ -29,7 +29,9 @@ import (
 type grant struct {
 	sess   *session
 	st     sftp.FileStat
+	stat   bool // st is the session's answer about this entry
 	opened bool // the session opened this version of the file
+	listed bool // the session listed this directory (node.list)
 }
 
 // watchedStat says whether the master watches the answer st.
@@ -67,7 +69,7 @@ func (n *node) trust(gen uint64, u user, st *sftp.FileStat, opened bool) bool {
 	if g.sess != sess {
 		g = grant{sess: sess}
 	}
-	g.st = *st
+	g.st, g.stat = *st, true
 	g.opened = g.opened || opened
 	n.grants[u] = g
 	return true
@@ -106,13 +108,57 @@ func (n *node) grantOpen(gen uint64, u user, st *sftp.FileStat) {
 	if n.grants == nil {
 		n.grants = make(map[user]grant)
 	}
-	n.grants[u] = grant{sess: sess, st: *st, opened: true}
+	n.grants[u] = grant{sess: sess, st: *st, stat: true, opened: true}
+}
+
+// grantList records that u's session listed directory n, as list, asked
+// when the invalidation count was gen.
+func (n *node) grantList(gen uint64, u user, list []fuse.DirEntry) {
+	sess := n.v.sessions.current(u)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.watched || n.v.gen.Load() != gen || sess == nil {
+		return
+	}
+	if n.grants == nil {
+		n.grants = make(map[user]grant)
+	}
+	g := n.grants[u]
+	if g.sess != sess {
+		g = grant{sess: sess}
+	}
+	g.listed = true
+	n.grants[u] = g
+	n.list = list
+}
+
+// listOf is the listing of directory n that u's session was given, if
+// it is still true.
+func (n *node) listOf(u user) ([]fuse.DirEntry, bool) {
+	g, ok := n.grantOf(u)
+	if !ok || !g.listed {
+		return nil, false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.list, n.list != nil
 }
 
 // forget drops what n's answers let the view skip.
 func (n *node) forget() {
 	n.mu.Lock()
-	n.watched, n.grants = false, nil
+	n.watched, n.grants, n.list = false, nil, nil
+	n.mu.Unlock()
+}
+
+// forgetList drops directory n's listing: an entry in it changed.
+func (n *node) forgetList() {
+	n.mu.Lock()
+	n.list = nil
+	for u, g := range n.grants {
+		g.listed = false
+		n.grants[u] = g
+	}
 	n.mu.Unlock()
 }
 

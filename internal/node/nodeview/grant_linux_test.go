@@ -53,11 +53,30 @@ func TestWatchedIsKeptUntilInvalidated(t *testing.T) {
 	tv.Invalidate([]string{link}, false)
 	read("link changed and told", "dir/link", "bbb\n", 0)
 
+	// A directory's listing: kept until an entry in it changes.
+	list := func(what, want string, wantErr syscall.Errno) {
+		t.Helper()
+		out, e := asUser(t, nobody, "list", tv.path("dir"))
+		if out != want || e != wantErr {
+			t.Errorf("%s: list dir as nobody = %q, %v; want %q, %v", what, out, e, want, wantErr)
+		}
+	}
+	list("first", "a b f g link ", 0)
+	list("again", "a b f g link ", 0)
+	h := tv.write(t, "dir/h", "h\n", 0o644)
+	list("an entry made, not told", "a b f g link ", 0)
+	tv.Invalidate([]string{h}, false)
+	list("an entry made and told", "a b f g h link ", 0)
+
 	// A mode taken away: the grant of nobody's earlier open goes with
 	// the telling; the directory told, everything below it goes.
 	os.Chmod(f, 0o600)
 	tv.Invalidate([]string{filepath.Join(tv.master, "dir")}, false)
 	read("made root's alone", "dir/f", "", syscall.EACCES)
+	os.Chmod(filepath.Join(tv.master, "dir"), 0o700)
+	tv.Invalidate([]string{filepath.Join(tv.master, "dir")}, false)
+	list("directory made root's alone", "", syscall.EACCES)
+	os.Chmod(filepath.Join(tv.master, "dir"), 0o755)
 
 	// Everything (the files connection was lost).
 	os.Chmod(f, 0o644)

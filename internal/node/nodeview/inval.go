@@ -91,6 +91,9 @@ func (v *View) invalPath(p string) {
 		}
 	}
 	if parent != nil {
+		if pn, ok := parent.Operations().(*node); ok {
+			pn.forgetList()
+		}
 		parent.NotifyEntry(name) // also a name the kernel keeps as missing
 	}
 }

@@ -47,6 +47,9 @@ type node struct {
 	// grants what each user's session was answered (grant.go).
 	watched bool
 	grants  map[user]grant
+	// list is a directory's listing on the master, while watched: shown
+	// to a user whose grant says they listed it (grant.go).
+	list []fuse.DirEntry
 }
 
 // sameVersion reports whether st is the version n stands for.
@@ -342,7 +345,7 @@ func (n *node) Access(ctx context.Context, mask uint32) syscall.Errno {
 		return e
 	}
 	var st *sftp.FileStat
-	if g, ok := n.grantOf(u); ok {
+	if g, ok := n.grantOf(u); ok && g.stat {
 		st = &g.st // this user's answer, still true (grant.go)
 	} else {
 		gen := n.v.gen.Load()
