@@ -16,26 +16,32 @@ const viewRuns = 40
 // beside a --no-diskless one (the master's directories bound into its
 // root), each its own master with one node, and times the same commands
 // on both in turn: `bpsh 0 true` and a Python start with a few imports.
-// The goal: the view costs at most 10% once warm.
+// The goal: the view costs at most 10% once warm. With $BPROC_BIN_BEFORE
+// (another build, say the one before a change) its pair of nodes is timed
+// in the same turns, and its rows printed beside.
 func BenchmarkViewWarm(b *testing.B) {
 	needRoot(b)
-	bin := binary(b)
+	bins := []struct{ label, bin string }{{"", binary(b)}}
+	if before := os.Getenv("BPROC_BIN_BEFORE"); before != "" {
+		bins = append(bins, struct{ label, bin string }{" (before: " + before + ")", before})
+	}
 	// The system's python3, not a shim in the caller's PATH (pyenv's is
 	// a shell script that walks the caller's home).
 	python := "/usr/bin/python3"
 	if _, err := os.Stat(python); err != nil {
 		b.Skip("no /usr/bin/python3")
 	}
-	disk, err := StartCluster(bin, 1, "--diskless")
-	if err != nil {
-		b.Fatal(err)
+	var clusters []*Cluster // diskless, bound, for each binary in turn
+	for _, x := range bins {
+		for _, mode := range []string{"--diskless", "--no-diskless"} {
+			c, err := StartCluster(x.bin, 1, mode)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Stop()
+			clusters = append(clusters, c)
+		}
 	}
-	defer disk.Stop()
-	bound, err := StartCluster(bin, 1, "--no-diskless")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer bound.Stop()
 	for _, row := range []struct {
 		what string
 		argv []string
@@ -45,7 +51,7 @@ func BenchmarkViewWarm(b *testing.B) {
 		{"bpsh 0 python3 -c 'import json, email, http.client'", []string{python, "-c", "import json, email, http.client"}, min(*runs, viewRuns)},
 	} {
 		var timers []*Timer
-		for _, c := range []*Cluster{disk, bound} {
+		for _, c := range clusters {
 			t, err := NewTimer(c.Env(), append([]string{c.Applet("bpsh"), "0"}, row.argv...)...)
 			if err != nil {
 				b.Fatal(err)
@@ -57,15 +63,18 @@ func BenchmarkViewWarm(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		report.Add(row.what+", diskless (the view)", "ms", Millis(took[0]), Goal{})
-		report.Add(row.what+", --no-diskless", "ms", Millis(took[1]), Goal{})
-		ratios := make([]float64, len(took[0]))
-		for i := range ratios {
-			ratios[i] = float64(took[0][i]) / float64(took[1][i])
+		for i, x := range bins {
+			disk, bound := took[2*i], took[2*i+1]
+			report.Add(row.what+", diskless (the view)"+x.label, "ms", Millis(disk), Goal{})
+			report.Add(row.what+", --no-diskless"+x.label, "ms", Millis(bound), Goal{})
+			ratios := make([]float64, len(disk))
+			for k := range ratios {
+				ratios[k] = float64(disk[k]) / float64(bound[k])
+			}
+			report.Add("  "+row.what+": diskless / --no-diskless, paired by round"+x.label, "x", ratios, AtMost(1.1, "x"))
 		}
-		report.Add("  "+row.what+": diskless / --no-diskless, paired by round", "x", ratios, AtMost(1.1, "x"))
 	}
-	report.Note("view warm: two masters of one node each, diskless and --no-diskless, timed in turn after %d warm-up rounds", warmup)
+	report.Note("view warm: masters of one node each, diskless and --no-diskless, timed in turn after %d warm-up rounds", warmup)
 }
 
 // BenchmarkViewCold times the first `bpsh -a true` after 16 diskless
@@ -74,7 +83,10 @@ func BenchmarkViewWarm(b *testing.B) {
 // warm one.
 func BenchmarkViewCold(b *testing.B) {
 	needRoot(b)
-	bin := binary(b)
+	bins := []struct{ label, bin string }{{"", binary(b)}}
+	if before := os.Getenv("BPROC_BIN_BEFORE"); before != "" {
+		bins = append(bins, struct{ label, bin string }{" (before: " + before + ")", before})
+	}
 	const nodes = 16
 	dir := b.TempDir()
 	conf := filepath.Join(dir, "bproc.conf")
@@ -84,8 +96,8 @@ func BenchmarkViewCold(b *testing.B) {
 	if err := os.WriteFile(conf, []byte(libs), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	for range b.N {
-		c, err := StartCluster(bin, nodes, "--diskless", "--config", conf)
+	for _, x := range bins {
+		c, err := StartCluster(x.bin, nodes, "--diskless", "--config", conf)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -109,9 +121,9 @@ func BenchmarkViewCold(b *testing.B) {
 			b.Fatal(err)
 		}
 		warm := Summarize(Millis(took[1:])).Median
-		report.Add(fmt.Sprintf("bpsh -a true on %d diskless nodes, first run (cold)", nodes), "ms", Millis(took[:1]), Goal{})
-		report.Add(fmt.Sprintf("bpsh -a true on %d diskless nodes, warm", nodes), "ms", Millis(took[1:]), Goal{})
-		report.Add("  cold / warm", "x", []float64{float64(took[0].Microseconds()) / 1000 / warm}, AtMost(2, "x"))
+		report.Add(fmt.Sprintf("bpsh -a true on %d diskless nodes, first run (cold)%s", nodes, x.label), "ms", Millis(took[:1]), Goal{})
+		report.Add(fmt.Sprintf("bpsh -a true on %d diskless nodes, warm%s", nodes, x.label), "ms", Millis(took[1:]), Goal{})
+		report.Add("  cold / warm"+x.label, "x", []float64{float64(took[0].Microseconds()) / 1000 / warm}, AtMost(2, "x"))
 	}
 	report.Note("view cold: %d fresh local --diskless nodes, config libraries = the C library and loader; warm is the median of the next 10 runs", nodes)
 }

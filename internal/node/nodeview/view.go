@@ -122,7 +122,7 @@ type Options struct {
 	// Peers, when set, fetches files of PeerMin bytes and more from other
 	// nodes when the master names one (see Peers).
 	Peers   Peers
-	PeerMin int64 // 0: 1 MiB
+	PeerMin int64 // 0: every file with content (defaultPeerMin)
 
 	// Log receives a line for every failure that is not an answer about
 	// the file (a session that cannot be dialed, a fetch that broke).
