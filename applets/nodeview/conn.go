@@ -77,7 +77,7 @@ func (m *masterConn) invalidate(msg wire.Inval) {
 	v := m.view
 	m.mu.Unlock()
 	if v != nil {
-		v.Invalidate(msg.Paths, msg.All)
+		v.Invalidate(msg)
 	}
 }
 

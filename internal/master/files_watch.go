@@ -83,7 +83,8 @@ type watchNode struct {
 	conn ssh.Conn
 	lru  *list.List // of *watchDir, most recently served first
 
-	// pending are the paths to tell the node of (all: everything).
+	// pending are the paths to tell the node of, true for an entry
+	// that changed, false for attributes alone (all: everything).
 	pending map[string]bool
 	all     bool
 	kick    chan struct{}
@@ -187,26 +188,33 @@ func (w *viewWatch) dispatchLocked(buf []byte) {
 			w.publicGen++ // a directory's mode may have changed
 		}
 		if name == "" || ev.Mask&(unix.IN_DELETE_SELF|unix.IN_MOVE_SELF|unix.IN_IGNORED) != 0 {
-			// The directory itself: its path no longer names it, or its
-			// mode changed. Its nodes drop it and all beneath.
+			// The directory itself: its path no longer names it (its
+			// nodes drop it and all beneath), or its mode changed.
+			gone := ev.Mask&(unix.IN_DELETE_SELF|unix.IN_MOVE_SELF|unix.IN_IGNORED) != 0
 			for n := range d.nodes {
-				w.queueLocked(n, d.path)
+				w.queueLocked(n, d.path, gone)
 			}
-			if ev.Mask&unix.IN_ATTRIB == 0 {
+			if gone {
 				w.dropLocked(d, ev.Mask&unix.IN_IGNORED == 0)
 			}
 			continue
 		}
 		p := path.Join(d.path, name)
+		// Made, removed or renamed: the name holds another thing now.
+		// Otherwise only its attributes (or a file's content) changed:
+		// a node keeps a directory's entry, which processes may have
+		// as their working directory.
+		entry := ev.Mask&(unix.IN_CREATE|unix.IN_DELETE|unix.IN_MOVED_FROM|unix.IN_MOVED_TO) != 0 ||
+			ev.Mask&unix.IN_ISDIR == 0
 		for n := range d.nodes {
-			w.queueLocked(n, p)
+			w.queueLocked(n, p, entry)
 		}
 	}
 }
 
-func (w *viewWatch) queueLocked(n *watchNode, p string) {
+func (w *viewWatch) queueLocked(n *watchNode, p string, entry bool) {
 	if !n.all {
-		n.pending[p] = true
+		n.pending[p] = n.pending[p] || entry
 		if len(n.pending) > wire.MaxInvalPaths {
 			n.all, n.pending = true, map[string]bool{}
 		}
@@ -311,7 +319,7 @@ func (w *viewWatch) watch(n *watchNode, dir string) (watched, public bool) {
 			old := n.lru.Back().Value.(*watchDir)
 			n.lru.Remove(n.lru.Back())
 			// The node's kernel keeps what it had from there until told.
-			w.queueLocked(n, old.path)
+			w.queueLocked(n, old.path, true)
 			w.unwatchLocked(n, old)
 		}
 	}
@@ -402,13 +410,17 @@ func (w *viewWatch) flush(n *watchNode) {
 	w.mu.Lock()
 	msg := wire.Inval{All: n.all}
 	if !n.all {
-		for p := range n.pending {
-			msg.Paths = append(msg.Paths, p)
+		for p, entry := range n.pending {
+			if entry {
+				msg.Paths = append(msg.Paths, p)
+			} else {
+				msg.Attrs = append(msg.Attrs, p)
+			}
 		}
 	}
 	n.pending, n.all = map[string]bool{}, false
 	w.mu.Unlock()
-	if !msg.All && len(msg.Paths) == 0 {
+	if !msg.All && len(msg.Paths)+len(msg.Attrs) == 0 {
 		return
 	}
 	if _, _, err := n.conn.SendRequest(wire.ReqInval, true, wire.Encode(msg)); err != nil && w.log != nil {

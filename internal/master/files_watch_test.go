@@ -40,6 +40,7 @@ func (c *invalConn) told() ([]string, bool) {
 	all := false
 	for _, m := range c.got {
 		paths = append(paths, m.Paths...)
+		paths = append(paths, m.Attrs...)
 		all = all || m.All
 	}
 	slices.Sort(paths)
@@ -102,6 +103,19 @@ func TestWatchTellsChangesBeforeBarrier(t *testing.T) {
 	}
 	if paths, _ := c.told(); !slices.Contains(paths, filepath.Join(dir, "new")) {
 		t.Errorf("removal not told: %v", paths)
+	}
+	// A directory's mode changed: told as attributes alone (the node
+	// keeps its entry, a working directory for some).
+	sub := filepath.Join(dir, "sub")
+	os.Mkdir(sub, 0o755)
+	w.barrier(3)
+	os.Chmod(sub, 0o700)
+	w.barrier(3)
+	c.mu.Lock()
+	last := c.got[len(c.got)-1]
+	c.mu.Unlock()
+	if !slices.Equal(last.Attrs, []string{sub}) || len(last.Paths) != 0 {
+		t.Errorf("chmod of a directory told as %+v, want its attributes alone", last)
 	}
 }
 

@@ -1,10 +1,15 @@
 package nodeview
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // With answers the master watches, the permission checks are the same:
@@ -34,13 +39,13 @@ func TestWatchedIsKeptUntilInvalidated(t *testing.T) {
 	tv.write(t, "dir/f", "version two\n", 0o644) // same size
 	// Nobody told the view: it answers from what it has, asking nothing.
 	read("changed, not told", "dir/f", "version one\n", 0)
-	tv.Invalidate([]string{f}, false)
+	tv.Invalidate(wire.Inval{Paths: []string{f}})
 	read("changed and told", "dir/f", "version two\n", 0)
 
 	read("missing", "dir/g", "", syscall.ENOENT)
 	g := tv.write(t, "dir/g", "made\n", 0o644)
 	read("made, not told", "dir/g", "", syscall.ENOENT)
-	tv.Invalidate([]string{g}, false)
+	tv.Invalidate(wire.Inval{Paths: []string{g}})
 	read("made and told", "dir/g", "made\n", 0)
 
 	tv.write(t, "dir/a", "aaa\n", 0o644)
@@ -50,7 +55,7 @@ func TestWatchedIsKeptUntilInvalidated(t *testing.T) {
 	read("link", "dir/link", "aaa\n", 0)
 	os.Remove(link)
 	os.Symlink("b", link)
-	tv.Invalidate([]string{link}, false)
+	tv.Invalidate(wire.Inval{Paths: []string{link}})
 	read("link changed and told", "dir/link", "bbb\n", 0)
 
 	// A directory's listing: kept until an entry in it changes.
@@ -65,21 +70,31 @@ func TestWatchedIsKeptUntilInvalidated(t *testing.T) {
 	list("again", "a b f g link ", 0)
 	h := tv.write(t, "dir/h", "h\n", 0o644)
 	list("an entry made, not told", "a b f g link ", 0)
-	tv.Invalidate([]string{h}, false)
+	tv.Invalidate(wire.Inval{Paths: []string{h}})
 	list("an entry made and told", "a b f g h link ", 0)
 
 	// A mode taken away: the grant of nobody's earlier open goes with
 	// the telling; the directory told, everything below it goes.
 	os.Chmod(f, 0o600)
-	tv.Invalidate([]string{filepath.Join(tv.master, "dir")}, false)
+	tv.Invalidate(wire.Inval{Attrs: []string{filepath.Join(tv.master, "dir")}})
 	read("made root's alone", "dir/f", "", syscall.EACCES)
+	// A directory's mode changed: its entry stays (a working directory
+	// there is no "deleted" one), what was kept below it goes.
+	fd, err := unix.Open(tv.path("dir"), unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
 	os.Chmod(filepath.Join(tv.master, "dir"), 0o700)
-	tv.Invalidate([]string{filepath.Join(tv.master, "dir")}, false)
+	tv.Invalidate(wire.Inval{Attrs: []string{filepath.Join(tv.master, "dir")}})
+	if at, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd)); err != nil || at != tv.path("dir") {
+		t.Errorf("a directory held open after its mode changed is %q (%v), want %s", at, err, tv.path("dir"))
+	}
 	list("directory made root's alone", "", syscall.EACCES)
 	os.Chmod(filepath.Join(tv.master, "dir"), 0o755)
 
 	// Everything (the files connection was lost).
 	os.Chmod(f, 0o644)
-	tv.Invalidate(nil, true)
+	tv.Invalidate(wire.Inval{All: true})
 	read("all told", "dir/f", "version two\n", 0)
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
+
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // invalAgain: Invalidate drops the entries once more after this long. An
@@ -15,30 +17,69 @@ import (
 const invalAgain = 50 * time.Millisecond
 
 // Invalidate makes the node's kernel and the view forget what they were
-// told about master paths paths (all: every path): the entries, their
-// attributes, a link's target, and everything below a directory. The
-// master sends these (wire.ReqInval) when an entry it served changed, and
-// when the files connection was lost (all: changes may have been missed).
-// It returns once the kernel dropped them.
-func (v *View) Invalidate(paths []string, all bool) {
-	v.invalidate(paths, all)
-	time.AfterFunc(invalAgain, func() { v.invalidate(paths, all) })
+// told about the master paths of msg: for msg.Paths the entries, their
+// attributes, a link's target, and everything below a directory; for
+// msg.Attrs the attributes, and for a directory what the view kept below
+// it (its entry stays: processes may have it as their working directory);
+// msg.All is every path. The master sends these (wire.ReqInval) when an
+// entry it served changed; the node makes up an All when its files
+// connection was lost (changes may have been missed). It returns once the
+// kernel dropped them.
+func (v *View) Invalidate(msg wire.Inval) {
+	v.invalidate(msg)
+	time.AfterFunc(invalAgain, func() { v.invalidate(msg) })
 }
 
-func (v *View) invalidate(paths []string, all bool) {
+func (v *View) invalidate(msg wire.Inval) {
 	v.gen.Add(1) // answers asked before this are not trusted long
 	v.invalMu.Lock()
 	defer v.invalMu.Unlock()
 	if v.rootIn == nil {
 		return
 	}
-	if all {
+	if msg.All {
 		v.invalPath(v.root)
 		return
 	}
-	for _, p := range paths {
+	for _, p := range msg.Paths {
 		v.invalPath(p)
 	}
+	for _, p := range msg.Attrs {
+		v.invalAttrs(p)
+	}
+}
+
+// invalAttrs drops the attributes of master path p: a directory's entry
+// stays, what the view kept below it goes (a mode taken away must end
+// the grants there); anything else is dropped as a whole.
+func (v *View) invalAttrs(p string) {
+	in := v.inodeAt(p)
+	if in == nil {
+		return
+	}
+	if in.StableAttr().Mode != syscall.S_IFDIR {
+		v.invalPath(p)
+		return
+	}
+	forgetTree(in)
+	in.NotifyContent(-1, 0)
+}
+
+// inodeAt is the inode the view has for master path p, or nil.
+func (v *View) inodeAt(p string) *fs.Inode {
+	rel, ok := v.relPath(p)
+	if !ok {
+		return nil
+	}
+	in := v.rootIn
+	if rel != "" {
+		for _, c := range strings.Split(rel, "/") {
+			if in = in.GetChild(c); in == nil {
+				return nil
+			}
+		}
+	}
+	return in
 }
 
 // invalPath drops master path p. The kernel's way to drop an entry with

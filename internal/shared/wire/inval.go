@@ -22,9 +22,12 @@ const (
 )
 
 // Inval names master paths whose entries, attributes and, for a
-// directory, whole subtree a node must stop trusting; All is every path.
+// directory, whole subtree a node must stop trusting; Attrs those of
+// which only the attributes changed (a directory's mode, a file's
+// content), whose entries still name the same thing; All is every path.
 type Inval struct {
 	Paths []string `json:"paths,omitempty"`
+	Attrs []string `json:"attrs,omitempty"`
 	All   bool     `json:"all,omitempty"`
 }
 
