@@ -97,8 +97,9 @@ type Options struct {
 	CacheSize int64
 
 	// Timeout is how long the node's kernel may trust a name or attributes
-	// it got from the view. 0 means 1 s; a negative value turns the kernel
-	// caches off.
+	// it got from the view that the master does not watch (a missing name
+	// is not kept at all then). 0 means 1 s; a negative value turns the
+	// kernel caches off, for watched answers too.
 	Timeout time.Duration
 
 	// WatchedTimeout is how long the node's kernel may trust an answer
