@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bproc/bproc/internal/node"
+	"github.com/bproc/bproc/internal/node/nodeview"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -34,6 +35,50 @@ type masterConn struct {
 	// on the address that reaches the master), announced to the master
 	// on every connection.
 	peer *peerServer
+	// view is told what changed on the master (wire.ReqInval); set once
+	// mounted.
+	view *nodeview.View
+}
+
+// setView starts passing the master's word of changes to v.
+func (m *masterConn) setView(v *nodeview.View) {
+	m.mu.Lock()
+	m.view = v
+	m.mu.Unlock()
+}
+
+// serveRequests answers the master's requests on the files connection.
+// Each is handled apart: the kernel may hold an invalidation until a
+// lookup of the same directory is answered, and that answer arrives on
+// this connection, which must go on being read meanwhile.
+func (m *masterConn) serveRequests(reqs <-chan *ssh.Request) {
+	for r := range reqs {
+		if r.Type != wire.ReqInval {
+			if r.WantReply {
+				r.Reply(false, nil)
+			}
+			continue
+		}
+		go func() {
+			var msg wire.Inval
+			if err := wire.Decode(wire.ReqInval, r.Payload, &msg); err != nil {
+				m.log.Warn("bad request from the master", "err", err)
+				msg = wire.Inval{All: true}
+			}
+			m.invalidate(msg)
+			r.Reply(true, nil)
+		}()
+	}
+}
+
+// invalidate passes msg to the view, if mounted.
+func (m *masterConn) invalidate(msg wire.Inval) {
+	m.mu.Lock()
+	v := m.view
+	m.mu.Unlock()
+	if v != nil {
+		v.Invalidate(msg)
+	}
 }
 
 // files opens an sftp session as uid (see node.OpenFiles).
@@ -58,7 +103,7 @@ func (m *masterConn) get() (ssh.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	go ssh.DiscardRequests(reqs)
+	go m.serveRequests(reqs)
 	go func() {
 		for nc := range chans {
 			nc.Reject(ssh.UnknownChannelType, "a files connection takes no channels")
@@ -74,6 +119,9 @@ func (m *masterConn) get() (ssh.Conn, error) {
 		if m.ctx.Err() == nil {
 			m.log.Warn("files connection to the master lost; dialing again when needed", "err", err)
 		}
+		// The master's watches of what it served went with the
+		// connection: changes from now on would not be told.
+		m.invalidate(wire.Inval{All: true})
 	}()
 	m.conn = conn
 	if m.peer != nil {

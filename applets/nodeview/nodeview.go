@@ -82,8 +82,10 @@ func Main(ctx context.Context, args []string, std applets.IO) error {
 			}
 		}
 	}()
+	peers := &peerConns{key: key}
+	defer peers.close()
 	v, err := nodeview.Mount(c.Mount, nodeview.Options{
-		Peers: &peerClient{mc: mc},
+		Peers: &peerClient{mc: mc, conns: peers},
 		Dial:  func(uid, _ uint32) (*sftp.Client, error) { return mc.files(uid) },
 		// Shown as mount points instead.
 		Exclude:     []string{},
@@ -96,6 +98,7 @@ func Main(ctx context.Context, args []string, std applets.IO) error {
 	if err != nil {
 		return err
 	}
+	mc.setView(v)
 	// Serve copies to other nodes, and say where, before any node asks; a
 	// node that cannot still fetches everything from the master.
 	if err := mc.servePeers(func(host string) (*peerServer, error) {

@@ -2,6 +2,7 @@ package nodeview
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -136,7 +137,8 @@ func (s *peerServer) ticket(payload []byte, client []byte) (wire.Ticket, error) 
 // peerClient is this node's side: it asks the master where to fetch a
 // version from and fetches it there (nodeview.Peers).
 type peerClient struct {
-	mc *masterConn
+	mc    *masterConn
+	conns *peerConns
 }
 
 func (p *peerClient) Fetch(uid uint32, v wire.Version, w io.Writer) (bool, error) {
@@ -162,19 +164,19 @@ func (p *peerClient) Fetch(uid uint32, v wire.Version, w io.Writer) (bool, error
 	if err != nil {
 		return false, nil // no key to check the node by: the master it is
 	}
-	client, err := ssh.Dial("tcp", src.Addr, &ssh.ClientConfig{
-		User:            wire.PeerUser,
-		Auth:            []ssh.AuthMethod{ssh.PublicKeys(p.mc.key)},
-		HostKeyCallback: ssh.FixedHostKey(hostKey),
-		ClientVersion:   "SSH-2.0-bproc-peer",
-		Timeout:         5 * time.Second,
-	})
+	client, kept, err := p.conns.get(src.Addr, hostKey)
 	if err != nil {
 		return false, nil // nothing written: the master it is
 	}
-	defer client.Close()
+	if !kept {
+		defer client.Close()
+	}
 	ch, reqs, err := client.OpenChannel(wire.ChanPeerCopy, wire.Encode(wire.Source{Ticket: src.Ticket, Sig: src.Sig}))
 	if err != nil {
+		var oce *ssh.OpenChannelError
+		if kept && !errors.As(err, &oce) {
+			p.conns.drop(client) // the connection broke: the next copy dials
+		}
 		return false, nil
 	}
 	go ssh.DiscardRequests(reqs)

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -25,7 +26,7 @@ import (
 // and the master takes that user's uid, gid and groups from its own record
 // of the process (which came from SO_PEERCRED), not from the node: through a
 // node, a user reads what they could read on the master, and nothing more.
-func (m *Master) serveFiles(n *node, nc ssh.NewChannel, log *slog.Logger) {
+func (m *Master) serveFiles(n *node, wn *watchNode, nc ssh.NewChannel, log *slog.Logger) {
 	var req wire.FilesRequest
 	if err := wire.Decode(wire.ChanFiles, nc.ExtraData(), &req); err != nil {
 		nc.Reject(ssh.Prohibited, err.Error())
@@ -48,7 +49,7 @@ func (m *Master) serveFiles(n *node, nc ssh.NewChannel, log *slog.Logger) {
 		return
 	}
 	m.routines.Go(func() { ssh.DiscardRequests(reqs) })
-	h := &userFiles{w: w, sent: &n.filesSent}
+	h := &userFiles{w: w, sent: &n.filesSent, views: &m.views, wn: wn}
 	if req.Sums {
 		h.sums = &m.hashes
 	}
@@ -64,6 +65,8 @@ func (m *Master) serveFiles(n *node, nc ssh.NewChannel, log *slog.Logger) {
 func (m *Master) serveFilesConn(num int, sc *ssh.ServerConn, chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, log *slog.Logger) {
 	defer sc.Close()
 	defer m.peers.dropNode(num)
+	wn := m.views.attach(num, sc)
+	defer m.views.detach(wn)
 	m.routines.Go(func() {
 		for r := range reqs {
 			m.filesRequest(num, r)
@@ -77,7 +80,7 @@ func (m *Master) serveFilesConn(num int, sc *ssh.ServerConn, chans <-chan ssh.Ne
 			nc.Reject(ssh.UnknownChannelType, "a files connection takes only "+wire.ChanFiles)
 			continue
 		}
-		m.routines.Go(func() { m.serveFiles(n, nc, log) })
+		m.routines.Go(func() { m.serveFiles(n, wn, nc, log) })
 	}
 }
 
@@ -113,6 +116,9 @@ type userFiles struct {
 	// sums, on a session that asked for them, gives the content's sum in
 	// the answer to a stat of a regular file the user may read.
 	sums *contentcache.Hashes
+	// views and wn: what this node was served is watched (files_watch.go).
+	views *viewWatch
+	wn    *watchNode
 }
 
 var errReadOnly = sftp.ErrSSHFxPermissionDenied
@@ -194,7 +200,11 @@ func (s summedInfo) Extended() []sftp.StatExtended { return s.ext }
 
 // Lstat and Readlink let a node show symbolic links as links, as the
 // dynamic loader's paths (/lib64 -> usr/lib64) need.
+//
+// The directory is watched before the lstat, so that a change after it is
+// told to the node (files_watch.go).
 func (u *userFiles) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
+	dirWatched, dirPublic := u.views.watch(u.wn, path.Dir(r.Filepath))
 	var fi fs.FileInfo
 	err := u.w.Do(func() (err error) {
 		fi, err = os.Lstat(r.Filepath)
@@ -203,7 +213,25 @@ func (u *userFiles) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
 	if err != nil {
 		return nil, err
 	}
+	if dirWatched && dirPublic {
+		watched, public := true, true
+		if fi.IsDir() {
+			// Its entries too: the node may keep that a name is missing.
+			watched, public = u.views.watch(u.wn, path.Clean(r.Filepath))
+		}
+		if watched && public {
+			fi = withExt(fi, sftp.StatExtended{ExtType: wire.StatWatched})
+		}
+	}
 	return listerAt{fi}, nil
+}
+
+// withExt is fi with ext added to its sftp extended attributes.
+func withExt(fi fs.FileInfo, ext ...sftp.StatExtended) fs.FileInfo {
+	if s, ok := fi.(summedInfo); ok {
+		return summedInfo{FileInfo: s.FileInfo, ext: append(s.ext[:len(s.ext):len(s.ext)], ext...)}
+	}
+	return summedInfo{FileInfo: fi, ext: ext}
 }
 
 func (u *userFiles) Readlink(path string) (string, error) {

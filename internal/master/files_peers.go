@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
-// Nodes fetch large files of the master from each other: the master
+// Nodes fetch the master's files from each other: the master
 // answers each node that is about to fetch a version of a file with a node
 // that has it or is fetching it (and serves fewer than peerFanout others),
 // so that a file many nodes want at once leaves the master about once and
@@ -24,6 +25,7 @@ const (
 	ticketLife    = time.Minute
 	holderForget  = 10 * time.Minute // a holder not heard of since is dropped
 	maxPeerHolder = 64               // holders kept per version
+	maxContents   = 1 << 16          // contents recorded before a sweep of old ones
 )
 
 // content is what a holder holds: a copy of a sum, whatever path it was
@@ -78,6 +80,9 @@ func (p *peers) pick(node int, v wire.Version, now time.Time) (string, int) {
 	if p.holders == nil {
 		p.holders = make(map[content][]*holder)
 	}
+	if len(p.holders) >= maxContents {
+		p.sweepLocked(now)
+	}
 	key := content{v.Sum, v.Size}
 	hs := p.holders[key][:0:0]
 	for _, h := range p.holders[key] {
@@ -98,6 +103,17 @@ func (p *peers) pick(node int, v wire.Version, now time.Time) (string, int) {
 	}
 	p.holders[key] = hs
 	return addr, from
+}
+
+// sweepLocked forgets the contents whose holders were all heard of too
+// long ago: every file of every size goes through here, and the record
+// must not grow with all the files nodes ever fetched.
+func (p *peers) sweepLocked(now time.Time) {
+	for k, hs := range p.holders {
+		if !slices.ContainsFunc(hs, func(h *holder) bool { return now.Sub(h.since) < holderForget }) {
+			delete(p.holders, k)
+		}
+	}
 }
 
 // filesRequest answers a node's global request on its files connection.

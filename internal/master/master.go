@@ -80,6 +80,9 @@ type Master struct {
 	// hashes: the sums of the master's files that nodes were told of,
 	// each file hashed once per change.
 	hashes contentcache.Hashes
+	// views: the watches of what nodes' views were served, to tell them
+	// of changes (files_watch.go).
+	views  viewWatch
 	ssh    *ssh.ServerConfig
 	tokens *nodeauth.Tokens
 	// cpuFlags are this machine's CPU features: a process started here
@@ -220,6 +223,7 @@ func (m *Master) Run(ctx context.Context) error {
 			m.log.Error("ghost watch", "err", err)
 		}
 	})
+	m.views.start(m.log)
 	m.routines.Go(func() { m.acceptNodes(ctx, tcp) })
 	m.routines.Go(func() { m.acceptLocal(ctx, unixL) })
 	close(m.Ready)
@@ -234,6 +238,7 @@ func (m *Master) Run(ctx context.Context) error {
 	m.routines.stop()
 	m.ghosts.close()
 	m.routines.wait()
+	m.views.close()
 	return nil
 }
 

@@ -210,6 +210,7 @@ func (m *Master) sendImage(sc ssh.Conn, num, pid int, cred localapi.Cred, path s
 	m.mu.Lock()
 	m.nodeLimits(&start)
 	m.mu.Unlock()
+	m.views.barrier(num) // see proc.open
 	ch, reqs, err := sc.OpenChannel(wire.ChanProc, wire.Encode(start))
 	if err != nil {
 		var oce *ssh.OpenChannelError

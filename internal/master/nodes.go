@@ -149,7 +149,7 @@ func (m *Master) serveNode(ctx context.Context, c net.Conn) {
 		for nc := range chans {
 			switch nc.ChannelType() {
 			case wire.ChanFiles:
-				m.routines.Go(func() { m.serveFiles(n, nc, log) })
+				m.routines.Go(func() { m.serveFiles(n, nil, nc, log) }) // unwatched: no ReqInval here
 			case wire.ChanAPI:
 				m.routines.Go(func() { m.serveAPI(n, nc, log) })
 			default:

@@ -434,6 +434,9 @@ func (p *proc) open(sc ssh.Conn, n *node) (ssh.Channel, <-chan *ssh.Request, out
 		return nil, nil, outputStreams{}, false
 	}
 	start.Push = push
+	// What changed on the master so far is dropped by the node's view
+	// before the program looks (files_watch.go).
+	m.views.barrier(n.num)
 	ch, reqs, err := sc.OpenChannel(wire.ChanProc, wire.Encode(start))
 	if err != nil {
 		var oce *ssh.OpenChannelError

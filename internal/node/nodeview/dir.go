@@ -20,6 +20,11 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 	if e != 0 {
 		return nil, 0, e
 	}
+	if cached, ok := n.listOf(u); ok {
+		// Listed by this user before, and unchanged since (grant.go).
+		return &dirHandle{list: n.v.merged(n, p, cached)}, 0, 0
+	}
+	gen := n.v.gen.Load()
 	var list []fuse.DirEntry
 	err := n.v.sessions.do(u, func(c *sftp.Client) error {
 		// Not ReadDirContext: the kernel interrupts a request whenever its
@@ -37,22 +42,32 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 			if n.v.exclude[path.Join(p, name)] {
 				continue
 			}
-			de := fuse.DirEntry{Name: name, Mode: fileStat(fi).Mode & syscall.S_IFMT}
-			// A name the kernel knows keeps the inode number stat shows;
-			// others are "unknown" until looked up.
-			if ch := n.GetChild(name); ch != nil {
-				de.Ino = ch.StableAttr().Ino
-			}
-			list = append(list, de)
+			list = append(list, fuse.DirEntry{Name: name, Mode: fileStat(fi).Mode & syscall.S_IFMT})
 		}
-		list = n.v.withMountPoints(p, list)
-		list = n.v.withUpper(p, list)
 		return nil
 	})
 	if err != nil {
 		return nil, 0, n.v.errno("readdir", u, p, err)
 	}
-	return &dirHandle{list: list}, 0, 0
+	n.grantList(gen, u, list)
+	return &dirHandle{list: n.v.merged(n, p, list)}, 0, 0
+}
+
+// merged is the master's listing of directory n (master path p) as this
+// node shows it: with the inode numbers the kernel knows, the mount
+// points, and the upper layer's entries.
+func (v *View) merged(n *node, p string, master []fuse.DirEntry) []fuse.DirEntry {
+	list := make([]fuse.DirEntry, 0, len(master)+2)
+	for _, de := range master {
+		// A name the kernel knows keeps the inode number stat shows;
+		// others are "unknown" until looked up.
+		if ch := n.GetChild(de.Name); ch != nil && de.Name != "." && de.Name != ".." {
+			de.Ino = ch.StableAttr().Ino
+		}
+		list = append(list, de)
+	}
+	list = v.withMountPoints(p, list)
+	return v.withUpper(p, list)
 }
 
 // dirHandle is an open directory: its listing as of opendir.

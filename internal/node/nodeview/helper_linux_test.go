@@ -20,6 +20,7 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/bproc/bproc/internal/shared/contentcache"
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // The test binary plays three parts, chosen by helperEnv: the tests; the
@@ -118,12 +119,24 @@ func (h *helperFiles) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 	return nil, sftp.ErrSSHFxOpUnsupported
 }
 
+// Lstat answers as the master does; with MASTERVIEW_TEST_WATCHED set,
+// every answer says the master watches it (wire.StatWatched), and the
+// test plays the master's notices itself (View.Invalidate).
 func (h *helperFiles) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
 	fi, err := os.Lstat(r.Filepath)
 	if err != nil {
 		return nil, err
 	}
+	if os.Getenv("MASTERVIEW_TEST_WATCHED") != "" {
+		fi = watchedInfo{fi}
+	}
 	return helperList{fi}, nil
+}
+
+type watchedInfo struct{ os.FileInfo }
+
+func (watchedInfo) Extended() []sftp.StatExtended {
+	return []sftp.StatExtended{{ExtType: wire.StatWatched}}
 }
 
 func (h *helperFiles) Readlink(p string) (string, error) { return os.Readlink(p) }

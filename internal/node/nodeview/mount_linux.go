@@ -22,7 +22,7 @@ func Mount(dir string, opts Options) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := opts.timeout()
+	t, long := v.short, v.long
 	root := &node{v: v}
 	flags := uintptr(unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV)
 	var extra []string
@@ -56,10 +56,17 @@ func Mount(dir string, opts Options) (*View, error) {
 			DisableXAttrs: true,
 			// Kernel requests (readahead) with no user behind them.
 			MaxBackground: 64,
+			// A link's target is kept with its inode: a link the master
+			// does not watch gets a new inode at each lookup (Lookup),
+			// one it watches is dropped when told (Invalidate).
+			EnableSymlinkCaching: true,
 		},
+		// Each answer sets its own (entryTimeouts); these are for the
+		// rest (the upper layer's entries). A missing name is kept only
+		// where Lookup lets it: in a directory the master watches.
 		EntryTimeout:    &t,
 		AttrTimeout:     &t,
-		NegativeTimeout: &t,
+		NegativeTimeout: &long,
 	}
 	server, err := fs.Mount(dir, root, fo)
 	if err != nil {
@@ -71,6 +78,9 @@ func Mount(dir string, opts Options) (*View, error) {
 		return nil, fmt.Errorf("nodeview: mount %s on %s: %w", v.root, dir, err)
 	}
 	v.server = server
+	v.invalMu.Lock()
+	v.rootIn = &root.Inode
+	v.invalMu.Unlock()
 	return v, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -42,6 +43,13 @@ type node struct {
 	mu    sync.Mutex
 	sum   contentcache.Sum
 	stale bool // another content was found: lookups make a new inode
+	// watched: the last answer about n is one the master watches, and
+	// grants what each user's session was answered (grant.go).
+	watched bool
+	grants  map[user]grant
+	// list is a directory's listing on the master, while watched: shown
+	// to a user whose grant says they listed it (grant.go).
+	list []fuse.DirEntry
 }
 
 // sameVersion reports whether st is the version n stands for.
@@ -218,17 +226,42 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 	if n.v.whitedOut(p) {
 		return nil, syscall.ENOENT
 	}
-	st, e := n.v.lstat(caller(ctx), p)
+	u, gen := caller(ctx), n.v.gen.Load()
+	st, e := n.v.lstat(u, p)
+	if e == syscall.ENOENT && n.v.long > 0 && n.isWatched() && n.v.gen.Load() == gen && !n.v.mountAncestors[dir] {
+		// The master tells of the name's creation: the kernel may keep
+		// that it is missing (the mount's NegativeTimeout). Not in the
+		// directories above a mount point, whose entries Invalidate
+		// cannot drop as a whole.
+		return nil, e
+	}
 	if e != 0 {
+		if e == syscall.ENOENT {
+			out.SetEntryTimeout(time.Nanosecond) // not kept at all
+		}
 		return nil, e
 	}
 	setAttr(&out.Attr, st)
 	mode := st.Mode & syscall.S_IFMT
 	if ch := n.GetChild(name); ch != nil && ch.StableAttr().Mode == mode {
-		if mode != syscall.S_IFREG {
-			return ch, 0
+		cn, _ := ch.Operations().(*node)
+		var reuse bool
+		switch {
+		case cn == nil:
+			reuse = mode != syscall.S_IFREG
+		case mode == syscall.S_IFREG:
+			reuse = cn.sameVersion(st) && !cn.isStale()
+		case mode == syscall.S_IFLNK:
+			// The kernel keeps a link's target with its inode: the
+			// same inode only while nothing could have changed it.
+			reuse = cn.isWatched()
+		default:
+			reuse = true
 		}
-		if cn := ch.Operations().(*node); cn.sameVersion(st) && !cn.isStale() {
+		if reuse {
+			if cn != nil {
+				n.v.entryTimeouts(out, cn.trust(gen, u, st, false))
+			}
 			return ch, 0
 		}
 	}
@@ -236,7 +269,9 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 	if mode == syscall.S_IFREG {
 		child.size, child.mtime = st.Size, st.Mtime
 	}
-	return n.NewInode(ctx, child, fs.StableAttr{Mode: mode}), 0
+	in := n.NewInode(ctx, child, fs.StableAttr{Mode: mode})
+	n.v.entryTimeouts(out, child.trust(gen, u, st, false))
+	return in, 0
 }
 
 // Getattr answers from the open copy when there is one (what fstat sees
@@ -244,14 +279,24 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	if h := handleOf(f); h != nil {
 		setAttr(&out.Attr, &h.st)
+		out.SetTimeout(n.v.timeoutFor(n.isWatched()))
 		return 0
 	}
+	gen := n.v.gen.Load()
 	p, e := n.path()
 	if e != 0 {
 		return e
 	}
 	if ust, ok := n.v.upperStat(p); ok && ust.Mode&syscall.S_IFMT == n.Mode() && n.Mode() != syscall.S_IFDIR {
 		attrFromStat(&out.Attr, ust) // copied up: the node's copy is the file now
+		return 0
+	}
+	if g, ok := n.grantOf(caller(ctx)); ok && g.stat {
+		// This user's answer, still true (grant.go). The kernel asks
+		// again after every read of a directory or file (to update its
+		// access time), not only when its cache expires.
+		setAttr(&out.Attr, &g.st)
+		out.SetTimeout(n.v.long)
 		return 0
 	}
 	st, err := n.v.lstatErr(caller(ctx), p)
@@ -269,6 +314,7 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 		return syscall.ESTALE // another file now: the kernel looks it up again
 	}
 	setAttr(&out.Attr, st)
+	out.SetTimeout(n.v.timeoutFor(n.trust(gen, caller(ctx), st, false)))
 	return 0
 }
 
@@ -306,7 +352,15 @@ func (n *node) Access(ctx context.Context, mask uint32) syscall.Errno {
 	if e != 0 {
 		return e
 	}
-	st, e := n.v.lstat(u, p)
+	var st *sftp.FileStat
+	if g, ok := n.grantOf(u); ok && g.stat {
+		st = &g.st // this user's answer, still true (grant.go)
+	} else {
+		gen := n.v.gen.Load()
+		if st, e = n.v.lstat(u, p); e == 0 {
+			n.trust(gen, u, st, false)
+		}
+	}
 	if e != 0 {
 		if n.IsRoot() {
 			// The root may be searched and listed whoever asks, as

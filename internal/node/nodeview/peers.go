@@ -18,9 +18,12 @@ type Peers interface {
 	Fetch(uid uint32, v wire.Version, w io.Writer) (fromPeer bool, err error)
 }
 
-// defaultPeerMin is the size from which a file is worth asking another
-// node for: below it the round trip to ask costs more than it saves.
-const defaultPeerMin = 1 << 20
+// defaultPeerMin is the size from which a file is asked of another node:
+// every file with content. A file many nodes open at once (the program
+// of a bpsh -a, its libraries) then leaves the master about once whatever
+// its size, for the price of one round trip to the master per file
+// fetched (the nodes keep their connections to each other).
+const defaultPeerMin = 1
 
 // ErrNoCopy: this node has no copy of the content asked for.
 var ErrNoCopy = contentcache.ErrNoCopy

@@ -212,3 +212,13 @@ func (s *sessions) count() int {
 	defer s.mu.Unlock()
 	return len(s.m)
 }
+
+// current is u's open session, or nil: what a grant (grant.go) is tied to.
+func (s *sessions) current(u user) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sess := s.m[u]; sess != nil && sess.c != nil {
+		return sess
+	}
+	return nil
+}

@@ -23,17 +23,25 @@
 //     content, but only served to a user whose own session has just
 //     opened the file on the master: the open, not the cache, is the
 //     check.
-//   - The view itself caches no metadata: every lookup, stat, readdir and
-//     readlink it answers was asked of the master in the caller's session.
-//   - The node's kernel caches names and attributes for Options.Timeout
-//     (1 s by default) and shares them between users, as it does for any
-//     file system. Within that window one user may see the attributes of a
-//     name another user looked up (its size, mode and times, never its
-//     content), and a name that does not exist may be reported missing
-//     from the cache. A timeout of 0 turns this off at the price of one
-//     round trip to the master per path component of every path a program
-//     uses; Python alone stats thousands of paths on start-up, so a second
-//     is kept: it makes a warm start cost a handful of round trips.
+//   - The node's kernel caches names, attributes and symbolic links and
+//     shares them between users, as it does for any file system, for
+//     Options.Timeout (1 s by default), or for Options.WatchedTimeout (an
+//     hour) when the master said the answer is watched
+//     (wire.StatWatched): the master then tells the node when the entry
+//     changes (wire.ReqInval; Invalidate drops it from the kernel), and
+//     tells it before it starts the next process there, so `cp new prog;
+//     bpsh 0 prog` runs the new program. The master says so only of an
+//     entry any user could have looked up (every directory on the way is
+//     searchable by all), so the kernel shares nothing one user could not
+//     have asked for; entries below private directories keep the short
+//     timeout, within which one user may see the attributes of a name
+//     another looked up (never its content). A timeout of 0 turns the
+//     kernel's caches off at the price of one round trip per path
+//     component of every path a program uses.
+//   - The view itself keeps, for a watched entry, what each user's session
+//     was answered: a user whose session opened a version of a file (the
+//     master's check) opens it again from the copy without asking, until
+//     the entry changes or the session ends (grant.go).
 package nodeview
 
 import (
@@ -42,8 +50,11 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/pkg/sftp"
 
@@ -86,9 +97,14 @@ type Options struct {
 	CacheSize int64
 
 	// Timeout is how long the node's kernel may trust a name or attributes
-	// it got from the view. 0 means 1 s; a negative value turns the kernel
-	// caches off.
+	// it got from the view that the master does not watch (a missing name
+	// is not kept at all then). 0 means 1 s; a negative value turns the
+	// kernel caches off, for watched answers too.
 	Timeout time.Duration
+
+	// WatchedTimeout is how long the node's kernel may trust an answer
+	// the master watches (see the package comment). 0 means an hour.
+	WatchedTimeout time.Duration
 
 	// IdleTimeout closes a user's session unused for this long; 0 means
 	// a minute.
@@ -107,7 +123,7 @@ type Options struct {
 	// Peers, when set, fetches files of PeerMin bytes and more from other
 	// nodes when the master names one (see Peers).
 	Peers   Peers
-	PeerMin int64 // 0: 1 MiB
+	PeerMin int64 // 0: every file with content (defaultPeerMin)
 
 	// Log receives a line for every failure that is not an answer about
 	// the file (a session that cannot be dialed, a fetch that broke).
@@ -132,6 +148,19 @@ type View struct {
 	peerMin     int64
 	upper       string   // see Options.Upper
 	up          *upperFS // the upper directory, opened; nil without one
+
+	// short and long are the kernel's timeouts for an answer the master
+	// does not watch, and for one it does (0: no caching).
+	short, long time.Duration
+	// gen counts invalidations: an answer asked before one and given
+	// after it is not trusted long (see trust).
+	gen     atomic.Uint64
+	invalMu sync.Mutex // one Invalidate at a time
+	rootIn  *fs.Inode  // set when mounted
+	// mountAncestors are the master paths on the way to a mount point
+	// (and the root): dropping one of their entries from the kernel would
+	// unmount what is mounted beneath (see inval.go).
+	mountAncestors map[string]bool
 }
 
 // Stats counts what a view did since it was mounted.
@@ -179,8 +208,16 @@ func newView(dir string, opts Options) (*View, error) {
 		exclude[path.Clean(p)] = true
 	}
 	mountPoints := make(map[string]bool, len(opts.MountPoints))
+	mountAncestors := map[string]bool{path.Clean(root): true}
 	for _, p := range opts.MountPoints {
-		mountPoints[path.Clean(p)] = true
+		p = path.Clean(p)
+		mountPoints[p] = true
+		for a := path.Dir(p); ; a = path.Dir(a) {
+			mountAncestors[a] = true
+			if a == "/" || a == "." {
+				break
+			}
+		}
 	}
 	c, err := contentcache.Open(opts.CacheDir, opts.CacheSize)
 	if err != nil {
@@ -207,6 +244,10 @@ func newView(dir string, opts Options) (*View, error) {
 		upper:       opts.Upper,
 		peers:       opts.Peers,
 		peerMin:     cmp.Or(opts.PeerMin, defaultPeerMin),
+
+		short:          opts.timeout(),
+		long:           opts.watchedTimeout(),
+		mountAncestors: mountAncestors,
 	}, nil
 }
 
@@ -219,6 +260,17 @@ func (o Options) timeout() time.Duration {
 		return 0
 	}
 	return o.Timeout
+}
+
+// watchedTimeout is the kernel cache timeout of watched answers.
+func (o Options) watchedTimeout() time.Duration {
+	switch {
+	case o.timeout() == 0:
+		return 0
+	case o.WatchedTimeout <= 0:
+		return time.Hour
+	}
+	return o.WatchedTimeout
 }
 
 // masterPath is the master's path of rel, a path relative to the view's
