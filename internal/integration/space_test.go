@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -25,7 +26,15 @@ type spaceJob struct {
 
 func startSpaceJob(t *testing.T, c *cluster, script string) *spaceJob {
 	t.Helper()
+	return startSpaceJobIn(t, c, script, nil)
+}
+
+// startSpaceJobIn is startSpaceJob with the remote shell's stdin read
+// from stdin.
+func startSpaceJobIn(t *testing.T, c *cluster, script string, stdin io.Reader) *spaceJob {
+	t.Helper()
 	cmd := c.command("bpsh", "0", "/bin/sh", "-c", script)
+	cmd.Stdin = stdin
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
