@@ -27,18 +27,16 @@ import (
 // the ghost's PID (another took it first) is found among its parent's
 // children and mapped on the master (space_child.go, wire.ReqForked).
 
-// spaceEnv=1 in bpslave's environment (a namespace node inherits
-// bpmaster's) switches the tracking on. It is off by default until the
-// PID steering's race is closed: under load a fork's child sometimes
-// takes another PID than the one written to ns_last_pid, and is left
-// without a ghost (make test failed so twice in three runs).
+// spaceEnv=0 in bpslave's environment (a namespace node inherits
+// bpmaster's) switches the tracking off: for the benchmark's baseline, or
+// a node whose forks must not wait for the master.
 const spaceEnv = "BPROC_SPACE"
 
 // childWait bounds how long a fork's child takes to appear once the
 // kernel was told to go on. A fork that failed (EAGAIN) is seen as over
 // at once (forkCall.over); this is for what cannot be told: a parent
 // ignoring SIGCHLD whose child ended at once and which forks again.
-const childWait = 500 * time.Millisecond
+const childWait = 5 * time.Second
 
 // space is the node's part of the process space.
 type space struct {
@@ -62,7 +60,7 @@ type tracked struct {
 }
 
 func newSpace(s *Slave) *space {
-	on := os.Getenv(spaceEnv) == "1" && len(spaceFilter()) > 0
+	on := os.Getenv(spaceEnv) != "0" && len(spaceFilter()) > 0
 	return &space{s: s, on: on, tracked: make(map[int]*tracked)}
 }
 

@@ -79,6 +79,13 @@ func (fc *forkCall) find(steer int) (int, int, error) {
 		// made just after the first look is seen by the second.
 		over := fc.over()
 		if fd, pid, err := fc.newChild(); err != nil || fd >= 0 {
+			// The parent may have exited at once since the look at
+			// steer, leaving the child there to the namespace's init.
+			if fd < 0 && steer > 0 {
+				if fd, ok := fc.childAt(steer); ok {
+					return fd, steer, nil
+				}
+			}
 			return fd, pid, err
 		}
 		if over {
