@@ -171,6 +171,19 @@ func TestSpaceDescendants(t *testing.T) {
 		for _, d := range []int{a, b} {
 			waitFor(t, fmt.Sprintf("ghost %d", d), func() bool { return ppid(d) == sh })
 		}
+		// bpstat -p lists each with its parent (PID Node PPID NodePID Command).
+		listed := map[int]int{}
+		for _, l := range strings.Split(c.run("", "bpstat", "-p").stdout, "\n")[1:] {
+			if f := strings.Fields(l); len(f) >= 5 {
+				pid, _ := strconv.Atoi(f[0])
+				listed[pid], _ = strconv.Atoi(f[2])
+			}
+		}
+		for _, d := range []int{a, b} {
+			if listed[d] != sh {
+				t.Errorf("bpstat -p: %d has parent %d, want the shell's ghost %d", d, listed[d], sh)
+			}
+		}
 		exitA := ghostExit(t, a)
 		if err := syscall.Kill(a, syscall.SIGTERM); err != nil {
 			t.Fatal(err)

@@ -140,10 +140,13 @@ func (m *Master) endJob(j *job) {
 
 func (m *Master) procList() []localapi.Proc {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	out := make([]localapi.Proc, 0, len(m.procs))
 	for _, p := range m.procs {
 		out = append(out, localapi.Proc{PID: p.pid, NodePID: p.nodePID, Node: p.rank.node, UID: p.job.cred.UID, Argv: p.job.cmd.Argv})
+	}
+	m.mu.Unlock()
+	for i := range out {
+		out[i].PPID = ghostParent(out[i].PID)
 	}
 	return out
 }

@@ -2,6 +2,9 @@ package master
 
 import (
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -94,6 +97,28 @@ func (m *Master) forked(n *node, r *ssh.Request) error {
 	p.nodePID = f.NodePID
 	p.mu.Unlock()
 	return r.Reply(true, nil)
+}
+
+// ghostParent is the parent of ghost pid here, 0 if it is gone: the
+// kernel's own tree of ghosts mirrors the nodes' (a descendant's ghost is
+// its parent's ghost's child, an orphan's is reparented as it is).
+func ghostParent(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// pid (comm) state ppid ...: comm may hold anything but ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }
 
 // procByNodePID is the process of n whose PID on the node is pid; m.mu
