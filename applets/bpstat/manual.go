@@ -18,8 +18,10 @@ state, mode, owner and group share a row. A node spec (0-3,7, all, up, an
 address) limits what is shown. A node's mode, owner and group say who may
 run processes there (bpctl sets them).
 
--p lists the processes bproc runs on nodes, by their PID here (their
-ghost's) and node; -P reads ps output on stdin and puts a node column
+-p lists the processes bproc runs on nodes, and those they fork there:
+their PID here (their ghost's), node, parent here (PPID: a forked
+process's is its parent's ghost), PID on the node (the same unless that
+number was taken there) and command; -P reads ps output on stdin and puts a node column
 before each line, so that ps -ef | bpstat -P shows where each process
 runs.
 

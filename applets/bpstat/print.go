@@ -121,8 +121,10 @@ func writeJSON(w io.Writer, v any) error {
 
 func printProcs(w io.Writer, procs []localapi.Proc) {
 	sort.Slice(procs, func(i, j int) bool { return procs[i].PID < procs[j].PID })
-	fmt.Fprintf(w, "%-8s %-5s %s\n", "PID", "Node", "Command")
+	// PID and Node stay the first two columns, and Command the last,
+	// for scripts that read them.
+	fmt.Fprintf(w, "%-8s %-5s %-8s %-8s %s\n", "PID", "Node", "PPID", "NodePID", "Command")
 	for _, p := range procs {
-		fmt.Fprintf(w, "%-8d %-5d %s\n", p.PID, p.Node, strings.Join(p.Argv, " "))
+		fmt.Fprintf(w, "%-8d %-5d %-8d %-8d %s\n", p.PID, p.Node, p.PPID, p.NodePID, strings.Join(p.Argv, " "))
 	}
 }

@@ -48,3 +48,27 @@ func TestLongAligned(t *testing.T) {
 		}
 	}
 }
+
+// TestProcsColumns: bpstat -p keeps PID and Node first and Command last,
+// and shows each process's parent and its PID on the node between them.
+func TestProcsColumns(t *testing.T) {
+	var b strings.Builder
+	printProcs(&b, []localapi.Proc{
+		{PID: 4711, Node: 2, PPID: 4700, NodePID: 4711, Argv: []string{"sleep", "201"}},
+		{PID: 4700, Node: 2, PPID: 99, NodePID: 12, Argv: []string{"sh", "-c", "x"}},
+	})
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	want := [][]string{
+		{"PID", "Node", "PPID", "NodePID", "Command"},
+		{"4700", "2", "99", "12", "sh", "-c", "x"},
+		{"4711", "2", "4700", "4711", "sleep", "201"},
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("bpstat -p printed %q", b.String())
+	}
+	for i, l := range lines {
+		if got := strings.Fields(l); strings.Join(got, " ") != strings.Join(want[i], " ") {
+			t.Errorf("line %d: %q, want fields %q", i, l, want[i])
+		}
+	}
+}

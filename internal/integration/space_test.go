@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -25,7 +26,15 @@ type spaceJob struct {
 
 func startSpaceJob(t *testing.T, c *cluster, script string) *spaceJob {
 	t.Helper()
+	return startSpaceJobIn(t, c, script, nil)
+}
+
+// startSpaceJobIn is startSpaceJob with the remote shell's stdin read
+// from stdin.
+func startSpaceJobIn(t *testing.T, c *cluster, script string, stdin io.Reader) *spaceJob {
+	t.Helper()
 	cmd := c.command("bpsh", "0", "/bin/sh", "-c", script)
+	cmd.Stdin = stdin
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -154,25 +163,25 @@ func TestSpaceDescendants(t *testing.T) {
 	t.Run("tree, signals and statuses", func(t *testing.T) {
 		j := startSpaceJob(t, c, `sleep 201 & A=$!; sleep 202 & B=$!; echo $$ $A $B
 			wait $A; echo A=$?; sh -c 'exit 7' & C=$!; wait $C; echo C=$?; wait $B; echo B=$?`)
-		p := pids(t, j.line(t))
-		sh, a, b := p[0], p[1], p[2]
+		g := ghostsOf(t, c, pids(t, j.line(t))...)
+		sh, a, b := g[0], g[1], g[2]
 		if got := children(j.cmd.Process.Pid); len(got) != 1 || got[0] != sh {
 			t.Fatalf("bpsh's children %v, want the shell's ghost %d", got, sh)
 		}
 		for _, d := range []int{a, b} {
 			waitFor(t, fmt.Sprintf("ghost %d", d), func() bool { return ppid(d) == sh })
 		}
-		procs, err := c.client().Procs()
-		if err != nil {
-			t.Fatal(err)
+		// bpstat -p lists each with its parent (PID Node PPID NodePID Command).
+		listed := map[int]int{}
+		for _, l := range strings.Split(c.run("", "bpstat", "-p").stdout, "\n")[1:] {
+			if f := strings.Fields(l); len(f) >= 5 {
+				pid, _ := strconv.Atoi(f[0])
+				listed[pid], _ = strconv.Atoi(f[2])
+			}
 		}
-		seen := map[int]int{}
-		for _, pr := range procs {
-			seen[pr.PID] = pr.NodePID
-		}
-		for _, d := range []int{sh, a, b} {
-			if seen[d] != d {
-				t.Errorf("the master's table %+v lacks %d as node PID %d", procs, d, d)
+		for _, d := range []int{a, b} {
+			if listed[d] != sh {
+				t.Errorf("bpstat -p: %d has parent %d, want the shell's ghost %d", d, listed[d], sh)
 			}
 		}
 		exitA := ghostExit(t, a)
@@ -209,7 +218,7 @@ func TestSpaceDescendants(t *testing.T) {
 
 	t.Run("exit status reaches the ghost", func(t *testing.T) {
 		j := startSpaceJob(t, c, `sh -c 'sleep 1; exit 9' & A=$!; echo $A $$; wait $A; echo A=$?`)
-		p := pids(t, j.line(t))
+		p := ghostsOf(t, c, pids(t, j.line(t))...)
 		a := p[0]
 		exitA := ghostExit(t, a)
 		if ppid(a) != p[1] {
@@ -233,7 +242,7 @@ ts = [threading.Thread(target=time.sleep, args=(3,)) for _ in range(4)]
 print(os.getpid(), len(os.listdir("/proc/self/task")), flush=True)
 [t.join() for t in ts]'`)
 		p := pids(t, j.line(t))
-		py, tasks := p[0], p[1]
+		py, tasks := ghostsOf(t, c, p[0])[0], p[1]
 		if tasks < 5 {
 			t.Fatalf("python has %d threads, want 5", tasks)
 		}
@@ -255,7 +264,9 @@ print(os.getpid(), len(os.listdir("/proc/self/task")), flush=True)
 	t.Run("an orphan keeps its ghost", func(t *testing.T) {
 		j := startSpaceJob(t, c, `sh -c 'sleep 2; exit 5' >/dev/null 2>&1 & echo $! $$`)
 		p := pids(t, j.line(t))
-		a, sh := p[0], p[1]
+		// The shell may be gone already: its number on the node is
+		// its ghost's (a launched process's is, unless taken).
+		a, sh := ghostsOf(t, c, p[0])[0], p[1]
 		exitA := ghostExit(t, a)
 		if err := j.cmd.Wait(); err != nil {
 			t.Fatalf("bpsh: %v", err)
@@ -284,6 +295,7 @@ func TestSpaceAfterMove(t *testing.T) {
 	if len(p) != 2 {
 		t.Fatalf("spacemove said %v, want its PID and its child's", p)
 	}
+	p = ghostsOf(t, c, p...)
 	moved, child := p[0], p[1]
 	exit := ghostExit(t, child)
 	if pp := ppid(child); pp != moved {
@@ -299,14 +311,40 @@ func TestSpaceAfterMove(t *testing.T) {
 	c.waitNoProcs()
 }
 
-// spaceOn turns the process space on for the masters a test starts
-// (BPROC_SPACE=1, which their local nodes inherit). Its tests run only
-// with BPROC_TEST_SPACE=1: the space is off by default while its PID
-// steering still loses a child now and then under load (issue 15).
+// spaceOn makes sure the process space is on (it is by default) for the
+// masters a test starts, whatever BPROC_SPACE the test runs with.
 func spaceOn(t *testing.T) {
 	t.Helper()
-	if os.Getenv("BPROC_TEST_SPACE") != "1" {
-		t.Skip("the process space is experimental and off by default; BPROC_TEST_SPACE=1 runs its tests")
-	}
 	t.Setenv("BPROC_SPACE", "1")
+}
+
+// ghostsOf waits for the ghosts of processes of the space on the
+// cluster's nodes, named by their PIDs there, and returns their PIDs
+// here: the same numbers where the node could give them (the master's
+// table maps them otherwise).
+func ghostsOf(t *testing.T, c *cluster, nodePIDs ...int) []int {
+	t.Helper()
+	out := make([]int, len(nodePIDs))
+	waitFor(t, fmt.Sprintf("ghosts of node PIDs %v", nodePIDs), func() bool {
+		procs, err := c.client().Procs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ghost := map[int]int{}
+		for _, pr := range procs {
+			ghost[pr.NodePID] = pr.PID
+		}
+		for i, n := range nodePIDs {
+			if out[i] = ghost[n]; out[i] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for i, n := range nodePIDs {
+		if out[i] != n {
+			t.Logf("node PID %d has ghost %d (its number was taken on the node)", n, out[i])
+		}
+	}
+	return out
 }

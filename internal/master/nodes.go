@@ -221,6 +221,11 @@ func (m *Master) nodeRequests(n *node, sc *ssh.ServerConn, reqs <-chan *ssh.Requ
 			if err := m.change(n, r); err != nil {
 				log.Warn("change on node", "err", err)
 			}
+		case wire.ReqForked:
+			if err := m.forked(n, r); err != nil {
+				log.Warn("fork on node", "err", err)
+				r.Reply(false, nil)
+			}
 		default:
 			log.Warn("unknown request from node", "type", r.Type)
 			r.Reply(false, nil)

@@ -146,8 +146,8 @@ func (m *Master) runLocal(ctx context.Context, num int, ln *localNode, log *slog
 		cmd.Args = append(cmd.Args, "--push-only")
 	}
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", bpslaveTokenEnv + "=" + token}
-	// The process space is off unless bpmaster was started with it on
-	// (BPROC_SPACE=1, internal/node/space.go).
+	// The process space is on unless bpmaster was started with it off
+	// (BPROC_SPACE=0, internal/node/space.go).
 	if v := os.Getenv("BPROC_SPACE"); v != "" {
 		cmd.Env = append(cmd.Env, "BPROC_SPACE="+v)
 	}

@@ -150,6 +150,9 @@ func (m *Master) procList() []localapi.Proc {
 	}
 	m.mu.Unlock()
 	showArgvs(ps, out) // procs_space_change.go
+	for i := range out {
+		out[i].PPID = ghostParent(out[i].PID)
+	}
 	return out
 }
 
@@ -226,9 +229,6 @@ func (m *Master) serveGhost(c *net.UnixConn, cred localapi.Cred, first []byte, f
 		return
 	}
 	p := &proc{m: m, pid: cred.PID, rank: r, job: r.job, ghost: c, release: release}
-	if r.desc != nil {
-		r.desc.born <- cred.PID
-	}
 	k := 0
 	for i := 0; i < 3; i++ {
 		if mask&(1<<i) == 0 {
@@ -265,6 +265,18 @@ func (p *proc) run() {
 		// arriving.
 		p.nodePID = pre.nodePID
 	}
+	if d := p.rank.desc; d != nil {
+		// The node steers the child to its ghost's PID, and says so
+		// if it could not (ReqForked). The fork's reply (born) goes
+		// once the ghost is in the tables: the child's own forks and
+		// ReqForked find it there.
+		p.nodePID = p.pid
+	}
+	born := func() {
+		if d := p.rank.desc; d != nil {
+			d.born <- p.pid
+		}
+	}
 	m.mu.Lock()
 	n := m.nodes[p.rank.node]
 	p.first = n
@@ -275,6 +287,7 @@ func (p *proc) run() {
 		if p.rank.pre != nil {
 			p.rank.pre.ch.Close()
 		}
+		born()
 		p.finish(wire.ExitStatus{Code: 255}, false, why)
 		p.end()
 		return
@@ -287,6 +300,7 @@ func (p *proc) run() {
 	}
 	p.job.procs[p] = struct{}{}
 	m.mu.Unlock()
+	born()
 
 	var ch ssh.Channel
 	var reqs <-chan *ssh.Request

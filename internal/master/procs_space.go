@@ -2,6 +2,9 @@ package master
 
 import (
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -71,6 +74,53 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 	}
 }
 
+// forked answers a node's ReqForked: a descendant runs under another PID
+// on the node than its ghost's, and is known by it there from now on
+// (its signals and end go by its pidfd on the node, whatever its number).
+// The ghost is in the node's table already: the fork's reply waited for
+// that (run sends born once it is).
+func (m *Master) forked(n *node, r *ssh.Request) error {
+	var f wire.Forked
+	if err := wire.Decode(r.Type, r.Payload, &f); err != nil {
+		return err
+	}
+	if f.NodePID <= 0 {
+		return fmt.Errorf("node %d: ghost %d: bad node PID %d", n.num, f.PID, f.NodePID)
+	}
+	m.mu.Lock()
+	p := n.procs[f.PID]
+	m.mu.Unlock()
+	if p == nil || p.rank.desc == nil {
+		return fmt.Errorf("node %d: ghost %d: no such descendant", n.num, f.PID)
+	}
+	p.mu.Lock()
+	p.nodePID = f.NodePID
+	p.mu.Unlock()
+	return r.Reply(true, nil)
+}
+
+// ghostParent is the parent of ghost pid here, 0 if it is gone: the
+// kernel's own tree of ghosts mirrors the nodes' (a descendant's ghost is
+// its parent's ghost's child, an orphan's is reparented as it is).
+func ghostParent(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// pid (comm) state ppid ...: comm may hold anything but ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
 // procByNodePID is the process of n whose PID on the node is pid; m.mu
 // held.
 func (n *node) procByNodePID(pid int) *proc {
@@ -97,9 +147,6 @@ func (p *proc) nodePIDIs(pid int) bool {
 // openAdopt opens the channel of a descendant: the node sends its exit on
 // it and takes its signals.
 func (p *proc) openAdopt(sc ssh.Conn) (ssh.Channel, <-chan *ssh.Request, bool) {
-	p.mu.Lock()
-	p.nodePID = p.pid // the node steers the child to its ghost's PID
-	p.mu.Unlock()
 	ch, reqs, err := sc.OpenChannel(wire.ChanAdopt, wire.Encode(wire.Adopt{PID: p.pid}))
 	if err != nil {
 		p.finish(wire.ExitStatus{Signal: 9}, false, errNodeDied)

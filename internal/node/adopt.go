@@ -84,9 +84,14 @@ func (s *Slave) adopt(nc ssh.NewChannel) {
 	})
 	// Readable means ended; the status is the pidfd's once the parent
 	// has reaped it. A zombie keeps its ghost, as it keeps its PID.
+	gone := 0
 	for delay := time.Millisecond; ; delay = min(2*delay, time.Second) {
 		rc.Control(func(fd uintptr) { ws, werr = exitOf(int(fd)) })
-		if werr != errNotReaped {
+		// ESRCH: reaped, its status not stored yet (the kernel
+		// unhashes the task a moment before pidfs keeps its exit).
+		if errors.Is(werr, unix.ESRCH) && gone < 10 {
+			gone++
+		} else if werr != errNotReaped {
 			break
 		}
 		select {

@@ -193,6 +193,7 @@ type NodeStatus struct {
 type Proc struct {
 	PID     int      `json:"pid"`      // the ghost's PID on the master
 	NodePID int      `json:"node_pid"` // its PID on the node (equal unless the number was taken there)
+	PPID    int      `json:"ppid"`     // its ghost's parent here: a descendant's is its parent's ghost
 	Node    int      `json:"node"`
 	UID     uint32   `json:"uid"`
 	Argv    []string `json:"argv"`

@@ -15,6 +15,12 @@ const (
 	// ReqExit when the process has ended (or at once with SIGKILL when the
 	// fork did not produce the child); the node closes it then.
 	ChanAdopt = "bproc-adopt"
+	// ReqForked (node -> master, global, wants a reply): the child of a
+	// ReqFork runs under another PID than its ghost's (the number was
+	// taken on the node first); payload Forked. The master maps the
+	// ghost to it, as for a launched process (ReqStarted), before the
+	// node answers the child's own forks.
+	ReqForked = "bproc-forked"
 )
 
 // Fork is the payload of ReqFork.
@@ -30,4 +36,10 @@ type ForkReply struct {
 // Adopt is the payload of ChanAdopt.
 type Adopt struct {
 	PID int `json:"pid"` // the ghost's PID, as in ForkReply
+}
+
+// Forked is the payload of ReqForked.
+type Forked struct {
+	PID     int `json:"pid"`      // the ghost's PID, as in ForkReply
+	NodePID int `json:"node_pid"` // the child's PID on the node
 }
