@@ -101,6 +101,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 			return 0, err
 		}
 		defer job.Close()
+		job.ForwardSignals()
 		if err := r.checkNumbers(job); err != nil {
 			return 0, err
 		}
@@ -283,18 +284,18 @@ func (r *runner) reap(byPID map[int]*rank, done chan<- struct{}) {
 	}
 }
 
-// forward passes signals sent to bpsh itself on to every ghost, once.
-// SIGINT and SIGQUIT from the terminal already reached the ghosts (they
-// are in bpsh's process group, the terminal's foreground one), so those
-// are only swallowed: bpsh must live to collect the exit statuses. Sent
-// to bpsh alone (Python's Popen.send_signal, timeout -s INT), they are
-// passed on as any other.
+// forward passes signals sent to bpsh itself on to every rank, once. A
+// ghost's copy goes with kill: the ghosts were started Forwarded, so they
+// drop the copies a terminal sends to the whole foreground process group
+// (see ghost.Group.Forwarded), and a SIGINT reaches the remote process
+// once whether the terminal sent it or kill did (Python's
+// Popen.send_signal, timeout -s INT). A process bpsh runs on the master
+// itself (node -1) has no ghost to tell the two apart, so there the
+// terminal's SIGINT and SIGQUIT are taken as having reached it already.
 func (r *runner) forward(byPID map[int]*rank, sig syscall.Signal) {
-	if (sig == syscall.SIGINT || sig == syscall.SIGQUIT) && terminalsForeground() {
-		return
-	}
+	local := sig != syscall.SIGINT && sig != syscall.SIGQUIT || !terminalsForeground()
 	for pid, rk := range byPID {
-		if !rk.reaped {
+		if !rk.reaped && (rk.node != nodeset.Master || local) {
 			syscall.Kill(pid, sig)
 		}
 	}

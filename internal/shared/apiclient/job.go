@@ -103,6 +103,12 @@ func (j *Job) StartGhost(i int, files [3]*os.File) (int, error) {
 	return j.ghosts.Start(tok, files)
 }
 
+// ForwardSignals says that the caller passes the signals it receives
+// (SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2) on to its ghosts
+// itself, as bpsh does; see ghost.Group.Forwarded. Call it before the
+// first StartGhost.
+func (j *Job) ForwardSignals() { j.ghosts.Forwarded = true }
+
 // Close hangs up; ranks whose ghosts have not started yet are forgotten.
 // The processes still running end with it (SIGKILL), as they do when the
 // program dies, unless the run was Detach: then they and their ghosts

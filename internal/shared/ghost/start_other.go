@@ -9,9 +9,10 @@ import (
 
 // Group starts the ghosts of one job; see group_linux_amd64.go.
 type Group struct {
-	Argv    []string
-	Socket  string
-	Setpgid bool
+	Argv      []string
+	Socket    string
+	Setpgid   bool
+	Forwarded bool
 }
 
 // ErrUnsupported is returned by Start where there is no ghost stub:

@@ -55,7 +55,13 @@ typedef unsigned char u8;
 #define SIG_BLOCK 0
 #define SIG_UNBLOCK 1
 #define SIG_SETMASK 2
+#define SIGHUP 1
+#define SIGINT 2
+#define SIGQUIT 3
 #define SIGKILL 9
+#define SIGUSR1 10
+#define SIGUSR2 12
+#define SIGTERM 15
 #define SIGCHLD 17
 #define SIGCONT 18
 #define SIGTSTP 20
@@ -68,6 +74,7 @@ typedef unsigned char u8;
 #define SFD_CLOEXEC 0x80000
 #define SOL_SOCKET 1
 #define SCM_RIGHTS 1
+#define SI_KERNEL 0x80
 #define MSG_NOSIGNAL 0x4000
 #define MSG_DONTWAIT 0x40
 #define MSG_TRUNC 0x20
@@ -102,6 +109,7 @@ typedef unsigned char u8;
 #define GROUP_FD 4
 #define REQ_START 1
 #define REQ_SETPGID 1
+#define REQ_FORWARDED 2
 #define REPLY_CLONED 1
 #define REPLY_RUNNING 2
 #define REPLY_FAILED 3
@@ -482,7 +490,7 @@ static u8 *take(struct arena *a)
 	return a->base + (a->next - 1) * SLICE;
 }
 
-static void ghost(const char *path, struct hello *h, long ctl);
+static void ghost(const char *path, struct hello *h, long ctl, u32 flags);
 
 /*
  * sibling is a new ghost's start, on its own slice. It shares the
@@ -512,7 +520,7 @@ static __attribute__((noreturn, used)) void sibling(struct spec *p)
 	if (sys3(SYS_close_range, 3, ~0U, 0) < 0)
 		for (fd = 3; fd < 64; fd++)
 			sys1(SYS_close, fd);
-	ghost(p->path, &p->h, -1);
+	ghost(p->path, &p->h, -1, p->flags);
 }
 
 /*
@@ -533,7 +541,7 @@ static __attribute__((noreturn, used)) void forked(struct spec *p)
 		for (fd = 0; fd < 64; fd++)
 			sys1(SYS_close, fd);
 	}
-	ghost(p->path, &p->h, -1);
+	ghost(p->path, &p->h, -1, 0);
 }
 
 /*
@@ -650,12 +658,24 @@ static __attribute__((noinline)) long serve(int ctl, struct arena *a, const char
 }
 
 /*
+ * The signals a caller that forwards (REQ_FORWARDED) passes on to its
+ * ghosts itself: bpsh's. A terminal sends them (^C, ^\, hangup) to its
+ * whole foreground process group, bpsh and its ghosts alike; bpsh passes
+ * its copy on with kill, so the ghost drops the kernel's (si_code
+ * SI_KERNEL) and each reaches the remote process once. One sent with
+ * kill, to bpsh or to the ghost, is SI_USER, and relayed.
+ */
+#define FORWARDED_SIGS (1UL << (SIGHUP - 1) | 1UL << (SIGINT - 1) | 1UL << (SIGQUIT - 1) | \
+			1UL << (SIGUSR1 - 1) | 1UL << (SIGUSR2 - 1) | 1UL << (SIGTERM - 1))
+
+/*
  * ghost is a ghost's life from its connection on: it connects to the
  * master at path, says hello with h and its fds 0-2 in h->fdmask, and
  * relays signals until the master says how to die. With ctl >= 0 it is
- * also a template, serving requests for siblings on ctl.
+ * also a template, serving requests for siblings on ctl. flags are the
+ * request's (REQ_FORWARDED matters here).
  */
-static __attribute__((noreturn, noinline)) void ghost(const char *path, struct hello *h, long ctl)
+static __attribute__((noreturn, noinline)) void ghost(const char *path, struct hello *h, long ctl, u32 flags)
 {
 	struct sockaddr_un sun = {0};
 	struct arena a = {0};
@@ -735,6 +755,9 @@ static __attribute__((noreturn, noinline)) void ghost(const char *path, struct h
 				 * the remote parent gets its own SIGCHLD on the node.
 				 */
 				reap();
+			} else if (r == (long)sizeof si && si.code == SI_KERNEL && (flags & REQ_FORWARDED) &&
+				   si.signo <= 64 && (FORWARDED_SIGS & sigbit(si.signo))) {
+				/* The terminal's copy: the caller passes its own on. */
 			} else if (r == (long)sizeof si) {
 				if (send8((int)s, EVENT_SIGNAL, si.signo) < 0)
 					die(SIGKILL); /* the master is gone */
@@ -790,7 +813,8 @@ __attribute__((used, noreturn)) void start(long *sp)
 	long argc = sp[0];
 	char **argv = (char **)(sp + 1);
 	char **envp = argv + argc + 1;
-	const char *path, *tok, *group;
+	const char *path, *tok, *group, *fwd;
+	u32 flags = 0;
 	struct hello h = {{'B', 'P', 'G', '1'}, 0, {0}, VERSION, 0};
 	u64 i;
 	int fd;
@@ -851,7 +875,11 @@ __attribute__((used, noreturn)) void start(long *sp)
 	if (i != 32 || tok[32])
 		fail("BPROC_GHOST_TOKEN is not 32 lowercase hex digits", 0, 0);
 
-	ghost(path, &h, group ? GROUP_FD : -1);
+	fwd = getenv(envp, "BPROC_GHOST_FORWARDED");
+	if (fwd && fwd[0] == '1' && !fwd[1])
+		flags |= REQ_FORWARDED;
+
+	ghost(path, &h, group ? GROUP_FD : -1, flags);
 }
 
 /* The kernel enters here with argc at (%rsp); keep the ABI's alignment. */
