@@ -37,10 +37,13 @@ type runner struct {
 	ssh *Remote
 
 	ranks []*rank
-	pmi   *pmiJob // --pmi
-	outW  *lockedWriter
-	errW  *lockedWriter
-	sinks sync.WaitGroup
+	// attached counts the ranks whose ghosts the master started (bpsh
+	// runs on a node; attach.go).
+	attached int
+	pmi      *pmiJob // --pmi
+	outW     *lockedWriter
+	errW     *lockedWriter
+	sinks    sync.WaitGroup
 }
 
 // rank is one process: a node entry of the spec.
@@ -53,8 +56,11 @@ type rank struct {
 	errText string // why it did not run, or was cut off
 	started bool
 	final   bool
-	out     *sink
-	err     *sink
+	// attached: its ghost is the master's, its stdio joined through the
+	// master (attach.go).
+	attached bool
+	out      *sink
+	err      *sink
 }
 
 func (r *runner) run(ctx context.Context) (int, error) {
@@ -120,6 +126,13 @@ func (r *runner) run(ctx context.Context) (int, error) {
 			continue
 		}
 		files, closeAfter := r.files(i, fanIn)
+		if job.Ranks[k].PID != 0 {
+			if err := r.attach(job, k, rk, files, closeAfter); err != nil {
+				rk.errText, rk.final = err.Error(), true
+				r.rankError(rk.node, err.Error())
+			}
+			continue
+		}
 		pid, err := job.StartGhost(k, files)
 		closeAll(closeAfter)
 		if err != nil {
@@ -164,6 +177,19 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		case <-stopped:
 			go r.pmi.killAll(reaped)
 			stopped = nil
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			r.event(remoteRank, ev)
+		case s := <-r.sigs:
+			r.forward(byPID, s.(syscall.Signal))
+		}
+	}
+	// Ranks whose ghosts are the master's end with their last event.
+	for r.attached > 0 && events != nil && !r.allFinal() {
+		select {
 		case ev, ok := <-events:
 			if !ok {
 				events = nil
@@ -230,6 +256,7 @@ func (r *runner) event(rank func(int) *rank, ev localapi.Event) {
 		return
 	}
 	rk.final, rk.started = true, ev.Started
+	rk.attachedEnded(ev)
 	if ev.Error != "" {
 		rk.errText = ev.Error
 		r.rankError(rk.node, ev.Error)
@@ -299,6 +326,7 @@ func (r *runner) forward(byPID map[int]*rank, sig syscall.Signal) {
 			syscall.Kill(pid, sig)
 		}
 	}
+	r.signalAttached(sig)
 }
 
 // statusOf is how a rank ended, for the exit status and the summary.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -71,6 +72,9 @@ type Group struct {
 	// the remote process once. A signal sent with kill to a ghost is
 	// relayed either way.
 	Forwarded bool
+	// Cred, if set, is whom the ghosts run as (a master starting ghosts
+	// for a process on a node); otherwise they are the caller's.
+	Cred *syscall.Credential
 
 	mu     sync.Mutex // guards the fields below, and is held through a Start
 	ctl    *os.File   // our end of the live template's control socket, or nil

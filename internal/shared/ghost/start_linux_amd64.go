@@ -83,7 +83,7 @@ func execGhost(g *Group, tok Token, files [3]*os.File, ctl int) (int, error) {
 	return syscall.ForkExec(fmt.Sprintf("/proc/self/fd/%d", stubFD), g.Argv, &syscall.ProcAttr{
 		Env:   env,
 		Files: fds,
-		Sys:   &syscall.SysProcAttr{Setpgid: g.Setpgid},
+		Sys:   &syscall.SysProcAttr{Setpgid: g.Setpgid, Credential: g.Cred},
 	})
 }
 

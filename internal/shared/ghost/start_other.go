@@ -5,6 +5,7 @@ package ghost
 import (
 	"errors"
 	"os"
+	"syscall"
 )
 
 // Group starts the ghosts of one job; see group_linux_amd64.go.
@@ -13,6 +14,7 @@ type Group struct {
 	Socket    string
 	Setpgid   bool
 	Forwarded bool
+	Cred      *syscall.Credential
 }
 
 // ErrUnsupported is returned by Start where there is no ghost stub:

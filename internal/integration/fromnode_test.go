@@ -1,0 +1,34 @@
+package integration
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestRunFromNode: bpsh and bprsh run from a process on a node (Open
+// MPI's tree spawn runs its rsh agent there). The master starts the
+// ghosts, as the user the node saw, and joins their stdio to the caller
+// through the node: output, input and exit statuses come back, and a
+// user's nested bpsh runs as that user. The master used to refuse ("run:
+// not from a node").
+func TestRunFromNode(t *testing.T) {
+	c := startCluster(t, 2)
+	check := func(r result, what, want string, code int) {
+		t.Helper()
+		if r.code != code || strings.TrimSpace(r.stdout) != want {
+			t.Errorf("%s: exit %d, output %q (stderr %q), want exit %d, %q", what, r.code, r.stdout, r.stderr, code, want)
+		}
+	}
+	check(c.runIn("/", "bpsh", "0", binary, "bpsh", "1", "hostname"), "bpsh 0 bpsh 1 hostname", "n1", 0)
+	check(c.runIn("/", "bprsh", "n0", binary, "bprsh", "n1", "hostname"), "bprsh n0 bprsh n1 hostname", "n1", 0)
+	check(c.runIn("/", "bpsh", "0", binary, "bpsh", "1", "sh", "-c", "echo out; echo err >&2; exit 7"), "bpsh 0 bpsh 1 exit 7", "out", 7)
+	check(c.run("hello\n", "bpsh", "0", binary, "bpsh", "1", "cat"), "echo hello | bpsh 0 bpsh 1 cat", "hello", 0)
+	r := c.runIn("/", "bpsh", "0", binary, "bpsh", "1", "sh", "-c", "echo err >&2")
+	if strings.TrimSpace(r.stderr) != "err" {
+		t.Errorf("bpsh 0 bpsh 1 (echo err >&2): stderr %q, want \"err\"", r.stderr)
+	}
+
+	bin := userBinary(t)
+	check(c.as(t, bin, 65534, "bpsh", "0", bin, "bpsh", "1", "id", "-u"), "bpsh 0 bpsh 1 id -u as 65534", "65534", 0)
+	c.waitNoProcs()
+}
