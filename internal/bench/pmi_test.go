@@ -25,12 +25,12 @@ var (
 // every rank of an MPICH program has passed MPI_Init (testdata/mpiinit.c;
 // each rank prints the time it did, on the clock the namespace nodes
 // share with the master), with 64 ranks on 16 nodes. bpsh --pmi starts a
-// process and a ghost per rank on the nodes and serves PMI itself; beside
-// it MPICH's own mpiexec.hydra with -launcher fork: its proxies forked on
-// this machine for the same 16 host names, so the ranks see 16 nodes of 4
-// as under bpsh, but no node is reached. That is a floor rather than a
-// peer: ssh to namespace nodes is not available, and hydra over ssh would
-// add an ssh session per node.
+// process and a ghost per rank on the nodes and serves PMI itself. Beside
+// it MPICH's own mpiexec.hydra twice: with its ssh launcher and bprsh as
+// the ssh (there is no sshd in namespace nodes), a hydra proxy per node
+// that forks its ranks there, as hydra runs over ssh; and with -launcher
+// fork, its proxies forked on this machine for the same 16 host names, so
+// the ranks see 16 nodes of 4 but no node is reached: a floor.
 func BenchmarkPMI(b *testing.B) {
 	needRoot(b)
 	for _, tool := range []string{"mpicc.mpich", "mpiexec.hydra"} {
@@ -71,6 +71,9 @@ func BenchmarkPMI(b *testing.B) {
 	ls := []*launcher{
 		{what: fmt.Sprintf("bpsh --pmi: %d ranks on %d nodes past MPI_Init", ranks, nodes),
 			argv: []string{c.Applet("bpsh"), "--pmi", "--per-node", strconv.Itoa(per), fmt.Sprintf("0-%d", nodes-1), prog}},
+		{what: fmt.Sprintf("mpiexec.hydra -launcher ssh -launcher-exec bprsh: %d ranks on %d nodes past MPI_Init", ranks, nodes),
+			argv: []string{"mpiexec.hydra", "-launcher", "ssh", "-launcher-exec", c.Applet("bprsh"), "-hosts", strings.Join(hosts, ","),
+				"-ppn", strconv.Itoa(per), "-n", strconv.Itoa(ranks), prog}},
 		{what: fmt.Sprintf("mpiexec.hydra -launcher fork: %d ranks, %d hosts, past MPI_Init", ranks, nodes),
 			argv: []string{"mpiexec.hydra", "-launcher", "fork", "-hosts", strings.Join(hosts, ","),
 				"-ppn", strconv.Itoa(per), "-n", strconv.Itoa(ranks), prog}},
@@ -99,7 +102,7 @@ func BenchmarkPMI(b *testing.B) {
 			report.Note("%s: %d of %d runs failed (see the log)", l.what, l.bad, *pmiRuns)
 		}
 	}
-	report.Note("MPI_Init rows: MPICH %s (Debian's, ch4:ucx, PMI-1), testdata/mpiinit.c; hydra forks its proxies here for host names n0-n%d: a floor, no node is reached (no ssh into namespace nodes)",
+	report.Note("MPI_Init rows: MPICH %s (Debian's, ch4:ucx, PMI-1), testdata/mpiinit.c; hydra's ssh launcher runs bprsh (no sshd in namespace nodes); -launcher fork forks hydra's proxies here for host names n0-n%d: a floor, no node is reached",
 		mpichVersion(), nodes-1)
 }
 
