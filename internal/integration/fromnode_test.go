@@ -3,6 +3,7 @@ package integration
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRunFromNode: bpsh and bprsh run from a process on a node (Open
@@ -31,4 +32,12 @@ func TestRunFromNode(t *testing.T) {
 	bin := userBinary(t)
 	check(c.as(t, bin, 65534, "bpsh", "0", bin, "bpsh", "1", "id", "-u"), "bpsh 0 bpsh 1 id -u as 65534", "65534", 0)
 	c.waitNoProcs()
+	// The ghosts the master started are its children: reaped, none left.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(c.slavePIDs()) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the master has %d children 5 s after its jobs ended, want its 2 nodes", len(c.slavePIDs()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
