@@ -84,9 +84,15 @@ func (rk *rank) attachedEnded(ev localapi.Event) {
 	rk.reaped = true
 }
 
-// signalAttached passes sig to the attached ranks through the master.
-func (r *runner) signalAttached(sig syscall.Signal) {
-	if r.attached == 0 {
+// signalRemote passes sig to the remote processes of pids, and to the
+// attached ranks, through the master.
+func (r *runner) signalRemote(pids []int, sig syscall.Signal) {
+	for _, rk := range r.ranks {
+		if rk.attached && !rk.final {
+			pids = append(pids, rk.pid)
+		}
+	}
+	if len(pids) == 0 {
 		return
 	}
 	c, err := apiclient.Dial(r.client.Socket)
@@ -94,9 +100,7 @@ func (r *runner) signalAttached(sig syscall.Signal) {
 		return
 	}
 	defer c.Close()
-	for _, rk := range r.ranks {
-		if rk.attached && !rk.final {
-			c.Signal(rk.pid, sig)
-		}
+	for _, pid := range pids {
+		c.Signal(pid, sig)
 	}
 }

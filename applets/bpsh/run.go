@@ -312,21 +312,29 @@ func (r *runner) reap(byPID map[int]*rank, done chan<- struct{}) {
 }
 
 // forward passes signals sent to bpsh itself on to every rank, once. A
-// ghost's copy goes with kill: the ghosts were started Forwarded, so they
-// drop the copies a terminal sends to the whole foreground process group
-// (see ghost.Group.Forwarded), and a SIGINT reaches the remote process
-// once whether the terminal sent it or kill did (Python's
-// Popen.send_signal, timeout -s INT). A process bpsh runs on the master
-// itself (node -1) has no ghost to tell the two apart, so there the
-// terminal's SIGINT and SIGQUIT are taken as having reached it already.
+// remote rank's copy goes through the master, not to its ghost with kill:
+// the ghosts were started Forwarded, so they drop the copies a terminal
+// sends to the whole foreground process group (see
+// ghost.Group.Forwarded), and a SIGINT reaches the remote process once
+// whether the terminal sent it or kill did (Python's Popen.send_signal,
+// timeout -s INT). A kill to the ghost could find the terminal's copy
+// still pending there, and a standard signal pending twice is one: the
+// ghost would drop both. A process bpsh runs on the master itself (node
+// -1) has no ghost to tell the two apart, so there the terminal's SIGINT
+// and SIGQUIT are taken as having reached it already.
 func (r *runner) forward(byPID map[int]*rank, sig syscall.Signal) {
 	local := sig != syscall.SIGINT && sig != syscall.SIGQUIT || !terminalsForeground()
+	var remote []int
 	for pid, rk := range byPID {
-		if !rk.reaped && (rk.node != nodeset.Master || local) {
+		switch {
+		case rk.reaped:
+		case rk.node != nodeset.Master:
+			remote = append(remote, pid)
+		case local:
 			syscall.Kill(pid, sig)
 		}
 	}
-	r.signalAttached(sig)
+	r.signalRemote(remote, sig)
 }
 
 // statusOf is how a rank ended, for the exit status and the summary.

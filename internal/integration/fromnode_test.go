@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -29,11 +31,44 @@ func TestRunFromNode(t *testing.T) {
 		t.Errorf("bpsh 0 bpsh 1 (echo err >&2): stderr %q, want \"err\"", r.stderr)
 	}
 
+	// SIGINT to the outer bpsh reaches the inner one, which passes it on
+	// through the master by its ghost's PID: both end as sleep did.
+	cmd := c.startBpsh(t, "0", binary, "bpsh", "1", "sleep", "30")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		procs, _ := c.client().Procs()
+		if len(procs) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bpsh 0 bpsh 1 sleep 30: %d remote processes after 10 s, want 2", len(procs))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	ended := make(chan *os.ProcessState, 1)
+	go func() {
+		st, _ := cmd.Process.Wait()
+		ended <- st
+	}()
+	select {
+	case st := <-ended:
+		if st == nil {
+			t.Fatal("bpsh 0 bpsh 1 sleep 30: wait failed")
+		}
+		if ws, _ := st.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGINT {
+			t.Errorf("bpsh 0 bpsh 1 sleep 30, SIGINT to the outer bpsh: %v, want killed by SIGINT", st)
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("bpsh 0 bpsh 1 sleep 30: still running 10 s after SIGINT")
+	}
+	c.waitNoProcs()
+
 	bin := userBinary(t)
 	check(c.as(t, bin, 65534, "bpsh", "0", bin, "bpsh", "1", "id", "-u"), "bpsh 0 bpsh 1 id -u as 65534", "65534", 0)
 	c.waitNoProcs()
 	// The ghosts the master started are its children: reaped, none left.
-	deadline := time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(5 * time.Second)
 	for len(c.slavePIDs()) != 2 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the master has %d children 5 s after its jobs ended, want its 2 nodes", len(c.slavePIDs()))
