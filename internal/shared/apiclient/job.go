@@ -125,8 +125,8 @@ func (j *Job) Attach(i, stream int) (net.Conn, error) {
 }
 
 // ForwardSignals says that the caller passes the signals it receives
-// (SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2) on to its ghosts
-// itself, as bpsh does; see ghost.Group.Forwarded. Call it before the
+// (SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2) on to the remote
+// processes itself, as bpsh does; see ghost.Group.Forwarded. Call it before the
 // first StartGhost.
 func (j *Job) ForwardSignals() { j.ghosts.Forwarded = true }
 

@@ -65,8 +65,10 @@ type Group struct {
 	// otherwise it joins the caller's.
 	Setpgid bool
 	// Forwarded says that the caller passes the signals it receives
-	// (SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2) on to its
-	// ghosts with kill, as bpsh does: a ghost then drops the copies the
+	// (SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2) on to the
+	// remote processes itself, as bpsh does (through the master, since a
+	// kill to the ghost could merge with the kernel's copy pending there):
+	// a ghost then drops the copies the
 	// kernel sends (si_code SI_KERNEL: a terminal's ^C, ^\ or hangup,
 	// which reach the caller's whole process group), so that each reaches
 	// the remote process once. A signal sent with kill to a ghost is

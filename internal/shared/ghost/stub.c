@@ -661,9 +661,9 @@ static __attribute__((noinline)) long serve(int ctl, struct arena *a, const char
  * The signals a caller that forwards (REQ_FORWARDED) passes on to its
  * ghosts itself: bpsh's. A terminal sends them (^C, ^\, hangup) to its
  * whole foreground process group, bpsh and its ghosts alike; bpsh passes
- * its copy on with kill, so the ghost drops the kernel's (si_code
+ * its copy on through the master, so the ghost drops the kernel's (si_code
  * SI_KERNEL) and each reaches the remote process once. One sent with
- * kill, to bpsh or to the ghost, is SI_USER, and relayed.
+ * kill to the ghost is SI_USER, and relayed.
  */
 #define FORWARDED_SIGS (1UL << (SIGHUP - 1) | 1UL << (SIGINT - 1) | 1UL << (SIGQUIT - 1) | \
 			1UL << (SIGUSR1 - 1) | 1UL << (SIGUSR2 - 1) | 1UL << (SIGTERM - 1))
