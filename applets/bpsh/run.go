@@ -38,10 +38,13 @@ type runner struct {
 	tm  *timing // BPROC_TIMING
 
 	ranks []*rank
-	pmi   *pmiJob // --pmi
-	outW  *lockedWriter
-	errW  *lockedWriter
-	sinks sync.WaitGroup
+	// attached counts the ranks whose ghosts the master started (bpsh
+	// runs on a node; attach.go).
+	attached int
+	pmi      *pmiJob // --pmi
+	outW     *lockedWriter
+	errW     *lockedWriter
+	sinks    sync.WaitGroup
 }
 
 // rank is one process: a node entry of the spec.
@@ -54,8 +57,11 @@ type rank struct {
 	errText string // why it did not run, or was cut off
 	started bool
 	final   bool
-	out     *sink
-	err     *sink
+	// attached: its ghost is the master's, its stdio joined through the
+	// master (attach.go).
+	attached bool
+	out      *sink
+	err      *sink
 }
 
 func (r *runner) run(ctx context.Context) (int, error) {
@@ -103,6 +109,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		}
 		r.tm.mark("master answered")
 		defer job.Close()
+		job.ForwardSignals()
 		if err := r.checkNumbers(job); err != nil {
 			return 0, err
 		}
@@ -121,6 +128,13 @@ func (r *runner) run(ctx context.Context) (int, error) {
 			continue
 		}
 		files, closeAfter := r.files(i, fanIn)
+		if job.Ranks[k].PID != 0 {
+			if err := r.attach(job, k, rk, files, closeAfter); err != nil {
+				rk.errText, rk.final = err.Error(), true
+				r.rankError(rk.node, err.Error())
+			}
+			continue
+		}
 		pid, err := job.StartGhost(k, files)
 		closeAll(closeAfter)
 		if err != nil {
@@ -167,6 +181,19 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		case <-stopped:
 			go r.pmi.killAll(reaped)
 			stopped = nil
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			r.event(remoteRank, ev)
+		case s := <-r.sigs:
+			r.forward(byPID, s.(syscall.Signal))
+		}
+	}
+	// Ranks whose ghosts are the master's end with their last event.
+	for r.attached > 0 && events != nil && !r.allFinal() {
+		select {
 		case ev, ok := <-events:
 			if !ok {
 				events = nil
@@ -234,6 +261,7 @@ func (r *runner) event(rank func(int) *rank, ev localapi.Event) {
 		return
 	}
 	rk.final, rk.started = true, ev.Started
+	rk.attachedEnded(ev)
 	if ev.Error != "" {
 		rk.errText = ev.Error
 		r.rankError(rk.node, ev.Error)
@@ -288,21 +316,30 @@ func (r *runner) reap(byPID map[int]*rank, done chan<- struct{}) {
 	}
 }
 
-// forward passes signals sent to bpsh itself on to every ghost, once.
-// SIGINT and SIGQUIT from the terminal already reached the ghosts (they
-// are in bpsh's process group, the terminal's foreground one), so those
-// are only swallowed: bpsh must live to collect the exit statuses. Sent
-// to bpsh alone (Python's Popen.send_signal, timeout -s INT), they are
-// passed on as any other.
+// forward passes signals sent to bpsh itself on to every rank, once. A
+// remote rank's copy goes through the master, not to its ghost with kill:
+// the ghosts were started Forwarded, so they drop the copies a terminal
+// sends to the whole foreground process group (see
+// ghost.Group.Forwarded), and a SIGINT reaches the remote process once
+// whether the terminal sent it or kill did (Python's Popen.send_signal,
+// timeout -s INT). A kill to the ghost could find the terminal's copy
+// still pending there, and a standard signal pending twice is one: the
+// ghost would drop both. A process bpsh runs on the master itself (node
+// -1) has no ghost to tell the two apart, so there the terminal's SIGINT
+// and SIGQUIT are taken as having reached it already.
 func (r *runner) forward(byPID map[int]*rank, sig syscall.Signal) {
-	if (sig == syscall.SIGINT || sig == syscall.SIGQUIT) && terminalsForeground() {
-		return
-	}
+	local := sig != syscall.SIGINT && sig != syscall.SIGQUIT || !terminalsForeground()
+	var remote []int
 	for pid, rk := range byPID {
-		if !rk.reaped {
+		switch {
+		case rk.reaped:
+		case rk.node != nodeset.Master:
+			remote = append(remote, pid)
+		case local:
 			syscall.Kill(pid, sig)
 		}
 	}
+	r.signalRemote(remote, sig)
 }
 
 // statusOf is how a rank ended, for the exit status and the summary.

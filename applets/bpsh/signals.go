@@ -8,9 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// relayed are the signals bpsh catches and passes on to every ghost;
-// SIGINT and SIGQUIT only when the terminal did not send them to the
-// ghosts too (see forward).
+// relayed are the signals bpsh catches and passes on to every rank (see
+// forward); ghost.Group.Forwarded must name the same.
 var relayed = []os.Signal{syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2}
 
 // catch starts catching the relayed signals without waiting for it. The
@@ -36,12 +35,13 @@ func catch() (sigs <-chan os.Signal, stop func()) {
 	}
 }
 
-// terminalsForeground says whether bpsh (and so its ghosts, which stay in
-// its process group) is in the foreground process group of its
-// controlling terminal: the only place a signal from the terminal's keys
-// reaches. Go's signal handling does not tell who sent a signal
-// (siginfo's si_code), so a SIGINT sent with kill to a bpsh in the
-// terminal's foreground is taken for the terminal's, as before.
+// terminalsForeground says whether bpsh (and so the processes it runs on
+// the master, which stay in its process group) is in the foreground
+// process group of its controlling terminal: the only place a signal from
+// the terminal's keys reaches. Go's signal handling does not tell who
+// sent a signal (siginfo's si_code), so for those processes a SIGINT sent
+// with kill to a bpsh in the terminal's foreground is taken for the
+// terminal's.
 func terminalsForeground() bool {
 	tty, err := unix.Open("/dev/tty", unix.O_RDONLY|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {

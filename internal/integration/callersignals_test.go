@@ -76,13 +76,15 @@ except subprocess.TimeoutExpired:
 	c.waitNoProcs()
 }
 
-// TestTerminalSignalOnce: ^C on the terminal reaches the remote process
-// once: the terminal signals bpsh and its ghosts (the foreground process
-// group), the ghost relays it, and bpsh must not pass its own on too.
+// TestTerminalSignalOnce: each SIGINT reaches the remote process once,
+// whoever sends it, while bpsh is in its terminal's foreground process
+// group: ^C on the terminal (which signals bpsh and its ghosts alike),
+// kill to bpsh (which bpsh used to drop, taking it for the terminal's),
+// and kill to the ghost.
 func TestTerminalSignalOnce(t *testing.T) {
 	c := startCluster(t, 1)
 	ptm, pts := openPTY(t)
-	script := `trap 'echo got' INT; echo ready; i=0; while [ $i -lt 30 ]; do sleep 0.1; i=$((i+1)); done; echo done`
+	script := `n=0; trap 'n=$((n+1)); echo got$n.' INT; trap 'echo "end$n;"; exit 0' TERM; echo ready; while :; do sleep 0.1; done`
 	cmd := c.command("bpsh", "0", "sh", "-c", script)
 	cmd.Dir = "/"
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
@@ -91,10 +93,21 @@ func TestTerminalSignalOnce(t *testing.T) {
 	pts.Close()
 	var out bytes.Buffer
 	readUntil(t, ptm, &out, "ready")
+	ghosts := children(cmd.Process.Pid)
+	if len(ghosts) != 1 {
+		t.Fatalf("bpsh 0: ghosts %v, want one", ghosts)
+	}
 	ptm.Write([]byte{3}) // ^C: VINTR
-	readUntil(t, ptm, &out, "done")
-	if n := strings.Count(out.String(), "got"); n != 1 {
-		t.Errorf("one ^C: the remote trap ran %d times, want 1; terminal: %q", n, out.String())
+	readUntil(t, ptm, &out, "got1.")
+	cmd.Process.Signal(syscall.SIGINT)
+	readUntil(t, ptm, &out, "got2.")
+	syscall.Kill(ghosts[0], syscall.SIGINT)
+	readUntil(t, ptm, &out, "got3.")
+	time.Sleep(500 * time.Millisecond) // room for a copy too many
+	syscall.Kill(ghosts[0], syscall.SIGTERM)
+	readUntil(t, ptm, &out, ";")
+	if !strings.Contains(out.String(), "end3;") {
+		t.Errorf("^C, kill -INT bpsh, kill -INT ghost: the remote trap did not count 3; terminal: %q", out.String())
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("bpsh: %v", err)

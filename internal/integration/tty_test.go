@@ -54,12 +54,21 @@ func openPTY(t *testing.T) (ptm, pts *os.File) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	// Through Control, not Fd: Fd would make m blocking, and readUntil's
+	// deadline would never end a read that waits for text that never comes.
+	rc, err := m.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
+	}
+	var n int
+	var ierr error
+	rc.Control(func(fd uintptr) {
+		if ierr = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0); ierr == nil {
+			n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCGPTN)
+		}
+	})
+	if ierr != nil {
+		t.Fatal(ierr)
 	}
 	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {

@@ -200,10 +200,21 @@ func (m *Master) serveFrames(c *client, rr *localapi.RequestReader, closer io.Cl
 				reply.Error = "run: the caller becomes the ghost of one rank only"
 				break
 			}
+			if c.node >= 0 && req.Run != nil && req.Run.Stub {
+				reply.Error = "run: a process on a node cannot become a ghost"
+				break
+			}
 			j, ranks, err := m.newJob(c, req.Run)
 			if err != nil {
 				reply.Fail(err)
 				break
+			}
+			if c.node >= 0 {
+				if err := m.startNodeGhosts(c, j, req.Run, ranks); err != nil {
+					m.dropJob(j)
+					reply.Fail(err)
+					break
+				}
 			}
 			if req.Run.Stub {
 				// The caller executes the stub and hangs up: its ghost
@@ -257,6 +268,18 @@ func (m *Master) serveFrames(c *client, rr *localapi.RequestReader, closer io.Cl
 				break
 			}
 			reply.Token = tok
+		case localapi.OpAttach:
+			s, err := m.takeStream(c, req.Attach)
+			if err != nil {
+				reply.Fail(err)
+				break
+			}
+			if err := c.send(reply); err != nil {
+				s.Close()
+				return
+			}
+			pumpStream(s, rr.R, c.w)
+			return
 		case localapi.OpWhere:
 			where := c.node
 			reply.Where = &where

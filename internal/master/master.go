@@ -99,6 +99,9 @@ type Master struct {
 	// watchLimit bounds a watch (the package's watchLimit; a test's own).
 	watchLimit time.Duration
 
+	// nodeRuns: the ghosts started for processes on nodes (api_noderun.go).
+	nodeRuns nodeRuns
+
 	budget *localapi.Budget
 	conns  *conns
 	warns  *loglimit.Limiter

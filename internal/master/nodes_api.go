@@ -12,15 +12,20 @@ import (
 )
 
 // fromNode are the operations a process on a node may ask for (through
-// its node's ChanAPI): questions about the cluster, and moving itself to
-// another node. Starting and changing need the caller's process on the
-// master (its ghost) or the master's own word on who it is.
+// its node's ChanAPI): questions about the cluster, moving itself to
+// another node, and running processes, whose ghosts the master starts as
+// the user the node saw. Changing nodes and rfork need the caller's
+// process on the master (its ghost) or the master's own word on who it is.
 var fromNode = map[string]bool{
 	localapi.OpNodes: true,
 	localapi.OpProcs: true,
 	localapi.OpWatch: true,
 	localapi.OpWhere: true,
 	localapi.OpMove:  true, // the node reads the process; see moveFromNode
+	// The master starts the ghosts (api_noderun.go).
+	localapi.OpRun:    true,
+	localapi.OpAttach: true,
+	localapi.OpSignal: true, // as the node's user, as kill(2) would
 }
 
 // serveAPI answers the local API of a process on node n, whose node says

@@ -3,6 +3,7 @@ package apiclient
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 
 	"github.com/bproc/bproc/internal/shared/ghost"
@@ -102,6 +103,32 @@ func (j *Job) StartGhost(i int, files [3]*os.File) (int, error) {
 	}
 	return j.ghosts.Start(tok, files)
 }
+
+// Attach joins a stream (localapi.StreamInOut or StreamErr) of rank i,
+// whose ghost the master started itself (its Rank.PID is set: the caller
+// runs on a node), to a new connection, which carries the stream's bytes
+// from then on: what is written is the rank's stdin, what is read its
+// output.
+func (j *Job) Attach(i, stream int) (net.Conn, error) {
+	if i < 0 || i >= len(j.Ranks) || j.Ranks[i].PID == 0 {
+		return nil, fmt.Errorf("rank %d: no ghost of the master's", i)
+	}
+	c, err := Dial(j.c.Socket)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.call(localapi.Request{Op: localapi.OpAttach, Attach: &localapi.Attach{Token: j.Ranks[i].Token, Stream: stream}}); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("rank %d: %w", i, err)
+	}
+	return c.conn, nil
+}
+
+// ForwardSignals says that the caller passes the signals it receives
+// (SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2) on to the remote
+// processes itself, as bpsh does; see ghost.Group.Forwarded. Call it before the
+// first StartGhost.
+func (j *Job) ForwardSignals() { j.ghosts.Forwarded = true }
 
 // Close hangs up; ranks whose ghosts have not started yet are forgotten.
 // The processes still running end with it (SIGKILL), as they do when the

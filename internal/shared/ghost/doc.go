@@ -63,7 +63,8 @@
 // fd 4, named by BPROC_GHOST_GROUP=1 in its environment):
 //
 //	request  caller->template  32 bytes: uint32 type (1: start), uint32 fdmask,
-//	                                     token [16]byte, uint32 flags (1: setpgid), uint32 reserved (0)
+//	                                     token [16]byte, uint32 flags (1: setpgid, 2: forwarded),
+//	                                     uint32 reserved (0)
 //	reply    ->caller           8 bytes: uint32 type, uint32 arg
 //
 // A request carries, in one SCM_RIGHTS message, a reply socket of its own

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,8 +17,9 @@ const (
 	reqSize   = 32 // type, fdmask, token, flags, reserved
 	replySize = 8  // type, arg
 
-	reqStart   = 1
-	reqSetpgid = 1 // flag: the sibling gets a process group of its own
+	reqStart     = 1
+	reqSetpgid   = 1 // flag: the sibling gets a process group of its own
+	reqForwarded = 2 // flag: the caller forwards its signals (Group.Forwarded)
 
 	replyCloned  = 1 // arg: the sibling's PID, from the template
 	replyRunning = 2 // arg: the sibling's PID, from the sibling
@@ -62,6 +64,19 @@ type Group struct {
 	// Setpgid puts each ghost in a new process group of its own;
 	// otherwise it joins the caller's.
 	Setpgid bool
+	// Forwarded says that the caller passes the signals it receives
+	// (SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2) on to the
+	// remote processes itself, as bpsh does (through the master, since a
+	// kill to the ghost could merge with the kernel's copy pending there):
+	// a ghost then drops the copies the
+	// kernel sends (si_code SI_KERNEL: a terminal's ^C, ^\ or hangup,
+	// which reach the caller's whole process group), so that each reaches
+	// the remote process once. A signal sent with kill to a ghost is
+	// relayed either way.
+	Forwarded bool
+	// Cred, if set, is whom the ghosts run as (a master starting ghosts
+	// for a process on a node); otherwise they are the caller's.
+	Cred *syscall.Credential
 
 	mu     sync.Mutex // guards the fields below, and is held through a Start
 	ctl    *os.File   // our end of the live template's control socket, or nil
@@ -109,6 +124,18 @@ func (g *Group) Close() error {
 		g.ctl = nil
 	}
 	return nil
+}
+
+// flags are a request's flags for g's settings.
+func (g *Group) flags() uint32 {
+	var f uint32
+	if g.Setpgid {
+		f |= reqSetpgid
+	}
+	if g.Forwarded {
+		f |= reqForwarded
+	}
+	return f
 }
 
 func (g *Group) check() error {
@@ -177,9 +204,7 @@ func (g *Group) ask(tok Token, files [3]*os.File) (int, error) {
 		}
 	}
 	copy(req[8:24], tok[:])
-	if g.Setpgid {
-		binary.LittleEndian.PutUint32(req[24:28], reqSetpgid)
-	}
+	binary.LittleEndian.PutUint32(req[24:28], g.flags())
 	if err := unix.Sendmsg(int(g.ctl.Fd()), req[:], unix.UnixRights(fds...), nil, unix.MSG_NOSIGNAL); err != nil {
 		return 0, fmt.Errorf("%w: send request: %w", errNotStarted, err)
 	}

@@ -48,7 +48,8 @@ const groupFD = 4
 // is a template that serves requests for siblings on ctl (passed as its
 // fd 4). The ghost's only other fds are the stub's memfd (fd 3, which it
 // closes first thing); its environment holds only the socket path, the
-// token and, for a template, BPROC_GHOST_GROUP; its working directory,
+// token, BPROC_GHOST_FORWARDED for a Forwarded group and, for a
+// template, BPROC_GHOST_GROUP; its working directory,
 // rlimits and credentials are the caller's.
 func execGhost(g *Group, tok Token, files [3]*os.File, ctl int) (int, error) {
 	memfd.once.Do(func() { memfd.fd, memfd.err = loadStub() })
@@ -72,6 +73,9 @@ func execGhost(g *Group, tok Token, files [3]*os.File, ctl int) (int, error) {
 		"BPROC_GHOST_SOCK=" + g.Socket,
 		"BPROC_GHOST_TOKEN=" + tok.String(),
 	}
+	if g.Forwarded {
+		env = append(env, "BPROC_GHOST_FORWARDED=1")
+	}
 	if ctl >= 0 {
 		fds = append(fds, uintptr(ctl))
 		env = append(env, "BPROC_GHOST_GROUP=1")
@@ -79,7 +83,7 @@ func execGhost(g *Group, tok Token, files [3]*os.File, ctl int) (int, error) {
 	return syscall.ForkExec(fmt.Sprintf("/proc/self/fd/%d", stubFD), g.Argv, &syscall.ProcAttr{
 		Env:   env,
 		Files: fds,
-		Sys:   &syscall.SysProcAttr{Setpgid: g.Setpgid},
+		Sys:   &syscall.SysProcAttr{Setpgid: g.Setpgid, Credential: g.Cred},
 	})
 }
 

@@ -5,13 +5,16 @@ package ghost
 import (
 	"errors"
 	"os"
+	"syscall"
 )
 
 // Group starts the ghosts of one job; see group_linux_amd64.go.
 type Group struct {
-	Argv    []string
-	Socket  string
-	Setpgid bool
+	Argv      []string
+	Socket    string
+	Setpgid   bool
+	Forwarded bool
+	Cred      *syscall.Credential
 }
 
 // ErrUnsupported is returned by Start where there is no ghost stub:

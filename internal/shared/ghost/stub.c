@@ -57,7 +57,13 @@ typedef unsigned char u8;
 #define SIG_BLOCK 0
 #define SIG_UNBLOCK 1
 #define SIG_SETMASK 2
+#define SIGHUP 1
+#define SIGINT 2
+#define SIGQUIT 3
 #define SIGKILL 9
+#define SIGUSR1 10
+#define SIGUSR2 12
+#define SIGTERM 15
 #define SIGCHLD 17
 #define SIGCONT 18
 #define SIGTSTP 20
@@ -70,6 +76,7 @@ typedef unsigned char u8;
 #define SFD_CLOEXEC 0x80000
 #define SOL_SOCKET 1
 #define SCM_RIGHTS 1
+#define SI_KERNEL 0x80
 #define MSG_NOSIGNAL 0x4000
 #define MSG_DONTWAIT 0x40
 #define MSG_TRUNC 0x20
@@ -104,7 +111,7 @@ typedef unsigned char u8;
 #define CMD_SETSID 6
 #define EXEC_MAX 4096 /* bytes of a CMD_EXEC argv (wire.go's MaxExecArgv) */
 #define EXEC_ARGS 256 /* args of a CMD_EXEC argv (wire.go's MaxExecArgs) */
-#define EXEC_ENV 512  /* room for the three variables of a resumed ghost */
+#define EXEC_ENV 512  /* room for the four variables of a resumed ghost */
 #define EXEC_BUF 8192 /* argv, environment and their pointers */
 #define EVENT_SIGNAL 1
 #define VERSION 1
@@ -113,6 +120,7 @@ typedef unsigned char u8;
 #define GROUP_FD 4
 #define REQ_START 1
 #define REQ_SETPGID 1
+#define REQ_FORWARDED 2
 #define REPLY_CLONED 1
 #define REPLY_RUNNING 2
 #define REPLY_FAILED 3
@@ -493,7 +501,7 @@ static u8 *take(struct arena *a)
 	return a->base + (a->next - 1) * SLICE;
 }
 
-static void ghost(const char *path, struct hello *h, long ctl);
+static void ghost(const char *path, struct hello *h, long ctl, u32 flags);
 
 /*
  * sibling is a new ghost's start, on its own slice. It shares the
@@ -523,7 +531,7 @@ static __attribute__((noreturn, used)) void sibling(struct spec *p)
 	if (sys3(SYS_close_range, 3, ~0U, 0) < 0)
 		for (fd = 3; fd < 64; fd++)
 			sys1(SYS_close, fd);
-	ghost(p->path, &p->h, -1);
+	ghost(p->path, &p->h, -1, p->flags);
 }
 
 /*
@@ -544,7 +552,7 @@ static __attribute__((noreturn, used)) void forked(struct spec *p)
 		for (fd = 0; fd < 64; fd++)
 			sys1(SYS_close, fd);
 	}
-	ghost(p->path, &p->h, -1);
+	ghost(p->path, &p->h, -1, 0);
 }
 
 /*
@@ -660,18 +668,30 @@ static __attribute__((noinline)) long serve(int ctl, struct arena *a, const char
 	return 0;
 }
 
-static __attribute__((noreturn, noinline)) void relay(const char *path, long s, long ctl);
+static __attribute__((noreturn, noinline)) void relay(const char *path, long s, long ctl, u32 flags);
 static __attribute__((noinline)) long connect_hello(const char *path, struct hello *h);
+
+/*
+ * The signals a caller that forwards (REQ_FORWARDED) passes on to its
+ * ghosts itself: bpsh's. A terminal sends them (^C, ^\, hangup) to its
+ * whole foreground process group, bpsh and its ghosts alike; bpsh passes
+ * its copy on through the master, so the ghost drops the kernel's (si_code
+ * SI_KERNEL) and each reaches the remote process once. One sent with
+ * kill to the ghost is SI_USER, and relayed.
+ */
+#define FORWARDED_SIGS (1UL << (SIGHUP - 1) | 1UL << (SIGINT - 1) | 1UL << (SIGQUIT - 1) | \
+			1UL << (SIGUSR1 - 1) | 1UL << (SIGUSR2 - 1) | 1UL << (SIGTERM - 1))
 
 /*
  * ghost is a ghost's life from its connection on: it connects to the
  * master at path, says hello with h and its fds 0-2 in h->fdmask, and
  * relays. The connection is made in a frame of its own, gone before the
- * relay's: a sibling's stack is a slice of a kilobyte.
+ * relay's: a sibling's stack is a slice of a kilobyte. flags are the
+ * request's (REQ_FORWARDED matters here).
  */
-static __attribute__((noreturn, noinline)) void ghost(const char *path, struct hello *h, long ctl)
+static __attribute__((noreturn, noinline)) void ghost(const char *path, struct hello *h, long ctl, u32 flags)
 {
-	relay(path, connect_hello(path, h), ctl);
+	relay(path, connect_hello(path, h), ctl, flags);
 }
 
 /* connect_hello connects to the master at path and says hello with h; returns the socket. */
@@ -751,9 +771,10 @@ static void readall(long s, u8 *b, u64 n)
  * process for the master and for its parent: same PID, children, process
  * group, signal mask and pending signals. A failed exec leaves it as it
  * was. A sibling leaves its group's memory so (its slot is freed, as at
- * its exit): it pays for pages of its own from then on.
+ * its exit): it pays for pages of its own from then on. REQ_FORWARDED
+ * goes on as BPROC_GHOST_FORWARDED, as bpsh's ghosts get it.
  */
-static __attribute__((noinline)) void reexec(const char *path, long s, long ctl, u32 n)
+static __attribute__((noinline)) void reexec(const char *path, long s, long ctl, u32 flags, u32 n)
 {
 	long buf = sys6(SYS_mmap, 0, EXEC_BUF, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	char *b = (char *)buf, *e, **argv, **envp;
@@ -786,13 +807,18 @@ static __attribute__((noinline)) void reexec(const char *path, long s, long ctl,
 	cat(e, &k, EXEC_ENV, "BPROC_GHOST_FD=");
 	catnum(e, &k, EXEC_ENV, s);
 	e[k++] = 0;
-	envp[2] = 0;
+	i = 2;
 	if (ctl >= 0) {
-		envp[2] = e + k;
+		envp[i++] = e + k;
 		cat(e, &k, EXEC_ENV, "BPROC_GHOST_GROUP=1");
 		e[k++] = 0;
-		envp[3] = 0;
 	}
+	if (flags & REQ_FORWARDED) {
+		envp[i++] = e + k;
+		cat(e, &k, EXEC_ENV, "BPROC_GHOST_FORWARDED=1");
+		e[k++] = 0;
+	}
+	envp[i] = 0;
 	if (argc > 0) {
 		sys3(SYS_fcntl, s, F_SETFD, 0);
 		sys3(SYS_execve, "/proc/self/exe", argv, envp);
@@ -806,7 +832,7 @@ static __attribute__((noinline)) void reexec(const char *path, long s, long ctl,
  * to die, and does what else it says. With ctl >= 0 the ghost is also a
  * template, serving requests for siblings on ctl.
  */
-static __attribute__((noreturn, noinline)) void relay(const char *path, long s, long ctl)
+static __attribute__((noreturn, noinline)) void relay(const char *path, long s, long ctl, u32 flags)
 {
 	struct arena a = {0};
 	long sfd, r;
@@ -839,6 +865,9 @@ static __attribute__((noreturn, noinline)) void relay(const char *path, long s, 
 				 * the remote parent gets its own SIGCHLD on the node.
 				 */
 				reap();
+			} else if (r == (long)sizeof si && si.code == SI_KERNEL && (flags & REQ_FORWARDED) &&
+				   si.signo <= 64 && (FORWARDED_SIGS & sigbit(si.signo))) {
+				/* The terminal's copy: the caller passes its own on. */
 			} else if (r == (long)sizeof si) {
 				if (send8((int)s, EVENT_SIGNAL, si.signo) < 0)
 					die(SIGKILL); /* the master is gone */
@@ -881,7 +910,7 @@ static __attribute__((noreturn, noinline)) void relay(const char *path, long s, 
 				forkghost(path, tok);
 			}
 			if (c[0] == CMD_EXEC)
-				reexec(path, s, ctl, c[1]);
+				reexec(path, s, ctl, flags, c[1]);
 			/* Mirrored where the kernel lets the ghost: errors are not told. */
 			if (c[0] == CMD_SETPGID)
 				sys2(SYS_setpgid, 0, c[1]);
@@ -901,7 +930,8 @@ __attribute__((used, noreturn)) void start(long *sp)
 	long argc = sp[0];
 	char **argv = (char **)(sp + 1);
 	char **envp = argv + argc + 1;
-	const char *path, *tok, *group, *resume;
+	const char *path, *tok, *group, *resume, *fwd;
+	u32 flags = 0;
 	struct hello h = {{'B', 'P', 'G', '1'}, 0, {0}, VERSION, 0};
 	u64 i;
 	int fd;
@@ -931,6 +961,10 @@ __attribute__((used, noreturn)) void start(long *sp)
 	 * Exec'd by itself (reexec): connected already, on fd BPROC_GHOST_FD;
 	 * its only other fds are its stdio and a template's GROUP_FD.
 	 */
+	fwd = getenv(envp, "BPROC_GHOST_FORWARDED");
+	if (fwd && fwd[0] == '1' && !fwd[1])
+		flags |= REQ_FORWARDED;
+
 	resume = getenv(envp, "BPROC_GHOST_FD");
 	path = getenv(envp, "BPROC_GHOST_SOCK");
 	if (resume && path && *path) {
@@ -942,7 +976,7 @@ __attribute__((used, noreturn)) void start(long *sp)
 		sigdefault(SIGTSTP);
 		sigdefault(SIGTTIN);
 		sigdefault(SIGTTOU);
-		relay(path, rfd, group ? GROUP_FD : -1);
+		relay(path, rfd, group ? GROUP_FD : -1, flags);
 	}
 
 	if (group) {
@@ -981,7 +1015,7 @@ __attribute__((used, noreturn)) void start(long *sp)
 	if (i != 32 || tok[32])
 		fail("BPROC_GHOST_TOKEN is not 32 lowercase hex digits", 0, 0);
 
-	ghost(path, &h, group ? GROUP_FD : -1);
+	ghost(path, &h, group ? GROUP_FD : -1, flags);
 }
 
 /* The kernel enters here with argc at (%rsp); keep the ABI's alignment. */

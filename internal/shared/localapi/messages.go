@@ -30,6 +30,11 @@ const (
 	// bproc_currnode, true also after the caller moved.
 	OpWhere = "where"
 	OpWatch = "watch" // wait for the next change of the node table (bpstat -U)
+
+	// OpAttach (from a process on a node only) joins the connection to
+	// the stdio of a rank whose ghost the master started for it (Rank.PID):
+	// after the reply, the connection carries the rank's bytes raw.
+	OpAttach = "attach"
 	// OpAddNode adds a node for a MAC address to the configuration file
 	// and reloads it (bpctl --add-node; root only).
 	OpAddNode = "add-node"
@@ -58,7 +63,22 @@ type Request struct {
 	MAC    string  `json:"mac,omitempty"`  // OpAddNode
 	Node   *int    `json:"node,omitempty"` // OpMove: where to; OpNodeToken: for which node
 	VRfork *VRfork `json:"vrfork,omitempty"`
+	Attach *Attach `json:"attach,omitempty"`
 }
+
+// Attach is OpAttach's request: a rank's token and which of its streams.
+// StreamInOut carries stdin to the rank and its stdout back; StreamErr
+// its stderr.
+type Attach struct {
+	Token  string `json:"token"`
+	Stream int    `json:"stream"`
+}
+
+// Attach's streams.
+const (
+	StreamInOut = 0
+	StreamErr   = 2
+)
 
 // VRfork is OpVRfork's request: a node for each child of the caller.
 type VRfork struct {
@@ -204,6 +224,10 @@ type Proc struct {
 type Rank struct {
 	Node  int    `json:"node"`
 	Token string `json:"token,omitempty"`
+	// PID is set when the master started the rank's ghost itself: the
+	// caller is a process on a node, where no ghost of the master's can
+	// be its child. Its stdio is then reached with OpAttach.
+	PID   int    `json:"pid,omitempty"`
 	Error string `json:"error,omitempty"`
 	Code  Code   `json:"code,omitempty"` // Error's number, if it has one
 }

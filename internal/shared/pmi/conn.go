@@ -249,7 +249,12 @@ func (cs *conn) handle2(m *msg) (string, error) {
 		return format2(cmd, pairs...)
 	}
 	if m.cmd == "fullinit" {
-		id, _ := m.get("pmirank")
+		// The PMI_ID: MPICH's client sends it as pmirank, Slurm's
+		// libpmi2 (an older MPICH's client) as srcid.
+		id, ok := m.get("pmirank")
+		if !ok {
+			id, _ = m.get("srcid")
+		}
 		if err := cs.joined(id); err != nil {
 			return "", err
 		}

@@ -72,8 +72,9 @@ func TestRead2(t *testing.T) {
 	}
 }
 
-// TestPMI2Exchange: two ranks speak PMI-2 as MPICH's simple2pmi.c does
-// (a PMI-1 init first, then its framing) and get hydra's answers.
+// TestPMI2Exchange: three ranks speak PMI-2 as MPICH's simple2pmi.c does
+// (a PMI-1 init first, then its framing) and get hydra's answers; the
+// third shows its PMI_ID as Slurm's libpmi2 does (srcid, not pmirank).
 func TestPMI2Exchange(t *testing.T) {
 	s, err := New([]int{5, 5, 6})
 	if err != nil {
@@ -103,7 +104,9 @@ func TestPMI2Exchange(t *testing.T) {
 					t.Errorf("rank %d, %q: got %q, want %q", i, body, got, want)
 				}
 			}
-			ask("cmd=fullinit;pmirank="+env(s, i, "PMI_ID")+";threaded=FALSE;",
+			// MPICH sends the PMI_ID as pmirank, Slurm's libpmi2 as srcid.
+			idKey := map[bool]string{false: "pmirank", true: "srcid"}[i == 2]
+			ask("cmd=fullinit;"+idKey+"="+env(s, i, "PMI_ID")+";threaded=FALSE;",
 				fmt.Sprintf("cmd=fullinit-response;pmi-version=2;pmi-subversion=0;rank=%d;size=3;appnum=0;debugged=FALSE;pmiverbose=FALSE;rc=0;", i))
 			ask("cmd=job-getid;thrid=0x55;", "cmd=job-getid-response;thrid=0x55;jobid="+s.kvsName+";rc=0;")
 			ask("cmd=info-getjobattr;key=PMI_process_mapping;", "cmd=info-getjobattr-response;found=TRUE;value=(vector,(0,1,2),(1,1,1));rc=0;")
