@@ -212,17 +212,24 @@ func (s *Slave) session(ctx context.Context, conn ssh.Conn, chans <-chan ssh.New
 	stats, _ := readStats("/proc")
 	flags, _ := vmadump.ReadCPUFlags()
 	ok, payload, err := conn.SendRequest(wire.ReqHello, true, wire.Encode(wire.NodeHello{
-		Version: "bproc", Hostname: host, Kernel: unix.ByteSliceToString(uts.Release[:]), Local: s.cfg.Local, Diskless: s.cfg.Diskless, View: s.view != nil, Stats: stats, CPUFlags: flags,
+		Version: "bproc", Protocol: wire.Protocol, Hostname: host, Kernel: unix.ByteSliceToString(uts.Release[:]), Local: s.cfg.Local, Diskless: s.cfg.Diskless, View: s.view != nil, Stats: stats, CPUFlags: flags,
 	}))
-	if err != nil || !ok {
-		return fmt.Errorf("hello to master: refused (%v)", err)
+	if err != nil {
+		return fmt.Errorf("hello to master: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("hello to master: refused: %s", clipReason(payload))
 	}
 	interval := s.cfg.PingInterval
 	var hr wire.HelloReply
 	if wire.Decode("hello reply", payload, &hr) == nil && hr.PingInterval > 0 {
 		interval = hr.PingInterval
 	}
-	s.log.Info("connected to master", "master", s.cfg.Master, "ping", interval)
+	proto, err := wire.Speak(hr.Protocol)
+	if err != nil {
+		return fmt.Errorf("hello to master: %w", err)
+	}
+	s.log.Info("connected to master", "master", s.cfg.Master, "ping", interval, "protocol", proto)
 	s.mu.Lock()
 	s.conn = conn
 	s.mu.Unlock()
@@ -370,4 +377,14 @@ func sessionOf(pid int) int {
 		return -1
 	}
 	return sid
+}
+
+// clipReason is a master's reason for a refusal, as a node logs it: one
+// line, and not all of a master gone wrong.
+func clipReason(b []byte) string {
+	const max = 300
+	if len(b) > max {
+		b = b[:max]
+	}
+	return strings.ToValidUTF8(strings.ReplaceAll(string(b), "\n", " "), "?")
 }

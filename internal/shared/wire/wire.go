@@ -247,7 +247,10 @@ type Started struct {
 
 // NodeHello is what a node tells the master about itself.
 type NodeHello struct {
-	Version  string `json:"version"`
+	Version string `json:"version"`
+	// Protocol is the newest protocol version the node speaks (0: 1,
+	// a node from before versions).
+	Protocol int    `json:"protocol,omitempty"`
 	Hostname string `json:"hostname"`
 	Kernel   string `json:"kernel"`
 	Local    bool   `json:"local"` // a namespace node on the master's machine
@@ -292,6 +295,9 @@ type HelloReply struct {
 	// PingInterval is how often the node pings the master; a master silent
 	// for two intervals (BProc's pingtimeout) is given up.
 	PingInterval time.Duration `json:"ping_interval"`
+	// Protocol is the version the master chose to speak with the node
+	// (0: 1, a master from before versions).
+	Protocol int `json:"protocol,omitempty"`
 }
 
 // NodeStats is what bpstat -l shows of a node beyond its state (what
