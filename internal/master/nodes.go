@@ -215,7 +215,16 @@ func (m *Master) nodeRequests(n *node, sc *ssh.ServerConn, reqs <-chan *ssh.Requ
 				m.changedLocked()
 			}
 			m.mu.Unlock()
-			r.Reply(true, wire.Encode(wire.HelloReply{PingInterval: m.cfg.PingInterval, Protocol: proto}))
+			reply := wire.HelloReply{PingInterval: m.cfg.PingInterval, Protocol: proto}
+			var back []*proc
+			if current && proto >= 2 {
+				back = m.takeBack(n, h.Kept, log)
+				reply.Grace, reply.Resume = m.cfg.NodeGrace, pids(back)
+			}
+			r.Reply(true, wire.Encode(reply))
+			for _, p := range back {
+				m.routines.Go(func() { p.resume(sc) })
+			}
 			if current {
 				once.Do(func() { close(helloed) })
 				m.routines.Go(func() { m.setUpNode(n, sc, log) })

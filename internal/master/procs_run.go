@@ -181,6 +181,8 @@ type proc struct {
 	// running (see send).
 	queue   []func()
 	sending bool
+
+	rs resumeState // taken back after a lost connection (procs_resume.go)
 }
 
 // serveGhost takes a ghost from hello to exit.

@@ -264,6 +264,9 @@ type NodeHello struct {
 	// CPUFlags are the node's CPU features (/proc/cpuinfo): a process
 	// moves only to a CPU that has what its C library chose code for.
 	CPUFlags []string `json:"cpu_flags,omitempty"`
+	// Kept are the ghost PIDs of the processes the node kept through a
+	// lost connection (protocol 2), waiting for a ChanResume.
+	Kept []int `json:"kept,omitempty"`
 }
 
 // FilesRequest says whose files a node wants: the master serves them as
@@ -298,6 +301,12 @@ type HelloReply struct {
 	// Protocol is the version the master chose to speak with the node
 	// (0: 1, a master from before versions).
 	Protocol int `json:"protocol,omitempty"`
+	// Grace is how long the node keeps its processes when it loses the
+	// master (protocol 2; 0: it ends them at once, as protocol 1).
+	Grace time.Duration `json:"grace,omitempty"`
+	// Resume are those of NodeHello.Kept the master takes back, each
+	// with a ChanResume; the node ends the others.
+	Resume []int `json:"resume,omitempty"`
 }
 
 // NodeStats is what bpstat -l shows of a node beyond its state (what
