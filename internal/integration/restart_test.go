@@ -184,3 +184,33 @@ func waitCmd(cmd *exec.Cmd, d time.Duration) error {
 	defer t.Stop()
 	return cmd.Wait()
 }
+
+// TestMasterPauseBigOutput: output written while the master is away is
+// held on the node up to its bound, then the writer blocks; once the
+// master is back every byte arrives, in order, once.
+func TestMasterPauseBigOutput(t *testing.T) {
+	c := startCluster(t, 1, "--no-diskless", "--node-grace", "60s")
+	var out syncBuffer
+	// 2.7 MB, more than the node holds (1 MiB and a pipe), written from
+	// the second second of the pause on.
+	cmd := c.command("bpsh", "0", "sh", "-c", "sleep 1; seq 1 400000")
+	cmd.Stdout = &out
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitProcs(t, c, 1)
+	pauseMaster(t, c, 5*time.Second)
+	if err := waitCmd(cmd, 30*time.Second); err != nil {
+		t.Fatalf("bpsh: %v; %d bytes of output", err, len(out.String()))
+	}
+	want, err := exec.Command("seq", "1", "400000").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != string(want) {
+		t.Errorf("output: %d bytes, want seq's %d, the same", len(got), len(want))
+	}
+	c.waitLog(t, regexp.MustCompile(`remote process taken back`))
+}
