@@ -20,6 +20,10 @@ import (
 // Nothing is dropped.
 const maxUnacked = 1 << 20
 
+// maxWrite bounds one write to the channel, so that what was sent is
+// counted as it goes.
+const maxWrite = 128 << 10
+
 // lostWait is how long the end of a channel waits to learn whether its
 // connection was lost (the process is kept) or the master closed it (the
 // ghost is gone: so is the process). A lost connection's channels end
@@ -199,7 +203,9 @@ func (l *link) ack(a wire.Ack) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	o := &l.out[a.Stream-1]
-	if a.Offset <= o.base || a.Offset > o.sent {
+	// A write in progress may be acknowledged in part before it returns
+	// (its sent is counted then): what the buffer holds is the bound.
+	if a.Offset <= o.base || a.Offset > o.end() {
 		return
 	}
 	o.buf = o.buf[a.Offset-o.base:]
@@ -281,6 +287,7 @@ func (l *link) drain(i int) {
 		// Written unlocked: an ack moves the front, an append writes past
 		// the end, neither touches these bytes.
 		data := o.buf[o.sent-o.base:]
+		data = data[:min(len(data), maxWrite)]
 		l.mu.Unlock()
 		var w io.Writer = ch
 		if i == 1 {
