@@ -31,19 +31,20 @@ import (
 // The flags without a default here take theirs from the configuration
 // file (BProc's keywords), and override it when given.
 type cli struct {
-	Config      string        `placeholder:"FILE" help:"Configuration file (default ${config}, if it exists)."`
-	Socket      string        `env:"BPROC_SOCKET" default:"${socket}" help:"Unix socket for tools and ghosts."`
-	Listen      string        `placeholder:"ADDR" help:"TCP address nodes connect to (default :bprocport, ${port})."`
-	StateDir    string        `placeholder:"DIR" help:"Keys and node settings (default statedir, ${statedir})."`
-	LocalNodes  int           `help:"Start this many namespace nodes on this machine."`
-	Diskless    bool          `default:"true" negatable:"" help:"Local nodes have a root of their own, with nothing of the master's: their processes see the master's files through a view fetched as it is read, and write to the node. --no-diskless binds the master's directories into their roots read-only instead."`
-	PushOnly    bool          `help:"Diskless nodes without the view: the programs (executable, interpreter, libraries) are pushed to the node's root as they are run."`
-	Nodes       int           `help:"Nodes 0 to N-1 exist, beside those of the config (default: --local-nodes)."`
-	PingTimeout time.Duration `help:"A node silent this long is down; nodes are pinged every half of it (default pingtimeout, ${pingtimeout})."`
-	NodeUpDir   string        `placeholder:"DIR" help:"Scripts run on each node, as root, before it is up (default nodeupdir, ${nodeupdir})."`
-	BootOnly    bool          `help:"Run only the boot services (DHCP, TFTP, HTTP) of the config, for debugging."`
-	Verbose     bool          `short:"v" help:"Log debug messages."`
-	Metrics     string        `placeholder:"ADDR" help:"Serve /metrics (Prometheus text format) on ADDR, e.g. 127.0.0.1:9464 (default metrics of the file; none)."`
+	Config      string         `placeholder:"FILE" help:"Configuration file (default ${config}, if it exists)."`
+	Socket      string         `env:"BPROC_SOCKET" default:"${socket}" help:"Unix socket for tools and ghosts."`
+	Listen      string         `placeholder:"ADDR" help:"TCP address nodes connect to (default :bprocport, ${port})."`
+	StateDir    string         `placeholder:"DIR" help:"Keys and node settings (default statedir, ${statedir})."`
+	LocalNodes  int            `help:"Start this many namespace nodes on this machine."`
+	Diskless    bool           `default:"true" negatable:"" help:"Local nodes have a root of their own, with nothing of the master's: their processes see the master's files through a view fetched as it is read, and write to the node. --no-diskless binds the master's directories into their roots read-only instead."`
+	PushOnly    bool           `help:"Diskless nodes without the view: the programs (executable, interpreter, libraries) are pushed to the node's root as they are run."`
+	Nodes       int            `help:"Nodes 0 to N-1 exist, beside those of the config (default: --local-nodes)."`
+	PingTimeout time.Duration  `help:"A node silent this long is down; nodes are pinged every half of it (default pingtimeout, ${pingtimeout})."`
+	NodeGrace   *time.Duration `help:"A node that lost the master keeps its processes this long, waiting for a master to take them back; 0 ends them at once (default nodegrace, ${nodegrace})."`
+	NodeUpDir   string         `placeholder:"DIR" help:"Scripts run on each node, as root, before it is up (default nodeupdir, ${nodeupdir})."`
+	BootOnly    bool           `help:"Run only the boot services (DHCP, TFTP, HTTP) of the config, for debugging."`
+	Verbose     bool           `short:"v" help:"Log debug messages."`
+	Metrics     string         `placeholder:"ADDR" help:"Serve /metrics (Prometheus text format) on ADDR, e.g. 127.0.0.1:9464 (default metrics of the file; none)."`
 }
 
 // Main runs the master until ctx is cancelled.
@@ -60,6 +61,9 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	}
 	if c.PingTimeout != 0 && c.PingTimeout < 200*time.Millisecond {
 		return &applets.UsageError{Err: fmt.Errorf("--ping-timeout %s: want at least 200ms", c.PingTimeout)}
+	}
+	if c.NodeGrace != nil && *c.NodeGrace < 0 {
+		return &applets.UsageError{Err: fmt.Errorf("--node-grace %s: want 0 or more", *c.NodeGrace)}
 	}
 	if c.Metrics != "" {
 		if err := config.CheckMetricsAddr(c.Metrics); err != nil {
@@ -148,6 +152,10 @@ func (c *cli) masterConfig(file *config.Config, path, bin string, log *slog.Logg
 		timeout = file.PingTimeout
 	}
 	mc.PingInterval = timeout / 2
+	mc.NodeGrace = file.NodeGrace
+	if c.NodeGrace != nil {
+		mc.NodeGrace = *c.NodeGrace
+	}
 	return mc
 }
 

@@ -61,5 +61,5 @@ func Manual() applets.Manual {
 func vars() kong.Vars {
 	return kong.Vars{"socket": localapi.DefaultSocket, "config": config.DefaultPath,
 		"port": strconv.Itoa(wire.DefaultPort), "statedir": config.DefaultStateDir,
-		"pingtimeout": config.DefaultPingTimeout.String(), "nodeupdir": config.DefaultNodeUpDir}
+		"pingtimeout": config.DefaultPingTimeout.String(), "nodegrace": wire.DefaultGrace.String(), "nodeupdir": config.DefaultNodeUpDir}
 }

@@ -196,7 +196,8 @@ func TestNodeUp(t *testing.T) {
 }
 
 func TestNodeFailure(t *testing.T) {
-	c := startCluster(t, 2)
+	// nodegrace 0: the node is given up at once (TestMasterPause: kept).
+	c := startCluster(t, 2, "--node-grace", "0")
 	sleeper := c.startBpsh(t, "0", "sleep", "305.5")
 	waitRemote(t, "sleep", "305.5")
 	survivor := c.startBpsh(t, "1", "sleep", "2.5")

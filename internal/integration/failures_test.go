@@ -108,7 +108,8 @@ func TestSlaveKilled(t *testing.T) {
 // untouched. Woken up (SIGCONT), the same bpslave finds its connection
 // gone, kills its remote processes and comes back up with none.
 func TestSilentNode(t *testing.T) {
-	c := startCluster(t, 3)
+	// nodegrace 0: the node is given up at once (TestMasterPause: kept).
+	c := startCluster(t, 3, "--node-grace", "0")
 	states := recordStates(t, c)
 	slave := c.nodePID(t, 0)
 	t.Cleanup(func() { syscall.Kill(slave, syscall.SIGCONT) }) // before the cluster stops
@@ -191,7 +192,8 @@ func TestSilentNode(t *testing.T) {
 // wakes, the ghosts die as killed by SIGKILL and the nodes come back up
 // empty.
 func TestMasterSilent(t *testing.T) {
-	c := startCluster(t, 2)
+	// nodegrace 0: the processes end at once (TestMasterPause: kept).
+	c := startCluster(t, 2, "--node-grace", "0")
 	master := c.master.Process.Pid
 	slaves := []int{c.nodePID(t, 0), c.nodePID(t, 1)}
 

@@ -50,6 +50,10 @@ type Config struct {
 	// PingInterval is how often nodes are pinged; a node silent for two
 	// intervals is down: BProc's pingtimeout is two intervals (30 s).
 	PingInterval time.Duration
+	// NodeGrace is how long a node that lost this master keeps its
+	// processes, and how long the master keeps their ghosts waiting for
+	// it to come back (wire.HelloReply.Grace; 0: they end at once).
+	NodeGrace time.Duration
 	// NodeUpDir holds the scripts that set a node up between boot and up
 	// (BProc's node_up); a missing directory means none. Empty: the
 	// running config file's nodeupdir, so that a SIGHUP changes it.

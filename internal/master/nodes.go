@@ -32,6 +32,7 @@ type node struct {
 	conn  *ssh.ServerConn // nil while down
 	addr  string
 	hello wire.NodeHello
+	proto int             // the protocol version spoken with the node (wire.Speak)
 	stats *wire.NodeStats // last reported; nil while down
 	procs map[int]*proc
 	// filesSent counts the bytes of the master's files sent to the node
@@ -200,14 +201,33 @@ func (m *Master) nodeRequests(n *node, sc *ssh.ServerConn, reqs <-chan *ssh.Requ
 				r.Reply(false, nil)
 				continue
 			}
+			proto, err := wire.Speak(h.Protocol)
+			if err != nil {
+				// One line, to the log and to the node, which logs it
+				// too; the node's other connections are not touched.
+				why := fmt.Sprintf("node %d: %v", n.num, err)
+				log.Warn("refused node hello", "reason", why)
+				r.Reply(false, []byte(why))
+				sc.Close()
+				continue
+			}
 			m.mu.Lock()
 			current := n.conn == sc
 			if current {
-				n.hello, n.stats = h, &h.Stats
+				n.hello, n.stats, n.proto = h, &h.Stats, proto
 				m.changedLocked()
 			}
 			m.mu.Unlock()
-			r.Reply(true, wire.Encode(wire.HelloReply{PingInterval: m.cfg.PingInterval}))
+			reply := wire.HelloReply{PingInterval: m.cfg.PingInterval, Protocol: proto}
+			var back []*proc
+			if current && proto >= 2 {
+				back = m.takeBack(n, h.Kept, log)
+				reply.Grace, reply.Resume = m.cfg.NodeGrace, pids(back)
+			}
+			r.Reply(true, wire.Encode(reply))
+			for _, p := range back {
+				m.routines.Go(func() { p.resume(sc) })
+			}
 			if current {
 				once.Do(func() { close(helloed) })
 				m.routines.Go(func() { m.setUpNode(n, sc, log) })

@@ -39,12 +39,13 @@ func (p *proc) relay(ch ssh.Channel, reqs <-chan *ssh.Request, outs outputStream
 	p.ch = ch
 	p.mu.Unlock()
 	r := &relayRun{ch: ch}
+	p.rs.outs = outs
 	r.in = p.pumpIn(ch)
 	if outs.stdout {
-		r.out.Go(func() { p.pumpOut(p.files[1], ch) })
+		r.out.Go(func() { p.pumpOut(p.files[1], p.countOut(ch, 1)) })
 	}
 	if outs.stderr {
-		r.out.Go(func() { p.pumpOut(p.files[2], ch.Stderr()) })
+		r.out.Go(func() { p.pumpOut(p.files[2], p.countOut(ch, 2)) })
 	}
 	p.m.reqs.watch(reqs, func(req *ssh.Request) { p.request(r, req) }, func() { go p.ended(r) })
 }
@@ -72,6 +73,16 @@ func (p *proc) ended(r *relayRun) {
 	gone, next := p.ghostGone, p.next
 	p.next = nil
 	p.mu.Unlock()
+	if !gone && next == nil && r.status == nil {
+		// The connection was lost: a node that keeps its processes may
+		// come back with it (procs_resume.go).
+		if p.awaitResume() {
+			return
+		}
+		p.mu.Lock()
+		gone = p.ghostGone
+		p.mu.Unlock()
+	}
 	var s wire.ExitStatus
 	var why error
 	switch {
@@ -108,6 +119,9 @@ func (p *proc) request(r *relayRun, req *ssh.Request) {
 	case wire.ReqExit:
 		if s, err := wire.UnmarshalExitStatus(req.Payload); err == nil {
 			r.status = &s
+			p.rs.mu.Lock()
+			p.rs.exited = true
+			p.rs.mu.Unlock()
 		} else {
 			p.m.log.Warn("bad exit status from node", "node", p.rank.node, "pid", p.pid, "err", err)
 		}
@@ -158,8 +172,15 @@ func (p *proc) onGhost() {
 		p.mu.Lock()
 		ch := p.ch
 		p.mu.Unlock()
-		ch.Close()
+		if ch != nil {
+			ch.Close()
+		}
 	})
+	// A relay waiting for its node to come back gives up.
+	select {
+	case p.rs.nextChan() <- resumed{}:
+	default:
+	}
 }
 
 // readGhost relays what the ghost has said since it was last read dry (the
@@ -197,8 +218,16 @@ func (p *proc) readGhost() (gone bool) {
 // signal delivers sig to the remote process, after what was queued before.
 func (p *proc) signal(sig syscall.Signal) {
 	p.send(func() {
-		if ch := p.channel(); ch != nil {
-			ch.SendRequest(wire.ReqSignal, false, wire.MarshalSignal(sig))
+		ch := p.channel()
+		if ch == nil {
+			p.hold(sig) // its node is away: sent when it is back
+			return
+		}
+		// A node that keeps its processes answers: a signal sent into a
+		// connection that turns out lost is held, and sent again.
+		keeps := p.keeps()
+		if _, err := ch.SendRequest(wire.ReqSignal, keeps, wire.MarshalSignal(sig)); err != nil && keeps {
+			p.hold(sig)
 		}
 	})
 }

@@ -190,6 +190,8 @@ type proc struct {
 	queue   []func()
 	sending bool
 	execd   bool // it exec'd on its node: its ghost shows its argv (procs_space_change.go)
+
+	rs resumeState // taken back after a lost connection (procs_resume.go)
 }
 
 // serveGhost takes a ghost from hello to exit.

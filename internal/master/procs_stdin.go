@@ -55,7 +55,7 @@ var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c
 // EOF at once.
 func (p *proc) pumpIn(ch ssh.Channel) *stdinCopy {
 	if !p.hasStdin() {
-		p.send(func() { ch.CloseWrite() })
+		p.send(func() { closeStdin(ch) })
 		return &stdinCopy{done: closed, stopped: true, ended: true}
 	}
 	in := &stdinCopy{p: p, ch: ch, fd: -1, done: make(chan struct{})}
@@ -86,7 +86,7 @@ func (p *proc) pumpIn(ch ssh.Channel) *stdinCopy {
 	f.SetReadDeadline(time.Time{}) // the stop of the copy that fed the node before a move
 	go func() {
 		streamcopy.Copy(ch, f)
-		ch.CloseWrite()
+		closeStdin(ch)
 		in.mu.Lock()
 		in.end()
 		in.mu.Unlock()
@@ -140,7 +140,7 @@ func (in *stdinCopy) drain() {
 			_, werr = in.ch.Write((*buf)[:n])
 		}
 		if n <= 0 || werr != nil { // the end of stdin (or an error), or of the channel
-			in.ch.CloseWrite()
+			closeStdin(in.ch)
 			in.stop()
 			in.mu.Lock()
 			in.draining = false

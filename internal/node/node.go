@@ -82,6 +82,8 @@ type Slave struct {
 
 	space *space // the processes that the node's processes fork (space.go)
 
+	keeper keeper // the relays of the processes, kept through a lost master (resume.go)
+
 	selfOnce sync.Once
 	selfFile *os.File // s.self, open, for bpcp in the view
 }
@@ -117,9 +119,11 @@ func (s *Slave) Run(ctx context.Context) error {
 		if err == nil {
 			err = s.session(ctx, conn, chans, reqs, &started)
 		}
-		s.killAll()
-		if s.view != nil {
-			s.view.masterLost() // after the SIGKILLs: a process waiting on a file dies of one
+		if ctx.Err() != nil || !s.keeper.keepThroughLoss(s) {
+			s.killAll()
+			if s.view != nil {
+				s.view.masterLost() // after the SIGKILLs: a process waiting on a file dies of one
+			}
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -193,6 +197,11 @@ func (s *Slave) dial(ctx context.Context) (ssh.Conn, <-chan ssh.NewChannel, <-ch
 // the connection that pinned this node's key, with which nodeview dials.
 func (s *Slave) session(ctx context.Context, conn ssh.Conn, chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, started *bool) error {
 	defer conn.Close()
+	// lost tells the processes' relays that their channels ended with the
+	// connection, not by the master's close.
+	lost := make(chan struct{})
+	s.keeper.session(lost)
+	defer close(lost)
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	actions := make(chan string, 1)
@@ -212,17 +221,30 @@ func (s *Slave) session(ctx context.Context, conn ssh.Conn, chans <-chan ssh.New
 	stats, _ := readStats("/proc")
 	flags, _ := vmadump.ReadCPUFlags()
 	ok, payload, err := conn.SendRequest(wire.ReqHello, true, wire.Encode(wire.NodeHello{
-		Version: "bproc", Hostname: host, Kernel: unix.ByteSliceToString(uts.Release[:]), Local: s.cfg.Local, Diskless: s.cfg.Diskless, View: s.view != nil, Stats: stats, CPUFlags: flags,
+		Version: "bproc", Protocol: wire.Protocol, Hostname: host, Kernel: unix.ByteSliceToString(uts.Release[:]), Local: s.cfg.Local, Diskless: s.cfg.Diskless, View: s.view != nil, Stats: stats, CPUFlags: flags,
+		Kept: s.keeper.kept(),
 	}))
-	if err != nil || !ok {
-		return fmt.Errorf("hello to master: refused (%v)", err)
+	if err != nil {
+		return fmt.Errorf("hello to master: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("hello to master: refused: %s", clipReason(payload))
 	}
 	interval := s.cfg.PingInterval
 	var hr wire.HelloReply
 	if wire.Decode("hello reply", payload, &hr) == nil && hr.PingInterval > 0 {
 		interval = hr.PingInterval
 	}
-	s.log.Info("connected to master", "master", s.cfg.Master, "ping", interval)
+	proto, err := wire.Speak(hr.Protocol)
+	if err != nil {
+		return fmt.Errorf("hello to master: %w", err)
+	}
+	s.log.Info("connected to master", "master", s.cfg.Master, "ping", interval, "protocol", proto)
+	grace := hr.Grace
+	if proto < 2 {
+		grace = 0
+	}
+	s.keeper.helloed(s, grace, hr.Resume)
 	s.mu.Lock()
 	s.conn = conn
 	s.mu.Unlock()
@@ -249,6 +271,8 @@ func (s *Slave) session(ctx context.Context, conn ssh.Conn, chans <-chan ssh.New
 			go s.dumpProc(nc)
 		case wire.ChanAdopt:
 			go s.adopt(nc)
+		case wire.ChanResume:
+			go s.resume(nc, lost)
 		default:
 			nc.Reject(ssh.UnknownChannelType, "unknown channel type "+nc.ChannelType())
 		}
@@ -370,4 +394,14 @@ func sessionOf(pid int) int {
 		return -1
 	}
 	return sid
+}
+
+// clipReason is a master's reason for a refusal, as a node logs it: one
+// line, and not all of a master gone wrong.
+func clipReason(b []byte) string {
+	const max = 300
+	if len(b) > max {
+		b = b[:max]
+	}
+	return strings.ToValidUTF8(strings.ReplaceAll(string(b), "\n", " "), "?")
 }

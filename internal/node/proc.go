@@ -3,9 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"sync"
 	"syscall"
 	"time"
 
@@ -14,7 +12,6 @@ import (
 
 	"github.com/bproc/bproc/internal/shared/asuser"
 	"github.com/bproc/bproc/internal/shared/spawn"
-	"github.com/bproc/bproc/internal/shared/streamcopy"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -127,7 +124,7 @@ func (s *Slave) startProc(nc ssh.NewChannel) {
 	if warning != "" {
 		ch.SendRequest(wire.ReqWarning, false, []byte(warning))
 	}
-	s.relay(pid, ch, reqs, st, done)
+	s.relay(ps.PID, pid, ch, reqs, st, done)
 }
 
 // startLocked starts the process with the ghost's PID, or any PID when that
@@ -175,62 +172,11 @@ func rejectReason(err error) ssh.RejectionReason {
 }
 
 // relay moves stdin, stdout, stderr, signals and window sizes until the
-// process has ended and its output is drained, then reports the status.
-func (s *Slave) relay(pid int, ch ssh.Channel, reqs <-chan *ssh.Request, st *stdio, done <-chan unix.WaitStatus) {
+// process has ended and its output is drained, then reports the status
+// (link.go; ghost is the ghost's PID, which names it to a resume).
+func (s *Slave) relay(ghost, pid int, ch ssh.Channel, reqs <-chan *ssh.Request, st *stdio, done <-chan unix.WaitStatus) {
 	defer s.forget(pid)
 	defer st.closeOurEnds()
-	masterGone := make(chan struct{})
-	go func() {
-		for r := range reqs {
-			switch r.Type {
-			case wire.ReqSignal:
-				if sig, err := wire.UnmarshalSignal(r.Payload); err == nil {
-					s.reaper.Signal(pid, sig)
-				}
-			case wire.ReqWindow:
-				var w wire.Window
-				if st.pty != nil && wire.Decode(r.Type, r.Payload, &w) == nil {
-					unix.IoctlSetWinsize(int(st.pty.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: w.Rows, Col: w.Cols})
-				}
-			}
-			if r.WantReply {
-				r.Reply(false, nil)
-			}
-		}
-		// The master closed the channel: the ghost is gone, so is the process.
-		close(masterGone)
-		s.reaper.Signal(pid, syscall.SIGKILL)
-	}()
-	st.pumpIn(ch)
-	var out sync.WaitGroup
-	out.Go(func() { copyOut(ch, st.stdout) })
-	out.Go(func() { copyOut(ch.Stderr(), st.stderr) })
-	var ws unix.WaitStatus
-	select {
-	case ws = <-done:
-	case <-masterGone:
-		ws = <-done
-		ch.Close()
-		return
-	}
-	drained := make(chan struct{})
-	go func() { out.Wait(); close(drained) }()
-	select {
-	case <-drained:
-	case <-time.After(drainGrace):
-		st.closeOurEnds() // unblocks the copies
-		<-drained
-	}
-	ch.SendRequest(wire.ReqExit, false, wire.FromWait(ws).Marshal())
-	ch.CloseWrite()
-	ch.Close()
-}
-
-// copyOut copies a pipe or pseudo-terminal to the channel. EIO from a
-// pseudo-terminal whose other side has closed is its end of file.
-func copyOut(w io.Writer, r *os.File) {
-	if r == nil {
-		return
-	}
-	streamcopy.Copy(w, r)
+	l, lost := s.keeper.add(s, ghost, pid, st)
+	l.run(ch, reqs, lost, done)
 }

@@ -47,6 +47,9 @@ type Config struct {
 	Interfaces  []Interface
 	Port        int           // bprocport
 	PingTimeout time.Duration // pingtimeout
+	// NodeGrace is how long a node that lost the master keeps its
+	// processes (nodegrace; 0: it ends them at once, as BProc did).
+	NodeGrace time.Duration
 	// Masters are "host:port", from master lines in order, the port
 	// defaulting to Port: where nodes are to find the master. Names are
 	// not resolved.
@@ -109,6 +112,7 @@ func Default() *Config {
 	return &Config{
 		Port:        wire.DefaultPort,
 		PingTimeout: DefaultPingTimeout,
+		NodeGrace:   wire.DefaultGrace,
 		StateDir:    DefaultStateDir,
 		NodeUpDir:   DefaultNodeUpDir,
 	}

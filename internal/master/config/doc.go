@@ -23,6 +23,7 @@
 //	kernel FILE                 kernel that netbooted nodes run
 //	modules DIR|NAME...         module tree and NIC modules for the node image
 //	cachesize SIZE              node file cache limit, K/M/G/T suffixes (0: none)
+//	nodegrace SECONDS           a node keeps its processes this long without a master (600; 0: none)
 //
 // Accepted for BProc 4 configs and ignored, each noted in Config.Notes:
 // allowinsecureports, logfacility, slavetimesync, slave.

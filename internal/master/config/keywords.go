@@ -46,6 +46,7 @@ var keywords = map[string]keyword{
 	"pushsetid": {"pushsetid yes|no", 1, 1, true, parsePushSetID},
 	"maxprocs":  {"maxprocs COUNT", 1, 1, true, parseMaxProcs},
 	"tmpsize":   {"tmpsize SIZE", 1, 1, true, parseTmpSize},
+	"nodegrace": {"nodegrace SECONDS", 1, 1, true, parseNodeGrace},
 
 	// BProc 4's, meaningless here: see each note.
 	"allowinsecureports": {"allowinsecureports", 0, 0, false, func(p *parser, _ []string) {
@@ -334,4 +335,14 @@ func isDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// parseNodeGrace: how long a node keeps its processes without a master.
+func parseNodeGrace(p *parser, args []string) {
+	n, ok := parseUint(args[0], maxPingTimeout)
+	if !ok {
+		p.errorf("%q is not a number of seconds from 0 to %d", args[0], maxPingTimeout)
+		return
+	}
+	p.cfg.NodeGrace = time.Duration(n) * time.Second
 }

@@ -66,6 +66,7 @@ func TestExampleConfig(t *testing.T) {
 		Interfaces:    []Interface{{"eth1", netip.MustParsePrefix("10.0.4.1/24")}},
 		Port:          2223,
 		PingTimeout:   20 * time.Second,
+		NodeGrace:     10 * time.Minute,
 		Masters:       []string{"10.0.4.1:2223"},
 		Libraries:     []string{"/lib/ld-linux*", "/lib/x86_64-linux-gnu/libc.so*"},
 		BootFile:      bootImg,

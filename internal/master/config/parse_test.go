@@ -37,6 +37,9 @@ var goodLines = []struct {
 		[]Interface{{Name: "eth1"}, {"eth2", netip.MustParsePrefix("10.1.0.1/16")}}},
 
 	{"pingtimeout", "pingtimeout 2", func(c *Config) any { return c.PingTimeout }, 2 * time.Second},
+	{"nodegrace", "nodegrace 5", func(c *Config) any { return c.NodeGrace }, 5 * time.Second},
+	{"nodegrace 0", "nodegrace 0", func(c *Config) any { return c.NodeGrace }, time.Duration(0)},
+	{"nodegrace default", "", func(c *Config) any { return c.NodeGrace }, 10 * time.Minute},
 	{"pingtimeout max", "pingtimeout 86400", func(c *Config) any { return c.PingTimeout }, 24 * time.Hour},
 	{"pingtimeout leading zero", "pingtimeout 010", func(c *Config) any { return c.PingTimeout }, 10 * time.Second},
 
@@ -222,6 +225,7 @@ var badLines = []struct {
 	{"bprocport -1", []string{`t:1: bprocport: "-1" is not a port number (1-65535)`}},
 	{"bprocport +80", []string{`t:1: bprocport: "+80" is not a port number (1-65535)`}},
 	{"bprocport bproc", []string{`t:1: bprocport: "bproc" is not a port number (1-65535)`}},
+	{"nodegrace 5m", []string{`t:1: nodegrace: "5m" is not a number of seconds from 0 to 86400`}},
 	{"pingtimeout 1", []string{`t:1: pingtimeout: "1" is not a number of seconds from 2 to 86400`}},
 	{"pingtimeout -5", []string{`t:1: pingtimeout: "-5" is not a number of seconds from 2 to 86400`}},
 	{"pingtimeout 30s", []string{`t:1: pingtimeout: "30s" is not a number of seconds from 2 to 86400`}},

@@ -247,7 +247,10 @@ type Started struct {
 
 // NodeHello is what a node tells the master about itself.
 type NodeHello struct {
-	Version  string `json:"version"`
+	Version string `json:"version"`
+	// Protocol is the newest protocol version the node speaks (0: 1,
+	// a node from before versions).
+	Protocol int    `json:"protocol,omitempty"`
 	Hostname string `json:"hostname"`
 	Kernel   string `json:"kernel"`
 	Local    bool   `json:"local"` // a namespace node on the master's machine
@@ -261,6 +264,9 @@ type NodeHello struct {
 	// CPUFlags are the node's CPU features (/proc/cpuinfo): a process
 	// moves only to a CPU that has what its C library chose code for.
 	CPUFlags []string `json:"cpu_flags,omitempty"`
+	// Kept are the ghost PIDs of the processes the node kept through a
+	// lost connection (protocol 2), waiting for a ChanResume.
+	Kept []int `json:"kept,omitempty"`
 }
 
 // FilesRequest says whose files a node wants: the master serves them as
@@ -292,6 +298,15 @@ type HelloReply struct {
 	// PingInterval is how often the node pings the master; a master silent
 	// for two intervals (BProc's pingtimeout) is given up.
 	PingInterval time.Duration `json:"ping_interval"`
+	// Protocol is the version the master chose to speak with the node
+	// (0: 1, a master from before versions).
+	Protocol int `json:"protocol,omitempty"`
+	// Grace is how long the node keeps its processes when it loses the
+	// master (protocol 2; 0: it ends them at once, as protocol 1).
+	Grace time.Duration `json:"grace,omitempty"`
+	// Resume are those of NodeHello.Kept the master takes back, each
+	// with a ChanResume; the node ends the others.
+	Resume []int `json:"resume,omitempty"`
 }
 
 // NodeStats is what bpstat -l shows of a node beyond its state (what

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"fmt"
 	"syscall"
 	"testing"
 )
@@ -87,4 +88,19 @@ func FuzzUnmarshalExitStatus(f *testing.F) {
 			t.Fatalf("round trip of %v = %v, %v", s, again, err)
 		}
 	})
+}
+
+func TestSpeak(t *testing.T) {
+	for _, tc := range []struct {
+		v, want int
+		err     string
+	}{
+		{0, 1, ""}, {1, 1, ""}, {Protocol, Protocol, ""},
+		{Protocol + 1, 0, fmt.Sprintf("protocol version %d is newer than this binary speaks; upgrade the master first (it speaks 1 to %d)", Protocol+1, Protocol)},
+	} {
+		got, err := Speak(tc.v)
+		if got != tc.want || (err == nil) != (tc.err == "") || err != nil && err.Error() != tc.err {
+			t.Errorf("Speak(%d) = %d, %v; want %d, %q", tc.v, got, err, tc.want, tc.err)
+		}
+	}
 }

@@ -1,0 +1,234 @@
+package master
+
+import (
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bproc/bproc/internal/shared/wire"
+)
+
+// A node of protocol 2 keeps its processes through a lost connection (a
+// master paused past the ping timeout, a network cut) for the grace time
+// (Config.NodeGrace); so does the master their ghosts. The channel of such
+// a process ends without an exit status; instead of "Slave node died" its
+// relay waits for the node to come back: the node's hello lists what it
+// kept (wire.NodeHello.Kept), the master answers which of those it takes
+// back (wire.HelloReply.Resume) and opens a wire.ChanResume for each, with
+// the bytes of output it has, and the relay goes on on that channel.
+// Signals to the ghost meanwhile are held and sent once it is back.
+
+// resumeState is a process's part of that.
+type resumeState struct {
+	// out counts the bytes of stdout and stderr received from the node:
+	// where a resume goes on from.
+	out [2]atomic.Int64
+	// outs are the streams the node sends (relay's): a resume's too.
+	outs outputStreams
+
+	mu      sync.Mutex
+	next    chan resumed // a ChanResume for the process, or nil if the node lost it
+	exited  bool         // the node sent the exit status: nothing to resume
+	dropped bool         // the node came back without it
+	held    []syscall.Signal
+}
+
+type resumed struct {
+	ch   ssh.Channel
+	reqs <-chan *ssh.Request
+}
+
+func (rs *resumeState) nextChan() chan resumed {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.next == nil {
+		rs.next = make(chan resumed, 1)
+	}
+	return rs.next
+}
+
+// counted is one output stream from the node: counted, and acknowledged
+// to a node that keeps what is not (protocol 2), as it is written out.
+type counted struct {
+	r      io.Reader
+	ch     ssh.Channel
+	n      *atomic.Int64
+	stream int // 1 stdout, 2 stderr
+	acks   bool
+	acked  int64
+}
+
+// ackEvery is how much output an acknowledgment waits for: a quarter of
+// what the node holds (an ack per read halved the throughput).
+const ackEvery = 256 << 10
+
+// Read acknowledges what the previous reads gave, which the copy has
+// written out since, and reads on.
+func (c *counted) Read(b []byte) (int, error) {
+	if n := c.n.Load(); c.acks && n-c.acked >= ackEvery {
+		c.ch.SendRequest(wire.ReqAck, false, wire.Encode(wire.Ack{Stream: c.stream, Offset: n}))
+		c.acked = n
+	}
+	k, err := c.r.Read(b)
+	c.n.Add(int64(k))
+	return k, err
+}
+
+// countOut is the reader of one output stream of ch (1 stdout, 2 stderr).
+func (p *proc) countOut(ch ssh.Channel, stream int) io.Reader {
+	var r io.Reader = ch
+	if stream == 2 {
+		r = ch.Stderr()
+	}
+	return &counted{r: r, ch: ch, n: &p.rs.out[stream-1], stream: stream, acks: p.keeps()}
+}
+
+// keeps says whether the process's node keeps it through a lost
+// connection: what the master must do to take it back.
+func (p *proc) keeps() bool {
+	m := p.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := m.nodes[p.rank.node]
+	return m.cfg.NodeGrace > 0 && n != nil && n.proto >= 2
+}
+
+// closeStdin ends the process's stdin on ch: said first to a node that
+// would take a bare EOF for a lost connection.
+func closeStdin(ch ssh.Channel) {
+	ch.SendRequest(wire.ReqStdinEOF, false, nil)
+	ch.CloseWrite()
+}
+
+// awaitResume waits for the node of a process whose channel ended without
+// a status to take it back, for the grace time, and goes on with the
+// relay then. false: it will not (protocol 1, no grace, the ghost is gone,
+// the node came back without it, or the master stops).
+func (p *proc) awaitResume() bool {
+	if !p.keeps() {
+		return false
+	}
+	m := p.m
+	p.mu.Lock()
+	p.ch = nil // signals are held meanwhile (held)
+	gone := p.ghostGone
+	p.mu.Unlock()
+	p.rs.mu.Lock()
+	dropped := p.rs.dropped || p.rs.exited
+	p.rs.mu.Unlock()
+	if gone || dropped {
+		return false
+	}
+	log := m.log.With("node", p.rank.node, "pid", p.pid)
+	log.Info("remote process waits for its node to come back", "grace", m.cfg.NodeGrace)
+	next := p.rs.nextChan()
+	t := time.NewTimer(m.cfg.NodeGrace)
+	defer t.Stop()
+	var r resumed
+	select {
+	case r = <-next:
+	case <-t.C:
+		log.Warn("remote process lost: its node did not come back within the grace time", "grace", m.cfg.NodeGrace)
+		return false
+	case <-m.routines.stopped:
+		return false
+	}
+	if r.ch == nil {
+		log.Warn("remote process lost: its node came back without it")
+		return false
+	}
+	p.mu.Lock()
+	gone = p.ghostGone
+	p.mu.Unlock()
+	if gone {
+		r.ch.Close()
+		return false
+	}
+	p.rs.mu.Lock()
+	held := p.rs.held
+	p.rs.held = nil
+	p.rs.mu.Unlock()
+	log.Info("remote process taken back", "stdout_from", p.rs.out[0].Load(), "stderr_from", p.rs.out[1].Load(), "held_signals", len(held))
+	p.relay(r.ch, r.reqs, p.rs.outs)
+	for _, sig := range held {
+		p.signal(sig)
+	}
+	return true
+}
+
+// hold keeps a signal for a process whose node is away.
+func (p *proc) hold(sig syscall.Signal) {
+	p.rs.mu.Lock()
+	p.rs.held = append(p.rs.held, sig)
+	p.rs.mu.Unlock()
+}
+
+// takeBack answers a node's hello that lists kept processes: those the
+// master still has ghosts for are taken back (the returned PIDs, for the
+// reply; open then resumes each), the rest of the node's waiting ones are
+// lost (the node does not have them).
+func (m *Master) takeBack(n *node, kept []int, log *slog.Logger) []*proc {
+	m.mu.Lock()
+	var back, lost []*proc
+	for pid, p := range n.procs {
+		p.rs.mu.Lock()
+		p.mu.Lock()
+		ok := slices.Contains(kept, pid) && !p.rs.exited && !p.ghostGone
+		p.mu.Unlock()
+		if !ok {
+			p.rs.dropped = true
+		}
+		p.rs.mu.Unlock()
+		if ok {
+			back = append(back, p)
+		} else {
+			lost = append(lost, p)
+		}
+	}
+	m.mu.Unlock()
+	for _, p := range lost {
+		// One waiting already hears now; one whose old channel has not
+		// ended yet sees dropped when it does.
+		select {
+		case p.rs.nextChan() <- resumed{}:
+		default:
+		}
+	}
+	if len(kept) > 0 || len(lost) > 0 {
+		log.Info("node back", "kept_by_node", len(kept), "taken_back", len(back))
+	}
+	return back
+}
+
+// resume opens the channel that takes p back on sc.
+func (p *proc) resume(sc ssh.Conn) {
+	ch, reqs, err := sc.OpenChannel(wire.ChanResume, wire.Encode(wire.Resume{PID: p.pid, Out: [2]int64{p.rs.out[0].Load(), p.rs.out[1].Load()}}))
+	var r resumed
+	if err == nil {
+		r = resumed{ch, reqs}
+	} else {
+		p.m.log.Warn("resume remote process", "node", p.rank.node, "pid", p.pid, "err", err)
+	}
+	select {
+	case p.rs.nextChan() <- r:
+	default:
+		if ch != nil {
+			ch.Close()
+		}
+	}
+}
+
+// pids are the processes' ghost PIDs.
+func pids(ps []*proc) []int {
+	out := make([]int, len(ps))
+	for i, p := range ps {
+		out[i] = p.pid
+	}
+	return out
+}
