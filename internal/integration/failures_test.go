@@ -32,7 +32,7 @@ func TestSlaveKilled(t *testing.T) {
 	const script = "sleep 8.25; echo finished; exit 3"
 	job, stdout := c.startBpshOut(t, "-a", "--gather", "sh", "-c", script)
 	// Every node's shell is in its sleep: 3 remote sleeps.
-	waitFor(t, "the remote sleeps", func() bool { return len(pgrep("sleep", "8.25")) == 3 })
+	waitFor(t, "the remote sleeps", func() bool { return len(remotePgrep("sleep", "8.25")) == 3 })
 	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -42,10 +42,10 @@ func TestSlaveKilled(t *testing.T) {
 	// its PID 1 has finished dying, after that closed its connection:
 	// the master can end the ghost a moment before node 0's sleep goes.
 	// Two seconds, well inside the sleeps' own 8.25.
-	for deadline := time.Now().Add(2 * time.Second); len(pgrep("sleep", "8.25")) > 2 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(2 * time.Second); len(remotePgrep("sleep", "8.25")) > 2 && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if n := len(pgrep("sleep", "8.25")); n != 2 {
+	if n := len(remotePgrep("sleep", "8.25")); n != 2 {
 		t.Errorf("remote sleeps right after node 0 died: %d, want nodes 1 and 2's", n)
 	}
 
@@ -442,4 +442,18 @@ func checkCleanNode(t *testing.T, c *cluster, n int) {
 			t.Errorf("bpstat -p lists a process on node %s: %q", node, l)
 		}
 	}
+}
+
+// remotePgrep is pgrep of the processes on namespace nodes: those in
+// another PID namespace than the test's. The master's ghosts show the
+// same argv (the process space mirrors each exec).
+func remotePgrep(argv ...string) []int {
+	self, _ := os.Readlink("/proc/self/ns/pid")
+	var out []int
+	for _, pid := range pgrep(argv...) {
+		if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); err == nil && ns != self {
+			out = append(out, pid)
+		}
+	}
+	return out
 }

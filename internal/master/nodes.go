@@ -41,6 +41,9 @@ type node struct {
 	// moving are the credentials of processes being moved here, by PID:
 	// the node opens their files as them before they are procs.
 	moving map[int]localapi.Cred
+	// starting counts the processes whose start was sent here and whose
+	// PID on the node is not known yet (Master.startSent).
+	starting int
 	// own are the master's own processes on the node, by uid (node_up.d,
 	// the libraries): the node reads files as their user while they run.
 	own map[uint32]ownProc

@@ -54,6 +54,7 @@ func (p *proc) relay(ch ssh.Channel, reqs <-chan *ssh.Request, outs outputStream
 // process goes on on the node it moved to, or it has ended, and the ghost
 // ends the same way.
 func (p *proc) ended(r *relayRun) {
+	p.m.startHeard(p) // a node that never said the PID
 	r.out.Wait()
 	r.in.stop()
 	r.ch.Close()
@@ -116,6 +117,7 @@ func (p *proc) request(r *relayRun, req *ssh.Request) {
 			p.nodePID = s.PID
 			p.mu.Unlock()
 		}
+		p.m.startHeard(p)
 	case wire.ReqExit:
 		if s, err := wire.UnmarshalExitStatus(req.Payload); err == nil {
 			r.status = &s

@@ -190,6 +190,9 @@ type proc struct {
 	queue   []func()
 	sending bool
 	execd   bool // it exec'd on its node: its ghost shows its argv (procs_space_change.go)
+	// startingOn is the node its start was sent to until the node says
+	// its PID there (guarded by m.mu; see Master.startSent).
+	startingOn *node
 
 	rs resumeState // taken back after a lost connection (procs_resume.go)
 }
@@ -340,6 +343,7 @@ func (p *proc) run() {
 	}
 	if err := p.watchGhost(); err != nil {
 		m.log.Warn("ghost watch", "pid", p.pid, "err", err)
+		m.startHeard(p)
 		ch.Close()
 		p.finish(wire.ExitStatus{Code: 255}, true, errNodeDied)
 		p.end()
@@ -453,8 +457,10 @@ func (p *proc) open(sc ssh.Conn, n *node) (ssh.Channel, <-chan *ssh.Request, out
 	// What changed on the master so far is dropped by the node's view
 	// before the program looks (files_watch.go).
 	m.views.barrier(n.num)
+	m.startSent(p, n)
 	ch, reqs, err := sc.OpenChannel(wire.ChanProc, wire.Encode(start))
 	if err != nil {
+		m.startHeard(p)
 		var oce *ssh.OpenChannelError
 		if errors.As(err, &oce) {
 			p.finish(wire.ExitStatus{Code: wire.RejectCode(oce.Reason)}, false, errors.New(oce.Message))

@@ -17,6 +17,10 @@ import (
 // parent's ghost forks it and it connects, a matter of a millisecond.
 const forkWait = 5 * time.Second
 
+// startArrival bounds how long a fork waits for the node to say the PID
+// of a process it has just started (n.starting).
+const startArrival = 2 * time.Second
+
 // descendant says what a rank made for a fork on the node has on top of a
 // job's: the channel on which serveGhost hands over the new ghost's PID.
 type descendant struct {
@@ -37,8 +41,16 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 	// A process that has just moved here may fork before its ghost has
 	// connected and made it a proc of the node: wait for it, as a move
 	// of it does (nodeProc).
-	arriving := func() bool { _, ok := n.moving[f.Parent]; return ok }
-	for deadline := time.Now().Add(ghostArrival); parent == nil && arriving() && time.Now().Before(deadline); {
+	// So may one just started here on another PID than its ghost's,
+	// before its channel's ReqStarted has told the master that PID
+	// (n.starting: the requests of a channel and of the connection are
+	// not ordered).
+	began := time.Now()
+	arriving := func() bool {
+		_, ok := n.moving[f.Parent]
+		return ok || n.starting > 0 && time.Since(began) < startArrival
+	}
+	for deadline := began.Add(ghostArrival); parent == nil && arriving() && time.Now().Before(deadline); {
 		m.mu.Unlock()
 		time.Sleep(2 * time.Millisecond)
 		m.mu.Lock()
@@ -153,4 +165,24 @@ func (p *proc) openAdopt(sc ssh.Conn) (ssh.Channel, <-chan *ssh.Request, bool) {
 		return nil, nil, false
 	}
 	return ch, reqs, true
+}
+
+// startSent counts p's start on n as sent and not yet answered with the
+// node's PID of it (see fork).
+func (m *Master) startSent(p *proc, n *node) {
+	m.mu.Lock()
+	p.startingOn = n
+	n.starting++
+	m.mu.Unlock()
+}
+
+// startHeard ends what startSent began: the node said the PID, or the
+// channel failed or ended. Once only.
+func (m *Master) startHeard(p *proc) {
+	m.mu.Lock()
+	if n := p.startingOn; n != nil {
+		n.starting--
+		p.startingOn = nil
+	}
+	m.mu.Unlock()
 }
