@@ -192,9 +192,9 @@ func waitCmd(cmd *exec.Cmd, d time.Duration) error {
 func TestMasterPauseBigOutput(t *testing.T) {
 	c := startCluster(t, 1, "--no-diskless", "--node-grace", "60s")
 	var out syncBuffer
-	// 2.7 MB, more than the node holds (1 MiB and a pipe), written from
+	// 10.9 MB, more than the node holds (4 MiB and a pipe), written from
 	// the second second of the pause on.
-	cmd := c.command("bpsh", "0", "sh", "-c", "sleep 1; seq 1 400000")
+	cmd := c.command("bpsh", "0", "sh", "-c", "sleep 1; seq 1 1500000")
 	cmd.Stdout = &out
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
@@ -206,7 +206,7 @@ func TestMasterPauseBigOutput(t *testing.T) {
 	if err := waitCmd(cmd, 30*time.Second); err != nil {
 		t.Fatalf("bpsh: %v; %d bytes of output", err, len(out.String()))
 	}
-	want, err := exec.Command("seq", "1", "400000").Output()
+	want, err := exec.Command("seq", "1", "1500000").Output()
 	if err != nil {
 		t.Fatal(err)
 	}

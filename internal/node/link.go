@@ -18,7 +18,11 @@ import (
 // not acknowledged: while the master is away its process's output waits
 // here, then in the pipe, and then the process blocks in write(2).
 // Nothing is dropped.
-const maxUnacked = 1 << 20
+//
+// It is also how far output runs ahead of the master's acknowledgments
+// (wire.ReqAck, every 256 KiB written out): with 1 MiB, output through a
+// node waited on them and ran at half its speed.
+const maxUnacked = 4 << 20
 
 // maxWrite bounds one write to the channel, so that what was sent is
 // counted as it goes.
@@ -63,15 +67,14 @@ type link struct {
 // outBuf is one output stream's bytes from the master's last
 // acknowledgment on.
 type outBuf struct {
-	buf    []byte // from offset base on; grows at the end, shrinks at the front, never rewritten
-	base   int64
+	buf    outBytes
 	sent   int64 // written on the current channel
 	eof    bool  // the pipe has ended
 	failed int   // the channel on which a write failed
 	full   bool  // the pipe's copy waits for room
 }
 
-func (o *outBuf) end() int64 { return o.base + int64(len(o.buf)) }
+func (o *outBuf) end() int64 { return o.buf.end() }
 
 func (l *link) init() {
 	l.cond.L = &l.mu
@@ -86,12 +89,12 @@ func (l *link) attach(ch ssh.Channel, reqs <-chan *ssh.Request, lost <-chan stru
 	for i := range l.out {
 		o := &l.out[i]
 		at := off[i]
-		if at < o.base || at > o.end() {
+		if at < o.buf.base || at > o.end() {
 			// Only a master that lost what it acknowledged, or one that
 			// claims what was never sent: the stream goes on from what
 			// the node still has.
-			l.s.log.Warn("resume: master's offset outside what the node holds", "pid", l.ghost, "stream", i+1, "offset", at, "held_from", o.base, "held_to", o.end())
-			at = max(o.base, min(at, o.end()))
+			l.s.log.Warn("resume: master's offset outside what the node holds", "pid", l.ghost, "stream", i+1, "offset", at, "held_from", o.buf.base, "held_to", o.end())
+			at = max(o.buf.base, min(at, o.end()))
 		}
 		o.sent, o.failed = at, 0
 	}
@@ -205,14 +208,10 @@ func (l *link) ack(a wire.Ack) {
 	o := &l.out[a.Stream-1]
 	// A write in progress may be acknowledged in part before it returns
 	// (its sent is counted then): what the buffer holds is the bound.
-	if a.Offset <= o.base || a.Offset > o.end() {
+	if a.Offset <= o.buf.base || a.Offset > o.end() {
 		return
 	}
-	o.buf = o.buf[a.Offset-o.base:]
-	o.base = a.Offset
-	if len(o.buf) == 0 {
-		o.buf = nil
-	}
+	o.buf.dropTo(a.Offset)
 	l.cond.Broadcast()
 }
 
@@ -257,7 +256,7 @@ func (a appender) Write(p []byte) (int, error) {
 	o := &l.out[a.i]
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for len(o.buf) >= maxUnacked && !l.over {
+	for o.buf.len() >= maxUnacked && !l.over {
 		o.full = true
 		l.cond.Wait()
 	}
@@ -265,7 +264,7 @@ func (a appender) Write(p []byte) (int, error) {
 	if l.over {
 		return 0, errOver
 	}
-	o.buf = append(o.buf, p...)
+	o.buf.append(p)
 	l.cond.Broadcast()
 	return len(p), nil
 }
@@ -285,9 +284,8 @@ func (l *link) drain(i int) {
 		}
 		ch, gen := l.ch, l.gen
 		// Written unlocked: an ack moves the front, an append writes past
-		// the end, neither touches these bytes.
-		data := o.buf[o.sent-o.base:]
-		data = data[:min(len(data), maxWrite)]
+		// the end, neither touches these bytes (outBytes.view).
+		data := o.buf.view(o.sent, maxWrite)
 		l.mu.Unlock()
 		var w io.Writer = ch
 		if i == 1 {
@@ -295,14 +293,16 @@ func (l *link) drain(i int) {
 		}
 		n, err := w.Write(data)
 		l.mu.Lock()
+		o.buf.release()
 		if l.gen == gen {
 			o.sent += int64(n)
 			if err != nil {
 				o.failed = gen
 			}
 			if !l.keep { // protocol 1: no acks, nothing sent again
-				o.buf = o.buf[o.sent-o.base:]
-				o.base = o.sent
+				if o.sent > o.buf.base {
+					o.buf.dropTo(o.sent)
+				}
 			}
 		}
 		l.cond.Broadcast()
