@@ -205,6 +205,10 @@ func (p *proc) readGhost() (gone bool) {
 		}
 		p.evLen = 0
 		typ, arg, _ := ghost.ReadEvent(bytes.NewReader(p.ev[:]))
+		if typ == ghost.EventChildStopped {
+			p.childStopped(int(arg)) // procs_space_stop.go
+			continue
+		}
 		if typ != ghost.EventSignal {
 			continue
 		}

@@ -84,7 +84,9 @@
 //
 //	hello   ghost->master 32 bytes: magic "BPG1", uint32 fdmask,
 //	                               token [16]byte, uint32 version (1), uint32 reserved (0)
-//	event   ghost->master  8 bytes: uint32 type, uint32 arg   (EventSignal: arg is the signal)
+//	event   ghost->master  8 bytes: uint32 type, uint32 arg   (EventSignal: arg is the signal;
+//	                                                          EventChildStopped: arg is the PID of a child
+//	                                                          ghost that SIGSTOP stopped)
 //	command master->ghost  8 bytes: uint32 type, uint32 arg   (CmdExit: exit(arg);
 //	                                                          CmdSignal: die by signal arg;
 //	                                                          CmdFork: 16 bytes of token follow;

@@ -66,6 +66,7 @@ typedef unsigned char u8;
 #define SIGTERM 15
 #define SIGCHLD 17
 #define SIGCONT 18
+#define SIGSTOP 19
 #define SIGTSTP 20
 #define SIGTTIN 21
 #define SIGTTOU 22
@@ -88,6 +89,7 @@ typedef unsigned char u8;
 #define F_DUPFD_CLOEXEC 1030
 #define POLLIN 1
 #define WNOHANG 1
+#define WUNTRACED 2
 #define WALL 0x40000000
 #define FORK_STACK 8192
 #define PR_SET_DUMPABLE 4
@@ -114,6 +116,7 @@ typedef unsigned char u8;
 #define EXEC_ENV 512  /* room for the four variables of a resumed ghost */
 #define EXEC_BUF 8192 /* argv, environment and their pointers */
 #define EVENT_SIGNAL 1
+#define EVENT_CHILD_STOPPED 2
 #define VERSION 1
 
 /* Group wire format (a template's control socket): keep in step with group.go. */
@@ -576,11 +579,23 @@ static __attribute__((noinline)) void forkghost(const char *path, const u8 *tok)
 	sys2(SYS_munmap, st, FORK_STACK);
 }
 
-/* reap collects the ghost's own children (descendant ghosts) that ended. */
-static void reap(void)
+/*
+ * reap collects the ghost's own children (descendant ghosts) that ended,
+ * and tells the master on s of each that SIGSTOP stopped: a SIGSTOP
+ * cannot be caught, so the child could not relay it, and its process on
+ * the node would run on (one stopped by a relayed SIGTSTP stops with
+ * that signal). Signals coalesce: one SIGCHLD may stand for several.
+ * Returns < 0 when the master is gone.
+ */
+static long reap(long s)
 {
-	while (sys4(SYS_wait4, -1, 0, WNOHANG | WALL, 0) > 0)
-		;
+	int st;
+	long pid;
+
+	while ((pid = sys4(SYS_wait4, -1, &st, WNOHANG | WUNTRACED | WALL, 0)) > 0)
+		if ((st & 0xff) == 0x7f && (st >> 8 & 0xff) == SIGSTOP && send8((int)s, EVENT_CHILD_STOPPED, (u32)pid) < 0)
+			return -1;
+	return 0;
 }
 
 static u32 popcount3(u32 m)
@@ -861,10 +876,12 @@ static __attribute__((noreturn, noinline)) void relay(const char *path, long s, 
 				die(SIGKILL); /* cannot happen; never spin on it */
 			if (r == (long)sizeof si && si.signo == SIGCHLD && si.code > 0) {
 				/*
-				 * A descendant ghost ended: reap it. Not relayed:
-				 * the remote parent gets its own SIGCHLD on the node.
+				 * A descendant ghost ended or stopped: reap it. Not
+				 * relayed: the remote parent gets its own SIGCHLD on
+				 * the node.
 				 */
-				reap();
+				if (reap(s) < 0)
+					die(SIGKILL); /* the master is gone */
 			} else if (r == (long)sizeof si && si.code == SI_KERNEL && (flags & REQ_FORWARDED) &&
 				   si.signo <= 64 && (FORWARDED_SIGS & sigbit(si.signo))) {
 				/* The terminal's copy: the caller passes its own on. */

@@ -25,6 +25,9 @@ const (
 
 	// EventSignal reports a signal the ghost received; arg is its number.
 	EventSignal = 1
+	// EventChildStopped reports that SIGSTOP stopped a child of the
+	// ghost (a descendant's ghost), which cannot relay it; arg is its PID.
+	EventChildStopped = 2
 
 	// CmdExit makes the ghost exit with status arg.
 	CmdExit = 1
