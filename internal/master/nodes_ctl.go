@@ -144,7 +144,11 @@ func (m *Master) actionLocked(n *node, action string) (func(), error) {
 	if sc == nil {
 		return nil, errNodeDown
 	}
-	return func() { m.sendAction(sc, action) }, nil
+	num := n.num
+	return func() {
+		m.sendAction(sc, action)
+		m.dropKept(num, "the node was told to "+action)
+	}, nil
 }
 
 // sendAction asks a node to reboot, halt or power off, then drops its

@@ -91,6 +91,8 @@ func (m *Master) superviseLocal(ctx context.Context, num int, ln *localNode) {
 		if ctx.Err() != nil {
 			return
 		}
+		// Its PID namespace ended with its PID 1: nothing of it is kept.
+		m.dropKept(num, "the namespace node ended")
 		switch action {
 		case wire.ActionReboot:
 			log.Info("local node rebooting")

@@ -206,6 +206,36 @@ func (m *Master) takeBack(n *node, kept []int, log *slog.Logger) []*proc {
 	return back
 }
 
+// dropKept gives up the processes of node num that wait for it to come
+// back: the master knows they are gone (a namespace node's PID 1 ended,
+// a node told to reboot, halt or power off), so their ghosts end now
+// with "Slave node died" instead of after the grace time.
+func (m *Master) dropKept(num int, why string) {
+	m.mu.Lock()
+	n := m.nodes[num]
+	var lost []*proc
+	if n != nil {
+		for _, p := range n.procs {
+			p.rs.mu.Lock()
+			if !p.rs.exited {
+				p.rs.dropped = true
+				lost = append(lost, p)
+			}
+			p.rs.mu.Unlock()
+		}
+	}
+	m.mu.Unlock()
+	for _, p := range lost {
+		select {
+		case p.rs.nextChan() <- resumed{}:
+		default:
+		}
+	}
+	if len(lost) > 0 {
+		m.log.Info("remote processes lost with their node", "node", num, "why", why, "processes", len(lost))
+	}
+}
+
 // resume opens the channel that takes p back on sc.
 func (p *proc) resume(sc ssh.Conn) {
 	ch, reqs, err := sc.OpenChannel(wire.ChanResume, wire.Encode(wire.Resume{PID: p.pid, Out: [2]int64{p.rs.out[0].Load(), p.rs.out[1].Load()}}))
