@@ -120,9 +120,11 @@ func TestSilentNode(t *testing.T) {
 	if len(remote) != 1 {
 		t.Fatalf("processes of sleep 307.5 in node 0's PID namespace: %v, want one", remote)
 	}
-	const script = "sleep 7.25; exit 5"
+	// Long enough to outlast the steps below on a loaded machine (7.25 s
+	// did not, once).
+	const script = "sleep 20.25; exit 5"
 	others := c.startBpsh(t, "1-2", "sh", "-c", script)
-	waitFor(t, "the remote sleeps on nodes 1-2", func() bool { return len(pgrep("sleep", "7.25")) == 2 })
+	waitFor(t, "the remote sleeps on nodes 1-2", func() bool { return len(remotePgrep("sleep", "20.25")) == 2 })
 
 	if err := syscall.Kill(slave, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)

@@ -95,7 +95,11 @@ func socketPair(t *testing.T) (net.Conn, net.Conn) {
 	return conns[0], conns[1]
 }
 
-// testSlave is a node daemon that is not connected, logging nowhere.
+// testSlave is a node daemon that is not connected, logging nowhere. Its
+// reaper goes with the test: left running, it reaps every child of the
+// test binary, and a later test's own wait4 finds ECHILD.
 func testSlave(t *testing.T) *Slave {
-	return New(Config{Node: 3, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s := New(Config{Node: 3, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	t.Cleanup(s.reaper.Close)
+	return s
 }
