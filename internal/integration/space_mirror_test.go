@@ -24,7 +24,8 @@ func TestSpaceExec(t *testing.T) {
 	spaceOn(t)
 	c := startCluster(t, 1)
 	j := startSpaceJob(t, c, `sleep 303 & echo $$ $!; exec sleep 300`)
-	p := pids(t, j.line(t))
+	// Ghost PIDs: a node PID may differ where its number was taken.
+	p := ghostsOf(t, c, pids(t, j.line(t))...)
 	sh, child := p[0], p[1]
 	for _, w := range []struct {
 		pid  int
@@ -80,8 +81,10 @@ func TestSpaceGroups(t *testing.T) {
 
 	t.Run("setsid", func(t *testing.T) {
 		j := startSpaceJob(t, c, `echo $$; setsid sh -c 'sleep 301 & A=$!; sleep 302 & echo $$ $A $!; wait'; echo S=$?`)
-		outer := pids(t, j.line(t))[0]
-		p := pids(t, j.line(t))
+		// Ghost PIDs (a node PID may differ where its number was taken);
+		// a group's ghost is its leader's ghost's.
+		outer := ghostsOf(t, c, pids(t, j.line(t))[0])[0]
+		p := ghostsOf(t, c, pids(t, j.line(t))...)
 		s, a, b := p[0], p[1], p[2]
 		waitFor(t, fmt.Sprintf("ghost %d a session leader", s), func() bool { sid, _ := unix.Getsid(s); return sid == s })
 		for _, d := range []int{a, b} {
@@ -126,7 +129,7 @@ os.setpgid(k2, k2)
 print(os.getpid(), k1, k2, flush=True)
 os.waitpid(k1, 0)
 time.sleep(300)'; echo P=$?`)
-		p := pids(t, j.line(t))
+		p := ghostsOf(t, c, pids(t, j.line(t))...)
 		py, k1, k2 := p[0], p[1], p[2]
 		for _, w := range [][2]int{{py, py}, {k1, py}, {k2, k2}} {
 			waitFor(t, fmt.Sprintf("ghost %d in group %d", w[0], w[1]), func() bool { g, _ := unix.Getpgid(w[0]); return g == w[1] })
