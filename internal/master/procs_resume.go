@@ -64,8 +64,9 @@ type counted struct {
 	acked  int64
 }
 
-// ackEvery is how much output an acknowledgment waits for: a quarter of
-// what the node holds (an ack per read halved the throughput).
+// ackEvery is how much output an acknowledgment waits for: a sixteenth
+// of what the node holds ahead of acks (node.maxUnacked), so the node
+// rarely waits for one; an ack per read halved the throughput.
 const ackEvery = 256 << 10
 
 // Read acknowledges what the previous reads gave, which the copy has
@@ -192,14 +193,7 @@ func (m *Master) takeBack(n *node, kept []int, log *slog.Logger) []*proc {
 		}
 	}
 	m.mu.Unlock()
-	for _, p := range lost {
-		// One waiting already hears now; one whose old channel has not
-		// ended yet sees dropped when it does.
-		select {
-		case p.rs.nextChan() <- resumed{}:
-		default:
-		}
-	}
+	tellLost(lost)
 	if len(kept) > 0 || len(lost) > 0 {
 		log.Info("node back", "kept_by_node", len(kept), "taken_back", len(back))
 	}
@@ -225,14 +219,21 @@ func (m *Master) dropKept(num int, why string) {
 		}
 	}
 	m.mu.Unlock()
+	tellLost(lost)
+	if len(lost) > 0 {
+		m.log.Info("remote processes lost with their node", "node", num, "why", why, "processes", len(lost))
+	}
+}
+
+// tellLost tells the relays of processes marked dropped that no node
+// will take them back: one waiting already hears now; one whose old
+// channel has not ended yet sees dropped when it does.
+func tellLost(lost []*proc) {
 	for _, p := range lost {
 		select {
 		case p.rs.nextChan() <- resumed{}:
 		default:
 		}
-	}
-	if len(lost) > 0 {
-		m.log.Info("remote processes lost with their node", "node", num, "why", why, "processes", len(lost))
 	}
 }
 

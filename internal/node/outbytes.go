@@ -6,8 +6,9 @@ package node
 // chunks the master has acknowledged are reused while the stream flows,
 // and all of it is let go once nothing is held. A single growing slice
 // cost a copy of what it held and a fresh allocation at each growth:
-// output through a node ran at half its speed (300 MB: 2.3 s before the
-// acknowledgments, 5 s with such a slice).
+// output through a node ran at half its speed or worse (300 MB through
+// one node: 1.3-2.7 s before the acknowledgments, 4.3-7.0 s with such a
+// slice, in interleaved runs on a loaded machine).
 type outBytes struct {
 	base   int64
 	n      int      // bytes held
