@@ -89,6 +89,14 @@ func (fc *forkCall) find(steer int) (int, int, error) {
 			return fd, pid, err
 		}
 		if over {
+			// The call returned and the parent shows no new child: a
+			// parent that exited at once has left it to the
+			// namespace's init, at steer, since the first look.
+			if steer > 0 {
+				if fd, ok := fc.childAt(steer); ok {
+					return fd, steer, nil
+				}
+			}
 			return -1, 0, errNoChild
 		}
 		if time.Now().After(deadline) {
