@@ -20,6 +20,7 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/bproc/bproc/internal/shared/contentcache"
+	"github.com/bproc/bproc/internal/shared/pdeathsig"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -299,7 +300,10 @@ func (d *dialer) dial(uid, gid uint32) (*sftp.Client, error) {
 		Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}},
 		Pdeathsig:  syscall.SIGKILL,
 	}
-	err = cmd.Start()
+	// From pdeathsig's thread: the view acts as users on threads that
+	// end with the operation, and a server forked by one of them would be
+	// killed with it (a lookup then failed with EPIPE in CI).
+	err = pdeathsig.Start(cmd)
 	inR.Close()
 	outW.Close()
 	if err != nil {
@@ -485,7 +489,7 @@ func userShell(t *testing.T, uid uint32, dir, script string) *shell {
 	s := &shell{cmd: exec.Command("/bin/sh", "-c", `cd -- "$1" || exit 97; eval "$2"`, "sh", dir, script)}
 	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid, Groups: []uint32{}}, Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
+	if err := pdeathsig.Start(s.cmd); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.cmd.Process.Kill(); s.cmd.Wait() })
