@@ -43,8 +43,11 @@ func runMaster(t *testing.T, events int) (string, <-chan error) {
 			sent <- err
 			return
 		}
-		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		for i := range events {
+			// A deadline per frame, not for all of them: a client that
+			// stops reading blocks one write for good, while 30,000 frames
+			// under -race on a loaded machine took more than 5 s in all.
+			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 			if err := localapi.WriteFrame(c, localapi.Event{Rank: 0, PID: 100000 + i, Started: true, Final: true, Warning: strings.Repeat("w", 100)}); err != nil {
 				sent <- err
 				return
