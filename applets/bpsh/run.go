@@ -120,6 +120,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	fanIn := r.stdinFanout()
 
 	byPID := map[int]*rank{}
+	batch := r.ghostBatch(job, byPID)
 	for k, i := range remote {
 		rk := r.ranks[i]
 		if e := job.Ranks[k].Error; e != "" {
@@ -135,16 +136,9 @@ func (r *runner) run(ctx context.Context) (int, error) {
 			}
 			continue
 		}
-		pid, err := job.StartGhost(k, files)
-		closeAll(closeAfter)
-		if err != nil {
-			rk.errText, rk.final = err.Error(), true
-			r.rankError(rk.node, err.Error())
-			continue
-		}
-		rk.pid = pid
-		byPID[pid] = rk
+		batch.add(k, rk, files, closeAfter)
 	}
+	batch.flush()
 	for i, rk := range r.ranks {
 		if rk.node != nodeset.Master {
 			continue

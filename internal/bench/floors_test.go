@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 )
@@ -55,19 +54,9 @@ func BenchmarkRatios(b *testing.B) {
 		b.Fatalf("first bpsh -a true: %v%s", err, masterErrors(c))
 	}
 
-	all := pair(b, *ratioRuns,
-		cmd(b, c.Env(), c.Applet("bpsh"), "-a", "true"),
-		cmd(b, os.Environ(), floor, strconv.Itoa(n), strconv.Itoa(n), "/bin/true"))
-	report.AddRatio("bpsh -a true, "+nodes+", warm", "ms", all[0], fmt.Sprintf("%d local /bin/true, %d at once", n, n), all[1], AtMost(2, "x"))
+	warm := launchRows(b, c, floor)
 	report.AddRatio(fmt.Sprintf("first bpsh -a true after %s come up (cold)", nodes), "ms", Millis([]time.Duration{cold}),
-		"the warm runs", all[0], AtMost(2, "x"))
-
-	procs := n * k
-	launch := pair(b, max(3, *ratioRuns/3),
-		cmd(b, c.Env(), c.Applet("bpsh"), "--per-node", strconv.Itoa(k), "-a", "true"),
-		cmd(b, os.Environ(), floor, strconv.Itoa(procs), strconv.Itoa(n), "/bin/true"))
-	report.AddRatio(fmt.Sprintf("bpsh --per-node %d -a true, %s processes on %s", k, thousands(procs), nodes), "ms", launch[0],
-		fmt.Sprintf("%s local /bin/true, %d at once", thousands(procs), n), launch[1], AtMost(1.5, "x"))
+		"the warm runs", warm, AtMost(2, "x"))
 
 	// One node each way, and ssh, in turn with the machine's /bin/true.
 	plain := cluster(b) // --no-diskless, 1 node

@@ -70,7 +70,9 @@ func pushList(hashes *contentcache.Hashes, cred asuser.Cred, start *wire.ProcSta
 // master's. A program there that the caller does not have on the master
 // is the node's own: nothing is pushed, and the node runs its own or says
 // it has none.
-func nodePush(hashes *contentcache.Hashes, cred asuser.Cred, start *wire.ProcStart, pushOnly, view bool) ([]wire.PushFile, error) {
+//
+// cache, if not nil, is the job's: its ranks share one list (pushCache).
+func nodePush(hashes *contentcache.Hashes, cred asuser.Cred, start *wire.ProcStart, pushOnly, view bool, cache *pushCache) ([]wire.PushFile, error) {
 	if start.Builtin != "" {
 		return nil, nil
 	}
@@ -89,11 +91,12 @@ func nodePush(hashes *contentcache.Hashes, cred asuser.Cred, start *wire.ProcSta
 			return nil, nil
 		}
 	}
-	files, err := pushList(hashes, cred, start)
+	files, err := cache.list(hashes, cred, start)
 	if err != nil || pushOnly {
 		return files, err
 	}
-	return slices.DeleteFunc(files, func(f wire.PushFile) bool { return !wire.NodeOwn(f.Path, view) }), nil
+	// A copy: the list may be the job's, which other ranks share.
+	return slices.DeleteFunc(slices.Clone(files), func(f wire.PushFile) bool { return !wire.NodeOwn(f.Path, view) }), nil
 }
 
 // sumRegular opens the regular file p (as the caller) and returns its

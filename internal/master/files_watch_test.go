@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -190,5 +191,35 @@ func TestWatchBoundedPerNode(t *testing.T) {
 	w.mu.Unlock()
 	if nwatch != 0 {
 		t.Errorf("%d watches left after the node's connection ended", nwatch)
+	}
+}
+
+// barrier runs for every process started, each in a goroutine of its own
+// (serveGhost): it must not need a large stack. Reading events into a
+// 64 kB array on the stack grew every such goroutine's stack to 128 kB,
+// copied and cleared, per process launched.
+func TestWatchBarrierSmallStack(t *testing.T) {
+	w := startWatch(t)
+	const n = 64
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	release := make(chan struct{})
+	var ready, done sync.WaitGroup
+	for range n {
+		ready.Add(1)
+		done.Go(func() {
+			w.barrier(1)
+			ready.Done()
+			<-release // hold the stack while it is measured
+		})
+	}
+	ready.Wait()
+	runtime.ReadMemStats(&after)
+	close(release)
+	done.Wait()
+	perG := (int64(after.StackInuse) - int64(before.StackInuse)) / n
+	if perG > 32<<10 {
+		t.Errorf("a goroutine that called barrier holds %d kB of stack, want at most 32 kB", perG>>10)
 	}
 }

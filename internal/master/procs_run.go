@@ -44,6 +44,8 @@ type job struct {
 	ends bool
 	// asked is when the run was asked for (the launch durations).
 	asked time.Time
+	// pushes are its ranks' push lists, made once (procs_run_push.go).
+	pushes pushCache
 
 	// Under the master's mu.
 	procs  map[*proc]struct{} // running: registered by run, forgotten by end
@@ -448,7 +450,7 @@ func (p *proc) open(sc ssh.Conn, n *node) (ssh.Channel, <-chan *ssh.Request, out
 	m.nodeLimits(&start)
 	m.mu.Unlock()
 	c := p.job.cred
-	push, err := nodePush(&m.hashes, asuser.Cred{UID: c.UID, GID: c.GID, Groups: c.Groups}, &start, pushOnly, view)
+	push, err := nodePush(&m.hashes, asuser.Cred{UID: c.UID, GID: c.GID, Groups: c.Groups}, &start, pushOnly, view, &p.job.pushes)
 	if err != nil {
 		p.finish(wire.ExitStatus{Code: pushCode(err)}, false, err)
 		return nil, nil, outputStreams{}, false

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/pkg/sftp"
@@ -185,13 +186,24 @@ func makeLink(root int, f wire.PushFile) error {
 	if t, err := readlinkAt(dirfd, name); err == nil && t == f.Target {
 		return nil
 	}
-	tmp := name + ".bproc-new"
+	// A name of this call's own: the ranks of a launch push the same
+	// links at once, and a shared one was removed or renamed away by
+	// another between symlink and rename. The rename is atomic, so the
+	// last one in leaves the link, and every rank finds it made.
+	tmp := fmt.Sprintf("%s.bproc-new-%d", name, linkSeq.Add(1))
 	unix.Unlinkat(dirfd, tmp, 0)
 	if err := unix.Symlinkat(f.Target, dirfd, tmp); err != nil {
 		return err
 	}
-	return unix.Renameat(dirfd, tmp, dirfd, name)
+	if err := unix.Renameat(dirfd, tmp, dirfd, name); err != nil {
+		unix.Unlinkat(dirfd, tmp, 0)
+		return err
+	}
+	return nil
 }
+
+// linkSeq numbers makeLink's temporary names.
+var linkSeq atomic.Uint64
 
 // errTampered: a copy was changed on the node since it was placed.
 var errTampered = errors.New("the node's copy was changed")

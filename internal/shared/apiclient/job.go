@@ -90,18 +90,27 @@ func unbounded[T any](in <-chan T) <-chan T {
 // StartGhost starts rank i: its ghost (a child of this process, whose PID
 // the remote process will have) with files as its stdin, stdout and stderr.
 func (j *Job) StartGhost(i int, files [3]*os.File) (int, error) {
+	tok, err := j.rankToken(i)
+	if err != nil {
+		return 0, err
+	}
+	return j.ghosts.Start(tok, files)
+}
+
+// rankToken is rank i's token, or why it has none to start.
+func (j *Job) rankToken(i int) (ghost.Token, error) {
 	if i < 0 || i >= len(j.Ranks) {
-		return 0, fmt.Errorf("rank %d: the job has ranks 0 to %d", i, len(j.Ranks)-1)
+		return ghost.Token{}, fmt.Errorf("rank %d: the job has ranks 0 to %d", i, len(j.Ranks)-1)
 	}
 	r := j.Ranks[i]
 	if err := RankError(r); err != nil {
-		return 0, fmt.Errorf("%d: %w", r.Node, err)
+		return ghost.Token{}, fmt.Errorf("%d: %w", r.Node, err)
 	}
 	tok, err := ghost.ParseToken(r.Token)
 	if err != nil {
-		return 0, fmt.Errorf("rank %d: %w", i, err)
+		return ghost.Token{}, fmt.Errorf("rank %d: %w", i, err)
 	}
-	return j.ghosts.Start(tok, files)
+	return tok, nil
 }
 
 // Attach joins a stream (localapi.StreamInOut or StreamErr) of rank i,

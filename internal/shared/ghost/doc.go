@@ -45,6 +45,10 @@
 // ghost's state is on its own stack, the template's arena bookkeeping on
 // the template's.
 //
+// StartMany sends the template a window of requests before it reads their
+// answers, so that a launch's siblings are cloned back to back rather
+// than each after a round trip to the caller.
+//
 // What the shared address space brings along, checked on this kernel
 // (6.18) by TestGroup and integration's TestSharedCoreDump: a ghost dying
 // by a core-dumping signal takes no sibling with it (since 5.16 a core

@@ -96,6 +96,11 @@ func (g *Group) Start(tok Token, files [3]*os.File) (int, error) {
 	if g.closed {
 		return 0, ErrClosed
 	}
+	return g.startLocked(tok, files)
+}
+
+// startLocked is Start under g.mu.
+func (g *Group) startLocked(tok Token, files [3]*os.File) (int, error) {
 	if g.ctl != nil {
 		pid, err := g.ask(tok, files)
 		if err == nil {
@@ -173,6 +178,18 @@ func (g *Group) startTemplate(tok Token, files [3]*os.File) (int, error) {
 
 // ask asks the template for a sibling and returns its PID, or an error
 // when no ghost was started.
+func (g *Group) ask(tok Token, files [3]*os.File) (int, error) {
+	reply, err := g.send(tok, files)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(reply)
+	return g.await(reply)
+}
+
+// send sends the template a request for a sibling and returns the reply
+// socket to read its answer on (await), or an error when the request did
+// not go.
 //
 // The request brings a reply socket of its own, whose only holders are
 // the template and, once cloned, the sibling: so its closing unanswered
@@ -182,16 +199,16 @@ func (g *Group) startTemplate(tok Token, files [3]*os.File) (int, error) {
 // sibling says REPLY_RUNNING first thing, so one of them tells even if
 // the other dies in between. The first PID is the answer: waiting for
 // the sibling's too would cost a wakeup more per Start.
-func (g *Group) ask(tok Token, files [3]*os.File) (int, error) {
+func (g *Group) send(tok Token, files [3]*os.File) (int, error) {
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return 0, fmt.Errorf("reply socketpair: %w", err)
+		return -1, fmt.Errorf("reply socketpair: %w", err)
 	}
-	defer unix.Close(pair[0])
 	dups, err := dupFiles(files)
 	if err != nil {
+		unix.Close(pair[0])
 		unix.Close(pair[1])
-		return 0, err
+		return -1, err
 	}
 	fds := []int{pair[1]}
 	defer func() { closeFDs(fds) }()
@@ -206,15 +223,19 @@ func (g *Group) ask(tok Token, files [3]*os.File) (int, error) {
 	copy(req[8:24], tok[:])
 	binary.LittleEndian.PutUint32(req[24:28], g.flags())
 	if err := unix.Sendmsg(int(g.ctl.Fd()), req[:], unix.UnixRights(fds...), nil, unix.MSG_NOSIGNAL); err != nil {
-		return 0, fmt.Errorf("%w: send request: %w", errNotStarted, err)
+		unix.Close(pair[0])
+		return -1, fmt.Errorf("%w: send request: %w", errNotStarted, err)
 	}
-	closeFDs(fds)
-	fds = nil
+	return pair[0], nil
+}
 
+// await reads the answer to a request on its reply socket: the sibling's
+// PID, or an error when no ghost was started.
+func (g *Group) await(reply int) (int, error) {
 	var b [replySize + 1]byte // one more: a reply of the wrong size shows
-	n, err := unix.Read(pair[0], b[:])
+	n, err := unix.Read(reply, b[:])
 	for errors.Is(err, unix.EINTR) {
-		n, err = unix.Read(pair[0], b[:])
+		n, err = unix.Read(reply, b[:])
 	}
 	switch {
 	case err != nil:

@@ -35,3 +35,12 @@ func StubPath() (string, error) { return "", ErrUnsupported }
 
 // StubFD returns ErrUnsupported.
 func StubFD() (int, error) { return -1, ErrUnsupported }
+
+// StartMany returns ErrUnsupported for each.
+func (g *Group) StartMany(toks []Token, _ [][3]*os.File) ([]int, []error) {
+	errs := make([]error, len(toks))
+	for i := range errs {
+		errs[i] = ErrUnsupported
+	}
+	return make([]int, len(toks)), errs
+}
