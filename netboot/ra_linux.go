@@ -19,9 +19,11 @@ import (
 // gap, and a flood of solicitations makes at most one per gap.
 const raGap = 200 * time.Millisecond
 
+// ff02::1 and ff02::2, written out: net.ParseIP here would run at every
+// start of the binary, bpsh's too.
 var (
-	allNodes   = net.ParseIP("ff02::1")
-	allRouters = net.ParseIP("ff02::2")
+	allNodes   = net.IP{0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01}
+	allRouters = net.IP{0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02}
 )
 
 // raResponder answers router solicitations on one interface.

@@ -36,7 +36,7 @@ func TestFlagsAreParsed(t *testing.T) {
 			}
 		}
 	}
-	for name := range options {
+	for name := range options() {
 		if !listed[name] {
 			t.Errorf("%s parsed but not listed in flags", name)
 		}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // step is one option of the command line, in the order given: BProc's
@@ -17,30 +18,36 @@ type step struct {
 	reason string
 }
 
-// options maps each spelling to its kind and whether it takes a value;
-// it is made from flags.
-var options = map[string]struct {
+// option is a spelling's kind and whether it takes a value.
+type option struct {
 	kind     string
 	needsArg bool
 	action   string
-}{}
+}
 
-func init() {
-	for _, f := range flags {
-		if f.kind == "" {
-			continue // parsed apart: --socket, --help
-		}
-		for _, name := range []string{f.short, f.long} {
-			if name != "" {
-				options[name] = struct {
-					kind     string
-					needsArg bool
-					action   string
-				}{f.kind, f.arg != "", f.action}
+// options maps each spelling to its option; it is made from flags at its
+// first use, not by an initialiser that every applet's run would pay for.
+func options() map[string]option {
+	optionsOnce.Do(func() {
+		optionsMap = map[string]option{}
+		for _, f := range flags {
+			if f.kind == "" {
+				continue // parsed apart: --socket, --help
+			}
+			for _, name := range []string{f.short, f.long} {
+				if name != "" {
+					optionsMap[name] = option{f.kind, f.arg != "", f.action}
+				}
 			}
 		}
-	}
+	})
+	return optionsMap
 }
+
+var (
+	optionsOnce sync.Once
+	optionsMap  map[string]option
+)
 
 // parsed is the command line: the steps, and the options that are not
 // steps.
@@ -78,7 +85,7 @@ func parseArgs(args []string) (parsed, error) {
 			p.socket = val
 			continue
 		}
-		opt, ok := options[name]
+		opt, ok := options()[name]
 		if !ok {
 			if strings.HasPrefix(a, "-") {
 				return p, fmt.Errorf("unknown option %s", a)

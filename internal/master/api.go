@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -183,7 +184,7 @@ func (m *Master) serveFrames(c *client, rr *localapi.RequestReader, closer io.Cl
 			return
 		}
 		var reply localapi.Reply
-		if c.node >= 0 && !fromNode[req.Op] {
+		if c.node >= 0 && !slices.Contains(fromNode, req.Op) {
 			reply.Error = fmt.Sprintf("%s: not from a node", req.Op)
 			if err := c.send(reply); err != nil {
 				return

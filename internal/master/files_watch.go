@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -349,7 +350,7 @@ func (w *viewWatch) addLocked(dir string) (*watchDir, error) {
 	if err := unix.Statfs(dir, &sfs); err != nil {
 		return nil, err
 	}
-	if !localFS[int64(sfs.Type)] {
+	if !slices.Contains(localFS, int64(sfs.Type)) {
 		return nil, fmt.Errorf("%s: file system %#x: changes made elsewhere are not seen", dir, sfs.Type)
 	}
 	wd, err := unix.InotifyAddWatch(w.fd, dir, watchMask)
@@ -368,16 +369,17 @@ func (w *viewWatch) addLocked(dir string) (*watchDir, error) {
 
 // localFS are the file systems whose every change inotify reports: changes
 // made by other machines (NFS, CIFS, FUSE, 9p, ...) are not, and a
-// directory there is answered unwatched.
-var localFS = map[int64]bool{
-	unix.EXT4_SUPER_MAGIC:      true, // ext2, ext3, ext4
-	unix.XFS_SUPER_MAGIC:       true,
-	unix.BTRFS_SUPER_MAGIC:     true,
-	unix.TMPFS_MAGIC:           true,
-	unix.OVERLAYFS_SUPER_MAGIC: true,
-	unix.F2FS_SUPER_MAGIC:      true,
-	unix.RAMFS_MAGIC:           true,
-	0x2fc12fc1:                 true, // zfs
+// directory there is answered unwatched. (A slice: static data, where a
+// map would be built at every start of the binary, bpsh's too.)
+var localFS = []int64{
+	unix.EXT4_SUPER_MAGIC, // ext2, ext3, ext4
+	unix.XFS_SUPER_MAGIC,
+	unix.BTRFS_SUPER_MAGIC,
+	unix.TMPFS_MAGIC,
+	unix.OVERLAYFS_SUPER_MAGIC,
+	unix.F2FS_SUPER_MAGIC,
+	unix.RAMFS_MAGIC,
+	0x2fc12fc1, // zfs
 }
 
 // searchable says whether every directory from / down to dir may be

@@ -67,13 +67,32 @@ func formatValue(v float64) string {
 // escapeLabel escapes a label value as the format wants: backslash,
 // double quote and newline. (Reasons hold no control characters, but a
 // node's address or a future label might.)
-var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+func escapeLabel(s string) string { return escape(s, true) }
 
-func escapeLabel(s string) string { return labelEscaper.Replace(s) }
+// escapeHelp escapes HELP text: backslash and newline.
+func escapeHelp(s string) string { return escape(s, false) }
 
-var helpEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
-
-func escapeHelp(s string) string { return helpEscaper.Replace(s) }
+// escape is written out, not a strings.Replacer made by a package-level
+// initialiser, which every run of the binary (bpsh's too) would pay for.
+func escape(s string, quote bool) string {
+	if !strings.ContainsAny(s, "\\\n\"") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\':
+			b.WriteString(`\\`)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '"' && quote:
+			b.WriteString(`\"`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
 
 // histogram counts observations in buckets of upper bounds (exclusive of
 // the implicit +Inf); the zero value is unusable, see newHistogram.

@@ -26,8 +26,12 @@ import (
 var (
 	errSameNode = localapi.ErrSameNode
 	errThreads  = errors.New("Invalid argument: the process has more than one thread")
-	errSetuid   = fmt.Errorf("%w: a process with several identities (set-user-ID) is not moved", localapi.ErrNotPermitted)
 )
+
+// setuidRefusal follows localapi.ErrNotPermitted's text in the refusal of
+// a set-user-ID process, made where it happens (an fmt.Errorf at package
+// level would run at every start of the binary, bpsh's too).
+const setuidRefusal = "a process with several identities (set-user-ID) is not moved"
 
 const (
 	errMoveFail  = localapi.ErrMoveFailed
@@ -304,7 +308,7 @@ func sameIdentity(pid int, uid, gid uint32) error {
 		}
 		for _, f := range strings.Fields(line)[1:] {
 			if f != strconv.FormatUint(uint64(want), 10) {
-				return errSetuid
+				return fmt.Errorf("%w: %s", localapi.ErrNotPermitted, setuidRefusal)
 			}
 		}
 	}

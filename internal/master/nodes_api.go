@@ -16,16 +16,18 @@ import (
 // another node, and running processes, whose ghosts the master starts as
 // the user the node saw. Changing nodes and rfork need the caller's
 // process on the master (its ghost) or the master's own word on who it is.
-var fromNode = map[string]bool{
-	localapi.OpNodes: true,
-	localapi.OpProcs: true,
-	localapi.OpWatch: true,
-	localapi.OpWhere: true,
-	localapi.OpMove:  true, // the node reads the process; see moveFromNode
+// (A slice: static data, where a map would be built at every start of the
+// binary, bpsh's too.)
+var fromNode = []string{
+	localapi.OpNodes,
+	localapi.OpProcs,
+	localapi.OpWatch,
+	localapi.OpWhere,
+	localapi.OpMove, // the node reads the process; see moveFromNode
 	// The master starts the ghosts (api_noderun.go).
-	localapi.OpRun:    true,
-	localapi.OpAttach: true,
-	localapi.OpSignal: true, // as the node's user, as kill(2) would
+	localapi.OpRun,
+	localapi.OpAttach,
+	localapi.OpSignal, // as the node's user, as kill(2) would
 }
 
 // serveAPI answers the local API of a process on node n, whose node says

@@ -48,15 +48,28 @@ type stdinCopy struct {
 	ended    bool // done is closed
 }
 
-// closed is a closed channel: the done of a copy there is none of.
-var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+// closed is a closed channel: the done of a copy there is none of. Made at
+// its first use, not by the package's initialiser, which every run of the
+// binary (bpsh's too) would pay for.
+func closed() chan struct{} {
+	closedOnce.Do(func() {
+		closedChan = make(chan struct{})
+		close(closedChan)
+	})
+	return closedChan
+}
+
+var (
+	closedOnce sync.Once
+	closedChan chan struct{}
+)
 
 // pumpIn starts the copy of stdin to ch; without stdin, the process reads
 // EOF at once.
 func (p *proc) pumpIn(ch ssh.Channel) *stdinCopy {
 	if !p.hasStdin() {
 		p.send(func() { closeStdin(ch) })
-		return &stdinCopy{done: closed, stopped: true, ended: true}
+		return &stdinCopy{done: closed(), stopped: true, ended: true}
 	}
 	in := &stdinCopy{p: p, ch: ch, fd: -1, done: make(chan struct{})}
 	f := p.files[0]

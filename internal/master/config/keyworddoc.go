@@ -21,44 +21,48 @@ var Groups = []struct{ Name, Title, Text string }{
 	{"Ignored", "Ignored keywords", "BProc 4's, accepted so that its files load, and ignored; each is checked and noted in the log."},
 }
 
-// keywordDocs is one line of documentation for each keyword, kept apart
+// keywordDocs is one line of documentation for each keyword (made when
+// asked for: the manual page, not every run of the binary), kept apart
 // from the keyword table so that the table reads as code. TestKeywordDocs
 // holds that every keyword has one, and no more.
-var keywordDocs = map[string]struct{ group, doc string }{
-	"interface":          {"BProc", "The cluster network: the master's interface on it and, given IP and NETMASK, the master's address there. With a kernel line it makes bpmaster serve the boot network (DHCP, TFTP, HTTP) on that interface."},
-	"ip":                 {"BProc", "The addresses of one node; without NODE, the node after the previous ip or iprange line's last (from 0)."},
-	"iprange":            {"BProc", "Consecutive addresses to consecutive nodes, one each, from NODE or the node after the previous line's last."},
-	"node":               {"BProc", "The hardware (MAC) addresses of one node, for DHCP; numbered on their own as ip lines are. bpctl --add-node appends such lines."},
-	"nodes":              {"BProc", "Nodes 0 to COUNT-1 exist, beside those the other lines name (Scyld)."},
-	"bootfile":           {"BProc", "What the nodes of NODESPEC (all without one) boot as their initramfs instead of the image built from this binary."},
-	"libraries":          {"BProc", "Files, as absolute glob patterns, that every node reads into its file cache while it boots."},
-	"bprocport":          {"BProc", "The TCP port nodes connect to. Default 2223."},
-	"pingtimeout":        {"BProc", "Seconds of silence after which a node is down; nodes are pinged every half of it. Default 30, at least 2."},
-	"master":             {"BProc", "Where nodes find the master, as HOST or HOST:PORT (the port defaults to bprocport's)."},
-	"kernelcommandline":  {"BProc", "The command line of the kernel netbooted nodes run (Scyld)."},
-	"statedir":           {"bproc", "The master's host key, the node key, node settings and node logs. Default /var/lib/bproc."},
-	"nodeupdir":          {"bproc", "Scripts run on each node, as root and in name order, before it is up. Default /etc/bproc/node_up.d."},
-	"kernel":             {"bproc", "The kernel netbooted nodes run."},
-	"modules":            {"bproc", "The module tree (an absolute directory; default /lib/modules/VERSION of the kernel) and the names of the modules, such as NIC drivers, the node image holds and loads."},
-	"cachesize":          {"bproc", "The limit of each node's cache of the master's files, with a K, M, G or T suffix; 0 is none. Default 0."},
-	"maxprocs":           {"bproc", "How many processes of the space one user may have on one node (started or moved there by bproc); the node refuses more. Default 4096."},
-	"pushsetid":          {"bproc", "yes: programs pushed to --push-only nodes keep their setuid and setgid bits; no (the default): the bits are dropped."},
-	"tmpsize":            {"bproc", "Size of each of a node's tmpfs (/tmp, /var/tmp, /dev/shm, /run). Default for local nodes: all of them together at most half the machine's memory; a netbooted node's: half its own memory."},
-	"nodegrace":          {"bproc", "Seconds a node that lost the master (a crash, a restart, a pause longer than pingtimeout) keeps its processes, their output held, waiting for a master to take them back; then it ends them. 0 ends them at once, as BProc did. Default 600."},
-	"maxconns":           {"bproc", "How many connections to the master's socket one user other than root may hold at once (tools, programs, a ghost per remote process). Default a sixteenth of the master's descriptor limit."},
-	"metrics":            {"bproc", "Serve /metrics in Prometheus's text format on ADDR (IP:PORT, [IPv6]:PORT, localhost:PORT, or :PORT for every address), bound as written. Default: not served. bpmaster --metrics overrides it; read at start only."},
-	"allowinsecureports": {"Ignored", "Nodes are authenticated by their SSH key, not by a privileged source port."},
-	"logfacility":        {"Ignored", "bpmaster logs to its standard error."},
-	"slavetimesync":      {"Ignored", "Nodes keep their own clock."},
-	"slave":              {"Ignored", "BProc 4's node daemon options: time sync (nodes keep their own clock) and privatefs (every node has a private mount namespace)."},
+func keywordDocs() map[string]struct{ group, doc string } {
+	return map[string]struct{ group, doc string }{
+		"interface":          {"BProc", "The cluster network: the master's interface on it and, given IP and NETMASK, the master's address there. With a kernel line it makes bpmaster serve the boot network (DHCP, TFTP, HTTP) on that interface."},
+		"ip":                 {"BProc", "The addresses of one node; without NODE, the node after the previous ip or iprange line's last (from 0)."},
+		"iprange":            {"BProc", "Consecutive addresses to consecutive nodes, one each, from NODE or the node after the previous line's last."},
+		"node":               {"BProc", "The hardware (MAC) addresses of one node, for DHCP; numbered on their own as ip lines are. bpctl --add-node appends such lines."},
+		"nodes":              {"BProc", "Nodes 0 to COUNT-1 exist, beside those the other lines name (Scyld)."},
+		"bootfile":           {"BProc", "What the nodes of NODESPEC (all without one) boot as their initramfs instead of the image built from this binary."},
+		"libraries":          {"BProc", "Files, as absolute glob patterns, that every node reads into its file cache while it boots."},
+		"bprocport":          {"BProc", "The TCP port nodes connect to. Default 2223."},
+		"pingtimeout":        {"BProc", "Seconds of silence after which a node is down; nodes are pinged every half of it. Default 30, at least 2."},
+		"master":             {"BProc", "Where nodes find the master, as HOST or HOST:PORT (the port defaults to bprocport's)."},
+		"kernelcommandline":  {"BProc", "The command line of the kernel netbooted nodes run (Scyld)."},
+		"statedir":           {"bproc", "The master's host key, the node key, node settings and node logs. Default /var/lib/bproc."},
+		"nodeupdir":          {"bproc", "Scripts run on each node, as root and in name order, before it is up. Default /etc/bproc/node_up.d."},
+		"kernel":             {"bproc", "The kernel netbooted nodes run."},
+		"modules":            {"bproc", "The module tree (an absolute directory; default /lib/modules/VERSION of the kernel) and the names of the modules, such as NIC drivers, the node image holds and loads."},
+		"cachesize":          {"bproc", "The limit of each node's cache of the master's files, with a K, M, G or T suffix; 0 is none. Default 0."},
+		"maxprocs":           {"bproc", "How many processes of the space one user may have on one node (started or moved there by bproc); the node refuses more. Default 4096."},
+		"pushsetid":          {"bproc", "yes: programs pushed to --push-only nodes keep their setuid and setgid bits; no (the default): the bits are dropped."},
+		"tmpsize":            {"bproc", "Size of each of a node's tmpfs (/tmp, /var/tmp, /dev/shm, /run). Default for local nodes: all of them together at most half the machine's memory; a netbooted node's: half its own memory."},
+		"nodegrace":          {"bproc", "Seconds a node that lost the master (a crash, a restart, a pause longer than pingtimeout) keeps its processes, their output held, waiting for a master to take them back; then it ends them. 0 ends them at once, as BProc did. Default 600."},
+		"maxconns":           {"bproc", "How many connections to the master's socket one user other than root may hold at once (tools, programs, a ghost per remote process). Default a sixteenth of the master's descriptor limit."},
+		"metrics":            {"bproc", "Serve /metrics in Prometheus's text format on ADDR (IP:PORT, [IPv6]:PORT, localhost:PORT, or :PORT for every address), bound as written. Default: not served. bpmaster --metrics overrides it; read at start only."},
+		"allowinsecureports": {"Ignored", "Nodes are authenticated by their SSH key, not by a privileged source port."},
+		"logfacility":        {"Ignored", "bpmaster logs to its standard error."},
+		"slavetimesync":      {"Ignored", "Nodes keep their own clock."},
+		"slave":              {"Ignored", "BProc 4's node daemon options: time sync (nodes keep their own clock) and privatefs (every node has a private mount namespace)."},
+	}
 }
 
 // Keywords lists every keyword the file may hold, by group and then by
 // name, for the manual page (bproc-config(5)).
 func Keywords() []KeywordDoc {
 	var out []KeywordDoc
-	for name, kw := range keywords {
-		d := keywordDocs[name]
+	docs := keywordDocs()
+	for name, kw := range keywords() {
+		d := docs[name]
 		out = append(out, KeywordDoc{Name: name, Usage: kw.usage, Doc: d.doc, Group: d.group})
 	}
 	rank := map[string]int{}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -23,39 +24,58 @@ type keyword struct {
 // value given in milliseconds by mistake.
 const maxPingTimeout = 86400
 
-var keywords = map[string]keyword{
-	"interface":   {"interface IF [IP NETMASK]", 1, 3, false, parseInterface},
-	"ip":          {"ip [NODE] ADDR...", 1, -1, false, parseIP},
-	"iprange":     {"iprange [NODE] FIRST LAST", 2, 3, false, parseIPRange},
-	"node":        {"node [NODE] MAC...", 1, -1, false, parseNode},
-	"nodes":       {"nodes COUNT", 1, 1, true, parseNodes},
-	"bootfile":    {"bootfile [NODESPEC] FILE", 1, 2, false, parseBootFile},
-	"libraries":   {"libraries GLOB...", 1, -1, false, parseLibraries},
-	"bprocport":   {"bprocport PORT", 1, 1, true, parsePort},
-	"pingtimeout": {"pingtimeout SECONDS", 1, 1, true, parsePingTimeout},
-	"master":      {"master HOST[:PORT]...", 1, -1, false, parseMaster},
+// keywords is the table of keywords, made at its first use (a map is built
+// by code: as a package-level variable, every run of the binary, bpsh's
+// too, would pay for it). Keywords in files of their own add themselves
+// through addKeywords.
+func keywords() map[string]keyword {
+	keywordsOnce.Do(func() {
+		keywordsMap = map[string]keyword{
+			"interface":   {"interface IF [IP NETMASK]", 1, 3, false, parseInterface},
+			"ip":          {"ip [NODE] ADDR...", 1, -1, false, parseIP},
+			"iprange":     {"iprange [NODE] FIRST LAST", 2, 3, false, parseIPRange},
+			"node":        {"node [NODE] MAC...", 1, -1, false, parseNode},
+			"nodes":       {"nodes COUNT", 1, 1, true, parseNodes},
+			"bootfile":    {"bootfile [NODESPEC] FILE", 1, 2, false, parseBootFile},
+			"libraries":   {"libraries GLOB...", 1, -1, false, parseLibraries},
+			"bprocport":   {"bprocport PORT", 1, 1, true, parsePort},
+			"pingtimeout": {"pingtimeout SECONDS", 1, 1, true, parsePingTimeout},
+			"master":      {"master HOST[:PORT]...", 1, -1, false, parseMaster},
 
-	"kernelcommandline": {"kernelcommandline ARG...", 1, -1, true, func(p *parser, args []string) {
-		p.cfg.KernelCmdline = strings.Join(args, " ")
-	}},
-	"statedir":  {"statedir DIR", 1, 1, true, func(p *parser, args []string) { p.path(args[0], &p.cfg.StateDir) }},
-	"nodeupdir": {"nodeupdir DIR", 1, 1, true, func(p *parser, args []string) { p.path(args[0], &p.cfg.NodeUpDir) }},
-	"kernel":    {"kernel FILE", 1, 1, true, func(p *parser, args []string) { p.path(args[0], &p.cfg.Kernel) }},
-	"modules":   {"modules DIR|NAME...", 1, -1, false, parseModules},
-	"cachesize": {"cachesize SIZE", 1, 1, true, parseCacheSize},
-	"pushsetid": {"pushsetid yes|no", 1, 1, true, parsePushSetID},
-	"maxprocs":  {"maxprocs COUNT", 1, 1, true, parseMaxProcs},
-	"tmpsize":   {"tmpsize SIZE", 1, 1, true, parseTmpSize},
-	"nodegrace": {"nodegrace SECONDS", 1, 1, true, parseNodeGrace},
+			"kernelcommandline": {"kernelcommandline ARG...", 1, -1, true, func(p *parser, args []string) {
+				p.cfg.KernelCmdline = strings.Join(args, " ")
+			}},
+			"statedir":  {"statedir DIR", 1, 1, true, func(p *parser, args []string) { p.path(args[0], &p.cfg.StateDir) }},
+			"nodeupdir": {"nodeupdir DIR", 1, 1, true, func(p *parser, args []string) { p.path(args[0], &p.cfg.NodeUpDir) }},
+			"kernel":    {"kernel FILE", 1, 1, true, func(p *parser, args []string) { p.path(args[0], &p.cfg.Kernel) }},
+			"modules":   {"modules DIR|NAME...", 1, -1, false, parseModules},
+			"cachesize": {"cachesize SIZE", 1, 1, true, parseCacheSize},
+			"pushsetid": {"pushsetid yes|no", 1, 1, true, parsePushSetID},
+			"maxprocs":  {"maxprocs COUNT", 1, 1, true, parseMaxProcs},
+			"tmpsize":   {"tmpsize SIZE", 1, 1, true, parseTmpSize},
+			"nodegrace": {"nodegrace SECONDS", 1, 1, true, parseNodeGrace},
 
-	// BProc 4's, meaningless here: see each note.
-	"allowinsecureports": {"allowinsecureports", 0, 0, false, func(p *parser, _ []string) {
-		p.note("nodes are authenticated by their SSH key, not by a privileged source port")
-	}},
-	"logfacility":   {"logfacility FACILITY", 1, 1, false, parseLogFacility},
-	"slavetimesync": {"slavetimesync yes|no", 1, 1, false, parseSlaveTimeSync},
-	"slave":         {"slave OPTION yes|no", 2, 2, false, parseSlave},
+			// BProc 4's, meaningless here: see each note.
+			"allowinsecureports": {"allowinsecureports", 0, 0, false, func(p *parser, _ []string) {
+				p.note("nodes are authenticated by their SSH key, not by a privileged source port")
+			}},
+			"logfacility":   {"logfacility FACILITY", 1, 1, false, parseLogFacility},
+			"slavetimesync": {"slavetimesync yes|no", 1, 1, false, parseSlaveTimeSync},
+			"slave":         {"slave OPTION yes|no", 2, 2, false, parseSlave},
+		}
+		for _, add := range addKeywords {
+			add(keywordsMap)
+		}
+	})
+	return keywordsMap
 }
+
+var (
+	keywordsOnce sync.Once
+	keywordsMap  map[string]keyword
+	// addKeywords are the keywords of files of their own.
+	addKeywords = [...]func(map[string]keyword){addMaxConns, addMetrics}
+)
 
 // path sets *dst to s cleaned, if s is absolute.
 func (p *parser) path(s string, dst *string) bool {

@@ -6,8 +6,8 @@ import "strconv"
 // other than root may hold at once (tools, programs, and a ghost per live
 // remote process). 0 or no line: the master's default, a sixteenth of its
 // descriptor limit.
-func init() {
-	keywords["maxconns"] = keyword{"maxconns N", 1, 1, true, parseMaxConns}
+func addMaxConns(kw map[string]keyword) {
+	kw["maxconns"] = keyword{"maxconns N", 1, 1, true, parseMaxConns}
 }
 
 func parseMaxConns(p *parser, args []string) {

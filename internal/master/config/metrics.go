@@ -10,8 +10,8 @@ import (
 // metrics ADDR: where bpmaster serves /metrics in Prometheus's text
 // format. No line: nowhere. The address is bound as written, never
 // resolved: a name could resolve to more than the administrator meant.
-func init() {
-	keywords["metrics"] = keyword{"metrics ADDR", 1, 1, true, parseMetrics}
+func addMetrics(kw map[string]keyword) {
+	kw["metrics"] = keyword{"metrics ADDR", 1, 1, true, parseMetrics}
 }
 
 func parseMetrics(p *parser, args []string) {

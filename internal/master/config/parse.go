@@ -61,7 +61,7 @@ func Parse(file string, data []byte) (*Config, error) {
 func (p *parser) parseLine(fields []string) {
 	p.kw = strings.ToLower(fields[0])
 	args := fields[1:]
-	kw, ok := keywords[p.kw]
+	kw, ok := keywords()[p.kw]
 	if !ok {
 		p.add(p.line, fmt.Sprintf("unknown keyword %q", clip.S(fields[0])))
 		return

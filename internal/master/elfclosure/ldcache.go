@@ -44,26 +44,28 @@ const (
 )
 
 // flagRequiredNames are how ldconfig -p names the ABI byte (print_entry in
-// glibc's elf/cache.c), so String matches its output.
-var flagRequiredNames = map[CacheFlags]string{
-	0x0100: ",64bit",  // SPARC
-	0x0200: ",IA-64",  // IA-64
-	0x0300: ",x86-64", // x86-64
-	0x0400: ",64bit",  // s390x
-	0x0500: ",64bit",  // ppc64
-	0x0600: ",N32",    // MIPS n32
-	0x0700: ",64bit",  // MIPS n64
-	0x0800: ",x32",    // x32
-	0x0900: ",hard-float",
-	0x0a00: ",AArch64",
-	0x0b00: ",soft-float", // ARM
-	0x0c00: ",nan2008",
-	0x0d00: ",N32,nan2008",
-	0x0e00: ",64bit,nan2008",
-	0x0f00: ",soft-float",   // RISC-V
-	0x1000: ",double-float", // RISC-V
-	0x1100: ",soft-float",   // LoongArch
-	0x1200: ",double-float", // LoongArch
+// glibc's elf/cache.c), so String matches its output; indexed by that byte
+// (an array: static data, where a map would be built at every start of the
+// binary).
+var flagRequiredNames = [...]string{
+	0x01: ",64bit",  // SPARC
+	0x02: ",IA-64",  // IA-64
+	0x03: ",x86-64", // x86-64
+	0x04: ",64bit",  // s390x
+	0x05: ",64bit",  // ppc64
+	0x06: ",N32",    // MIPS n32
+	0x07: ",64bit",  // MIPS n64
+	0x08: ",x32",    // x32
+	0x09: ",hard-float",
+	0x0a: ",AArch64",
+	0x0b: ",soft-float", // ARM
+	0x0c: ",nan2008",
+	0x0d: ",N32,nan2008",
+	0x0e: ",64bit,nan2008",
+	0x0f: ",soft-float",   // RISC-V
+	0x10: ",double-float", // RISC-V
+	0x11: ",soft-float",   // LoongArch
+	0x12: ",double-float", // LoongArch
 }
 
 // String is the flags as ldconfig -p prints them: "libc6,x86-64".
@@ -78,8 +80,8 @@ func (f CacheFlags) String() string {
 		b.WriteString("unknown")
 	}
 	if req := f & flagRequiredMask; req != 0 {
-		if name, ok := flagRequiredNames[req]; ok {
-			b.WriteString(name)
+		if i := int(req >> 8); i < len(flagRequiredNames) && flagRequiredNames[i] != "" {
+			b.WriteString(flagRequiredNames[i])
 		} else {
 			fmt.Fprintf(&b, ",%d", req)
 		}

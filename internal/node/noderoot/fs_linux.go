@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -141,11 +142,10 @@ func (s symlink) apply(root string) error {
 }
 
 // notFromMaster are the names at the master's / that the node does not see:
-// it has its own /proc, /sys, /dev, /tmp and /run, and its own /init.
-var notFromMaster = map[string]bool{
-	"proc": true, "sys": true, "dev": true, "tmp": true, "run": true,
-	"lost+found": true, "init": true,
-}
+// it has its own /proc, /sys, /dev, /tmp and /run, and its own /init. (A
+// slice: static data, where a map would be built at every start of the
+// binary.)
+var notFromMaster = []string{"proc", "sys", "dev", "tmp", "run", "lost+found", "init"}
 
 // masterView lists the steps that show the master's / in the node: a
 // directory is bound read-only, a symlink (Debian's /bin -> usr/bin) is made
@@ -158,7 +158,7 @@ func masterView() ([]step, error) {
 	var steps []step
 	for _, e := range ents {
 		name := e.Name()
-		if notFromMaster[name] {
+		if slices.Contains(notFromMaster, name) {
 			continue
 		}
 		p := "/" + name

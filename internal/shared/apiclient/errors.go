@@ -8,21 +8,21 @@ import (
 	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
-// byCode is what BProc's numbers stand for (package bproc exports these
-// values as its ErrInvalidNode ...); the master's other codes are errno
-// values.
-var byCode = map[localapi.Code]error{
-	localapi.CodeInvalidNode:    localapi.ErrInvalidNode,
-	localapi.CodeNodeDown:       localapi.ErrNodeDown,
-	localapi.CodeSameNode:       localapi.ErrSameNode,
-	localapi.CodeSlaveDied:      localapi.ErrSlaveDied,
-	localapi.CodeInvalidProcess: localapi.ErrInvalidProcess,
-}
-
-// meaning is the error code stands for, or nil.
+// meaning is the error code stands for, or nil: BProc's numbers (package
+// bproc exports these values as its ErrInvalidNode ...), else errno values.
+// A switch, not a map: nothing for the binary to build as it starts.
 func meaning(code localapi.Code) error {
-	if err, ok := byCode[code]; ok {
-		return err
+	switch code {
+	case localapi.CodeInvalidNode:
+		return localapi.ErrInvalidNode
+	case localapi.CodeNodeDown:
+		return localapi.ErrNodeDown
+	case localapi.CodeSameNode:
+		return localapi.ErrSameNode
+	case localapi.CodeSlaveDied:
+		return localapi.ErrSlaveDied
+	case localapi.CodeInvalidProcess:
+		return localapi.ErrInvalidProcess
 	}
 	if code > 0 && code < localapi.CodeInvalidNode {
 		return syscall.Errno(code)

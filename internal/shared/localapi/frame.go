@@ -42,16 +42,24 @@ func SocketPath() string {
 
 // WriteFrame sends v as one frame.
 func WriteFrame(w io.Writer, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode frame: %w", err)
+	buf := make([]byte, 4, 512)
+	var ok bool
+	if req, isReq := v.(Request); isReq {
+		buf, ok = appendRunRequest(buf, &req) // run_fast.go
 	}
-	if len(b) > MaxFrame {
-		return fmt.Errorf("frame of %d bytes exceeds the limit of %d", len(b), MaxFrame)
+	if !ok {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("encode frame: %w", err)
+		}
+		buf = append(buf, b...)
 	}
-	buf := make([]byte, 4, 4+len(b))
-	binary.BigEndian.PutUint32(buf, uint32(len(b)))
-	_, err = w.Write(append(buf, b...))
+	n := len(buf) - 4
+	if n > MaxFrame {
+		return fmt.Errorf("frame of %d bytes exceeds the limit of %d", n, MaxFrame)
+	}
+	binary.BigEndian.PutUint32(buf, uint32(n))
+	_, err := w.Write(buf)
 	return err
 }
 

@@ -23,14 +23,6 @@ type cloneArgs struct {
 	setTIDSize uint64
 }
 
-// kernelSigaction is the kernel's struct sigaction on amd64 and arm64.
-type kernelSigaction struct {
-	handler  uintptr
-	flags    uint64
-	restorer uintptr
-	mask     uint64
-}
-
 // Steps of the child between clone3 and execve; a failing one is reported
 // to the parent with its errno.
 const (
@@ -131,13 +123,14 @@ type child struct {
 // detector or checkptr, and calls only syscall.RawSyscall{,6} and
 // rawVforkSyscall, which are nosplit too. Every local is declared at the
 // top, and the goto targets jump over no declaration. Signals stay blocked
-// in the child until right before execve, after every handler Go installed
-// was reset to SIG_DFL (in the child's own copy of the handler table: no
-// CLONE_SIGHAND), so a signal sent to the child early takes its default
-// action instead of running Go's handler, which would run on our memory in
-// a runtime that is not there. Blocking signals also keeps the runtime from
-// preempting this goroutine, which could otherwise move the stack the
-// child runs on, between here and clone3.
+// in the child until right before execve, and the child starts with every
+// handler Go installed reset to SIG_DFL by the kernel (CLONE_CLEAR_SIGHAND,
+// in its own copy of the handler table: no CLONE_SIGHAND; what is ignored
+// stays ignored, as across execve), so a signal sent to the child early
+// takes its default action instead of running Go's handler, which would
+// run on our memory in a runtime that is not there. Blocking signals also
+// keeps the runtime from preempting this goroutine, which could otherwise
+// move the stack the child runs on, between here and clone3.
 //
 //go:noinline
 //go:nosplit
@@ -149,12 +142,9 @@ func forkExec(c *child) (pid uintptr, err syscall.Errno) {
 		fd     int
 		pipe   int
 		nextfd int
-		sig    uintptr
 		step   uintptr
 		msg    uint64
 		ppid   uintptr
-		dfl    kernelSigaction
-		old    kernelSigaction
 		lfd    uintptr
 	)
 
@@ -175,20 +165,6 @@ func forkExec(c *child) (pid uintptr, err syscall.Errno) {
 
 	// In the child.
 	pipe, nextfd = c.pipe, c.nextfd
-
-	// Go's handlers are useless here; ignored signals stay ignored, as
-	// across execve.
-	for sig = 1; sig <= 64; sig++ {
-		if sig == uintptr(unix.SIGKILL) || sig == uintptr(unix.SIGSTOP) {
-			continue
-		}
-		_, _, err = syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig,
-			uintptr(unsafe.Pointer(&dfl)), uintptr(unsafe.Pointer(&old)), 8, 0, 0)
-		if err == 0 && old.handler == 1 { // SIG_IGN
-			syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig,
-				uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
-		}
-	}
 
 	if c.setsid {
 		step = stepSetsid

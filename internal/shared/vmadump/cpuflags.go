@@ -19,14 +19,26 @@ import (
 
 // glibcChoices are the CPU features (as /proc/cpuinfo names them) glibc
 // 2.36 chooses code by on x86-64, with glibc's names for them in
-// glibc.cpu.hwcaps.
-var glibcChoices = map[string]string{
-	"pni": "SSE3", "ssse3": "SSSE3", "sse4_1": "SSE4_1", "sse4_2": "SSE4_2",
-	"popcnt": "POPCNT", "movbe": "MOVBE", "abm": "LZCNT", "f16c": "F16C",
-	"avx": "AVX", "avx2": "AVX2", "fma": "FMA", "bmi1": "BMI1", "bmi2": "BMI2",
-	"xsave": "XSAVE", "xsavec": "XSAVEC", "rtm": "RTM",
-	"avx512f": "AVX512F", "avx512bw": "AVX512BW", "avx512cd": "AVX512CD",
-	"avx512dq": "AVX512DQ", "avx512vl": "AVX512VL",
+// glibc.cpu.hwcaps. A slice, not a map: static data, which costs nothing
+// at start-up of the applets that never move a process (a map is built by
+// the package's initialiser in every run of the binary).
+var glibcChoices = []struct{ flag, glibc string }{
+	{"pni", "SSE3"}, {"ssse3", "SSSE3"}, {"sse4_1", "SSE4_1"}, {"sse4_2", "SSE4_2"},
+	{"popcnt", "POPCNT"}, {"movbe", "MOVBE"}, {"abm", "LZCNT"}, {"f16c", "F16C"},
+	{"avx", "AVX"}, {"avx2", "AVX2"}, {"fma", "FMA"}, {"bmi1", "BMI1"}, {"bmi2", "BMI2"},
+	{"xsave", "XSAVE"}, {"xsavec", "XSAVEC"}, {"rtm", "RTM"},
+	{"avx512f", "AVX512F"}, {"avx512bw", "AVX512BW"}, {"avx512cd", "AVX512CD"},
+	{"avx512dq", "AVX512DQ"}, {"avx512vl", "AVX512VL"},
+}
+
+// glibcName is glibc's name of a CPU flag it chooses code by.
+func glibcName(flag string) (string, bool) {
+	for _, c := range glibcChoices {
+		if c.flag == flag {
+			return c.glibc, true
+		}
+	}
+	return "", false
 }
 
 // Read is this machine's CPU flags (the first processor's).
@@ -70,9 +82,9 @@ func CPUFlagsTurnedOff(environ []byte) map[string]bool {
 				if !ok {
 					continue
 				}
-				for flag, g := range glibcChoices {
-					if strings.EqualFold(g, name) {
-						off[flag] = true
+				for _, c := range glibcChoices {
+					if strings.EqualFold(c.glibc, name) {
+						off[c.flag] = true
 					}
 				}
 			}
@@ -91,7 +103,7 @@ func MissingCPUFlags(from, target []string, environ []byte) []string {
 	off := CPUFlagsTurnedOff(environ)
 	var out []string
 	for _, f := range from {
-		if _, chosen := glibcChoices[f]; chosen && !off[f] && !slices.Contains(target, f) {
+		if _, chosen := glibcName(f); chosen && !off[f] && !slices.Contains(target, f) {
 			out = append(out, f)
 		}
 	}
@@ -105,7 +117,8 @@ func MissingCPUFlags(from, target []string, environ []byte) []string {
 func CPUFlagsRefusal(node int, missing []string) string {
 	names := make([]string, len(missing))
 	for i, f := range missing {
-		names[i] = "-" + glibcChoices[f]
+		g, _ := glibcName(f)
+		names[i] = "-" + g
 	}
 	return fmt.Sprintf("node %d's CPU lacks %s, which the C library may use where the process started; start it with GLIBC_TUNABLES=glibc.cpu.hwcaps=%s to move it there",
 		node, strings.Join(missing, " "), strings.Join(names, ","))

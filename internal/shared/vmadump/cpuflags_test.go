@@ -51,7 +51,7 @@ func FuzzTurnedoff(f *testing.F) {
 	f.Add([]byte("GLIBC_TUNABLES=:::glibc.cpu.hwcaps=,,-,=\x00\x00"))
 	f.Fuzz(func(t *testing.T, env []byte) {
 		for flag := range CPUFlagsTurnedOff(env) {
-			if _, ok := glibcChoices[flag]; !ok {
+			if _, ok := glibcName(flag); !ok {
 				t.Fatalf("Turnedoff named %q, not one of glibc's choices", flag)
 			}
 		}

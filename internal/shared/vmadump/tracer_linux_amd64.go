@@ -83,11 +83,13 @@ func wordsRegs(w [27]uint64) unix.PtraceRegs {
 	return *(*unix.PtraceRegs)(unsafe.Pointer(&w))
 }
 
-func init() {
-	if unsafe.Sizeof(unix.PtraceRegs{}) != 27*8 {
-		panic("vmadump: unexpected user_regs_struct size")
-	}
-}
+// regsWords and wordsRegs need user_regs_struct to be 27 words: checked
+// when compiling (either array has a negative length otherwise), not in
+// an initialiser every run of the binary pays for.
+var (
+	_ [unsafe.Sizeof(unix.PtraceRegs{}) - 27*8]byte
+	_ [27*8 - unsafe.Sizeof(unix.PtraceRegs{})]byte
+)
 
 // Register sets of PTRACE_GETREGSET.
 const (

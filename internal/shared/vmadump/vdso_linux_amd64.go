@@ -23,15 +23,24 @@ import (
 // stands for: slower (a system call where the vDSO read the clock), and
 // right.
 
-// vdsoCalls are the system calls the vDSO's functions stand for; any
-// other function answers ENOSYS (the caller falls back, as it does on a
-// kernel without it: __vdso_getrandom, __vdso_sgx_enter_enclave).
-var vdsoCalls = map[string]uint32{
-	"clock_gettime": unix.SYS_CLOCK_GETTIME,
-	"gettimeofday":  unix.SYS_GETTIMEOFDAY,
-	"time":          unix.SYS_TIME,
-	"clock_getres":  unix.SYS_CLOCK_GETRES,
-	"getcpu":        unix.SYS_GETCPU,
+// vdsoCall is the system call a vDSO function stands for; any other
+// function answers ENOSYS (the caller falls back, as it does on a kernel
+// without it: __vdso_getrandom, __vdso_sgx_enter_enclave). A switch, not
+// a map: nothing to build when the binary starts.
+func vdsoCall(name string) (uint32, bool) {
+	switch name {
+	case "clock_gettime":
+		return unix.SYS_CLOCK_GETTIME, true
+	case "gettimeofday":
+		return unix.SYS_GETTIMEOFDAY, true
+	case "time":
+		return unix.SYS_TIME, true
+	case "clock_getres":
+		return unix.SYS_CLOCK_GETRES, true
+	case "getcpu":
+		return unix.SYS_GETCPU, true
+	}
+	return 0, false
 }
 
 // stubLen is the room a stub needs: mov $-ENOSYS,%rax; ret is 8 bytes.
@@ -84,7 +93,7 @@ func syscallVDSO(text []byte) ([]byte, error) {
 }
 
 func stubFor(name string) []byte {
-	nr, ok := vdsoCalls[name]
+	nr, ok := vdsoCall(name)
 	if !ok {
 		// mov $-ENOSYS,%rax; ret
 		return []byte{0x48, 0xc7, 0xc0, 0xda, 0xff, 0xff, 0xff, 0xc3}
