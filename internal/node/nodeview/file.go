@@ -106,7 +106,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		keep |= fuse.FOPEN_KEEP_CACHE
 		n.grantOpen(gen, u, st)
 	}
-	return n.v.fileHandle(h), keep, 0
+	return n.v.fileHandle(h, n.size), keep, 0
 }
 
 // openGranted opens n's copy without asking the master, if u's session
@@ -137,12 +137,27 @@ func (n *node) openGranted(u user) fs.FileHandle {
 	}
 	h := &handle{v: n.v, e: ent, f: local, fd: int(local.Fd()), st: g.st}
 	h.st.Size = uint64(ent.Size())
-	return n.v.fileHandle(h)
+	return n.v.fileHandle(h, n.size)
 }
 
-// fileHandle is h as the kernel is given it: for passthrough or not.
-func (v *View) fileHandle(h *handle) fs.FileHandle {
-	if v.passthrough {
+// cachedMax is the size up to which a file is read through the node's
+// page cache rather than passed through to its copy. A passed-through
+// read makes the kernel forget the file's access time, so the next
+// fstat of it (Python's of every module it imports) is a round trip to
+// this process, and each open costs two more calls to the kernel to
+// hand it the copy and take it back. A file read through the page cache
+// is read from this process once per inode (one version: FOPEN_KEEP_CACHE)
+// and then never asked about while it is watched. The price is a second
+// copy in memory of the small files a node reads, which the kernel may
+// reclaim; large files (programs, libraries, data) keep passthrough.
+const cachedMax = 1 << 20
+
+// fileHandle is h as the kernel is given it: for passthrough or not. An
+// inode's handles are all one or all the other (the kernel refuses to
+// mix the two on an inode): the choice is by the size of the version
+// the inode stands for.
+func (v *View) fileHandle(h *handle, size uint64) fs.FileHandle {
+	if v.passthrough && size > cachedMax {
 		return &ptHandle{h}
 	}
 	return h

@@ -48,6 +48,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path"
 	"sync"
@@ -129,6 +130,11 @@ type Options struct {
 	// the file (a session that cannot be dialed, a fetch that broke).
 	// Nil discards them.
 	Log *slog.Logger
+
+	// requestLog, when set, receives go-fuse's line for every request the
+	// kernel sends and every answer: the tests count what reaches the
+	// view.
+	requestLog io.Writer
 }
 
 // View is a mounted view of the master's files.

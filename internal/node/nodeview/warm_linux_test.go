@@ -1,0 +1,104 @@
+package nodeview
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/bproc/bproc/internal/shared/wire"
+)
+
+// requestLog collects go-fuse's lines about the requests the kernel sends
+// a view (Options.requestLog).
+type requestLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (r *requestLog) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.Write(p)
+}
+
+var requestLine = regexp.MustCompile(`(?m)^rx \d+: (\w+)`)
+
+// take returns the requests logged since the last take, counted by
+// opcode, and the lines themselves.
+func (r *requestLog) take() (map[string]int, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	text := r.buf.String()
+	r.buf.Reset()
+	counts := map[string]int{}
+	for _, m := range requestLine.FindAllStringSubmatch(text, -1) {
+		counts[m[1]]++
+	}
+	return counts, text
+}
+
+// Once a watched small file was read and its directory listed, reading
+// and listing them again asks the view nothing it could spare: no
+// attributes (an fstat of a passed-through file is a GETATTR after every
+// read, as the kernel forgets its access time), no content, no listing.
+// What the kernel cannot skip are the opens, which the view answers from
+// its grants (grant.go).
+func TestWarmReadsAskNothing(t *testing.T) {
+	t.Setenv("MASTERVIEW_TEST_WATCHED", "1")
+	reqs := &requestLog{}
+	// With an upper layer, as on a node: the mount is writable, and the
+	// kernel keeps access times of what it reads.
+	tv := mountTest(t, Options{Upper: t.TempDir()}, func(_ string, o *Options) { o.requestLog = reqs })
+	tv.write(t, "dir/small", "a module\n", 0o644)
+	round := func() {
+		t.Helper()
+		if out, e := asUser(t, nobody, "read", tv.path("dir/small")); out != "a module\n" || e != 0 {
+			t.Fatalf("read dir/small as nobody = %q, %v", out, e)
+		}
+		if out, e := asUser(t, nobody, "list", tv.path("dir")); out != "small " || e != 0 {
+			t.Fatalf("list dir as nobody = %q, %v", out, e)
+		}
+	}
+	// The first round asks the master; the second fills the kernel's
+	// caches from what the view kept.
+	round()
+	round()
+	reqs.take()
+	round()
+	counts, lines := reqs.take()
+	for _, op := range []string{"GETATTR", "READ", "READDIR", "READDIRPLUS", "LOOKUP"} {
+		if counts[op] != 0 {
+			t.Errorf("a warm round sent the view %d %s; want none. Requests:\n%s", counts[op], op, relevant(lines))
+		}
+	}
+	if counts["OPEN"] == 0 || counts["OPENDIR"] == 0 {
+		t.Errorf("no OPEN or OPENDIR logged (%v): the request log does not work", counts)
+	}
+
+	// What the kernel keeps goes when the directory changes: made on
+	// the node (the upper layer), or on the master and told.
+	if out, e := asUser(t, 0, "create", tv.path("dir/here")); e != 0 {
+		t.Fatalf("create dir/here as root = %q, %v", out, e)
+	}
+	if out, e := asUser(t, nobody, "list", tv.path("dir")); out != "here small " || e != 0 {
+		t.Errorf("list dir as nobody after a file was made on the node = %q, %v; want %q", out, e, "here small ")
+	}
+	f := tv.write(t, "dir/there", "made on the master\n", 0o644)
+	tv.Invalidate(wire.Inval{Paths: []string{f}})
+	if out, e := asUser(t, nobody, "list", tv.path("dir")); out != "here small there " || e != 0 {
+		t.Errorf("list dir as nobody after a file was made on the master = %q, %v; want %q", out, e, "here small there ")
+	}
+}
+
+// relevant is the request lines of a log, without go-fuse's other lines.
+func relevant(log string) string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.HasPrefix(l, "rx ") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
