@@ -52,16 +52,14 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	)
 	gen := n.v.gen.Load()
 	err := n.v.sessions.do(u, func(c *sftp.Client) error {
-		f, err := c.Open(p)
-		if err != nil {
-			return err
-		}
-		// Nobody waits for the close: it only frees the master's handle.
-		defer func() { go f.Close() }()
-		// The master answers with the sum of the content, which it read as
-		// the caller: the open above and the stat are the caller's, and
-		// the copy of that content is served only after them.
-		fi, err := f.Stat()
+		// The master answers a stat with the sum of the content only if
+		// it could open the file as the caller (files.go, summed): a sum
+		// is the caller's open on the master, and the copy of that
+		// content is served only after it. A file whose content this
+		// node has (the config's libraries, another user's open, another
+		// path) then costs one round trip, not an open and a stat; the
+		// master's file is opened only to fetch from it.
+		fi, err := c.Stat(p)
 		if err != nil {
 			return err
 		}
@@ -78,12 +76,40 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 			// times put back): a new inode, as for a new version.
 			return syscall.ESTALE
 		}
+		var f *sftp.File
+		defer func() {
+			if f != nil {
+				// Nobody waits for the close: it only frees the
+				// master's handle.
+				go f.Close()
+			}
+		}()
+		openMaster := func() (err error) {
+			if f == nil {
+				f, err = c.Open(p)
+			}
+			return err
+		}
+		if sum.IsZero() {
+			// No sum: the caller may not read the file (the open says
+			// so), or the master gives none; then a copy of our own,
+			// served to this open alone (contentcache: torn).
+			if err := openMaster(); err != nil {
+				return err
+			}
+		}
 		size := int64(st.Size)
+		fromMaster := func(w io.Writer) error {
+			if err := openMaster(); err != nil {
+				return err
+			}
+			return fetch(f, p, w)
+		}
 		ent, err = n.v.cache.Acquire(p, sum, size, func(w *contentcache.Writer) error {
 			if sum.IsZero() {
-				return fetch(f, p, w) // no sum, no peers: a copy of our own
+				return fromMaster(w) // no sum, no peers
 			}
-			return n.v.fetchWithPeers(u.uid, wire.Version{Path: p, Size: size, Sum: sum.String()}, w, func(w io.Writer) error { return fetch(f, p, w) })
+			return n.v.fetchWithPeers(u.uid, wire.Version{Path: p, Size: size, Sum: sum.String()}, w, fromMaster)
 		})
 		return err
 	})

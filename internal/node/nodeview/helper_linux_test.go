@@ -82,7 +82,14 @@ type helperFiles struct {
 	hashes contentcache.Hashes
 }
 
-func (h *helperFiles) Fileread(r *sftp.Request) (io.ReaderAt, error) { return os.Open(r.Filepath) }
+// Fileread opens the file for a node to read; MASTERVIEW_TEST_NOREAD
+// refuses every read (the test checks a view needed none).
+func (h *helperFiles) Fileread(r *sftp.Request) (io.ReaderAt, error) {
+	if os.Getenv("MASTERVIEW_TEST_NOREAD") != "" {
+		return nil, sftp.ErrSSHFxPermissionDenied
+	}
+	return os.Open(r.Filepath)
+}
 func (h *helperFiles) Filewrite(*sftp.Request) (io.WriterAt, error) {
 	return nil, sftp.ErrSSHFxPermissionDenied
 }

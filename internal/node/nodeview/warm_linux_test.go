@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/bproc/bproc/internal/shared/wire"
@@ -101,4 +102,27 @@ func relevant(log string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// A file whose content the node has (another path's, another user's)
+// opens with a stat on the master, which gives its sum only to a user
+// who may read it: the master's file is not opened to be read. A user
+// who may not read it is still refused.
+func TestCachedContentOpensWithAStat(t *testing.T) {
+	tv := mountTest(t, Options{})
+	tv.write(t, "a", "the same content\n", 0o644)
+	tv.write(t, "b", "the same content\n", 0o644)
+	tv.write(t, "secret", "the same content\n", 0o600)
+	if out, e := asUser(t, nobody, "read", tv.path("a")); out != "the same content\n" || e != 0 {
+		t.Fatalf("read a as nobody = %q, %v", out, e)
+	}
+	// Sessions dialed from now on refuse every read of a master file.
+	t.Setenv("MASTERVIEW_TEST_NOREAD", "1")
+	const other = 4242
+	if out, e := asUser(t, other, "read", tv.path("b")); out != "the same content\n" || e != 0 {
+		t.Errorf("read b (content cached) as uid %d = %q, %v; want it served without reading the master's file", other, out, e)
+	}
+	if out, e := asUser(t, other, "read", tv.path("secret")); e != syscall.EACCES {
+		t.Errorf("read secret (root's alone, content cached) as uid %d = %q, %v; want EACCES", other, out, e)
+	}
 }
