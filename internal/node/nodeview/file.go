@@ -44,7 +44,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		return n.v.openUpper(ctx, rel, flags, 0)
 	}
 	if h := n.openGranted(u); h != nil {
-		return h, fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_NOFLUSH, 0
+		return h, n.keepPages(), 0
 	}
 	var (
 		ent *contentcache.Entry
@@ -121,18 +121,41 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		n.v.cache.Release(ent)
 		return nil, 0, n.v.errno("open", u, p, err)
 	}
-	h := &handle{v: n.v, e: ent, f: local, fd: int(local.Fd()), st: *st}
+	h := &handle{v: n.v, n: n, e: ent, f: local, fd: int(local.Fd()), st: *st}
 	h.st.Size = uint64(ent.Size()) // differs from the master's only if torn
-	// The kernel may keep what it cached from earlier opens of this inode:
-	// they read the same content, unless the copy is torn. A close has
-	// nothing to flush: the kernel need not ask (one round trip less for
-	// every file a program closes).
-	keep := uint32(fuse.FOPEN_NOFLUSH)
-	if !ent.Torn() {
-		keep |= fuse.FOPEN_KEEP_CACHE
-		n.grantOpen(gen, u, st)
+	if ent.Torn() {
+		n.openedTorn(h)
+		return n.v.fileHandle(h, n.size), fuse.FOPEN_NOFLUSH, 0
 	}
-	return n.v.fileHandle(h, n.size), keep, 0
+	n.grantOpen(gen, u, st)
+	return n.v.fileHandle(h, n.size), n.keepPages(), 0
+}
+
+// keepPages is the open flags of a copy of n's content: the kernel may
+// keep what it cached from earlier opens of the inode, which read the
+// same content, unless one read a torn copy (the file changed on the
+// master while it was fetched): then not while that open lasts, nor at
+// the first open after it, which drops those pages. A close has nothing
+// to flush: the kernel need not ask (FOPEN_NOFLUSH, one round trip less
+// for every file a program closes).
+func (n *node) keepPages() uint32 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.tornOpen > 0 || n.tornPages {
+		n.tornPages = n.tornOpen > 0
+		return fuse.FOPEN_NOFLUSH
+	}
+	return fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_NOFLUSH
+}
+
+// openedTorn records that h, open on n, reads a torn copy: the pages it
+// brings into the kernel's cache are not n's content.
+func (n *node) openedTorn(h *handle) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.tornOpen++
+	n.tornPages = true
+	h.torn = true
 }
 
 // openGranted opens n's copy without asking the master, if u's session
@@ -161,7 +184,7 @@ func (n *node) openGranted(u user) fs.FileHandle {
 		n.v.cache.Release(ent)
 		return nil
 	}
-	h := &handle{v: n.v, e: ent, f: local, fd: int(local.Fd()), st: g.st}
+	h := &handle{v: n.v, n: n, e: ent, f: local, fd: int(local.Fd()), st: g.st}
 	h.st.Size = uint64(ent.Size())
 	return n.v.fileHandle(h, n.size)
 }
@@ -215,11 +238,13 @@ func fetch(f *sftp.File, p string, w io.Writer) error {
 
 // handle is an open file of the view: the local copy of one version.
 type handle struct {
-	v  *View
-	e  *contentcache.Entry
-	f  *os.File
-	fd int
-	st sftp.FileStat // the master's attributes of this version
+	v    *View
+	n    *node
+	torn bool // a torn copy (node.openedTorn)
+	e    *contentcache.Entry
+	f    *os.File
+	fd   int
+	st   sftp.FileStat // the master's attributes of this version
 }
 
 // ptHandle is a handle the kernel may read through FUSE passthrough: from
@@ -255,6 +280,11 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
+	if h.torn {
+		h.n.mu.Lock()
+		h.n.tornOpen--
+		h.n.mu.Unlock()
+	}
 	h.f.Close()
 	h.v.cache.Release(h.e)
 	return 0

@@ -126,3 +126,25 @@ func TestCachedContentOpensWithAStat(t *testing.T) {
 		t.Errorf("read secret (root's alone, content cached) as uid %d = %q, %v; want EACCES", other, out, e)
 	}
 }
+
+// The kernel keeps an inode's pages from open to open (one version of
+// a file), but not the pages of a torn copy (the file changed on the
+// master while it was fetched): the next open of that version reads the
+// content of its sum.
+func TestTornPagesAreNotKept(t *testing.T) {
+	tv := mountTest(t, Options{Upper: t.TempDir()})
+	x := tv.write(t, "x", "old content\n", 0o644)
+	y := tv.write(t, "y", "new content\n", 0o644)
+	t.Setenv("MASTERVIEW_TEST_SUMOF", x+"="+y)
+	// x's stat gives y's sum, its bytes are x's: a torn copy.
+	if out, e := asUser(t, nobody, "read", tv.path("x")); out != "old content\n" || e != 0 {
+		t.Fatalf("read x (torn) as nobody = %q, %v", out, e)
+	}
+	if out, e := asUser(t, nobody, "read", tv.path("y")); out != "new content\n" || e != 0 {
+		t.Fatalf("read y as nobody = %q, %v", out, e)
+	}
+	// Now the node has the content of x's sum.
+	if out, e := asUser(t, nobody, "read", tv.path("x")); out != "new content\n" || e != 0 {
+		t.Errorf("read x again as nobody = %q, %v; want the content of its sum, %q (not the torn copy's pages)", out, e, "new content\n")
+	}
+}
