@@ -197,9 +197,11 @@ func (n *node) openGranted(u user) fs.FileHandle {
 // hand it the copy and take it back. A file read through the page cache
 // is read from this process once per inode (one version: FOPEN_KEEP_CACHE)
 // and then never asked about while it is watched. The price is a second
-// copy in memory of the small files a node reads, which the kernel may
-// reclaim; large files (programs, libraries, data) keep passthrough.
-const cachedMax = 1 << 20
+// copy in memory of the files a node reads, which the kernel may
+// reclaim. 4 MiB takes in the C library (2 MB, fstat'ed by the loader in
+// every dynamic program) and most shared libraries; larger files (big
+// programs, data) keep passthrough.
+const cachedMax = 4 << 20
 
 // fileHandle is h as the kernel is given it: for passthrough or not. An
 // inode's handles are all one or all the other (the kernel refuses to

@@ -112,7 +112,7 @@ type Options struct {
 	IdleTimeout time.Duration
 
 	// NoPassthrough serves every read through this process. By default the
-	// kernel reads an open copy of a file over 1 MiB (cachedMax) directly
+	// kernel reads an open copy of a file over 4 MiB (cachedMax) directly
 	// (FUSE passthrough, Linux 6.9 and CAP_SYS_ADMIN) where it can, and
 	// through this process where not; smaller files are read through
 	// the node's page cache.

@@ -53,12 +53,19 @@ func TestWarmReadsAskNothing(t *testing.T) {
 	// kernel keeps access times of what it reads.
 	tv := mountTest(t, Options{Upper: t.TempDir()}, func(_ string, o *Options) { o.requestLog = reqs })
 	tv.write(t, "dir/small", "a module\n", 0o644)
+	// As large as the C library, which the loader fstats in every
+	// dynamic program.
+	libc := strings.Repeat("a library of 2 MB\n", 2<<20/18)
+	tv.write(t, "dir/lib", libc, 0o644)
 	round := func() {
 		t.Helper()
 		if out, e := asUser(t, nobody, "read", tv.path("dir/small")); out != "a module\n" || e != 0 {
 			t.Fatalf("read dir/small as nobody = %q, %v", out, e)
 		}
-		if out, e := asUser(t, nobody, "list", tv.path("dir")); out != "small " || e != 0 {
+		if out, e := asUser(t, nobody, "read", tv.path("dir/lib")); out != libc || e != 0 {
+			t.Fatalf("read dir/lib as nobody: %d bytes, %v; want %d", len(out), e, len(libc))
+		}
+		if out, e := asUser(t, nobody, "list", tv.path("dir")); out != "lib small " || e != 0 {
 			t.Fatalf("list dir as nobody = %q, %v", out, e)
 		}
 	}
@@ -83,13 +90,13 @@ func TestWarmReadsAskNothing(t *testing.T) {
 	if out, e := asUser(t, 0, "create", tv.path("dir/here")); e != 0 {
 		t.Fatalf("create dir/here as root = %q, %v", out, e)
 	}
-	if out, e := asUser(t, nobody, "list", tv.path("dir")); out != "here small " || e != 0 {
-		t.Errorf("list dir as nobody after a file was made on the node = %q, %v; want %q", out, e, "here small ")
+	if out, e := asUser(t, nobody, "list", tv.path("dir")); out != "here lib small " || e != 0 {
+		t.Errorf("list dir as nobody after a file was made on the node = %q, %v; want %q", out, e, "here lib small ")
 	}
 	f := tv.write(t, "dir/there", "made on the master\n", 0o644)
 	tv.Invalidate(wire.Inval{Paths: []string{f}})
-	if out, e := asUser(t, nobody, "list", tv.path("dir")); out != "here small there " || e != 0 {
-		t.Errorf("list dir as nobody after a file was made on the master = %q, %v; want %q", out, e, "here small there ")
+	if out, e := asUser(t, nobody, "list", tv.path("dir")); out != "here lib small there " || e != 0 {
+		t.Errorf("list dir as nobody after a file was made on the master = %q, %v; want %q", out, e, "here lib small there ")
 	}
 }
 
