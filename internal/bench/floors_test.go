@@ -27,7 +27,8 @@ var (
 //     (at most 2);
 //   - bpsh --per-node K -a true against N*K local /bin/true, N at once
 //     (at most 1.5);
-//   - the first bpsh -a true after N nodes come up against the warm runs
+//   - the first bpsh -a true after N nodes come up (with the C library
+//     and the loader as the config's libraries) against the warm runs
 //     (at most 2);
 //   - bpsh 0 true on a diskless node against a --no-diskless one (at
 //     most 1.1);
@@ -47,8 +48,9 @@ func BenchmarkRatios(b *testing.B) {
 	}
 	nodes := fmt.Sprintf("%d nodes", n)
 
-	// Cold first: nothing has run on the nodes yet.
-	c := bigCluster(b, bin, n, "--diskless")
+	// Cold first: nothing has run on the nodes yet, which read the
+	// config's libraries at boot (the goal's condition).
+	c := bigCluster(b, bin, n, "--diskless", "--config", librariesConfig(b))
 	cold, err := runWithin(c.Env(), 5*time.Minute, c.Applet("bpsh"), "-a", "true")
 	if err != nil {
 		b.Fatalf("first bpsh -a true: %v%s", err, masterErrors(c))

@@ -88,14 +88,7 @@ func BenchmarkViewCold(b *testing.B) {
 		bins = append(bins, struct{ label, bin string }{" (before: " + before + ")", before})
 	}
 	const nodes = 16
-	dir := b.TempDir()
-	conf := filepath.Join(dir, "bproc.conf")
-	// The C library and the dynamic loader: what every program of the
-	// master's opens first.
-	libs := "libraries /lib/x86_64-linux-gnu/libc.so.6 /lib64/ld-linux-x86-64.so.2 /usr/lib/x86_64-linux-gnu/libc.so.6\n"
-	if err := os.WriteFile(conf, []byte(libs), 0o644); err != nil {
-		b.Fatal(err)
-	}
+	conf := librariesConfig(b)
 	for _, x := range bins {
 		c, err := StartCluster(x.bin, nodes, "--diskless", "--config", conf)
 		if err != nil {
@@ -126,4 +119,18 @@ func BenchmarkViewCold(b *testing.B) {
 		report.Add("  cold / warm"+x.label, "x", []float64{float64(took[0].Microseconds()) / 1000 / warm}, AtMost(2, "x"))
 	}
 	report.Note("view cold: %d fresh local --diskless nodes, config libraries = the C library and loader; warm is the median of the next 10 runs", nodes)
+}
+
+// librariesConfig writes a config whose libraries are the C library and
+// the dynamic loader, what every program of the master's opens first:
+// the cold rows' goal is for nodes that read the config's libraries at
+// boot.
+func librariesConfig(b *testing.B) string {
+	b.Helper()
+	conf := filepath.Join(b.TempDir(), "bproc.conf")
+	libs := "libraries /lib/x86_64-linux-gnu/libc.so.6 /lib64/ld-linux-x86-64.so.2 /usr/lib/x86_64-linux-gnu/libc.so.6\n"
+	if err := os.WriteFile(conf, []byte(libs), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return conf
 }

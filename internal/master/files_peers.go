@@ -20,8 +20,18 @@ import (
 // so that a file many nodes want at once leaves the master about once and
 // spreads down a tree. A node that fetches from nobody fetches from the
 // master.
+//
+// A small file's tree is wider (smallFanout): what it costs is the
+// round trips and handshakes down the tree, one level after another,
+// not the bytes a node sends on. And a node is sent, among the nodes
+// that can serve it, one it fetched from before, whose connection it
+// keeps (the nodes' peerConns): a copy then costs a channel, not an SSH
+// handshake.
 const (
 	peerFanout    = 2
+	smallFanout   = 8
+	smallFile     = 1 << 20 // smaller files get smallFanout
+	maxLinks      = 64      // sources remembered per node (a node keeps 64 connections)
 	ticketLife    = time.Minute
 	holderForget  = 10 * time.Minute // a holder not heard of since is dropped
 	maxPeerHolder = 64               // holders kept per version
@@ -46,6 +56,9 @@ type peers struct {
 	mu      sync.Mutex
 	addrs   map[int]string // node -> where it serves copies
 	holders map[content][]*holder
+	// links: node -> the nodes it was sent to fetch from (and so has,
+	// or had, a connection to).
+	links map[int]map[int]bool
 }
 
 func (p *peers) setAddr(node int, addr string) {
@@ -61,6 +74,10 @@ func (p *peers) dropNode(node int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.addrs, node)
+	delete(p.links, node)
+	for _, l := range p.links {
+		delete(l, node)
+	}
 	for v, hs := range p.holders {
 		kept := hs[:0]
 		for _, h := range hs {
@@ -90,19 +107,50 @@ func (p *peers) pick(node int, v wire.Version, now time.Time) (string, int) {
 			hs = append(hs, h)
 		}
 	}
-	addr, from := "", -1
+	fanout := peerFanout
+	if v.Size < smallFile {
+		fanout = smallFanout
+	}
+	var pick *holder
 	for _, h := range hs {
-		if a := p.addrs[h.node]; a != "" && h.served < peerFanout {
-			h.served++
-			addr, from = a, h.node
+		if p.addrs[h.node] == "" || h.served >= fanout {
+			continue
+		}
+		if pick == nil {
+			pick = h
+		}
+		if p.links[node][h.node] {
+			pick = h // connected already
 			break
 		}
+	}
+	addr, from := "", -1
+	if pick != nil {
+		pick.served++
+		addr, from = p.addrs[pick.node], pick.node
+		p.linkLocked(node, from)
 	}
 	if len(hs) < maxPeerHolder {
 		hs = append(hs, &holder{node: node, since: now})
 	}
 	p.holders[key] = hs
 	return addr, from
+}
+
+// linkLocked records that node was sent to fetch from source.
+func (p *peers) linkLocked(node, source int) {
+	if p.links == nil {
+		p.links = make(map[int]map[int]bool)
+	}
+	l := p.links[node]
+	if l == nil {
+		l = make(map[int]bool)
+		p.links[node] = l
+	}
+	if len(l) >= maxLinks && !l[source] {
+		return // the node keeps no more connections either
+	}
+	l[source] = true
 }
 
 // sweepLocked forgets the contents whose holders were all heard of too

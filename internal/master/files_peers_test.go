@@ -64,3 +64,39 @@ func TestPeersByContent(t *testing.T) {
 		t.Errorf("other content by the same path: source %q, want the master", a)
 	}
 }
+
+// A node is sent to a source it fetched from before (it keeps that
+// connection) when that source has the content too, and a small file's
+// tree is wider than a large one's.
+func TestPeersPreferKnownSource(t *testing.T) {
+	var p peers
+	for n := 1; n <= 3; n++ {
+		p.setAddr(n, fmt.Sprintf("127.0.0.1:%d", 4000+n))
+	}
+	now := time.Now()
+	a := wire.Version{Path: "/a", Size: 9, Sum: strings.Repeat("0a", 32)}
+	b := wire.Version{Path: "/b", Size: 9, Sum: strings.Repeat("0b", 32)}
+	p.pick(1, a, now) // from the master
+	if src, _ := p.pick(3, a, now); src != "127.0.0.1:4001" {
+		t.Fatalf("node 3's source of /a = %q, want node 1", src)
+	}
+	p.pick(2, b, now) // from the master
+	p.pick(1, b, now) // from node 2
+	// Nodes 2 and 1 have /b; node 3 knows node 1.
+	if src, _ := p.pick(3, b, now); src != "127.0.0.1:4001" {
+		t.Errorf("node 3's source of /b = %q, want node 1, which it fetched from before", src)
+	}
+
+	// A small file: one source serves smallFanout nodes.
+	small := wire.Version{Path: "/small", Size: 4096, Sum: strings.Repeat("0c", 32)}
+	var q peers
+	for n := 0; n <= smallFanout; n++ {
+		q.setAddr(n, fmt.Sprintf("127.0.0.1:%d", 5000+n))
+	}
+	q.pick(0, small, now)
+	for n := 1; n <= smallFanout; n++ {
+		if src, _ := q.pick(n, small, now); src != "127.0.0.1:5000" {
+			t.Errorf("node %d's source of a small file = %q, want node 0 (it serves %d)", n, src, smallFanout)
+		}
+	}
+}

@@ -13,7 +13,8 @@ import (
 // OpendirHandle lists the directory on the master in the caller's session
 // when it is opened, so that a directory the caller may not read fails at
 // opendir with EACCES, as it would on the master, and not halfway through
-// the listing. The listing is the caller's own, never cached.
+// the listing. A listing of a directory the master watches is kept
+// (grant.go), and the kernel may keep it too.
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	u := caller(ctx)
 	p, e := n.path()
@@ -21,8 +22,14 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 		return nil, 0, e
 	}
 	if cached, ok := n.listOf(u); ok {
-		// Listed by this user before, and unchanged since (grant.go).
-		return &dirHandle{list: n.v.merged(n, p, cached)}, 0, 0
+		// Listed by this user before, and unchanged since (grant.go):
+		// the kernel may keep the listing and read it from its cache
+		// next time (no READDIR). An opendir answered without
+		// FOPEN_KEEP_CACHE (a listing asked of the master: the first,
+		// another user's, one after a change) drops what it kept; the
+		// node's own changes (the upper layer, made through this mount)
+		// drop it in the kernel itself.
+		return &dirHandle{list: n.v.merged(n, p, cached)}, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
 	}
 	gen := n.v.gen.Load()
 	var list []fuse.DirEntry

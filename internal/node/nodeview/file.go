@@ -44,7 +44,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		return n.v.openUpper(ctx, rel, flags, 0)
 	}
 	if h := n.openGranted(u); h != nil {
-		return h, fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_NOFLUSH, 0
+		return h, n.keepPages(), 0
 	}
 	var (
 		ent *contentcache.Entry
@@ -52,16 +52,14 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	)
 	gen := n.v.gen.Load()
 	err := n.v.sessions.do(u, func(c *sftp.Client) error {
-		f, err := c.Open(p)
-		if err != nil {
-			return err
-		}
-		// Nobody waits for the close: it only frees the master's handle.
-		defer func() { go f.Close() }()
-		// The master answers with the sum of the content, which it read as
-		// the caller: the open above and the stat are the caller's, and
-		// the copy of that content is served only after them.
-		fi, err := f.Stat()
+		// The master answers a stat with the sum of the content only if
+		// it could open the file as the caller (files.go, summed): a sum
+		// is the caller's open on the master, and the copy of that
+		// content is served only after it. A file whose content this
+		// node has (the config's libraries, another user's open, another
+		// path) then costs one round trip, not an open and a stat; the
+		// master's file is opened only to fetch from it.
+		fi, err := c.Stat(p)
 		if err != nil {
 			return err
 		}
@@ -78,12 +76,40 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 			// times put back): a new inode, as for a new version.
 			return syscall.ESTALE
 		}
+		var f *sftp.File
+		defer func() {
+			if f != nil {
+				// Nobody waits for the close: it only frees the
+				// master's handle.
+				go f.Close()
+			}
+		}()
+		openMaster := func() (err error) {
+			if f == nil {
+				f, err = c.Open(p)
+			}
+			return err
+		}
+		if sum.IsZero() {
+			// No sum: the caller may not read the file (the open says
+			// so), or the master gives none; then a copy of our own,
+			// served to this open alone (contentcache: torn).
+			if err := openMaster(); err != nil {
+				return err
+			}
+		}
 		size := int64(st.Size)
+		fromMaster := func(w io.Writer) error {
+			if err := openMaster(); err != nil {
+				return err
+			}
+			return fetch(f, p, w)
+		}
 		ent, err = n.v.cache.Acquire(p, sum, size, func(w *contentcache.Writer) error {
 			if sum.IsZero() {
-				return fetch(f, p, w) // no sum, no peers: a copy of our own
+				return fromMaster(w) // no sum, no peers
 			}
-			return n.v.fetchWithPeers(u.uid, wire.Version{Path: p, Size: size, Sum: sum.String()}, w, func(w io.Writer) error { return fetch(f, p, w) })
+			return n.v.fetchWithPeers(u.uid, wire.Version{Path: p, Size: size, Sum: sum.String()}, w, fromMaster)
 		})
 		return err
 	})
@@ -95,18 +121,41 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		n.v.cache.Release(ent)
 		return nil, 0, n.v.errno("open", u, p, err)
 	}
-	h := &handle{v: n.v, e: ent, f: local, fd: int(local.Fd()), st: *st}
+	h := &handle{v: n.v, n: n, e: ent, f: local, fd: int(local.Fd()), st: *st}
 	h.st.Size = uint64(ent.Size()) // differs from the master's only if torn
-	// The kernel may keep what it cached from earlier opens of this inode:
-	// they read the same content, unless the copy is torn. A close has
-	// nothing to flush: the kernel need not ask (one round trip less for
-	// every file a program closes).
-	keep := uint32(fuse.FOPEN_NOFLUSH)
-	if !ent.Torn() {
-		keep |= fuse.FOPEN_KEEP_CACHE
-		n.grantOpen(gen, u, st)
+	if ent.Torn() {
+		n.openedTorn(h)
+		return n.v.fileHandle(h, n.size), fuse.FOPEN_NOFLUSH, 0
 	}
-	return n.v.fileHandle(h), keep, 0
+	n.grantOpen(gen, u, st)
+	return n.v.fileHandle(h, n.size), n.keepPages(), 0
+}
+
+// keepPages is the open flags of a copy of n's content: the kernel may
+// keep what it cached from earlier opens of the inode, which read the
+// same content, unless one read a torn copy (the file changed on the
+// master while it was fetched): then not while that open lasts, nor at
+// the first open after it, which drops those pages. A close has nothing
+// to flush: the kernel need not ask (FOPEN_NOFLUSH, one round trip less
+// for every file a program closes).
+func (n *node) keepPages() uint32 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.tornOpen > 0 || n.tornPages {
+		n.tornPages = n.tornOpen > 0
+		return fuse.FOPEN_NOFLUSH
+	}
+	return fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_NOFLUSH
+}
+
+// openedTorn records that h, open on n, reads a torn copy: the pages it
+// brings into the kernel's cache are not n's content.
+func (n *node) openedTorn(h *handle) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.tornOpen++
+	n.tornPages = true
+	h.torn = true
 }
 
 // openGranted opens n's copy without asking the master, if u's session
@@ -135,14 +184,31 @@ func (n *node) openGranted(u user) fs.FileHandle {
 		n.v.cache.Release(ent)
 		return nil
 	}
-	h := &handle{v: n.v, e: ent, f: local, fd: int(local.Fd()), st: g.st}
+	h := &handle{v: n.v, n: n, e: ent, f: local, fd: int(local.Fd()), st: g.st}
 	h.st.Size = uint64(ent.Size())
-	return n.v.fileHandle(h)
+	return n.v.fileHandle(h, n.size)
 }
 
-// fileHandle is h as the kernel is given it: for passthrough or not.
-func (v *View) fileHandle(h *handle) fs.FileHandle {
-	if v.passthrough {
+// cachedMax is the size up to which a file is read through the node's
+// page cache rather than passed through to its copy. A passed-through
+// read makes the kernel forget the file's access time, so the next
+// fstat of it (Python's of every module it imports) is a round trip to
+// this process, and each open costs two more calls to the kernel to
+// hand it the copy and take it back. A file read through the page cache
+// is read from this process once per inode (one version: FOPEN_KEEP_CACHE)
+// and then never asked about while it is watched. The price is a second
+// copy in memory of the files a node reads, which the kernel may
+// reclaim. 4 MiB takes in the C library (2 MB, fstat'ed by the loader in
+// every dynamic program) and most shared libraries; larger files (big
+// programs, data) keep passthrough.
+const cachedMax = 4 << 20
+
+// fileHandle is h as the kernel is given it: for passthrough or not. An
+// inode's handles are all one or all the other (the kernel refuses to
+// mix the two on an inode): the choice is by the size of the version
+// the inode stands for.
+func (v *View) fileHandle(h *handle, size uint64) fs.FileHandle {
+	if v.passthrough && size > cachedMax {
 		return &ptHandle{h}
 	}
 	return h
@@ -174,11 +240,13 @@ func fetch(f *sftp.File, p string, w io.Writer) error {
 
 // handle is an open file of the view: the local copy of one version.
 type handle struct {
-	v  *View
-	e  *contentcache.Entry
-	f  *os.File
-	fd int
-	st sftp.FileStat // the master's attributes of this version
+	v    *View
+	n    *node
+	torn bool // a torn copy (node.openedTorn)
+	e    *contentcache.Entry
+	f    *os.File
+	fd   int
+	st   sftp.FileStat // the master's attributes of this version
 }
 
 // ptHandle is a handle the kernel may read through FUSE passthrough: from
@@ -214,6 +282,11 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
+	if h.torn {
+		h.n.mu.Lock()
+		h.n.tornOpen--
+		h.n.mu.Unlock()
+	}
 	h.f.Close()
 	h.v.cache.Release(h.e)
 	return 0

@@ -82,7 +82,14 @@ type helperFiles struct {
 	hashes contentcache.Hashes
 }
 
-func (h *helperFiles) Fileread(r *sftp.Request) (io.ReaderAt, error) { return os.Open(r.Filepath) }
+// Fileread opens the file for a node to read; MASTERVIEW_TEST_NOREAD
+// refuses every read (the test checks a view needed none).
+func (h *helperFiles) Fileread(r *sftp.Request) (io.ReaderAt, error) {
+	if os.Getenv("MASTERVIEW_TEST_NOREAD") != "" {
+		return nil, sftp.ErrSSHFxPermissionDenied
+	}
+	return os.Open(r.Filepath)
+}
 func (h *helperFiles) Filewrite(*sftp.Request) (io.WriterAt, error) {
 	return nil, sftp.ErrSSHFxPermissionDenied
 }
@@ -108,7 +115,13 @@ func (h *helperFiles) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 			return nil, err
 		}
 		if h.sums && fi.Mode().IsRegular() {
-			if f, err := os.Open(r.Filepath); err == nil {
+			sumOf := r.Filepath
+			// MASTERVIEW_TEST_SUMOF=a=b: a stat of a gives b's sum, as
+			// if a changed while the view fetched it.
+			if a, b, ok := strings.Cut(os.Getenv("MASTERVIEW_TEST_SUMOF"), "="); ok && a == r.Filepath {
+				sumOf = b
+			}
+			if f, err := os.Open(sumOf); err == nil {
 				if sum, _, err := h.hashes.SumFile(f); err == nil {
 					fi = summed{fi, sum.String()}
 				}

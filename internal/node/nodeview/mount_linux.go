@@ -3,6 +3,7 @@ package nodeview
 import (
 	"errors"
 	"fmt"
+	"log"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -67,6 +68,10 @@ func Mount(dir string, opts Options) (*View, error) {
 		EntryTimeout:    &t,
 		AttrTimeout:     &t,
 		NegativeTimeout: &long,
+	}
+	if opts.requestLog != nil {
+		fo.MountOptions.Debug = true
+		fo.MountOptions.Logger = log.New(opts.requestLog, "", 0)
 	}
 	server, err := fs.Mount(dir, root, fo)
 	if err != nil {

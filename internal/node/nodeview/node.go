@@ -43,6 +43,11 @@ type node struct {
 	mu    sync.Mutex
 	sum   contentcache.Sum
 	stale bool // another content was found: lookups make a new inode
+	// tornOpen counts the open handles of torn copies of the content
+	// (the file changed on the master during the fetch); tornPages: the
+	// kernel's pages of the inode may hold such a copy's bytes (keepPages).
+	tornOpen  int
+	tornPages bool
 	// watched: the last answer about n is one the master watches, and
 	// grants what each user's session was answered (grant.go).
 	watched bool

@@ -48,6 +48,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path"
 	"sync"
@@ -111,8 +112,10 @@ type Options struct {
 	IdleTimeout time.Duration
 
 	// NoPassthrough serves every read through this process. By default the
-	// kernel reads an open copy directly (FUSE passthrough, Linux 6.9 and
-	// CAP_SYS_ADMIN) where it can, and through this process where not.
+	// kernel reads an open copy of a file over 4 MiB (cachedMax) directly
+	// (FUSE passthrough, Linux 6.9 and CAP_SYS_ADMIN) where it can, and
+	// through this process where not; smaller files are read through
+	// the node's page cache.
 	NoPassthrough bool
 
 	// Upper, when set, is a directory of the node's own file system that
@@ -129,6 +132,11 @@ type Options struct {
 	// the file (a session that cannot be dialed, a fetch that broke).
 	// Nil discards them.
 	Log *slog.Logger
+
+	// requestLog, when set, receives go-fuse's line for every request the
+	// kernel sends and every answer: the tests count what reaches the
+	// view.
+	requestLog io.Writer
 }
 
 // View is a mounted view of the master's files.
