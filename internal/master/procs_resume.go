@@ -31,6 +31,11 @@ type resumeState struct {
 	out [2]atomic.Int64
 	// outs are the streams the node sends (relay's): a resume's too.
 	outs outputStreams
+	// written counts the bytes of stdout and stderr written to the
+	// ghost's descriptors, as told to the ghost (procs_restart.go), under
+	// noteMu, so that the ghost hears them in order.
+	noteMu  sync.Mutex
+	written [2]int64
 
 	mu      sync.Mutex
 	next    chan resumed // a ChanResume for the process, or nil if the node lost it
@@ -128,6 +133,13 @@ func (p *proc) awaitResume() bool {
 	}
 	log := m.log.With("node", p.rank.node, "pid", p.pid)
 	log.Info("remote process waits for its node to come back", "grace", m.cfg.NodeGrace)
+	return p.waitBack(log)
+}
+
+// waitBack waits, for the grace time, for the channel that takes p back
+// (resume), and relays on it: false if none came.
+func (p *proc) waitBack(log *slog.Logger) bool {
+	m := p.m
 	next := p.rs.nextChan()
 	t := time.NewTimer(m.cfg.NodeGrace)
 	defer t.Stop()
@@ -145,7 +157,7 @@ func (p *proc) awaitResume() bool {
 		return false
 	}
 	p.mu.Lock()
-	gone = p.ghostGone
+	gone := p.ghostGone
 	p.mu.Unlock()
 	if gone {
 		r.ch.Close()
@@ -173,10 +185,26 @@ func (p *proc) hold(sig syscall.Signal) {
 // takeBack answers a node's hello that lists kept processes: those the
 // master still has ghosts for are taken back (the returned PIDs, for the
 // reply; open then resumes each), the rest of the node's waiting ones are
-// lost (the node does not have them).
-func (m *Master) takeBack(n *node, kept []int, log *slog.Logger) []*proc {
+// lost (the node does not have them). On a node's first hello to this
+// master (it restarted), the kept processes it has no ghosts for yet are
+// taken back too (unclaimed): their ghosts may still come (procs_restart.go).
+func (m *Master) takeBack(n *node, kept []int, log *slog.Logger) (back []*proc, unclaimed []int) {
 	m.mu.Lock()
-	var back, lost []*proc
+	var lost []*proc
+	if !n.met {
+		n.met = true
+		for _, pid := range kept {
+			if n.procs[pid] == nil {
+				unclaimed = append(unclaimed, pid)
+			}
+		}
+		if len(unclaimed) > 0 {
+			n.unclaimed = make(map[int]bool, len(unclaimed))
+			for _, pid := range unclaimed {
+				n.unclaimed[pid] = true
+			}
+		}
+	}
 	for pid, p := range n.procs {
 		p.rs.mu.Lock()
 		p.mu.Lock()
@@ -195,9 +223,9 @@ func (m *Master) takeBack(n *node, kept []int, log *slog.Logger) []*proc {
 	m.mu.Unlock()
 	tellLost(lost)
 	if len(kept) > 0 || len(lost) > 0 {
-		log.Info("node back", "kept_by_node", len(kept), "taken_back", len(back))
+		log.Info("node back", "kept_by_node", len(kept), "taken_back", len(back), "awaiting_ghosts", len(unclaimed))
 	}
-	return back
+	return back, unclaimed
 }
 
 // dropKept gives up the processes of node num that wait for it to come

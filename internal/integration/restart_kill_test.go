@@ -1,0 +1,197 @@
+package integration
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bproc/bproc/internal/shared/apiclient"
+	"github.com/bproc/bproc/internal/shared/pdeathsig"
+)
+
+// A master killed with SIGKILL and started again on the same state
+// directory loses no process: its ghosts wait for it and its nodes keep
+// their processes (procs_restart.go). Local nodes die with their master
+// (Pdeathsig), so these clusters run their nodes as bpslaves of their
+// own, as machines would.
+
+// startWithSlaves starts a master with no local nodes, on a fixed
+// address the nodes dial again after a restart, and n bpslaves as nodes
+// 0 to n-1. It returns the slaves, which a test may kill.
+func startWithSlaves(t *testing.T, n int, extra ...string) (*cluster, []*exec.Cmd) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	c := startCluster(t, 0, append([]string{"--nodes", strconv.Itoa(n), "--listen", addr}, extra...)...)
+	waitListening(t, c)
+	state := filepath.Join(c.dir, "state")
+	var slaves []*exec.Cmd
+	for i := range n {
+		num := strconv.Itoa(i)
+		slave := exec.Command(binary, "bpslave", "--master", addr, "--node", num,
+			"--host-key", filepath.Join(state, "host_key.pub"))
+		slave.Env = append(os.Environ(), "BPROC_TOKEN="+c.nodeToken(t, num))
+		log := &syncBuffer{}
+		slave.Stdout, slave.Stderr = log, log
+		slave.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := pdeathsig.Start(slave); err != nil {
+			t.Fatal(err)
+		}
+		// SIGTERM: the slave ends its remote processes as it goes.
+		t.Cleanup(func() {
+			slave.Process.Signal(syscall.SIGTERM)
+			if waitCmd(slave, 10*time.Second) != nil {
+				slave.Process.Kill()
+			}
+			if t.Failed() {
+				t.Logf("node %s's log:\n%s", num, log)
+			}
+		})
+		slaves = append(slaves, slave)
+	}
+	for i := range n {
+		c.waitState(t, strconv.Itoa(i), "up")
+	}
+	return c, slaves
+}
+
+// killRestart kills the master with SIGKILL and starts it again on the
+// same state directory after pause.
+func killRestart(t *testing.T, c *cluster, pause time.Duration) {
+	t.Helper()
+	c.master.Process.Kill()
+	c.master.Wait()
+	c.log.Write([]byte("--- master killed (test) ---\n"))
+	time.Sleep(pause)
+	c.launch()
+	waitListening(t, c)
+}
+
+// waitListening waits until the master answers on its socket: with no
+// local nodes, startCluster does not wait for it.
+func waitListening(t *testing.T, c *cluster) {
+	t.Helper()
+	waitFor(t, "the master's socket", func() bool {
+		cl, err := apiclient.Dial(c.socket)
+		if err == nil {
+			cl.Close()
+		}
+		return err == nil
+	})
+}
+
+// TestMasterKilledStream: a process streaming a counter to bpsh's stdout
+// goes on through a SIGKILL of its master and a new master: every number
+// arrives once, and bpsh ends with the process's status.
+func TestMasterKilledStream(t *testing.T) {
+	c, _ := startWithSlaves(t, 1, "--no-diskless", "--node-grace", "60s")
+	var out, errb syncBuffer
+	script := counter(60)
+	script[2] += "; exit 7"
+	count := c.command("bpsh", append([]string{"0"}, script...)...)
+	count.Stdout, count.Stderr = &out, &errb
+	count.WaitDelay = 5 * time.Second
+	if err := count.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer count.Process.Kill()
+	waitOutput(t, &out, "\n10\n")
+	killRestart(t, c, 500*time.Millisecond)
+	err := waitCmd(count, 40*time.Second)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
+		t.Errorf("bpsh of the counter: %v, want exit 7; stderr %q", err, errb.String())
+	}
+	wantCount(t, out.String(), 60)
+	c.waitLog(t, regexp.MustCompile(`remote process recovered after the master restarted`))
+}
+
+// TestMasterKilledManyProcesses: one bpsh waits on many processes over
+// several nodes through a master's SIGKILL; each ends with its own status
+// (rank k exits k % 100), which bpsh sees through wait(), and bpstat -p
+// shows them all on the new master.
+func TestMasterKilledManyProcesses(t *testing.T) {
+	const nodes, perNode = 4, 25
+	c, _ := startWithSlaves(t, nodes, "--no-diskless", "--node-grace", "60s")
+	marker := filepath.Join(c.dir, "go")
+	os.WriteFile(marker, nil, 0o644) // a rank waits until the test removes it
+	script := fmt.Sprintf(`while [ -e %s ]; do sleep 0.2; done; echo "rank $BPROC_RANK"; exit $((BPROC_RANK %% 100))`, marker)
+	var out, errb syncBuffer
+	cmd := c.command("bpsh", "--per-node", strconv.Itoa(perNode), "0-3", "sh", "-c", script)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitProcs(t, c, nodes*perNode)
+	killRestart(t, c, 500*time.Millisecond)
+	procs := waitProcs(t, c, nodes*perNode)
+	onNode := map[int]int{}
+	for _, p := range procs {
+		onNode[p.Node]++
+	}
+	for n := range nodes {
+		if onNode[n] != perNode {
+			t.Errorf("bpstat -p after the restart: %d processes on node %d, want %d", onNode[n], n, perNode)
+		}
+	}
+	os.Remove(marker)
+	err := waitCmd(cmd, 60*time.Second)
+	if err == nil {
+		t.Errorf("bpsh exited 0; want the highest rank's status")
+	}
+	for k := range nodes * perNode {
+		if !strings.Contains(out.String(), fmt.Sprintf("rank %07d\n", k)) {
+			t.Errorf("no output from rank %d", k)
+		}
+	}
+	if strings.Contains(errb.String(), "died") || strings.Contains(c.log.String(), "remote process lost") {
+		t.Errorf("a process was lost:\n%s\n%s", errb.String(), c.log)
+	}
+}
+
+// TestMasterKilledNodeDied: a node that dies while its master is down
+// never comes back; the new master ends its processes' ghosts as BProc
+// did ("Slave node died": killed by SIGKILL) once the grace time is over,
+// and the other node's processes go on.
+func TestMasterKilledNodeDied(t *testing.T) {
+	c, slaves := startWithSlaves(t, 2, "--no-diskless", "--node-grace", "8s")
+	lost := c.command("bpsh", "0", "sleep", "60")
+	kept := c.command("bpsh", "1", "sh", "-c", "sleep 4; exit 3")
+	for _, cmd := range []*exec.Cmd{lost, kept} {
+		cmd.WaitDelay = 5 * time.Second
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Process.Kill()
+	}
+	waitProcs(t, c, 2)
+	c.master.Process.Kill()
+	c.master.Wait()
+	// Node 0 dies meanwhile (its remote processes with it).
+	slaves[0].Process.Signal(syscall.SIGTERM)
+	waitCmd(slaves[0], 10*time.Second)
+	c.launch()
+	waitListening(t, c)
+	err := waitCmd(kept, 30*time.Second)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
+		t.Errorf("bpsh on the node that lived: %v, want exit 3", err)
+	}
+	err = waitCmd(lost, 30*time.Second)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Errorf("bpsh on the node that died: %v, want killed by SIGKILL", err)
+	}
+	c.waitLog(t, regexp.MustCompile(`remote process lost after the master restarted: its node did not take it back" pid=\d+ node=0`))
+}
