@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bproc/bproc/internal/shared/apiclient"
+	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/pdeathsig"
 )
 
@@ -119,41 +120,67 @@ func TestMasterKilledStream(t *testing.T) {
 
 // TestMasterKilledManyProcesses: one bpsh waits on many processes over
 // several nodes through a master's SIGKILL; each ends with its own status
-// (rank k exits k % 100), which bpsh sees through wait(), and bpstat -p
-// shows them all on the new master.
+// (rank k exits k), which bpsh sees through wait(), bpstat -p shows them
+// all on the new master, and the new master relays bpsh's stdin. The
+// ranks fork nothing: a remote process's forks while its master is away
+// get no ghost (see ARCHITECTURE.md).
 func TestMasterKilledManyProcesses(t *testing.T) {
 	const nodes, perNode = 4, 25
 	c, _ := startWithSlaves(t, nodes, "--no-diskless", "--node-grace", "60s")
-	marker := filepath.Join(c.dir, "go")
-	os.WriteFile(marker, nil, 0o644) // a rank waits until the test removes it
-	script := fmt.Sprintf(`while [ -e %s ]; do sleep 0.2; done; echo "rank $BPROC_RANK"; exit $((BPROC_RANK %% 100))`, marker)
+	// Rank k exits k (BPROC_RANK without its leading zeros).
+	script := `read x; echo "rank $BPROC_RANK $x"; k=${BPROC_RANK#"${BPROC_RANK%%[1-9]*}"}; exit ${k:-0}`
 	var out, errb syncBuffer
 	cmd := c.command("bpsh", "--per-node", strconv.Itoa(perNode), "0-3", "sh", "-c", script)
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.WaitDelay = 5 * time.Second
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	waitProcs(t, c, nodes*perNode)
+	// All started on their nodes: a ghost learns where its process
+	// runs once the node says its PID.
+	waitFor(t, "every rank started", func() bool {
+		procs, err := c.client().Procs()
+		started := 0
+		for _, p := range procs {
+			if p.NodePID != 0 {
+				started++
+			}
+		}
+		return err == nil && started == nodes*perNode
+	})
 	killRestart(t, c, 500*time.Millisecond)
-	procs := waitProcs(t, c, nodes*perNode)
+	var procs []localapi.Proc
+	waitFor(t, "the processes back in the table", func() bool {
+		procs, err = c.client().Procs()
+		return err == nil && len(procs) == nodes*perNode
+	})
 	onNode := map[int]int{}
 	for _, p := range procs {
 		onNode[p.Node]++
+		if len(p.Argv) == 0 || p.Argv[0] != "sh" {
+			t.Errorf("bpstat -p after the restart: process %d shows %q", p.PID, p.Argv)
+		}
 	}
 	for n := range nodes {
 		if onNode[n] != perNode {
 			t.Errorf("bpstat -p after the restart: %d processes on node %d, want %d", onNode[n], n, perNode)
 		}
 	}
-	os.Remove(marker)
-	err := waitCmd(cmd, 60*time.Second)
-	if err == nil {
-		t.Errorf("bpsh exited 0; want the highest rank's status")
+	stdin.Write([]byte("go\n"))
+	stdin.Close()
+	err = waitCmd(cmd, 60*time.Second)
+	// bpsh exits with the highest status of its ranks: 99, unless one
+	// was killed (137) or lost (255).
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != nodes*perNode-1 {
+		t.Errorf("bpsh: %v, want exit %d; stderr %q", err, nodes*perNode-1, errb.String())
 	}
 	for k := range nodes * perNode {
-		if !strings.Contains(out.String(), fmt.Sprintf("rank %07d\n", k)) {
+		if !strings.Contains(out.String(), fmt.Sprintf("rank %07d go\n", k)) {
 			t.Errorf("no output from rank %d", k)
 		}
 	}
@@ -170,6 +197,8 @@ func TestMasterKilledNodeDied(t *testing.T) {
 	c, slaves := startWithSlaves(t, 2, "--no-diskless", "--node-grace", "8s")
 	lost := c.command("bpsh", "0", "sleep", "60")
 	kept := c.command("bpsh", "1", "sh", "-c", "sleep 4; exit 3")
+	var lostErr syncBuffer
+	lost.Stderr = &lostErr
 	for _, cmd := range []*exec.Cmd{lost, kept} {
 		cmd.WaitDelay = 5 * time.Second
 		if err := cmd.Start(); err != nil {
@@ -189,9 +218,10 @@ func TestMasterKilledNodeDied(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
 		t.Errorf("bpsh on the node that lived: %v, want exit 3", err)
 	}
+	// Its ghost dies by SIGKILL, which bpsh says as 128+9.
 	err = waitCmd(lost, 30*time.Second)
-	if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Errorf("bpsh on the node that died: %v, want killed by SIGKILL", err)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 128+int(syscall.SIGKILL) {
+		t.Errorf("bpsh on the node that died: %v, want exit 137; stderr %q", err, lostErr.String())
 	}
 	c.waitLog(t, regexp.MustCompile(`remote process lost after the master restarted: its node did not take it back" pid=\d+ node=0`))
 }
