@@ -80,6 +80,26 @@ func killRestart(t *testing.T, c *cluster, pause time.Duration) {
 	waitListening(t, c)
 }
 
+// waitStarted waits until the master knows n processes (or more) started on their
+// nodes: a ghost learns where its process runs once the node says its
+// PID, and only then outlives its master.
+func waitStarted(t *testing.T, c *cluster, n int) []localapi.Proc {
+	t.Helper()
+	var procs []localapi.Proc
+	waitFor(t, fmt.Sprintf("%d processes started", n), func() bool {
+		var err error
+		procs, err = c.client().Procs()
+		started := 0
+		for _, p := range procs {
+			if p.NodePID != 0 {
+				started++
+			}
+		}
+		return err == nil && started >= n
+	})
+	return procs
+}
+
 // waitListening waits until the master answers on its socket: with no
 // local nodes, startCluster does not wait for it.
 func waitListening(t *testing.T, c *cluster) {
@@ -141,18 +161,7 @@ func TestMasterKilledManyProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	// All started on their nodes: a ghost learns where its process
-	// runs once the node says its PID.
-	waitFor(t, "every rank started", func() bool {
-		procs, err := c.client().Procs()
-		started := 0
-		for _, p := range procs {
-			if p.NodePID != 0 {
-				started++
-			}
-		}
-		return err == nil && started == nodes*perNode
-	})
+	waitStarted(t, c, nodes*perNode)
 	killRestart(t, c, 500*time.Millisecond)
 	var procs []localapi.Proc
 	waitFor(t, "the processes back in the table", func() bool {
@@ -199,14 +208,14 @@ func TestMasterKilledNodeDied(t *testing.T) {
 	kept := c.command("bpsh", "1", "sh", "-c", "sleep 4; exit 3")
 	var lostErr syncBuffer
 	lost.Stderr = &lostErr
-	for _, cmd := range []*exec.Cmd{lost, kept} {
+	for i, cmd := range []*exec.Cmd{lost, kept} {
 		cmd.WaitDelay = 5 * time.Second
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		defer cmd.Process.Kill()
+		waitStarted(t, c, i+1)
 	}
-	waitProcs(t, c, 2)
 	c.master.Process.Kill()
 	c.master.Wait()
 	// Node 0 dies meanwhile (its remote processes with it).
@@ -224,4 +233,33 @@ func TestMasterKilledNodeDied(t *testing.T) {
 		t.Errorf("bpsh on the node that died: %v, want exit 137; stderr %q", err, lostErr.String())
 	}
 	c.waitLog(t, regexp.MustCompile(`remote process lost after the master restarted: its node did not take it back" pid=\d+ node=0`))
+}
+
+// TestMasterKilledGhostGone: a ghost killed while its master is down
+// never comes back; the new master ends the process its node kept once
+// the ghost has had its time (the grace time, at most 30 s), and says so.
+func TestMasterKilledGhostGone(t *testing.T) {
+	c, _ := startWithSlaves(t, 1, "--no-diskless", "--node-grace", "5s")
+	cmd := c.command("bpsh", "0", "sleep", "60")
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	procs := waitStarted(t, c, 1)
+	c.master.Process.Kill()
+	c.master.Wait()
+	syscall.Kill(procs[0].PID, syscall.SIGKILL) // the ghost
+	waitCmd(cmd, 10*time.Second)
+	c.launch()
+	waitListening(t, c)
+	// Before the grace time is over: the node would end it then anyway.
+	deadline := time.Now().Add(4500 * time.Millisecond)
+	c.waitLog(t, regexp.MustCompile(`no ghost came back for it; ending it" node=0 pid=`+strconv.Itoa(procs[0].PID)))
+	for syscall.Kill(procs[0].NodePID, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the remote process %d still runs %v after the restart", procs[0].NodePID, 4500*time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -60,7 +60,7 @@ type node struct {
 	// are the ghost PIDs of processes the node kept from a master before
 	// this one, taken back and waiting for their ghosts (procs_restart.go).
 	met       bool
-	unclaimed map[int]bool
+	unclaimed map[int]uint32 // by ghost PID: the process's user
 }
 
 func newNode(num int, local bool, s saved) *node {
@@ -230,7 +230,7 @@ func (m *Master) nodeRequests(n *node, sc *ssh.ServerConn, reqs <-chan *ssh.Requ
 			var back []*proc
 			var unclaimed []int
 			if current && proto >= 2 {
-				back, unclaimed = m.takeBack(n, h.Kept, log)
+				back, unclaimed = m.takeBack(n, h.Kept, h.KeptUIDs, log)
 				reply.Grace, reply.Resume = m.cfg.NodeGrace, append(pids(back), unclaimed...)
 			}
 			r.Reply(true, wire.Encode(reply))

@@ -28,8 +28,11 @@ import (
 // ghost (node.unclaimed) for claimWait, then is ended.
 
 // claimWait is how long a process a node kept from a master before this
-// one waits for its ghost: a live ghost tries every quarter of a second.
-const claimWait = 30 * time.Second
+// one waits for its ghost: a live ghost tries every quarter of a second,
+// and gives up after the grace time.
+func (m *Master) claimWait() time.Duration {
+	return min(30*time.Second, m.cfg.NodeGrace)
+}
 
 // serveReturning takes back a ghost whose master was another process.
 // Its PID and user are the socket's; the node it names must have kept a
@@ -60,7 +63,7 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 	// process alone, with no client to tell (bpsh waits on its ghosts).
 	jc := localapi.Cred{PID: cred.PID, UID: cred.UID, GID: cred.GID, Groups: cred.Groups}
 	j := &job{c: &client{w: io.Discard, cred: jc, node: -1, log: log}, cred: jc, cmd: wire.Command{Argv: cmdline(cred.PID, "?")}}
-	p := &proc{m: m, pid: cred.PID, rank: &rank{job: j, node: r.Node}, job: j, ghost: c, release: release, nodePID: r.NodePID}
+	p := &proc{m: m, pid: cred.PID, rank: &rank{job: j, node: r.Node}, job: j, ghost: c, release: release, nodePID: r.NodePID, returned: true}
 	p.rs.out[0].Store(r.Out[0])
 	p.rs.out[1].Store(r.Out[1])
 	p.rs.written = r.Out
@@ -68,20 +71,31 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 
 	m.mu.Lock()
 	n := m.nodes[r.Node]
-	if n == nil || m.procs[p.pid] != nil {
+	var owner uint32
+	var claimed bool
+	if n != nil {
+		owner, claimed = n.unclaimed[p.pid]
+	}
+	var why string
+	switch {
+	case n == nil:
+		why = "no such node"
+	case m.procs[p.pid] != nil:
+		why = "its PID is a live process's of this master"
+	case claimed && owner != cred.UID:
+		// Its PID was another ghost's, whose process the node kept.
+		why = "not of the user of the process its node kept"
+	}
+	if why != "" {
 		m.mu.Unlock()
-		if n == nil {
-			refuse("no such node")
-		} else {
-			refuse("its PID is a live process's of this master")
-		}
+		refuse(why, "uid", cred.UID)
 		return
 	}
 	p.first = n
 	m.procs[p.pid] = p
 	n.procs[p.pid] = p
 	j.procs = map[*proc]struct{}{p: {}}
-	claimed, met, sc := n.unclaimed[p.pid], n.met, n.conn
+	met, sc := n.met, n.conn
 	delete(n.unclaimed, p.pid)
 	m.mu.Unlock()
 
@@ -117,7 +131,8 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 // master before this one whose ghosts did not come back: no one waits
 // for them. sc is the connection whose hello listed them.
 func (m *Master) endUnclaimed(n *node, sc ssh.Conn, log *slog.Logger) {
-	t := time.NewTimer(claimWait)
+	wait := m.claimWait()
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -132,7 +147,7 @@ func (m *Master) endUnclaimed(n *node, sc ssh.Conn, log *slog.Logger) {
 	n.unclaimed = nil
 	m.mu.Unlock()
 	for _, pid := range left {
-		log.Warn("remote process lost after the master restarted: no ghost came back for it; ending it", "pid", pid, "waited", claimWait)
+		log.Warn("remote process lost after the master restarted: no ghost came back for it; ending it", "pid", pid, "waited", wait)
 		ch, reqs, err := sc.OpenChannel(wire.ChanResume, wire.Encode(wire.Resume{PID: pid}))
 		if err != nil {
 			continue
@@ -148,14 +163,12 @@ func (m *Master) endUnclaimed(n *node, sc ssh.Conn, log *slog.Logger) {
 
 // tellWhere tells the ghost where its process runs, and how long to wait
 // for a next master if this one goes (none on a node that does not keep
-// its processes). Not before the node said the process's PID.
+// its processes): as its relay starts, and again once the node said the
+// process's PID there (for bpstat -p; the ghost's PID is what pairs it).
 func (p *proc) tellWhere() {
 	p.mu.Lock()
 	pid := p.nodePID
 	p.mu.Unlock()
-	if pid == 0 {
-		return
-	}
 	var grace time.Duration
 	if p.keeps() {
 		grace = p.m.cfg.NodeGrace

@@ -188,21 +188,31 @@ func (p *proc) hold(sig syscall.Signal) {
 // lost (the node does not have them). On a node's first hello to this
 // master (it restarted), the kept processes it has no ghosts for yet are
 // taken back too (unclaimed): their ghosts may still come (procs_restart.go).
-func (m *Master) takeBack(n *node, kept []int, log *slog.Logger) (back []*proc, unclaimed []int) {
+//
+// keptUIDs are the users of kept's processes (a node from before them
+// sends none): a ghost that came back takes back only a process of its
+// own user.
+func (m *Master) takeBack(n *node, kept []int, keptUIDs []uint32, log *slog.Logger) (back []*proc, unclaimed []int) {
+	owner := func(pid int) (uint32, bool) {
+		if i := slices.Index(kept, pid); i >= 0 && len(keptUIDs) == len(kept) {
+			return keptUIDs[i], true
+		}
+		return 0, false
+	}
 	m.mu.Lock()
 	var lost []*proc
 	if !n.met {
 		n.met = true
 		for _, pid := range kept {
-			if n.procs[pid] == nil {
-				unclaimed = append(unclaimed, pid)
+			uid, known := owner(pid)
+			if n.procs[pid] != nil || !known {
+				continue
 			}
-		}
-		if len(unclaimed) > 0 {
-			n.unclaimed = make(map[int]bool, len(unclaimed))
-			for _, pid := range unclaimed {
-				n.unclaimed[pid] = true
+			if n.unclaimed == nil {
+				n.unclaimed = make(map[int]uint32)
 			}
+			n.unclaimed[pid] = uid
+			unclaimed = append(unclaimed, pid)
 		}
 	}
 	for pid, p := range n.procs {
@@ -210,6 +220,10 @@ func (m *Master) takeBack(n *node, kept []int, log *slog.Logger) (back []*proc, 
 		p.mu.Lock()
 		ok := slices.Contains(kept, pid) && !p.rs.exited && !p.ghostGone
 		p.mu.Unlock()
+		if uid, known := owner(pid); ok && p.returned && (!known || uid != p.job.cred.UID) {
+			ok = false
+			log.Warn("returning ghost refused: not of the user of the process the node kept", "pid", pid, "uid", p.job.cred.UID, "owner_known", known, "owner", uid)
+		}
 		if !ok {
 			p.rs.dropped = true
 		}

@@ -196,6 +196,9 @@ type proc struct {
 	startingOn *node
 
 	rs resumeState // taken back after a lost connection (procs_resume.go)
+	// returned: its ghost came back to this master, which it had not
+	// met before (procs_restart.go); the job is this process alone.
+	returned bool
 }
 
 // serveGhost takes a ghost from hello to exit.
