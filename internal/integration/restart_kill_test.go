@@ -263,3 +263,26 @@ func TestMasterKilledGhostGone(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestMasterKilledLocalNodes: namespace nodes die with the master that
+// started them, so their ghosts do not wait for a next master: bpsh ends
+// at once, as it did before ghosts outlived their master.
+func TestMasterKilledLocalNodes(t *testing.T) {
+	c := startCluster(t, 1, "--no-diskless", "--node-grace", "60s")
+	cmd := c.command("bpsh", "0", "sleep", "60")
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitStarted(t, c, 1)
+	c.master.Process.Kill()
+	c.master.Wait()
+	began := time.Now()
+	err := waitCmd(cmd, 10*time.Second)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 128+int(syscall.SIGKILL) || time.Since(began) > 5*time.Second {
+		t.Errorf("bpsh on a local node of a killed master: %v after %v, want exit 137 at once", err, time.Since(began).Round(time.Millisecond))
+	}
+	c.launch() // for the cleanup's stop
+	waitListening(t, c)
+}

@@ -114,7 +114,6 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 	}
 	switch {
 	case claimed:
-		log.Info("remote process recovered after the master restarted: ghost and node both back", "stdout_from", r.Out[0], "stderr_from", r.Out[1])
 		m.routines.Go(func() { p.resume(sc) })
 	case met:
 		lost("its node came back without it")
@@ -124,7 +123,9 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 	}
 	if !p.waitBack(log) {
 		lost("its node did not take it back")
+		return
 	}
+	log.Info("remote process recovered after the master restarted", "stdout_from", r.Out[0], "stderr_from", r.Out[1])
 }
 
 // endUnclaimed ends, after claimWait, the processes node n kept from a
@@ -162,15 +163,17 @@ func (m *Master) endUnclaimed(n *node, sc ssh.Conn, log *slog.Logger) {
 }
 
 // tellWhere tells the ghost where its process runs, and how long to wait
-// for a next master if this one goes (none on a node that does not keep
-// its processes): as its relay starts, and again once the node said the
-// process's PID there (for bpstat -p; the ghost's PID is what pairs it).
+// for a next master if this one goes: none on a node that does not keep
+// its processes, nor on a namespace node of this master's, which dies
+// with it (Pdeathsig), so its ghosts end at once as they did. Told as
+// the relay starts, and again once the node said the process's PID there
+// (for bpstat -p; the ghost's PID is what pairs it).
 func (p *proc) tellWhere() {
 	p.mu.Lock()
 	pid := p.nodePID
 	p.mu.Unlock()
 	var grace time.Duration
-	if p.keeps() {
+	if p.keeps() && !p.onLocalNode() {
 		grace = p.m.cfg.NodeGrace
 	}
 	p.rs.noteMu.Lock()
@@ -182,6 +185,15 @@ func (p *proc) tellWhere() {
 			p.ghost.Write(note[:])
 		}
 	}
+}
+
+// onLocalNode says whether the process runs on a namespace node of this
+// master's.
+func (p *proc) onLocalNode() bool {
+	p.m.mu.Lock()
+	defer p.m.mu.Unlock()
+	n := p.m.nodes[p.rank.node]
+	return n != nil && n.local
 }
 
 // notedOut writes a stream of the process to the ghost's descriptor and
