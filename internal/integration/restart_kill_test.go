@@ -286,3 +286,44 @@ func TestMasterKilledLocalNodes(t *testing.T) {
 	c.launch() // for the cleanup's stop
 	waitListening(t, c)
 }
+
+// TestMasterKilledSignals: signals sent while the master is down reach
+// the processes once a new master has taken them back: one sent to bpsh
+// (which cannot reach a master, and sends it to its ghost), and one sent
+// to a ghost directly (it holds it meanwhile).
+func TestMasterKilledSignals(t *testing.T) {
+	c, _ := startWithSlaves(t, 1, "--no-diskless", "--node-grace", "60s")
+	viaBpsh := c.command("bpsh", "0", "sleep", "60")
+	toGhost := c.command("bpsh", "0", "sleep", "61")
+	for i, cmd := range []*exec.Cmd{viaBpsh, toGhost} {
+		cmd.WaitDelay = 5 * time.Second
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Process.Kill()
+		waitStarted(t, c, i+1)
+	}
+	var ghost int
+	for _, p := range waitStarted(t, c, 2) {
+		if p.Argv[len(p.Argv)-1] == "61" {
+			ghost = p.PID
+		}
+	}
+	c.master.Process.Kill()
+	c.master.Wait()
+	viaBpsh.Process.Signal(syscall.SIGTERM)
+	syscall.Kill(ghost, syscall.SIGUSR1)
+	time.Sleep(500 * time.Millisecond)
+	c.launch()
+	waitListening(t, c)
+	for _, w := range []struct {
+		cmd *exec.Cmd
+		sig syscall.Signal
+	}{{viaBpsh, syscall.SIGTERM}, {toGhost, syscall.SIGUSR1}} {
+		// bpsh of one process ends as it did: killed by the signal.
+		err := waitCmd(w.cmd, 20*time.Second)
+		if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != w.sig {
+			t.Errorf("%v: %v, want killed by %v", w.cmd.Args, err, w.sig)
+		}
+	}
+}
