@@ -113,8 +113,12 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 		return
 	}
 	switch {
-	case claimed:
+	case claimed && sc != nil:
 		m.routines.Go(func() { p.resume(sc) })
+	case claimed:
+		// Its node went down again since: its next hello takes the
+		// process back (it is the node's now).
+		log.Info("ghost back after the master restarted: waiting for its node", "grace", m.cfg.NodeGrace)
 	case met:
 		lost("its node came back without it")
 		return
