@@ -283,8 +283,8 @@ func TestMasterKilledLocalNodes(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 128+int(syscall.SIGKILL) || time.Since(began) > 5*time.Second {
 		t.Errorf("bpsh on a local node of a killed master: %v after %v, want exit 137 at once", err, time.Since(began).Round(time.Millisecond))
 	}
-	c.launch() // for the cleanup's stop
-	waitListening(t, c)
+	c.launch() // for the cleanup's stop, which counts its local nodes
+	c.waitSettled()
 }
 
 // TestMasterKilledSignals: signals sent while the master is down reach
