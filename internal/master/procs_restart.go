@@ -39,6 +39,7 @@ func (m *Master) claimWait() time.Duration {
 // process of that ghost PID (takeBack, or the node's next hello).
 func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byte, fds []int, release func()) {
 	log := m.log.With("pid", cred.PID)
+	// A ghost the master will not take back dies, as one its node lost.
 	refuse := func(why string, args ...any) {
 		closeAll(fds)
 		m.warns.Warn(log, cred.UID, "returning ghost refused: "+why, args...)
@@ -46,16 +47,22 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 		c.Close()
 		release()
 	}
+	bad := func(err error) { // not a ghost's hello: hung up on
+		closeAll(fds)
+		m.warns.Warn(log, cred.UID, "returning ghost hello", "err", err)
+		c.Close()
+		release()
+	}
 	hello := make([]byte, ghost.ResumeHelloSize)
 	copy(hello, first)
 	if _, err := io.ReadFull(c, hello[len(first):]); err != nil {
-		refuse("hello", "err", err)
+		bad(err)
 		return
 	}
 	c.SetReadDeadline(time.Time{})
 	r, err := ghost.ParseResume(hello, len(fds))
 	if err != nil {
-		refuse("hello", "err", err)
+		bad(err)
 		return
 	}
 	log = log.With("node", r.Node, "node_pid", r.NodePID)
