@@ -72,9 +72,16 @@ func startWithSlaves(t *testing.T, n int, extra ...string) (*cluster, []*exec.Cm
 // same state directory after pause.
 func killRestart(t *testing.T, c *cluster, pause time.Duration) {
 	t.Helper()
-	c.master.Process.Kill()
+	signalRestart(t, c, syscall.SIGKILL, pause)
+}
+
+// signalRestart stops the master with sig and starts it again on the
+// same state directory after pause.
+func signalRestart(t *testing.T, c *cluster, sig syscall.Signal, pause time.Duration) {
+	t.Helper()
+	c.master.Process.Signal(sig)
 	c.master.Wait()
-	c.log.Write([]byte("--- master killed (test) ---\n"))
+	fmt.Fprintf(c.log, "--- master stopped by %v (test) ---\n", sig)
 	time.Sleep(pause)
 	c.launch()
 	waitListening(t, c)
@@ -116,7 +123,14 @@ func waitListening(t *testing.T, c *cluster) {
 // TestMasterKilledStream: a process streaming a counter to bpsh's stdout
 // goes on through a SIGKILL of its master and a new master: every number
 // arrives once, and bpsh ends with the process's status.
-func TestMasterKilledStream(t *testing.T) {
+func TestMasterKilledStream(t *testing.T) { testMasterRestartStream(t, syscall.SIGKILL) }
+
+// TestMasterStoppedStream: the same through a master stopped with
+// SIGTERM (systemctl restart, an upgrade): a stopping master leaves its
+// processes to the next.
+func TestMasterStoppedStream(t *testing.T) { testMasterRestartStream(t, syscall.SIGTERM) }
+
+func testMasterRestartStream(t *testing.T, sig syscall.Signal) {
 	c, _ := startWithSlaves(t, 1, "--no-diskless", "--node-grace", "60s")
 	var out, errb syncBuffer
 	script := counter(60)
@@ -129,7 +143,7 @@ func TestMasterKilledStream(t *testing.T) {
 	}
 	defer count.Process.Kill()
 	waitOutput(t, &out, "\n10\n")
-	killRestart(t, c, 500*time.Millisecond)
+	signalRestart(t, c, sig, 500*time.Millisecond)
 	err := waitCmd(count, 40*time.Second)
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
 		t.Errorf("bpsh of the counter: %v, want exit 7; stderr %q", err, errb.String())

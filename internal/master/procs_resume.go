@@ -150,7 +150,11 @@ func (p *proc) waitBack(log *slog.Logger) bool {
 		log.Warn("remote process lost: its node did not come back within the grace time", "grace", m.cfg.NodeGrace)
 		return false
 	case <-m.routines.stopped:
-		return false
+		// The master stops (an upgrade, a restart): the process is the
+		// next master's to take back, from its node and its ghost,
+		// which waits for it (procs_restart.go). Told nothing, the
+		// ghost outlives this master.
+		return true
 	}
 	if r.ch == nil {
 		log.Warn("remote process lost: its node came back without it")
