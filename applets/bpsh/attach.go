@@ -85,7 +85,7 @@ func (rk *rank) attachedEnded(ev localapi.Event) {
 }
 
 // signalRemote passes sig to the remote processes of pids, and to the
-// attached ranks, through the master.
+// attached ranks, through the master (or, with none, to their ghosts).
 func (r *runner) signalRemote(pids []int, sig syscall.Signal) {
 	for _, rk := range r.ranks {
 		if rk.attached && !rk.final {
@@ -97,6 +97,12 @@ func (r *runner) signalRemote(pids []int, sig syscall.Signal) {
 	}
 	c, err := apiclient.Dial(r.client.Socket)
 	if err != nil {
+		// No master (it is restarting): the ghosts hold the signal
+		// until the next one takes them back (a kill, unlike the
+		// terminal's copy, is relayed).
+		for _, pid := range pids {
+			syscall.Kill(pid, sig)
+		}
 		return
 	}
 	defer c.Close()

@@ -94,6 +94,17 @@ func (m *Master) serveLocal(c *net.UnixConn) {
 		m.serveGhost(c, cred, first[:n], files, release)
 		return
 	}
+	if bytes.HasPrefix(first[:n], []byte(ghost.ResumeMagic)) {
+		if ferr != nil {
+			closeAll(files)
+			m.warns.Warn(m.log, cred.UID, "ghost hello", "pid", cred.PID, "err", ferr)
+			c.Close()
+			release()
+			return
+		}
+		m.serveReturning(c, cred, first[:n], files, release) // procs_restart.go
+		return
+	}
 	closeAll(files) // a client has no business sending descriptors
 	defer release()
 	m.serveClient(c, cred, io.MultiReader(bytes.NewReader(first[:n]), c), firstBy)

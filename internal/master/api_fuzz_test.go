@@ -150,9 +150,20 @@ func FuzzServeLocal(f *testing.F) {
 	f.Add([]byte{0, 0x80, 0, 0, '{'})
 	f.Add([]byte(ghost.Magic))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte(ghost.ResumeMagic))
+	resume := ghost.MarshalResume(ghost.Resume{Node: 0, NodePID: 1})
+	f.Add(resume[:])
 	s := newAPIServer(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		out := s.exchange(t, in)
+		if bytes.HasPrefix(in, []byte(ghost.ResumeMagic)) {
+			// A returning ghost is answered with a ghost command, or
+			// not at all.
+			if len(out) != 0 && len(out) != ghost.CmdSize {
+				t.Fatalf("for %.200q a returning ghost got %q, want one command or nothing", in, out)
+			}
+			return
+		}
 		rs := replies(t, in, out)
 		// Bytes that are not whole requests end with an error frame or
 		// with nothing said.

@@ -56,6 +56,11 @@ type node struct {
 	// reason and since: why and since when it is held (nodes_held.go).
 	reason string
 	since  time.Time
+	// met: the node has said hello to this master process. unclaimed
+	// are the ghost PIDs of processes the node kept from a master before
+	// this one, taken back and waiting for their ghosts (procs_restart.go).
+	met       bool
+	unclaimed map[int]uint32 // by ghost PID: the process's user
 }
 
 func newNode(num int, local bool, s saved) *node {
@@ -223,13 +228,17 @@ func (m *Master) nodeRequests(n *node, sc *ssh.ServerConn, reqs <-chan *ssh.Requ
 			m.mu.Unlock()
 			reply := wire.HelloReply{PingInterval: m.cfg.PingInterval, Protocol: proto}
 			var back []*proc
+			var unclaimed []int
 			if current && proto >= 2 {
-				back = m.takeBack(n, h.Kept, log)
-				reply.Grace, reply.Resume = m.cfg.NodeGrace, pids(back)
+				back, unclaimed = m.takeBack(n, h.Kept, h.KeptUIDs, log)
+				reply.Grace, reply.Resume = m.cfg.NodeGrace, append(pids(back), unclaimed...)
 			}
 			r.Reply(true, wire.Encode(reply))
 			for _, p := range back {
 				m.routines.Go(func() { p.resume(sc) })
+			}
+			if len(unclaimed) > 0 {
+				m.routines.Go(func() { m.endUnclaimed(n, sc, log) }) // procs_restart.go
 			}
 			if current {
 				once.Do(func() { close(helloed) })

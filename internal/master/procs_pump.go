@@ -55,10 +55,10 @@ func (p *proc) hasStdin() bool {
 }
 
 // pumpOut copies one output stream of the process to the ghost's
-// descriptor f, or drops it if there is none. When the reader there has
-// gone (EPIPE), the remote process gets the SIGPIPE it would have got
-// locally, and the rest is drained.
-func (p *proc) pumpOut(f *os.File, r io.Reader) {
+// descriptor f (outTo), or drops it if there is none. When the reader
+// there has gone (EPIPE), the remote process gets the SIGPIPE it would
+// have got locally, and the rest is drained.
+func (p *proc) pumpOut(f io.Writer, r io.Reader) {
 	if f == nil {
 		streamcopy.Copy(io.Discard, r)
 		return

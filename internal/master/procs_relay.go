@@ -41,11 +41,15 @@ func (p *proc) relay(ch ssh.Channel, reqs <-chan *ssh.Request, outs outputStream
 	r := &relayRun{ch: ch}
 	p.rs.outs = outs
 	r.in = p.pumpIn(ch)
+	// The ghost learns where the process is, and how much of its output
+	// it got, for a next master (procs_restart.go).
+	notes := p.keeps() && !p.onLocalNode()
+	p.send(p.tellWhere)
 	if outs.stdout {
-		r.out.Go(func() { p.pumpOut(p.files[1], p.countOut(ch, 1)) })
+		r.out.Go(func() { p.pumpOut(p.outTo(1, notes), p.countOut(ch, 1)) })
 	}
 	if outs.stderr {
-		r.out.Go(func() { p.pumpOut(p.files[2], p.countOut(ch, 2)) })
+		r.out.Go(func() { p.pumpOut(p.outTo(2, notes), p.countOut(ch, 2)) })
 	}
 	p.m.reqs.watch(reqs, func(req *ssh.Request) { p.request(r, req) }, func() { go p.ended(r) })
 }
@@ -116,6 +120,7 @@ func (p *proc) request(r *relayRun, req *ssh.Request) {
 			p.mu.Lock()
 			p.nodePID = s.PID
 			p.mu.Unlock()
+			p.send(p.tellWhere)
 		}
 		p.m.startHeard(p)
 	case wire.ReqExit:

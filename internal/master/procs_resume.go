@@ -31,6 +31,11 @@ type resumeState struct {
 	out [2]atomic.Int64
 	// outs are the streams the node sends (relay's): a resume's too.
 	outs outputStreams
+	// written counts the bytes of stdout and stderr written to the
+	// ghost's descriptors, as told to the ghost (procs_restart.go), under
+	// noteMu, so that the ghost hears them in order.
+	noteMu  sync.Mutex
+	written [2]int64
 
 	mu      sync.Mutex
 	next    chan resumed // a ChanResume for the process, or nil if the node lost it
@@ -128,6 +133,13 @@ func (p *proc) awaitResume() bool {
 	}
 	log := m.log.With("node", p.rank.node, "pid", p.pid)
 	log.Info("remote process waits for its node to come back", "grace", m.cfg.NodeGrace)
+	return p.waitBack(log)
+}
+
+// waitBack waits, for the grace time, for the channel that takes p back
+// (resume), and relays on it: false if none came.
+func (p *proc) waitBack(log *slog.Logger) bool {
+	m := p.m
 	next := p.rs.nextChan()
 	t := time.NewTimer(m.cfg.NodeGrace)
 	defer t.Stop()
@@ -138,14 +150,18 @@ func (p *proc) awaitResume() bool {
 		log.Warn("remote process lost: its node did not come back within the grace time", "grace", m.cfg.NodeGrace)
 		return false
 	case <-m.routines.stopped:
-		return false
+		// The master stops (an upgrade, a restart): the process is the
+		// next master's to take back, from its node and its ghost,
+		// which waits for it (procs_restart.go). Told nothing, the
+		// ghost outlives this master.
+		return true
 	}
 	if r.ch == nil {
 		log.Warn("remote process lost: its node came back without it")
 		return false
 	}
 	p.mu.Lock()
-	gone = p.ghostGone
+	gone := p.ghostGone
 	p.mu.Unlock()
 	if gone {
 		r.ch.Close()
@@ -173,15 +189,45 @@ func (p *proc) hold(sig syscall.Signal) {
 // takeBack answers a node's hello that lists kept processes: those the
 // master still has ghosts for are taken back (the returned PIDs, for the
 // reply; open then resumes each), the rest of the node's waiting ones are
-// lost (the node does not have them).
-func (m *Master) takeBack(n *node, kept []int, log *slog.Logger) []*proc {
+// lost (the node does not have them). On a node's first hello to this
+// master (it restarted), the kept processes it has no ghosts for yet are
+// taken back too (unclaimed): their ghosts may still come (procs_restart.go).
+//
+// keptUIDs are the users of kept's processes (a node from before them
+// sends none): a ghost that came back takes back only a process of its
+// own user.
+func (m *Master) takeBack(n *node, kept []int, keptUIDs []uint32, log *slog.Logger) (back []*proc, unclaimed []int) {
+	owner := func(pid int) (uint32, bool) {
+		if i := slices.Index(kept, pid); i >= 0 && len(keptUIDs) == len(kept) {
+			return keptUIDs[i], true
+		}
+		return 0, false
+	}
 	m.mu.Lock()
-	var back, lost []*proc
+	var lost []*proc
+	if !n.met {
+		n.met = true
+		for _, pid := range kept {
+			uid, known := owner(pid)
+			if n.procs[pid] != nil || !known {
+				continue
+			}
+			if n.unclaimed == nil {
+				n.unclaimed = make(map[int]uint32)
+			}
+			n.unclaimed[pid] = uid
+			unclaimed = append(unclaimed, pid)
+		}
+	}
 	for pid, p := range n.procs {
 		p.rs.mu.Lock()
 		p.mu.Lock()
 		ok := slices.Contains(kept, pid) && !p.rs.exited && !p.ghostGone
 		p.mu.Unlock()
+		if uid, known := owner(pid); ok && p.returned && (!known || uid != p.job.cred.UID) {
+			ok = false
+			log.Warn("returning ghost refused: not of the user of the process the node kept", "pid", pid, "uid", p.job.cred.UID, "owner_known", known, "owner", uid)
+		}
 		if !ok {
 			p.rs.dropped = true
 		}
@@ -195,9 +241,9 @@ func (m *Master) takeBack(n *node, kept []int, log *slog.Logger) []*proc {
 	m.mu.Unlock()
 	tellLost(lost)
 	if len(kept) > 0 || len(lost) > 0 {
-		log.Info("node back", "kept_by_node", len(kept), "taken_back", len(back))
+		log.Info("node back", "kept_by_node", len(kept), "taken_back", len(back), "awaiting_ghosts", len(unclaimed))
 	}
-	return back
+	return back, unclaimed
 }
 
 // dropKept gives up the processes of node num that wait for it to come

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -197,6 +198,9 @@ type proc struct {
 	startingOn *node
 
 	rs resumeState // taken back after a lost connection (procs_resume.go)
+	// returned: its ghost came back to this master, which it had not
+	// met before (procs_restart.go); the job is this process alone.
+	returned bool
 }
 
 // serveGhost takes a ghost from hello to exit.
@@ -236,6 +240,13 @@ func (m *Master) serveGhost(c *net.UnixConn, cred localapi.Cred, first []byte, f
 		return
 	}
 	p := &proc{m: m, pid: cred.PID, rank: r, job: r.job, ghost: c, release: release}
+	p.takeFiles(fds, mask, log)
+	p.run()
+}
+
+// takeFiles keeps the ghost's fds 0-2 (those in mask, in fds) for the
+// process's stdio.
+func (p *proc) takeFiles(fds []int, mask uint32, log *slog.Logger) {
 	k := 0
 	for i := 0; i < 3; i++ {
 		if mask&(1<<i) == 0 {
@@ -247,7 +258,7 @@ func (m *Master) serveGhost(c *net.UnixConn, cred localapi.Cred, first []byte, f
 		var err error
 		switch {
 		case i > 0:
-			f, err = r.job.outputs.open(fd)
+			f, err = p.job.outputs.open(fd)
 		case isDevNull(fd):
 			unix.Close(fd) // no stdin: the process reads EOF, and no descriptor is held
 			continue
@@ -260,7 +271,6 @@ func (m *Master) serveGhost(c *net.UnixConn, cred localapi.Cred, first []byte, f
 		}
 		p.files[i] = f
 	}
-	p.run()
 }
 
 // run starts the remote process and its relay.

@@ -94,7 +94,12 @@ func (p *proc) showArgv(argv []string) error {
 	if have, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid)); err != nil || bytes.Equal(have, want) {
 		return nil // the ghost is gone, or shows it
 	}
-	return ghost.WriteExec(p.ghost, argv)
+	if err := ghost.WriteExec(p.ghost, argv); err != nil {
+		return err
+	}
+	// The ghost exec'd again knows nothing of where its process is.
+	p.tellWhere()
+	return nil
 }
 
 // mirrorGroup makes the ghost of a descendant follow its process (node

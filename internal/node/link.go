@@ -43,8 +43,9 @@ const lostWait = time.Second
 // goes on from what the master says it has.
 type link struct {
 	s     *Slave
-	ghost int // the ghost's PID: what a resume names
-	pid   int // the PID on the node
+	ghost int    // the ghost's PID: what a resume names
+	pid   int    // the PID on the node
+	uid   uint32 // its user (NodeHello.KeptUIDs)
 	st    *stdio
 	// keep: the process outlives a lost connection (protocol 2 and a
 	// grace time); without it the relay is protocol 1's.

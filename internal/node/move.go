@@ -103,7 +103,7 @@ func (s *Slave) startMoved(nc ssh.NewChannel, ps *wire.ProcStart, st *stdio, log
 	log.Info("moved process arrived", "node_pid", pid, "bytes", img.Bytes(),
 		"read", read.Round(time.Microsecond), "rebuild", (time.Since(began) - read).Round(time.Microsecond))
 	ch.SendRequest(wire.ReqStarted, false, wire.Encode(wire.Started{PID: pid}))
-	s.relay(ps.PID, pid, ch, reqs, st, done)
+	s.relay(ps.PID, pid, ps.UID, ch, reqs, st, done)
 }
 
 // readImage reads a moved process's image: its layout, and its memory

@@ -220,9 +220,10 @@ func (s *Slave) session(ctx context.Context, conn ssh.Conn, chans <-chan ssh.New
 	host, _ := os.Hostname()
 	stats, _ := readStats("/proc")
 	flags, _ := vmadump.ReadCPUFlags()
+	kept, keptUIDs := s.keeper.kept()
 	ok, payload, err := conn.SendRequest(wire.ReqHello, true, wire.Encode(wire.NodeHello{
 		Version: "bproc", Protocol: wire.Protocol, Hostname: host, Kernel: unix.ByteSliceToString(uts.Release[:]), Local: s.cfg.Local, Diskless: s.cfg.Diskless, View: s.view != nil, Stats: stats, CPUFlags: flags,
-		Kept: s.keeper.kept(),
+		Kept: kept, KeptUIDs: keptUIDs,
 	}))
 	if err != nil {
 		return fmt.Errorf("hello to master: %w", err)

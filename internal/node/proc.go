@@ -124,7 +124,7 @@ func (s *Slave) startProc(nc ssh.NewChannel) {
 	if warning != "" {
 		ch.SendRequest(wire.ReqWarning, false, []byte(warning))
 	}
-	s.relay(ps.PID, pid, ch, reqs, st, done)
+	s.relay(ps.PID, pid, ps.UID, ch, reqs, st, done)
 }
 
 // startLocked starts the process with the ghost's PID, or any PID when that
@@ -173,10 +173,11 @@ func rejectReason(err error) ssh.RejectionReason {
 
 // relay moves stdin, stdout, stderr, signals and window sizes until the
 // process has ended and its output is drained, then reports the status
-// (link.go; ghost is the ghost's PID, which names it to a resume).
-func (s *Slave) relay(ghost, pid int, ch ssh.Channel, reqs <-chan *ssh.Request, st *stdio, done <-chan unix.WaitStatus) {
+// (link.go; ghost is the ghost's PID, which names it to a resume; uid
+// its user, whom a ghost taking it back must be).
+func (s *Slave) relay(ghost, pid int, uid uint32, ch ssh.Channel, reqs <-chan *ssh.Request, st *stdio, done <-chan unix.WaitStatus) {
 	defer s.forget(pid)
 	defer st.closeOurEnds()
-	l, lost := s.keeper.add(s, ghost, pid, st)
+	l, lost := s.keeper.add(s, ghost, pid, uid, st)
 	l.run(ch, reqs, lost, done)
 }

@@ -28,10 +28,10 @@ type keeper struct {
 
 // add registers the relay of a process just started on the current
 // connection, and returns it and that connection's lost channel.
-func (k *keeper) add(s *Slave, ghost, pid int, st *stdio) (*link, <-chan struct{}) {
+func (k *keeper) add(s *Slave, ghost, pid int, uid uint32, st *stdio) (*link, <-chan struct{}) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	l := &link{s: s, ghost: ghost, pid: pid, st: st, keep: k.grace > 0}
+	l := &link{s: s, ghost: ghost, pid: pid, uid: uid, st: st, keep: k.grace > 0}
 	if k.links == nil {
 		k.links = make(map[int]*link)
 	}
@@ -80,8 +80,9 @@ func detached(l *link) bool {
 	}
 }
 
-// kept are the ghost PIDs of the processes waiting for a master.
-func (k *keeper) kept() []int {
+// kept are the ghost PIDs of the processes waiting for a master, and
+// their users, in that order.
+func (k *keeper) kept() ([]int, []uint32) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	var out []int
@@ -91,7 +92,11 @@ func (k *keeper) kept() []int {
 		}
 	}
 	slices.Sort(out)
-	return out
+	uids := make([]uint32, len(out))
+	for i, pid := range out {
+		uids[i] = k.links[pid].uid
+	}
+	return out, uids
 }
 
 // helloed takes the master's answer: how long to keep processes from now

@@ -14,8 +14,11 @@
 // the master does all the I/O on them from then on. What is left for the
 // ghost is a loop over two fds: a signalfd, whose signals it reports to
 // the master, and the socket, on which the master eventually says how to
-// die. If the socket closes (the master is gone) the ghost kills itself
-// with SIGKILL, as BProc's ghosts died with their master.
+// die. If the socket closes (the master is gone) the ghost waits for the
+// next master on the same path for the grace time CmdWhere told it, and
+// says a resume hello there (wire_resume.go); never told one, or with no
+// master back in time, it kills itself with SIGKILL, as BProc's ghosts
+// died with their master.
 //
 // # Why C
 //
@@ -88,6 +91,10 @@
 //
 //	hello   ghost->master 32 bytes: magic "BPG1", uint32 fdmask,
 //	                               token [16]byte, uint32 version (1), uint32 reserved (0)
+//	resume  ghost->master 40 bytes: magic "BPGR", uint32 fdmask, uint32 version (1),
+//	                               uint32 node, uint32 node PID, uint32 reserved (0),
+//	                               uint64 stdout written, uint64 stderr written
+//	                               (to the next master, with fds 0-2 as a hello's)
 //	event   ghost->master  8 bytes: uint32 type, uint32 arg   (EventSignal: arg is the signal;
 //	                                                          EventChildStopped: arg is the PID of a child
 //	                                                          ghost that SIGSTOP stopped)
@@ -96,7 +103,10 @@
 //	                                                          CmdFork: 16 bytes of token follow;
 //	                                                          CmdExec: arg bytes of argv follow;
 //	                                                          CmdSetpgid: setpgid(0, arg);
-//	                                                          CmdSetsid: setsid())
+//	                                                          CmdSetsid: setsid();
+//	                                                          CmdWhere: node arg, then uint32 node PID,
+//	                                                            uint32 grace seconds;
+//	                                                          CmdOut: stream arg, then uint64 written)
 //
 // CmdExec makes the ghost show a new argv (its process exec'd): it execs
 // its own program again (/proc/self/exe) with that argv and takes up its

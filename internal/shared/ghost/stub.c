@@ -111,6 +111,8 @@ typedef unsigned char u8;
 #define CMD_EXEC 4
 #define CMD_SETPGID 5
 #define CMD_SETSID 6
+#define CMD_WHERE 7 /* arg node; then u32 node PID, u32 grace seconds */
+#define CMD_OUT 8   /* arg stream (1, 2); then u64 bytes written to it */
 #define EXEC_MAX 4096 /* bytes of a CMD_EXEC argv (wire.go's MaxExecArgv) */
 #define EXEC_ARGS 256 /* args of a CMD_EXEC argv (wire.go's MaxExecArgs) */
 #define EXEC_ENV 512  /* room for the four variables of a resumed ghost */
@@ -130,11 +132,12 @@ typedef unsigned char u8;
 
 /*
  * A sibling's stack is one SLICE of an arena the template reserves on its
- * first request. 1 kB: the sibling's deepest path (sibling, ghost, fail,
- * exit_group, sys6: a failed connect) takes 688 bytes by gcc
- * -fstack-usage -fcallgraph-info=su, return addresses included; with the
- * spec at the slice's top (64) and the pid word at its base (4), 268
- * bytes are left. TestSiblingStack measures it (696 bytes). Nothing else
+ * first request. 1 kB: the sibling's deepest path (sibling, ghost, relay,
+ * reconnect, dial, sendall, sys6: a hello to the next master) takes 840
+ * bytes by gcc -fstack-usage -fcallgraph-info=su, return addresses
+ * included; with the spec at the slice's top (64) and the pid word at its
+ * base (4), 116 bytes are left. TestSiblingStack measures the paths it
+ * drives (560 bytes). Nothing else
  * uses a ghost's stack: it has no signal handlers, so the kernel never
  * puts a signal frame there. There is no guard page between slices, so
  * that margin is what keeps one ghost's stack out of its neighbour's.
@@ -201,6 +204,32 @@ struct hello {
 	u8 token[16];
 	u32 version;
 	u32 reserved;
+};
+
+/*
+ * where is what a ghost knows of its process for a master that has not
+ * met it: its node, its PID there, and how many bytes of stdout and
+ * stderr the master has written to the ghost's fds (CMD_WHERE, CMD_OUT).
+ * grace is how long the ghost waits for a master when its own is gone;
+ * 0 (never told: the process never started) ends it at once, as before.
+ */
+struct where {
+	u32 node;
+	u32 nodepid;
+	u32 grace; /* seconds */
+	u32 pad;
+	u64 out[2];
+};
+
+/* The hello of a ghost whose master is gone, to the next one (40 bytes). */
+struct rhello {
+	char magic[4];
+	u32 fdmask;
+	u32 version;
+	u32 node;
+	u32 nodepid;
+	u32 reserved;
+	u64 out[2];
 };
 
 /* signalfd_siginfo is 128 bytes; signo and code matter here. */
@@ -709,25 +738,26 @@ static __attribute__((noreturn, noinline)) void ghost(const char *path, struct h
 	relay(path, connect_hello(path, h), ctl, flags);
 }
 
-/* connect_hello connects to the master at path and says hello with h; returns the socket. */
-static __attribute__((noinline)) long connect_hello(const char *path, struct hello *h)
+/*
+ * dial connects to the master at path and sends the n bytes of hello at
+ * b with the fds among 0-2 in fdmask; returns the socket, or -errno with
+ * *what naming the step that failed. path fits sockaddr_un (start checked).
+ */
+static __attribute__((noinline)) long dial(const char *path, void *b, u64 n, u32 fdmask, const char **what)
 {
 	struct sockaddr_un sun = {0};
 	u64 cbuf[4] = {0}; /* cmsghdr (16 bytes), then up to three ints */
 	int *fds = (int *)&cbuf[2];
 	u32 nfds = 0;
-	u64 plen;
+	u64 plen = slen(path);
 	long s, r;
 	int fd;
 
 	for (fd = 0; fd < 3; fd++)
-		if (h->fdmask & (1U << fd))
+		if (fdmask & (1U << fd))
 			fds[nfds++] = fd;
 
 	/* A leading '@' names an abstract socket, as in Go's net package. */
-	plen = slen(path);
-	if (plen >= sizeof sun.path)
-		fail("BPROC_GHOST_SOCK too long: ", path, 0);
 	sun.family = AF_UNIX;
 	memcpy(sun.path, path, plen);
 	if (path[0] == '@')
@@ -735,17 +765,21 @@ static __attribute__((noinline)) long connect_hello(const char *path, struct hel
 	else
 		plen++;
 
+	*what = "socket";
 	s = high(sys3(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
 	if (s < 0)
-		fail("socket", 0, s);
+		return s;
+	*what = "connect ";
 	do
 		r = sys3(SYS_connect, s, &sun, 2 + plen);
 	while (r == -EINTR);
-	if (r < 0 && r != -EISCONN)
-		fail("connect ", path, r);
+	if (r < 0 && r != -EISCONN) {
+		sys1(SYS_close, s);
+		return r;
+	}
 
 	{
-		struct iovec iov = {h, sizeof *h};
+		struct iovec iov = {b, n};
 		struct msghdr m = {0};
 
 		m.iov = &iov;
@@ -756,11 +790,73 @@ static __attribute__((noinline)) long connect_hello(const char *path, struct hel
 			m.control = cbuf;
 			m.controllen = 16 + (4 * nfds + 7) / 8 * 8;
 		}
+		*what = "send hello to ";
 		r = sendall((int)s, &m);
-		if (r < 0)
-			fail("send hello to ", path, r);
+		if (r < 0) {
+			sys1(SYS_close, s);
+			return r;
+		}
 	}
 	return s;
+}
+
+/* connect_hello connects to the master at path and says hello with h; returns the socket. */
+static __attribute__((noinline)) long connect_hello(const char *path, struct hello *h)
+{
+	const char *what;
+	long s;
+
+	if (slen(path) >= sizeof((struct sockaddr_un *)0)->path)
+		fail("BPROC_GHOST_SOCK too long: ", path, 0);
+	s = dial(path, h, sizeof *h, h->fdmask, &what);
+	if (s < 0)
+		fail(what, what[0] == 's' && what[1] == 'o' ? 0 : path, s);
+	return s;
+}
+
+/*
+ * reconnect follows the loss of the master on s: the ghost waits for the
+ * next master on the same path, for w->grace seconds (a try every quarter
+ * of a second), and tells it who it is (struct rhello: the master knows
+ * its PID from the socket). Signals meanwhile stay pending in the kernel
+ * (the signalfd is not read), so they are relayed once connected; a
+ * standard signal sent twice meanwhile merges, as the kernel merges it.
+ * Returns the new socket, or -1: no grace, or no master came.
+ */
+static __attribute__((noinline)) long reconnect(const char *path, long s, const struct where *w)
+{
+	struct rhello h = {{'B', 'P', 'G', 'R'}, 0, VERSION, w->node, w->nodepid, 0, {w->out[0], w->out[1]}};
+	const char *what;
+	u64 tries = (u64)w->grace * 4;
+	int fd;
+
+	sys1(SYS_close, s);
+	for (fd = 0; fd < 3; fd++)
+		if (sys2(SYS_fcntl, fd, F_GETFD) >= 0)
+			h.fdmask |= 1U << fd;
+	for (; tries > 0; tries--) {
+		sys3(SYS_poll, 0, 0, 250);
+		s = dial(path, &h, sizeof h, h.fdmask, &what);
+		if (s >= 0)
+			return s;
+	}
+	return -1;
+}
+
+/* readmore reads the n bytes that follow a command; < 0: the master is gone. */
+static long readmore(long s, u8 *b, u64 n)
+{
+	u64 got = 0;
+	long r;
+	while (got < n) {
+		r = sys3(SYS_read, s, b + got, n - got);
+		if (r == -EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		got += (u64)r;
+	}
+	return 0;
 }
 
 /* readall reads n bytes from the master, or dies: it is gone. */
@@ -850,6 +946,7 @@ static __attribute__((noinline)) void reexec(const char *path, long s, long ctl,
 static __attribute__((noreturn, noinline)) void relay(const char *path, long s, long ctl, u32 flags)
 {
 	struct arena a = {0};
+	struct where w = {0};
 	long sfd, r;
 
 	{
@@ -880,14 +977,19 @@ static __attribute__((noreturn, noinline)) void relay(const char *path, long s, 
 				 * relayed: the remote parent gets its own SIGCHLD on
 				 * the node.
 				 */
-				if (reap(s) < 0)
+				if (reap(s) < 0 && (s = reconnect(path, s, &w)) < 0)
 					die(SIGKILL); /* the master is gone */
 			} else if (r == (long)sizeof si && si.code == SI_KERNEL && (flags & REQ_FORWARDED) &&
 				   si.signo <= 64 && (FORWARDED_SIGS & sigbit(si.signo))) {
 				/* The terminal's copy: the caller passes its own on. */
 			} else if (r == (long)sizeof si) {
-				if (send8((int)s, EVENT_SIGNAL, si.signo) < 0)
-					die(SIGKILL); /* the master is gone */
+				if (send8((int)s, EVENT_SIGNAL, si.signo) < 0) {
+					/* Pending again, for the next master. */
+					sys2(SYS_kill, sys1(SYS_getpid, 0), si.signo);
+					if ((s = reconnect(path, s, &w)) < 0)
+						die(SIGKILL); /* the master is gone */
+					continue;
+				}
 				if (si.signo == SIGTSTP || si.signo == SIGTTIN || si.signo == SIGTTOU)
 					stop(si.signo);
 			}
@@ -899,31 +1001,33 @@ static __attribute__((noreturn, noinline)) void relay(const char *path, long s, 
 		 * and starts that ghost another way).
 		 */
 		if (p[0].revents) {
-			u32 c[2];
-			u64 got = 0;
-			while (got < sizeof c) {
-				r = sys3(SYS_read, s, (u8 *)c + got, sizeof c - got);
-				if (r == -EINTR)
-					continue;
-				if (r <= 0)
-					die(SIGKILL); /* EOF or error: the master is gone */
-				got += (u64)r;
+			u32 c[4];
+			if (readmore(s, (u8 *)c, 8) < 0) {
+				/* EOF or error: the master is gone; wait for the next. */
+				if ((s = reconnect(path, s, &w)) < 0)
+					die(SIGKILL);
+				continue;
 			}
+			if ((c[0] == CMD_WHERE || c[0] == CMD_OUT) && readmore(s, (u8 *)&c[2], 8) < 0) {
+				if ((s = reconnect(path, s, &w)) < 0)
+					die(SIGKILL);
+				continue;
+			}
+			if (c[0] == CMD_WHERE) {
+				w.node = c[1];
+				w.nodepid = c[2];
+				w.grace = c[3];
+			}
+			if (c[0] == CMD_OUT && (c[1] == 1 || c[1] == 2))
+				w.out[c[1] - 1] = (u64)c[2] | (u64)c[3] << 32;
 			if (c[0] == CMD_EXIT)
 				exit_group((int)c[1]);
 			if (c[0] == CMD_SIGNAL)
 				die(c[1]);
 			if (c[0] == CMD_FORK) {
 				u8 tok[16];
-				got = 0;
-				while (got < sizeof tok) {
-					r = sys3(SYS_read, s, tok + got, sizeof tok - got);
-					if (r == -EINTR)
-						continue;
-					if (r <= 0)
-						die(SIGKILL);
-					got += (u64)r;
-				}
+				if (readmore(s, tok, sizeof tok) < 0)
+					die(SIGKILL);
 				forkghost(path, tok);
 			}
 			if (c[0] == CMD_EXEC)

@@ -281,3 +281,34 @@ func TestStubFresh(t *testing.T) {
 		t.Errorf("stub_amd64.bin.sha256 = %s, stub.c hashes to %s: run go generate ./internal/shared/ghost", got, want)
 	}
 }
+
+func TestResumeHello(t *testing.T) {
+	r := Resume{FDMask: 5, Node: 3, NodePID: 4711, Out: [2]int64{1 << 40, 7}}
+	b := MarshalResume(r)
+	got, err := ParseResume(b[:], 2)
+	if err != nil || got != r {
+		t.Fatalf("ParseResume(MarshalResume(%+v)) = %+v, %v", r, got, err)
+	}
+	if _, err := ParseResume(b[:], 3); err == nil {
+		t.Errorf("3 fds for fdmask 5 accepted")
+	}
+	if _, err := ParseResume(b[:39], 2); err == nil {
+		t.Errorf("a short resume hello accepted")
+	}
+}
+
+func FuzzParseResume(f *testing.F) {
+	b := MarshalResume(Resume{FDMask: 7, Node: 1, NodePID: 2})
+	f.Add(b[:], 3)
+	f.Add([]byte("BPGR"), 0)
+	f.Fuzz(func(t *testing.T, b []byte, nfds int) {
+		r, err := ParseResume(b, nfds)
+		if err != nil {
+			return
+		}
+		again := MarshalResume(r)
+		if string(again[:]) != string(b) {
+			t.Errorf("%x parsed as %+v, which marshals as %x", b, r, again)
+		}
+	})
+}

@@ -267,6 +267,9 @@ type NodeHello struct {
 	// Kept are the ghost PIDs of the processes the node kept through a
 	// lost connection (protocol 2), waiting for a ChanResume.
 	Kept []int `json:"kept,omitempty"`
+	// KeptUIDs are the users of Kept's processes, in its order: a master
+	// that restarted takes a process back only for a ghost of its user.
+	KeptUIDs []uint32 `json:"kept_uids,omitempty"`
 }
 
 // FilesRequest says whose files a node wants: the master serves them as

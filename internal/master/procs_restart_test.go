@@ -1,0 +1,50 @@
+package master
+
+import (
+	"log/slog"
+	"slices"
+	"testing"
+
+	"github.com/bproc/bproc/internal/shared/localapi"
+)
+
+// returnedProc is a process whose ghost came back to a restarted master
+// as uid, waiting for its node.
+func returnedProc(m *Master, n *node, pid int, uid uint32) *proc {
+	j := &job{cred: localapi.Cred{PID: pid, UID: uid}}
+	p := &proc{m: m, pid: pid, rank: &rank{job: j, node: n.num}, job: j, returned: true, first: n}
+	n.procs[pid] = p
+	return p
+}
+
+// TestTakeBackOwner: a node's first hello to a restarted master takes
+// back a kept process for a ghost that came back only if the ghost's
+// user is the process's; one whose ghost is not back yet waits for it
+// with its user noted; a node that says no users takes none back for a
+// returning ghost.
+func TestTakeBackOwner(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	m := &Master{nodes: map[int]*node{}, routines: newRoutines(), log: log}
+	n := newNode(0, false, saved{})
+	m.nodes[0] = n
+	own := returnedProc(m, n, 10, 1000)
+	other := returnedProc(m, n, 11, 1001) // PID 11's process is user 1000's
+	back, unclaimed := m.takeBack(n, []int{10, 11, 12}, []uint32{1000, 1000, 1002}, log)
+	if !slices.Equal(pids(back), []int{10}) {
+		t.Errorf("taken back %v, want [10] (11 came back as another user)", pids(back))
+	}
+	if !slices.Equal(unclaimed, []int{12}) || n.unclaimed[12] != 1002 {
+		t.Errorf("waiting for their ghosts %v (%v), want [12] of user 1002", unclaimed, n.unclaimed)
+	}
+	if !other.rs.dropped || own.rs.dropped {
+		t.Errorf("dropped: PID 10 %v, PID 11 %v; want only 11", own.rs.dropped, other.rs.dropped)
+	}
+
+	n2 := newNode(1, false, saved{})
+	m.nodes[1] = n2
+	returnedProc(m, n2, 20, 0)
+	back, unclaimed = m.takeBack(n2, []int{20, 21}, nil, log)
+	if len(back) != 0 || len(unclaimed) != 0 {
+		t.Errorf("a node that says no users: taken back %v, waiting %v; want none", pids(back), unclaimed)
+	}
+}

@@ -1,0 +1,104 @@
+package ghost
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/bits"
+	"time"
+)
+
+// A ghost outlives its master: what the master tells it of its process
+// (CmdWhere, CmdOut) is what it tells the next master on the same socket
+// path, in a resume hello, when its own is gone (stub.c's reconnect).
+const (
+	// CmdWhere tells the ghost its process's node (arg); 8 bytes follow:
+	// uint32 the PID there, uint32 the grace time in seconds, how long
+	// the ghost waits for a next master (0: it dies with this one).
+	CmdWhere = 7
+	// CmdOut tells the ghost how many bytes of stream arg (1 stdout, 2
+	// stderr) the master has written to the ghost's fd; uint64 follows.
+	CmdOut = 8
+
+	// ResumeMagic starts a resume hello.
+	ResumeMagic = "BPGR"
+	// ResumeHelloSize: magic, fdmask, version, node, node PID, reserved,
+	// then the bytes written of stdout and stderr.
+	ResumeHelloSize = 40
+)
+
+// Resume is what a ghost whose master is gone tells the next one.
+type Resume struct {
+	FDMask  uint32 // its fds among 0-2 that came with the hello
+	Node    int
+	NodePID int
+	Out     [2]int64 // bytes of stdout and stderr the old master wrote
+}
+
+// WriteWhere tells the ghost where its process runs and how long to wait
+// for a next master.
+func WriteWhere(w io.Writer, node, nodePID int, grace time.Duration) error {
+	if node < 0 || nodePID < 0 {
+		return fmt.Errorf("ghost: where: node %d, PID %d", node, nodePID)
+	}
+	var b [CmdSize + 8]byte
+	binary.LittleEndian.PutUint32(b[0:4], CmdWhere)
+	binary.LittleEndian.PutUint32(b[4:8], uint32(node))
+	binary.LittleEndian.PutUint32(b[8:12], uint32(nodePID))
+	binary.LittleEndian.PutUint32(b[12:16], uint32(min(grace/time.Second, 1<<31)))
+	_, err := w.Write(b[:])
+	return err
+}
+
+// MarshalOut is CmdOut for stream (1, 2) at offset n.
+func MarshalOut(stream int, n int64) [CmdSize + 8]byte {
+	var b [CmdSize + 8]byte
+	binary.LittleEndian.PutUint32(b[0:4], CmdOut)
+	binary.LittleEndian.PutUint32(b[4:8], uint32(stream))
+	binary.LittleEndian.PutUint64(b[8:16], uint64(n))
+	return b
+}
+
+// MarshalResume returns a resume hello (for tests and fake ghosts; the
+// real one is stub.c).
+func MarshalResume(r Resume) [ResumeHelloSize]byte {
+	var b [ResumeHelloSize]byte
+	copy(b[0:4], ResumeMagic)
+	binary.LittleEndian.PutUint32(b[4:8], r.FDMask)
+	binary.LittleEndian.PutUint32(b[8:12], Version)
+	binary.LittleEndian.PutUint32(b[12:16], uint32(r.Node))
+	binary.LittleEndian.PutUint32(b[16:20], uint32(r.NodePID))
+	binary.LittleEndian.PutUint64(b[24:32], uint64(r.Out[0]))
+	binary.LittleEndian.PutUint64(b[32:40], uint64(r.Out[1]))
+	return b
+}
+
+// ParseResume checks a resume hello's bytes against the nfds fds that
+// came with it. Every error wraps ErrBadHello.
+func ParseResume(b []byte, nfds int) (Resume, error) {
+	var r Resume
+	switch {
+	case len(b) != ResumeHelloSize:
+		return r, fmt.Errorf("%w: resume hello of %d bytes, want %d", ErrBadHello, len(b), ResumeHelloSize)
+	case string(b[0:4]) != ResumeMagic:
+		return r, fmt.Errorf("%w: magic %q, want %q", ErrBadHello, b[0:4], ResumeMagic)
+	case binary.LittleEndian.Uint32(b[8:12]) != Version:
+		return r, fmt.Errorf("%w: version %d, want %d", ErrBadHello, binary.LittleEndian.Uint32(b[8:12]), Version)
+	case binary.LittleEndian.Uint32(b[20:24]) != 0:
+		return r, fmt.Errorf("%w: reserved field %#x, want 0", ErrBadHello, binary.LittleEndian.Uint32(b[20:24]))
+	}
+	r.FDMask = binary.LittleEndian.Uint32(b[4:8])
+	if r.FDMask&^7 != 0 {
+		return r, fmt.Errorf("%w: fdmask %#x names fds beyond 2", ErrBadHello, r.FDMask)
+	}
+	if want := bits.OnesCount32(r.FDMask); nfds != want {
+		return r, fmt.Errorf("%w: fdmask %#x announces %d fds, got %d", ErrBadHello, r.FDMask, want, nfds)
+	}
+	node, pid := binary.LittleEndian.Uint32(b[12:16]), binary.LittleEndian.Uint32(b[16:20])
+	out0, out1 := binary.LittleEndian.Uint64(b[24:32]), binary.LittleEndian.Uint64(b[32:40])
+	if node > 1<<30 || pid > 1<<30 || out0 > 1<<62 || out1 > 1<<62 {
+		return r, fmt.Errorf("%w: node %d, node PID %d, offsets %d %d out of range", ErrBadHello, node, pid, out0, out1)
+	}
+	r.Node, r.NodePID, r.Out = int(node), int(pid), [2]int64{int64(out0), int64(out1)}
+	return r, nil
+}
