@@ -15,7 +15,17 @@ import (
 
 // forkWait bounds how long a fork on a node waits for its ghost: the
 // parent's ghost forks it and it connects, a matter of a millisecond.
+// It is the master's ping interval if that is shorter: the fork holds the
+// node's request loop, and with it the answer to the node's ping, which
+// the node gives up on after two intervals (dropping every process's
+// ghost with the connection).
 const forkWait = 5 * time.Second
+
+// noGhost is the payload of a refused ReqFork whose ghost made no child
+// (one stopped or killed before its hello): the node fails the fork
+// (EAGAIN) rather than let a process run without a ghost. Other refusals
+// (no such parent) leave the fork to go on untracked.
+var noGhost = []byte("no ghost")
 
 // startArrival bounds how long a fork waits for the node to say the PID
 // of a process it has just started (n.starting).
@@ -80,9 +90,10 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 	select {
 	case pid := <-d.born:
 		return r.Reply(true, wire.Encode(wire.ForkReply{PID: pid}))
-	case <-time.After(forkWait):
+	case <-time.After(min(forkWait, m.cfg.PingInterval)):
 		drop()
-		return fmt.Errorf("node %d: fork of PID %d: its ghost made no child in %v", n.num, f.Parent, forkWait)
+		m.log.Warn("fork on node: its ghost made no child; the fork fails", "node", n.num, "parent", f.Parent, "wait", min(forkWait, m.cfg.PingInterval))
+		return r.Reply(false, noGhost)
 	}
 }
 

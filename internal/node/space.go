@@ -236,6 +236,14 @@ func (sp *space) handle(l int, n *seccompNotif) *forkDone {
 		}
 	}()
 	pid, err := sp.askMaster(parent)
+	if errors.Is(err, errNoGhost) {
+		// The master is there but its ghost is not (stopped or killed
+		// before its hello): the fork fails, as it would for want of
+		// memory, and no process runs without a ghost.
+		sp.s.log.Warn("process space: fork fails", "parent", parent, "err", err)
+		sp.fail(l, n.id, unix.EAGAIN)
+		return nil
+	}
 	if err != nil {
 		sp.s.log.Warn("process space: fork without a ghost", "parent", parent, "err", err)
 		sp.proceed(l, n.id)
@@ -303,6 +311,9 @@ func (sp *space) askMaster(parent int) (int, error) {
 	ok, reply, err := conn.SendRequest(wire.ReqFork, true, wire.Encode(wire.Fork{Parent: parent}))
 	if err != nil {
 		return 0, err
+	}
+	if !ok && string(reply) == string(noGhostReply) {
+		return 0, errNoGhost
 	}
 	if !ok {
 		return 0, errors.New("the master refused")

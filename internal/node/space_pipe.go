@@ -2,10 +2,12 @@ package node
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -136,4 +138,17 @@ func statPPid(pid int) (int, error) {
 		return 0, fmt.Errorf("/proc/%d/stat: parent %q: %w", pid, f, err)
 	}
 	return pp, nil
+}
+
+// noGhostReply is the master's refusal of a fork whose ghost made no
+// child (internal/master: noGhost).
+var noGhostReply = []byte("no ghost")
+
+// errNoGhost: the master is there, and the fork's ghost is not.
+var errNoGhost = errors.New("the master made no ghost for the child")
+
+// fail answers the notified call with -errno, without running it.
+func (sp *space) fail(l int, id uint64, errno unix.Errno) {
+	r := seccompResp{id: id, err: -int32(errno)}
+	unix.Syscall(unix.SYS_IOCTL, uintptr(l), unix.SECCOMP_IOCTL_NOTIF_SEND, uintptr(unsafe.Pointer(&r)))
 }
