@@ -222,7 +222,7 @@ func (sp *space) handle(l int, n *seccompNotif) *forkDone {
 		sp.proceed(l, n.id)
 		return nil
 	}
-	parent, err := sp.tgidOf(int(n.pid))
+	parent, single, err := sp.tgidOf(int(n.pid))
 	if err != nil {
 		sp.proceed(l, n.id) // it is gone: the call will not run
 		return nil
@@ -251,13 +251,14 @@ func (sp *space) handle(l int, n *seccompNotif) *forkDone {
 	}
 	t := sp.entry(pid)
 	// With CLONE_PARENT the child is the caller's sibling.
-	fc := &forkCall{tid: int(n.pid), nr: n.nr, parent: parent}
+	fc := &forkCall{tid: int(n.pid), nr: n.nr, parent: parent, single: single}
 	if int(n.nr) == unix.SYS_CLONE && n.args[0]&unix.CLONE_PARENT != 0 {
+		fc.single = false
 		if pp, err := ppidOf(parent); err == nil {
 			fc.parent = pp
 		}
 	}
-	if fc.before, err = childrenOf(fc.parent); err != nil {
+	if fc.before, err = fc.children(); err != nil {
 		t.err = fmt.Errorf("fork of PID %d: %w", parent, err)
 		close(t.ready)
 		sp.proceed(l, n.id) // it is gone: the call will not run

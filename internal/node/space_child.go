@@ -34,6 +34,7 @@ type forkCall struct {
 	parent int           // the process whose child the fork makes
 	before map[int]bool  // parent's children before the fork
 	poke   chan struct{} // a notification of the tree came: look now
+	single bool          // parent had one thread, the caller (see children)
 }
 
 // childrenOf is the set of pid's children, of all its threads.
@@ -136,7 +137,7 @@ func (fc *forkCall) childAt(pid int) (int, bool) {
 // newChild is the child of the parent's that was not there before: fd
 // -1 and no error while there is none.
 func (fc *forkCall) newChild() (int, int, error) {
-	now, err := childrenOf(fc.parent)
+	now, err := fc.children()
 	if err != nil {
 		// The parent is gone, and a child of this fork with it to the
 		// namespace's init, where it cannot be told apart.

@@ -85,16 +85,44 @@ func (fc *forkCall) nap(d time.Duration) bool {
 	}
 }
 
-// tgidOf is the process of thread tid. A process with one thread (most
-// of those that fork) is its leader, whose TID is its PID: /proc/TID/stat
-// says so at a tenth of the cost of /proc/TID/status.
-func (sp *space) tgidOf(tid int) (int, error) {
+// tgidOf is the process of thread tid, and whether tid is its only
+// thread. A process with one thread (most of those that fork) is its
+// leader, whose TID is its PID: /proc/TID/stat says so at a tenth of the
+// cost of /proc/TID/status.
+func (sp *space) tgidOf(tid int) (int, bool, error) {
 	if st, err := readProcState(tid); err != nil {
-		return 0, err
+		return 0, false, err
 	} else if st.threads == 1 {
-		return tid, nil
+		return tid, true, nil
 	}
-	return tgidOf(tid)
+	pid, err := tgidOf(tid)
+	return pid, false, err
+}
+
+// children is the parent's children that the fork may add to. A fork
+// makes a child of the calling thread, listed in that thread's
+// /proc/PID/task/TID/children: when the parent had one thread, the
+// caller (blocked in the fork, so it could make no other), that one file
+// is read, not every thread's.
+func (fc *forkCall) children() (map[int]bool, error) {
+	if !fc.single {
+		return childrenOf(fc.parent)
+	}
+	var buf [4096]byte
+	b, err := readProc(fc.parent, "task/"+strconv.Itoa(fc.parent)+"/children", buf[:])
+	if err != nil {
+		return nil, err
+	}
+	if len(b) == len(buf) {
+		return childrenOf(fc.parent) // more than fits: read it whole
+	}
+	out := make(map[int]bool)
+	for f := range bytes.FieldsSeq(b) {
+		if c, err := strconv.Atoi(string(f)); err == nil {
+			out[c] = true
+		}
+	}
+	return out, nil
 }
 
 // setLastPID makes pid+1 the next PID the node's namespace hands out.
