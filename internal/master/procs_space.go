@@ -21,12 +21,6 @@ import (
 // ghost with the connection).
 const forkWait = 5 * time.Second
 
-// noGhost is the payload of a refused ReqFork whose ghost made no child
-// (one stopped or killed before its hello): the node fails the fork
-// (EAGAIN) rather than let a process run without a ghost. Other refusals
-// (no such parent) leave the fork to go on untracked.
-var noGhost = []byte("no ghost")
-
 // startArrival bounds how long a fork waits for the node to say the PID
 // of a process it has just started (n.starting).
 const startArrival = 2 * time.Second
@@ -93,7 +87,7 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 	case <-time.After(min(forkWait, m.cfg.PingInterval)):
 		drop()
 		m.log.Warn("fork on node: its ghost made no child; the fork fails", "node", n.num, "parent", f.Parent, "wait", min(forkWait, m.cfg.PingInterval))
-		return r.Reply(false, noGhost)
+		return r.Reply(false, []byte(wire.ForkNoGhost))
 	}
 }
 

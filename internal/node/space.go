@@ -313,7 +313,7 @@ func (sp *space) askMaster(parent int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !ok && string(reply) == string(noGhostReply) {
+	if !ok && string(reply) == wire.ForkNoGhost {
 		return 0, errNoGhost
 	}
 	if !ok {

@@ -168,10 +168,6 @@ func statPPid(pid int) (int, error) {
 	return pp, nil
 }
 
-// noGhostReply is the master's refusal of a fork whose ghost made no
-// child (internal/master: noGhost).
-var noGhostReply = []byte("no ghost")
-
 // errNoGhost: the master is there, and the fork's ghost is not.
 var errNoGhost = errors.New("the master made no ghost for the child")
 
