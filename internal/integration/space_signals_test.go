@@ -318,3 +318,73 @@ func pidfdEnded(fd int) (syscall.WaitStatus, bool) {
 	}
 	return syscall.WaitStatus(info.Exit_code), info.Mask&unix.PIDFD_INFO_EXIT != 0
 }
+
+// TestSpaceStoppedGhostEnd: a descendant's ghost that is stopped when
+// its process ends, and continued after, ends with its process's status:
+// continued, it relays the SIGCONT and then reads how to die.
+func TestSpaceStoppedGhostEnd(t *testing.T) {
+	spaceOn(t)
+	c := startCluster(t, 1, "--no-diskless")
+	slave := c.nodePID(t, 0)
+	cmd := c.command("bpsh", "0", "/bin/sh", "-c", `/bin/sh -c 'sleep 2; exit 7' & wait`)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, g := range children(cmd.Process.Pid) {
+			syscall.Kill(g, syscall.SIGKILL)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	var main, g int
+	waitFor(t, "the ghost of the inner shell", func() bool {
+		if k := children(cmd.Process.Pid); len(k) == 1 {
+			main = k[0]
+			if k := children(main); len(k) == 1 {
+				g = k[0]
+			}
+		}
+		return g != 0
+	})
+	fd, err := unix.PidfdOpen(g, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	np := nodePIDOf(t, c, g)
+	// Stopped on the master, then on the node (its parent's ghost tells).
+	syscall.Kill(g, syscall.SIGSTOP)
+	host := 0
+	waitFor(t, "the inner shell stopped on the node", func() bool {
+		_, hosts := nodeProcs(t, slave)
+		host = hosts[np]
+		return host != 0 && procState(host) == "T"
+	})
+	// Continued on the node only: it ends (exit 7) while its ghost is
+	// still stopped; the master has the status and tells the ghost.
+	syscall.Kill(host, syscall.SIGCONT)
+	waitFor(t, "the inner shell gone from the master's table", func() bool {
+		procs, err := c.client().Procs()
+		if err != nil {
+			return false
+		}
+		for _, p := range procs {
+			if p.PID == g {
+				return false
+			}
+		}
+		return true
+	})
+	syscall.Kill(g, syscall.SIGCONT)
+	ws, err := pidfdExit(fd, 10*time.Second)
+	if err != nil {
+		t.Fatalf("ghost %d: %v", g, err)
+	}
+	if !ws.Exited() || ws.ExitStatus() != 7 {
+		t.Fatalf("ghost %d ended with %#x, want exit 7 as its process", g, uint32(ws))
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("bpsh: %v", err)
+	}
+}
