@@ -320,13 +320,18 @@ func pidfdEnded(fd int) (syscall.WaitStatus, bool) {
 }
 
 // TestSpaceStoppedGhostEnd: a descendant's ghost that is stopped when
-// its process ends, and continued after, ends with its process's status:
-// continued, it relays the SIGCONT and then reads how to die.
+// its process ends, and continued after, ends with its process's status.
+// Continued, it may relay the SIGCONT before it reads how to die; the
+// master used to close its connection at once, the relay failed, and the
+// ghost took the master for gone and died of SIGKILL (3 runs of 5; and 7
+// of 10,000 ghosts in TestSpaceSignals with BPROC_SPACE_SIGNALS=10000).
 func TestSpaceStoppedGhostEnd(t *testing.T) {
 	spaceOn(t)
 	c := startCluster(t, 1, "--no-diskless")
 	slave := c.nodePID(t, 0)
-	cmd := c.command("bpsh", "0", "/bin/sh", "-c", `/bin/sh -c 'sleep 2; exit 7' & wait`)
+	cmd := c.command("bpsh", "0", "/bin/sh", "-c", `/bin/sh -c 'sleep 2; exit 7' & wait $!; echo S=$?`)
+	var out strings.Builder
+	cmd.Stdout = &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +357,18 @@ func TestSpaceStoppedGhostEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	np := nodePIDOf(t, c, g)
+	// In the table: its hello is said (a ghost stopped before it has no
+	// process to stop).
+	np := 0
+	waitFor(t, "the inner shell's ghost in the master's table", func() bool {
+		procs, err := c.client().Procs()
+		for _, p := range procs {
+			if err == nil && p.PID == g {
+				np = p.NodePID
+			}
+		}
+		return np != 0
+	})
 	// Stopped on the master, then on the node (its parent's ghost tells).
 	syscall.Kill(g, syscall.SIGSTOP)
 	host := 0
@@ -381,10 +397,16 @@ func TestSpaceStoppedGhostEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ghost %d: %v", g, err)
 	}
-	if !ws.Exited() || ws.ExitStatus() != 7 {
-		t.Fatalf("ghost %d ended with %#x, want exit 7 as its process", g, uint32(ws))
-	}
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("bpsh: %v", err)
+	}
+	// What the parent on the node saw (7, unless the stop and the
+	// continuing made the shell end otherwise).
+	st, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(out.String()), "S="))
+	if err != nil {
+		t.Fatalf("the outer shell said %q", out.String())
+	}
+	if want := (st <= 128 && ws.Exited() && ws.ExitStatus() == st) || (st > 128 && ws.Signaled() && int(ws.Signal()) == st-128); !want {
+		t.Fatalf("ghost %d ended with %#x, its process with $?=%d on the node", g, uint32(ws), st)
 	}
 }
