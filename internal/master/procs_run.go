@@ -386,7 +386,7 @@ func (p *proc) end() {
 	if p.watched {
 		m.ghosts.remove(p.watchID, p.gfd) // before its number can be another's
 	}
-	p.ghost.Close()
+	closeGhost(p.ghost)
 	p.release()
 	p.closeFiles()
 }

@@ -15,6 +15,10 @@ import (
 
 // forkWait bounds how long a fork on a node waits for its ghost: the
 // parent's ghost forks it and it connects, a matter of a millisecond.
+// It is the master's ping interval if that is shorter: the fork holds the
+// node's request loop, and with it the answer to the node's ping, which
+// the node gives up on after two intervals (dropping every process's
+// ghost with the connection).
 const forkWait = 5 * time.Second
 
 // startArrival bounds how long a fork waits for the node to say the PID
@@ -80,9 +84,10 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 	select {
 	case pid := <-d.born:
 		return r.Reply(true, wire.Encode(wire.ForkReply{PID: pid}))
-	case <-time.After(forkWait):
+	case <-time.After(min(forkWait, m.cfg.PingInterval)):
 		drop()
-		return fmt.Errorf("node %d: fork of PID %d: its ghost made no child in %v", n.num, f.Parent, forkWait)
+		m.log.Warn("fork on node: its ghost made no child; the fork fails", "node", n.num, "parent", f.Parent, "wait", min(forkWait, m.cfg.PingInterval))
+		return r.Reply(false, []byte(wire.ForkNoGhost))
 	}
 }
 

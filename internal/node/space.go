@@ -45,6 +45,8 @@ type space struct {
 	// forkMu serialises the forks of the space on the node: ns_last_pid
 	// is one number for the whole PID namespace.
 	forkMu sync.Mutex
+	// lastPID is /proc/sys/kernel/ns_last_pid, open once (under forkMu).
+	lastPID *os.File
 
 	mu      sync.Mutex
 	tracked map[int]*tracked // by PID, from the fork until the adopt channel ends
@@ -168,6 +170,8 @@ func (sp *space) serveListener(l int) {
 	if err != nil {
 		return
 	}
+	var pending *forkDone
+	defer func() { pending.settle() }()
 	for {
 		var n seccompNotif
 		var recvErr error
@@ -199,70 +203,80 @@ func (sp *space) serveListener(l int) {
 			}
 			return
 		}
-		sp.handle(l, &n)
+		// The fork answered last must have its child held before this
+		// notification is answered (a parent's wait4 would reap it).
+		pending.settle()
+		pending = sp.handle(l, &n)
 	}
 }
 
-// handle answers one notification.
-func (sp *space) handle(l int, n *seccompNotif) {
+// handle answers one notification. A fork's child is looked for after
+// the fork is let go, by a goroutine of its own (space_pipe.go): the
+// returned forkDone, which the listener settles before it answers the
+// next notification of the tree.
+func (sp *space) handle(l int, n *seccompNotif) *forkDone {
 	if sp.mirror(l, n) {
-		return
+		return nil
 	}
 	if int(n.nr) == unix.SYS_WAIT4 || int(n.nr) == unix.SYS_WAITID {
 		sp.proceed(l, n.id)
-		return
+		return nil
 	}
-	parent, err := tgidOf(int(n.pid))
+	parent, single, err := sp.tgidOf(int(n.pid))
 	if err != nil {
 		sp.proceed(l, n.id) // it is gone: the call will not run
-		return
+		return nil
 	}
 	sp.flushChanges(parent) // space_mirror.go
 	sp.forkMu.Lock()
-	defer sp.forkMu.Unlock()
+	locked := true
+	defer func() {
+		if locked {
+			sp.forkMu.Unlock()
+		}
+	}()
 	pid, err := sp.askMaster(parent)
+	if errors.Is(err, errNoGhost) {
+		// The master is there but its ghost is not (stopped or killed
+		// before its hello): the fork fails, as it would for want of
+		// memory, and no process runs without a ghost.
+		sp.s.log.Warn("process space: fork fails", "parent", parent, "err", err)
+		sp.fail(l, n.id, unix.EAGAIN)
+		return nil
+	}
 	if err != nil {
 		sp.s.log.Warn("process space: fork without a ghost", "parent", parent, "err", err)
 		sp.proceed(l, n.id)
-		return
+		return nil
 	}
 	t := sp.entry(pid)
-	defer close(t.ready)
 	// With CLONE_PARENT the child is the caller's sibling.
-	fc := &forkCall{tid: int(n.pid), nr: n.nr, parent: parent}
+	fc := &forkCall{tid: int(n.pid), nr: n.nr, parent: parent, single: single}
 	if int(n.nr) == unix.SYS_CLONE && n.args[0]&unix.CLONE_PARENT != 0 {
+		fc.single = false
 		if pp, err := ppidOf(parent); err == nil {
 			fc.parent = pp
 		}
 	}
-	if fc.before, err = childrenOf(fc.parent); err != nil {
+	if fc.before, err = fc.children(); err != nil {
 		t.err = fmt.Errorf("fork of PID %d: %w", parent, err)
+		close(t.ready)
 		sp.proceed(l, n.id) // it is gone: the call will not run
-		return
+		return nil
 	}
 	// Steer unless the number is taken here already (by a thread: the
 	// ghost's PID was free on the master, not here); the child is then
 	// found wherever it lands.
 	steer := pid
-	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+	if unix.Access("/proc/"+strconv.Itoa(pid), unix.F_OK) == nil {
 		steer = 0
-	} else if err := setLastPID(pid - 1); err != nil {
+	} else if err := sp.setLastPID(pid - 1); err != nil {
 		sp.s.log.Warn("process space: steer the PID", "err", err)
 		steer = 0
 	}
 	sp.proceed(l, n.id)
-	t.pidfd, t.nodePID, t.err = fc.find(steer)
-	if t.err != nil {
-		sp.s.log.Warn("process space: fork's child not found", "parent", parent, "ghost", pid, "err", t.err)
-		return
-	}
-	if t.nodePID != pid {
-		// The child runs under another number: the master maps it, as
-		// for a launched process whose PID was taken (wire.ReqForked).
-		if err := sp.tellMaster(pid, t.nodePID); err != nil {
-			sp.s.log.Warn("process space: map ghost to node PID", "ghost", pid, "node_pid", t.nodePID, "err", err)
-		}
-	}
+	locked = false // the finder holds forkMu until the child has its PID
+	return sp.findChild(fc, t, pid, steer)
 }
 
 // tellMaster has the master record that ghost's process is nodePID here.
@@ -299,6 +313,9 @@ func (sp *space) askMaster(parent int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if !ok && string(reply) == wire.ForkNoGhost {
+		return 0, errNoGhost
+	}
 	if !ok {
 		return 0, errors.New("the master refused")
 	}
@@ -310,19 +327,6 @@ func (sp *space) askMaster(parent int) (int, error) {
 		return 0, fmt.Errorf("bad PID %d from the master", r.PID)
 	}
 	return r.PID, nil
-}
-
-// setLastPID makes pid+1 the next PID the node's namespace hands out.
-func setLastPID(pid int) error {
-	fd, err := unix.Open("/proc/sys/kernel/ns_last_pid", unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open ns_last_pid: %w", err)
-	}
-	defer unix.Close(fd)
-	if _, err := unix.Pwrite(fd, []byte(strconv.Itoa(pid)), 0); err != nil {
-		return fmt.Errorf("write ns_last_pid %d: %w", pid, err)
-	}
-	return nil
 }
 
 // alive: pid is there and not a zombie.

@@ -29,10 +29,12 @@ var errNoChild = errors.New("the fork made no child")
 
 // forkCall is one notified fork, seen from the supervisor.
 type forkCall struct {
-	tid    int          // the calling thread
-	nr     int32        // its system call
-	parent int          // the process whose child the fork makes
-	before map[int]bool // parent's children before the fork
+	tid    int           // the calling thread
+	nr     int32         // its system call
+	parent int           // the process whose child the fork makes
+	before map[int]bool  // parent's children before the fork
+	poke   chan struct{} // a notification of the tree came: look now
+	single bool          // parent had one thread, the caller (see children)
 }
 
 // childrenOf is the set of pid's children, of all its threads.
@@ -69,11 +71,20 @@ func childrenOf(pid int) (map[int]bool, error) {
 // after childWait at the latest.
 func (fc *forkCall) find(steer int) (int, int, error) {
 	deadline := time.Now().Add(childWait)
+	full := steer == 0 // see fullLook
 	for delay := 20 * time.Microsecond; ; delay = min(2*delay, time.Millisecond) {
 		if steer > 0 {
 			if fd, ok := fc.childAt(steer); ok {
 				return fd, steer, nil
 			}
+		}
+		if !full && delay < fullLook {
+			if fc.nap(delay) {
+				delay, full = 10*time.Microsecond, true
+			} else {
+				full = delay*2 >= fullLook
+			}
+			continue
 		}
 		// Read whether the call is over before the children: a child
 		// made just after the first look is seen by the second.
@@ -102,7 +113,10 @@ func (fc *forkCall) find(steer int) (int, int, error) {
 		if time.Now().After(deadline) {
 			return -1, 0, fmt.Errorf("no child of PID %d after %v", fc.parent, childWait)
 		}
-		time.Sleep(delay)
+		if fc.nap(delay) {
+			delay = 10 * time.Microsecond // doubled to the first delay
+			full = true
+		}
 	}
 }
 
@@ -113,7 +127,7 @@ func (fc *forkCall) childAt(pid int) (int, bool) {
 	if err != nil {
 		return -1, false
 	}
-	if pp, err := ppidOf(pid); err == nil && (pp == fc.parent || pp == 1 && !alive(fc.parent)) {
+	if pp, err := statPPid(pid); err == nil && (pp == fc.parent || pp == 1 && !alive(fc.parent)) {
 		return fd, true
 	}
 	unix.Close(fd)
@@ -123,7 +137,7 @@ func (fc *forkCall) childAt(pid int) (int, bool) {
 // newChild is the child of the parent's that was not there before: fd
 // -1 and no error while there is none.
 func (fc *forkCall) newChild() (int, int, error) {
-	now, err := childrenOf(fc.parent)
+	now, err := fc.children()
 	if err != nil {
 		// The parent is gone, and a child of this fork with it to the
 		// namespace's init, where it cannot be told apart.
@@ -145,7 +159,8 @@ func (fc *forkCall) newChild() (int, int, error) {
 // in the fork, maybe); another call, or none (-1), means the fork has
 // returned. A thread that is gone is out of it too.
 func (fc *forkCall) over() bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(fc.tid) + "/syscall")
+	var buf [128]byte
+	b, err := readProc(fc.tid, "syscall", buf[:])
 	if err != nil {
 		return true
 	}

@@ -38,6 +38,14 @@ const (
 	mirrorMax       = 50 * time.Millisecond
 )
 
+// argvLag is how long a process's new argv waits before it is sent,
+// unless the process forks first (flushChanges sends it at once): most
+// execs in a fork-heavy loop are of programs that end within it
+// (/bin/true, a compiler's short helpers), whose ghost's re-exec would
+// cost the master's machine more than the fork's own ghost, for an argv
+// no ps could have caught.
+const argvLag = 10 * time.Millisecond
+
 // mirrorState is the space's watches, by the PID of the process watched.
 type mirrorState struct {
 	mu      sync.Mutex
@@ -53,6 +61,7 @@ type watch struct {
 	sent   procState  // what the master was told, or the state before the first call
 	calls  []int      // the threads whose calls are under way
 	gen    int
+	execAt time.Time // when the exec's new argv was first seen, not yet sent (sendMu)
 	// Under mirrorState.mu.
 	deadline time.Time
 }
@@ -138,8 +147,9 @@ func (sp *space) follow(w *watch) {
 				over = over && callOver(tid)
 			}
 		}
-		gone := !sp.sendChanges(w)
-		if over || gone {
+		alive, lagging := sp.sendChanges(w, false)
+		gone := !alive
+		if over && !lagging || gone {
 			m.mu.Lock()
 			if w.gen == gen || gone {
 				delete(m.watches, w.pid)
@@ -160,18 +170,19 @@ func (sp *space) flushChanges(pid int) {
 	w := m.watches[pid]
 	m.mu.Unlock()
 	if w != nil {
-		sp.sendChanges(w)
+		sp.sendChanges(w, true)
 	}
 }
 
 // sendChanges tells the master what changed in w's process since it was
-// last told; false: the process is gone.
-func (sp *space) sendChanges(w *watch) bool {
+// last told; alive false: the process is gone. A new argv waits argvLag
+// (lagging: not sent yet) unless now is set: the process forks.
+func (sp *space) sendChanges(w *watch, now bool) (alive, lagging bool) {
 	w.sendMu.Lock()
 	defer w.sendMu.Unlock()
 	st, err := readProcState(w.pid)
 	if err != nil {
-		return false
+		return false, false
 	}
 	c := wire.Change{PID: w.pid}
 	// An exec sets the new area up in steps (fs/binfmt_elf.c,
@@ -181,10 +192,16 @@ func (sp *space) sendChanges(w *watch) bool {
 	// its start (env -i), so it does not count.
 	settled := st.args[0] != 0 && st.args[2] != 0
 	if settled && [3]uint64(st.args[:3]) != [3]uint64(w.sent.args[:3]) {
+		if w.execAt.IsZero() {
+			w.execAt = time.Now()
+		}
+		lagging = !now && time.Since(w.execAt) < argvLag
+	}
+	if settled && !lagging && [3]uint64(st.args[:3]) != [3]uint64(w.sent.args[:3]) {
 		var buf [wireArgvMax]byte
 		b, err := readProc(w.pid, "cmdline", buf[:])
 		if err != nil {
-			return false
+			return false, false
 		}
 		if len(b) > 0 {
 			c.Argv = strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
@@ -194,7 +211,7 @@ func (sp *space) sendChanges(w *watch) bool {
 		c.Pgid, c.Sid = st.pgid, st.sid
 	}
 	if c.Argv == nil && c.Pgid == 0 {
-		return true
+		return true, lagging
 	}
 	sp.s.mu.Lock()
 	conn := sp.s.conn
@@ -204,12 +221,12 @@ func (sp *space) sendChanges(w *watch) bool {
 		conn.SendRequest(wire.ReqChange, false, wire.Encode(c))
 	}
 	if c.Argv != nil {
-		w.sent.args = st.args
+		w.sent.args, w.execAt = st.args, time.Time{}
 	}
 	if c.Pgid != 0 {
 		w.sent.pgid, w.sent.sid = st.pgid, st.sid
 	}
-	return true
+	return true, lagging
 }
 
 // wireArgvMax is as much of an argv as is read for the master, which

@@ -8,7 +8,8 @@ const (
 	// ReqFork (node -> master, global, wants a reply): a process of the
 	// space forks; payload Fork. The reply carries ForkReply with the new
 	// ghost's PID, which the node gives the child; a refusal means the
-	// child goes on untracked (the parent has no ghost here).
+	// child goes on untracked (the parent has no ghost here), unless its
+	// payload is ForkNoGhost.
 	ReqFork = "bproc-fork"
 	// ChanAdopt is opened by the master once the ghost of ReqFork runs:
 	// payload Adopt. On it the master sends ReqSignal and the node sends
@@ -22,6 +23,12 @@ const (
 	// node answers the child's own forks.
 	ReqForked = "bproc-forked"
 )
+
+// ForkNoGhost is the payload of a refused ReqFork whose ghost never came
+// (killed or stopped on the master before its hello, or refused there):
+// the node fails the fork (EAGAIN), so that no process runs without a
+// ghost.
+const ForkNoGhost = "no ghost"
 
 // Fork is the payload of ReqFork.
 type Fork struct {

@@ -1,0 +1,178 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// A fork's second half, pipelined. Once the supervisor has let a fork go
+// on, the child is looked for by a goroutine of its own (findChild),
+// which holds the node's forkMu until the child has its PID, while the
+// listener goes back to waiting for the tree's next notification. That
+// notification is answered only after the child is held (forkDone.settle):
+// a parent's wait4 must not reap a child bpslave holds no pidfd of, and
+// the next fork must find this one's done. It also hurries the finder:
+// a notification of the tree after a fork is most often the parent's
+// wait4 or the child's execve, either of which says the child is there,
+// so the finder looks at once rather than at its next poll.
+
+// forkDone is a fork whose child is being looked for.
+type forkDone struct {
+	poke chan struct{} // buffered: look now
+	done chan struct{} // closed once the child is held, or known lost
+}
+
+// settle waits until d's child is held (nil: nothing to wait for).
+func (d *forkDone) settle() {
+	if d == nil {
+		return
+	}
+	select {
+	case d.poke <- struct{}{}:
+	default:
+	}
+	<-d.done
+}
+
+// findChild looks for fc's child, expected at steer (0: anywhere), for
+// the ghost pid, in a goroutine of its own, and records it in t. The
+// caller holds forkMu, which the goroutine releases once the child has
+// its PID and the master knows it.
+func (sp *space) findChild(fc *forkCall, t *tracked, pid, steer int) *forkDone {
+	d := &forkDone{poke: make(chan struct{}, 1), done: make(chan struct{})}
+	fc.poke = d.poke
+	go func() {
+		defer close(d.done)
+		defer close(t.ready)
+		defer sp.forkMu.Unlock()
+		t.pidfd, t.nodePID, t.err = fc.find(steer)
+		if t.err != nil {
+			sp.s.log.Warn("process space: fork's child not found", "parent", fc.parent, "ghost", pid, "err", t.err)
+			return
+		}
+		if t.nodePID != pid {
+			// The child runs under another number: the master maps it, as
+			// for a launched process whose PID was taken (wire.ReqForked),
+			// before the next fork of the node asks for a ghost.
+			if err := sp.tellMaster(pid, t.nodePID); err != nil {
+				sp.s.log.Warn("process space: map ghost to node PID", "ghost", pid, "node_pid", t.nodePID, "err", err)
+			}
+		}
+	}()
+	return d
+}
+
+// nap waits for d or a poke; true if poked.
+func (fc *forkCall) nap(d time.Duration) bool {
+	if fc.poke == nil {
+		time.Sleep(d)
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-fc.poke:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// tgidOf is the process of thread tid, and whether tid is its only
+// thread. A process with one thread (most of those that fork) is its
+// leader, whose TID is its PID: /proc/TID/stat says so at a tenth of the
+// cost of /proc/TID/status.
+func (sp *space) tgidOf(tid int) (int, bool, error) {
+	if st, err := readProcState(tid); err != nil {
+		return 0, false, err
+	} else if st.threads == 1 {
+		return tid, true, nil
+	}
+	pid, err := tgidOf(tid)
+	return pid, false, err
+}
+
+// children is the parent's children that the fork may add to. A fork
+// makes a child of the calling thread, listed in that thread's
+// /proc/PID/task/TID/children: when the parent had one thread, the
+// caller (blocked in the fork, so it could make no other), that one file
+// is read, not every thread's.
+func (fc *forkCall) children() (map[int]bool, error) {
+	if !fc.single {
+		return childrenOf(fc.parent)
+	}
+	var buf [4096]byte
+	b, err := readProc(fc.parent, "task/"+strconv.Itoa(fc.parent)+"/children", buf[:])
+	if err != nil {
+		return nil, err
+	}
+	if len(b) == len(buf) {
+		return childrenOf(fc.parent) // more than fits: read it whole
+	}
+	out := make(map[int]bool)
+	for f := range bytes.FieldsSeq(b) {
+		if c, err := strconv.Atoi(string(f)); err == nil {
+			out[c] = true
+		}
+	}
+	return out, nil
+}
+
+// setLastPID makes pid+1 the next PID the node's namespace hands out.
+// ns_last_pid is opened once; forkMu held.
+func (sp *space) setLastPID(pid int) error {
+	if sp.lastPID == nil {
+		f, err := os.OpenFile("/proc/sys/kernel/ns_last_pid", os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("open ns_last_pid: %w", err)
+		}
+		sp.lastPID = f
+	}
+	var buf [20]byte
+	if _, err := unix.Pwrite(int(sp.lastPID.Fd()), strconv.AppendInt(buf[:0], int64(pid), 10), 0); err != nil {
+		return fmt.Errorf("write ns_last_pid %d: %w", pid, err)
+	}
+	return nil
+}
+
+// fullLook: while the child is expected at its steered PID, the first
+// looks after the fork are only at that PID (one pidfd_open, which fails
+// at once while the number is free); whether the fork is over and the
+// parent's children are read only from this delay on, or once a
+// notification of the tree has come: a missed steering is rare.
+const fullLook = 160 * time.Microsecond
+
+// statPPid is pid's parent, from /proc/PID/stat: "pid (comm) state ppid".
+func statPPid(pid int) (int, error) {
+	var buf [512]byte
+	b, err := readProc(pid, "stat", buf[:])
+	if err != nil {
+		return 0, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+4 > len(b) {
+		return 0, fmt.Errorf("/proc/%d/stat: no ')' and state after the command", pid)
+	}
+	f, _, _ := bytes.Cut(b[i+4:], []byte{' '})
+	pp, err := strconv.Atoi(string(f))
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: parent %q: %w", pid, f, err)
+	}
+	return pp, nil
+}
+
+// errNoGhost: the master is there, and the fork's ghost is not.
+var errNoGhost = errors.New("the master made no ghost for the child")
+
+// fail answers the notified call with -errno, without running it.
+func (sp *space) fail(l int, id uint64, errno unix.Errno) {
+	r := seccompResp{id: id, err: -int32(errno)}
+	unix.Syscall(unix.SYS_IOCTL, uintptr(l), unix.SECCOMP_IOCTL_NOTIF_SEND, uintptr(unsafe.Pointer(&r)))
+}
