@@ -158,53 +158,34 @@ type seccompResp struct {
 // after the one before it is done with: a wait4 of a parent is let go
 // only once the child its fork made before is held by a pidfd.
 func (sp *space) serveListener(l int) {
-	if err := unix.SetNonblock(l, true); err != nil {
-		unix.Close(l)
-		return
-	}
-	f := os.NewFile(uintptr(l), "seccomp-listener")
-	defer f.Close()
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return
-	}
-	for {
-		var n seccompNotif
-		var recvErr error
-		hup := false
-		err := rc.Read(func(fd uintptr) bool {
-			// NOTIF_RECV blocks whatever O_NONBLOCK says: look first, and
-			// park in Go's poller while nothing waits.
-			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-			if k, _ := unix.Poll(pfd, 0); k <= 0 {
-				return false
-			}
-			if pfd[0].Revents&unix.POLLIN == 0 {
-				hup = true // every process of the tree is gone
-				return true
-			}
-			n = seccompNotif{}
-			_, _, e := unix.Syscall(unix.SYS_IOCTL, fd, unix.SECCOMP_IOCTL_NOTIF_RECV, uintptr(unsafe.Pointer(&n)))
-			if e == unix.EINTR || e == unix.ENOENT { // ENOENT: the caller was killed meanwhile
-				return false
-			}
-			if e != 0 {
-				recvErr = e
-			}
-			return true
-		})
-		if err != nil || recvErr != nil || hup {
-			if recvErr != nil {
-				sp.s.log.Warn("process space: seccomp listener", "err", recvErr)
-			}
-			return
+	defer unix.Close(l)
+	q := newCallQueue()
+	handled := make(chan struct{})
+	go func() {
+		defer close(handled)
+		for n := range q.ch {
+			sp.handle(l, n, q)
 		}
-		sp.handle(l, &n)
+		q.settle()
+	}()
+	if err := sp.readListener(l, q); err != nil { // space_queue.go
+		sp.s.log.Warn("process space: seccomp listener", "err", err)
 	}
+	close(q.ch)
+	<-handled // before the listener's close
 }
 
-// handle answers one notification.
-func (sp *space) handle(l int, n *seccompNotif) {
+// handle answers one notification; q is its listener's queue.
+func (sp *space) handle(l int, n *seccompNotif, q *callQueue) {
+	seen := q.seen(n.pid)
+	defer q.done(n, seen)
+	c := q.take(n) // space_queue.go: only a fork takes one
+	defer func() {
+		if c != nil { // not used: the fork never ran
+			c.t.err = errNoChild
+			close(c.t.ready)
+		}
+	}()
 	if sp.mirror(l, n) {
 		return
 	}
@@ -220,16 +201,28 @@ func (sp *space) handle(l int, n *seccompNotif) {
 	sp.flushChanges(parent) // space_mirror.go
 	sp.forkMu.Lock()
 	defer sp.forkMu.Unlock()
-	pid, err := sp.askMaster(parent)
-	if err != nil {
-		sp.s.log.Warn("process space: fork without a ghost", "parent", parent, "err", err)
-		sp.proceed(l, n.id)
-		return
+	var pid int
+	var t *tracked
+	if c != nil {
+		pid, t, c = c.pid, c.t, nil // this thread's fork again, restarted
+	} else {
+		pid, err = sp.askMaster(parent)
+		if err != nil {
+			sp.s.log.Warn("process space: fork without a ghost", "parent", parent, "err", err)
+			sp.proceed(l, n.id)
+			return
+		}
+		t = sp.entry(pid)
 	}
-	t := sp.entry(pid)
-	defer close(t.ready)
+	settled := true
+	defer func() {
+		if settled {
+			close(t.ready)
+		}
+	}()
 	// With CLONE_PARENT the child is the caller's sibling.
-	fc := &forkCall{tid: int(n.pid), nr: n.nr, parent: parent}
+	fc := &forkCall{tid: int(n.pid), nr: n.nr, parent: parent,
+		again: func() bool { return q.seen(n.pid) > seen }}
 	if int(n.nr) == unix.SYS_CLONE && n.args[0]&unix.CLONE_PARENT != 0 {
 		if pp, err := ppidOf(parent); err == nil {
 			fc.parent = pp
@@ -252,6 +245,14 @@ func (sp *space) handle(l int, n *seccompNotif) {
 	}
 	sp.proceed(l, n.id)
 	t.pidfd, t.nodePID, t.err = fc.find(steer)
+	if t.err == errNoChild && fc.again() {
+		// Restarted (or failed, and the thread went on): its next
+		// call, read already, takes the ghost over.
+		t.err = nil
+		settled = false
+		q.keep(n.pid, &carried{pid: pid, t: t})
+		return
+	}
 	if t.err != nil {
 		sp.s.log.Warn("process space: fork's child not found", "parent", parent, "ghost", pid, "err", t.err)
 		return

@@ -33,6 +33,9 @@ type forkCall struct {
 	nr     int32        // its system call
 	parent int          // the process whose child the fork makes
 	before map[int]bool // parent's children before the fork
+	// again: the calling thread has made another notified call since
+	// (space_queue.go), so this one is over.
+	again func() bool
 }
 
 // childrenOf is the set of pid's children, of all its threads.
@@ -145,6 +148,9 @@ func (fc *forkCall) newChild() (int, int, error) {
 // in the fork, maybe); another call, or none (-1), means the fork has
 // returned. A thread that is gone is out of it too.
 func (fc *forkCall) over() bool {
+	if fc.again != nil && fc.again() {
+		return true
+	}
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(fc.tid) + "/syscall")
 	if err != nil {
 		return true
