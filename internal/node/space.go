@@ -189,7 +189,7 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) {
 	if sp.mirror(l, n) {
 		return
 	}
-	if int(n.nr) == unix.SYS_WAIT4 || int(n.nr) == unix.SYS_WAITID {
+	if int(n.nr) == unix.SYS_WAIT4 || int(n.nr) == unix.SYS_WAITID || exitCall(n) {
 		sp.proceed(l, n.id)
 		return
 	}
