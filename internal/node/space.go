@@ -33,9 +33,9 @@ import (
 const spaceEnv = "BPROC_SPACE"
 
 // childWait bounds how long a fork's child takes to appear once the
-// kernel was told to go on. A fork that failed (EAGAIN) is seen as over
-// at once (forkCall.over); this is for what cannot be told: a parent
-// ignoring SIGCHLD whose child ended at once and which forks again.
+// kernel was told to go on. A fork that failed (EAGAIN) or was restarted
+// is seen as over at once (forkCall.over); this is for what cannot be
+// told.
 const childWait = 5 * time.Second
 
 // space is the node's part of the process space.
