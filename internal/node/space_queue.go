@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"os"
 	"sync"
 	"unsafe"
 
@@ -118,6 +119,10 @@ func forkNr(n *seccompNotif) bool {
 	return false
 }
 
+// blockingReaders bounds the threads blocked in NOTIF_RECV, one per
+// listener: Go ends a program that makes more than 10,000 threads.
+var blockingReaders = make(chan struct{}, 1000)
+
 // readListener reads l's notifications into q until every process of its
 // tree is gone. It blocks in NOTIF_RECV, a thread of its own for each
 // listener, rather than parking in Go's poller: a notification is read
@@ -125,7 +130,16 @@ func forkNr(n *seccompNotif) bool {
 // would first wake a goroutine and wait for a P, the window in which a
 // signal made a fork fail. With SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
 // (Linux 6.6) the notifying task hands its CPU to the reader.
+//
+// Threads are bounded (blockingReaders): past that many listeners at once
+// the rest are read from Go's poller, once ready, as all were before.
 func (sp *space) readListener(l int, q *callQueue) error {
+	select {
+	case blockingReaders <- struct{}{}:
+		defer func() { <-blockingReaders }()
+	default:
+		return pollListener(l, q)
+	}
 	unix.Syscall(unix.SYS_IOCTL, uintptr(l), unix.SECCOMP_IOCTL_NOTIF_SET_FLAGS, unix.SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
 	for {
 		n := new(seccompNotif)
@@ -144,5 +158,54 @@ func (sp *space) readListener(l int, q *callQueue) error {
 		default:
 			return fmt.Errorf("NOTIF_RECV: %w", e)
 		}
+	}
+}
+
+// pollListener is readListener parked in Go's poller while nothing waits.
+func pollListener(l int, q *callQueue) error {
+	if err := unix.SetNonblock(l, true); err != nil {
+		return fmt.Errorf("set non-blocking: %w", err)
+	}
+	// A dup for the poller: its File's close must not close l.
+	d, err := unix.Dup(l)
+	if err != nil {
+		return fmt.Errorf("dup: %w", err)
+	}
+	f := os.NewFile(uintptr(d), "seccomp-listener")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	for {
+		n := new(seccompNotif)
+		var recvErr error
+		hup := false
+		err := rc.Read(func(fd uintptr) bool {
+			// NOTIF_RECV blocks whatever O_NONBLOCK says: look first.
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			if k, _ := unix.Poll(pfd, 0); k <= 0 {
+				return false
+			}
+			if pfd[0].Revents&unix.POLLIN == 0 {
+				hup = true // every process of the tree is gone
+				return true
+			}
+			_, _, e := unix.Syscall(unix.SYS_IOCTL, fd, unix.SECCOMP_IOCTL_NOTIF_RECV, uintptr(unsafe.Pointer(n)))
+			if e == unix.EINTR || e == unix.ENOENT { // ENOENT: the caller was killed meanwhile
+				return false
+			}
+			if e != 0 {
+				recvErr = fmt.Errorf("NOTIF_RECV: %w", e)
+			}
+			return true
+		})
+		if err != nil || recvErr != nil || hup {
+			if recvErr != nil {
+				return recvErr
+			}
+			return err
+		}
+		q.read(n)
 	}
 }
