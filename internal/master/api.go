@@ -91,8 +91,9 @@ func (m *Master) serveLocal(c *net.UnixConn) {
 		m.serveGhost(c, cred, first[:n], files, release, provisional)
 		return
 	}
-	closeAll(files)  // a client has no business sending descriptors
-	if provisional { // let in for a descendant's ghost only
+	closeAll(files) // a client has no business sending descriptors
+	// Let in past maxconns for a descendant's ghost only.
+	if provisional {
 		m.refuseOverMax(c, cred)
 		return
 	}
