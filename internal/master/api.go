@@ -60,11 +60,9 @@ func (m *Master) serveLocal(c *net.UnixConn) {
 		c.Close()
 		return
 	}
-	release, ok := m.conns.take(cred.UID)
+	release, provisional, ok := m.conns.admit(cred.UID)
 	if !ok {
-		m.warns.Warn(m.log, cred.UID, "local connection refused: the user holds as many as maxconns allows",
-			"uid", cred.UID, "pid", cred.PID, "maxconns", m.conns.max())
-		c.Close()
+		m.refuseOverMax(c, cred)
 		return
 	}
 	firstBy := time.Now().Add(firstFrameTimeout)
@@ -91,7 +89,7 @@ func (m *Master) serveLocal(c *net.UnixConn) {
 			release()
 			return
 		}
-		m.serveGhost(c, cred, first[:n], files, release)
+		m.serveGhost(c, cred, first[:n], files, release, provisional)
 		return
 	}
 	if bytes.HasPrefix(first[:n], []byte(ghost.ResumeMagic)) {
@@ -106,6 +104,11 @@ func (m *Master) serveLocal(c *net.UnixConn) {
 		return
 	}
 	closeAll(files) // a client has no business sending descriptors
+	// Let in past maxconns for a descendant's ghost only.
+	if provisional {
+		m.refuseOverMax(c, cred)
+		return
+	}
 	defer release()
 	m.serveClient(c, cred, io.MultiReader(bytes.NewReader(first[:n]), c), firstBy)
 }
@@ -327,4 +330,11 @@ func (m *Master) signalRequest(cred localapi.Cred, s *localapi.Signal) error {
 	}
 	p.signal(syscall.Signal(s.Signal))
 	return nil
+}
+
+// refuseOverMax closes a connection of a user who holds maxconns.
+func (m *Master) refuseOverMax(c *net.UnixConn, cred localapi.Cred) {
+	m.warns.Warn(m.log, cred.UID, "local connection refused: the user holds as many as maxconns allows",
+		"uid", cred.UID, "pid", cred.PID, "maxconns", m.conns.max())
+	c.Close()
 }

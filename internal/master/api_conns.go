@@ -13,6 +13,9 @@ type conns struct {
 	limit int
 	mu    sync.Mutex
 	n     map[uint32]int
+	// Descendant ghosts, apart (api_conns_desc.go): held or reserved,
+	// and reserved but not yet connected.
+	desc, waiting map[uint32]int
 }
 
 // defaultMaxConns is a sixteenth of the descriptors the master may hold
@@ -31,7 +34,7 @@ func newConns(limit int) *conns {
 	if limit <= 0 {
 		limit = defaultMaxConns()
 	}
-	return &conns{limit: limit, n: make(map[uint32]int)}
+	return &conns{limit: limit, n: make(map[uint32]int), desc: make(map[uint32]int), waiting: make(map[uint32]int)}
 }
 
 // take counts a new connection of uid; ok is false when uid holds its

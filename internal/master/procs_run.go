@@ -205,7 +205,7 @@ type proc struct {
 
 // serveGhost takes a ghost from hello to exit.
 // release uncounts its connection (conns) once the ghost is gone.
-func (m *Master) serveGhost(c *net.UnixConn, cred localapi.Cred, first []byte, fds []int, release func()) {
+func (m *Master) serveGhost(c *net.UnixConn, cred localapi.Cred, first []byte, fds []int, release func(), provisional bool) {
 	log := m.log.With("pid", cred.PID)
 	hello := make([]byte, ghost.HelloSize)
 	copy(hello, first)
@@ -227,6 +227,13 @@ func (m *Master) serveGhost(c *net.UnixConn, cred localapi.Cred, first []byte, f
 	}
 	m.mu.Lock()
 	r := m.pending[tok]
+	if provisional && r != nil && r.desc == nil {
+		// Let in past maxconns for a descendant's ghost only.
+		m.mu.Unlock()
+		closeAll(fds)
+		m.refuseOverMax(c, cred)
+		return
+	}
 	if r != nil && r.job.cred.UID == cred.UID {
 		delete(m.pending, tok)
 	}
@@ -238,6 +245,13 @@ func (m *Master) serveGhost(c *net.UnixConn, cred localapi.Cred, first []byte, f
 		c.Close()
 		release()
 		return
+	}
+	if d := r.desc; d != nil && d.slot != nil {
+		// Counted as a descendant from now on, not by maxconns
+		// (api_conns_desc.go).
+		release()
+		d.slot.arrived()
+		release = d.slot.release
 	}
 	p := &proc{m: m, pid: cred.PID, rank: r, job: r.job, ghost: c, release: release}
 	p.takeFiles(fds, mask, log)

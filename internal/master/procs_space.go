@@ -28,7 +28,8 @@ const startArrival = 2 * time.Second
 // descendant says what a rank made for a fork on the node has on top of a
 // job's: the channel on which serveGhost hands over the new ghost's PID.
 type descendant struct {
-	born chan int // buffered: serveGhost never waits
+	born chan int  // buffered: serveGhost never waits
+	slot *descSlot // its place among its user's descendant ghosts
 }
 
 // fork answers a node's ReqFork: the ghost of the forking process forks a
@@ -69,13 +70,24 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 		m.mu.Unlock()
 		return err
 	}
-	d := &descendant{born: make(chan int, 1)}
+	uid := parent.job.cred.UID
+	slot, ok := m.conns.reserve(uid)
+	if !ok {
+		m.mu.Unlock()
+		return fmt.Errorf("node %d: fork of PID %d: user %d holds %d descendant ghosts already (%d times maxconns)",
+			n.num, f.Parent, uid, m.conns.descLimit(), descFactor)
+	}
+	d := &descendant{born: make(chan int, 1), slot: slot}
 	m.pending[tok] = &rank{job: parent.job, index: parent.rank.index, node: n.num, token: tok, desc: d}
 	m.mu.Unlock()
 	drop := func() {
 		m.mu.Lock()
+		_, unclaimed := m.pending[tok]
 		delete(m.pending, tok)
 		m.mu.Unlock()
+		if unclaimed {
+			slot.release() // else the ghost's proc holds it
+		}
 	}
 	if err := ghost.WriteFork(parent.ghost, tok); err != nil {
 		drop()

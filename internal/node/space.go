@@ -33,9 +33,9 @@ import (
 const spaceEnv = "BPROC_SPACE"
 
 // childWait bounds how long a fork's child takes to appear once the
-// kernel was told to go on. A fork that failed (EAGAIN) is seen as over
-// at once (forkCall.over); this is for what cannot be told: a parent
-// ignoring SIGCHLD whose child ended at once and which forks again.
+// kernel was told to go on. A fork that failed (EAGAIN) or was restarted
+// is seen as over at once (forkCall.over); this is for what cannot be
+// told.
 const childWait = 5 * time.Second
 
 // space is the node's part of the process space.
@@ -160,65 +160,48 @@ type seccompResp struct {
 // after the one before it is done with: a wait4 of a parent is let go
 // only once the child its fork made before is held by a pidfd.
 func (sp *space) serveListener(l int) {
-	if err := unix.SetNonblock(l, true); err != nil {
-		unix.Close(l)
-		return
-	}
-	f := os.NewFile(uintptr(l), "seccomp-listener")
-	defer f.Close()
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return
-	}
-	var pending *forkDone
-	defer func() { pending.settle() }()
-	for {
-		var n seccompNotif
-		var recvErr error
-		hup := false
-		err := rc.Read(func(fd uintptr) bool {
-			// NOTIF_RECV blocks whatever O_NONBLOCK says: look first, and
-			// park in Go's poller while nothing waits.
-			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-			if k, _ := unix.Poll(pfd, 0); k <= 0 {
-				return false
-			}
-			if pfd[0].Revents&unix.POLLIN == 0 {
-				hup = true // every process of the tree is gone
-				return true
-			}
-			n = seccompNotif{}
-			_, _, e := unix.Syscall(unix.SYS_IOCTL, fd, unix.SECCOMP_IOCTL_NOTIF_RECV, uintptr(unsafe.Pointer(&n)))
-			if e == unix.EINTR || e == unix.ENOENT { // ENOENT: the caller was killed meanwhile
-				return false
-			}
-			if e != 0 {
-				recvErr = e
-			}
-			return true
-		})
-		if err != nil || recvErr != nil || hup {
-			if recvErr != nil {
-				sp.s.log.Warn("process space: seccomp listener", "err", recvErr)
-			}
-			return
+	defer unix.Close(l)
+	q := newCallQueue()
+	handled := make(chan struct{})
+	go func() {
+		defer close(handled)
+		// The fork answered last must have its child held before the
+		// next notification is answered (a parent's wait4 would reap
+		// it); settling pokes its finder, as that notification most
+		// often says the child is there (space_pipe.go).
+		var pending *forkDone
+		for n := range q.ch {
+			pending.settle()
+			pending = sp.handle(l, n, q)
 		}
-		// The fork answered last must have its child held before this
-		// notification is answered (a parent's wait4 would reap it).
 		pending.settle()
-		pending = sp.handle(l, &n)
+		q.settle()
+	}()
+	if err := sp.readListener(l, q); err != nil { // space_queue.go
+		sp.s.log.Warn("process space: seccomp listener", "err", err)
 	}
+	close(q.ch)
+	<-handled // before the listener's close
 }
 
-// handle answers one notification. A fork's child is looked for after
-// the fork is let go, by a goroutine of its own (space_pipe.go): the
-// returned forkDone, which the listener settles before it answers the
-// next notification of the tree.
-func (sp *space) handle(l int, n *seccompNotif) *forkDone {
+// handle answers one notification; q is its listener's queue. A fork's
+// child is looked for after the fork is let go, by a goroutine of its
+// own (space_pipe.go): the returned forkDone, which the listener settles
+// before it answers the next notification of the tree.
+func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
+	seen := q.seen(n.pid)
+	defer q.done(n, seen)
+	c := q.take(n) // space_queue.go: only a fork takes one
+	defer func() {
+		if c != nil { // not used: the fork never ran
+			c.t.err = errNoChild
+			close(c.t.ready)
+		}
+	}()
 	if sp.mirror(l, n) {
 		return nil
 	}
-	if int(n.nr) == unix.SYS_WAIT4 || int(n.nr) == unix.SYS_WAITID {
+	if int(n.nr) == unix.SYS_WAIT4 || int(n.nr) == unix.SYS_WAITID || exitCall(n) {
 		sp.proceed(l, n.id)
 		return nil
 	}
@@ -235,23 +218,30 @@ func (sp *space) handle(l int, n *seccompNotif) *forkDone {
 			sp.forkMu.Unlock()
 		}
 	}()
-	pid, err := sp.askMaster(parent)
-	if errors.Is(err, errNoGhost) {
-		// The master is there but its ghost is not (stopped or killed
-		// before its hello): the fork fails, as it would for want of
-		// memory, and no process runs without a ghost.
-		sp.s.log.Warn("process space: fork fails", "parent", parent, "err", err)
-		sp.fail(l, n.id, unix.EAGAIN)
-		return nil
+	var pid int
+	var t *tracked
+	if c != nil {
+		pid, t, c = c.pid, c.t, nil // this thread's fork again, restarted
+	} else {
+		pid, err = sp.askMaster(parent)
+		if errors.Is(err, errNoGhost) {
+			// The master is there but its ghost is not (stopped or
+			// killed before its hello): the fork fails, as it would for
+			// want of memory, and no process runs without a ghost.
+			sp.s.log.Warn("process space: fork fails", "parent", parent, "err", err)
+			sp.fail(l, n.id, unix.EAGAIN)
+			return nil
+		}
+		if err != nil {
+			sp.s.log.Warn("process space: fork without a ghost", "parent", parent, "err", err)
+			sp.proceed(l, n.id)
+			return nil
+		}
+		t = sp.entry(pid)
 	}
-	if err != nil {
-		sp.s.log.Warn("process space: fork without a ghost", "parent", parent, "err", err)
-		sp.proceed(l, n.id)
-		return nil
-	}
-	t := sp.entry(pid)
 	// With CLONE_PARENT the child is the caller's sibling.
-	fc := &forkCall{tid: int(n.pid), nr: n.nr, parent: parent, single: single}
+	fc := &forkCall{tid: int(n.pid), nr: n.nr, parent: parent, single: single,
+		again: func() bool { return q.seen(n.pid) > seen }}
 	if int(n.nr) == unix.SYS_CLONE && n.args[0]&unix.CLONE_PARENT != 0 {
 		fc.single = false
 		if pp, err := ppidOf(parent); err == nil {
@@ -276,7 +266,9 @@ func (sp *space) handle(l int, n *seccompNotif) *forkDone {
 	}
 	sp.proceed(l, n.id)
 	locked = false // the finder holds forkMu until the child has its PID
-	return sp.findChild(fc, t, pid, steer)
+	return sp.findChild(fc, t, pid, steer, func(t *tracked) {
+		q.keep(n.pid, &carried{pid: pid, t: t})
+	})
 }
 
 // tellMaster has the master record that ghost's process is nodePID here.

@@ -35,6 +35,9 @@ type forkCall struct {
 	before map[int]bool  // parent's children before the fork
 	poke   chan struct{} // a notification of the tree came: look now
 	single bool          // parent had one thread, the caller (see children)
+	// again: the calling thread has made another notified call since
+	// (space_queue.go), so this one is over.
+	again func() bool
 }
 
 // childrenOf is the set of pid's children, of all its threads.
@@ -159,6 +162,9 @@ func (fc *forkCall) newChild() (int, int, error) {
 // in the fork, maybe); another call, or none (-1), means the fork has
 // returned. A thread that is gone is out of it too.
 func (fc *forkCall) over() bool {
+	if fc.again != nil && fc.again() {
+		return true
+	}
 	var buf [128]byte
 	b, err := readProc(fc.tid, "syscall", buf[:])
 	if err != nil {

@@ -73,6 +73,8 @@ func TestSpaceFilter(t *testing.T) {
 		{"clone3", x86, unix.SYS_CLONE3, 0, enosys},
 		{"wait4", x86, unix.SYS_WAIT4, 0, notify},
 		{"waitid", x86, unix.SYS_WAITID, 0, notify},
+		{"exit_group", x86, unix.SYS_EXIT_GROUP, 0, notify},
+		{"exit (a thread's)", x86, unix.SYS_EXIT, 0, allow},
 		{"execve", x86, unix.SYS_EXECVE, 0, notify},
 		{"execveat", x86, unix.SYS_EXECVEAT, 3, notify},
 		{"execveat AT_FDCWD", x86, unix.SYS_EXECVEAT, uint64(0xffffffffffffff9c), notify},

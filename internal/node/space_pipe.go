@@ -44,15 +44,28 @@ func (d *forkDone) settle() {
 // findChild looks for fc's child, expected at steer (0: anywhere), for
 // the ghost pid, in a goroutine of its own, and records it in t. The
 // caller holds forkMu, which the goroutine releases once the child has
-// its PID and the master knows it.
-func (sp *space) findChild(fc *forkCall, t *tracked, pid, steer int) *forkDone {
+// its PID and the master knows it. A fork the kernel restarted (its
+// thread's next notification is read already, space_queue.go) made no
+// child: t goes to carry, for that next call, still unsettled.
+func (sp *space) findChild(fc *forkCall, t *tracked, pid, steer int, carry func(*tracked)) *forkDone {
 	d := &forkDone{poke: make(chan struct{}, 1), done: make(chan struct{})}
 	fc.poke = d.poke
 	go func() {
 		defer close(d.done)
-		defer close(t.ready)
+		settled := true
+		defer func() {
+			if settled {
+				close(t.ready)
+			}
+		}()
 		defer sp.forkMu.Unlock()
 		t.pidfd, t.nodePID, t.err = fc.find(steer)
+		if t.err == errNoChild && fc.again() {
+			t.err = nil
+			settled = false
+			carry(t)
+			return
+		}
 		if t.err != nil {
 			sp.s.log.Warn("process space: fork's child not found", "parent", fc.parent, "ghost", pid, "err", t.err)
 			return

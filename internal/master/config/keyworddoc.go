@@ -47,7 +47,7 @@ func keywordDocs() map[string]struct{ group, doc string } {
 		"pushsetid":          {"bproc", "yes: programs pushed to --push-only nodes keep their setuid and setgid bits; no (the default): the bits are dropped."},
 		"tmpsize":            {"bproc", "Size of each of a node's tmpfs (/tmp, /var/tmp, /dev/shm, /run). Default for local nodes: all of them together at most half the machine's memory; a netbooted node's: half its own memory."},
 		"nodegrace":          {"bproc", "Seconds a node that lost the master (a crash, a restart, a pause longer than pingtimeout) keeps its processes, their output held, waiting for a master to take them back; then it ends them. 0 ends them at once, as BProc did. Default 600."},
-		"maxconns":           {"bproc", "How many connections to the master's socket one user other than root may hold at once (tools, programs, a ghost per remote process). Default a sixteenth of the master's descriptor limit."},
+		"maxconns":           {"bproc", "How many connections to the master's socket one user other than root may hold at once (tools, programs, a ghost per remote process). The ghosts of what remote processes fork are counted apart, up to four times as many. Default a sixteenth of the master's descriptor limit."},
 		"metrics":            {"bproc", "Serve /metrics in Prometheus's text format on ADDR (IP:PORT, [IPv6]:PORT, localhost:PORT, or :PORT for every address), bound as written. Default: not served. bpmaster --metrics overrides it; read at start only."},
 		"allowinsecureports": {"Ignored", "Nodes are authenticated by their SSH key, not by a privileged source port."},
 		"logfacility":        {"Ignored", "bpmaster logs to its standard error."},

@@ -115,9 +115,10 @@
 // address space so. CmdSetpgid and CmdSetsid mirror its process's group
 // and session where the kernel lets the ghost (see wire_change.go).
 //
-// CmdFork makes the ghost fork a child ghost (a real fork, not a group
-// sibling: the child is the ghost's own child, as the remote process's
-// child is its own) that connects with that token, keeps no fd of its
+// CmdFork makes the ghost fork a child ghost (its own child, as the
+// remote process's child is its own, not a group sibling; sharing its
+// memory, on a slice of its arena, as siblings share their template's)
+// that connects with that token, keeps no fd of its
 // parent's (not even 0-2: its process's stdio is on the node) and hands
 // none. A
 // ghost reaps its ghost children and does not relay the kernel's SIGCHLD

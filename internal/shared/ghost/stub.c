@@ -91,7 +91,6 @@ typedef unsigned char u8;
 #define WNOHANG 1
 #define WUNTRACED 2
 #define WALL 0x40000000
-#define FORK_STACK 8192
 #define PR_SET_DUMPABLE 4
 #define PR_SET_NAME 15
 #define PROT_NONE 0
@@ -450,7 +449,8 @@ struct request {
 };
 
 /*
- * The template's arena of sibling stacks, kept on the template's own
+ * A ghost's arena of stacks for its siblings (a template's) and its
+ * descendant ghosts (forkghost), kept on the ghost's own
  * stack: the address space is shared, so nothing of one ghost's may live
  * in memory another writes. A slot is free when the pid word at its base
  * is 0: clone writes the sibling's PID there (CLONE_PARENT_SETTID) and
@@ -569,13 +569,19 @@ static __attribute__((noreturn, used)) void sibling(struct spec *p)
 /*
  * forked is a descendant ghost's start (CMD_FORK): a real child of the
  * ghost that forked it, so the master's process tree is the node's. It
- * runs on a stack of its own (its parent may be a group sibling whose 1 kB
- * slice has no room for a second ghost's frames), in a copy of the
- * parent's memory. It keeps no fd of its parent's, not even 0-2: its
- * process's stdio is on the node (its ancestor's, or what it redirected
- * to), and a copy here of bpsh's output would keep a reader of bpsh
- * waiting for the end of a remote daemon that writes nothing there. It
- * hands none to the master (fdmask 0).
+ * shares its parent's memory, as a job's siblings share their template's,
+ * and runs on a slice of its parent's arena: a copy of the parent's
+ * memory would cost it the page tables of an address space of its own
+ * (32 kB) and the pages either side dirties after the fork (8 kB), where
+ * a slice costs a quarter of a page. Its /proc/PID/cmdline is then its
+ * parent's, as its process's is on the node until it execs; an exec
+ * re-execs it (reexec), which gives it memory of its own and frees the
+ * slice (the kernel clears the pid word at an exec, as at an exit). It
+ * keeps no fd of its parent's, not even 0-2: its process's stdio is on
+ * the node (its ancestor's, or what it redirected to), and a copy here of
+ * bpsh's output would keep a reader of bpsh waiting for the end of a
+ * remote daemon that writes nothing there. It hands none to the master
+ * (fdmask 0).
  */
 static __attribute__((noreturn, used)) void forked(struct spec *p)
 {
@@ -588,24 +594,27 @@ static __attribute__((noreturn, used)) void forked(struct spec *p)
 }
 
 /*
- * forkghost makes a descendant ghost with the token tok. A failure is
- * not reported: the master, waiting for the new ghost's hello, gives up.
+ * forkghost makes a descendant ghost with the token tok, on a slice of
+ * a. A failure is not reported: the master, waiting for the new ghost's
+ * hello, gives up.
  */
-static __attribute__((noinline)) void forkghost(const char *path, const u8 *tok)
+static __attribute__((noinline)) void forkghost(const char *path, const u8 *tok, struct arena *a)
 {
 	struct spec *sp;
-	long st = sys6(SYS_mmap, 0, FORK_STACK, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	u8 *slot = take(a);
 
-	if (st < 0)
+	if (!slot)
 		return;
-	sp = (struct spec *)(st + FORK_STACK) - 1;
+	sp = (struct spec *)(slot + SLICE) - 1;
 	sp->path = path;
 	sp->h = (struct hello){{'B', 'P', 'G', '1'}, 0, {0}, VERSION, 0};
 	memcpy(sp->h.token, tok, sizeof sp->h.token);
 	sp->flags = 0;
-	/* No CLONE_VM: the child's memory is a copy, this stack included. */
-	clonevm(SIGCHLD, sp, 0, forked, sp);
-	sys2(SYS_munmap, st, FORK_STACK);
+	/*
+	 * No CLONE_PARENT: the ghost's own child. Its exit signal is
+	 * SIGCHLD, which reap collects.
+	 */
+	clonevm(CLONE_VM | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD, sp, (int *)slot, forked, sp);
 }
 
 /*
@@ -1028,7 +1037,7 @@ static __attribute__((noreturn, noinline)) void relay(const char *path, long s, 
 				u8 tok[16];
 				if (readmore(s, tok, sizeof tok) < 0)
 					die(SIGKILL);
-				forkghost(path, tok);
+				forkghost(path, tok, &a);
 			}
 			if (c[0] == CMD_EXEC)
 				reexec(path, s, ctl, flags, c[1]);

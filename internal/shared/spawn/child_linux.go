@@ -258,10 +258,21 @@ func forkExec(c *child) (pid uintptr, err syscall.Errno) {
 	// While still root: a filter needs CAP_SYS_ADMIN or no_new_privs,
 	// and no_new_privs would disarm the set-user-ID programs the process
 	// runs. The filter's own calls come next, none of them filtered.
+	// WAIT_KILLABLE_RECV (Linux 5.19): once the supervisor has read a
+	// notification, only a fatal signal interrupts the call's wait for
+	// the answer. Without it a signal (a child's SIGCHLD to a shell, in
+	// the middle of its next fork) withdrew a fork the supervisor was
+	// acting on: the ghost was made and the fork restarted or failed
+	// (EINTR), and the supervisor waited for a child that did not come.
 	if c.notify {
 		step = stepSeccomp
-		if lfd, _, err = syscall.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
-			unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, uintptr(unsafe.Pointer(&c.prog))); err != 0 {
+		lfd, _, err = syscall.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
+			unix.SECCOMP_FILTER_FLAG_NEW_LISTENER|unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, uintptr(unsafe.Pointer(&c.prog)))
+		if err == syscall.EINVAL { // an older kernel
+			lfd, _, err = syscall.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
+				unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, uintptr(unsafe.Pointer(&c.prog)))
+		}
+		if err != 0 {
 			goto fail
 		}
 		*(*int32)(unsafe.Pointer(&c.cmsg[unix.SizeofCmsghdr])) = int32(lfd)

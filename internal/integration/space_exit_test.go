@@ -1,0 +1,76 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"testing"
+)
+
+// TestSpaceExitSIGCHLDIgnored: the children of a parent that ignores
+// SIGCHLD on the node are reaped by the kernel the moment they end; each
+// that ends at once after its fork still gives its ghost its own status,
+// not SIGKILL (which it got when it ended before the node held it).
+func TestSpaceExitSIGCHLDIgnored(t *testing.T) {
+	spaceOn(t)
+	c := startCluster(t, 1, "--no-diskless")
+	exits := spaceExits(t, c)
+	const n = 60
+	in, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inW.Close()
+	// (dash's trap '' CHLD does not ignore it for the kernel.)
+	j := startSpaceJobIn(t, c, fmt.Sprintf("exec %s %d", testProgram(t, "sigign"), n), in)
+	in.Close()
+	// sigign stays until its stdin ends.
+	p := pids(t, j.line(t))[0]
+	pGhost := ghostsOf(t, c, p)[0]
+	got := exits(pGhost, func(by map[int]int) bool { return by[7]+by[-1] >= n })
+	if got[7] != n || got[-1] != 0 {
+		t.Errorf("children of a parent ignoring SIGCHLD: %d ghosts ended with their status 7 and %d by a signal, want %d and 0", got[7], got[-1], n)
+	}
+	inW.Close()
+	j.cmd.Wait()
+	c.waitNoProcs()
+}
+
+// TestSpaceLostChild: a fork whose child's PID was taken on the node (so
+// the child is found among its parent's children, not at its ghost's
+// PID) and whose parent exits at once: the child, left to the node's
+// init, keeps its ghost and its status reaches it.
+func TestSpaceLostChild(t *testing.T) {
+	spaceOn(t)
+	if _, err := os.Stat("/usr/bin/nsenter"); err != nil {
+		t.Skip("needs nsenter (util-linux)")
+	}
+	c := startCluster(t, 1, "--no-diskless")
+	slave := c.nodePID(t, 0)
+	exits := spaceExits(t, c)
+	const n = 20
+	in, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inW.Close()
+	// Each subshell forks one child, which outlives it, and exits.
+	j := startSpaceJobIn(t, c, fmt.Sprintf(`echo $$; read go; for i in $(seq %d); do (sh -c 'sleep 1; exit 6' &) ; done; echo forked; read x`, n), in)
+	in.Close()
+	sh := pids(t, j.line(t))[0]
+	shGhost := ghostsOf(t, c, sh)[0]
+	release := holdNodePIDs(t, slave, 4000)
+	defer release()
+	fmt.Fprintln(inW, "go")
+	if l := j.line(t); l != "forked" {
+		t.Fatalf("the shell said %q", l)
+	}
+	// Each of n: the subshell (0), its child sh (6) and that one's sleep
+	// (0); and seq (0).
+	got := exits(shGhost, func(by map[int]int) bool { return by[6]+by[-1] >= n && by[0] >= 2*n+1 })
+	if got[6] != n || got[0] != 2*n+1 || len(got) != 2 {
+		t.Errorf("descendants ended so (code: how many, -1 by a signal): %v, want 6: %d and 0: %d", got, n, 2*n+1)
+	}
+	inW.Close()
+	j.cmd.Wait()
+	c.waitNoProcs()
+}

@@ -1,0 +1,30 @@
+/* sigign N: ignores SIGCHLD (so the kernel reaps its children as they
+ * end), prints its PID, then makes N children that end at once with
+ * status 7, every other one by vfork (its parent waits in the call until
+ * the child has ended), and waits for the end of stdin. The process
+ * space's test: each child's ghost must end with status 7. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	int i, n = argc > 1 ? atoi(argv[1]) : 10;
+	char b[64];
+
+	signal(SIGCHLD, SIG_IGN);
+	printf("%d\n", (int)getpid());
+	fflush(stdout);
+	for (i = 0; i < n; i++) {
+		pid_t p = i % 2 ? vfork() : fork();
+		if (p == 0)
+			_exit(7);
+		if (p < 0)
+			perror("fork");
+	}
+	while (read(0, b, sizeof b) > 0)
+		;
+	return 0;
+}

@@ -1,0 +1,155 @@
+package ghost
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestForkShares: a descendant ghost (CmdFork) is its parent ghost's
+// child and shares its memory, as a job's siblings share their
+// template's: it costs a slice of its parent's arena and no address
+// space of its own. It forks in turn from that slice and relays signals;
+// an exec gives it memory of its own and frees its slice.
+func TestForkShares(t *testing.T) {
+	ln := listen(t)
+	a := start(t, attr{Argv: []string{"a"}, Socket: ln.Addr().String(), Token: newToken(t)})
+	ca, _ := accept(t, ln)
+	fork := func(c *net.UnixConn, parent int) (int, *net.UnixConn) {
+		t.Helper()
+		tok := newToken(t)
+		if err := WriteFork(c, tok); err != nil {
+			t.Fatal(err)
+		}
+		cc, h := accept(t, ln)
+		if h.Token != tok {
+			t.Fatal("the forked ghost's token")
+		}
+		cred, err := unix.GetsockoptUcred(fdOf(t, cc), unix.SOL_SOCKET, unix.SO_PEERCRED)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid := int(cred.Pid)
+		if pp := ppidOf(t, pid); pp != parent {
+			t.Errorf("forked ghost %d: parent %d, want %d", pid, pp, parent)
+		}
+		if !kcmpVM(t, pid, parent) {
+			t.Errorf("forked ghost %d: an address space of its own, want its parent's (%d)", pid, parent)
+		}
+		return pid, cc
+	}
+	b, cb := fork(ca, a.pid)
+	c, cc := fork(cb, b) // from b's slice
+	syscall.Kill(c, syscall.SIGUSR1)
+	wantEvent(t, cc, syscall.SIGUSR1)
+	if got := usedSlots(t, a.pid); got != 2 {
+		t.Errorf("%d slots in use in a's memory, want 2 (b's in a's arena, c's in b's)", got)
+	}
+	// c execs from its slice: memory of its own, its slot free.
+	WriteExec(cc, []string{"c2"})
+	waitCmdline(t, c, "c2\x00")
+	if kcmpVM(t, c, a.pid) {
+		t.Errorf("ghost %d shares its parent's memory after an exec", c)
+	}
+	if got := usedSlots(t, a.pid); got != 1 {
+		t.Errorf("%d slots in use after c's exec, want 1 (b's)", got)
+	}
+	syscall.Kill(c, syscall.SIGUSR2)
+	wantEvent(t, cc, syscall.SIGUSR2)
+
+	// The deepest stack a descendant used on its slice (b forked, c
+	// relayed and exec'd), with a sibling's margin.
+	deepest := deepestSlice(t, a.pid)
+	t.Logf("deepest descendant stack %d bytes", deepest)
+	if deepest == 0 || deepest > sliceSize-specSize-4-192 {
+		t.Errorf("deepest descendant stack %d bytes, want some, and at least 192 bytes of the slice's %d left", deepest, sliceSize-specSize-4)
+	}
+
+	WriteExit(cc, 5)
+	WriteExit(cb, 6)
+	WriteExit(ca, 0)
+	a.wait(t, 0)
+}
+
+const sliceSize, specSize = 1024, 64
+
+func ppidOf(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	var ppid int
+	fmt.Sscanf(strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[1], "%d", &ppid)
+	return ppid
+}
+
+// arenas reads every arena of stacks in pid's memory: each writable
+// anonymous mapping right below a PROT_NONE one.
+func arenas(t *testing.T, pid int) [][]byte {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	var out [][]byte
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	for i, l := range lines[:len(lines)-1] {
+		f, next := strings.Fields(l), strings.Fields(lines[i+1])
+		if len(f) != 5 || f[1] != "rw-p" || len(next) != 5 || next[1] != "---p" {
+			continue
+		}
+		var lo, hi, nlo uint64
+		fmt.Sscanf(f[0], "%x-%x", &lo, &hi)
+		fmt.Sscanf(next[0], "%x-", &nlo)
+		if hi != nlo {
+			continue
+		}
+		buf := make([]byte, hi-lo)
+		if _, err := mem.ReadAt(buf, int64(lo)); err != nil {
+			t.Fatalf("read arena %#x-%#x: %v", lo, hi, err)
+		}
+		out = append(out, buf)
+	}
+	return out
+}
+
+// usedSlots counts the slices of pid's arenas whose pid word is set.
+func usedSlots(t *testing.T, pid int) int {
+	n := 0
+	for _, a := range arenas(t, pid) {
+		for s := 0; s+sliceSize <= len(a); s += sliceSize {
+			if binary.LittleEndian.Uint32(a[s:]) != 0 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// deepestSlice is the most stack any slice of pid's arenas has held.
+func deepestSlice(t *testing.T, pid int) int {
+	deepest := 0
+	for _, a := range arenas(t, pid) {
+		for s := 0; s+sliceSize <= len(a); s += sliceSize {
+			b := a[s+4 : s+sliceSize-specSize]
+			if low := slices.IndexFunc(b, func(c byte) bool { return c != 0 }); low >= 0 {
+				deepest = max(deepest, len(b)-low)
+			}
+		}
+	}
+	return deepest
+}
