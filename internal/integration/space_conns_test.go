@@ -13,9 +13,10 @@ import (
 )
 
 // TestSpaceDescendantConns: a user's descendant ghosts are not bounded by
-// maxconns (4 here), but by four times it: of 20 processes a remote
-// shell forks, 16 get ghosts at once, and the rest run without one at
-// once too (not after forkWait each), the master saying why.
+// maxconns (4 here), but by four times it: of 20 forks of a remote
+// program, 16 make children with ghosts, and the rest fail at once with
+// EAGAIN (not after forkWait each), as past RLIMIT_NPROC, so that nothing
+// runs without a ghost; the master says why.
 func TestSpaceDescendantConns(t *testing.T) {
 	spaceOn(t)
 	conf := t.TempDir() + "/config"
@@ -23,7 +24,26 @@ func TestSpaceDescendantConns(t *testing.T) {
 	c := startCluster(t, 1, "--config", conf)
 	bin := userBinary(t)
 	const user = 65534
-	cmd := exec.Command(bin, "bpsh", "0", "/bin/sh", "-c", `for i in $(seq 20); do sleep 60 & done; echo forked; wait`)
+	// Python, not a shell: dash ends at its first fork that fails.
+	const prog = `
+import errno, os
+made = refused = 0
+for i in range(20):
+    try:
+        if os.fork() == 0:
+            os.execv("/bin/sleep", ["sleep", "60"])
+        made += 1
+    except OSError as e:
+        if e.errno != errno.EAGAIN:
+            raise
+        refused += 1
+print("forked", made, "refused", refused, flush=True)
+os.wait()
+`
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("needs python3")
+	}
+	cmd := exec.Command(bin, "bpsh", "0", "python3", "-c", prog)
 	cmd.Env = []string{"BPROC_SOCKET=" + c.socket, "PATH=/usr/bin:/bin"}
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: user, Gid: user, Groups: []uint32{user}},
@@ -47,8 +67,8 @@ func TestSpaceDescendantConns(t *testing.T) {
 		cmd.Wait()
 		c.waitNoProcs()
 	})
-	if l, _ := bufio.NewReader(out).ReadString('\n'); strings.TrimSpace(l) != "forked" {
-		t.Fatalf("the remote shell said %q", l)
+	if l, _ := bufio.NewReader(out).ReadString('\n'); strings.TrimSpace(l) != "forked 16 refused 4" {
+		t.Fatalf("the remote program said %q, want %q", l, "forked 16 refused 4")
 	}
 	if d := time.Since(began); d > 4*time.Second {
 		t.Errorf("20 forks took %v: some waited for a ghost the master refused", d)
@@ -57,9 +77,9 @@ func TestSpaceDescendantConns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The shell's ghost and 16 of its children's.
+	// The program's ghost and its 16 children's.
 	if len(procs) != 17 {
-		t.Errorf("%d processes in the master's table, want 17: the shell and 16 of its 20 children (4 times maxconns 4)", len(procs))
+		t.Errorf("%d processes in the master's table, want 17: the program and its 16 children (4 times maxconns 4)", len(procs))
 	}
 	c.waitLog(t, regexp.MustCompile(fmt.Sprintf(`user %d holds 16 descendant ghosts already \(4 times maxconns\)`, user)))
 }

@@ -74,8 +74,9 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 	slot, ok := m.conns.reserve(uid)
 	if !ok {
 		m.mu.Unlock()
-		return fmt.Errorf("node %d: fork of PID %d: user %d holds %d descendant ghosts already (%d times maxconns)",
-			n.num, f.Parent, uid, m.conns.descLimit(), descFactor)
+		m.log.Warn("fork on node fails: descendant ghost limit", "node", n.num, "parent", f.Parent,
+			"err", fmt.Sprintf("user %d holds %d descendant ghosts already (%d times maxconns)", uid, m.conns.descLimit(), descFactor))
+		return r.Reply(false, []byte(wire.ForkLimit))
 	}
 	d := &descendant{born: make(chan int, 1), slot: slot}
 	m.pending[tok] = &rank{job: parent.job, index: parent.rank.index, node: n.num, token: tok, desc: d}

@@ -224,10 +224,11 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 		pid, t, c = c.pid, c.t, nil // this thread's fork again, restarted
 	} else {
 		pid, err = sp.askMaster(parent)
-		if errors.Is(err, errNoGhost) {
+		if errors.Is(err, errNoGhost) || errors.Is(err, errGhostLimit) {
 			// The master is there but its ghost is not (stopped or
-			// killed before its hello): the fork fails, as it would for
-			// want of memory, and no process runs without a ghost.
+			// killed before its hello, or its user holds as many as the
+			// master allows): the fork fails, as it would for want of
+			// memory, and no process runs without a ghost.
 			sp.s.log.Warn("process space: fork fails", "parent", parent, "err", err)
 			sp.fail(l, n.id, unix.EAGAIN)
 			return nil
@@ -307,6 +308,9 @@ func (sp *space) askMaster(parent int) (int, error) {
 	}
 	if !ok && string(reply) == wire.ForkNoGhost {
 		return 0, errNoGhost
+	}
+	if !ok && string(reply) == wire.ForkLimit {
+		return 0, errGhostLimit
 	}
 	if !ok {
 		return 0, errors.New("the master refused")

@@ -184,6 +184,10 @@ func statPPid(pid int) (int, error) {
 // errNoGhost: the master is there, and the fork's ghost is not.
 var errNoGhost = errors.New("the master made no ghost for the child")
 
+// errGhostLimit: the user holds as many descendant ghosts as the master
+// allows (wire.ForkLimit).
+var errGhostLimit = errors.New("the user holds as many descendant ghosts as the master allows")
+
 // fail answers the notified call with -errno, without running it.
 func (sp *space) fail(l int, id uint64, errno unix.Errno) {
 	r := seccompResp{id: id, err: -int32(errno)}

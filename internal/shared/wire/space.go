@@ -9,7 +9,7 @@ const (
 	// space forks; payload Fork. The reply carries ForkReply with the new
 	// ghost's PID, which the node gives the child; a refusal means the
 	// child goes on untracked (the parent has no ghost here), unless its
-	// payload is ForkNoGhost.
+	// payload is ForkNoGhost or ForkLimit.
 	ReqFork = "bproc-fork"
 	// ChanAdopt is opened by the master once the ghost of ReqFork runs:
 	// payload Adopt. On it the master sends ReqSignal and the node sends
@@ -29,6 +29,12 @@ const (
 // the node fails the fork (EAGAIN), so that no process runs without a
 // ghost.
 const ForkNoGhost = "no ghost"
+
+// ForkLimit is the payload of a refused ReqFork whose user holds as many
+// descendant ghosts as the master allows: the node fails the fork
+// (EAGAIN), as the kernel does past RLIMIT_NPROC, so that a runaway fork
+// loop is stopped rather than let run without ghosts.
+const ForkLimit = "ghost limit"
 
 // Fork is the payload of ReqFork.
 type Fork struct {
