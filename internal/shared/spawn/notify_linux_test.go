@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -93,5 +94,47 @@ func TestNotify(t *testing.T) {
 	// The shell's fds: 1 and 2, no listener, no socket.
 	if got := strings.Fields(string(b)); strings.Join(got, " ") != "1 2" {
 		t.Errorf("the shell's fds %v, want 1 2", got)
+	}
+}
+
+// TestNotifyFailedStart: a start that fails after the filter is in (here
+// the exec: no such program) returns its error while no one serves the
+// listener, even when the filter notifies exit_group, as the process
+// space's does: the child's exit must not wait for a supervisor that
+// serves the listener only after a successful start (Start waits for the
+// failed child to end; the two waited for each other for good).
+func TestNotifyFailedStart(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root: Start always sets the credentials")
+	}
+	prog := []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 0},
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: unix.SYS_EXIT_GROUP, Jt: 1},
+		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
+		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_USER_NOTIF},
+	}
+	socks, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(socks[0])
+	defer unix.Close(socks[1])
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := Start(Attr{
+			Path: "/nonexistent/program", Argv: []string{"program"},
+			Files: []int{-1, -1, -1}, Notify: prog, NotifySock: socks[1],
+		})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "no such file") {
+			t.Errorf("Start of a missing program = %v, want its exec's ENOENT", err)
+		}
+	case <-time.After(20 * time.Second):
+		// The child is blocked in a notified exit_group: the listener,
+		// still in flight in socks, is closed with them, which lets it go.
+		t.Fatal("Start of a missing program under the filter did not return in 20 s")
 	}
 }
