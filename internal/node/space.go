@@ -190,7 +190,14 @@ func (sp *space) serveListener(l int) {
 // before it answers the next notification of the tree.
 func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 	seen := q.seen(n.pid)
-	defer q.done(n, seen)
+	// Once n is done with: by the finder when there is one, which asks
+	// q.seen whether the thread has called again since.
+	finder := false
+	defer func() {
+		if !finder {
+			q.done(n, seen)
+		}
+	}()
 	c := q.take(n) // space_queue.go: only a fork takes one
 	defer func() {
 		if c != nil { // not used: the fork never ran
@@ -267,9 +274,10 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 	}
 	sp.proceed(l, n.id)
 	locked = false // the finder holds forkMu until the child has its PID
+	finder = true
 	return sp.findChild(fc, t, pid, steer, func(t *tracked) {
 		q.keep(n.pid, &carried{pid: pid, t: t})
-	})
+	}, func() { q.done(n, seen) })
 }
 
 // tellMaster has the master record that ghost's process is nodePID here.

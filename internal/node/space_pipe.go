@@ -46,12 +46,14 @@ func (d *forkDone) settle() {
 // caller holds forkMu, which the goroutine releases once the child has
 // its PID and the master knows it. A fork the kernel restarted (its
 // thread's next notification is read already, space_queue.go) made no
-// child: t goes to carry, for that next call, still unsettled.
-func (sp *space) findChild(fc *forkCall, t *tracked, pid, steer int, carry func(*tracked)) *forkDone {
+// child: t goes to carry, for that next call, still unsettled. end is
+// called last.
+func (sp *space) findChild(fc *forkCall, t *tracked, pid, steer int, carry func(*tracked), end func()) *forkDone {
 	d := &forkDone{poke: make(chan struct{}, 1), done: make(chan struct{})}
 	fc.poke = d.poke
 	go func() {
 		defer close(d.done)
+		defer end()
 		settled := true
 		defer func() {
 			if settled {
