@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,12 +42,19 @@ func startWithSlaves(t *testing.T, n int, extra ...string) (*cluster, []*exec.Cm
 	var slaves []*exec.Cmd
 	for i := range n {
 		num := strconv.Itoa(i)
+		// A namespace node, as --local-nodes makes, but not the master's
+		// child: its processes, its /run/bproc (the node's API socket)
+		// and its PIDs stay off the machine's own.
 		slave := exec.Command(binary, "bpslave", "--master", addr, "--node", num,
-			"--host-key", filepath.Join(state, "host_key.pub"))
+			"--host-key", filepath.Join(state, "host_key.pub"), "--local")
+		if !slices.Contains(extra, "--no-diskless") {
+			slave.Args = append(slave.Args, "--diskless")
+		}
 		slave.Env = append(os.Environ(), "BPROC_TOKEN="+c.nodeToken(t, num))
 		log := &syncBuffer{}
 		slave.Stdout, slave.Stderr = log, log
-		slave.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		slave.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL,
+			Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC}
 		if err := pdeathsig.Start(slave); err != nil {
 			t.Fatal(err)
 		}
