@@ -50,6 +50,9 @@ type link struct {
 	// keep: the process outlives a lost connection (protocol 2 and a
 	// grace time); without it the relay is protocol 1's.
 	keep bool
+	// sig signals a process that is not bpslave's child, a descendant
+	// (adopt.go), through its pidfd; nil: the reaper signals pid.
+	sig func(syscall.Signal)
 
 	mu      sync.Mutex
 	cond    sync.Cond
@@ -170,8 +173,24 @@ func (l *link) channelEnded(gen int, lost <-chan struct{}) {
 	l.cond.Broadcast()
 	l.mu.Unlock()
 	if kill {
-		l.s.reaper.Signal(l.pid, syscall.SIGKILL)
+		l.kill(syscall.SIGKILL)
 	}
+}
+
+// isOver says whether the relay is done.
+func (l *link) isOver() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.over
+}
+
+// kill signals the process, whoever's child it is.
+func (l *link) kill(sig syscall.Signal) {
+	if l.sig != nil {
+		l.sig(sig)
+		return
+	}
+	l.s.reaper.Signal(l.pid, sig)
 }
 
 // giveUp ends a detached process that no master took back.
@@ -186,7 +205,7 @@ func (l *link) giveUp() {
 	l.cond.Broadcast()
 	l.mu.Unlock()
 	if kill {
-		l.s.reaper.Signal(l.pid, syscall.SIGKILL)
+		l.kill(syscall.SIGKILL)
 	}
 }
 
@@ -195,7 +214,7 @@ func (l *link) signal(sig syscall.Signal) {
 	gone := l.exited
 	l.mu.Unlock()
 	if !gone {
-		l.s.reaper.Signal(l.pid, sig)
+		l.kill(sig)
 	}
 }
 

@@ -1,0 +1,68 @@
+package integration
+
+import (
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSpacePauseKeepsDescendants: a master paused (SIGSTOP) past the ping
+// timeout, then continued, loses none of what a remote shell forked. The
+// node keeps the descendants as it keeps the shell, the master keeps
+// their ghosts waiting and takes them back: a background sleep's ghost is
+// still in the table, a signal to it reaches it, and a child that ended
+// while the master was away gives its ghost its own exit status.
+func TestSpacePauseKeepsDescendants(t *testing.T) {
+	spaceOn(t)
+	c := startCluster(t, 1, "--no-diskless", "--node-grace", "60s")
+	// The subshell ends with 7 while the master is away; the sleep runs
+	// on until its ghost's signal; the shell says what its wait saw.
+	j := startSpaceJob(t, c, `sleep 100 & s=$!; (sleep 3; exit 7) & e=$!; echo $s $e; wait $e; echo e=$?; wait $s; echo s=$?`)
+	defer j.cmd.Process.Kill()
+	ps := pids(t, j.line(t))
+	g := ghostsOf(t, c, ps...)
+	sleepEnd, subEnd := ghostExit(t, g[0]), ghostExit(t, g[1])
+	pauseMaster(t, c, 5*time.Second) // pingtimeout 2s; the subshell ends meanwhile
+	if l := j.line(t); l != "e=7" {
+		t.Errorf("the shell's wait for the subshell: %q, want e=7", l)
+	}
+	if ws := subEnd(); !ws.Exited() || ws.ExitStatus() != 7 {
+		t.Errorf("ghost %d of the subshell that ended while the master was away: %v, want exit 7", g[1], ws)
+	}
+	// The sleep's ghost is still in the table, and its signal reaches it.
+	procs, err := c.client().Procs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range procs {
+		if p.PID == g[0] {
+			found = true
+			if strings.Join(p.Argv, " ") != "sleep 100" {
+				t.Errorf("ghost %d after the pause: argv %q, want sleep 100", g[0], p.Argv)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the background sleep's ghost %d is not in the master's table after the pause: %+v", g[0], procs)
+	}
+	if err := syscall.Kill(g[0], syscall.SIGTERM); err != nil {
+		t.Errorf("signal the sleep's ghost %d: %v", g[0], err)
+	}
+	if l := j.line(t); l != "s=143" {
+		t.Errorf("the shell's wait for the sleep signalled through its ghost: %q, want s=143 (SIGTERM)", l)
+	}
+	if ws := sleepEnd(); !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("ghost %d of the signalled sleep: %v, want killed by SIGTERM", g[0], ws)
+	}
+	if err := waitCmd(j.cmd, 20*time.Second); err != nil {
+		t.Errorf("bpsh of the shell: %v", err)
+	}
+	c.waitLog(t, regexp.MustCompile(`remote process taken back`))
+	if strings.Contains(c.log.String(), "Slave node died") {
+		t.Errorf("a process was reported dead:\n%s", c.log.String())
+	}
+	c.waitNoProcs()
+}
