@@ -1,7 +1,12 @@
 package integration
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -65,4 +70,71 @@ func TestSpacePauseKeepsDescendants(t *testing.T) {
 		t.Errorf("a process was reported dead:\n%s", c.log.String())
 	}
 	c.waitNoProcs()
+}
+
+// TestSpaceRestartKeepsDescendants: a master killed (SIGKILL) and started
+// again loses none of what a remote shell forked: the descendant's ghost
+// comes back to the new master (a resume hello), which takes its
+// process back from the node. The descendant forks again under the new
+// master (its child gets a ghost, with its own status), its signal
+// reaches it, and its status reaches its ghost.
+func TestSpaceRestartKeepsDescendants(t *testing.T) {
+	spaceOn(t)
+	c, _ := startWithSlaves(t, 1, "--no-diskless", "--node-grace", "60s")
+	// The node is this machine (a bpslave of its own): the background
+	// shell waits on a FIFO here for the new master.
+	fifo := filepath.Join(t.TempDir(), "go")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bg := fmt.Sprintf(`read x < %s; sh -c "exit 9"; echo inner=$?; exec sleep 100`, fifo)
+	j := startSpaceJob(t, c, fmt.Sprintf(`sh -c '%s' & s=$!; echo $s; wait $s; echo s=$?; exit 5`, bg))
+	defer j.cmd.Process.Kill()
+	ps := pids(t, j.line(t))
+	g := ghostsOf(t, c, ps...)
+	bgEnd := ghostExit(t, g[0])
+	waitStarted(t, c, 2)
+	killRestart(t, c, time.Second)
+	waitFor(t, "the background shell's ghost back in the new master's table", func() bool {
+		procs, err := c.client().Procs()
+		for _, p := range procs {
+			if p.PID == g[0] && p.NodePID == ps[0] {
+				return err == nil
+			}
+		}
+		return false
+	})
+	c.waitLog(t, regexp.MustCompile(`remote process recovered after the master restarted" pid=`+strconv.Itoa(g[0])))
+	exits := spaceExits(t, c)
+	waitFor(t, "the background shell reading its FIFO", func() bool {
+		f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			return false
+		}
+		defer f.Close()
+		_, err = f.WriteString("go\n")
+		return err == nil
+	})
+	if l := j.line(t); l != "inner=9" {
+		t.Errorf("the fork of the taken-back shell: %q, want inner=9", l)
+	}
+	if got := exits(g[0], func(by map[int]int) bool { return len(by) > 0 }); got[9] != 1 || len(got) != 1 {
+		t.Errorf("ghost of the fork under the new master ended so (code: how many, -1 by a signal): %v, want 9: 1", got)
+	}
+	if err := syscall.Kill(g[0], syscall.SIGTERM); err != nil {
+		t.Errorf("signal the background ghost %d: %v", g[0], err)
+	}
+	if l := j.line(t); l != "s=143" {
+		t.Errorf("the shell's wait for its child signalled through its ghost: %q, want s=143 (SIGTERM)", l)
+	}
+	if ws := bgEnd(); !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("ghost %d of the signalled child: %v, want killed by SIGTERM", g[0], ws)
+	}
+	err := waitCmd(j.cmd, 20*time.Second)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 5 {
+		t.Errorf("bpsh of the shell: %v, want exit status 5", err)
+	}
+	if strings.Contains(c.log.String(), "Slave node died") || strings.Contains(c.log.String(), "remote process lost") {
+		t.Errorf("a process was lost:\n%s", c.log.String())
+	}
 }
