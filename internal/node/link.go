@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"io"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -330,13 +331,17 @@ func (l *link) drain(i int) {
 	}
 }
 
+// outFile is the pipe of output stream i, nil if it has none.
+func (l *link) outFile(i int) *os.File {
+	if i == 1 {
+		return l.st.stderr
+	}
+	return l.st.stdout
+}
+
 // fill copies a pipe into its buffer until the pipe ends.
 func (l *link) fill(i int) {
-	f := l.st.stdout
-	if i == 1 {
-		f = l.st.stderr
-	}
-	if f != nil {
+	if f := l.outFile(i); f != nil {
 		streamcopy.Copy(appender{l, i}, f)
 	}
 	l.mu.Lock()
@@ -366,6 +371,14 @@ func (l *link) run(ch ssh.Channel, reqs <-chan *ssh.Request, lost <-chan struct{
 	filled := make(chan struct{})
 	var fills sync.WaitGroup
 	for i := range l.out {
+		if l.outFile(i) == nil {
+			// None (a descendant's relay, adopt.go): no goroutines
+			// parked for the process's life on a stream without bytes.
+			l.mu.Lock()
+			l.out[i].eof = true
+			l.mu.Unlock()
+			continue
+		}
 		fills.Go(func() { l.fill(i) })
 		go l.drain(i)
 	}
