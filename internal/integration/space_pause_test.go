@@ -138,3 +138,21 @@ func TestSpaceRestartKeepsDescendants(t *testing.T) {
 		t.Errorf("a process was lost:\n%s", c.log.String())
 	}
 }
+
+// TestSpacePausePastGraceDescendants: descendants kept through a lost
+// master are ended once the grace time is over, as launched processes
+// are: their ghosts die of SIGKILL and nothing is left in the table.
+func TestSpacePausePastGraceDescendants(t *testing.T) {
+	spaceOn(t)
+	c := startCluster(t, 1, "--no-diskless", "--node-grace", "2s")
+	j := startSpaceJob(t, c, `sleep 60 & echo $!; wait`)
+	defer j.cmd.Process.Kill()
+	g := ghostsOf(t, c, pids(t, j.line(t))...)
+	end := ghostExit(t, g[0])
+	pauseMaster(t, c, 8*time.Second) // 2 s to give the master up, 2 s of grace, the rest past it
+	if ws := end(); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("ghost %d of a descendant past the grace time: %v, want killed by SIGKILL", g[0], ws)
+	}
+	waitCmd(j.cmd, 20*time.Second)
+	c.waitNoProcs()
+}
