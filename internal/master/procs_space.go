@@ -126,6 +126,7 @@ func (m *Master) forked(n *node, r *ssh.Request) error {
 	p.mu.Lock()
 	p.nodePID = f.NodePID
 	p.mu.Unlock()
+	p.send(p.tellWhere) // what the ghost tells a next master
 	return r.Reply(true, nil)
 }
 

@@ -22,7 +22,9 @@ const adoptWait = 10 * time.Second
 // adopt serves the channel of a descendant (wire.ChanAdopt): signals from
 // its ghost reach it through its pidfd, and its end goes to the master
 // with the status the kernel kept for the pidfd (PIDFD_INFO_EXIT), so the
-// parent that reaps it on the node loses nothing.
+// parent that reaps it on the node loses nothing. Its relay is a link
+// without streams, kept through a lost connection as a launched
+// process's is (resume.go): the master takes it back with a ChanResume.
 func (s *Slave) adopt(nc ssh.NewChannel) {
 	var a wire.Adopt
 	if err := wire.Decode(wire.ChanAdopt, nc.ExtraData(), &a); err != nil {
@@ -35,7 +37,6 @@ func (s *Slave) adopt(nc ssh.NewChannel) {
 	if err != nil {
 		return
 	}
-	defer ch.Close()
 	select {
 	case <-t.ready:
 	case <-time.After(adoptWait):
@@ -45,36 +46,41 @@ func (s *Slave) adopt(nc ssh.NewChannel) {
 		// No such child: the ghost goes as if killed.
 		ch.SendRequest(wire.ReqExit, false, wire.ExitStatus{Signal: syscall.SIGKILL}.Marshal())
 		go ssh.DiscardRequests(reqs)
+		ch.Close()
 		return
 	}
 	pidfd := os.NewFile(uintptr(t.pidfd), "pidfd")
 	defer pidfd.Close()
 	rc, err := pidfd.SyscallConn()
 	if err != nil {
+		ch.Close()
 		return
 	}
 	signal := func(sig syscall.Signal) {
 		rc.Control(func(fd uintptr) { unix.PidfdSendSignal(int(fd), sig, nil, 0) })
 	}
-	masterGone := make(chan struct{})
-	go func() {
-		for r := range reqs {
-			if r.Type == wire.ReqSignal {
-				if sig, err := wire.UnmarshalSignal(r.Payload); err == nil {
-					signal(sig)
-				}
-			}
-			if r.WantReply {
-				r.Reply(false, nil)
-			}
+	// Its user, whom a ghost coming back to a restarted master must be
+	// (NodeHello.KeptUIDs): read by PID, so checked by the pidfd after.
+	uid, uerr := procUID(t.nodePID)
+	rc.Control(func(fd uintptr) {
+		if err := unix.PidfdSendSignal(int(fd), 0, nil, 0); err != nil {
+			uerr = err
 		}
-		// The ghost is gone (killed, or the master): so is the process.
-		close(masterGone)
-		signal(syscall.SIGKILL)
-	}()
+	})
+	if uerr != nil {
+		uid = ^uint32(0) // ended already: nobody's, no ghost takes it back
+	}
+	l, lost := s.keeper.add(s, a.PID, t.nodePID, uid, &stdio{child: [3]int{-1, -1, -1}}, signal)
+	done := make(chan unix.WaitStatus, 1)
+	go func() { done <- s.adoptExit(rc, l, a.PID) }()
+	l.run(ch, reqs, lost, done)
+}
+
+// adoptExit waits for a descendant to end and be reaped, and returns its
+// status; SIGKILL if the relay is over first (its ghost is gone) or the
+// status cannot be read.
+func (s *Slave) adoptExit(rc syscall.RawConn, l *link, pid int) unix.WaitStatus {
 	// A pidfd is readable once its process has ended; Go's poller waits.
-	var ws unix.WaitStatus
-	var werr error
 	rc.Read(func(fd uintptr) bool {
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		if k, _ := unix.Poll(pfd, 0); k <= 0 {
@@ -84,6 +90,8 @@ func (s *Slave) adopt(nc ssh.NewChannel) {
 	})
 	// Readable means ended; the status is the pidfd's once the parent
 	// has reaped it. A zombie keeps its ghost, as it keeps its PID.
+	var ws unix.WaitStatus
+	var werr error
 	gone := 0
 	for delay := time.Millisecond; ; delay = min(2*delay, time.Second) {
 		rc.Control(func(fd uintptr) { ws, werr = exitOf(int(fd)) })
@@ -94,23 +102,16 @@ func (s *Slave) adopt(nc ssh.NewChannel) {
 		} else if werr != errNotReaped {
 			break
 		}
-		select {
-		case <-masterGone:
-			return
-		case <-time.After(delay):
+		if l.isOver() {
+			return unix.WaitStatus(syscall.SIGKILL)
 		}
-	}
-	select {
-	case <-masterGone:
-		return
-	default:
+		time.Sleep(delay)
 	}
 	if werr != nil {
-		s.log.Warn("process space: exit status", "pid", a.PID, "err", werr)
+		s.log.Warn("process space: exit status", "pid", pid, "err", werr)
 		ws = unix.WaitStatus(syscall.SIGKILL)
 	}
-	ch.SendRequest(wire.ReqExit, false, wire.FromWait(ws).Marshal())
-	ch.CloseWrite()
+	return ws
 }
 
 var errNotReaped = errors.New("not reaped yet")

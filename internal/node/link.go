@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"io"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -50,6 +51,9 @@ type link struct {
 	// keep: the process outlives a lost connection (protocol 2 and a
 	// grace time); without it the relay is protocol 1's.
 	keep bool
+	// sig signals a process that is not bpslave's child, a descendant
+	// (adopt.go), through its pidfd; nil: the reaper signals pid.
+	sig func(syscall.Signal)
 
 	mu      sync.Mutex
 	cond    sync.Cond
@@ -170,8 +174,24 @@ func (l *link) channelEnded(gen int, lost <-chan struct{}) {
 	l.cond.Broadcast()
 	l.mu.Unlock()
 	if kill {
-		l.s.reaper.Signal(l.pid, syscall.SIGKILL)
+		l.kill(syscall.SIGKILL)
 	}
+}
+
+// isOver says whether the relay is done.
+func (l *link) isOver() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.over
+}
+
+// kill signals the process, whoever's child it is.
+func (l *link) kill(sig syscall.Signal) {
+	if l.sig != nil {
+		l.sig(sig)
+		return
+	}
+	l.s.reaper.Signal(l.pid, sig)
 }
 
 // giveUp ends a detached process that no master took back.
@@ -186,7 +206,7 @@ func (l *link) giveUp() {
 	l.cond.Broadcast()
 	l.mu.Unlock()
 	if kill {
-		l.s.reaper.Signal(l.pid, syscall.SIGKILL)
+		l.kill(syscall.SIGKILL)
 	}
 }
 
@@ -195,7 +215,7 @@ func (l *link) signal(sig syscall.Signal) {
 	gone := l.exited
 	l.mu.Unlock()
 	if !gone {
-		l.s.reaper.Signal(l.pid, sig)
+		l.kill(sig)
 	}
 }
 
@@ -311,13 +331,17 @@ func (l *link) drain(i int) {
 	}
 }
 
+// outFile is the pipe of output stream i, nil if it has none.
+func (l *link) outFile(i int) *os.File {
+	if i == 1 {
+		return l.st.stderr
+	}
+	return l.st.stdout
+}
+
 // fill copies a pipe into its buffer until the pipe ends.
 func (l *link) fill(i int) {
-	f := l.st.stdout
-	if i == 1 {
-		f = l.st.stderr
-	}
-	if f != nil {
+	if f := l.outFile(i); f != nil {
 		streamcopy.Copy(appender{l, i}, f)
 	}
 	l.mu.Lock()
@@ -347,6 +371,14 @@ func (l *link) run(ch ssh.Channel, reqs <-chan *ssh.Request, lost <-chan struct{
 	filled := make(chan struct{})
 	var fills sync.WaitGroup
 	for i := range l.out {
+		if l.outFile(i) == nil {
+			// None (a descendant's relay, adopt.go): no goroutines
+			// parked for the process's life on a stream without bytes.
+			l.mu.Lock()
+			l.out[i].eof = true
+			l.mu.Unlock()
+			continue
+		}
 		fills.Go(func() { l.fill(i) })
 		go l.drain(i)
 	}

@@ -178,6 +178,6 @@ func rejectReason(err error) ssh.RejectionReason {
 func (s *Slave) relay(ghost, pid int, uid uint32, ch ssh.Channel, reqs <-chan *ssh.Request, st *stdio, done <-chan unix.WaitStatus) {
 	defer s.forget(pid)
 	defer st.closeOurEnds()
-	l, lost := s.keeper.add(s, ghost, pid, uid, st)
+	l, lost := s.keeper.add(s, ghost, pid, uid, st, nil)
 	l.run(ch, reqs, lost, done)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -27,11 +28,12 @@ type keeper struct {
 }
 
 // add registers the relay of a process just started on the current
-// connection, and returns it and that connection's lost channel.
-func (k *keeper) add(s *Slave, ghost, pid int, uid uint32, st *stdio) (*link, <-chan struct{}) {
+// connection, and returns it and that connection's lost channel. sig is
+// link.sig: nil for a process bpslave started.
+func (k *keeper) add(s *Slave, ghost, pid int, uid uint32, st *stdio, sig func(syscall.Signal)) (*link, <-chan struct{}) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	l := &link{s: s, ghost: ghost, pid: pid, uid: uid, st: st, keep: k.grace > 0}
+	l := &link{s: s, ghost: ghost, pid: pid, uid: uid, st: st, keep: k.grace > 0, sig: sig}
 	if k.links == nil {
 		k.links = make(map[int]*link)
 	}
@@ -167,7 +169,9 @@ func (k *keeper) expire(s *Slave, grace time.Duration) {
 	for _, l := range drop {
 		s.log.Warn("grace time over without the master: ending the process", "pid", l.ghost, "node_pid", l.pid, "grace", grace)
 		l.giveUp()
-		unix.Kill(-l.pid, unix.SIGKILL) // its group, which it leads (setsid)
+		if l.sig == nil {
+			unix.Kill(-l.pid, unix.SIGKILL) // its group, which it leads (setsid)
+		}
 	}
 	s.mu.Lock()
 	connected := s.conn != nil

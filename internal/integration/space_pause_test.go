@@ -1,0 +1,158 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSpacePauseKeepsDescendants: a master paused (SIGSTOP) past the ping
+// timeout, then continued, loses none of what a remote shell forked. The
+// node keeps the descendants as it keeps the shell, the master keeps
+// their ghosts waiting and takes them back: a background sleep's ghost is
+// still in the table, a signal to it reaches it, and a child that ended
+// while the master was away gives its ghost its own exit status.
+func TestSpacePauseKeepsDescendants(t *testing.T) {
+	spaceOn(t)
+	c := startCluster(t, 1, "--no-diskless", "--node-grace", "60s")
+	// The subshell ends with 7 while the master is away; the sleep runs
+	// on until its ghost's signal; the shell says what its wait saw.
+	j := startSpaceJob(t, c, `sleep 100 & s=$!; (sleep 3; exit 7) & e=$!; echo $s $e; wait $e; echo e=$?; wait $s; echo s=$?`)
+	defer j.cmd.Process.Kill()
+	ps := pids(t, j.line(t))
+	g := ghostsOf(t, c, ps...)
+	sleepEnd, subEnd := ghostExit(t, g[0]), ghostExit(t, g[1])
+	pauseMaster(t, c, 5*time.Second) // pingtimeout 2s; the subshell ends meanwhile
+	if l := j.line(t); l != "e=7" {
+		t.Errorf("the shell's wait for the subshell: %q, want e=7", l)
+	}
+	if ws := subEnd(); !ws.Exited() || ws.ExitStatus() != 7 {
+		t.Errorf("ghost %d of the subshell that ended while the master was away: %v, want exit 7", g[1], ws)
+	}
+	// The sleep's ghost is still in the table, and its signal reaches it.
+	procs, err := c.client().Procs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range procs {
+		if p.PID == g[0] {
+			found = true
+			if strings.Join(p.Argv, " ") != "sleep 100" {
+				t.Errorf("ghost %d after the pause: argv %q, want sleep 100", g[0], p.Argv)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the background sleep's ghost %d is not in the master's table after the pause: %+v", g[0], procs)
+	}
+	if err := syscall.Kill(g[0], syscall.SIGTERM); err != nil {
+		t.Errorf("signal the sleep's ghost %d: %v", g[0], err)
+	}
+	if l := j.line(t); l != "s=143" {
+		t.Errorf("the shell's wait for the sleep signalled through its ghost: %q, want s=143 (SIGTERM)", l)
+	}
+	if ws := sleepEnd(); !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("ghost %d of the signalled sleep: %v, want killed by SIGTERM", g[0], ws)
+	}
+	if err := waitCmd(j.cmd, 20*time.Second); err != nil {
+		t.Errorf("bpsh of the shell: %v", err)
+	}
+	c.waitLog(t, regexp.MustCompile(`remote process taken back`))
+	if strings.Contains(c.log.String(), "Slave node died") {
+		t.Errorf("a process was reported dead:\n%s", c.log.String())
+	}
+	c.waitNoProcs()
+}
+
+// TestSpaceRestartKeepsDescendants: a master killed (SIGKILL) and started
+// again loses none of what a remote shell forked: the descendant's ghost
+// comes back to the new master (a resume hello), which takes its
+// process back from the node. The descendant forks again under the new
+// master (its child gets a ghost, with its own status), its signal
+// reaches it, and its status reaches its ghost.
+func TestSpaceRestartKeepsDescendants(t *testing.T) {
+	spaceOn(t)
+	c, _ := startWithSlaves(t, 1, "--no-diskless", "--node-grace", "60s")
+	// The node is this machine (a bpslave of its own): the background
+	// shell waits on a FIFO here for the new master.
+	fifo := filepath.Join(t.TempDir(), "go")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bg := fmt.Sprintf(`read x < %s; sh -c "exit 9"; echo inner=$?; exec sleep 100`, fifo)
+	j := startSpaceJob(t, c, fmt.Sprintf(`sh -c '%s' & s=$!; echo $s; wait $s; echo s=$?; exit 5`, bg))
+	defer j.cmd.Process.Kill()
+	ps := pids(t, j.line(t))
+	g := ghostsOf(t, c, ps...)
+	bgEnd := ghostExit(t, g[0])
+	waitStarted(t, c, 2)
+	killRestart(t, c, time.Second)
+	waitFor(t, "the background shell's ghost back in the new master's table", func() bool {
+		procs, err := c.client().Procs()
+		for _, p := range procs {
+			if p.PID == g[0] && p.NodePID == ps[0] {
+				return err == nil
+			}
+		}
+		return false
+	})
+	c.waitLog(t, regexp.MustCompile(`remote process recovered after the master restarted" pid=`+strconv.Itoa(g[0])))
+	exits := spaceExits(t, c)
+	waitFor(t, "the background shell reading its FIFO", func() bool {
+		f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			return false
+		}
+		defer f.Close()
+		_, err = f.WriteString("go\n")
+		return err == nil
+	})
+	if l := j.line(t); l != "inner=9" {
+		t.Errorf("the fork of the taken-back shell: %q, want inner=9", l)
+	}
+	if got := exits(g[0], func(by map[int]int) bool { return len(by) > 0 }); got[9] != 1 || len(got) != 1 {
+		t.Errorf("ghost of the fork under the new master ended so (code: how many, -1 by a signal): %v, want 9: 1", got)
+	}
+	if err := syscall.Kill(g[0], syscall.SIGTERM); err != nil {
+		t.Errorf("signal the background ghost %d: %v", g[0], err)
+	}
+	if l := j.line(t); l != "s=143" {
+		t.Errorf("the shell's wait for its child signalled through its ghost: %q, want s=143 (SIGTERM)", l)
+	}
+	if ws := bgEnd(); !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("ghost %d of the signalled child: %v, want killed by SIGTERM", g[0], ws)
+	}
+	err := waitCmd(j.cmd, 20*time.Second)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 5 {
+		t.Errorf("bpsh of the shell: %v, want exit status 5", err)
+	}
+	if strings.Contains(c.log.String(), "Slave node died") || strings.Contains(c.log.String(), "remote process lost") {
+		t.Errorf("a process was lost:\n%s", c.log.String())
+	}
+}
+
+// TestSpacePausePastGraceDescendants: descendants kept through a lost
+// master are ended once the grace time is over, as launched processes
+// are: their ghosts die of SIGKILL and nothing is left in the table.
+func TestSpacePausePastGraceDescendants(t *testing.T) {
+	spaceOn(t)
+	c := startCluster(t, 1, "--no-diskless", "--node-grace", "2s")
+	j := startSpaceJob(t, c, `sleep 60 & echo $!; wait`)
+	defer j.cmd.Process.Kill()
+	g := ghostsOf(t, c, pids(t, j.line(t))...)
+	end := ghostExit(t, g[0])
+	pauseMaster(t, c, 8*time.Second) // 2 s to give the master up, 2 s of grace, the rest past it
+	if ws := end(); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("ghost %d of a descendant past the grace time: %v, want killed by SIGKILL", g[0], ws)
+	}
+	waitCmd(j.cmd, 20*time.Second)
+	c.waitNoProcs()
+}
