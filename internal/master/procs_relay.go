@@ -95,7 +95,9 @@ func (p *proc) ended(r *relayRun) {
 		// The ghost was killed: its remote process was killed with it.
 		s.Signal = syscall.SIGKILL
 	case next != nil && r.status == nil:
-		// Moved to another node: the same relay goes on there.
+		// Moved to another node: the same relay goes on there, its
+		// streams counted from their start there.
+		p.rs.startOver()
 		p.relay(next.ch, next.reqs, moved)
 		return
 	case r.status == nil:
