@@ -134,6 +134,11 @@ func (p *proc) request(r *relayRun, req *ssh.Request) {
 		} else {
 			p.m.log.Warn("bad exit status from node", "node", p.rank.node, "pid", p.pid, "err", err)
 		}
+	case wire.ReqStdinAck:
+		var a wire.StdinAck
+		if wire.Decode(req.Type, req.Payload, &a) == nil {
+			p.rs.in.ack(a.Offset)
+		}
 	case wire.ReqWarning:
 		if p.rank.desc != nil {
 			break

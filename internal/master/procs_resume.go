@@ -39,6 +39,8 @@ type resumeState struct {
 	// movedOn: the streams started over on another node (startOver), so
 	// the ghost must hear offsets of 0 too.
 	movedOn bool
+	// in is the stdin the node has not acknowledged (protocol 3).
+	in stdinKept
 
 	mu      sync.Mutex
 	next    chan resumed // a ChanResume for the process, or nil if the node lost it
@@ -73,6 +75,7 @@ func (rs *resumeState) startOver() {
 	}
 	rs.written = [2]int64{}
 	rs.movedOn = true
+	rs.in.startOver()
 }
 
 // counted is one output stream from the node: counted, and acknowledged
@@ -188,6 +191,7 @@ func (p *proc) waitBack(log *slog.Logger) bool {
 	held := p.rs.held
 	p.rs.held = nil
 	p.rs.mu.Unlock()
+	p.rs.in.resuming()
 	log.Info("remote process taken back", "stdout_from", p.rs.out[0].Load(), "stderr_from", p.rs.out[1].Load(), "held_signals", len(held))
 	p.relay(r.ch, r.reqs, p.rs.outs)
 	for _, sig := range held {
