@@ -18,9 +18,9 @@ const maxStdinKept = 4 << 20
 type stdinKept struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
-	base   int64  // the node's acknowledged offset
-	buf    []byte // what was sent from base on
-	resume bool   // the next channel is a resume: its copy waits for the node's offset
+	base   int64 // the node's acknowledged offset
+	buf    keptBytes
+	resume bool // the next channel is a resume: its copy waits for the node's offset
 	first  chan int64
 }
 
@@ -51,11 +51,12 @@ func (k *stdinKept) ack(off int64) {
 		k.first <- off // buffered, one
 		k.first = nil
 	}
-	switch end := k.base + int64(len(k.buf)); {
+	switch end := k.base + int64(k.buf.n); {
 	case off >= end:
-		k.base, k.buf = off, nil
+		k.base = off
+		k.buf.reset()
 	case off > k.base:
-		k.buf = append([]byte(nil), k.buf[off-k.base:]...)
+		k.buf.drop(int(off - k.base))
 		k.base = off
 	default:
 		return
@@ -66,7 +67,7 @@ func (k *stdinKept) ack(off int64) {
 // keep holds b, sent now, until it is acknowledged.
 func (k *stdinKept) keep(b []byte) {
 	k.mu.Lock()
-	k.buf = append(k.buf, b...)
+	k.buf.append(b)
 	k.mu.Unlock()
 }
 
@@ -76,17 +77,18 @@ func (k *stdinKept) since(off int64) []byte {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	off = max(off, k.base)
-	if end := k.base + int64(len(k.buf)); off >= end {
+	if end := k.base + int64(k.buf.n); off >= end {
 		return nil
 	}
-	return append([]byte(nil), k.buf[off-k.base:]...)
+	return k.buf.from(int(off - k.base))
 }
 
 // startOver forgets what the old node had not acknowledged: a moved
 // process's stdin starts again on its new node (see stdinCopy.done).
 func (k *stdinKept) startOver() {
 	k.mu.Lock()
-	k.base, k.buf, k.first = 0, nil, nil
+	k.base, k.first = 0, nil
+	k.buf.reset()
 	k.condLocked().Broadcast()
 	k.mu.Unlock()
 }
@@ -117,7 +119,7 @@ func (in *stdinCopy) waitRoom() bool {
 	k := &in.p.rs.in
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for len(k.buf) >= maxStdinKept && !in.isStopped() {
+	for k.buf.n >= maxStdinKept && !in.isStopped() {
 		k.condLocked().Wait()
 	}
 	return !in.isStopped()

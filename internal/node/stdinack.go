@@ -50,27 +50,28 @@ func (l *link) copyIn(ch ssh.Channel, acks bool) {
 	if acks {
 		l.ackStdin(ch, n)
 	}
-	acked := n
-	buf := streamcopy.Borrow()
-	defer streamcopy.Return(buf)
-	for {
-		k, err := ch.Read(*buf)
-		if k > 0 {
-			w, werr := l.st.stdin.Write((*buf)[:k])
-			l.mu.Lock()
-			l.in.n += int64(w)
-			n = l.in.n
-			l.mu.Unlock()
-			if werr != nil {
-				return // as streamcopy.Copy did: the process closed its stdin
-			}
-			if acks && n-acked >= stdinAckEvery {
-				l.ackStdin(ch, n)
-				acked = n
-			}
-		}
-		if err != nil {
-			return
-		}
+	// Through streamcopy: a quiet stdin holds 512 bytes, not 32 kB.
+	streamcopy.Copy(&inWriter{l: l, ch: ch, acks: acks, acked: n}, ch)
+}
+
+// inWriter writes into the process's stdin, counted, and acknowledges.
+type inWriter struct {
+	l     *link
+	ch    ssh.Channel
+	acks  bool
+	acked int64
+}
+
+func (w *inWriter) Write(b []byte) (int, error) {
+	l := w.l
+	k, err := l.st.stdin.Write(b)
+	l.mu.Lock()
+	l.in.n += int64(k)
+	n := l.in.n
+	l.mu.Unlock()
+	if w.acks && n-w.acked >= stdinAckEvery {
+		l.ackStdin(w.ch, n)
+		w.acked = n
 	}
+	return k, err
 }
