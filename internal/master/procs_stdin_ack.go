@@ -158,6 +158,9 @@ func (in *stdinCopy) resend(first chan int64) {
 		in.p.m.log.Info("stdin sent again after a resume", "node", in.p.rank.node, "pid", in.p.pid, "from", off, "bytes", len(b))
 		if _, err := in.ch.Write(b); err != nil {
 			in.stop()
+			in.mu.Lock()
+			in.end() // nothing else will: no drain ran, a file copy did not start
+			in.mu.Unlock()
 			return
 		}
 	}
