@@ -95,7 +95,9 @@ func (p *proc) ended(r *relayRun) {
 		// The ghost was killed: its remote process was killed with it.
 		s.Signal = syscall.SIGKILL
 	case next != nil && r.status == nil:
-		// Moved to another node: the same relay goes on there.
+		// Moved to another node: the same relay goes on there, its
+		// streams counted from their start there.
+		p.rs.startOver()
 		p.relay(next.ch, next.reqs, moved)
 		return
 	case r.status == nil:
@@ -131,6 +133,11 @@ func (p *proc) request(r *relayRun, req *ssh.Request) {
 			p.rs.mu.Unlock()
 		} else {
 			p.m.log.Warn("bad exit status from node", "node", p.rank.node, "pid", p.pid, "err", err)
+		}
+	case wire.ReqStdinAck:
+		var a wire.StdinAck
+		if wire.Decode(req.Type, req.Payload, &a) == nil {
+			p.rs.in.ack(a.Offset)
 		}
 	case wire.ReqWarning:
 		if p.rank.desc != nil {

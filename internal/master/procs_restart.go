@@ -191,7 +191,7 @@ func (p *proc) tellWhere() {
 	defer p.rs.noteMu.Unlock()
 	ghost.WriteWhere(p.ghost, p.rank.node, pid, grace)
 	for i, n := range p.rs.written {
-		if n > 0 {
+		if n > 0 || p.rs.movedOn {
 			note := ghost.MarshalOut(i+1, n)
 			p.ghost.Write(note[:])
 		}

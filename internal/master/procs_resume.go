@@ -36,6 +36,11 @@ type resumeState struct {
 	// noteMu, so that the ghost hears them in order.
 	noteMu  sync.Mutex
 	written [2]int64
+	// movedOn: the streams started over on another node (startOver), so
+	// the ghost must hear offsets of 0 too.
+	movedOn bool
+	// in is the stdin the node has not acknowledged (protocol 3).
+	in stdinKept
 
 	mu      sync.Mutex
 	next    chan resumed // a ChanResume for the process, or nil if the node lost it
@@ -56,6 +61,21 @@ func (rs *resumeState) nextChan() chan resumed {
 		rs.next = make(chan resumed, 1)
 	}
 	return rs.next
+}
+
+// startOver counts the output streams from 0 again: a moved process's
+// start again on its new node, which counts them from there (its resume
+// offsets, its acknowledgments); what came from the old node is all
+// written out (ended waits for it). Before the new relay tells the ghost.
+func (rs *resumeState) startOver() {
+	rs.noteMu.Lock()
+	defer rs.noteMu.Unlock()
+	for i := range rs.out {
+		rs.out[i].Store(0)
+	}
+	rs.written = [2]int64{}
+	rs.movedOn = true
+	rs.in.startOver()
 }
 
 // counted is one output stream from the node: counted, and acknowledged
@@ -171,6 +191,7 @@ func (p *proc) waitBack(log *slog.Logger) bool {
 	held := p.rs.held
 	p.rs.held = nil
 	p.rs.mu.Unlock()
+	p.rs.in.resuming()
 	log.Info("remote process taken back", "stdout_from", p.rs.out[0].Load(), "stderr_from", p.rs.out[1].Load(), "held_signals", len(held))
 	p.relay(r.ch, r.reqs, p.rs.outs)
 	for _, sig := range held {

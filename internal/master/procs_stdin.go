@@ -38,6 +38,10 @@ type stdinCopy struct {
 	// node gets the rest of its stdin there, none of it lost to the copy
 	// that fed the old node.
 	done chan struct{}
+	// acks: the node acknowledges stdin (protocol 3): what is sent is
+	// kept until it does (procs_stdin_ack.go). quit closes at stop.
+	acks bool
+	quit chan struct{}
 
 	mu       sync.Mutex // guards the fields below
 	armed    bool       // id is known: a drain may start (and so stop)
@@ -71,7 +75,7 @@ func (p *proc) pumpIn(ch ssh.Channel) *stdinCopy {
 		p.send(func() { closeStdin(ch) })
 		return &stdinCopy{done: closed(), stopped: true, ended: true}
 	}
-	in := &stdinCopy{p: p, ch: ch, fd: -1, done: make(chan struct{})}
+	in := &stdinCopy{p: p, ch: ch, fd: -1, done: make(chan struct{}), quit: make(chan struct{}), acks: p.acksStdin()}
 	f := p.files[0]
 	if fd := rawFD(f); fd >= 0 {
 		if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {
@@ -80,6 +84,18 @@ func (p *proc) pumpIn(ch ssh.Channel) *stdinCopy {
 			in.sock = unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK
 		}
 	}
+	if first := p.rs.in.firstAck(); first != nil && in.acks {
+		go in.resend(first) // then start
+		return in
+	}
+	in.start()
+	return in
+}
+
+// start watches the ghost's stdin, or copies a file that cannot be
+// watched.
+func (in *stdinCopy) start() {
+	p, ch, f := in.p, in.ch, in.p.files[0]
 	if in.fd >= 0 {
 		id, err := p.m.ghosts.add(in.fd, in.ready)
 		if err == nil {
@@ -87,11 +103,15 @@ func (p *proc) pumpIn(ch ssh.Channel) *stdinCopy {
 			in.id, in.armed = id, true
 			start := in.pending && !in.stopped
 			in.draining = start
+			stopped := in.stopped
 			in.mu.Unlock()
+			if stopped { // while the resend ran: stop did not know id
+				p.m.ghosts.remove(id, in.fd)
+			}
 			if start {
 				go in.drain()
 			}
-			return in
+			return
 		}
 		// Not pollable (epoll refuses regular files): copied below.
 	}
@@ -104,7 +124,6 @@ func (p *proc) pumpIn(ch ssh.Channel) *stdinCopy {
 		in.end()
 		in.mu.Unlock()
 	}()
-	return in
 }
 
 // ready is the ghost watch's call: stdin has something (or has ended).
@@ -130,6 +149,13 @@ func (in *stdinCopy) drain() {
 	buf := streamcopy.Borrow()
 	defer streamcopy.Return(buf)
 	for {
+		if in.acks && !in.waitRoom() {
+			in.mu.Lock()
+			in.draining = false
+			in.end()
+			in.mu.Unlock()
+			return
+		}
 		n, err := in.readNow(*buf)
 		switch {
 		case errors.Is(err, unix.EINTR):
@@ -150,6 +176,9 @@ func (in *stdinCopy) drain() {
 		}
 		var werr error
 		if n > 0 {
+			if in.acks {
+				in.p.rs.in.keep((*buf)[:n]) // sent again after a resume if lost
+			}
 			_, werr = in.ch.Write((*buf)[:n])
 		}
 		if n <= 0 || werr != nil { // the end of stdin (or an error), or of the channel
@@ -215,13 +244,17 @@ func (in *stdinCopy) stop() {
 	in.mu.Lock()
 	first := !in.stopped
 	in.stopped = true
-	idle, id := !in.draining, in.id
+	idle, id, armed := !in.draining, in.id, in.armed
 	in.mu.Unlock()
+	if first {
+		close(in.quit)
+		in.p.rs.in.wake()
+	}
 	if in.fd < 0 {
 		in.p.files[0].SetReadDeadline(time.Now()) // only pollable files; others end anyway
 		return
 	}
-	if first {
+	if first && armed { // else start removes it (a resend ran)
 		// Before the file can be closed (the process's end) or watched
 		// again (the next node's copy).
 		in.p.m.ghosts.remove(id, in.fd)

@@ -67,6 +67,7 @@ type link struct {
 	exitGen int             // the channel the exit status went on
 	exited  bool            // the process has ended (its PID is not ours)
 	over    bool            // the relay is done: the master has the status, or the process was given up
+	in      inCount         // stdin written into the process (stdinack.go)
 }
 
 // outBuf is one output stream's bytes from the master's last
@@ -105,8 +106,9 @@ func (l *link) attach(ch ssh.Channel, reqs <-chan *ssh.Request, lost <-chan stru
 	}
 	l.cond.Broadcast()
 	l.mu.Unlock()
+	acks := l.keep && l.s.keeper.acksStdin()
 	go l.serve(gen, ch, reqs, lost)
-	go l.pumpIn(gen, ch)
+	go l.pumpIn(gen, ch, acks)
 }
 
 // serve handles the master's requests on one channel of the process.
@@ -239,13 +241,16 @@ func (l *link) ack(a wire.Ack) {
 // pumpIn copies one channel to the process's stdin. The master's EOF
 // closes it (on a terminal, it types ^D instead, as ssh -t does); the EOF
 // of a lost connection does not: the next channel goes on.
-func (l *link) pumpIn(gen int, ch ssh.Channel) {
+func (l *link) pumpIn(gen int, ch ssh.Channel, acks bool) {
 	st := l.st
 	if st.stdin == nil {
+		if acks {
+			l.ackStdin(ch, 0) // the master waits for where to go on from
+		}
 		streamcopy.Copy(io.Discard, ch)
 		return
 	}
-	streamcopy.Copy(st.stdin, ch)
+	l.copyIn(ch, acks)
 	if l.keep {
 		l.mu.Lock()
 		for l.eofGen != gen && !l.over && l.gen == gen && (l.reqsGen < gen || l.ch != nil) {

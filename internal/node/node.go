@@ -245,7 +245,7 @@ func (s *Slave) session(ctx context.Context, conn ssh.Conn, chans <-chan ssh.New
 	if proto < 2 {
 		grace = 0
 	}
-	s.keeper.helloed(s, grace, hr.Resume)
+	s.keeper.helloed(s, grace, proto >= 3, hr.Resume)
 	s.mu.Lock()
 	s.conn = conn
 	s.mu.Unlock()

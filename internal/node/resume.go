@@ -24,7 +24,10 @@ type keeper struct {
 	mu    sync.Mutex
 	links map[int]*link
 	grace time.Duration // the master's; 0: processes end with the connection
-	lost  chan struct{} // the current connection's, closed when it ends
+	// stdinAcks: the master speaks protocol 3, and keeps the stdin not
+	// acknowledged (wire.ReqStdinAck) to send again after a resume.
+	stdinAcks bool
+	lost      chan struct{} // the current connection's, closed when it ends
 }
 
 // add registers the relay of a process just started on the current
@@ -104,9 +107,9 @@ func (k *keeper) kept() ([]int, []uint32) {
 // helloed takes the master's answer: how long to keep processes from now
 // on, and which of the kept ones it takes back. The others are ended:
 // their ghosts are gone.
-func (k *keeper) helloed(s *Slave, grace time.Duration, resume []int) {
+func (k *keeper) helloed(s *Slave, grace time.Duration, stdinAcks bool, resume []int) {
 	k.mu.Lock()
-	k.grace = grace
+	k.grace, k.stdinAcks = grace, stdinAcks && grace > 0
 	var drop []*link
 	for pid, l := range k.links {
 		if detached(l) && !slices.Contains(resume, pid) {
@@ -205,4 +208,11 @@ func (s *Slave) resume(nc ssh.NewChannel, lost <-chan struct{}) {
 	}
 	s.log.Info("process taken back by the master", "pid", r.PID, "node_pid", l.pid, "stdout_from", r.Out[0], "stderr_from", r.Out[1])
 	l.attach(ch, reqs, lost, r.Out)
+}
+
+// acksStdin says whether a channel attached now acknowledges stdin.
+func (k *keeper) acksStdin() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.stdinAcks
 }

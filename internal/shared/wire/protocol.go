@@ -14,8 +14,11 @@ import "fmt"
 //     master's grace time (HelloReply.Grace), lists them in its next hello
 //     (NodeHello.Kept), and the master takes them back on ChanResume
 //     channels; output is acknowledged (ReqAck) so that none is lost.
+//  3. stdin is acknowledged too (ReqStdinAck): the master keeps what the
+//     node has not written into the process's stdin, and sends it again
+//     after a resume from the node's offset.
 const (
-	Protocol    = 2 // the newest this binary speaks
+	Protocol    = 3 // the newest this binary speaks
 	MinProtocol = 1 // the oldest
 )
 

@@ -17,7 +17,18 @@ const (
 	// stdin has ended; the channel's EOF follows. An EOF without it is a
 	// lost connection, which leaves the process's stdin open.
 	ReqStdinEOF = "bproc-stdin-eof"
+	// ReqStdinAck (node -> master, on a process channel; protocol 3):
+	// the node has written this much of the ghost's stdin into the
+	// process's; payload StdinAck. Sent first on each channel (where a
+	// resume's stdin goes on from), then every so often: the master
+	// keeps what is not acknowledged, to send again on a resume.
+	ReqStdinAck = "bproc-stdin-ack"
 )
+
+// StdinAck is the payload of ReqStdinAck.
+type StdinAck struct {
+	Offset int64 `json:"offset"`
+}
 
 // DefaultGrace is how long a node keeps its processes without a master
 // (the config's nodegrace).

@@ -1,0 +1,38 @@
+package integration
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMasterPauseAfterMove: a process that moved between nodes and then
+// lost its master for a while (paused past the ping timeout) goes on
+// with every byte of its output once: the master counts the moved
+// process's streams from their start on its new node, where the node
+// counts them (the master went on counting from the old node's bytes,
+// and the resume skipped what was written meanwhile).
+func TestMasterPauseAfterMove(t *testing.T) {
+	c := startCluster(t, 2, "--no-diskless", "--node-grace", "60s")
+	bin := testProgram(t, "movecount")
+	var out, errb syncBuffer
+	cmd := c.command("bpsh", "0", bin, "240", "20")
+	cmd.Dir = "/"
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitOutput(t, &out, "\n30\n") // on node 1 since 20
+	pauseMaster(t, c, 5*time.Second)
+	if err := waitCmd(cmd, 40*time.Second); err != nil {
+		t.Fatalf("bpsh of the moved counter: %v; stderr %q; output %q", err, errb.String(), out.String())
+	}
+	wantCount(t, out.String(), 240)
+	c.waitLog(t, regexp.MustCompile(`remote process taken back`))
+	if strings.Contains(c.log.String(), "outside what the node holds") {
+		t.Errorf("the master resumed the moved process from an offset its node never had")
+	}
+}

@@ -1,0 +1,168 @@
+package master
+
+import "sync"
+
+// A node of protocol 3 acknowledges the stdin it has written into the
+// process (wire.ReqStdinAck): first on each channel, then every 64 KiB.
+// The master keeps what it sent and the node has not acknowledged, up to
+// maxStdinKept (then it reads no more of the ghost's stdin until an
+// acknowledgment comes), so that stdin sent into a connection that turns
+// out lost is sent again on the resumed channel, from the node's offset:
+// no byte lost or repeated.
+
+// maxStdinKept bounds the unacknowledged stdin of one process: the same
+// as the node's bound on output (node.maxUnacked).
+const maxStdinKept = 4 << 20
+
+// stdinKept is a process's stdin not acknowledged yet, across channels.
+type stdinKept struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	base   int64 // the node's acknowledged offset
+	buf    keptBytes
+	resume bool // the next channel is a resume: its copy waits for the node's offset
+	first  chan int64
+}
+
+func (k *stdinKept) condLocked() *sync.Cond {
+	if k.cond == nil {
+		k.cond = sync.NewCond(&k.mu)
+	}
+	return k.cond
+}
+
+// acksStdin says whether the process's node acknowledges stdin.
+func (p *proc) acksStdin() bool {
+	m := p.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := m.nodes[p.rank.node]
+	return m.cfg.NodeGrace > 0 && n != nil && n.proto >= 3
+}
+
+// ackStdin takes the node's acknowledgment: what it covers is let go,
+// and a resumed channel's copy learns where to go on from. An offset
+// past what this master sent is a node that had more from the master
+// before it (restarted): nothing of that is here to send again.
+func (k *stdinKept) ack(off int64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.first != nil {
+		k.first <- off // buffered, one
+		k.first = nil
+	}
+	switch end := k.base + int64(k.buf.n); {
+	case off >= end:
+		k.base = off
+		k.buf.reset()
+	case off > k.base:
+		k.buf.drop(int(off - k.base))
+		k.base = off
+	default:
+		return
+	}
+	k.condLocked().Broadcast()
+}
+
+// keep holds b, sent now, until it is acknowledged.
+func (k *stdinKept) keep(b []byte) {
+	k.mu.Lock()
+	k.buf.append(b)
+	k.mu.Unlock()
+}
+
+// since is a copy of what was sent from off on (from the oldest byte
+// kept if off is before it).
+func (k *stdinKept) since(off int64) []byte {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	off = max(off, k.base)
+	if end := k.base + int64(k.buf.n); off >= end {
+		return nil
+	}
+	return k.buf.from(int(off - k.base))
+}
+
+// startOver forgets what the old node had not acknowledged: a moved
+// process's stdin starts again on its new node (see stdinCopy.done).
+func (k *stdinKept) startOver() {
+	k.mu.Lock()
+	k.base, k.first = 0, nil
+	k.buf.reset()
+	k.condLocked().Broadcast()
+	k.mu.Unlock()
+}
+
+// resuming says the next channel is a resume.
+func (k *stdinKept) resuming() {
+	k.mu.Lock()
+	k.resume = true
+	k.mu.Unlock()
+}
+
+// firstAck is, on a resume, where the node's first acknowledgment will
+// be said; nil when the channel is not a resume.
+func (k *stdinKept) firstAck() chan int64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.resume {
+		return nil
+	}
+	k.resume = false
+	k.first = make(chan int64, 1)
+	return k.first
+}
+
+// waitRoom waits until fewer than maxStdinKept bytes wait for an
+// acknowledgment, or the copy stops: false then.
+func (in *stdinCopy) waitRoom() bool {
+	k := &in.p.rs.in
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for k.buf.n >= maxStdinKept && !in.isStopped() {
+		k.condLocked().Wait()
+	}
+	return !in.isStopped()
+}
+
+func (in *stdinCopy) isStopped() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.stopped
+}
+
+// wake wakes a copy that waits for room, to see it is stopped.
+func (k *stdinKept) wake() {
+	k.mu.Lock()
+	k.condLocked().Broadcast()
+	k.mu.Unlock()
+}
+
+// resend sends again, on a resumed channel, what the node had not
+// written into the process when the connection was lost, from the offset
+// the node says first; then the copy starts. Until then the ghost's
+// stdin is not read, so the order holds.
+func (in *stdinCopy) resend(first chan int64) {
+	var off int64
+	select {
+	case off = <-first:
+	case <-in.quit:
+		in.mu.Lock()
+		if !in.draining {
+			in.end()
+		}
+		in.mu.Unlock()
+		return
+	}
+	if b := in.p.rs.in.since(off); len(b) > 0 {
+		in.p.m.log.Info("stdin sent again after a resume", "node", in.p.rank.node, "pid", in.p.pid, "from", off, "bytes", len(b))
+		if _, err := in.ch.Write(b); err != nil {
+			in.stop()
+			in.mu.Lock()
+			in.end() // nothing else will: no drain ran, a file copy did not start
+			in.mu.Unlock()
+			return
+		}
+	}
+	in.start()
+}
