@@ -110,11 +110,13 @@ func holders(t *testing.T) []nsHolder {
 	return out
 }
 
-// TestOrphansEndWithTheMaster: a node cut off from its master ends not
-// only its remote processes but what they left behind: a daemon a remote
-// shell started and returned from, now the node's PID 1's.
+// TestOrphansEndWithTheMaster: a node cut off from its master past the
+// grace time (here none: --node-grace 0, BProc's way) ends not only its
+// remote processes but what they left behind: a daemon a remote shell
+// started and returned from, now the node's PID 1's. (Within the grace
+// time they are kept, descendants too: TestSpacePauseKeepsDescendants.)
 func TestOrphansEndWithTheMaster(t *testing.T) {
-	c := startCluster(t, 1)
+	c := startCluster(t, 1, "--node-grace", "0")
 	slave := c.nodePID(t, 0)
 	// One left in the remote shell's session, one that made a session of
 	// its own: the node's PID 1 ends both.
