@@ -3,8 +3,10 @@ package nodeview
 import (
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -75,7 +77,7 @@ func (s *sessions) do(u user, op func(*sftp.Client) error) error {
 			return err
 		}
 		err = op(sess.c)
-		lost := err != nil && (errors.Is(err, sftp.ErrSSHFxConnectionLost) || sess.isLost())
+		lost := err != nil && (connectionLost(err) || sess.isLost())
 		s.put(u, sess, lost)
 		if !lost || attempt > 0 {
 			return err
@@ -221,4 +223,12 @@ func (s *sessions) current(u user) *session {
 		return sess
 	}
 	return nil
+}
+
+// connectionLost reports whether err says the session's connection broke:
+// sftp's own word for it, or what a write to a connection whose other end
+// is gone answers before the session's watch has seen it end (EPIPE). Not
+// io.EOF: a read at a file's end says that.
+func connectionLost(err error) bool {
+	return errors.Is(err, sftp.ErrSSHFxConnectionLost) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrClosedPipe)
 }
