@@ -15,14 +15,8 @@ func TestSpaceExitSIGCHLDIgnored(t *testing.T) {
 	c := startCluster(t, 1, "--no-diskless")
 	exits := spaceExits(t, c)
 	const n = 60
-	in, inW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inW.Close()
 	// (dash's trap '' CHLD does not ignore it for the kernel.)
-	j := startSpaceJobIn(t, c, fmt.Sprintf("exec %s %d", testProgram(t, "sigign"), n), in)
-	in.Close()
+	j, inW := startHeldJob(t, c, fmt.Sprintf("exec %s %d", testProgram(t, "sigign"), n))
 	// sigign stays until its stdin ends.
 	p := pids(t, j.line(t))[0]
 	pGhost := ghostsOf(t, c, p)[0]
@@ -48,14 +42,8 @@ func TestSpaceLostChild(t *testing.T) {
 	slave := c.nodePID(t, 0)
 	exits := spaceExits(t, c)
 	const n = 20
-	in, inW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inW.Close()
 	// Each subshell forks one child, which outlives it, and exits.
-	j := startSpaceJobIn(t, c, fmt.Sprintf(`echo $$; read go; for i in $(seq %d); do (sh -c 'sleep 1; exit 6' &) ; done; echo forked; read x`, n), in)
-	in.Close()
+	j, inW := startHeldJob(t, c, fmt.Sprintf(`echo $$; read go; for i in $(seq %d); do (sh -c 'sleep 1; exit 6' &) ; done; echo forked; read x`, n))
 	sh := pids(t, j.line(t))[0]
 	shGhost := ghostsOf(t, c, sh)[0]
 	release := holdNodePIDs(t, slave, 4000)

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -62,13 +61,7 @@ func TestSpaceForkRestarted(t *testing.T) {
 	c := startCluster(t, 1, "--no-diskless")
 	exits := spaceExits(t, c)
 	const n = 60
-	in, inW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inW.Close()
-	j := startSpaceJobIn(t, c, fmt.Sprintf("exec %s %d", testProgram(t, "sigchld"), n), in)
-	in.Close()
+	j, inW := startHeldJob(t, c, fmt.Sprintf("exec %s %d", testProgram(t, "sigchld"), n))
 	p := pids(t, j.line(t))[0]
 	pGhost := ghostsOf(t, c, p)[0]
 	began := time.Now()

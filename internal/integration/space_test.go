@@ -29,6 +29,21 @@ func startSpaceJob(t *testing.T, c *cluster, script string) *spaceJob {
 	return startSpaceJobIn(t, c, script, nil)
 }
 
+// startHeldJob is startSpaceJobIn with a stdin the test holds: writing
+// to (or closing) the returned end lets the job go on. It is closed when
+// the test ends.
+func startHeldJob(t *testing.T, c *cluster, script string) (*spaceJob, *os.File) {
+	t.Helper()
+	in, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inW.Close() })
+	j := startSpaceJobIn(t, c, script, in)
+	in.Close()
+	return j, inW
+}
+
 // startSpaceJobIn is startSpaceJob with the remote shell's stdin read
 // from stdin.
 func startSpaceJobIn(t *testing.T, c *cluster, script string, stdin io.Reader) *spaceJob {
