@@ -238,12 +238,33 @@ func TestSpaceSignals(t *testing.T) {
 			sent[g.node][s] = true
 		}
 	}
+	// A ghost whose process ran under another PID than its own (the
+	// steering missed) and that died before the master's table showed
+	// that PID is known here by its own PID, where the node saw nothing:
+	// each such signalled ghost may explain one death by a signal it was
+	// sent, under a PID the test did not know it by.
+	var unmapped []*ghostRec
+	for _, g := range ghosts {
+		if len(onNode[g.node]) == 0 && len(g.sigs) > 0 {
+			unmapped = append(unmapped, g)
+		}
+	}
+	explainedElsewhere := func(sig syscall.Signal) bool {
+		for i, g := range unmapped {
+			if slices.Contains(g.sigs, sig) {
+				unmapped = slices.Delete(unmapped, i, i+1)
+				return true
+			}
+		}
+		return false
+	}
 	nodeWrong := 0
 	for pid, ss := range onNode {
 		for _, s := range ss {
 			ws := syscall.WaitStatus(s.status)
 			ok := ws.Exited() && ws.ExitStatus() == s.code ||
-				ws.Signaled() && ws.Signal() != syscall.SIGSTOP && ws.Signal() != syscall.SIGCONT && sent[pid][ws.Signal()]
+				ws.Signaled() && ws.Signal() != syscall.SIGSTOP && ws.Signal() != syscall.SIGCONT &&
+					(sent[pid][ws.Signal()] || len(sent[pid]) == 0 && explainedElsewhere(ws.Signal()))
 			if !ok {
 				nodeWrong++
 				if nodeWrong <= 10 {
