@@ -74,7 +74,7 @@ func (r *Report) Plot(path string) (bool, error) {
 	// Axes and a few grid lines with their values.
 	fill(x0, y1, x0+1, y0+1, color.Black)
 	fill(x0, y0, x1, y0+1, color.Black)
-	step := niceStep(top * 1.1 / 5)
+	step := niceCeil(top * 1.1 / 5)
 	for v := step; v <= top*1.1; v += step {
 		y := y0 - int(v*scale)
 		fill(x0+1, y, x1, y+1, color.Gray{0xdd})
@@ -125,14 +125,15 @@ func (r *Report) Plot(path string) (bool, error) {
 	return true, f.Close()
 }
 
-// niceStep rounds a grid step up to 1, 2 or 5 times a power of ten.
-func niceStep(raw float64) float64 {
-	if raw <= 0 {
+// niceCeil rounds v up to 1, 2 or 5 times a power of ten: a plot's
+// top and its grid step.
+func niceCeil(v float64) float64 {
+	if v <= 0 {
 		return 1
 	}
-	p := math.Pow(10, math.Floor(math.Log10(raw)))
+	p := math.Pow(10, math.Floor(math.Log10(v)))
 	for _, m := range []float64{1, 2, 5, 10} {
-		if m*p >= raw {
+		if m*p >= v {
 			return m * p
 		}
 	}

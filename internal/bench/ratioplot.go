@@ -94,20 +94,6 @@ func (r *Report) PlotRatios(path string) (bool, error) {
 	return true, nil
 }
 
-// niceCeil rounds v up to 1, 2 or 5 times a power of ten.
-func niceCeil(v float64) float64 {
-	if v <= 0 {
-		return 1
-	}
-	p := math.Pow(10, math.Floor(math.Log10(v)))
-	for _, m := range []float64{1, 2, 5, 10} {
-		if m*p >= v {
-			return m * p
-		}
-	}
-	return 10 * p
-}
-
 // ticks are five evenly spaced values from 0 to top.
 func ticks(top float64) []float64 {
 	out := make([]float64, 0, 6)
