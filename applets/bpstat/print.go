@@ -62,23 +62,56 @@ func printCompact(w io.Writer, nodes []localapi.NodeStatus) {
 
 // printLong is BProc's long table, and after the group what Scyld's
 // beostat showed: load averages, memory in use and total, uptime, and the
-// number of remote processes.
+// number of remote processes. Each column is as wide as its widest
+// value, at least as wide as before, so that a busy node's load
+// (12.50,11.03,10.97) or an IPv6 address does not push the row out of
+// line.
 func printLong(w io.Writer, nodes []localapi.NodeStatus) {
-	fmt.Fprintf(w, "Node Address         Status       Mode          User       Group      Load           Memory         Up        Procs\n")
+	rows := [][]string{{"Node", "Address", "Status", "Mode", "User", "Group", "Load", "Memory", "Up", "Procs"}}
 	for _, n := range nodes {
-		fmt.Fprintf(w, "%4d %-15s %-12s %-13s %-10.10s %-10.10s %s %d%s\n", n.Num, n.Addr, n.State, modeString(n.Mode),
-			userName(n.UID), groupName(n.GID), statsColumns(n.Stats), n.Procs, heldColumn(n))
+		load, mem, up := statsColumns(n.Stats)
+		rows = append(rows, []string{strconv.Itoa(n.Num), n.Addr, n.State, modeString(n.Mode),
+			clip(userName(n.UID), 10), clip(groupName(n.GID), 10), load, mem, up, strconv.Itoa(n.Procs)})
+	}
+	widths := []int{4, 15, 12, 13, 10, 10, 14, 14, 9, 0}
+	for _, r := range rows {
+		for i, c := range r {
+			widths[i] = max(widths[i], len(c))
+		}
+	}
+	for ri, r := range rows {
+		var b strings.Builder
+		for i, c := range r {
+			switch {
+			case i == 0: // right-aligned under its name
+				fmt.Fprintf(&b, "%*s", widths[i], c)
+			case i == len(r)-1:
+				fmt.Fprintf(&b, " %s", c)
+			default:
+				fmt.Fprintf(&b, " %-*s", widths[i], c)
+			}
+		}
+		if ri > 0 {
+			b.WriteString(heldColumn(nodes[ri-1]))
+		}
+		fmt.Fprintln(w, b.String())
 	}
 }
 
-// statsColumns are the beostat columns, dashes for a node that is down.
-func statsColumns(s *wire.NodeStats) string {
-	if s == nil {
-		return fmt.Sprintf("%-14s %-14s %-9s", "-", "-", "-")
+// clip cuts s to n bytes, as the table's %.10s did for long user names.
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
 	}
-	load := fmt.Sprintf("%.2f,%.2f,%.2f", s.Load[0], s.Load[1], s.Load[2])
-	mem := size(s.MemUsed) + "/" + size(s.MemTotal)
-	return fmt.Sprintf("%-14s %-14s %-9s", load, mem, uptime(s.Uptime))
+	return s
+}
+
+// statsColumns are the beostat columns, dashes for a node that is down.
+func statsColumns(s *wire.NodeStats) (load, mem, up string) {
+	if s == nil {
+		return "-", "-", "-"
+	}
+	return fmt.Sprintf("%.2f,%.2f,%.2f", s.Load[0], s.Load[1], s.Load[2]), size(s.MemUsed) + "/" + size(s.MemTotal), uptime(s.Uptime)
 }
 
 // size is bytes the way free -h shows them.

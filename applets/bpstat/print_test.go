@@ -9,18 +9,21 @@ import (
 )
 
 // TestLongAligned: in bpstat -l every value starts under its column's
-// name, for a node that is up (with stats) and one that is down.
+// name, for a node that is up (with stats), one that is down, and a busy
+// one whose load and address are wider than the columns' names.
 func TestLongAligned(t *testing.T) {
 	nodes := []localapi.NodeStatus{
 		{Num: 0, Addr: "10.0.0.10", State: "up", Mode: 0o111, Procs: 3,
 			Stats: &wire.NodeStats{Load: [3]float64{0.5, 1, 2}, MemUsed: 1 << 30, MemTotal: 8 << 30, Uptime: 3600}},
 		{Num: 12, Addr: "10.0.0.22", State: "down", Mode: 0o100, UID: 0, GID: 0},
+		{Num: 1234, Addr: "fd00:bb::1234:5678", State: "up", Mode: 0o111, Procs: 12345,
+			Stats: &wire.NodeStats{Load: [3]float64{112.5, 11.03, 10.97}, MemUsed: 900 << 30, MemTotal: 1000 << 30, Uptime: 86400 * 400}},
 	}
 	var out strings.Builder
 	printLong(&out, nodes)
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("want a header and 2 rows, got:\n%s", out.String())
+	if len(lines) != 4 {
+		t.Fatalf("want a header and 3 rows, got:\n%s", out.String())
 	}
 	if strings.Contains(out.String(), "\t") {
 		t.Errorf("a tab in the table:\n%q", out.String())
