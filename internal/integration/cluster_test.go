@@ -38,6 +38,11 @@ func run(m *testing.M) int {
 			return 1
 		}
 		defer os.RemoveAll(dir)
+		// Tests run bpsh as other users (nobody), who must reach it.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 		binary = filepath.Join(dir, "bproc")
 		build := exec.Command("go", "build", "-o", binary, "../..")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
