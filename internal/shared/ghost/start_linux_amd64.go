@@ -45,15 +45,16 @@ var memfd struct {
 // GROUP_FD): the fd after the memfd.
 const groupFD = 4
 
-// execGhost forks and execs a ghost for g's argv with tok and files as
-// its fds 0-2 (nil: closed), and returns its PID. With ctl >= 0 the ghost
+// execGhost forks and execs a ghost for g's argv with token (a Token's
+// String, or "-" for a template that waits for it on ctl: Prestart) and
+// files as its fds 0-2 (nil: closed), and returns its PID. With ctl >= 0 the ghost
 // is a template that serves requests for siblings on ctl (passed as its
 // fd 4). The ghost's only other fds are the stub's memfd (fd 3, which it
 // closes first thing); its environment holds only the socket path, the
 // token, BPROC_GHOST_FORWARDED for a Forwarded group and, for a
 // template, BPROC_GHOST_GROUP; its working directory,
 // rlimits and credentials are the caller's.
-func execGhost(g *Group, tok Token, files [3]*os.File, ctl int) (int, error) {
+func execGhost(g *Group, token string, files [3]*os.File, ctl int) (int, error) {
 	memfd.once.Do(func() { memfd.fd, memfd.err = loadStub() })
 	if memfd.err != nil {
 		return 0, memfd.err
@@ -68,7 +69,7 @@ func execGhost(g *Group, tok Token, files [3]*os.File, ctl int) (int, error) {
 
 	env := []string{
 		"BPROC_GHOST_SOCK=" + g.Socket,
-		"BPROC_GHOST_TOKEN=" + tok.String(),
+		"BPROC_GHOST_TOKEN=" + token,
 	}
 	if g.Forwarded {
 		env = append(env, "BPROC_GHOST_FORWARDED=1")
