@@ -101,34 +101,46 @@ func (r *runner) run(ctx context.Context) (int, error) {
 			req.TTY = tty
 		}
 	}
+	fanIn := r.stdinFanout()
 	var job *apiclient.Job
 	var err error
+	// The first remote rank's stdio is known before the master answers:
+	// its ghost is forked and exec'd meanwhile (RunPrestarted).
+	var firstFiles [3]*os.File
+	var firstClose []*os.File
 	if len(req.Nodes) > 0 {
-		if job, err = r.client.Run(req); err != nil {
+		firstFiles, firstClose = r.files(remote[0], fanIn)
+		if job, err = r.client.RunPrestarted(req, firstFiles, true); err != nil {
+			closeAll(firstClose)
 			return 0, err
 		}
 		r.tm.mark("master answered")
 		defer job.Close()
 		job.ForwardSignals()
 		if err := r.checkNumbers(job); err != nil {
+			closeAll(firstClose)
 			return 0, err
 		}
 	} else {
 		r.client.Close()
 	}
 
-	fanIn := r.stdinFanout()
-
 	byPID := map[int]*rank{}
 	batch := r.ghostBatch(job, byPID)
 	for k, i := range remote {
 		rk := r.ranks[i]
 		if e := job.Ranks[k].Error; e != "" {
+			if k == 0 {
+				closeAll(firstClose)
+			}
 			rk.errText, rk.final = e, true
 			r.rankError(rk.node, e)
 			continue
 		}
-		files, closeAfter := r.files(i, fanIn)
+		files, closeAfter := firstFiles, firstClose
+		if k > 0 {
+			files, closeAfter = r.files(i, fanIn)
+		}
 		if job.Ranks[k].PID != 0 {
 			if err := r.attach(job, k, rk, files, closeAfter); err != nil {
 				rk.errText, rk.final = err.Error(), true
