@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -110,7 +111,14 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	var firstClose []*os.File
 	if len(req.Nodes) > 0 {
 		firstFiles, firstClose = r.files(remote[0], fanIn)
-		if job, err = r.client.RunPrestarted(req, firstFiles, true); err != nil {
+		if onNode() {
+			// The master starts the ghosts (attach.go); a fork here
+			// would be one of the node's process space, and mirrored.
+			job, err = r.client.Run(req)
+		} else {
+			job, err = r.client.RunPrestarted(req, firstFiles, true)
+		}
+		if err != nil {
 			closeAll(firstClose)
 			return 0, err
 		}
@@ -421,4 +429,14 @@ func closeAll(fs []*os.File) {
 	for _, f := range fs {
 		f.Close()
 	}
+}
+
+// onNode says whether bpsh runs on a node, as a process that a bpsh
+// started there (BPROC_NODE, which the master sets for every rank, is a
+// node's number): then the master, not bpsh, starts its ghosts. It is a
+// hint that only saves work: a wrong answer costs a ghost started in
+// vain, or one not started early.
+func onNode() bool {
+	n, err := strconv.Atoi(os.Getenv("BPROC_NODE"))
+	return err == nil && n >= 0
 }
