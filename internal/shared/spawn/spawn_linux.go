@@ -94,8 +94,9 @@ func (e *ChildError) Unwrap() error { return e.Errno }
 // Start creates the process with clone3 (set_tid = {PID} when PID != 0,
 // CLONE_PIDFD, and on amd64 and arm64 CLONE_VM|CLONE_VFORK, as os/exec
 // does, so that the cost does not grow with the caller's memory), then in
-// the child: setsid or setpgid, dup the Files into place, setctty, pdeathsig, chroot,
-// setgroups, setresgid, setresuid, chdir, an empty signal mask, execve. It
+// the child: setsid or setpgid, dup the Files into place, setctty,
+// pdeathsig, chroot, setgroups, setresgid, setresuid (not with KeepCreds),
+// chdir, an empty signal mask, execve. It
 // returns the PID it got, as the caller's PID namespace sees it, and a
 // pidfd the caller must close. A failure in the child comes back as a
 // *ChildError naming the step and the errno, and that child has been
