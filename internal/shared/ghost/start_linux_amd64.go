@@ -90,7 +90,10 @@ func execGhost(g *Group, token string, files [3]*os.File, ctl int) (int, error) 
 	if c := g.Cred; c != nil {
 		a.Uid, a.Gid, a.Groups = c.Uid, c.Gid, c.Groups
 	}
-	pid, pidfd, err := spawn.Start(a)
+	pid, pidfd, err := spawnStart(a)
+	if noClone3(err) {
+		return forkExecGhost(a, g.Cred)
+	}
 	if err != nil {
 		return 0, err
 	}
