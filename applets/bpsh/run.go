@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -101,34 +102,53 @@ func (r *runner) run(ctx context.Context) (int, error) {
 			req.TTY = tty
 		}
 	}
+	fanIn := r.stdinFanout()
 	var job *apiclient.Job
 	var err error
+	// The first remote rank's stdio is known before the master answers:
+	// its ghost is forked and exec'd meanwhile (RunPrestarted).
+	var firstFiles [3]*os.File
+	var firstClose []*os.File
 	if len(req.Nodes) > 0 {
-		if job, err = r.client.Run(req); err != nil {
+		firstFiles, firstClose = r.files(remote[0], fanIn)
+		if onNode() {
+			// The master starts the ghosts (attach.go); a fork here
+			// would be one of the node's process space, and mirrored.
+			job, err = r.client.Run(req)
+		} else {
+			job, err = r.client.RunPrestarted(req, firstFiles, true)
+		}
+		if err != nil {
+			closeAll(firstClose)
 			return 0, err
 		}
 		r.tm.mark("master answered")
 		defer job.Close()
 		job.ForwardSignals()
 		if err := r.checkNumbers(job); err != nil {
+			closeAll(firstClose)
 			return 0, err
 		}
 	} else {
 		r.client.Close()
 	}
 
-	fanIn := r.stdinFanout()
-
 	byPID := map[int]*rank{}
 	batch := r.ghostBatch(job, byPID)
 	for k, i := range remote {
 		rk := r.ranks[i]
 		if e := job.Ranks[k].Error; e != "" {
+			if k == 0 {
+				closeAll(firstClose)
+			}
 			rk.errText, rk.final = e, true
 			r.rankError(rk.node, e)
 			continue
 		}
-		files, closeAfter := r.files(i, fanIn)
+		files, closeAfter := firstFiles, firstClose
+		if k > 0 {
+			files, closeAfter = r.files(i, fanIn)
+		}
 		if job.Ranks[k].PID != 0 {
 			if err := r.attach(job, k, rk, files, closeAfter); err != nil {
 				rk.errText, rk.final = err.Error(), true
@@ -409,4 +429,14 @@ func closeAll(fs []*os.File) {
 	for _, f := range fs {
 		f.Close()
 	}
+}
+
+// onNode says whether bpsh runs on a node, as a process that a bpsh
+// started there (BPROC_NODE, which the master sets for every rank, is a
+// node's number): then the master, not bpsh, starts its ghosts. It is a
+// hint that only saves work: a wrong answer costs a ghost started in
+// vain, or one not started early.
+func onNode() bool {
+	n, err := strconv.Atoi(os.Getenv("BPROC_NODE"))
+	return err == nil && n >= 0
 }

@@ -57,8 +57,14 @@ func (c *Client) call(req localapi.Request) (localapi.Reply, error) {
 // (see NewError). When ctx ends first, Call returns its error, and the
 // connection, whose reply is still to come, is closed.
 func (c *Client) Call(ctx context.Context, req localapi.Request) (localapi.Reply, error) {
+	return c.callWith(ctx, req, nil)
+}
+
+// callWith is Call that runs sent, if not nil, once the request is on its
+// way, while the master works on it.
+func (c *Client) callWith(ctx context.Context, req localapi.Request, sent func()) (localapi.Reply, error) {
 	var reply localapi.Reply
-	err := c.exchange(ctx, req, &reply)
+	err := c.exchange(ctx, req, &reply, sent)
 	if err != nil {
 		if ctx.Err() != nil {
 			c.conn.Close()
@@ -75,7 +81,7 @@ func (c *Client) Call(ctx context.Context, req localapi.Request) (localapi.Reply
 // exchange writes req and reads the reply; ctx's end breaks it off by
 // putting the connection's deadline in the past, which a reply that came
 // first takes back.
-func (c *Client) exchange(ctx context.Context, req localapi.Request, reply *localapi.Reply) error {
+func (c *Client) exchange(ctx context.Context, req localapi.Request, reply *localapi.Reply, sent func()) error {
 	if ctx.Done() != nil {
 		fired := make(chan struct{})
 		stop := context.AfterFunc(ctx, func() {
@@ -91,6 +97,9 @@ func (c *Client) exchange(ctx context.Context, req localapi.Request, reply *loca
 	}
 	if err := localapi.WriteFrame(c.conn, req); err != nil {
 		return err
+	}
+	if sent != nil {
+		sent()
 	}
 	return localapi.ReadFrame(c.conn, reply)
 }

@@ -35,7 +35,13 @@ func (c *Client) Run(r localapi.Run) (*Job, error) {
 
 // RunContext is Run whose request ends when ctx does.
 func (c *Client) RunContext(ctx context.Context, r localapi.Run) (*Job, error) {
-	reply, err := c.Call(ctx, localapi.Request{Op: localapi.OpRun, Run: &r})
+	return c.run(ctx, r, &ghost.Group{Argv: r.Argv, Socket: c.Socket}, nil)
+}
+
+// run asks for r's ranks, whose ghosts g starts; sent runs while the
+// master works on the request.
+func (c *Client) run(ctx context.Context, r localapi.Run, g *ghost.Group, sent func()) (*Job, error) {
+	reply, err := c.callWith(ctx, localapi.Request{Op: localapi.OpRun, Run: &r}, sent)
 	if err != nil {
 		return nil, fmt.Errorf("run: %w", err)
 	}
@@ -53,7 +59,7 @@ func (c *Client) RunContext(ctx context.Context, r localapi.Run) (*Job, error) {
 			in <- ev
 		}
 	}()
-	return &Job{Ranks: reply.Ranks, Events: unbounded(in), c: c, ghosts: &ghost.Group{Argv: r.Argv, Socket: c.Socket}}, nil
+	return &Job{Ranks: reply.Ranks, Events: unbounded(in), c: c, ghosts: g}, nil
 }
 
 // unbounded passes on what comes in, in order, holding what the reader

@@ -43,7 +43,8 @@ func (g *Group) StartMany(toks []Token, files [][3]*os.File) (pids []int, errs [
 		return fail(ErrClosed)
 	}
 	for next := 0; next < len(toks); {
-		if g.ctl == nil {
+		if g.ctl == nil || g.pre != nil {
+			// A prestarted template takes its token before any request.
 			pids[next], errs[next] = g.startLocked(toks[next], files[next])
 			next++
 			continue

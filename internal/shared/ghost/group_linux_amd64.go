@@ -78,8 +78,9 @@ type Group struct {
 	// for a process on a node); otherwise they are the caller's.
 	Cred *syscall.Credential
 
-	mu     sync.Mutex // guards the fields below, and is held through a Start
-	ctl    *os.File   // our end of the live template's control socket, or nil
+	mu     sync.Mutex  // guards the fields below, and is held through a Start
+	ctl    *os.File    // our end of the live template's control socket, or nil
+	pre    *prestarted // a template waiting for its token (Prestart), or nil
 	closed bool
 }
 
@@ -101,6 +102,11 @@ func (g *Group) Start(tok Token, files [3]*os.File) (int, error) {
 
 // startLocked is Start under g.mu.
 func (g *Group) startLocked(tok Token, files [3]*os.File) (int, error) {
+	if g.pre != nil {
+		if pid, ok := g.usePrestarted(tok, files); ok {
+			return pid, nil
+		}
+	}
 	if g.ctl != nil {
 		pid, err := g.ask(tok, files)
 		if err == nil {
@@ -111,7 +117,7 @@ func (g *Group) startLocked(tok Token, files [3]*os.File) (int, error) {
 		g.ctl.Close()
 		g.ctl = nil
 	}
-	pid, err := g.startTemplate(tok, files)
+	pid, err := g.startTemplate(tok.String(), files)
 	if err != nil {
 		return 0, fmt.Errorf("ghost: start %s: %w", g.Argv[0], err)
 	}
@@ -124,6 +130,9 @@ func (g *Group) Close() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.closed = true
+	if g.pre != nil {
+		g.dropPrestarted()
+	}
 	if g.ctl != nil {
 		g.ctl.Close()
 		g.ctl = nil
@@ -157,15 +166,15 @@ func (g *Group) check() error {
 }
 
 // startTemplate execs the ghost as the group's template, with a control
-// socket.
-func (g *Group) startTemplate(tok Token, files [3]*os.File) (int, error) {
+// socket; token as execGhost takes it.
+func (g *Group) startTemplate(token string, files [3]*os.File) (int, error) {
 	// SOCK_SEQPACKET: a request and a reply are each one message, and
 	// a closed peer reads as a zero-length one.
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return 0, fmt.Errorf("control socketpair: %w", err)
 	}
-	pid, err := execGhost(g, tok, files, pair[1])
+	pid, err := execGhost(g, token, files, pair[1])
 	unix.Close(pair[1])
 	if err != nil {
 		unix.Close(pair[0])

@@ -9,9 +9,10 @@ import (
 	"os"
 	"runtime"
 	"sync"
-	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/spawn"
 )
 
 // stub is the ghost program, built from stub.c by go generate.
@@ -23,8 +24,9 @@ var stub []byte
 // stubFD is the child's fd number for the stub's memfd: Start passes the
 // memfd as the child's fd 3 and execs /proc/self/fd/3. Passing it, rather
 // than exec'ing the parent's (close-on-exec) fd number, matters because
-// Go's fork code dups its error pipe onto the first fd number above those
-// it passes, which could be the memfd's own number in the parent. The
+// the fork code (spawn's, as Go's) moves its status pipe onto the first fd
+// number above those it passes, which could be the memfd's own number in
+// the parent. The
 // stub closes fd 3 (and anything above) first thing.
 const stubFD = 3
 
@@ -43,15 +45,16 @@ var memfd struct {
 // GROUP_FD): the fd after the memfd.
 const groupFD = 4
 
-// execGhost forks and execs a ghost for g's argv with tok and files as
-// its fds 0-2 (nil: closed), and returns its PID. With ctl >= 0 the ghost
+// execGhost forks and execs a ghost for g's argv with token (a Token's
+// String, or "-" for a template that waits for it on ctl: Prestart) and
+// files as its fds 0-2 (nil: closed), and returns its PID. With ctl >= 0 the ghost
 // is a template that serves requests for siblings on ctl (passed as its
 // fd 4). The ghost's only other fds are the stub's memfd (fd 3, which it
 // closes first thing); its environment holds only the socket path, the
 // token, BPROC_GHOST_FORWARDED for a Forwarded group and, for a
 // template, BPROC_GHOST_GROUP; its working directory,
 // rlimits and credentials are the caller's.
-func execGhost(g *Group, tok Token, files [3]*os.File, ctl int) (int, error) {
+func execGhost(g *Group, token string, files [3]*os.File, ctl int) (int, error) {
 	memfd.once.Do(func() { memfd.fd, memfd.err = loadStub() })
 	if memfd.err != nil {
 		return 0, memfd.err
@@ -62,29 +65,40 @@ func execGhost(g *Group, tok Token, files [3]*os.File, ctl int) (int, error) {
 		return 0, err
 	}
 	defer closeFDs(dups[:])
-	fds := []uintptr{^uintptr(0), ^uintptr(0), ^uintptr(0), uintptr(memfd.fd)}
-	for i, fd := range dups {
-		if fd >= 0 {
-			fds[i] = uintptr(fd)
-		}
-	}
+	fds := []int{dups[0], dups[1], dups[2], memfd.fd}
 
 	env := []string{
 		"BPROC_GHOST_SOCK=" + g.Socket,
-		"BPROC_GHOST_TOKEN=" + tok.String(),
+		"BPROC_GHOST_TOKEN=" + token,
 	}
 	if g.Forwarded {
 		env = append(env, "BPROC_GHOST_FORWARDED=1")
 	}
 	if ctl >= 0 {
-		fds = append(fds, uintptr(ctl))
+		fds = append(fds, ctl)
 		env = append(env, "BPROC_GHOST_GROUP=1")
 	}
-	return syscall.ForkExec(fmt.Sprintf("/proc/self/fd/%d", stubFD), g.Argv, &syscall.ProcAttr{
-		Env:   env,
-		Files: fds,
-		Sys:   &syscall.SysProcAttr{Setpgid: g.Setpgid, Credential: g.Cred},
-	})
+	// spawn rather than syscall.ForkExec: its clone3 resets Go's signal
+	// handlers in the child (CLONE_CLEAR_SIGHAND) instead of the child
+	// resetting each of them with rt_sigaction while this thread waits
+	// for its execve: a start took 0.1 ms less (median of 300 each,
+	// interleaved), the child 0.08 ms less CPU.
+	a := spawn.Attr{
+		Path: fmt.Sprintf("/proc/self/fd/%d", stubFD), Argv: g.Argv, Env: env,
+		Files: fds, Setpgid: g.Setpgid, KeepCreds: g.Cred == nil,
+	}
+	if c := g.Cred; c != nil {
+		a.Uid, a.Gid, a.Groups = c.Uid, c.Gid, c.Groups
+	}
+	pid, pidfd, err := spawnStart(a)
+	if noClone3(err) {
+		return forkExecGhost(a, g.Cred)
+	}
+	if err != nil {
+		return 0, err
+	}
+	unix.Close(pidfd)
+	return pid, nil
 }
 
 // dupFiles returns close-on-exec duplicates of the fds of files, -1 for a

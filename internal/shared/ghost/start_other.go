@@ -44,3 +44,6 @@ func (g *Group) StartMany(toks []Token, _ [][3]*os.File) ([]int, []error) {
 	}
 	return make([]int, len(toks)), errs
 }
+
+// Prestart returns ErrUnsupported.
+func (g *Group) Prestart([3]*os.File) error { return ErrUnsupported }

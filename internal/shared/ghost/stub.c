@@ -123,6 +123,7 @@ typedef unsigned char u8;
 /* Group wire format (a template's control socket): keep in step with group.go. */
 #define GROUP_FD 4
 #define REQ_START 1
+#define REQ_TOKEN 2 /* a prestarted template's token (Group.Prestart) */
 #define REQ_SETPGID 1
 #define REQ_FORWARDED 2
 #define REPLY_CLONED 1
@@ -1055,6 +1056,25 @@ static __attribute__((noreturn, noinline)) void relay(const char *path, long s, 
 	}
 }
 
+/*
+ * A template exec'd before its master answered its caller (Group.Prestart,
+ * BPROC_GHOST_TOKEN=-) waits for its token: the first message on its
+ * control socket, a REQ_TOKEN request. Signals are blocked, so the read is
+ * not interrupted. The socket closing first means no ghost is wanted (its
+ * caller's job failed, or started its first ghost with other files): it
+ * exits 0 without a word, and its caller reaps it.
+ */
+static void prestarted(struct hello *h)
+{
+	struct request q;
+	long r = sys3(SYS_read, GROUP_FD, &q, sizeof q);
+	if (r == 0)
+		exit_group(0);
+	if (r != sizeof q || q.type != REQ_TOKEN)
+		fail("prestarted template: no token on the control socket", 0, r < 0 ? r : 0);
+	memcpy(h->token, q.token, sizeof q.token);
+}
+
 __attribute__((used, noreturn)) void start(long *sp)
 {
 	long argc = sp[0];
@@ -1133,6 +1153,10 @@ __attribute__((used, noreturn)) void start(long *sp)
 	tok = getenv(envp, "BPROC_GHOST_TOKEN");
 	if (!tok || !*tok)
 		fail("BPROC_GHOST_TOKEN not set", 0, 0);
+	if (group && tok[0] == '-' && !tok[1]) {
+		prestarted(&h);
+		ghost(path, &h, GROUP_FD, flags);
+	}
 	for (i = 0; i < 32; i++) {
 		int hi = hexval(tok[i]), lo;
 		if (hi < 0)

@@ -39,6 +39,7 @@ const (
 	stepChdir
 	stepTraceme
 	stepExecve
+	stepSetpgid // last: the numbers above are the wire's, kept as they were
 )
 
 var stepNames = [...]string{
@@ -55,6 +56,7 @@ var stepNames = [...]string{
 	stepChdir:        "chdir",
 	stepTraceme:      "ptrace",
 	stepExecve:       "execve",
+	stepSetpgid:      "setpgid",
 }
 
 // child is everything the child needs, prepared before clone3 so that the
@@ -84,6 +86,8 @@ type child struct {
 	ngroups   uintptr
 	uid, gid  uintptr
 	setsid    bool
+	setpgid   bool
+	keepCreds bool // no setgroups, setresgid, setresuid
 	setctty   bool
 	pdeathsig uintptr
 	ppid      uintptr // our PID, to notice that we died before prctl
@@ -169,6 +173,13 @@ func forkExec(c *child) (pid uintptr, err syscall.Errno) {
 	if c.setsid {
 		step = stepSetsid
 		if _, _, err = syscall.RawSyscall(unix.SYS_SETSID, 0, 0, 0); err != 0 {
+			goto fail
+		}
+	}
+
+	if c.setpgid {
+		step = stepSetpgid
+		if _, _, err = syscall.RawSyscall(unix.SYS_SETPGID, 0, 0, 0); err != 0 {
 			goto fail
 		}
 	}
@@ -286,6 +297,9 @@ func forkExec(c *child) (pid uintptr, err syscall.Errno) {
 
 	// Raw setresuid and friends change this thread only, which is all the
 	// child has.
+	if c.keepCreds {
+		goto creds
+	}
 	step = stepSetgroups
 	if _, _, err = syscall.RawSyscall(unix.SYS_SETGROUPS, c.ngroups, uintptr(unsafe.Pointer(c.groups)), 0); err != 0 {
 		goto fail
@@ -299,6 +313,7 @@ func forkExec(c *child) (pid uintptr, err syscall.Errno) {
 		goto fail
 	}
 
+creds:
 	// After the credentials, so the new user needs the right to enter Dir.
 	if c.dir != nil {
 		step = stepChdir

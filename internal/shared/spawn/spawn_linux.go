@@ -47,6 +47,13 @@ type Attr struct {
 	Files   []int
 	Setsid  bool
 	Setctty bool // with Setsid: make fd 0 the controlling terminal (TIOCSCTTY)
+	// Setpgid puts the child in a new process group of its own (not
+	// with Setsid, which does so too).
+	Setpgid bool
+	// KeepCreds: the child keeps the caller's credentials, and Uid, Gid
+	// and Groups are not used (a caller that is not root starting a
+	// child of its own, such as a ghost).
+	KeepCreds bool
 	// Pdeathsig is sent to the child when the thread that started it
 	// exits (see PR_SET_PDEATHSIG); Go ends a thread only when a goroutine
 	// exits while locked to it.
@@ -70,7 +77,7 @@ var ErrPIDTaken = errors.New("pid taken")
 type ChildError struct {
 	Path  string
 	Dir   string
-	Step  string // setsid, dup, setctty, pdeathsig, chroot, setgroups, setresgid, setresuid, chdir or execve
+	Step  string // setsid, setpgid, dup, setctty, pdeathsig, chroot, setgroups, setresgid, setresuid, chdir or execve
 	Errno syscall.Errno
 }
 
@@ -87,8 +94,9 @@ func (e *ChildError) Unwrap() error { return e.Errno }
 // Start creates the process with clone3 (set_tid = {PID} when PID != 0,
 // CLONE_PIDFD, and on amd64 and arm64 CLONE_VM|CLONE_VFORK, as os/exec
 // does, so that the cost does not grow with the caller's memory), then in
-// the child: setsid, dup the Files into place, setctty, pdeathsig, chroot,
-// setgroups, setresgid, setresuid, chdir, an empty signal mask, execve. It
+// the child: setsid or setpgid, dup the Files into place, setctty,
+// pdeathsig, chroot, setgroups, setresgid, setresuid (not with KeepCreds),
+// chdir, an empty signal mask, execve. It
 // returns the PID it got, as the caller's PID namespace sees it, and a
 // pidfd the caller must close. A failure in the child comes back as a
 // *ChildError naming the step and the errno, and that child has been
@@ -209,6 +217,8 @@ func prepare(a *Attr) (*child, error) {
 		return nil, fmt.Errorf("spawn %s: pid %d out of range", a.Path, a.PID)
 	case a.Setctty && !a.Setsid:
 		return nil, fmt.Errorf("spawn %s: Setctty needs Setsid", a.Path)
+	case a.Setpgid && a.Setsid:
+		return nil, fmt.Errorf("spawn %s: Setpgid and Setsid exclude each other", a.Path)
 	case a.Setctty && (len(a.Files) == 0 || a.Files[0] < 0):
 		return nil, fmt.Errorf("spawn %s: Setctty needs a terminal as Files[0]", a.Path)
 	}
@@ -221,6 +231,8 @@ func prepare(a *Attr) (*child, error) {
 		uid:       uintptr(a.Uid),
 		gid:       uintptr(a.Gid),
 		setsid:    a.Setsid,
+		setpgid:   a.Setpgid,
+		keepCreds: a.KeepCreds,
 		setctty:   a.Setctty,
 		pdeathsig: uintptr(a.Pdeathsig),
 	}
