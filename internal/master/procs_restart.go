@@ -175,16 +175,16 @@ func (m *Master) endUnclaimed(n *node, sc ssh.Conn, log *slog.Logger) {
 
 // tellWhere tells the ghost where its process runs, and how long to wait
 // for a next master if this one goes: none on a node that does not keep
-// its processes, nor on a namespace node of this master's, which dies
-// with it (Pdeathsig), so its ghosts end at once as they did. Told as
-// the relay starts, and again once the node said the process's PID there
-// (for bpstat -p; the ghost's PID is what pairs it).
+// its processes, nor on a namespace node this master is stopping
+// (endLocalGhosts). Told as the relay starts, and again once the node
+// said the process's PID there (for bpstat -p; the ghost's PID is what
+// pairs it).
 func (p *proc) tellWhere() {
 	p.mu.Lock()
 	pid := p.nodePID
 	p.mu.Unlock()
 	var grace time.Duration
-	if p.keeps() && !p.onLocalNode() {
+	if p.keeps() && !(p.m.localEnding.Load() && p.onLocalNode()) {
 		grace = p.m.cfg.NodeGrace
 	}
 	p.rs.noteMu.Lock()
@@ -195,6 +195,26 @@ func (p *proc) tellWhere() {
 			note := ghost.MarshalOut(i+1, n)
 			p.ghost.Write(note[:])
 		}
+	}
+}
+
+// endLocalGhosts tells the ghosts of the processes on namespace nodes,
+// which a stopping master stops (SIGTERM, SIGINT), that no master will
+// take them back: they end with it, as their processes do.
+func (m *Master) endLocalGhosts() {
+	m.localEnding.Store(true)
+	m.mu.Lock()
+	var ps []*proc
+	for _, n := range m.nodes {
+		if n.local {
+			for _, p := range n.procs {
+				ps = append(ps, p)
+			}
+		}
+	}
+	m.mu.Unlock()
+	for _, p := range ps {
+		p.tellWhere()
 	}
 }
 
