@@ -156,7 +156,7 @@ func (m *Master) endUnclaimed(n *node, sc ssh.Conn, log *slog.Logger) {
 	for pid := range n.unclaimed {
 		left = append(left, pid)
 	}
-	n.unclaimed = nil
+	n.unclaimed, n.keptCreds = nil, nil
 	m.mu.Unlock()
 	for _, pid := range left {
 		log.Warn("remote process lost after the master restarted: no ghost came back for it; ending it", "pid", pid, "waited", wait)

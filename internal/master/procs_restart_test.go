@@ -29,7 +29,7 @@ func TestTakeBackOwner(t *testing.T) {
 	m.nodes[0] = n
 	own := returnedProc(m, n, 10, 1000)
 	other := returnedProc(m, n, 11, 1001) // PID 11's process is user 1000's
-	back, unclaimed := m.takeBack(n, []int{10, 11, 12}, []uint32{1000, 1000, 1002}, log)
+	back, unclaimed := m.takeBack(n, []int{10, 11, 12}, []uint32{1000, 1000, 1002}, nil, log)
 	if !slices.Equal(pids(back), []int{10}) {
 		t.Errorf("taken back %v, want [10] (11 came back as another user)", pids(back))
 	}
@@ -43,8 +43,40 @@ func TestTakeBackOwner(t *testing.T) {
 	n2 := newNode(1, false, saved{})
 	m.nodes[1] = n2
 	returnedProc(m, n2, 20, 0)
-	back, unclaimed = m.takeBack(n2, []int{20, 21}, nil, log)
+	back, unclaimed = m.takeBack(n2, []int{20, 21}, nil, nil, log)
 	if len(back) != 0 || len(unclaimed) != 0 {
 		t.Errorf("a node that says no users: taken back %v, waiting %v; want none", pids(back), unclaimed)
+	}
+}
+
+// TestKeptCredsServeFiles: the users of processes a node kept for their
+// ghosts get their files served with the user database's credentials
+// while they wait, root never; once no such process waits, no more.
+func TestKeptCredsServeFiles(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	m := &Master{nodes: map[int]*node{}, routines: newRoutines(), log: log}
+	n := newNode(0, false, saved{})
+	m.nodes[0] = n
+	// nobody (65534) is in every Debian's user database; so is root.
+	creds := keptCreds([]uint32{65534, 0, 65534})
+	if _, ok := creds[0]; ok {
+		t.Errorf("keptCreds gives root's credentials")
+	}
+	if c, ok := creds[65534]; !ok || c.UID != 65534 || !slices.Contains(c.Groups, c.GID) {
+		t.Fatalf("keptCreds(nobody) = %+v, %v", c, ok)
+	}
+	m.takeBack(n, []int{30, 31}, []uint32{65534, 0}, creds, log)
+	if c, ok := m.credOnNode(n, 65534); !ok || c.UID != 65534 {
+		t.Errorf("credOnNode(nobody) while its kept process waits: %+v, %v", c, ok)
+	}
+	if _, ok := m.credOnNode(n, 0); ok {
+		t.Errorf("credOnNode(root) from a kept process: served")
+	}
+	if _, ok := m.credOnNode(n, 1000); ok {
+		t.Errorf("credOnNode(1000), no process of it: served")
+	}
+	delete(n.unclaimed, 30) // its ghost came back (serveReturning)
+	if _, ok := m.credOnNode(n, 65534); ok {
+		t.Errorf("credOnNode(nobody) with no kept process waiting: served")
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bproc/bproc/internal/shared/asuser"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -216,8 +217,9 @@ func (p *proc) hold(sig syscall.Signal) {
 //
 // keptUIDs are the users of kept's processes (a node from before them
 // sends none): a ghost that came back takes back only a process of its
-// own user.
-func (m *Master) takeBack(n *node, kept []int, keptUIDs []uint32, log *slog.Logger) (back []*proc, unclaimed []int) {
+// own user. creds are their credentials in the user database, with which
+// their files are served meanwhile (files_kept.go).
+func (m *Master) takeBack(n *node, kept []int, keptUIDs []uint32, creds map[uint32]asuser.Cred, log *slog.Logger) (back []*proc, unclaimed []int) {
 	owner := func(pid int) (uint32, bool) {
 		if i := slices.Index(kept, pid); i >= 0 && len(keptUIDs) == len(kept) {
 			return keptUIDs[i], true
@@ -239,6 +241,7 @@ func (m *Master) takeBack(n *node, kept []int, keptUIDs []uint32, log *slog.Logg
 			n.unclaimed[pid] = uid
 			unclaimed = append(unclaimed, pid)
 		}
+		n.keptCreds = creds
 	}
 	for pid, p := range n.procs {
 		p.rs.mu.Lock()
