@@ -230,7 +230,8 @@ func TestMasterKilledManyProcesses(t *testing.T) {
 // TestMasterKilledNodeDied: a node that dies while its master is down
 // never comes back; the new master ends its processes' ghosts as BProc
 // did ("Slave node died": killed by SIGKILL) once the grace time is over,
-// and the other node's processes go on.
+// bpsh says so (it asks the new master, OpLost), and the other node's
+// processes go on.
 func TestMasterKilledNodeDied(t *testing.T) {
 	c, slaves := startWithSlaves(t, 2, "--no-diskless", "--node-grace", "8s")
 	lost := c.command("bpsh", "0", "sleep", "60")
@@ -260,6 +261,10 @@ func TestMasterKilledNodeDied(t *testing.T) {
 	err = waitCmd(lost, 30*time.Second)
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 128+int(syscall.SIGKILL) {
 		t.Errorf("bpsh on the node that died: %v, want exit 137; stderr %q", err, lostErr.String())
+	}
+	// And bpsh says why, as for a node that dies under its master.
+	if !strings.Contains(lostErr.String(), "0: Slave node died\n") {
+		t.Errorf("bpsh on the node that died: stderr %q, want 0: Slave node died", lostErr.String())
 	}
 	c.waitLog(t, regexp.MustCompile(`remote process lost after the master restarted: its node did not take it back" pid=\d+ node=0`))
 }

@@ -125,6 +125,9 @@ type Master struct {
 	Ready chan struct{}
 	// localEnding: the master stops its namespace nodes (endLocalGhosts).
 	localEnding atomic.Bool
+	// lost: ghosts ended with "Slave node died" that no client heard of
+	// (procs_lost.go).
+	lost lostGhosts
 
 	mu         sync.Mutex // guards the fields below
 	nodes      map[int]*node
