@@ -103,8 +103,8 @@ func signalRestart(t *testing.T, c *cluster, sig syscall.Signal, pause time.Dura
 }
 
 // waitStarted waits until the master knows n processes (or more) started on their
-// nodes: a ghost learns where its process runs once the node says its
-// PID, and only then outlives its master.
+// nodes (the node said their PIDs there): they run, and bpstat -p shows
+// where.
 func waitStarted(t *testing.T, c *cluster, n int) []localapi.Proc {
 	t.Helper()
 	var procs []localapi.Proc

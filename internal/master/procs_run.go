@@ -331,6 +331,10 @@ func (p *proc) run() {
 	}
 	p.job.procs[p] = struct{}{}
 	m.mu.Unlock()
+	// The ghost hears where its process runs before the node can start
+	// it (or a descendant's fork be answered): a master killed as it
+	// starts leaves it to the next master (procs_restart.go).
+	p.tellWhere()
 	born()
 
 	var ch ssh.Channel
