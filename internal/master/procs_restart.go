@@ -83,6 +83,14 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 	if n != nil {
 		owner, claimed = n.unclaimed[p.pid]
 	}
+	if !claimed && (n == nil || n.met) {
+		// A move the old master did not finish (procs_restart_move.go).
+		if o := m.keptElsewhereLocked(p.pid, cred.UID, n); o != nil {
+			log.Info("ghost back after the master restarted: its process is on the node it was moving to", "to", o.num)
+			n, owner, claimed = o, cred.UID, true
+			p.rank.node = o.num
+		}
+	}
 	var why string
 	switch {
 	case n == nil:
@@ -106,6 +114,9 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 	delete(n.unclaimed, p.pid)
 	m.mu.Unlock()
 
+	if claimed {
+		m.endCopies(p.pid, n)
+	}
 	p.takeFiles(fds, r.FDMask, log)
 	m.procStarted(p)
 	lost := func(why string) {
@@ -160,16 +171,7 @@ func (m *Master) endUnclaimed(n *node, sc ssh.Conn, log *slog.Logger) {
 	m.mu.Unlock()
 	for _, pid := range left {
 		log.Warn("remote process lost after the master restarted: no ghost came back for it; ending it", "pid", pid, "waited", wait)
-		ch, reqs, err := sc.OpenChannel(wire.ChanResume, wire.Encode(wire.Resume{PID: pid}))
-		if err != nil {
-			continue
-		}
-		go ssh.DiscardRequests(reqs)
-		go io.Copy(io.Discard, ch)
-		go io.Copy(io.Discard, ch.Stderr())
-		// A channel the master closes ends the process: killed first.
-		ch.SendRequest(wire.ReqSignal, true, wire.MarshalSignal(syscall.SIGKILL))
-		ch.Close()
+		endKept(sc, pid)
 	}
 }
 

@@ -3,7 +3,11 @@ package master
 import (
 	"log/slog"
 	"slices"
+	"sync"
 	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/bproc/bproc/internal/shared/localapi"
 )
@@ -78,5 +82,73 @@ func TestKeptCredsServeFiles(t *testing.T) {
 	delete(n.unclaimed, 30) // its ghost came back (serveReturning)
 	if _, ok := m.credOnNode(n, 65534); ok {
 		t.Errorf("credOnNode(nobody) with no kept process waiting: served")
+	}
+}
+
+// refusingConn is a node connection that refuses every channel and
+// notes what was asked.
+type refusingConn struct {
+	ssh.Conn
+	mu     sync.Mutex
+	opened []string
+}
+
+func (c *refusingConn) OpenChannel(name string, data []byte) (ssh.Channel, <-chan *ssh.Request, error) {
+	c.mu.Lock()
+	c.opened = append(c.opened, name)
+	c.mu.Unlock()
+	return nil, nil, &ssh.OpenChannelError{Reason: ssh.Prohibited, Message: "test"}
+}
+
+func (c *refusingConn) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.opened)
+}
+
+// TestTakeBackMoveCutShort: a master killed in a move between nodes. The
+// node the process was moving to kept it, and its ghost names the old
+// node, which comes back without it (the move had finished): the process
+// is taken back on the new node, not lost. When the old node comes back
+// with it instead (the move had not finished), the new node's copy is
+// ended at once, not after claimWait.
+func TestTakeBackMoveCutShort(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	setup := func() (*Master, *node, *node, *refusingConn) {
+		m := &Master{nodes: map[int]*node{}, procs: map[int]*proc{}, routines: newRoutines(), log: log}
+		from, to := newNode(0, false, saved{}), newNode(1, false, saved{})
+		toConn := &refusingConn{}
+		from.conn, to.conn = &ssh.ServerConn{Conn: &refusingConn{}}, &ssh.ServerConn{Conn: toConn}
+		m.nodes[0], m.nodes[1] = from, to
+		m.takeBack(to, []int{40}, []uint32{1000}, nil, log) // the new node first
+		return m, from, to, toConn
+	}
+
+	m, from, to, _ := setup()
+	p := returnedProc(m, from, 40, 1000)
+	m.takeBack(from, nil, nil, nil, log) // back without it
+	if to.procs[40] != p || from.procs[40] != nil || p.rank.node != 1 || p.rs.dropped {
+		t.Errorf("move finished: process on node 1 %v, on node 0 %v, rank node %d, dropped %v; want it taken back on node 1",
+			to.procs[40] != nil, from.procs[40] != nil, p.rank.node, p.rs.dropped)
+	}
+	if _, waits := to.unclaimed[40]; waits {
+		t.Errorf("move finished: node 1 still waits for a ghost of 40")
+	}
+
+	m, from, to, toConn := setup()
+	returnedProc(m, from, 40, 1000)
+	back, _ := m.takeBack(from, []int{40}, []uint32{1000}, nil, log) // back with it
+	if !slices.Equal(pids(back), []int{40}) {
+		t.Fatalf("move not finished: taken back on node 0 %v, want [40]", pids(back))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for toConn.count() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	m.mu.Lock()
+	_, waits := to.unclaimed[40]
+	m.mu.Unlock()
+	if waits || toConn.count() == 0 {
+		t.Errorf("move not finished: node 1's copy waits %v, ended %v; want it ended at once", waits, toConn.count() > 0)
 	}
 }

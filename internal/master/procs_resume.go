@@ -228,6 +228,8 @@ func (m *Master) takeBack(n *node, kept []int, keptUIDs []uint32, creds map[uint
 	}
 	m.mu.Lock()
 	var lost []*proc
+	var rehomed []*proc // taken back on another node: their move had finished
+	var rehomedOn []ssh.Conn
 	if !n.met {
 		n.met = true
 		for _, pid := range kept {
@@ -252,6 +254,20 @@ func (m *Master) takeBack(n *node, kept []int, keptUIDs []uint32, creds map[uint
 			ok = false
 			log.Warn("returning ghost refused: not of the user of the process the node kept", "pid", pid, "uid", p.job.cred.UID, "owner_known", known, "owner", uid)
 		}
+		if !ok && p.returned && !p.rs.exited && !slices.Contains(kept, pid) {
+			// Its ghost named this node, but the node it was moving to
+			// kept it (procs_restart_move.go).
+			if o := m.keptElsewhereLocked(pid, p.job.cred.UID, n); o != nil {
+				p.rs.mu.Unlock()
+				delete(n.procs, pid)
+				delete(o.unclaimed, pid)
+				o.procs[pid] = p
+				p.first, p.rank.node = o, o.num
+				rehomed, rehomedOn = append(rehomed, p), append(rehomedOn, o.conn)
+				log.Info("ghost's process taken back on the node it was moving to", "pid", pid, "to", o.num)
+				continue
+			}
+		}
 		if !ok {
 			p.rs.dropped = true
 		}
@@ -263,6 +279,14 @@ func (m *Master) takeBack(n *node, kept []int, keptUIDs []uint32, creds map[uint
 		}
 	}
 	m.mu.Unlock()
+	for i, p := range rehomed {
+		m.routines.Go(func() { p.resume(rehomedOn[i]) })
+	}
+	for _, p := range back {
+		if p.returned {
+			m.routines.Go(func() { m.endCopies(p.pid, n) })
+		}
+	}
 	tellLost(lost)
 	if len(kept) > 0 || len(lost) > 0 {
 		log.Info("node back", "kept_by_node", len(kept), "taken_back", len(back), "awaiting_ghosts", len(unclaimed))
