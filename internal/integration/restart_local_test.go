@@ -15,20 +15,23 @@ import (
 // started again leaves nothing once the grace time is over
 // (internal/master/nodes_local_keep.go, internal/node/orphan.go).
 
-// startLocalJob starts a cluster of n local nodes on a fixed address and,
-// on node 0, a process that waits for /tmp/go on its node and exits 5.
+// startLocalJob starts a cluster of diskless local nodes (one per element
+// of n) on a fixed address and, on node 0, a process that waits for
+// /tmp/go on its node and exits 5.
 func startLocalJob(t *testing.T, n string, grace string) (*cluster, *exec.Cmd, *syncBuffer, []int) {
 	t.Helper()
-	c := startCluster(t, len(strings.Split(n, ",")), "--no-diskless", "--node-grace", grace, "--listen", freeAddr(t))
-	cmd := c.command("bpsh", "0", "sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.1; done; exit 5")
-	errb := &syncBuffer{}
-	cmd.Stderr = errb
+	c := startCluster(t, len(strings.Split(n, ",")), "--node-grace", grace, "--listen", freeAddr(t))
+	cmd := c.command("bpsh", "0", "sh", "-c", "echo ready; while [ ! -e /tmp/go ]; do sleep 0.1; done; exit 5")
+	errb, out := &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, errb
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitStarted(t, c, 1)
+	// Loaded (a diskless node reads its libraries through the view)
+	// and in its loop.
+	waitOutput(t, out, "ready\n")
 	return c, cmd, errb, c.slavePIDs()
 }
 
