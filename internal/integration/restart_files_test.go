@@ -18,6 +18,10 @@ import (
 // node kept (NodeHello.KeptUIDs), instead of failing it with EIO until the
 // ghost is back.
 func TestMasterKilledDisklessFiles(t *testing.T) {
+	// No process space on the node: a fork there is answered by the
+	// parent's ghost, which this test keeps stopped, and the shell's
+	// loop would wait on it (BPROC_SPACE=0, as bpslave's environment).
+	t.Setenv("BPROC_SPACE", "0")
 	c, _ := startWithSlaves(t, 1, "--node-grace", "60s")
 	bin := userBinary(t)
 	cwd, err := os.Getwd()
