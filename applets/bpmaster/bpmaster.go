@@ -6,7 +6,8 @@
 //
 // It serves tools and ghosts on a unix socket and nodes over SSH on TCP.
 // With --local-nodes it also starts N namespace nodes on this machine, and
-// stops them (leaving nothing behind) on SIGINT or SIGTERM. SIGHUP re-reads
+// stops them (leaving nothing behind) on SIGINT or SIGTERM; killed, it
+// leaves them to the next master on the same state directory. SIGHUP re-reads
 // the configuration file.
 package bpmaster
 

@@ -24,7 +24,11 @@ DHCP, TFTP and HTTP for nodes that network-boot the image built from this
 binary.
 
 With --local-nodes it also starts N namespace nodes on this machine, and
-stops them, leaving nothing behind, on SIGINT or SIGTERM. SIGHUP reads
+stops them, leaving nothing behind, on SIGINT or SIGTERM. A master killed
+(SIGKILL, a crash) leaves them running with their processes: the next
+master started on the same state directory with the same --local-nodes
+takes them back; nodes no master takes back end after the grace time
+(nodegrace). SIGHUP reads
 the configuration file again: the node table at once, a changed kernel,
 modules or interface by building the image again; a file that does not
 read or build keeps the running configuration.

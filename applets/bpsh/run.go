@@ -233,6 +233,9 @@ func (r *runner) run(ctx context.Context) (int, error) {
 			events = nil
 		}
 	}
+	if events == nil {
+		r.sayLost() // the master hung up: a next one may know why ghosts died
+	}
 	r.tm.mark("statuses in")
 	r.sinks.Wait()
 	if r.cli.Gather {

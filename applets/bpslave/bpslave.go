@@ -17,7 +17,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/bproc/bproc/applets"
@@ -52,6 +54,12 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 		return &applets.UsageError{Err: fmt.Errorf("--node %d: must not be negative", c.Node)}
 	}
 	log := slog.New(slog.NewTextHandler(io.Stderr, nil)).With("applet", "bpslave")
+	// A log whose reader is gone (the terminal or pipe of a master that
+	// was killed, whose namespace nodes outlive it) must not end the
+	// node: with SIGPIPE caught, a write there fails with EPIPE instead.
+	// Caught, not ignored: an ignored signal would stay ignored in the
+	// remote processes bpslave starts.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	// The token is read and dropped from the environment at once: nothing
 	// this node starts (nodeview, a remote process) inherits it.
 	token := os.Getenv(TokenEnv)

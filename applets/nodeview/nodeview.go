@@ -51,6 +51,11 @@ func Main(ctx context.Context, args []string, std applets.IO) error {
 	if c.Node < 0 {
 		return &applets.UsageError{Err: fmt.Errorf("--node %d: must not be negative", c.Node)}
 	}
+	// Its log is bpslave's, which a namespace node shares with the master
+	// that started it: a killed master's log may have lost its reader,
+	// and the view must not die of a log line (SIGPIPE) while its node
+	// waits for the next master.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	if c.CacheSize < 0 {
 		return &applets.UsageError{Err: fmt.Errorf("--cache-size %d: must not be negative", c.CacheSize)}
 	}

@@ -79,6 +79,9 @@ type cluster struct {
 	log    *syncBuffer
 	nodes  int
 	args   []string // bpmaster's, kept for a restart
+	// taken are local nodes a killed master left, which the next one
+	// took (bpslave PIDs): not its children, they count as its nodes.
+	taken []int
 }
 
 // syncBuffer is the master's log: written by exec's copying goroutine and
@@ -150,6 +153,9 @@ func (c *cluster) launch() {
 	c.master = exec.Command(binary, c.args...)
 	c.master.Stdout, c.master.Stderr = c.log, c.log
 	c.master.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// The local nodes of a killed master live on, holding its log's
+	// pipe: Wait gives up on that once the master is gone.
+	c.master.WaitDelay = time.Second
 	if err := c.master.Start(); err != nil {
 		c.t.Fatal(err)
 	}
@@ -220,7 +226,7 @@ func (c *cluster) stopWith(sig syscall.Signal) {
 		t.Errorf("bpmaster did not stop on %v within 15 s", sig)
 	}
 	for _, pid := range slaves {
-		if err := syscall.Kill(pid, 0); err == nil {
+		if running(pid) {
 			t.Errorf("node bpslave %d still alive after the master stopped", pid)
 		}
 	}
@@ -233,9 +239,16 @@ func (c *cluster) stopWith(sig syscall.Signal) {
 }
 
 // slavePIDs are the master's children: the bpslaves of the local nodes
-// (every thread's children: Go starts them from any thread).
+// (every thread's children: Go starts them from any thread), and those it
+// took from a master before it (taken).
 func (c *cluster) slavePIDs() []int {
-	return children(c.master.Process.Pid)
+	out := children(c.master.Process.Pid)
+	for _, pid := range c.taken {
+		if running(pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // result is what a command printed and how it ended.

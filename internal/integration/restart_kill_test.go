@@ -21,21 +21,16 @@ import (
 
 // A master killed with SIGKILL and started again on the same state
 // directory loses no process: its ghosts wait for it and its nodes keep
-// their processes (procs_restart.go). Local nodes die with their master
-// (Pdeathsig), so these clusters run their nodes as bpslaves of their
-// own, as machines would.
+// their processes (procs_restart.go). These clusters run their nodes as
+// bpslaves of their own, as machines would; restart_local_test.go checks
+// the nodes of --local-nodes.
 
 // startWithSlaves starts a master with no local nodes, on a fixed
 // address the nodes dial again after a restart, and n bpslaves as nodes
 // 0 to n-1. It returns the slaves, which a test may kill.
 func startWithSlaves(t *testing.T, n int, extra ...string) (*cluster, []*exec.Cmd) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	c := startCluster(t, 0, append([]string{"--nodes", strconv.Itoa(n), "--listen", addr}, extra...)...)
 	waitListening(t, c)
 	state := filepath.Join(c.dir, "state")
@@ -76,6 +71,18 @@ func startWithSlaves(t *testing.T, n int, extra ...string) (*cluster, []*exec.Cm
 	return c, slaves
 }
 
+// freeAddr is a loopback address no one listens on: a master's, which
+// its nodes dial again after a restart.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
 // killRestart kills the master with SIGKILL and starts it again on the
 // same state directory after pause.
 func killRestart(t *testing.T, c *cluster, pause time.Duration) {
@@ -96,8 +103,8 @@ func signalRestart(t *testing.T, c *cluster, sig syscall.Signal, pause time.Dura
 }
 
 // waitStarted waits until the master knows n processes (or more) started on their
-// nodes: a ghost learns where its process runs once the node says its
-// PID, and only then outlives its master.
+// nodes (the node said their PIDs there): they run, and bpstat -p shows
+// where.
 func waitStarted(t *testing.T, c *cluster, n int) []localapi.Proc {
 	t.Helper()
 	var procs []localapi.Proc
@@ -223,7 +230,8 @@ func TestMasterKilledManyProcesses(t *testing.T) {
 // TestMasterKilledNodeDied: a node that dies while its master is down
 // never comes back; the new master ends its processes' ghosts as BProc
 // did ("Slave node died": killed by SIGKILL) once the grace time is over,
-// and the other node's processes go on.
+// bpsh says so (it asks the new master, OpLost), and the other node's
+// processes go on.
 func TestMasterKilledNodeDied(t *testing.T) {
 	c, slaves := startWithSlaves(t, 2, "--no-diskless", "--node-grace", "8s")
 	lost := c.command("bpsh", "0", "sleep", "60")
@@ -253,6 +261,10 @@ func TestMasterKilledNodeDied(t *testing.T) {
 	err = waitCmd(lost, 30*time.Second)
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 128+int(syscall.SIGKILL) {
 		t.Errorf("bpsh on the node that died: %v, want exit 137; stderr %q", err, lostErr.String())
+	}
+	// And bpsh says why, as for a node that dies under its master.
+	if !strings.Contains(lostErr.String(), "0: Slave node died\n") {
+		t.Errorf("bpsh on the node that died: stderr %q, want 0: Slave node died", lostErr.String())
 	}
 	c.waitLog(t, regexp.MustCompile(`remote process lost after the master restarted: its node did not take it back" pid=\d+ node=0`))
 }
@@ -284,29 +296,6 @@ func TestMasterKilledGhostGone(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// TestMasterKilledLocalNodes: namespace nodes die with the master that
-// started them, so their ghosts do not wait for a next master: bpsh ends
-// at once, as it did before ghosts outlived their master.
-func TestMasterKilledLocalNodes(t *testing.T) {
-	c := startCluster(t, 1, "--no-diskless", "--node-grace", "60s")
-	cmd := c.command("bpsh", "0", "sleep", "60")
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	waitStarted(t, c, 1)
-	c.master.Process.Kill()
-	c.master.Wait()
-	began := time.Now()
-	err := waitCmd(cmd, 10*time.Second)
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 128+int(syscall.SIGKILL) || time.Since(began) > 5*time.Second {
-		t.Errorf("bpsh on a local node of a killed master: %v after %v, want exit 137 at once", err, time.Since(began).Round(time.Millisecond))
-	}
-	c.launch() // for the cleanup's stop, which counts its local nodes
-	c.waitSettled()
 }
 
 // TestMasterKilledSignals: signals sent while the master is down reach

@@ -36,3 +36,29 @@ func TestMasterPauseAfterMove(t *testing.T) {
 		t.Errorf("the master resumed the moved process from an offset its node never had")
 	}
 }
+
+// TestMasterKilledAfterMove: a process that moved between nodes goes on
+// through a SIGKILL of its master and a new master: its ghost tells the
+// new master where it runs now and how much of its output it wrote (both
+// counted from the move), the node it moved to kept it, and every number
+// arrives once.
+func TestMasterKilledAfterMove(t *testing.T) {
+	c, _ := startWithSlaves(t, 2, "--no-diskless", "--node-grace", "60s")
+	bin := testProgram(t, "movecount")
+	var out, errb syncBuffer
+	cmd := c.command("bpsh", "0", bin, "240", "20")
+	cmd.Dir = "/"
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitOutput(t, &out, "\n30\n") // on node 1 since 20
+	killRestart(t, c, 500*time.Millisecond)
+	if err := waitCmd(cmd, 40*time.Second); err != nil {
+		t.Fatalf("bpsh of the moved counter: %v; stderr %q; output %q", err, errb.String(), out.String())
+	}
+	wantCount(t, out.String(), 240)
+	c.waitLog(t, regexp.MustCompile(`remote process recovered after the master restarted" pid=\d+ node=1`))
+}

@@ -295,6 +295,13 @@ func (m *Master) serveFrames(c *client, rr *localapi.RequestReader, closer io.Cl
 			}
 			pumpStream(s, rr.R, c.w)
 			return
+		case localapi.OpLost:
+			lost, err := m.lost.query(c.cred, req.PIDs)
+			if err != nil {
+				reply.Fail(err)
+				break
+			}
+			reply.Lost = lost
 		case localapi.OpWhere:
 			where := c.node
 			reply.Where = &where

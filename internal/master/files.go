@@ -34,6 +34,11 @@ func (m *Master) serveFiles(n *node, wn *watchNode, nc ssh.NewChannel, log *slog
 	}
 	cred, ok := m.credOnNode(n, req.UID)
 	if !ok {
+		// Asked before the node's hello said what it kept?
+		m.awaitHello(n)
+		cred, ok = m.credOnNode(n, req.UID)
+	}
+	if !ok {
 		log.Warn("files refused: no process of that user on the node", "uid", req.UID)
 		nc.Reject(ssh.Prohibited, fmt.Sprintf("uid %d has no process on node %d", req.UID, n.num))
 		return
@@ -106,7 +111,7 @@ func (m *Master) credOnNode(n *node, uid uint32) (asuser.Cred, bool) {
 			return asuser.Cred{UID: c.UID, GID: c.GID, Groups: c.Groups}, true
 		}
 	}
-	return asuser.Cred{}, false
+	return n.keptCredLocked(uid)
 }
 
 // userFiles is one user's read-only view of the master's files.

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -122,6 +123,11 @@ type Master struct {
 
 	// Ready is closed once both listeners are up (tests and --local-nodes wait on it).
 	Ready chan struct{}
+	// localEnding: the master stops its namespace nodes (endLocalGhosts).
+	localEnding atomic.Bool
+	// lost: ghosts ended with "Slave node died" that no client heard of
+	// (procs_lost.go).
+	lost lostGhosts
 
 	mu         sync.Mutex // guards the fields below
 	nodes      map[int]*node

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bproc/bproc/internal/shared/acceptloop"
+	"github.com/bproc/bproc/internal/shared/asuser"
 	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
@@ -61,6 +62,10 @@ type node struct {
 	// this one, taken back and waiting for their ghosts (procs_restart.go).
 	met       bool
 	unclaimed map[int]uint32 // by ghost PID: the process's user
+	// keptCreds: the user database's credentials of unclaimed's users,
+	// for their files meanwhile (files_kept.go).
+	keptCreds map[uint32]asuser.Cred
+	helloed   chan struct{} // closed at its first hello to this master (files_kept.go)
 }
 
 func newNode(num int, local bool, s saved) *node {
@@ -230,8 +235,11 @@ func (m *Master) nodeRequests(n *node, sc *ssh.ServerConn, reqs <-chan *ssh.Requ
 			var back []*proc
 			var unclaimed []int
 			if current && proto >= 2 {
-				back, unclaimed = m.takeBack(n, h.Kept, h.KeptUIDs, log)
+				back, unclaimed = m.takeBack(n, h.Kept, h.KeptUIDs, keptCreds(h.KeptUIDs), log)
 				reply.Grace, reply.Resume = m.cfg.NodeGrace, append(pids(back), unclaimed...)
+			}
+			if current {
+				m.markHelloed(n)
 			}
 			r.Reply(true, wire.Encode(reply))
 			for _, p := range back {

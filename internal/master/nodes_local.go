@@ -21,6 +21,7 @@ import (
 // kernel kills everything in its PID namespace and the mount namespace goes
 // with the last process, so stopping the bpslave leaves nothing behind.
 type localNodes struct {
+	m      *Master
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -60,8 +61,9 @@ func (ln *localNode) awaitReboot(ctx context.Context) bool {
 }
 
 func (m *Master) startLocalNodes(ctx context.Context) *localNodes {
+	m.stopStrayLocal()
 	ctx, cancel := context.WithCancel(ctx)
-	lns := &localNodes{cancel: cancel}
+	lns := &localNodes{m: m, cancel: cancel}
 	m.mu.Lock()
 	m.local = make(map[int]*localNode, m.cfg.LocalNodes)
 	for i := 0; i < m.cfg.LocalNodes; i++ {
@@ -73,7 +75,10 @@ func (m *Master) startLocalNodes(ctx context.Context) *localNodes {
 	return lns
 }
 
+// stop stops the nodes, leaving nothing behind: their processes' ghosts
+// end with the master instead of waiting for a next one.
 func (lns *localNodes) stop() {
+	lns.m.endLocalGhosts()
 	lns.cancel()
 	lns.wg.Wait()
 }
@@ -124,29 +129,55 @@ func (m *Master) superviseLocal(ctx context.Context, num int, ln *localNode) {
 
 // runLocal runs one namespace node until it exits, ctx ends or an action
 // comes; then it is sent SIGTERM, and SIGKILL if it has not gone within
-// five seconds. It returns the action that stopped it, if one did.
+// five seconds. It returns the action that stopped it, if one did. A node
+// a previous master started with the same command is taken instead of
+// starting one (nodes_local_keep.go).
 func (m *Master) runLocal(ctx context.Context, num int, ln *localNode, log *slog.Logger) (string, error) {
 	m.mu.Lock()
 	addr := m.nodeAddr
 	m.mu.Unlock()
+	args := []string{m.cfg.Binary, "bpslave",
+		"--master", addr, "--node", strconv.Itoa(num),
+		"--host-key", m.keys.HostPath + ".pub",
+		"--local", "--tmp-size", strconv.FormatInt(m.localTmpSize(), 10)}
+	if m.cfg.Diskless {
+		args = append(args, "--diskless", "--cache-size", strconv.FormatInt(m.cfg.CacheSize, 10))
+	}
+	if m.cfg.Diskless && m.cfg.PushOnly {
+		args = append(args, "--push-only")
+	}
+	run := m.takeLocal(num, args, log)
+	if run == nil {
+		var err error
+		if run, err = m.startLocal(num, args, log); err != nil {
+			return "", err
+		}
+	}
+	if err := m.noteLocal(num, run.pid); err != nil {
+		log.Warn("a next master will not take this local node back", "err", err)
+	}
+	defer m.forgetLocal(num)
+	action := ""
+	select {
+	case err := <-run.done:
+		return "", err
+	case <-ctx.Done():
+	case action = <-ln.ctl:
+	}
+	return action, stopLocal(run, log)
+}
+
+// startLocal starts node num as the master's child, running args.
+func (m *Master) startLocal(num int, args []string, log *slog.Logger) (*localRun, error) {
 	// Each start is a boot: a token of its own, in the environment of
 	// the child alone (readable by root only, and bpslave drops it at
 	// once), good for this node from any address (local nodes dial
 	// loopback).
 	token, err := m.tokens.Mint(num, nil, netip.Addr{}, 0)
 	if err != nil {
-		return "", fmt.Errorf("start local node %d: %w", num, err)
+		return nil, fmt.Errorf("start local node %d: %w", num, err)
 	}
-	cmd := exec.Command(m.cfg.Binary, "bpslave",
-		"--master", addr, "--node", strconv.Itoa(num),
-		"--host-key", m.keys.HostPath+".pub",
-		"--local", "--tmp-size", strconv.FormatInt(m.localTmpSize(), 10))
-	if m.cfg.Diskless {
-		cmd.Args = append(cmd.Args, "--diskless", "--cache-size", strconv.FormatInt(m.cfg.CacheSize, 10))
-	}
-	if m.cfg.Diskless && m.cfg.PushOnly {
-		cmd.Args = append(cmd.Args, "--push-only")
-	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", bpslaveTokenEnv + "=" + token}
 	// The process space is on unless bpmaster was started with it off
 	// (BPROC_SPACE=0, internal/node/space.go).
@@ -158,29 +189,13 @@ func (m *Master) runLocal(ctx context.Context, num int, ln *localNode, log *slog
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
 		Setpgid:    true,
-		// A master killed with SIGKILL takes its nodes with it.
-		Pdeathsig: syscall.SIGKILL,
+		// A master killed with SIGKILL leaves its nodes to the next
+		// master: this tells them it is gone (node/orphan.go).
+		Pdeathsig: wire.OrphanSignal,
 	}
 	if err := pdeathsig.Start(cmd); err != nil {
-		return "", fmt.Errorf("start local node %d: %w", num, err)
+		return nil, fmt.Errorf("start local node %d: %w", num, err)
 	}
 	log.Info("local node started", "pid", cmd.Process.Pid)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	action := ""
-	select {
-	case err := <-done:
-		return "", err
-	case <-ctx.Done():
-	case action = <-ln.ctl:
-	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-done:
-		return action, err
-	case <-time.After(5 * time.Second):
-		log.Warn("local node did not stop on SIGTERM; killing it")
-		cmd.Process.Kill()
-		return action, <-done
-	}
+	return childRun(cmd), nil
 }

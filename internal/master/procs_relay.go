@@ -43,7 +43,7 @@ func (p *proc) relay(ch ssh.Channel, reqs <-chan *ssh.Request, outs outputStream
 	r.in = p.pumpIn(ch)
 	// The ghost learns where the process is, and how much of its output
 	// it got, for a next master (procs_restart.go).
-	notes := p.keeps() && !p.onLocalNode()
+	notes := p.keeps()
 	p.send(p.tellWhere)
 	if outs.stdout {
 		r.out.Go(func() { p.pumpOut(p.outTo(1, notes), p.countOut(ch, 1)) })

@@ -83,6 +83,14 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 	if n != nil {
 		owner, claimed = n.unclaimed[p.pid]
 	}
+	if !claimed && (n == nil || n.met) {
+		// A move the old master did not finish (procs_restart_move.go).
+		if o := m.keptElsewhereLocked(p.pid, cred.UID, n); o != nil {
+			log.Info("ghost back after the master restarted: its process is on the node it was moving to", "to", o.num)
+			n, owner, claimed = o, cred.UID, true
+			p.rank.node = o.num
+		}
+	}
 	var why string
 	switch {
 	case n == nil:
@@ -106,6 +114,9 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 	delete(n.unclaimed, p.pid)
 	m.mu.Unlock()
 
+	if claimed {
+		m.endCopies(p.pid, n)
+	}
 	p.takeFiles(fds, r.FDMask, log)
 	m.procStarted(p)
 	lost := func(why string) {
@@ -156,35 +167,26 @@ func (m *Master) endUnclaimed(n *node, sc ssh.Conn, log *slog.Logger) {
 	for pid := range n.unclaimed {
 		left = append(left, pid)
 	}
-	n.unclaimed = nil
+	n.unclaimed, n.keptCreds = nil, nil
 	m.mu.Unlock()
 	for _, pid := range left {
 		log.Warn("remote process lost after the master restarted: no ghost came back for it; ending it", "pid", pid, "waited", wait)
-		ch, reqs, err := sc.OpenChannel(wire.ChanResume, wire.Encode(wire.Resume{PID: pid}))
-		if err != nil {
-			continue
-		}
-		go ssh.DiscardRequests(reqs)
-		go io.Copy(io.Discard, ch)
-		go io.Copy(io.Discard, ch.Stderr())
-		// A channel the master closes ends the process: killed first.
-		ch.SendRequest(wire.ReqSignal, true, wire.MarshalSignal(syscall.SIGKILL))
-		ch.Close()
+		endKept(sc, pid)
 	}
 }
 
 // tellWhere tells the ghost where its process runs, and how long to wait
 // for a next master if this one goes: none on a node that does not keep
-// its processes, nor on a namespace node of this master's, which dies
-// with it (Pdeathsig), so its ghosts end at once as they did. Told as
-// the relay starts, and again once the node said the process's PID there
-// (for bpstat -p; the ghost's PID is what pairs it).
+// its processes, nor on a namespace node this master is stopping
+// (endLocalGhosts). Told as the relay starts, and again once the node
+// said the process's PID there (for bpstat -p; the ghost's PID is what
+// pairs it).
 func (p *proc) tellWhere() {
 	p.mu.Lock()
 	pid := p.nodePID
 	p.mu.Unlock()
 	var grace time.Duration
-	if p.keeps() && !p.onLocalNode() {
+	if p.keeps() && !(p.m.localEnding.Load() && p.onLocalNode()) {
 		grace = p.m.cfg.NodeGrace
 	}
 	p.rs.noteMu.Lock()
@@ -195,6 +197,26 @@ func (p *proc) tellWhere() {
 			note := ghost.MarshalOut(i+1, n)
 			p.ghost.Write(note[:])
 		}
+	}
+}
+
+// endLocalGhosts tells the ghosts of the processes on namespace nodes,
+// which a stopping master stops (SIGTERM, SIGINT), that no master will
+// take them back: they end with it, as their processes do.
+func (m *Master) endLocalGhosts() {
+	m.localEnding.Store(true)
+	m.mu.Lock()
+	var ps []*proc
+	for _, n := range m.nodes {
+		if n.local {
+			for _, p := range n.procs {
+				ps = append(ps, p)
+			}
+		}
+	}
+	m.mu.Unlock()
+	for _, p := range ps {
+		p.tellWhere()
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bproc/bproc/internal/shared/asuser"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -216,8 +217,9 @@ func (p *proc) hold(sig syscall.Signal) {
 //
 // keptUIDs are the users of kept's processes (a node from before them
 // sends none): a ghost that came back takes back only a process of its
-// own user.
-func (m *Master) takeBack(n *node, kept []int, keptUIDs []uint32, log *slog.Logger) (back []*proc, unclaimed []int) {
+// own user. creds are their credentials in the user database, with which
+// their files are served meanwhile (files_kept.go).
+func (m *Master) takeBack(n *node, kept []int, keptUIDs []uint32, creds map[uint32]asuser.Cred, log *slog.Logger) (back []*proc, unclaimed []int) {
 	owner := func(pid int) (uint32, bool) {
 		if i := slices.Index(kept, pid); i >= 0 && len(keptUIDs) == len(kept) {
 			return keptUIDs[i], true
@@ -226,6 +228,8 @@ func (m *Master) takeBack(n *node, kept []int, keptUIDs []uint32, log *slog.Logg
 	}
 	m.mu.Lock()
 	var lost []*proc
+	var rehomed []*proc // taken back on another node: their move had finished
+	var rehomedOn []ssh.Conn
 	if !n.met {
 		n.met = true
 		for _, pid := range kept {
@@ -239,6 +243,7 @@ func (m *Master) takeBack(n *node, kept []int, keptUIDs []uint32, log *slog.Logg
 			n.unclaimed[pid] = uid
 			unclaimed = append(unclaimed, pid)
 		}
+		n.keptCreds = creds
 	}
 	for pid, p := range n.procs {
 		p.rs.mu.Lock()
@@ -248,6 +253,20 @@ func (m *Master) takeBack(n *node, kept []int, keptUIDs []uint32, log *slog.Logg
 		if uid, known := owner(pid); ok && p.returned && (!known || uid != p.job.cred.UID) {
 			ok = false
 			log.Warn("returning ghost refused: not of the user of the process the node kept", "pid", pid, "uid", p.job.cred.UID, "owner_known", known, "owner", uid)
+		}
+		if !ok && p.returned && !p.rs.exited && !slices.Contains(kept, pid) {
+			// Its ghost named this node, but the node it was moving to
+			// kept it (procs_restart_move.go).
+			if o := m.keptElsewhereLocked(pid, p.job.cred.UID, n); o != nil {
+				p.rs.mu.Unlock()
+				delete(n.procs, pid)
+				delete(o.unclaimed, pid)
+				o.procs[pid] = p
+				p.first, p.rank.node = o, o.num
+				rehomed, rehomedOn = append(rehomed, p), append(rehomedOn, o.conn)
+				log.Info("ghost's process taken back on the node it was moving to", "pid", pid, "to", o.num)
+				continue
+			}
 		}
 		if !ok {
 			p.rs.dropped = true
@@ -260,6 +279,14 @@ func (m *Master) takeBack(n *node, kept []int, keptUIDs []uint32, log *slog.Logg
 		}
 	}
 	m.mu.Unlock()
+	for i, p := range rehomed {
+		m.routines.Go(func() { p.resume(rehomedOn[i]) })
+	}
+	for _, p := range back {
+		if p.returned {
+			m.routines.Go(func() { m.endCopies(p.pid, n) })
+		}
+	}
 	tellLost(lost)
 	if len(kept) > 0 || len(lost) > 0 {
 		log.Info("node back", "kept_by_node", len(kept), "taken_back", len(back), "awaiting_ghosts", len(unclaimed))

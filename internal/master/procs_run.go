@@ -331,6 +331,10 @@ func (p *proc) run() {
 	}
 	p.job.procs[p] = struct{}{}
 	m.mu.Unlock()
+	// The ghost hears where its process runs before the node can start
+	// it (or a descendant's fork be answered): a master killed as it
+	// starts leaves it to the next master (procs_restart.go).
+	p.tellWhere()
 	born()
 
 	var ch ssh.Channel
@@ -409,6 +413,9 @@ func (p *proc) end() {
 // the client must hold the reason before it reaps the ghost.
 func (p *proc) finish(s wire.ExitStatus, started bool, why error) {
 	p.m.procEnded(p, s, started, why)
+	if p.returned && why == errNodeDied {
+		p.m.lost.record(p.pid, p.job.cred.UID) // its client is another master's (procs_lost.go)
+	}
 	if p.rank.desc == nil { // the client knows of its ranks only
 		ev := localapi.Event{Rank: p.rank.index, PID: p.pid, Started: started, Status: s, Final: true}
 		if why != nil {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -83,6 +84,9 @@ type Slave struct {
 	space *space // the processes that the node's processes fork (space.go)
 
 	keeper keeper // the relays of the processes, kept through a lost master (resume.go)
+	// orphaned: the master process that started this namespace node is
+	// gone (orphan.go).
+	orphaned atomic.Bool
 
 	selfOnce sync.Once
 	selfFile *os.File // s.self, open, for bpcp in the view
@@ -113,11 +117,17 @@ func New(cfg Config) *Slave {
 func (s *Slave) Run(ctx context.Context) error {
 	started := false
 	backoff := 100 * time.Millisecond
+	s.watchOrphan()
+	var away time.Time // since when no master answers
 	for {
 		began := time.Now()
 		conn, chans, reqs, err := s.dial(ctx)
 		if err == nil {
+			away = time.Time{}
 			err = s.session(ctx, conn, chans, reqs, &started)
+		}
+		if away.IsZero() {
+			away = time.Now()
 		}
 		if ctx.Err() != nil || !s.keeper.keepThroughLoss(s) {
 			s.killAll()
@@ -126,6 +136,11 @@ func (s *Slave) Run(ctx context.Context) error {
 			}
 		}
 		if ctx.Err() != nil {
+			return nil
+		}
+		if s.orphanOver(away) {
+			s.log.Warn("no master came back within the grace time; the namespace node ends", "grace", s.keeper.graceNow())
+			s.killAll()
 			return nil
 		}
 		s.mu.Lock()

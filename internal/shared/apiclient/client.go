@@ -116,6 +116,13 @@ func (c *Client) Procs() ([]localapi.Proc, error) {
 	return r.Procs, err
 }
 
+// Lost says which of the caller's ghosts pids the master ended as lost
+// with their node while no client of theirs was connected (OpLost).
+func (c *Client) Lost(pids []int) ([]int, error) {
+	r, err := c.call(localapi.Request{Op: localapi.OpLost, PIDs: pids})
+	return r.Lost, err
+}
+
 // Signal sends sig to the remote process whose ghost has PID pid. Most
 // signals reach a remote process by signalling its ghost; this is for
 // SIGSTOP, which a ghost cannot catch.

@@ -42,7 +42,15 @@ const (
 	// by hand (bpctl --node-token N; root only): the reply's Token, which
 	// bpslave takes in $BPROC_TOKEN.
 	OpNodeToken = "node-token"
+	// OpLost asks which of the caller's ghosts (Request.PIDs) this master
+	// ended as lost with their node ("Slave node died") while no client
+	// of theirs was connected: their bpsh's master was another process
+	// (restarted). The reply's Lost lists them.
+	OpLost = "lost"
 )
+
+// MaxLost bounds the PIDs of one OpLost.
+const MaxLost = 4096
 
 // Node states, as BProc named them. (The actions, reboot, halt and pwroff,
 // are the wire's: wire.ActionReboot and so on.)
@@ -64,6 +72,7 @@ type Request struct {
 	Node   *int    `json:"node,omitempty"` // OpMove: where to; OpNodeToken: for which node
 	VRfork *VRfork `json:"vrfork,omitempty"`
 	Attach *Attach `json:"attach,omitempty"`
+	PIDs   []int   `json:"pids,omitempty"` // OpLost: ghost PIDs
 }
 
 // Attach is OpAttach's request: a rank's token and which of its streams.
@@ -176,6 +185,8 @@ type Reply struct {
 	Token string `json:"token,omitempty"`
 	// Where is OpWhere's answer.
 	Where *int `json:"where,omitempty"`
+	// Lost is OpLost's answer.
+	Lost []int `json:"lost,omitempty"`
 }
 
 // MoveReturn is what the moved copy of a process sees its interrupted

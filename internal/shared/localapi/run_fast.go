@@ -18,7 +18,7 @@ import (
 // Request, Run or wire.Command without being added here.
 func appendRunRequest(b []byte, req *Request) ([]byte, bool) {
 	r := req.Run
-	if r == nil || req.Signal != nil || req.Ctl != nil || req.MAC != "" || req.Node != nil || req.VRfork != nil || req.Attach != nil ||
+	if r == nil || req.Signal != nil || req.Ctl != nil || req.MAC != "" || req.Node != nil || req.VRfork != nil || req.Attach != nil || req.PIDs != nil ||
 		r.TTY != nil || r.RankEnv != nil || !utf8Command(&r.Command) {
 		return b, false
 	}

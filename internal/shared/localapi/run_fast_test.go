@@ -65,7 +65,7 @@ func TestRunRequestFields(t *testing.T) {
 		v    any
 		want []string
 	}{
-		{Request{}, []string{"Op", "Run", "Signal", "Ctl", "MAC", "Node", "VRfork", "Attach"}},
+		{Request{}, []string{"Op", "Run", "Signal", "Ctl", "MAC", "Node", "VRfork", "Attach", "PIDs"}},
 		{Run{}, []string{"Nodes", "Command", "Stub", "Detach", "RankEnv"}},
 		{wire.Command{}, []string{"Path", "Builtin", "Argv", "Env", "Dir", "TTY", "NoIO", "StdinFile", "StdoutFile", "StderrFile"}},
 	} {

@@ -1,0 +1,108 @@
+package integration
+
+import (
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The namespace nodes of --local-nodes outlive a master killed with
+// SIGKILL, and the next master on the same state directory takes them
+// back with their processes; a clean stop still stops them; a master never
+// started again leaves nothing once the grace time is over
+// (internal/master/nodes_local_keep.go, internal/node/orphan.go).
+
+// startLocalJob starts a cluster of diskless local nodes (one per element
+// of n) on a fixed address and, on node 0, a process that waits for
+// /tmp/go on its node and exits 5.
+func startLocalJob(t *testing.T, n string, grace string) (*cluster, *exec.Cmd, *syncBuffer, []int) {
+	t.Helper()
+	c := startCluster(t, len(strings.Split(n, ",")), "--node-grace", grace, "--listen", freeAddr(t))
+	cmd := c.command("bpsh", "0", "sh", "-c", "echo ready; while [ ! -e /tmp/go ]; do sleep 0.1; done; exit 5")
+	errb, out := &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, errb
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// Loaded (a diskless node reads its libraries through the view)
+	// and in its loop.
+	waitOutput(t, out, "ready\n")
+	return c, cmd, errb, c.slavePIDs()
+}
+
+// TestMasterKilledLocalNodes: after bpmaster --local-nodes is killed, its
+// nodes and their processes live on; the next master takes the same
+// nodes back (no second bpslave per node), and the process ends with its
+// own status through it.
+func TestMasterKilledLocalNodes(t *testing.T) {
+	c, cmd, errb, slaves := startLocalJob(t, "0,1", "60s")
+	killRestart(t, c, time.Second)
+	c.taken = slaves
+	for _, pid := range slaves {
+		if !running(pid) {
+			t.Fatalf("local node bpslave %d died with its master", pid)
+		}
+	}
+	c.waitSettled()
+	c.waitLog(t, regexp.MustCompile(`remote process recovered after the master restarted`))
+	if kids := children(c.master.Process.Pid); len(kids) != 0 {
+		t.Errorf("the new master started nodes %v beside the ones it took back", kids)
+	}
+	if r := c.run("", "bpsh", "0", "touch", "/tmp/go"); r.code != 0 {
+		t.Fatalf("bpsh 0 touch on the taken node: exit %d, %q", r.code, r.stderr)
+	}
+	err := waitCmd(cmd, 20*time.Second)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 5 {
+		t.Errorf("bpsh of the process on the local node: %v, want exit 5; stderr %q", err, errb.String())
+	}
+	// The cleanup's stop checks that the taken nodes end with this master.
+}
+
+// TestMasterStoppedLocalNodes: a master stopped cleanly (SIGTERM) stops
+// its namespace nodes as it always did: their processes end, and their
+// ghosts at once (exit 137), not waiting for a next master.
+func TestMasterStoppedLocalNodes(t *testing.T) {
+	c, cmd, errb, _ := startLocalJob(t, "0", "60s")
+	c.stop() // checks that the nodes are gone
+	began := time.Now()
+	err := waitCmd(cmd, 10*time.Second)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 128+int(syscall.SIGKILL) || time.Since(began) > 5*time.Second {
+		t.Errorf("bpsh on a local node of a stopped master: %v after %v, want exit 137 at once; stderr %q", err, time.Since(began).Round(time.Millisecond), errb.String())
+	}
+}
+
+// TestMasterKilledLocalNodesOrphaned: local nodes whose master is killed
+// and never started again end once the grace time is over.
+func TestMasterKilledLocalNodesOrphaned(t *testing.T) {
+	c, cmd, _, slaves := startLocalJob(t, "0", "3s")
+	c.master.Process.Kill()
+	c.master.Wait()
+	t.Cleanup(func() {
+		for _, pid := range slaves {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	time.Sleep(time.Second)
+	for _, pid := range slaves {
+		if !running(pid) {
+			t.Fatalf("local node bpslave %d died with its master at once", pid)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, pid := range slaves {
+		for running(pid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("local node bpslave %d still runs 20 s after its master was killed (grace 3 s)", pid)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if err := waitCmd(cmd, 10*time.Second); err == nil {
+		t.Errorf("bpsh of a process on a node that ended: exit 0")
+	}
+}
