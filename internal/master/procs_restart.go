@@ -53,9 +53,19 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 		c.Close()
 		release()
 	}
+	// Its version (at 8) says its length: a ghost of an older master's
+	// says a shorter one (ghost.ResumeHelloSizeV1).
 	hello := make([]byte, ghost.ResumeHelloSize)
-	copy(hello, first)
-	if _, err := io.ReadFull(c, hello[len(first):]); err != nil {
+	got := copy(hello, first)
+	if got < 12 {
+		if _, err := io.ReadFull(c, hello[got:12]); err != nil {
+			bad(err)
+			return
+		}
+		got = 12
+	}
+	hello = hello[:ghost.ResumeLen(hello)]
+	if _, err := io.ReadFull(c, hello[got:]); err != nil {
 		bad(err)
 		return
 	}
@@ -71,9 +81,13 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 	jc := localapi.Cred{PID: cred.PID, UID: cred.UID, GID: cred.GID, Groups: cred.Groups}
 	j := &job{c: &client{w: io.Discard, cred: jc, node: -1, log: log}, cred: jc, cmd: wire.Command{Argv: cmdline(cred.PID, "?")}}
 	p := &proc{m: m, pid: cred.PID, rank: &rank{job: j, node: r.Node}, job: j, ghost: c, release: release, nodePID: r.NodePID, returned: true}
+	// A ghost of before resume version 2 cannot write output itself.
+	p.oldGhost = r.Version < ghost.ResumeVersion
 	p.rs.out[0].Store(r.Out[0])
 	p.rs.out[1].Store(r.Out[1])
 	p.rs.written = r.Out
+	p.rs.wrote[0].Store(r.Out[0])
+	p.rs.wrote[1].Store(r.Out[1])
 	p.rs.outs = moved
 
 	m.mu.Lock()
@@ -239,6 +253,8 @@ func (p *proc) outTo(stream int, notes bool) io.Writer {
 		return nil
 	case !notes:
 		return f
+	case p.ghostWrites(notes):
+		return p.toGhost(stream) // procs_ghostout.go
 	}
 	// Written so far is what was read so far: the last relay's copies
 	// are over.
