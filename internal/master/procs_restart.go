@@ -86,6 +86,7 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 	p.rs.out[0].Store(r.Out[0])
 	p.rs.out[1].Store(r.Out[1])
 	p.rs.written = r.Out
+	p.rs.in.fileBase, p.rs.in.haveBase = r.In, r.HaveIn
 	p.rs.wrote[0].Store(r.Out[0])
 	p.rs.wrote[1].Store(r.Out[1])
 	p.rs.outs = moved
@@ -194,15 +195,14 @@ func (m *Master) endUnclaimed(n *node, sc ssh.Conn, log *slog.Logger) {
 // the relay starts, and again once the node said the process's PID there
 // (for bpstat -p; the ghost's PID is what pairs it).
 func (p *proc) tellWhere() {
-	p.mu.Lock()
-	pid := p.nodePID
-	p.mu.Unlock()
-	var grace time.Duration
-	if p.keeps() && !p.onLocalNode() {
-		grace = p.m.cfg.NodeGrace
-	}
+	pid, grace := p.where()
 	p.rs.noteMu.Lock()
 	defer p.rs.noteMu.Unlock()
+	p.tellWhereLocked(pid, grace)
+}
+
+// tellWhereLocked is tellWhere under rs.noteMu.
+func (p *proc) tellWhereLocked(pid int, grace time.Duration) {
 	ghost.WriteWhere(p.ghost, p.rank.node, pid, grace)
 	for i, n := range p.rs.written {
 		if n > 0 || p.rs.movedOn {
@@ -210,6 +210,25 @@ func (p *proc) tellWhere() {
 			p.ghost.Write(note[:])
 		}
 	}
+	// Again after an exec, which made the ghost a new program that
+	// knows nothing (procs_stdin_file.go).
+	if base, ok := p.rs.in.fileStart(); ok && !p.oldGhost {
+		note := ghost.MarshalOut(0, base)
+		p.ghost.Write(note[:])
+	}
+}
+
+// where is what tellWhere tells: the process's PID on its node, and
+// the grace time.
+func (p *proc) where() (int, time.Duration) {
+	p.mu.Lock()
+	pid := p.nodePID
+	p.mu.Unlock()
+	var grace time.Duration
+	if p.keeps() && !p.onLocalNode() {
+		grace = p.m.cfg.NodeGrace
+	}
+	return pid, grace
 }
 
 // onLocalNode says whether the process runs on a namespace node of this

@@ -22,6 +22,13 @@ type stdinKept struct {
 	buf    keptBytes
 	resume bool // the next channel is a resume: its copy waits for the node's offset
 	first  chan int64
+	// fileBase is, for a regular file, its offset where the node's
+	// count starts (procs_stdin_file.go); haveBase says it is known.
+	fileBase int64
+	haveBase bool
+	// lastFile is the done of the last channel's copy of a regular
+	// file: a resumed one seeks once that has stopped reading.
+	lastFile chan struct{}
 }
 
 func (k *stdinKept) condLocked() *sync.Cond {
@@ -88,6 +95,7 @@ func (k *stdinKept) since(off int64) []byte {
 func (k *stdinKept) startOver() {
 	k.mu.Lock()
 	k.base, k.first = 0, nil
+	k.haveBase = false // the next node's copy notes its own
 	k.buf.reset()
 	k.condLocked().Broadcast()
 	k.mu.Unlock()
@@ -142,7 +150,10 @@ func (k *stdinKept) wake() {
 // written into the process when the connection was lost, from the offset
 // the node says first; then the copy starts. Until then the ghost's
 // stdin is not read, so the order holds.
-func (in *stdinCopy) resend(first chan int64) {
+//
+// A regular file is sought to the node's offset instead, once the last
+// channel's copy of it (last) has stopped reading.
+func (in *stdinCopy) resend(first chan int64, last chan struct{}) {
 	var off int64
 	select {
 	case off = <-first:
@@ -153,6 +164,15 @@ func (in *stdinCopy) resend(first chan int64) {
 		}
 		in.mu.Unlock()
 		return
+	}
+	if in.file {
+		if last != nil {
+			select {
+			case <-last:
+			case <-in.quit:
+			}
+		}
+		in.fileResume(off) // the file holds what was sent
 	}
 	if b := in.p.rs.in.since(off); len(b) > 0 {
 		in.p.m.log.Info("stdin sent again after a resume", "node", in.p.rank.node, "pid", in.p.pid, "from", off, "bytes", len(b))
