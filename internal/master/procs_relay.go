@@ -141,6 +141,7 @@ func (p *proc) request(r *relayRun, req *ssh.Request) {
 		var a wire.StdinAck
 		if wire.Decode(req.Type, req.Payload, &a) == nil {
 			p.rs.in.ack(a.Offset)
+			p.ghostInAck(a.Offset) // procs_stdin_ghost.go
 		}
 	case wire.ReqWarning:
 		if p.rank.desc != nil {

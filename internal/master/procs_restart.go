@@ -1,6 +1,7 @@
 package master
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -75,6 +76,14 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 		bad(err)
 		return
 	}
+	// The stdin it kept follows (procs_stdin_ghost.go).
+	kept := make([]byte, r.KeptLen)
+	c.SetReadDeadline(time.Now().Add(firstFrameTimeout))
+	if _, err := io.ReadFull(c, kept); err != nil {
+		bad(fmt.Errorf("stdin kept: %w", err))
+		return
+	}
+	c.SetReadDeadline(time.Time{})
 	log = log.With("node", r.Node, "node_pid", r.NodePID)
 	// The job it was part of is the old master's: this one knows the
 	// process alone, with no client to tell (bpsh waits on its ghosts).
@@ -87,6 +96,8 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 	p.rs.out[1].Store(r.Out[1])
 	p.rs.written = r.Out
 	p.rs.in.fileBase, p.rs.in.haveBase = r.In, r.HaveIn
+	p.rs.in.base = r.KeptBase
+	p.rs.in.buf.append(kept)
 	p.rs.wrote[0].Store(r.Out[0])
 	p.rs.wrote[1].Store(r.Out[1])
 	p.rs.outs = moved
@@ -151,7 +162,7 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 		lost("its node did not take it back")
 		return
 	}
-	log.Info("remote process recovered after the master restarted", "stdout_from", r.Out[0], "stderr_from", r.Out[1])
+	log.Info("remote process recovered after the master restarted", "stdout_from", r.Out[0], "stderr_from", r.Out[1], "stdin_kept", r.KeptLen, "stdin_kept_from", r.KeptBase)
 }
 
 // endUnclaimed ends, after claimWait, the processes node n kept from a

@@ -42,8 +42,10 @@ type resumeState struct {
 	// movedOn: the streams started over on another node (startOver), so
 	// the ghost must hear offsets of 0 too.
 	movedOn bool
-	// in is the stdin the node has not acknowledged (protocol 3).
-	in stdinKept
+	// in is the stdin the node has not acknowledged (protocol 3);
+	// keepMu keeps it in the ghost in order (procs_stdin_ghost.go).
+	in     stdinKept
+	keepMu sync.Mutex
 
 	mu      sync.Mutex
 	next    chan resumed // a ChanResume for the process, or nil if the node lost it

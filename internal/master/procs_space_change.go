@@ -103,6 +103,7 @@ func (p *proc) showArgv(argv []string) error {
 		return err
 	}
 	p.tellWhereLocked(pid, grace)
+	p.keepAgain() // procs_stdin_ghost.go
 	return nil
 }
 

@@ -99,6 +99,9 @@ func (p *proc) pumpIn(ch ssh.Channel) *stdinCopy {
 	if in.file && in.acks {
 		in.fileStart()
 	}
+	p.rs.in.mu.Lock()
+	p.rs.in.inGhost = in.acks && !in.file && !p.oldGhost && p.keeps() && !p.onLocalNode()
+	p.rs.in.mu.Unlock()
 	in.start()
 	return in
 }
@@ -188,7 +191,7 @@ func (in *stdinCopy) drain() {
 		var werr error
 		if n > 0 {
 			if in.acks {
-				in.p.rs.in.keep((*buf)[:n]) // sent again after a resume if lost
+				in.keep((*buf)[:n]) // sent again after a resume if lost
 			}
 			_, werr = in.ch.Write((*buf)[:n])
 		}

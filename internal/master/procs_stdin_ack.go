@@ -1,6 +1,10 @@
 package master
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/bproc/bproc/internal/shared/ghost"
+)
 
 // A node of protocol 3 acknowledges the stdin it has written into the
 // process (wire.ReqStdinAck): first on each channel, then every 64 KiB.
@@ -29,6 +33,9 @@ type stdinKept struct {
 	// lastFile is the done of the last channel's copy of a regular
 	// file: a resumed one seeks once that has stopped reading.
 	lastFile chan struct{}
+	// inGhost: the ghost keeps a copy too (procs_stdin_ghost.go), and
+	// so bounds what is kept to ghost.KeepMax.
+	inGhost bool
 }
 
 func (k *stdinKept) condLocked() *sync.Cond {
@@ -71,11 +78,14 @@ func (k *stdinKept) ack(off int64) {
 	k.condLocked().Broadcast()
 }
 
-// keep holds b, sent now, until it is acknowledged.
-func (k *stdinKept) keep(b []byte) {
+// keep holds b, sent now, until it is acknowledged, and returns the
+// node's offset of it.
+func (k *stdinKept) keep(b []byte) int64 {
 	k.mu.Lock()
+	defer k.mu.Unlock()
+	off := k.base + int64(k.buf.n)
 	k.buf.append(b)
-	k.mu.Unlock()
+	return off
 }
 
 // since is a copy of what was sent from off on (from the oldest byte
@@ -121,13 +131,21 @@ func (k *stdinKept) firstAck() chan int64 {
 	return k.first
 }
 
-// waitRoom waits until fewer than maxStdinKept bytes wait for an
+// bound is how much unacknowledged stdin is kept at most; under mu.
+func (k *stdinKept) bound() int {
+	if k.inGhost {
+		return ghost.KeepMax
+	}
+	return maxStdinKept
+}
+
+// waitRoom waits until fewer than bound() bytes wait for an
 // acknowledgment, or the copy stops: false then.
 func (in *stdinCopy) waitRoom() bool {
 	k := &in.p.rs.in
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for k.buf.n >= maxStdinKept && !in.isStopped() {
+	for k.buf.n >= k.bound() && !in.isStopped() {
 		k.condLocked().Wait()
 	}
 	return !in.isStopped()

@@ -135,3 +135,60 @@ func TestGhostWritesEPIPE(t *testing.T) {
 	WriteSignal(c, syscall.SIGTERM)
 	p.wait(t, 0)
 }
+
+// TestGhostKeepsStdin: a ghost keeps the stdin its master sends it
+// (CmdKeep) until the node's count passes it (CmdOut OutInAck), across a
+// wrap of its ring, and gives what is left to the next master after its
+// resume hello.
+func TestGhostKeepsStdin(t *testing.T) {
+	ln := listen(t)
+	path := ln.Addr().String()
+	p := start(t, attr{Argv: []string{"cat"}, Socket: path, Token: newToken(t)})
+	c, _ := accept(t, ln)
+	WriteWhere(c, 0, 7, 5*time.Second)
+	chunk := func(i int) []byte { return bytes.Repeat([]byte{byte('a' + i%26)}, 100<<10) }
+	var off int64
+	for i := range 8 { // 800 kB through a ring of 512 kB
+		head, err := MarshalKeep(off, 100<<10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(append(head[:], chunk(i)...))
+		off += 100 << 10
+		if i >= 2 {
+			ack := MarshalOut(OutInAck, off-250<<10)
+			c.Write(ack[:])
+		}
+	}
+	c.Close()
+	ln.Close()
+	ln2, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln2.Close()
+	ln2.SetDeadline(time.Now().Add(testTimeout))
+	c2, err := ln2.AcceptUnix()
+	if err != nil {
+		t.Fatalf("no ghost came back: %v", err)
+	}
+	defer c2.Close()
+	res, fds := readResume(t, c2)
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	if res.KeptBase != off-250<<10 || res.KeptLen != 250<<10 {
+		t.Fatalf("kept %d bytes from %d, want %d from %d", res.KeptLen, res.KeptBase, 250<<10, off-250<<10)
+	}
+	got := make([]byte, res.KeptLen)
+	c2.SetReadDeadline(time.Now().Add(testTimeout))
+	if _, err := io.ReadFull(c2, got); err != nil {
+		t.Fatal(err)
+	}
+	want := append(append(chunk(5)[50<<10:], chunk(6)...), chunk(7)...)
+	if !bytes.Equal(got, want) {
+		t.Errorf("the stdin kept is not the last 250 kB sent")
+	}
+	WriteSignal(c2, syscall.SIGTERM)
+	p.wait(t, 0)
+}

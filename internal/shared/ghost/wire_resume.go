@@ -29,8 +29,10 @@ const (
 	// stdin offset, no CmdData) is still taken.
 	ResumeVersion = 2
 	// ResumeHelloSize: magic, fdmask, version, node, node PID, flags,
-	// the bytes written of stdout and stderr, stdin's file offset.
-	ResumeHelloSize   = 48
+	// the bytes written of stdout and stderr, stdin's file offset, the
+	// node's offset of the stdin kept and its length (uint32), reserved
+	// (uint32); then the stdin kept (at most KeepMax bytes).
+	ResumeHelloSize   = 64
 	ResumeHelloSizeV1 = 40
 	// ResumeHaveIn (flags): the ghost was told stdin's file offset.
 	ResumeHaveIn = 1
@@ -45,6 +47,10 @@ type Resume struct {
 	Out     [2]int64 // bytes of stdout and stderr written to the ghost's fds
 	HaveIn  bool     // In was told (version 2)
 	In      int64    // stdin's file offset where the node's count starts
+	// KeptBase is the node's offset of the KeptLen bytes of stdin that
+	// follow the hello (wire_keep.go).
+	KeptBase int64
+	KeptLen  int
 }
 
 // ResumeLen is the length of the resume hello that begins with head (at
@@ -101,6 +107,9 @@ func MarshalResume(r Resume) []byte {
 			binary.LittleEndian.PutUint32(b[20:24], ResumeHaveIn)
 		}
 		b = binary.LittleEndian.AppendUint64(b, uint64(r.In))
+		b = binary.LittleEndian.AppendUint64(b, uint64(r.KeptBase))
+		b = binary.LittleEndian.AppendUint32(b, uint32(r.KeptLen))
+		b = binary.LittleEndian.AppendUint32(b, 0)
 	}
 	return b
 }
@@ -130,11 +139,14 @@ func ParseResume(b []byte, nfds int) (Resume, error) {
 	}
 	if r.Version == ResumeVersion {
 		r.HaveIn = binary.LittleEndian.Uint32(b[20:24])&ResumeHaveIn != 0
-		in := binary.LittleEndian.Uint64(b[40:48])
-		if in > 1<<62 {
-			return r, fmt.Errorf("%w: stdin offset %d out of range", ErrBadHello, in)
+		in, kb, kl := binary.LittleEndian.Uint64(b[40:48]), binary.LittleEndian.Uint64(b[48:56]), binary.LittleEndian.Uint32(b[56:60])
+		if in > 1<<62 || kb > 1<<62 || kl > KeepMax {
+			return r, fmt.Errorf("%w: stdin offset %d, kept %d bytes at %d: out of range", ErrBadHello, in, kl, kb)
 		}
-		r.In = int64(in)
+		if rs := binary.LittleEndian.Uint32(b[60:64]); rs != 0 {
+			return r, fmt.Errorf("%w: reserved field %#x, want 0", ErrBadHello, rs)
+		}
+		r.In, r.KeptBase, r.KeptLen = int64(in), int64(kb), int(kl)
 	}
 	r.FDMask = binary.LittleEndian.Uint32(b[4:8])
 	if r.FDMask&^7 != 0 {

@@ -285,7 +285,7 @@ func TestStubFresh(t *testing.T) {
 func TestResumeHello(t *testing.T) {
 	for _, r := range []Resume{
 		{Version: 1, FDMask: 5, Node: 3, NodePID: 4711, Out: [2]int64{1 << 40, 7}},
-		{Version: 2, FDMask: 5, Node: 3, NodePID: 4711, Out: [2]int64{1 << 40, 7}, HaveIn: true, In: 1 << 35},
+		{Version: 2, FDMask: 5, Node: 3, NodePID: 4711, Out: [2]int64{1 << 40, 7}, HaveIn: true, In: 1 << 35, KeptBase: 1 << 40, KeptLen: KeepMax},
 	} {
 		b := MarshalResume(r)
 		if n := ResumeLen(b); n != len(b) {
