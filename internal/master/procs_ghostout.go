@@ -58,18 +58,22 @@ func (p *proc) ghostWrites(notes bool) bool {
 
 // toGhost is outTo for a process whose ghost writes its output: the
 // ghost counts on from what this relay's node sends first (its offset),
-// told before this relay's first chunk and after the last relay's.
+// told before this relay's first chunk and after the last relay's when
+// that is not what the ghost counts already (after a move): not at a
+// launch, where it would cost a write and a wake-up per process.
 func (p *proc) toGhost(stream int) *ghostOut {
 	rs := &p.rs
 	rs.noteMu.Lock()
 	defer rs.noteMu.Unlock()
 	from := rs.out[stream-1].Load()
-	// What the ghost has not said it wrote of the last relay's stays
-	// owed: it is said later, in the new count.
-	rs.wrote[stream-1].Add(from - rs.written[stream-1])
-	rs.written[stream-1] = from
-	note := ghost.MarshalOut(stream, from)
-	p.ghost.Write(note[:])
+	if from != rs.written[stream-1] || rs.movedOn {
+		// What the ghost has not said it wrote of the last relay's
+		// stays owed: it is said later, in the new count.
+		rs.wrote[stream-1].Add(from - rs.written[stream-1])
+		rs.written[stream-1] = from
+		note := ghost.MarshalOut(stream, from)
+		p.ghost.Write(note[:])
+	}
 	return &ghostOut{rs: rs, ghost: p.ghost, stream: stream}
 }
 
