@@ -67,8 +67,17 @@ func TestStreamsWithoutDescriptor(t *testing.T) {
 // whatever its rhythm: a line, a pause, 3 MB at once, a pause, a line, in
 // and then out on stdout or stderr (the copies hold a small buffer while a
 // stream is quiet and borrow a large one while it is busy).
-func TestStreamsIntact(t *testing.T) {
-	c := startCluster(t, 1)
+func TestStreamsIntact(t *testing.T) { testStreamsIntact(t, startCluster(t, 1)) }
+
+// TestStreamsIntactThroughGhost: the same on a node that outlives its
+// master, whose ghosts write the output themselves (ghost.CmdData) and
+// keep the stdin the node has not acknowledged (ghost.CmdKeep).
+func TestStreamsIntactThroughGhost(t *testing.T) {
+	c, _ := startWithSlaves(t, 1, "--no-diskless", "--node-grace", "60s")
+	testStreamsIntact(t, c)
+}
+
+func testStreamsIntact(t *testing.T, c *cluster) {
 	big := make([]byte, 3<<20)
 	rand.Read(big)
 	first, last := []byte("first line\n"), []byte("last line\n")

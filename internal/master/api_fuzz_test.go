@@ -151,8 +151,8 @@ func FuzzServeLocal(f *testing.F) {
 	f.Add([]byte(ghost.Magic))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte(ghost.ResumeMagic))
-	resume := ghost.MarshalResume(ghost.Resume{Node: 0, NodePID: 1})
-	f.Add(resume[:])
+	f.Add(ghost.MarshalResume(ghost.Resume{Node: 0, NodePID: 1}))
+	f.Add(ghost.MarshalResume(ghost.Resume{Version: 1, Node: 0, NodePID: 1}))
 	s := newAPIServer(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		out := s.exchange(t, in)

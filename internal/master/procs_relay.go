@@ -45,11 +45,14 @@ func (p *proc) relay(ch ssh.Channel, reqs <-chan *ssh.Request, outs outputStream
 	// it got, for a next master (procs_restart.go).
 	notes := p.keeps()
 	p.send(p.tellWhere)
+	viaGhost := p.ghostWrites(notes) // procs_ghostout.go
 	if outs.stdout {
-		r.out.Go(func() { p.pumpOut(p.outTo(1, notes), p.countOut(ch, 1)) })
+		w, c := p.outTo(1, notes), p.countOut(ch, 1, viaGhost)
+		r.out.Go(func() { p.pumpOut(w, c) })
 	}
 	if outs.stderr {
-		r.out.Go(func() { p.pumpOut(p.outTo(2, notes), p.countOut(ch, 2)) })
+		w, c := p.outTo(2, notes), p.countOut(ch, 2, viaGhost)
+		r.out.Go(func() { p.pumpOut(w, c) })
 	}
 	p.m.reqs.watch(reqs, func(req *ssh.Request) { p.request(r, req) }, func() { go p.ended(r) })
 }
@@ -138,6 +141,7 @@ func (p *proc) request(r *relayRun, req *ssh.Request) {
 		var a wire.StdinAck
 		if wire.Decode(req.Type, req.Payload, &a) == nil {
 			p.rs.in.ack(a.Offset)
+			p.ghostInAck(a.Offset) // procs_stdin_ghost.go
 		}
 	case wire.ReqWarning:
 		if p.rank.desc != nil {
@@ -217,6 +221,10 @@ func (p *proc) readGhost() (gone bool) {
 		}
 		p.evLen = 0
 		typ, arg, _ := ghost.ReadEvent(bytes.NewReader(p.ev[:]))
+		if typ == ghost.EventWrote {
+			p.ghostWrote(arg) // procs_ghostout.go
+			continue
+		}
 		if typ == ghost.EventChildStopped {
 			p.childStopped(int(arg)) // procs_space_stop.go
 			continue

@@ -1,6 +1,7 @@
 package master
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -53,9 +54,19 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 		c.Close()
 		release()
 	}
+	// Its version (at 8) says its length: a ghost of an older master's
+	// says a shorter one (ghost.ResumeHelloSizeV1).
 	hello := make([]byte, ghost.ResumeHelloSize)
-	copy(hello, first)
-	if _, err := io.ReadFull(c, hello[len(first):]); err != nil {
+	got := copy(hello, first)
+	if got < 12 {
+		if _, err := io.ReadFull(c, hello[got:12]); err != nil {
+			bad(err)
+			return
+		}
+		got = 12
+	}
+	hello = hello[:ghost.ResumeLen(hello)]
+	if _, err := io.ReadFull(c, hello[got:]); err != nil {
 		bad(err)
 		return
 	}
@@ -65,15 +76,30 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 		bad(err)
 		return
 	}
+	// The stdin it kept follows (procs_stdin_ghost.go).
+	kept := make([]byte, r.KeptLen)
+	c.SetReadDeadline(time.Now().Add(firstFrameTimeout))
+	if _, err := io.ReadFull(c, kept); err != nil {
+		bad(fmt.Errorf("stdin kept: %w", err))
+		return
+	}
+	c.SetReadDeadline(time.Time{})
 	log = log.With("node", r.Node, "node_pid", r.NodePID)
 	// The job it was part of is the old master's: this one knows the
 	// process alone, with no client to tell (bpsh waits on its ghosts).
 	jc := localapi.Cred{PID: cred.PID, UID: cred.UID, GID: cred.GID, Groups: cred.Groups}
 	j := &job{c: &client{w: io.Discard, cred: jc, node: -1, log: log}, cred: jc, cmd: wire.Command{Argv: cmdline(cred.PID, "?")}}
 	p := &proc{m: m, pid: cred.PID, rank: &rank{job: j, node: r.Node}, job: j, ghost: c, release: release, nodePID: r.NodePID, returned: true}
+	// A ghost of before resume version 2 cannot write output itself.
+	p.oldGhost = r.Version < ghost.ResumeVersion
 	p.rs.out[0].Store(r.Out[0])
 	p.rs.out[1].Store(r.Out[1])
 	p.rs.written = r.Out
+	p.rs.in.fileBase, p.rs.in.haveBase = r.In, r.HaveIn
+	p.rs.in.base = r.KeptBase
+	p.rs.in.buf.append(kept)
+	p.rs.wrote[0].Store(r.Out[0])
+	p.rs.wrote[1].Store(r.Out[1])
 	p.rs.outs = moved
 
 	m.mu.Lock()
@@ -147,7 +173,7 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 		lost("its node did not take it back")
 		return
 	}
-	log.Info("remote process recovered after the master restarted", "stdout_from", r.Out[0], "stderr_from", r.Out[1])
+	log.Info("remote process recovered after the master restarted", "stdout_from", r.Out[0], "stderr_from", r.Out[1], "stdin_kept", r.KeptLen, "stdin_kept_from", r.KeptBase)
 }
 
 // endUnclaimed ends, after claimWait, the processes node n kept from a
@@ -182,15 +208,14 @@ func (m *Master) endUnclaimed(n *node, sc ssh.Conn, log *slog.Logger) {
 // said the process's PID there (for bpstat -p; the ghost's PID is what
 // pairs it).
 func (p *proc) tellWhere() {
-	p.mu.Lock()
-	pid := p.nodePID
-	p.mu.Unlock()
-	var grace time.Duration
-	if p.keeps() && !(p.m.localEnding.Load() && p.onLocalNode()) {
-		grace = p.m.cfg.NodeGrace
-	}
+	pid, grace := p.where()
 	p.rs.noteMu.Lock()
 	defer p.rs.noteMu.Unlock()
+	p.tellWhereLocked(pid, grace)
+}
+
+// tellWhereLocked is tellWhere under rs.noteMu.
+func (p *proc) tellWhereLocked(pid int, grace time.Duration) {
 	ghost.WriteWhere(p.ghost, p.rank.node, pid, grace)
 	for i, n := range p.rs.written {
 		if n > 0 || p.rs.movedOn {
@@ -198,6 +223,25 @@ func (p *proc) tellWhere() {
 			p.ghost.Write(note[:])
 		}
 	}
+	// Again after an exec, which made the ghost a new program that
+	// knows nothing (procs_stdin_file.go).
+	if base, ok := p.rs.in.fileStart(); ok && !p.oldGhost {
+		note := ghost.MarshalOut(0, base)
+		p.ghost.Write(note[:])
+	}
+}
+
+// where is what tellWhere tells: the process's PID on its node, and
+// the grace time.
+func (p *proc) where() (int, time.Duration) {
+	p.mu.Lock()
+	pid := p.nodePID
+	p.mu.Unlock()
+	var grace time.Duration
+	if p.keeps() && !(p.m.localEnding.Load() && p.onLocalNode()) {
+		grace = p.m.cfg.NodeGrace
+	}
+	return pid, grace
 }
 
 // endLocalGhosts tells the ghosts of the processes on namespace nodes,
@@ -261,6 +305,8 @@ func (p *proc) outTo(stream int, notes bool) io.Writer {
 		return nil
 	case !notes:
 		return f
+	case p.ghostWrites(notes):
+		return p.toGhost(stream) // procs_ghostout.go
 	}
 	// Written so far is what was read so far: the last relay's copies
 	// are over.

@@ -37,11 +37,16 @@ type resumeState struct {
 	// noteMu, so that the ghost hears them in order.
 	noteMu  sync.Mutex
 	written [2]int64
+	// wrote counts, when the ghost writes the output (procs_ghostout.go),
+	// the bytes it said it wrote: what the node may let go of.
+	wrote [2]atomic.Int64
 	// movedOn: the streams started over on another node (startOver), so
 	// the ghost must hear offsets of 0 too.
 	movedOn bool
-	// in is the stdin the node has not acknowledged (protocol 3).
-	in stdinKept
+	// in is the stdin the node has not acknowledged (protocol 3);
+	// keepMu keeps it in the ghost in order (procs_stdin_ghost.go).
+	in     stdinKept
+	keepMu sync.Mutex
 
 	mu      sync.Mutex
 	next    chan resumed // a ChanResume for the process, or nil if the node lost it
@@ -73,6 +78,9 @@ func (rs *resumeState) startOver() {
 	defer rs.noteMu.Unlock()
 	for i := range rs.out {
 		rs.out[i].Store(0)
+		// The ghost's word on chunks of the old node's still owed
+		// (procs_ghostout.go) brings this to 0.
+		rs.wrote[i].Add(-rs.written[i])
 	}
 	rs.written = [2]int64{}
 	rs.movedOn = true
@@ -85,7 +93,8 @@ type counted struct {
 	r      io.Reader
 	ch     ssh.Channel
 	n      *atomic.Int64
-	stream int // 1 stdout, 2 stderr
+	done   *atomic.Int64 // written out: n, or the ghost's word (rs.wrote)
+	stream int           // 1 stdout, 2 stderr
 	acks   bool
 	acked  int64
 }
@@ -98,7 +107,7 @@ const ackEvery = 256 << 10
 // Read acknowledges what the previous reads gave, which the copy has
 // written out since, and reads on.
 func (c *counted) Read(b []byte) (int, error) {
-	if n := c.n.Load(); c.acks && n-c.acked >= ackEvery {
+	if n := c.done.Load(); c.acks && n-c.acked >= ackEvery {
 		c.ch.SendRequest(wire.ReqAck, false, wire.Encode(wire.Ack{Stream: c.stream, Offset: n}))
 		c.acked = n
 	}
@@ -107,13 +116,19 @@ func (c *counted) Read(b []byte) (int, error) {
 	return k, err
 }
 
-// countOut is the reader of one output stream of ch (1 stdout, 2 stderr).
-func (p *proc) countOut(ch ssh.Channel, stream int) io.Reader {
+// countOut is the reader of one output stream of ch (1 stdout, 2
+// stderr); viaGhost: the ghost writes it out, and says when.
+func (p *proc) countOut(ch ssh.Channel, stream int, viaGhost bool) io.Reader {
 	var r io.Reader = ch
 	if stream == 2 {
 		r = ch.Stderr()
 	}
-	return &counted{r: r, ch: ch, n: &p.rs.out[stream-1], stream: stream, acks: p.keeps()}
+	c := &counted{r: r, ch: ch, n: &p.rs.out[stream-1], stream: stream, acks: p.keeps()}
+	c.done, c.acked = c.n, c.n.Load()
+	if viaGhost {
+		c.done = &p.rs.wrote[stream-1]
+	}
+	return c
 }
 
 // keeps says whether the process's node keeps it through a lost

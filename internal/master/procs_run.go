@@ -201,6 +201,9 @@ type proc struct {
 	// returned: its ghost came back to this master, which it had not
 	// met before (procs_restart.go); the job is this process alone.
 	returned bool
+	// oldGhost: its ghost came back from a master of before resume
+	// version 2, and knows no ghost.CmdData (procs_ghostout.go).
+	oldGhost bool
 }
 
 // serveGhost takes a ghost from hello to exit.

@@ -94,11 +94,16 @@ func (p *proc) showArgv(argv []string) error {
 	if have, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid)); err != nil || bytes.Equal(have, want) {
 		return nil // the ghost is gone, or shows it
 	}
+	// The ghost exec'd again knows nothing of where its process is, nor
+	// what it wrote: told before any more output reaches it (noteMu).
+	pid, grace := p.where()
+	p.rs.noteMu.Lock()
+	defer p.rs.noteMu.Unlock()
 	if err := ghost.WriteExec(p.ghost, argv); err != nil {
 		return err
 	}
-	// The ghost exec'd again knows nothing of where its process is.
-	p.tellWhere()
+	p.tellWhereLocked(pid, grace)
+	p.keepAgain() // procs_stdin_ghost.go
 	return nil
 }
 

@@ -32,8 +32,9 @@ type stdinCopy struct {
 	fd int
 	id uint64
 	// blocking says fd's description is in blocking mode (one we share
-	// with the caller, so we may not change it); sock that it is a socket.
-	blocking, sock bool
+	// with the caller, so we may not change it); sock that it is a socket,
+	// file a regular file (procs_stdin_file.go).
+	blocking, sock, file bool
 	// done closes when the copy has stopped: a process moved to another
 	// node gets the rest of its stdin there, none of it lost to the copy
 	// that fed the old node.
@@ -83,11 +84,24 @@ func (p *proc) pumpIn(ch ssh.Channel) *stdinCopy {
 			var st unix.Stat_t
 			in.sock = unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK
 		}
+		in.file = isRegular(fd)
+	}
+	var last chan struct{} // the last channel's copy of a file
+	if in.file {
+		p.rs.in.mu.Lock()
+		last, p.rs.in.lastFile = p.rs.in.lastFile, in.done
+		p.rs.in.mu.Unlock()
 	}
 	if first := p.rs.in.firstAck(); first != nil && in.acks {
-		go in.resend(first) // then start
+		go in.resend(first, last) // then start
 		return in
 	}
+	if in.file && in.acks {
+		in.fileStart()
+	}
+	p.rs.in.mu.Lock()
+	p.rs.in.inGhost = in.acks && !in.file && !p.oldGhost && p.keeps()
+	p.rs.in.mu.Unlock()
 	in.start()
 	return in
 }
@@ -177,7 +191,7 @@ func (in *stdinCopy) drain() {
 		var werr error
 		if n > 0 {
 			if in.acks {
-				in.p.rs.in.keep((*buf)[:n]) // sent again after a resume if lost
+				in.keep((*buf)[:n]) // sent again after a resume if lost
 			}
 			_, werr = in.ch.Write((*buf)[:n])
 		}

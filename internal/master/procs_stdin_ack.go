@@ -1,6 +1,10 @@
 package master
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/bproc/bproc/internal/shared/ghost"
+)
 
 // A node of protocol 3 acknowledges the stdin it has written into the
 // process (wire.ReqStdinAck): first on each channel, then every 64 KiB.
@@ -22,6 +26,16 @@ type stdinKept struct {
 	buf    keptBytes
 	resume bool // the next channel is a resume: its copy waits for the node's offset
 	first  chan int64
+	// fileBase is, for a regular file, its offset where the node's
+	// count starts (procs_stdin_file.go); haveBase says it is known.
+	fileBase int64
+	haveBase bool
+	// lastFile is the done of the last channel's copy of a regular
+	// file: a resumed one seeks once that has stopped reading.
+	lastFile chan struct{}
+	// inGhost: the ghost keeps a copy too (procs_stdin_ghost.go), and
+	// so bounds what is kept to ghost.KeepMax.
+	inGhost bool
 }
 
 func (k *stdinKept) condLocked() *sync.Cond {
@@ -64,11 +78,14 @@ func (k *stdinKept) ack(off int64) {
 	k.condLocked().Broadcast()
 }
 
-// keep holds b, sent now, until it is acknowledged.
-func (k *stdinKept) keep(b []byte) {
+// keep holds b, sent now, until it is acknowledged, and returns the
+// node's offset of it.
+func (k *stdinKept) keep(b []byte) int64 {
 	k.mu.Lock()
+	defer k.mu.Unlock()
+	off := k.base + int64(k.buf.n)
 	k.buf.append(b)
-	k.mu.Unlock()
+	return off
 }
 
 // since is a copy of what was sent from off on (from the oldest byte
@@ -88,6 +105,7 @@ func (k *stdinKept) since(off int64) []byte {
 func (k *stdinKept) startOver() {
 	k.mu.Lock()
 	k.base, k.first = 0, nil
+	k.haveBase = false // the next node's copy notes its own
 	k.buf.reset()
 	k.condLocked().Broadcast()
 	k.mu.Unlock()
@@ -113,13 +131,21 @@ func (k *stdinKept) firstAck() chan int64 {
 	return k.first
 }
 
-// waitRoom waits until fewer than maxStdinKept bytes wait for an
+// bound is how much unacknowledged stdin is kept at most; under mu.
+func (k *stdinKept) bound() int {
+	if k.inGhost {
+		return ghost.KeepMax
+	}
+	return maxStdinKept
+}
+
+// waitRoom waits until fewer than bound() bytes wait for an
 // acknowledgment, or the copy stops: false then.
 func (in *stdinCopy) waitRoom() bool {
 	k := &in.p.rs.in
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for k.buf.n >= maxStdinKept && !in.isStopped() {
+	for k.buf.n >= k.bound() && !in.isStopped() {
 		k.condLocked().Wait()
 	}
 	return !in.isStopped()
@@ -142,7 +168,10 @@ func (k *stdinKept) wake() {
 // written into the process when the connection was lost, from the offset
 // the node says first; then the copy starts. Until then the ghost's
 // stdin is not read, so the order holds.
-func (in *stdinCopy) resend(first chan int64) {
+//
+// A regular file is sought to the node's offset instead, once the last
+// channel's copy of it (last) has stopped reading.
+func (in *stdinCopy) resend(first chan int64, last chan struct{}) {
 	var off int64
 	select {
 	case off = <-first:
@@ -153,6 +182,15 @@ func (in *stdinCopy) resend(first chan int64) {
 		}
 		in.mu.Unlock()
 		return
+	}
+	if in.file {
+		if last != nil {
+			select {
+			case <-last:
+			case <-in.quit:
+			}
+		}
+		in.fileResume(off) // the file holds what was sent
 	}
 	if b := in.p.rs.in.since(off); len(b) > 0 {
 		in.p.m.log.Info("stdin sent again after a resume", "node", in.p.rank.node, "pid", in.p.pid, "from", off, "bytes", len(b))

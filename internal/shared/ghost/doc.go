@@ -8,13 +8,16 @@
 // sent to it is relayed to the remote process, job control stops it, and
 // it exits with exactly the remote status, so a plain wait() works.
 //
-// A ghost moves no bytes. When it starts it connects to the master
-// daemon's unix socket, authenticates with a one-time token from its
-// environment and hands the master its fds 0, 1 and 2 with SCM_RIGHTS;
-// the master does all the I/O on them from then on. What is left for the
-// ghost is a loop over two fds: a signalfd, whose signals it reports to
-// the master, and the socket, on which the master eventually says how to
-// die. If the socket closes (the master is gone) the ghost waits for the
+// When a ghost starts it connects to the master daemon's unix socket,
+// authenticates with a one-time token from its environment and hands the
+// master its fds 0, 1 and 2 with SCM_RIGHTS; the master reads stdin from
+// them. What is left for the ghost is a loop over two fds: a signalfd,
+// whose signals it reports to the master, and the socket, on which the
+// master eventually says how to die. A ghost whose process may outlive
+// the master (told a grace time) also writes its process's output, which
+// the master sends it (wire_data.go), and keeps a copy of the stdin the
+// node has not acknowledged (wire_keep.go): what a master killed at any
+// moment must not lose or repeat is the ghost's. If the socket closes (the master is gone) the ghost waits for the
 // next master on the same path for the grace time CmdWhere told it, and
 // says a resume hello there (wire_resume.go); never told one, or with no
 // master back in time, it kills itself with SIGKILL, as BProc's ghosts
@@ -91,13 +94,18 @@
 //
 //	hello   ghost->master 32 bytes: magic "BPG1", uint32 fdmask,
 //	                               token [16]byte, uint32 version (1), uint32 reserved (0)
-//	resume  ghost->master 40 bytes: magic "BPGR", uint32 fdmask, uint32 version (1),
-//	                               uint32 node, uint32 node PID, uint32 reserved (0),
-//	                               uint64 stdout written, uint64 stderr written
-//	                               (to the next master, with fds 0-2 as a hello's)
+//	resume  ghost->master 64 bytes: magic "BPGR", uint32 fdmask, uint32 version (2),
+//	                               uint32 node, uint32 node PID, uint32 flags (1: stdin offset told),
+//	                               uint64 stdout written, uint64 stderr written,
+//	                               uint64 stdin's file offset, uint64 node offset of stdin kept,
+//	                               uint32 bytes of stdin kept, uint32 reserved (0)
+//	                               (to the next master, with fds 0-2 as a hello's;
+//	                               the stdin kept follows; version 1 was the first 40
+//	                               bytes, with reserved (0) for flags)
 //	event   ghost->master  8 bytes: uint32 type, uint32 arg   (EventSignal: arg is the signal;
 //	                                                          EventChildStopped: arg is the PID of a child
-//	                                                          ghost that SIGSTOP stopped)
+//	                                                          ghost that SIGSTOP stopped;
+//	                                                          EventWrote: stream << 24 | bytes of a CmdData done)
 //	command master->ghost  8 bytes: uint32 type, uint32 arg   (CmdExit: exit(arg);
 //	                                                          CmdSignal: die by signal arg;
 //	                                                          CmdFork: 16 bytes of token follow;
@@ -106,7 +114,10 @@
 //	                                                          CmdSetsid: setsid();
 //	                                                          CmdWhere: node arg, then uint32 node PID,
 //	                                                            uint32 grace seconds;
-//	                                                          CmdOut: stream arg, then uint64 written)
+//	                                                          CmdOut: stream arg, then uint64 written
+//	                                                            (stream 0: stdin's file offset, 3: stdin acknowledged);
+//	                                                          CmdData: stream << 24 | n, then n bytes of output;
+//	                                                          CmdKeep: n, then uint64 node offset, n bytes of stdin)
 //
 // CmdExec makes the ghost show a new argv (its process exec'd): it execs
 // its own program again (/proc/self/exe) with that argv and takes up its

@@ -82,7 +82,7 @@ func TestReconnect(t *testing.T) {
 	for _, fd := range fds {
 		unix.Close(fd)
 	}
-	want := Resume{FDMask: 2, Node: 3, NodePID: 4711, Out: [2]int64{1 << 33, 7}}
+	want := Resume{Version: ResumeVersion, FDMask: 2, Node: 3, NodePID: 4711, Out: [2]int64{1 << 33, 7}}
 	if res != want || len(fds) != 1 {
 		t.Errorf("resume hello %+v with %d fds, want %+v with 1", res, len(fds), want)
 	}

@@ -111,14 +111,22 @@ typedef unsigned char u8;
 #define CMD_SETPGID 5
 #define CMD_SETSID 6
 #define CMD_WHERE 7 /* arg node; then u32 node PID, u32 grace seconds */
-#define CMD_OUT 8   /* arg stream (1, 2); then u64 bytes written to it */
+#define CMD_OUT 8   /* arg stream (1, 2); then u64 bytes written to it; stream 0: u64 stdin's file offset */
+#define CMD_DATA 9  /* arg stream << 24 | n; then n bytes to write to stream (1, 2) */
+#define DATA_MAX 65536 /* bytes of a CMD_DATA (wire_data.go's DataMax) */
+#define CMD_KEEP 10 /* arg n; then u64 the node's offset of n bytes of stdin that follow, kept until acknowledged */
+#define KEEP_MAX (512 << 10) /* stdin kept (wire_keep.go's KeepMax) */
+#define IN_ACK 3    /* CMD_OUT stream: the node's count of stdin written, what is kept before it goes */
 #define EXEC_MAX 4096 /* bytes of a CMD_EXEC argv (wire.go's MaxExecArgv) */
 #define EXEC_ARGS 256 /* args of a CMD_EXEC argv (wire.go's MaxExecArgs) */
 #define EXEC_ENV 512  /* room for the four variables of a resumed ghost */
 #define EXEC_BUF 8192 /* argv, environment and their pointers */
 #define EVENT_SIGNAL 1
 #define EVENT_CHILD_STOPPED 2
+#define EVENT_WROTE 3 /* arg: stream << 24 | bytes of a CMD_DATA done with */
 #define VERSION 1
+#define RESUME_VERSION 2 /* 1: 40 bytes, no flags, no stdin offset */
+#define HAVE_IN 1        /* where.flags, rhello.flags: in is known */
 
 /* Group wire format (a template's control socket): keep in step with group.go. */
 #define GROUP_FD 4
@@ -133,10 +141,10 @@ typedef unsigned char u8;
 /*
  * A sibling's stack is one SLICE of an arena the template reserves on its
  * first request. 1 kB: the sibling's deepest path (sibling, ghost, relay,
- * reconnect, dial, sendall, sys6: a hello to the next master) takes 840
+ * reconnect, dial, sendall, sys6: a hello to the next master) takes 912
  * bytes by gcc -fstack-usage -fcallgraph-info=su, return addresses
  * included; with the spec at the slice's top (64) and the pid word at its
- * base (4), 116 bytes are left. TestSiblingStack measures the paths it
+ * base (4), 44 bytes are left. TestSiblingStack measures the paths it
  * drives (560 bytes). Nothing else
  * uses a ghost's stack: it has no signal handlers, so the kernel never
  * puts a signal frame there. There is no guard page between slices, so
@@ -217,19 +225,36 @@ struct where {
 	u32 node;
 	u32 nodepid;
 	u32 grace; /* seconds */
-	u32 pad;
+	u32 flags; /* HAVE_IN; bit 1 << stream: that stream's fd failed (EPIPE) */
 	u64 out[2];
+	u64 in; /* the offset of stdin's file where the node's count of it starts */
+	/*
+	 * Stdin the master sent its node and the node has not acknowledged
+	 * (CMD_KEEP): mapped while there is some, a struct kept then the
+	 * ring of KEEP_MAX bytes.
+	 */
+	struct kept *kept;
 };
 
-/* The hello of a ghost whose master is gone, to the next one (40 bytes). */
+struct kept {
+	u64 base; /* the node's offset of the first byte kept */
+	u32 head; /* where it is in the ring */
+	u32 len;
+};
+
+/* The hello of a ghost whose master is gone, to the next one (64 bytes; keptlen bytes of stdin follow). */
 struct rhello {
 	char magic[4];
 	u32 fdmask;
 	u32 version;
 	u32 node;
 	u32 nodepid;
-	u32 reserved;
+	u32 flags; /* HAVE_IN */
 	u64 out[2];
+	u64 in;
+	u64 keptbase;
+	u32 keptlen;
+	u32 reserved;
 };
 
 /* signalfd_siginfo is 128 bytes; signo and code matter here. */
@@ -824,6 +849,26 @@ static __attribute__((noinline)) long connect_hello(const char *path, struct hel
 	return s;
 }
 
+/* sendkept sends the stdin kept, after a resume hello. */
+static __attribute__((noinline)) long sendkept(long s, struct kept *k)
+{
+	u8 *ring = (u8 *)(k + 1);
+	u32 first = k->len < KEEP_MAX - k->head ? k->len : KEEP_MAX - k->head;
+	struct iovec iov[2] = {{ring + k->head, first}, {ring, k->len - first}};
+	struct msghdr m = {0};
+	u32 i;
+
+	m.iovlen = 1;
+	for (i = 0; i < 2; i++) {
+		if (!iov[i].len)
+			continue;
+		m.iov = &iov[i];
+		if (sendall((int)s, &m) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /*
  * reconnect follows the loss of the master on s: the ghost waits for the
  * next master on the same path, for w->grace seconds (a try every quarter
@@ -835,7 +880,8 @@ static __attribute__((noinline)) long connect_hello(const char *path, struct hel
  */
 static __attribute__((noinline)) long reconnect(const char *path, long s, const struct where *w)
 {
-	struct rhello h = {{'B', 'P', 'G', 'R'}, 0, VERSION, w->node, w->nodepid, 0, {w->out[0], w->out[1]}};
+	struct rhello h = {{'B', 'P', 'G', 'R'}, 0, RESUME_VERSION, w->node, w->nodepid, w->flags & HAVE_IN,
+			   {w->out[0], w->out[1]}, w->in, 0, 0, 0};
 	const char *what;
 	u64 tries = (u64)w->grace * 4;
 	int fd;
@@ -844,11 +890,17 @@ static __attribute__((noinline)) long reconnect(const char *path, long s, const 
 	for (fd = 0; fd < 3; fd++)
 		if (sys2(SYS_fcntl, fd, F_GETFD) >= 0)
 			h.fdmask |= 1U << fd;
+	if (w->kept) {
+		h.keptbase = w->kept->base;
+		h.keptlen = w->kept->len;
+	}
 	for (; tries > 0; tries--) {
 		sys3(SYS_poll, 0, 0, 250);
 		s = dial(path, &h, sizeof h, h.fdmask, &what);
-		if (s >= 0)
+		if (s >= 0 && (!h.keptlen || sendkept(s, w->kept) == 0))
 			return s;
+		if (s >= 0)
+			sys1(SYS_close, s);
 	}
 	return -1;
 }
@@ -882,6 +934,114 @@ static void readall(long s, u8 *b, u64 n)
 			die(SIGKILL);
 		got += (u64)r;
 	}
+}
+
+/*
+ * data writes the n bytes of output stream (1, 2) that follow CMD_DATA to
+ * the ghost's fd stream, counts them in w->out (what a next master goes
+ * on from) and tells the master, which acknowledges them to the node only
+ * then. The write and its count are the ghost's alone, so a master killed
+ * at any point neither loses nor repeats a byte: a frame it did not
+ * finish sending is not written, and the node still holds it. The frame
+ * is read whole before it is written, into a buffer mapped while output
+ * flows (a ghost holds none once its output is quiet for a while: relay). A write blocks
+ * the ghost (its signals wait meanwhile) as the process's own would; a
+ * failed one (EPIPE: the kernel's SIGPIPE is relayed from the signalfd)
+ * drops the rest of that stream, counted all the same. Returns < 0 when
+ * the master is gone.
+ */
+static __attribute__((noinline)) long data(long s, struct where *w, u8 **buf, u32 arg)
+{
+	u32 stream = arg >> 24, n = arg & 0xffffff;
+	struct pollfd p = {(int)stream, 4 /* POLLOUT */, 0};
+	u64 done = 0;
+	long r;
+
+	if (stream < 1 || stream > 2 || n > DATA_MAX)
+		return -1; /* not our master's: hang up */
+	if (!*buf) {
+		r = sys6(SYS_mmap, 0, DATA_MAX, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (r < 0)
+			return -1; /* cannot hold it: let the node keep it for the next master */
+		*buf = (u8 *)r;
+	}
+	if (readmore(s, *buf, n) < 0)
+		return -1;
+	while (done < n && !(w->flags & 1U << stream)) {
+		r = sys3(SYS_write, stream, *buf + done, n - done);
+		if (r == -EINTR)
+			continue;
+		if (r == -EAGAIN) { /* a description shared with a non-blocking user */
+			sys3(SYS_poll, &p, 1, -1);
+			continue;
+		}
+		if (r <= 0) {
+			w->flags |= 1U << stream;
+			break;
+		}
+		done += (u64)r;
+	}
+	w->out[stream - 1] += n;
+	return send8((int)s, EVENT_WROTE, arg);
+}
+
+/*
+ * keep holds the n bytes of stdin that follow CMD_KEEP (at the node's
+ * offset off) until the node has acknowledged them (inack): a next
+ * master sends them again from what the node says it has. Stdin already
+ * read from the ghost's fd 0 would otherwise go with a killed master.
+ * The master holds no more unacknowledged than KEEP_MAX, so bytes pushed
+ * out of a full ring are acknowledged ones whose word has not come yet.
+ * Returns < 0 when the master is gone.
+ */
+static __attribute__((noinline)) long keep(long s, struct where *w, u32 n)
+{
+	struct kept *k = w->kept;
+	u64 off;
+	u32 at, part;
+
+	if (n > KEEP_MAX || readmore(s, (u8 *)&off, 8) < 0)
+		return -1;
+	if (!k) {
+		long r = sys6(SYS_mmap, 0, sizeof *k + KEEP_MAX, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (r < 0)
+			return -1;
+		k = w->kept = (struct kept *)r;
+	}
+	if (k->len == 0 || off != k->base + k->len) { /* not what follows: a new count (a move) */
+		k->base = off;
+		k->head = 0;
+		k->len = 0;
+	}
+	if (k->len + n > KEEP_MAX) {
+		u32 drop = k->len + n - KEEP_MAX;
+		k->head = (k->head + drop) % KEEP_MAX;
+		k->len -= drop;
+		k->base += drop;
+	}
+	at = (k->head + k->len) % KEEP_MAX;
+	part = n < KEEP_MAX - at ? n : KEEP_MAX - at;
+	if (readmore(s, (u8 *)(k + 1) + at, part) < 0 || readmore(s, (u8 *)(k + 1), n - part) < 0)
+		return -1;
+	k->len += n;
+	return 0;
+}
+
+/* inack lets go of the stdin kept before the node's offset off. */
+static void inack(struct where *w, u64 off)
+{
+	struct kept *k = w->kept;
+
+	if (!k || off <= k->base)
+		return;
+	if (off >= k->base + k->len) {
+		sys2(SYS_munmap, k, sizeof *k + KEEP_MAX);
+		w->kept = 0;
+		return;
+	}
+	k->head = (k->head + (u32)(off - k->base)) % KEEP_MAX;
+	k->len -= (u32)(off - k->base);
+	k->base = off;
 }
 
 /*
@@ -957,6 +1117,7 @@ static __attribute__((noreturn, noinline)) void relay(const char *path, long s, 
 {
 	struct arena a = {0};
 	struct where w = {0};
+	u8 *buf = 0;
 	long sfd, r;
 
 	{
@@ -969,11 +1130,17 @@ static __attribute__((noreturn, noinline)) void relay(const char *path, long s, 
 	for (;;) {
 		struct pollfd p[3] = {{(int)s, POLLIN, 0}, {(int)sfd, POLLIN, 0}, {(int)ctl, POLLIN, 0}};
 
-		r = sys3(SYS_poll, p, ctl >= 0 ? 3 : 2, -1);
+		/* Output quiet for a second: its buffer goes (data maps it again). */
+		r = sys3(SYS_poll, p, ctl >= 0 ? 3 : 2, buf ? 1000 : -1);
 		if (r < 0) {
 			if (r == -EINTR)
 				continue;
 			die(SIGKILL);
+		}
+		if (r == 0) {
+			sys2(SYS_munmap, buf, DATA_MAX);
+			buf = 0;
+			continue;
 		}
 
 		if (p[1].revents) {
@@ -1030,6 +1197,22 @@ static __attribute__((noreturn, noinline)) void relay(const char *path, long s, 
 			}
 			if (c[0] == CMD_OUT && (c[1] == 1 || c[1] == 2))
 				w.out[c[1] - 1] = (u64)c[2] | (u64)c[3] << 32;
+			if (c[0] == CMD_OUT && c[1] == IN_ACK)
+				inack(&w, (u64)c[2] | (u64)c[3] << 32);
+			if (c[0] == CMD_KEEP && keep(s, &w, c[1]) < 0) {
+				if ((s = reconnect(path, s, &w)) < 0)
+					die(SIGKILL);
+				continue;
+			}
+			if (c[0] == CMD_OUT && c[1] == 0) {
+				w.in = (u64)c[2] | (u64)c[3] << 32;
+				w.flags |= HAVE_IN;
+			}
+			if (c[0] == CMD_DATA && data(s, &w, &buf, c[1]) < 0) {
+				if ((s = reconnect(path, s, &w)) < 0)
+					die(SIGKILL);
+				continue;
+			}
 			if (c[0] == CMD_EXIT)
 				exit_group((int)c[1]);
 			if (c[0] == CMD_SIGNAL)

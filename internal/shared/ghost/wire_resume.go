@@ -18,21 +18,49 @@ const (
 	CmdWhere = 7
 	// CmdOut tells the ghost how many bytes of stream arg (1 stdout, 2
 	// stderr) the master has written to the ghost's fd; uint64 follows.
+	// Stream 0 (resume version 2): the offset of stdin's regular file
+	// where the node's count of stdin starts (procs_stdin_file.go).
 	CmdOut = 8
 
 	// ResumeMagic starts a resume hello.
 	ResumeMagic = "BPGR"
-	// ResumeHelloSize: magic, fdmask, version, node, node PID, reserved,
-	// then the bytes written of stdout and stderr.
-	ResumeHelloSize = 40
+	// ResumeVersion is the resume hello a ghost of this binary says:
+	// version 1 (ResumeHelloSizeV1, a ghost from before: no flags, no
+	// stdin offset, no CmdData) is still taken.
+	ResumeVersion = 2
+	// ResumeHelloSize: magic, fdmask, version, node, node PID, flags,
+	// the bytes written of stdout and stderr, stdin's file offset, the
+	// node's offset of the stdin kept and its length (uint32), reserved
+	// (uint32); then the stdin kept (at most KeepMax bytes).
+	ResumeHelloSize   = 64
+	ResumeHelloSizeV1 = 40
+	// ResumeHaveIn (flags): the ghost was told stdin's file offset.
+	ResumeHaveIn = 1
 )
 
 // Resume is what a ghost whose master is gone tells the next one.
 type Resume struct {
+	Version uint32 // 1: from a ghost of before ResumeVersion
 	FDMask  uint32 // its fds among 0-2 that came with the hello
 	Node    int
 	NodePID int
-	Out     [2]int64 // bytes of stdout and stderr the old master wrote
+	Out     [2]int64 // bytes of stdout and stderr written to the ghost's fds
+	HaveIn  bool     // In was told (version 2)
+	In      int64    // stdin's file offset where the node's count starts
+	// KeptBase is the node's offset of the KeptLen bytes of stdin that
+	// follow the hello (wire_keep.go).
+	KeptBase int64
+	KeptLen  int
+}
+
+// ResumeLen is the length of the resume hello that begins with head (at
+// least 12 bytes): what its version says, or ResumeHelloSizeV1 for a
+// version ParseResume will refuse.
+func ResumeLen(head []byte) int {
+	if len(head) >= 12 && binary.LittleEndian.Uint32(head[8:12]) == ResumeVersion {
+		return ResumeHelloSize
+	}
+	return ResumeHelloSizeV1
 }
 
 // WriteWhere tells the ghost where its process runs and how long to wait
@@ -59,17 +87,30 @@ func MarshalOut(stream int, n int64) [CmdSize + 8]byte {
 	return b
 }
 
-// MarshalResume returns a resume hello (for tests and fake ghosts; the
-// real one is stub.c).
-func MarshalResume(r Resume) [ResumeHelloSize]byte {
-	var b [ResumeHelloSize]byte
+// MarshalResume returns a resume hello of r.Version (ResumeVersion if
+// 0), for tests and fake ghosts; the real one is stub.c.
+func MarshalResume(r Resume) []byte {
+	v := r.Version
+	if v == 0 {
+		v = ResumeVersion
+	}
+	b := make([]byte, ResumeHelloSizeV1, ResumeHelloSize)
 	copy(b[0:4], ResumeMagic)
 	binary.LittleEndian.PutUint32(b[4:8], r.FDMask)
-	binary.LittleEndian.PutUint32(b[8:12], Version)
+	binary.LittleEndian.PutUint32(b[8:12], v)
 	binary.LittleEndian.PutUint32(b[12:16], uint32(r.Node))
 	binary.LittleEndian.PutUint32(b[16:20], uint32(r.NodePID))
 	binary.LittleEndian.PutUint64(b[24:32], uint64(r.Out[0]))
 	binary.LittleEndian.PutUint64(b[32:40], uint64(r.Out[1]))
+	if v == ResumeVersion {
+		if r.HaveIn {
+			binary.LittleEndian.PutUint32(b[20:24], ResumeHaveIn)
+		}
+		b = binary.LittleEndian.AppendUint64(b, uint64(r.In))
+		b = binary.LittleEndian.AppendUint64(b, uint64(r.KeptBase))
+		b = binary.LittleEndian.AppendUint32(b, uint32(r.KeptLen))
+		b = binary.LittleEndian.AppendUint32(b, 0)
+	}
 	return b
 }
 
@@ -77,15 +118,35 @@ func MarshalResume(r Resume) [ResumeHelloSize]byte {
 // came with it. Every error wraps ErrBadHello.
 func ParseResume(b []byte, nfds int) (Resume, error) {
 	var r Resume
+	if len(b) >= 12 {
+		r.Version = binary.LittleEndian.Uint32(b[8:12])
+	}
+	want := ResumeHelloSizeV1
+	if r.Version == ResumeVersion {
+		want = ResumeHelloSize
+	}
 	switch {
-	case len(b) != ResumeHelloSize:
-		return r, fmt.Errorf("%w: resume hello of %d bytes, want %d", ErrBadHello, len(b), ResumeHelloSize)
-	case string(b[0:4]) != ResumeMagic:
-		return r, fmt.Errorf("%w: magic %q, want %q", ErrBadHello, b[0:4], ResumeMagic)
-	case binary.LittleEndian.Uint32(b[8:12]) != Version:
-		return r, fmt.Errorf("%w: version %d, want %d", ErrBadHello, binary.LittleEndian.Uint32(b[8:12]), Version)
-	case binary.LittleEndian.Uint32(b[20:24]) != 0:
+	case len(b) < 12 || string(b[0:4]) != ResumeMagic:
+		return r, fmt.Errorf("%w: resume hello %q: not magic %q", ErrBadHello, b[:min(len(b), 4)], ResumeMagic)
+	case r.Version != 1 && r.Version != ResumeVersion:
+		return r, fmt.Errorf("%w: resume hello version %d, want 1 or %d", ErrBadHello, r.Version, ResumeVersion)
+	case len(b) != want:
+		return r, fmt.Errorf("%w: resume hello of %d bytes, want %d", ErrBadHello, len(b), want)
+	case r.Version == 1 && binary.LittleEndian.Uint32(b[20:24]) != 0:
 		return r, fmt.Errorf("%w: reserved field %#x, want 0", ErrBadHello, binary.LittleEndian.Uint32(b[20:24]))
+	case binary.LittleEndian.Uint32(b[20:24])&^ResumeHaveIn != 0:
+		return r, fmt.Errorf("%w: resume flags %#x, want %#x or 0", ErrBadHello, binary.LittleEndian.Uint32(b[20:24]), ResumeHaveIn)
+	}
+	if r.Version == ResumeVersion {
+		r.HaveIn = binary.LittleEndian.Uint32(b[20:24])&ResumeHaveIn != 0
+		in, kb, kl := binary.LittleEndian.Uint64(b[40:48]), binary.LittleEndian.Uint64(b[48:56]), binary.LittleEndian.Uint32(b[56:60])
+		if in > 1<<62 || kb > 1<<62 || kl > KeepMax {
+			return r, fmt.Errorf("%w: stdin offset %d, kept %d bytes at %d: out of range", ErrBadHello, in, kl, kb)
+		}
+		if rs := binary.LittleEndian.Uint32(b[60:64]); rs != 0 {
+			return r, fmt.Errorf("%w: reserved field %#x, want 0", ErrBadHello, rs)
+		}
+		r.In, r.KeptBase, r.KeptLen = int64(in), int64(kb), int(kl)
 	}
 	r.FDMask = binary.LittleEndian.Uint32(b[4:8])
 	if r.FDMask&^7 != 0 {

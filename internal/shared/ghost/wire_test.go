@@ -283,23 +283,59 @@ func TestStubFresh(t *testing.T) {
 }
 
 func TestResumeHello(t *testing.T) {
-	r := Resume{FDMask: 5, Node: 3, NodePID: 4711, Out: [2]int64{1 << 40, 7}}
-	b := MarshalResume(r)
-	got, err := ParseResume(b[:], 2)
-	if err != nil || got != r {
-		t.Fatalf("ParseResume(MarshalResume(%+v)) = %+v, %v", r, got, err)
+	for _, r := range []Resume{
+		{Version: 1, FDMask: 5, Node: 3, NodePID: 4711, Out: [2]int64{1 << 40, 7}},
+		{Version: 2, FDMask: 5, Node: 3, NodePID: 4711, Out: [2]int64{1 << 40, 7}, HaveIn: true, In: 1 << 35, KeptBase: 1 << 40, KeptLen: KeepMax},
+	} {
+		b := MarshalResume(r)
+		if n := ResumeLen(b); n != len(b) {
+			t.Errorf("ResumeLen of version %d: %d, want %d", r.Version, n, len(b))
+		}
+		got, err := ParseResume(b, 2)
+		if err != nil || got != r {
+			t.Fatalf("ParseResume(MarshalResume(%+v)) = %+v, %v", r, got, err)
+		}
+		if _, err := ParseResume(b, 3); err == nil {
+			t.Errorf("3 fds for fdmask 5 accepted")
+		}
+		if _, err := ParseResume(b[:len(b)-1], 2); err == nil {
+			t.Errorf("a short resume hello accepted")
+		}
 	}
-	if _, err := ParseResume(b[:], 3); err == nil {
-		t.Errorf("3 fds for fdmask 5 accepted")
+	b := MarshalResume(Resume{Version: 3})
+	if _, err := ParseResume(b, 0); err == nil || !strings.Contains(err.Error(), "version 3") {
+		t.Errorf("a resume hello of version 3: %v, want refused for its version", err)
 	}
-	if _, err := ParseResume(b[:39], 2); err == nil {
-		t.Errorf("a short resume hello accepted")
+}
+
+func TestData(t *testing.T) {
+	for _, c := range []struct{ stream, n int }{{1, 1}, {2, DataMax}} {
+		b, err := MarshalData(c.stream, c.n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if typ, arg := binary.LittleEndian.Uint32(b[0:4]), binary.LittleEndian.Uint32(b[4:8]); typ != CmdData || int(arg>>24) != c.stream || int(arg&(1<<24-1)) != c.n {
+			t.Errorf("MarshalData(%d, %d) = %x", c.stream, c.n, b)
+		}
+		if s, n, ok := ParseWrote(uint32(c.stream<<24 | c.n)); !ok || s != c.stream || n != c.n {
+			t.Errorf("ParseWrote of stream %d, %d bytes: %d, %d, %v", c.stream, c.n, s, n, ok)
+		}
+	}
+	for _, c := range []struct{ stream, n int }{{0, 1}, {3, 1}, {1, 0}, {1, DataMax + 1}} {
+		if _, err := MarshalData(c.stream, c.n); err == nil {
+			t.Errorf("MarshalData(%d, %d) taken", c.stream, c.n)
+		}
+	}
+	for _, arg := range []uint32{0, 1, 3<<24 | 1, 1<<24 | DataMax + 1} {
+		if _, _, ok := ParseWrote(arg); ok {
+			t.Errorf("ParseWrote(%#x) taken", arg)
+		}
 	}
 }
 
 func FuzzParseResume(f *testing.F) {
-	b := MarshalResume(Resume{FDMask: 7, Node: 1, NodePID: 2})
-	f.Add(b[:], 3)
+	f.Add(MarshalResume(Resume{FDMask: 7, Node: 1, NodePID: 2}), 3)
+	f.Add(MarshalResume(Resume{Version: 1, FDMask: 7, Node: 1, NodePID: 2}), 3)
 	f.Add([]byte("BPGR"), 0)
 	f.Fuzz(func(t *testing.T, b []byte, nfds int) {
 		r, err := ParseResume(b, nfds)
@@ -307,7 +343,7 @@ func FuzzParseResume(f *testing.F) {
 			return
 		}
 		again := MarshalResume(r)
-		if string(again[:]) != string(b) {
+		if string(again) != string(b) {
 			t.Errorf("%x parsed as %+v, which marshals as %x", b, r, again)
 		}
 	})
