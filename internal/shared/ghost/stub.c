@@ -141,10 +141,12 @@ typedef unsigned char u8;
 /*
  * A sibling's stack is one SLICE of an arena the template reserves on its
  * first request. 1 kB: the sibling's deepest path (sibling, ghost, relay,
- * reconnect, dial, sendall, sys6: a hello to the next master) takes 912
- * bytes by gcc -fstack-usage -fcallgraph-info=su, return addresses
- * included; with the spec at the slice's top (64) and the pid word at its
- * base (4), 44 bytes are left. TestSiblingStack measures the paths it
+ * reconnect, dial, sendall, sys6: a hello to the next master) takes 832
+ * bytes by gcc -fstack-usage -fcallgraph-info=su, 8 bytes of return
+ * address counted for each; with the spec at the slice's top (64) and the
+ * pid word at its base (4), 124 bytes are left (relay reads signals in
+ * nextsig, so that their 128 bytes are off the stack as it reconnects:
+ * they left 0). TestSiblingStack measures the paths it
  * drives (560 bytes). Nothing else
  * uses a ghost's stack: it has no signal handlers, so the kernel never
  * puts a signal frame there. There is no guard page between slices, so
@@ -1109,6 +1111,30 @@ static __attribute__((noinline)) void reexec(const char *path, long s, long ctl,
 }
 
 /*
+ * nextsig reads a signal from the ghost's signalfd: its number to relay,
+ * 0 for none (nothing read, or the terminal's copy of a signal its caller
+ * passes on itself), -1 for a descendant ghost that ended or stopped. A
+ * function of its own so that the 128 bytes of signalfd_siginfo are off
+ * the stack while relay reconnects: the deepest path of a sibling's
+ * 1 kB slice (below).
+ */
+static __attribute__((noinline)) long nextsig(long sfd, u32 flags)
+{
+	struct sfd_info si;
+	long r = sys3(SYS_read, sfd, &si, sizeof si);
+
+	if (r < 0 && r != -EINTR)
+		die(SIGKILL); /* cannot happen; never spin on it */
+	if (r != (long)sizeof si)
+		return 0;
+	if (si.signo == SIGCHLD && si.code > 0)
+		return -1;
+	if (si.code == SI_KERNEL && (flags & REQ_FORWARDED) && si.signo <= 64 && (FORWARDED_SIGS & sigbit(si.signo)))
+		return 0; /* the terminal's copy: the caller passes its own on */
+	return si.signo;
+}
+
+/*
  * relay relays signals over the connection s until the master says how
  * to die, and does what else it says. With ctl >= 0 the ghost is also a
  * template, serving requests for siblings on ctl.
@@ -1144,11 +1170,8 @@ static __attribute__((noreturn, noinline)) void relay(const char *path, long s, 
 		}
 
 		if (p[1].revents) {
-			struct sfd_info si;
-			r = sys3(SYS_read, sfd, &si, sizeof si);
-			if (r < 0 && r != -EINTR)
-				die(SIGKILL); /* cannot happen; never spin on it */
-			if (r == (long)sizeof si && si.signo == SIGCHLD && si.code > 0) {
+			long sig = nextsig(sfd, flags);
+			if (sig < 0) {
 				/*
 				 * A descendant ghost ended or stopped: reap it. Not
 				 * relayed: the remote parent gets its own SIGCHLD on
@@ -1156,19 +1179,16 @@ static __attribute__((noreturn, noinline)) void relay(const char *path, long s, 
 				 */
 				if (reap(s) < 0 && (s = reconnect(path, s, &w)) < 0)
 					die(SIGKILL); /* the master is gone */
-			} else if (r == (long)sizeof si && si.code == SI_KERNEL && (flags & REQ_FORWARDED) &&
-				   si.signo <= 64 && (FORWARDED_SIGS & sigbit(si.signo))) {
-				/* The terminal's copy: the caller passes its own on. */
-			} else if (r == (long)sizeof si) {
-				if (send8((int)s, EVENT_SIGNAL, si.signo) < 0) {
+			} else if (sig > 0) {
+				if (send8((int)s, EVENT_SIGNAL, (u32)sig) < 0) {
 					/* Pending again, for the next master. */
-					sys2(SYS_kill, sys1(SYS_getpid, 0), si.signo);
+					sys2(SYS_kill, sys1(SYS_getpid, 0), sig);
 					if ((s = reconnect(path, s, &w)) < 0)
 						die(SIGKILL); /* the master is gone */
 					continue;
 				}
-				if (si.signo == SIGTSTP || si.signo == SIGTTIN || si.signo == SIGTTOU)
-					stop(si.signo);
+				if (sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+					stop((u32)sig);
 			}
 		}
 
