@@ -10,13 +10,21 @@ import (
 // SIGCHLD on the node are reaped by the kernel the moment they end; each
 // that ends at once after its fork still gives its ghost its own status,
 // not SIGKILL (which it got when it ended before the node held it).
-func TestSpaceExitSIGCHLDIgnored(t *testing.T) {
+func TestSpaceExitSIGCHLDIgnored(t *testing.T) { testSpaceExitIgnored(t, "") }
+
+// TestSpaceExitLastThread: the same, each child ending by the exit
+// system call of its one thread rather than exit_group: its end is its
+// process's, and its ghost gets its status (it got SIGKILL when only
+// exit_group was notified).
+func TestSpaceExitLastThread(t *testing.T) { testSpaceExitIgnored(t, "exit") }
+
+func testSpaceExitIgnored(t *testing.T, mode string) {
 	spaceOn(t)
 	c := startCluster(t, 1, "--no-diskless")
 	exits := spaceExits(t, c)
 	const n = 60
 	// (dash's trap '' CHLD does not ignore it for the kernel.)
-	j, inW := startHeldJob(t, c, fmt.Sprintf("exec %s %d", testProgram(t, "sigign"), n))
+	j, inW := startHeldJob(t, c, fmt.Sprintf("exec %s %d %s", testProgram(t, "sigign"), n, mode))
 	// sigign stays until its stdin ends.
 	p := pids(t, j.line(t))[0]
 	pGhost := ghostsOf(t, c, p)[0]

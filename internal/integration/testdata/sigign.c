@@ -1,17 +1,21 @@
-/* sigign N: ignores SIGCHLD (so the kernel reaps its children as they
- * end), prints its PID, then makes N children that end at once with
+/* sigign N [exit]: ignores SIGCHLD (so the kernel reaps its children as
+ * they end), prints its PID, then makes N children that end at once with
  * status 7, every other one by vfork (its parent waits in the call until
- * the child has ended), and waits for the end of stdin. The process
- * space's test: each child's ghost must end with status 7. */
+ * the child has ended), and waits for the end of stdin. With "exit" each
+ * child ends by the exit system call of its one thread, not exit_group.
+ * The process space's test: each child's ghost must end with status 7. */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 int main(int argc, char **argv)
 {
 	int i, n = argc > 1 ? atoi(argv[1]) : 10;
+	int thread = argc > 2 && strcmp(argv[2], "exit") == 0;
 	char b[64];
 
 	signal(SIGCHLD, SIG_IGN);
@@ -19,6 +23,8 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	for (i = 0; i < n; i++) {
 		pid_t p = i % 2 ? vfork() : fork();
+		if (p == 0 && thread)
+			syscall(SYS_exit, 7);
 		if (p == 0)
 			_exit(7);
 		if (p < 0)
