@@ -1,0 +1,157 @@
+package node
+
+import (
+	"bytes"
+	"runtime"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// A child whose parent ignores SIGCHLD is held before it runs. The
+// kernel reaps such a child the moment it ends, and keeps its status for
+// a pidfd only if one was open then: a child that a signal ended before
+// the supervisor held it (its parent's kill right after the fork, its own
+// raise, a crash) lost its status, and its ghost died of SIGKILL. The
+// order of notifications cannot help there: a signal is no notified call
+// (notifying kill would let a signal arriving meanwhile fail it with
+// EINTR, as it fails a fork).
+//
+// So for such a parent the supervisor traces the forking thread for the
+// length of the fork (PTRACE_SEIZE with PTRACE_O_TRACEFORK, VFORK and
+// CLONE): the kernel attaches the child as it makes it and stops it
+// before its first instruction (PTRACE_EVENT_STOP), and stops the parent
+// as its fork returns (PTRACE_EVENT_FORK). A traced child that ends is
+// not reaped by the kernel either. Once the child is held by its pidfd
+// both are let go (PTRACE_DETACH), a signal that stopped the parent
+// meanwhile delivered as it came.
+//
+// Only these forks pay for it (a few system calls and the wait for the
+// child's stop). A parent traced already (a debugger) cannot be traced
+// twice and keeps the window; a debugger attaching during the fork is
+// refused (EPERM). A parent that ignores SIGCHLD through SA_NOCLDWAIT
+// with a handler is not seen (/proc shows handlers, not their flags), and
+// keeps the window too.
+
+// forkHold is a fork whose calling thread a goroutine's thread traces.
+type forkHold struct {
+	tid     int              // the forking thread
+	seized  chan bool        // the trace began (or not)
+	settled chan forkSettled // the fork's finder, once started
+}
+
+type forkSettled struct {
+	d *forkDone
+	t *tracked
+}
+
+// sigchldIgnored: pid's SIGCHLD is SIG_IGN (/proc/PID/status SigIgn).
+func sigchldIgnored(pid int) bool {
+	var buf [2048]byte
+	b, err := readProc(pid, "status", buf[:])
+	if err != nil {
+		return false
+	}
+	_, after, ok := bytes.Cut(b, []byte("\nSigIgn:"))
+	if !ok {
+		return false
+	}
+	f, _, _ := bytes.Cut(bytes.TrimLeft(after, " \t"), []byte{'\n'})
+	mask, err := strconv.ParseUint(string(f), 16, 64)
+	return err == nil && mask&(1<<(unix.SIGCHLD-1)) != 0
+}
+
+// holdFork has a goroutine of its own trace tid, about to be let go
+// into a fork whose child's parent is parent, if that parent ignores
+// SIGCHLD; nil if not, or if tid cannot be traced.
+func holdFork(tid, parent int) *forkHold {
+	if !sigchldIgnored(parent) {
+		return nil
+	}
+	h := &forkHold{tid: tid, seized: make(chan bool), settled: make(chan forkSettled, 1)}
+	go h.trace()
+	if !<-h.seized {
+		return nil
+	}
+	return h
+}
+
+// release hands the tracer the fork's finder: once it has settled (the
+// child is held by its pidfd, or known lost), the child and the forking
+// thread are let go.
+func (h *forkHold) release(d *forkDone, t *tracked) { h.settled <- forkSettled{d, t} }
+
+// holdWait bounds how long the tracer waits for a traced task to stop: a
+// task stops on its way out of the fork, or as it first runs.
+const holdWait = 2 * time.Second
+
+// trace is the tracer: ptrace requests must come from the thread that
+// seized. When a task cannot be let go (not stopped in time, a child not
+// found), the goroutine ends on its locked thread, the thread with it,
+// and the kernel lets go of every task it traced (a stopped one runs on,
+// with the signal it stopped for).
+func (h *forkHold) trace() {
+	runtime.LockOSThread()
+	const opts = unix.PTRACE_O_TRACEFORK | unix.PTRACE_O_TRACEVFORK | unix.PTRACE_O_TRACECLONE
+	if _, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_SEIZE, uintptr(h.tid), 0, opts, 0, 0); e != 0 {
+		runtime.UnlockOSThread()
+		h.seized <- false
+		return
+	}
+	h.seized <- true
+	s := <-h.settled
+	<-s.d.done
+	ok := s.t.err == nil && (s.t.nodePID <= 0 || detach(s.t.nodePID))
+	if detach(h.tid) && ok {
+		runtime.UnlockOSThread()
+	}
+}
+
+// detach ends the trace of tid, which must be in a ptrace stop for it:
+// the child stops as it first runs, the parent as its fork returns; a
+// parent whose fork made no child (it failed, or a signal restarted it)
+// is stopped with PTRACE_INTERRUPT. A signal-delivery stop gives its
+// signal back to the task. A task gone, or a zombie (whose trace the
+// reaper's wait ends), counts as let go.
+func detach(tid int) bool {
+	began := time.Now()
+	interrupted := false
+	for delay := 10 * time.Microsecond; ; delay = min(2*delay, time.Millisecond) {
+		_, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_DETACH, uintptr(tid), 0, uintptr(stopSignal(tid)), 0, 0)
+		if e == 0 || !alive(tid) {
+			return true
+		}
+		if e != unix.ESRCH {
+			return false
+		}
+		// Not stopped yet: in a millisecond it should have, unless it
+		// will not by itself (a fork that made no child).
+		if !interrupted && time.Since(began) > time.Millisecond {
+			unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_INTERRUPT, uintptr(tid), 0, 0, 0, 0)
+			interrupted = true
+		}
+		if time.Since(began) > holdWait {
+			return false
+		}
+		time.Sleep(delay)
+	}
+}
+
+// stopSignal is the signal of tid's signal-delivery stop, 0 for any
+// other stop (a ptrace event's, whose siginfo is SIGTRAP with the event
+// in si_code's second byte) or none.
+func stopSignal(tid int) unix.Signal {
+	var si struct {
+		signo, errno, code int32
+		_                  [116]byte
+	}
+	if _, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_GETSIGINFO, uintptr(tid), 0, uintptr(unsafe.Pointer(&si)), 0, 0); e != 0 {
+		return 0 // not stopped, or a group stop (EINVAL)
+	}
+	if si.code > 0 && si.code>>8 != 0 {
+		return 0 // an event's stop: a signal given back would be lost anyway
+	}
+	return unix.Signal(si.signo)
+}
