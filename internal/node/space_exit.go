@@ -26,8 +26,9 @@ import "golang.org/x/sys/unix"
 // costs a notification (BenchmarkSpaceThreadExit) and waits for a fork
 // of its tree in progress.
 //
-// What is left: a process that ends by a signal in that moment (a
-// signal is no call).
+// A signal is no call: a child of a parent that ignores SIGCHLD is held
+// before it runs instead (space_hold.go). What is left: a child that a
+// signal ends in that moment while its parent ends too.
 
 // exitCall: n is an exit_group or an exit, to be let go at once.
 func exitCall(n *seccompNotif) bool {

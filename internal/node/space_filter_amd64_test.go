@@ -75,6 +75,8 @@ func TestSpaceFilter(t *testing.T) {
 		{"waitid", x86, unix.SYS_WAITID, 0, notify},
 		{"exit_group", x86, unix.SYS_EXIT_GROUP, 0, notify},
 		{"exit (a thread's, maybe the last)", x86, unix.SYS_EXIT, 0, notify},
+		{"exit tagged (a failed start)", x86, unix.SYS_EXIT, spawn.ExitTag, allow},
+		{"exit 127", x86, unix.SYS_EXIT, 127, notify},
 		{"execve", x86, unix.SYS_EXECVE, 0, notify},
 		{"execveat", x86, unix.SYS_EXECVEAT, 3, notify},
 		{"execveat AT_FDCWD", x86, unix.SYS_EXECVEAT, uint64(0xffffffffffffff9c), notify},

@@ -83,15 +83,10 @@ func holdFork(tid, parent int) *forkHold {
 // thread are let go.
 func (h *forkHold) release(d *forkDone, t *tracked) { h.settled <- forkSettled{d, t} }
 
-// holdWait bounds how long the tracer waits for a traced task to stop: a
-// task stops on its way out of the fork, or as it first runs.
-const holdWait = 2 * time.Second
-
 // trace is the tracer: ptrace requests must come from the thread that
-// seized. When a task cannot be let go (not stopped in time, a child not
-// found), the goroutine ends on its locked thread, the thread with it,
-// and the kernel lets go of every task it traced (a stopped one runs on,
-// with the signal it stopped for).
+// seized. Its thread goes back to Go once every task it traced is let
+// go: it must never end while locked, as a thread's end fires the
+// Pdeathsig of the children it forked (a remote process started on it).
 func (h *forkHold) trace() {
 	runtime.LockOSThread()
 	const opts = unix.PTRACE_O_TRACEFORK | unix.PTRACE_O_TRACEVFORK | unix.PTRACE_O_TRACECLONE
@@ -100,12 +95,46 @@ func (h *forkHold) trace() {
 		h.seized <- false
 		return
 	}
+	defer runtime.UnlockOSThread()
 	h.seized <- true
 	s := <-h.settled
-	<-s.d.done
-	ok := s.t.err == nil && (s.t.nodePID <= 0 || detach(s.t.nodePID))
-	if detach(h.tid) && ok {
-		runtime.UnlockOSThread()
+	// A fork that a signal restarts (or that failed, and a signal came)
+	// returns without a child and stops the caller for that signal: let
+	// it go at once, so that it makes its fork again, a notification
+	// that tells the finder this one is over (callQueue.carry). Its fork
+	// made no child if it stopped so: a child's fork stops the caller
+	// for the event first, and it stays stopped until let go below.
+	parentGone := false
+	tick := time.NewTicker(time.Millisecond)
+	for waiting := true; waiting; {
+		select {
+		case <-s.d.done:
+			waiting = false
+		case <-tick.C:
+			if !parentGone && stopSignal(h.tid) != 0 {
+				detach(h.tid)
+				parentGone = true
+			}
+		}
+	}
+	tick.Stop()
+	child := s.t.nodePID
+	if s.t.err != nil || child <= 0 {
+		child = 0
+		// Not found (its parent ended meanwhile, say): the fork's
+		// event names it, if the caller stopped for it.
+		var msg uint64
+		if !parentGone && stopSignal(h.tid) == 0 {
+			if _, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_GETEVENTMSG, uintptr(h.tid), 0, uintptr(unsafe.Pointer(&msg)), 0, 0); e == 0 {
+				child = int(msg)
+			}
+		}
+	}
+	if child > 0 {
+		detach(child)
+	}
+	if !parentGone {
+		detach(h.tid)
 	}
 }
 
@@ -114,26 +143,21 @@ func (h *forkHold) trace() {
 // parent whose fork made no child (it failed, or a signal restarted it)
 // is stopped with PTRACE_INTERRUPT. A signal-delivery stop gives its
 // signal back to the task. A task gone, or a zombie (whose trace the
-// reaper's wait ends), counts as let go.
-func detach(tid int) bool {
+// reaper's wait ends), is let go. It waits for the stop as long as it
+// takes: a task left traced would stay stopped at its next event.
+func detach(tid int) {
 	began := time.Now()
 	interrupted := false
-	for delay := 10 * time.Microsecond; ; delay = min(2*delay, time.Millisecond) {
+	for delay := 10 * time.Microsecond; ; delay = min(2*delay, 10*time.Millisecond) {
 		_, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_DETACH, uintptr(tid), 0, uintptr(stopSignal(tid)), 0, 0)
-		if e == 0 || !alive(tid) {
-			return true
-		}
-		if e != unix.ESRCH {
-			return false
+		if e != unix.ESRCH || !alive(tid) {
+			return // let go, gone, or not ours (EPERM): nothing more to do
 		}
 		// Not stopped yet: in a millisecond it should have, unless it
 		// will not by itself (a fork that made no child).
 		if !interrupted && time.Since(began) > time.Millisecond {
 			unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_INTERRUPT, uintptr(tid), 0, 0, 0, 0)
 			interrupted = true
-		}
-		if time.Since(began) > holdWait {
-			return false
 		}
 		time.Sleep(delay)
 	}
