@@ -23,6 +23,12 @@ func TestSpaceExitSIGCHLDIgnored(t *testing.T) { testSpaceExitIgnored(t, "") }
 // exit_group was notified).
 func TestSpaceExitLastThread(t *testing.T) { testSpaceExitIgnored(t, "exit") }
 
+// TestSpaceExitIgnoredRestarted: the same, the parent interrupted by a
+// caught SIGALRM every 200 µs, so that the kernel restarts some of its
+// forks while the node traces them (space_hold.go): each restarted fork
+// keeps its one ghost, and no phantom's ghost ends by SIGKILL.
+func TestSpaceExitIgnoredRestarted(t *testing.T) { testSpaceExitIgnored(t, "alarm") }
+
 func testSpaceExitIgnored(t *testing.T, mode string) {
 	spaceOn(t)
 	c := startCluster(t, 1, "--no-diskless")

@@ -104,38 +104,42 @@ func (h *forkHold) trace() {
 	// that tells the finder this one is over (callQueue.carry). Its fork
 	// made no child if it stopped so: a child's fork stops the caller
 	// for the event first, and it stays stopped until let go below.
-	parentGone := false
-	tick := time.NewTicker(time.Millisecond)
+	callerFree := false
+	tick := time.NewTicker(100 * time.Microsecond)
 	for waiting := true; waiting; {
 		select {
 		case <-s.d.done:
 			waiting = false
 		case <-tick.C:
-			if !parentGone && stopSignal(h.tid) != 0 {
+			if !callerFree && stopSignal(h.tid) != 0 {
 				detach(h.tid)
-				parentGone = true
+				callerFree = true
 			}
 		}
 	}
 	tick.Stop()
-	child := s.t.nodePID
-	if s.t.err != nil || child <= 0 {
-		child = 0
-		// Not found (its parent ended meanwhile, say): the fork's
-		// event names it, if the caller stopped for it.
-		var msg uint64
-		if !parentGone && stopSignal(h.tid) == 0 {
-			if _, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_GETEVENTMSG, uintptr(h.tid), 0, uintptr(unsafe.Pointer(&msg)), 0, 0); e == 0 {
-				child = int(msg)
-			}
-		}
+	if callerFree {
+		// Its fork made no child; and t may be its next fork's already.
+		return
+	}
+	if stopSignal(h.tid) != 0 {
+		detach(h.tid) // the same, seen late
+		return
+	}
+	// The fork's event names the child (the caller is stopped for it);
+	// else the finder's record, when it found one (the caller was
+	// killed meanwhile, or its fork failed).
+	child := 0
+	var msg uint64
+	if _, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_GETEVENTMSG, uintptr(h.tid), 0, uintptr(unsafe.Pointer(&msg)), 0, 0); e == 0 && msg > 0 {
+		child = int(msg)
+	} else if s.t.err == nil {
+		child = s.t.nodePID
 	}
 	if child > 0 {
 		detach(child)
 	}
-	if !parentGone {
-		detach(h.tid)
-	}
+	detach(h.tid)
 }
 
 // detach ends the trace of tid, which must be in a ptrace stop for it:
