@@ -55,9 +55,11 @@ func TestSpaceStopDescendant(t *testing.T) {
 
 // TestSpaceStoppedGhostForks: a descendant whose ghost was stopped on the
 // master (SIGSTOP) and which was continued on its node directly (kill
-// -CONT there) forks: its fork works, as the ghost follows its process
-// and runs again (the fork failed with EAGAIN after 5 s, waiting for the
-// stopped ghost to fork the child's ghost).
+// -CONT there) forks: its fork works (it failed with EAGAIN after 5 s,
+// waiting for the stopped ghost to fork the child's ghost). The master
+// continues the ghost for the fork and stops it again, neither passed on
+// to the process, which runs on; the ghost ends with its status once
+// continued.
 func TestSpaceStoppedGhostForks(t *testing.T) {
 	spaceOn(t)
 	c := startCluster(t, 1, "--no-diskless")
@@ -65,6 +67,7 @@ func TestSpaceStoppedGhostForks(t *testing.T) {
 	j, inW := startHeldJob(t, c, `exec 3<&0; sh -c 'echo $$; read x; sh -c "exit 3"; echo inner=$?' <&3 & wait $!; echo D=$?`)
 	d := pids(t, j.line(t))[0]
 	g := ghostsOf(t, c, d)[0]
+	end := ghostExit(t, g)
 	state := func() string {
 		out := c.run("", "bpsh", "0", "cat", "/proc/"+strconv.Itoa(d)+"/stat").stdout
 		if i := strings.LastIndexByte(out, ')'); i > 0 && i+2 < len(out) {
@@ -91,6 +94,13 @@ func TestSpaceStoppedGhostForks(t *testing.T) {
 	}
 	if l := j.line(t); l != "D=0" {
 		t.Errorf("the shell's wait for the descendant: %q, want D=0", l)
+	}
+	if !ghostStoppedHere(g) {
+		t.Errorf("ghost %d runs after the fork: it was stopped, and must stay so", g)
+	}
+	syscall.Kill(g, syscall.SIGCONT)
+	if ws := end(); !ws.Exited() || ws.ExitStatus() != 0 {
+		t.Errorf("ghost %d of the descendant: %v, want exit 0", g, ws)
 	}
 	inW.Close()
 	j.cmd.Wait()

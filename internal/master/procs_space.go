@@ -97,12 +97,18 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 	giveUp := time.After(min(forkWait, m.cfg.PingInterval))
 	look := time.NewTimer(stoppedLook)
 	defer look.Stop()
+	continued := false // procs_space_stop.go
+	defer func() {
+		if continued {
+			parent.stopAgain()
+		}
+	}()
 	for {
 		select {
 		case pid := <-d.born:
 			return r.Reply(true, wire.Encode(wire.ForkReply{PID: pid}))
 		case <-look.C:
-			parent.followRunning() // procs_space_stop.go
+			continued = continued || parent.continueStopped()
 			look.Reset(10 * stoppedLook)
 		case <-giveUp:
 			drop()
