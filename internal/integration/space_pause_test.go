@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestSpacePauseKeepsDescendants: a master paused (SIGSTOP) past the ping
@@ -146,4 +148,50 @@ func TestSpacePausePastGraceDescendants(t *testing.T) {
 	}
 	waitCmd(j.cmd, 20*time.Second)
 	c.waitNoProcs()
+}
+
+// TestSpaceRestartDescendantMirrored: a descendant taken back by a
+// restarted master is a descendant again (its parent's ghost says so):
+// its setsid after the restart is mirrored onto its ghost, which was
+// not when the new master took it for a job of its own.
+func TestSpaceRestartDescendantMirrored(t *testing.T) {
+	spaceOn(t)
+	c, _ := startWithSlaves(t, 1, "--no-diskless", "--node-grace", "60s")
+	fifo := fmt.Sprintf("/tmp/go-%d", time.Now().UnixNano())
+	// The background shell is not its group's leader: setsid(1) calls
+	// setsid in it, without a fork.
+	bg := fmt.Sprintf(`read x < %s; exec setsid sleep 100`, fifo)
+	j := startSpaceJob(t, c, fmt.Sprintf(`mkfifo %s || exit 1; sh -c '%s' & s=$!; echo $s; wait $s; echo s=$?`, fifo, bg))
+	defer j.cmd.Process.Kill()
+	ps := pids(t, j.line(t))
+	g := ghostsOf(t, c, ps...)
+	if sid, _ := unix.Getsid(g[0]); sid == g[0] {
+		t.Fatalf("ghost %d leads its session before the setsid: the test shows nothing", g[0])
+	}
+	bgEnd := ghostExit(t, g[0])
+	waitStarted(t, c, 2)
+	killRestart(t, c, time.Second)
+	c.waitLog(t, regexp.MustCompile(`remote process recovered after the master restarted" pid=`+strconv.Itoa(g[0])))
+	release := c.command("bpsh", "0", "sh", "-c", "echo go > "+fifo)
+	if out, err := release.CombinedOutput(); err != nil {
+		t.Fatalf("release the background shell through %s on node 0: %v %s", fifo, err, out)
+	}
+	sid, err := unix.Getsid(g[0])
+	for deadline := time.Now().Add(10 * time.Second); (err != nil || sid != g[0]) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		sid, err = unix.Getsid(g[0])
+	}
+	if err != nil || sid != g[0] {
+		t.Errorf("ghost %d of a descendant that made a session of its own after the restart: session %d (%v), want %d", g[0], sid, err, g[0])
+	}
+	if err := syscall.Kill(g[0], syscall.SIGTERM); err != nil {
+		t.Errorf("signal the background ghost %d: %v", g[0], err)
+	}
+	if l := j.line(t); l != "s=143" {
+		t.Errorf("the shell's wait for its child signalled through its ghost: %q, want s=143 (SIGTERM)", l)
+	}
+	if ws := bgEnd(); !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("ghost %d: %v, want killed by SIGTERM", g[0], ws)
+	}
+	waitCmd(j.cmd, 20*time.Second)
 }

@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -49,4 +51,69 @@ func TestSpaceStopDescendant(t *testing.T) {
 	if l := j.line(t); l != "C=143" {
 		t.Errorf("the shell's wait for the loop: %q, want C=143", l)
 	}
+}
+
+// TestSpaceStoppedGhostForks: a descendant whose ghost was stopped on the
+// master (SIGSTOP) and which was continued on its node directly (kill
+// -CONT there) forks: its fork works (it failed with EAGAIN after 5 s,
+// waiting for the stopped ghost to fork the child's ghost). The master
+// continues the ghost for the fork and stops it again, neither passed on
+// to the process, which runs on; the ghost ends with its status once
+// continued.
+func TestSpaceStoppedGhostForks(t *testing.T) {
+	spaceOn(t)
+	c := startCluster(t, 1, "--no-diskless")
+	// (An asynchronous list's stdin is /dev/null: the inner shell reads fd 3.)
+	j, inW := startHeldJob(t, c, `exec 3<&0; sh -c 'echo $$; read x; sh -c "exit 3"; echo inner=$?' <&3 & wait $!; echo D=$?`)
+	d := pids(t, j.line(t))[0]
+	g := ghostsOf(t, c, d)[0]
+	end := ghostExit(t, g)
+	state := func() string {
+		out := c.run("", "bpsh", "0", "cat", "/proc/"+strconv.Itoa(d)+"/stat").stdout
+		if i := strings.LastIndexByte(out, ')'); i > 0 && i+2 < len(out) {
+			return out[i+2 : i+3]
+		}
+		return "?"
+	}
+	if err := syscall.Kill(g, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the descendant stopped on its node", func() bool { return state() == "T" })
+	c.run("", "bpsh", "0", "sh", "-c", "kill -CONT "+strconv.Itoa(d))
+	waitFor(t, "the descendant continued on its node", func() bool { return state() != "T" })
+	if !ghostStoppedHere(g) {
+		t.Fatalf("ghost %d is not stopped: the test shows nothing", g)
+	}
+	began := time.Now()
+	fmt.Fprintln(inW, "go")
+	if l := j.line(t); l != "inner=3" {
+		t.Errorf("the fork of the descendant continued on its node: %q, want inner=3", l)
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("the fork took %v: it waited for the stopped ghost", took)
+	}
+	if l := j.line(t); l != "D=0" {
+		t.Errorf("the shell's wait for the descendant: %q, want D=0", l)
+	}
+	if !ghostStoppedHere(g) {
+		t.Errorf("ghost %d runs after the fork: it was stopped, and must stay so", g)
+	}
+	syscall.Kill(g, syscall.SIGCONT)
+	if ws := end(); !ws.Exited() || ws.ExitStatus() != 0 {
+		t.Errorf("ghost %d of the descendant: %v, want exit 0", g, ws)
+	}
+	inW.Close()
+	j.cmd.Wait()
+	c.waitNoProcs()
+}
+
+// ghostStoppedHere: pid, a ghost on this machine, is stopped.
+func ghostStoppedHere(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] == 'T'
 }

@@ -41,6 +41,17 @@ func (c *conns) reserve(uid uint32) (*descSlot, bool) {
 	return &descSlot{c: c, uid: uid}, true
 }
 
+// reserveReturned takes a place for a descendant ghost of uid that came
+// back to a restarted master (procs_restart_desc.go), past the bound if
+// need be: its process runs already.
+func (c *conns) reserveReturned(uid uint32) *descSlot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.desc[uid]++
+	c.waiting[uid]++
+	return &descSlot{c: c, uid: uid}
+}
+
 // descLimit is the bound in force on a user's descendant ghosts.
 func (c *conns) descLimit() int {
 	c.mu.Lock()

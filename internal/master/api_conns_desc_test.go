@@ -49,3 +49,29 @@ func TestDescendantSlots(t *testing.T) {
 		t.Errorf("held %d, waiting %d; want %d and 1", c.desc[uid], c.waiting[uid], descFactor*2)
 	}
 }
+
+// TestDescendantReturned: a descendant ghost back after a master restart
+// takes its place whatever the bound (its process runs), and counts
+// against it: the user's next fork past it is refused.
+func TestDescendantReturned(t *testing.T) {
+	const uid = 1000
+	c := newConns(1)
+	var back []*descSlot
+	for range descFactor + 1 {
+		s := c.reserveReturned(uid)
+		s.arrived()
+		back = append(back, s)
+	}
+	if _, ok := c.reserve(uid); ok {
+		t.Errorf("a fork admitted while %d returned descendants hold more than the bound of %d", descFactor+1, descFactor)
+	}
+	for _, s := range back[:2] {
+		s.release()
+	}
+	if _, ok := c.reserve(uid); !ok {
+		t.Error("a fork refused once returned descendants ended below the bound")
+	}
+	if c.desc[uid] != descFactor || c.waiting[uid] != 1 {
+		t.Errorf("held %d, waiting %d; want %d and 1", c.desc[uid], c.waiting[uid], descFactor)
+	}
+}

@@ -233,6 +233,9 @@ func (p *proc) readGhost() (gone bool) {
 			continue
 		}
 		sig := syscall.Signal(arg)
+		if sig == syscall.SIGCONT && p.quietCont() { // procs_space_stop.go
+			continue
+		}
 		if sig == syscall.SIGWINCH && p.job.cmd.TTY != nil {
 			p.send(p.forwardWindow)
 			continue

@@ -85,11 +85,16 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 	}
 	c.SetReadDeadline(time.Time{})
 	log = log.With("node", r.Node, "node_pid", r.NodePID)
+	d := m.returnedDescendant(cred.PID, cred.UID) // procs_restart_desc.go
+	if d != nil {
+		release() // counted as a descendant, not by maxconns
+		release = d.slot.release
+	}
 	// The job it was part of is the old master's: this one knows the
 	// process alone, with no client to tell (bpsh waits on its ghosts).
 	jc := localapi.Cred{PID: cred.PID, UID: cred.UID, GID: cred.GID, Groups: cred.Groups}
 	j := &job{c: &client{w: io.Discard, cred: jc, node: -1, log: log}, cred: jc, cmd: wire.Command{Argv: cmdline(cred.PID, "?")}}
-	p := &proc{m: m, pid: cred.PID, rank: &rank{job: j, node: r.Node}, job: j, ghost: c, release: release, nodePID: r.NodePID, returned: true}
+	p := &proc{m: m, pid: cred.PID, rank: &rank{job: j, node: r.Node, desc: d}, job: j, ghost: c, release: release, nodePID: r.NodePID, returned: true}
 	// A ghost of before resume version 2 cannot write output itself.
 	p.oldGhost = r.Version < ghost.ResumeVersion
 	p.rs.out[0].Store(r.Out[0])

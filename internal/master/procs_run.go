@@ -193,6 +193,9 @@ type proc struct {
 	queue   []func()
 	sending bool
 	execd   bool // it exec'd on its node: its ghost shows its argv (procs_space_change.go)
+	// quiet is what the master did to the stopped ghost itself, not to
+	// be relayed (procs_space_stop.go).
+	quiet quietSignals
 	// startingOn is the node its start was sent to until the node says
 	// its PID there (guarded by m.mu; see Master.startSent).
 	startingOn *node

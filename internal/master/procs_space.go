@@ -94,13 +94,27 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 		drop()
 		return fmt.Errorf("node %d: fork of PID %d: tell its ghost: %w", n.num, f.Parent, err)
 	}
-	select {
-	case pid := <-d.born:
-		return r.Reply(true, wire.Encode(wire.ForkReply{PID: pid}))
-	case <-time.After(min(forkWait, m.cfg.PingInterval)):
-		drop()
-		m.log.Warn("fork on node: its ghost made no child; the fork fails", "node", n.num, "parent", f.Parent, "wait", min(forkWait, m.cfg.PingInterval))
-		return r.Reply(false, []byte(wire.ForkNoGhost))
+	giveUp := time.After(min(forkWait, m.cfg.PingInterval))
+	look := time.NewTimer(stoppedLook)
+	defer look.Stop()
+	continued := false // procs_space_stop.go
+	defer func() {
+		if continued {
+			parent.stopAgain()
+		}
+	}()
+	for {
+		select {
+		case pid := <-d.born:
+			return r.Reply(true, wire.Encode(wire.ForkReply{PID: pid}))
+		case <-look.C:
+			continued = continued || parent.continueStopped()
+			look.Reset(10 * stoppedLook)
+		case <-giveUp:
+			drop()
+			m.log.Warn("fork on node: its ghost made no child; the fork fails", "node", n.num, "parent", f.Parent, "wait", min(forkWait, m.cfg.PingInterval))
+			return r.Reply(false, []byte(wire.ForkNoGhost))
+		}
 	}
 }
 

@@ -272,12 +272,17 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 		sp.s.log.Warn("process space: steer the PID", "err", err)
 		steer = 0
 	}
+	hold := holdFork(int(n.pid), fc.parent) // space_hold.go: nil unless it ignores SIGCHLD
 	sp.proceed(l, n.id)
 	locked = false // the finder holds forkMu until the child has its PID
 	finder = true
-	return sp.findChild(fc, t, pid, steer, func(t *tracked) {
+	d := sp.findChild(fc, t, pid, steer, func(t *tracked) {
 		q.keep(n.pid, &carried{pid: pid, t: t})
 	}, func() { q.done(n, seen) })
+	if hold != nil {
+		hold.release(d, t) // lets go of the child once it is held
+	}
+	return d
 }
 
 // tellMaster has the master record that ghost's process is nodePID here.

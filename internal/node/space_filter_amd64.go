@@ -11,12 +11,13 @@ import (
 // process: it needs its ghost first), wait4 and waitid (so that a parent
 // cannot reap a child before the supervisor holds its pidfd: the
 // supervisor answers in order, and a fork's answer waits for the child),
-// exit_group (for the same reason: a child whose parent ignores SIGCHLD
-// is reaped by the kernel as it ends, and a parent that ends leaves its
-// children to init, where they cannot be told apart; see
+// exit_group and exit (for the same reason: a child whose parent ignores
+// SIGCHLD is reaped by the kernel as it ends, and a parent that ends
+// leaves its children to init, where they cannot be told apart; see
 // space_exit.go), and execve, execveat, setpgid and setsid, whose effect the ghost mirrors
 // (space_mirror.go); but not the execveat tagged spawn.ExecTag, the node's
-// own exec of the program it starts. clone3 fails with ENOSYS, which libc
+// own exec of the program it starts, nor the exit tagged spawn.ExitTag,
+// the end of a start that failed. clone3 fails with ENOSYS, which libc
 // and Go take as "use clone": its flags are in memory, which a filter
 // cannot read and a supervisor could only read racily. x32 calls and the
 // i386 ABI's process calls fail the same way: a fork there would have no
@@ -44,40 +45,45 @@ func spaceFilter() []unix.SockFilter {
 		return unix.SockFilter{Code: code, K: k, Jt: jt, Jf: jf}
 	}
 	// Jumps are relative: to reach instruction T from instruction I,
-	// jump T-I-1. The returns are at 26 (notify), 27 (allow), 28 (enosys).
+	// jump T-I-1. The returns are at 29 (notify), 30 (allow), 31 (enosys).
 	return []unix.SockFilter{
 		/* 0 */ st(ldW, offArch),
 		/* 1 */ j(jeq, unix.AUDIT_ARCH_X86_64, 5, 0),
 		// Another ABI (i386): its process calls fail.
 		/* 2 */ st(ldW, offNR),
-		/* 3 */ j(jeq, i386Fork, 24, 0),
-		/* 4 */ j(jeq, i386Vfork, 23, 0),
-		/* 5 */ j(jeq, i386Clone, 22, 0),
-		/* 6 */ j(jeq, i386Clone3, 21, 20),
+		/* 3 */ j(jeq, i386Fork, 27, 0),
+		/* 4 */ j(jeq, i386Vfork, 26, 0),
+		/* 5 */ j(jeq, i386Clone, 25, 0),
+		/* 6 */ j(jeq, i386Clone3, 24, 23),
 		// x86_64.
 		/* 7 */ st(ldW, offNR),
-		/* 8 */ j(jge, x32, 19, 0),
-		/* 9 */ j(jeq, unix.SYS_CLONE3, 18, 0),
-		/* 10 */ j(jeq, unix.SYS_FORK, 15, 0),
-		/* 11 */ j(jeq, unix.SYS_VFORK, 14, 0),
-		/* 12 */ j(jeq, unix.SYS_WAIT4, 13, 0),
-		/* 13 */ j(jeq, unix.SYS_WAITID, 12, 0),
-		/* 14 */ j(jeq, unix.SYS_EXIT_GROUP, 11, 0),
-		/* 15 */ j(jeq, unix.SYS_EXECVE, 10, 0),
-		/* 16 */ j(jeq, unix.SYS_SETPGID, 9, 0),
-		/* 17 */ j(jeq, unix.SYS_SETSID, 8, 0),
-		/* 18 */ j(jeq, unix.SYS_EXECVEAT, 3, 0),
-		/* 19 */ j(jeq, unix.SYS_CLONE, 0, 7),
+		/* 8 */ j(jge, x32, 22, 0),
+		/* 9 */ j(jeq, unix.SYS_CLONE3, 21, 0),
+		/* 10 */ j(jeq, unix.SYS_FORK, 18, 0),
+		/* 11 */ j(jeq, unix.SYS_VFORK, 17, 0),
+		/* 12 */ j(jeq, unix.SYS_WAIT4, 16, 0),
+		/* 13 */ j(jeq, unix.SYS_WAITID, 15, 0),
+		/* 14 */ j(jeq, unix.SYS_EXIT_GROUP, 14, 0),
+		/* 15 */ j(jeq, unix.SYS_EXIT, 11, 0),
+		/* 16 */ j(jeq, unix.SYS_EXECVE, 12, 0),
+		/* 17 */ j(jeq, unix.SYS_SETPGID, 11, 0),
+		/* 18 */ j(jeq, unix.SYS_SETSID, 10, 0),
+		/* 19 */ j(jeq, unix.SYS_EXECVEAT, 3, 0),
+		/* 20 */ j(jeq, unix.SYS_CLONE, 0, 9),
 		// clone: a thread is no new process.
-		/* 20 */ st(ldW, offArg0),
-		/* 21 */ j(jset, unix.CLONE_THREAD, 5, 4),
+		/* 21 */ st(ldW, offArg0),
+		/* 22 */ j(jset, unix.CLONE_THREAD, 7, 6),
 		// execveat: the node's own, tagged, goes through.
-		/* 22 */ st(ldW, offArg0),
-		/* 23 */ j(jeq, spawn.ExecTag, 0, 2),
-		/* 24 */ st(ldW, offArgH),
-		/* 25 */ j(jeq, 0, 1, 0),
-		/* 26 */ st(ret, notify),
-		/* 27 */ st(ret, allow),
-		/* 28 */ st(ret, enosys),
+		/* 23 */ st(ldW, offArg0),
+		/* 24 */ j(jeq, spawn.ExecTag, 0, 4),
+		/* 25 */ st(ldW, offArgH),
+		/* 26 */ j(jeq, 0, 3, 2),
+		// exit: the node's own child's, tagged (a failed start), goes
+		// through.
+		/* 27 */ st(ldW, offArg0),
+		/* 28 */ j(jeq, spawn.ExitTag, 1, 0),
+		/* 29 */ st(ret, notify),
+		/* 30 */ st(ret, allow),
+		/* 31 */ st(ret, enosys),
 	}
 }

@@ -347,12 +347,13 @@ creds:
 fail:
 	msg = uint64(step)<<32 | uint64(err)
 	syscall.RawSyscall(unix.SYS_WRITE, uintptr(pipe), uintptr(unsafe.Pointer(&msg)), 8)
-	// exit, not exit_group: the child is one thread, and a filter
-	// installed above may notify exit_group (the process space's does)
-	// to a supervisor that serves the listener only once the start has
-	// succeeded, while Start waits for this child to end: the two waited
-	// for each other for good (a node's start hung so, once, in make test).
+	// exit, not exit_group, and tagged (ExitTag): the child is one
+	// thread, and a filter installed above may notify exit_group and
+	// exit (the process space's does) to a supervisor that serves the
+	// listener only once the start has succeeded, while Start waits for
+	// this child to end: the two waited for each other for good (a
+	// node's start hung so, once, in make test).
 	for {
-		syscall.RawSyscall(unix.SYS_EXIT, 127, 0, 0)
+		syscall.RawSyscall(unix.SYS_EXIT, ExitTag, 0, 0)
 	}
 }
