@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -255,7 +256,9 @@ func sh(script string) Attr {
 	return Attr{Path: "/bin/sh", Argv: []string{"sh", "-c", script}}
 }
 
-// zombies lists the zombies in this PID namespace.
+// zombies lists this process's zombie children: with a Reaper (a
+// subreaper), also its children's orphans. Not every zombie of the
+// machine: other packages' tests run beside this one.
 func zombies(t *testing.T) []string {
 	t.Helper()
 	stats, err := filepath.Glob("/proc/[0-9]*/stat")
@@ -269,7 +272,11 @@ func zombies(t *testing.T) []string {
 			continue // gone meanwhile
 		}
 		s := string(b)
-		if i := strings.LastIndexByte(s, ')'); i >= 0 && strings.HasPrefix(s[i:], ") Z") {
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 || !strings.HasPrefix(s[i:], ") Z ") {
+			continue
+		}
+		if f := strings.Fields(s[i+4:]); len(f) > 0 && f[0] == strconv.Itoa(os.Getpid()) {
 			z = append(z, s[:i+1])
 		}
 	}
