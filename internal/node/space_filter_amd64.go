@@ -87,3 +87,12 @@ func spaceFilter() []unix.SockFilter {
 		/* 31 */ st(ret, enosys),
 	}
 }
+
+// forkNr: n makes a process (the filter lets threads through).
+func forkNr(n *seccompNotif) bool {
+	switch int(n.nr) {
+	case unix.SYS_FORK, unix.SYS_VFORK, unix.SYS_CLONE:
+		return true
+	}
+	return false
+}

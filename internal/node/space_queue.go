@@ -111,15 +111,6 @@ func (q *callQueue) settle() {
 	}
 }
 
-// forkNr: n makes a process (the filter lets threads through).
-func forkNr(n *seccompNotif) bool {
-	switch int(n.nr) {
-	case unix.SYS_FORK, unix.SYS_VFORK, unix.SYS_CLONE:
-		return true
-	}
-	return false
-}
-
 // blockingReaders counts the threads blocked in NOTIF_RECV, one per
 // listener, up to maxBlockingReaders: Go ends a program that makes more
 // than 10,000 threads. (A counter, not a channel: nothing is made as the
