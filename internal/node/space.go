@@ -161,7 +161,7 @@ type seccompResp struct {
 // only once the child its fork made before is held by a pidfd.
 func (sp *space) serveListener(l int) {
 	defer unix.Close(l)
-	q := newCallQueue()
+	q := newCallQueue(newExitHolds(func(id uint64) { sp.proceed(l, id) }))
 	handled := make(chan struct{})
 	go func() {
 		defer close(handled)
@@ -171,6 +171,7 @@ func (sp *space) serveListener(l int) {
 		// often says the child is there (space_pipe.go).
 		var pending *forkDone
 		for n := range q.ch {
+			q.exits.taken(n.pid)
 			pending.settle()
 			pending = sp.handle(l, n, q)
 		}
@@ -208,7 +209,11 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 	if sp.mirror(l, n) {
 		return nil
 	}
-	if int(n.nr) == unix.SYS_WAIT4 || int(n.nr) == unix.SYS_WAITID || exitCall(n) {
+	if exitCall(n) {
+		q.exits.exit(n.pid, n.id) // space_hold.go
+		return nil
+	}
+	if int(n.nr) == unix.SYS_WAIT4 || int(n.nr) == unix.SYS_WAITID {
 		sp.proceed(l, n.id)
 		return nil
 	}
@@ -218,6 +223,7 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 		return nil
 	}
 	sp.flushChanges(parent) // space_mirror.go
+	q.exits.forker(parent)
 	sp.forkMu.Lock()
 	locked := true
 	defer func() {
