@@ -171,8 +171,8 @@ func (sp *space) serveListener(l int) {
 		// often says the child is there (space_pipe.go).
 		var pending *forkDone
 		for n := range q.ch {
-			q.exits.taken(n.pid)
 			pending.settle()
+			q.exits.taken(n.pid) // space_hold.go
 			pending = sp.handle(l, n, q)
 		}
 		pending.settle()
