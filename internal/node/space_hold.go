@@ -26,14 +26,17 @@ import (
 // SIGCHLD some time after, once the child has run its end.
 //
 // So a child's exit_group is answered only where its parent's SIGCHLD
-// cannot withdraw a call, and the handler waits for the child to be gone
-// before it answers anything else of the tree (endWait):
+// cannot withdraw a call:
 //
 //   - the parent has a notification read and not answered: it waits
-//     killably, and the handler answers that one after the end;
-//   - the parent sleeps in a call that is not notified (a wait4 let go,
-//     a read): a signal there is the program's own business, as without
-//     the filter;
+//     killably, and the handler answers that one only once the child is
+//     gone (endWait), its SIGCHLD sent;
+//   - the parent sleeps in a wait for a child (a wait4 let go): the
+//     kernel sends SIGCHLD before it wakes the wait;
+//   - the parent sleeps in another call that is not notified (a read): a
+//     signal there is the program's own business, as without the filter;
+//     the handler waits for the child to be gone, as the parent may wake
+//     before the SIGCHLD (the child's end closes a pipe first) and fork;
 //   - else (it runs and may enter a fork at any moment, or it sleeps in a
 //     notification not read yet) the exit is held until the handler takes
 //     a notification of the parent, or the parent is seen asleep
@@ -125,7 +128,17 @@ func (h *exitHolds) exit(tid uint32, id uint64) {
 		h.answer(id)
 		return
 	}
-	if waiting || !mayCallUnread(ppid) {
+	if waiting {
+		h.end(tid, id, true)
+		return
+	}
+	switch parentState(ppid) {
+	case parentWaits:
+		// The kernel sends SIGCHLD before it wakes a wait: the
+		// parent's next call comes after it.
+		h.answer(id)
+		return
+	case parentAsleep:
 		h.end(tid, id, true)
 		return
 	}
@@ -239,26 +252,42 @@ func (h *exitHolds) close() {
 	h.closed = true
 }
 
-// mayCallUnread: pid runs (it may enter a notified call at any moment)
-// or sleeps in a notified call. A process gone, or asleep in any other
-// call, cannot be in one.
-func mayCallUnread(pid int) bool {
+// How a parent is, for its child's end.
+const (
+	parentMayCall = iota // runs, or sleeps in a notified call
+	parentWaits          // sleeps in a wait for a child (do_wait)
+	parentAsleep         // sleeps in another call, or is gone
+)
+
+// parentState says whether pid runs (it may enter a notified call at any
+// moment) or sleeps in a notified call, which holds its child's end; or
+// sleeps elsewhere, or is gone, which does not.
+func parentState(pid int) int {
 	var buf [512]byte
 	b, err := readProc(pid, "stat", buf[:])
 	if err != nil {
-		return false
+		return parentAsleep
 	}
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 || i+2 >= len(b) {
-		return false
+		return parentAsleep
 	}
 	switch b[i+2] {
 	case 'R':
-		return true
+		return parentMayCall
 	case 'S':
 		var wb [128]byte
 		w, err := readProc(pid, "wchan", wb[:])
-		return err == nil && strings.HasPrefix(string(w), "seccomp_do_user_notif")
+		switch {
+		case err != nil:
+		case strings.HasPrefix(string(w), "seccomp_do_user_notif"):
+			return parentMayCall
+		case string(w) == "do_wait":
+			return parentWaits
+		}
 	}
-	return false
+	return parentAsleep
 }
+
+// mayCallUnread: pid may be in, or enter, a notified call not read yet.
+func mayCallUnread(pid int) bool { return parentState(pid) == parentMayCall }
