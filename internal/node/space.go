@@ -161,7 +161,7 @@ type seccompResp struct {
 // only once the child its fork made before is held by a pidfd.
 func (sp *space) serveListener(l int) {
 	defer unix.Close(l)
-	q := newCallQueue()
+	q := newCallQueue(newExitHolds(func(id uint64) { sp.proceed(l, id) }))
 	handled := make(chan struct{})
 	go func() {
 		defer close(handled)
@@ -172,6 +172,7 @@ func (sp *space) serveListener(l int) {
 		var pending *forkDone
 		for n := range q.ch {
 			pending.settle()
+			q.exits.taken(n.pid) // space_exithold.go
 			pending = sp.handle(l, n, q)
 		}
 		pending.settle()
@@ -208,7 +209,19 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 	if sp.mirror(l, n) {
 		return nil
 	}
-	if int(n.nr) == unix.SYS_WAIT4 || int(n.nr) == unix.SYS_WAITID || exitCall(n) {
+	if exitCall(n) {
+		// A thread's end sends no SIGCHLD: only a process's end is
+		// timed against its parent's calls (space_exithold.go).
+		if int(n.nr) == unix.SYS_EXIT {
+			if st, err := readProcState(int(n.pid)); err != nil || st.threads > 1 {
+				sp.proceed(l, n.id)
+				return nil
+			}
+		}
+		q.exits.exit(n.pid, n.id)
+		return nil
+	}
+	if int(n.nr) == unix.SYS_WAIT4 || int(n.nr) == unix.SYS_WAITID {
 		sp.proceed(l, n.id)
 		return nil
 	}
@@ -218,6 +231,7 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 		return nil
 	}
 	sp.flushChanges(parent) // space_mirror.go
+	q.exits.forker(parent)
 	sp.forkMu.Lock()
 	locked := true
 	defer func() {

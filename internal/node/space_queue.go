@@ -34,6 +34,8 @@ import (
 type callQueue struct {
 	ch chan *seccompNotif
 
+	exits *exitHolds // space_exithold.go
+
 	mu    sync.Mutex
 	calls map[uint32]uint64 // notifications read, by calling thread
 	carry map[uint32]*carried
@@ -45,8 +47,8 @@ type carried struct {
 	t   *tracked
 }
 
-func newCallQueue() *callQueue {
-	return &callQueue{ch: make(chan *seccompNotif, 1024), calls: make(map[uint32]uint64), carry: make(map[uint32]*carried)}
+func newCallQueue(exits *exitHolds) *callQueue {
+	return &callQueue{ch: make(chan *seccompNotif, 1024), exits: exits, calls: make(map[uint32]uint64), carry: make(map[uint32]*carried)}
 }
 
 // read counts n as read; the handler gets it from ch.
@@ -54,6 +56,7 @@ func (q *callQueue) read(n *seccompNotif) {
 	q.mu.Lock()
 	q.calls[n.pid]++
 	q.mu.Unlock()
+	q.exits.read(n.pid)
 	q.ch <- n
 }
 
@@ -102,6 +105,7 @@ func (q *callQueue) take(n *seccompNotif) *carried {
 
 // settle ends every carried fork: the listener is done.
 func (q *callQueue) settle() {
+	q.exits.close()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for tid, c := range q.carry {
