@@ -90,7 +90,7 @@ ghost-stub:
 # Every test: unit, fuzz seeds, and integration tests that start a real
 # master with namespace nodes (those need root and skip without it).
 test: all
-	BPROC_BIN=$(CURDIR)/bin/bproc $(GO) test -count=1 -timeout 20m ./...
+	BPROC_BIN=$(CURDIR)/bin/bproc $(GO) test -count=1 -timeout 40m ./...
 
 fmt:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './bin/*')); \
