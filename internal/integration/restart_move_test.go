@@ -42,12 +42,7 @@ func runMovedCounter(t *testing.T, c *cluster, lose func()) {
 	var out, errb syncBuffer
 	cmd := c.command("bpsh", "0", bin, "240", "20")
 	cmd.Dir = "/"
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	startRecorded(t, cmd, &out, &errb)
 	waitOutput(t, &out, "\n30\n") // on node 1 since 20
 	lose()
 	if err := waitCmd(cmd, 40*time.Second); err != nil {

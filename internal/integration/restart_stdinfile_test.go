@@ -71,12 +71,8 @@ func stdinFileThrough(t *testing.T, c *cluster, lose func()) {
 	const n = 400000
 	var out, errb syncBuffer
 	cmd := c.command("bpsh", append([]string{"0"}, slowEcho...)...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = numbersFile(t, n), &out, &errb
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	cmd.Stdin = numbersFile(t, n)
+	startRecorded(t, cmd, &out, &errb)
 	waitOutput(t, &out, "\n1000\n")
 	lose()
 	if err := waitCmd(cmd, 120*time.Second); err != nil {
@@ -97,16 +93,11 @@ func TestMasterKilledStdinPipe(t *testing.T) {
 	const n = 600000
 	var out, errb syncBuffer
 	cmd := c.command("bpsh", "0", "sh", "-c", "sleep 4; exec cat")
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.WaitDelay = 5 * time.Second
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	startRecorded(t, cmd, &out, &errb)
 	wrote := make(chan error, 1)
 	go func() {
 		var b strings.Builder
