@@ -16,6 +16,7 @@ import (
 
 	"github.com/bproc/bproc/applets"
 	"github.com/bproc/bproc/internal/shared/beneath"
+	"github.com/bproc/bproc/internal/shared/sftplist"
 )
 
 // serve is the node side: an sftp server on stdin and stdout, running as
@@ -253,7 +254,7 @@ func (n *nodeFiles) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 		if err != nil {
 			return nil, err
 		}
-		return listerAt{fi}, nil
+		return sftplist.Entries{fi}, nil
 	}
 	return nil, sftp.ErrSSHFxOpUnsupported
 }
@@ -263,7 +264,7 @@ func (n *nodeFiles) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
 	if err != nil {
 		return nil, err
 	}
-	return listerAt{fi}, nil
+	return sftplist.Entries{fi}, nil
 }
 
 func (n *nodeFiles) Readlink(p string) (string, error) {
@@ -303,7 +304,7 @@ func (n *nodeFiles) list(p string) (sftp.ListerAt, error) {
 	if err != nil {
 		return nil, &os.PathError{Op: "readdir", Path: p, Err: errors.Unwrap(err)}
 	}
-	out := make(listerAt, 0, len(names))
+	out := make(sftplist.Entries, 0, len(names))
 	for _, e := range names {
 		var st unix.Stat_t
 		if unix.Fstatat(int(f.Fd()), e, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
@@ -311,20 +312,6 @@ func (n *nodeFiles) list(p string) (sftp.ListerAt, error) {
 		}
 	}
 	return out, nil
-}
-
-// listerAt hands sftp a fixed list of attributes.
-type listerAt []fs.FileInfo
-
-func (l listerAt) ListAt(out []fs.FileInfo, off int64) (int, error) {
-	if off >= int64(len(l)) {
-		return 0, io.EOF
-	}
-	k := copy(out, l[off:])
-	if k < len(out) {
-		return k, io.EOF
-	}
-	return k, nil
 }
 
 // fileInfo is fs.FileInfo from a stat; Sys is a *syscall.Stat_t, from

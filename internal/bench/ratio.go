@@ -28,16 +28,7 @@ func (r *Report) AddRatio(what, unit string, samples []float64, peer string, pee
 	}
 	row := Row{What: what, Unit: unit, Summary: s, Goal: goal, Verdict: goal.Verdict(ratio),
 		Peer: &Peer{What: peer, Summary: ps}, Ratio: Figure(ratio)}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := range r.Rows {
-		if r.Rows[i].What == what {
-			r.Rows[i] = row
-			return row
-		}
-	}
-	r.Rows = append(r.Rows, row)
-	return row
+	return r.put(row)
 }
 
 // ratioRows are the rows that have a peer, in order. The caller holds mu.

@@ -96,3 +96,21 @@ func TestRatioRows(t *testing.T) {
 		t.Errorf("PlotRatios with no ratio rows = %v, %v; want false, nil", ok, err)
 	}
 }
+
+// A row measured again takes the place of the first, plain or ratio,
+// and the others keep their order.
+func TestRowAgain(t *testing.T) {
+	r := &Report{Name: "t"}
+	r.Add("a", "ms", []float64{1}, Goal{})
+	r.AddRatio("b", "ms", []float64{1}, "peer", []float64{2}, AtMost(1, "x"))
+	r.Add("c", "ms", []float64{1}, Goal{})
+	r.Add("a", "ms", []float64{7}, Goal{})
+	r.AddRatio("b", "ms", []float64{4}, "peer", []float64{2}, AtMost(1, "x"))
+	var got []string
+	for _, row := range r.Rows {
+		got = append(got, row.What)
+	}
+	if strings.Join(got, " ") != "a b c" || r.Rows[0].Summary.Median != 7 || r.Rows[1].Ratio != 2 {
+		t.Errorf("rows %v (a's median %v, b's ratio %v), want a b c, 7, 2", got, r.Rows[0].Summary.Median, r.Rows[1].Ratio)
+	}
+}

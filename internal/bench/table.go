@@ -94,16 +94,7 @@ func (r *Report) Add(what, unit string, samples []float64, goal Goal) Row {
 func (r *Report) AddPoint(what, unit string, samples []float64, goal Goal, series string, x float64) Row {
 	s := Summarize(samples)
 	row := Row{What: what, Unit: unit, Summary: s, Goal: goal, Verdict: goal.Verdict(s.Median), Series: series, X: x}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := range r.Rows {
-		if r.Rows[i].What == what {
-			r.Rows[i] = row
-			return row
-		}
-	}
-	r.Rows = append(r.Rows, row)
-	return row
+	return r.put(row)
 }
 
 // Note records why something is missing from the table.
@@ -203,4 +194,19 @@ func num(v float64) string {
 		return fmt.Sprintf("%.2f", v)
 	}
 	return fmt.Sprintf("%.3f", v)
+}
+
+// put adds row to the report, in place of an earlier row of the same
+// name (a row measured again).
+func (r *Report) put(row Row) Row {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range r.Rows {
+		if r.Rows[i].What == row.What {
+			r.Rows[i] = row
+			return row
+		}
+	}
+	r.Rows = append(r.Rows, row)
+	return row
 }

@@ -23,12 +23,7 @@ func TestMasterKilledMidWrite(t *testing.T) {
 	const n = 60000
 	script := []string{"sh", "-c", "i=0; while [ $i -lt 60000 ]; do echo $i; i=$((i+1)); done"}
 	cmd := c.command("bpsh", append([]string{"0"}, script...)...)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	startRecorded(t, cmd, &out, &errb)
 	procs := waitStarted(t, c, 1)
 	gpid := procs[0].PID
 	waitOutput(t, &out, "\n100\n")

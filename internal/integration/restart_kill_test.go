@@ -151,12 +151,7 @@ func testMasterRestartStream(t *testing.T, sig syscall.Signal) {
 	script := counter(60)
 	script[2] += "; exit 7"
 	count := c.command("bpsh", append([]string{"0"}, script...)...)
-	count.Stdout, count.Stderr = &out, &errb
-	count.WaitDelay = 5 * time.Second
-	if err := count.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer count.Process.Kill()
+	startRecorded(t, count, &out, &errb)
 	waitOutput(t, &out, "\n10\n")
 	signalRestart(t, c, sig, 500*time.Millisecond)
 	err := waitCmd(count, 40*time.Second)
@@ -180,16 +175,11 @@ func TestMasterKilledManyProcesses(t *testing.T) {
 	script := `read x; echo "rank $BPROC_RANK $x"; k=${BPROC_RANK#"${BPROC_RANK%%[1-9]*}"}; exit ${k:-0}`
 	var out, errb syncBuffer
 	cmd := c.command("bpsh", "--per-node", strconv.Itoa(perNode), "0-3", "sh", "-c", script)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.WaitDelay = 5 * time.Second
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	startRecorded(t, cmd, &out, &errb)
 	waitStarted(t, c, nodes*perNode)
 	killRestart(t, c, 500*time.Millisecond)
 	var procs []localapi.Proc

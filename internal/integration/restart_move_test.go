@@ -15,22 +15,7 @@ import (
 // and the resume skipped what was written meanwhile).
 func TestMasterPauseAfterMove(t *testing.T) {
 	c := startCluster(t, 2, "--no-diskless", "--node-grace", "60s")
-	bin := testProgram(t, "movecount")
-	var out, errb syncBuffer
-	cmd := c.command("bpsh", "0", bin, "240", "20")
-	cmd.Dir = "/"
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	waitOutput(t, &out, "\n30\n") // on node 1 since 20
-	pauseMaster(t, c, 5*time.Second)
-	if err := waitCmd(cmd, 40*time.Second); err != nil {
-		t.Fatalf("bpsh of the moved counter: %v; stderr %q; output %q", err, errb.String(), out.String())
-	}
-	wantCount(t, out.String(), 240)
+	runMovedCounter(t, c, func() { pauseMaster(t, c, 5*time.Second) })
 	c.waitLog(t, regexp.MustCompile(`remote process taken back`))
 	if strings.Contains(c.log.String(), "outside what the node holds") {
 		t.Errorf("the master resumed the moved process from an offset its node never had")
@@ -44,21 +29,24 @@ func TestMasterPauseAfterMove(t *testing.T) {
 // arrives once.
 func TestMasterKilledAfterMove(t *testing.T) {
 	c, _ := startWithSlaves(t, 2, "--no-diskless", "--node-grace", "60s")
+	runMovedCounter(t, c, func() { killRestart(t, c, 500*time.Millisecond) })
+	c.waitLog(t, regexp.MustCompile(`remote process recovered after the master restarted" pid=\d+ node=1`))
+}
+
+// runMovedCounter runs a counter to 240 on node 0 of c that moves to
+// node 1 at 20, has lose take its master away once it has counted to 30
+// there, and checks that every number arrives once.
+func runMovedCounter(t *testing.T, c *cluster, lose func()) {
+	t.Helper()
 	bin := testProgram(t, "movecount")
 	var out, errb syncBuffer
 	cmd := c.command("bpsh", "0", bin, "240", "20")
 	cmd.Dir = "/"
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	startRecorded(t, cmd, &out, &errb)
 	waitOutput(t, &out, "\n30\n") // on node 1 since 20
-	killRestart(t, c, 500*time.Millisecond)
+	lose()
 	if err := waitCmd(cmd, 40*time.Second); err != nil {
 		t.Fatalf("bpsh of the moved counter: %v; stderr %q; output %q", err, errb.String(), out.String())
 	}
 	wantCount(t, out.String(), 240)
-	c.waitLog(t, regexp.MustCompile(`remote process recovered after the master restarted" pid=\d+ node=1`))
 }

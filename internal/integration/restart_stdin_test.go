@@ -15,16 +15,11 @@ func TestMasterPauseStdin(t *testing.T) {
 	c := startCluster(t, 1, "--no-diskless", "--node-grace", "60s")
 	var out, errb syncBuffer
 	cmd := c.command("bpsh", "0", "cat")
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.WaitDelay = 5 * time.Second
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	startRecorded(t, cmd, &out, &errb)
 	const n = 500
 	wrote := make(chan error, 1)
 	go func() {

@@ -52,39 +52,29 @@ for i, l in enumerate(sys.stdin.buffer):
 // one, every line of a file given as stdin arrives once.
 func TestMasterKilledStdinFile(t *testing.T) {
 	c, _ := startWithSlaves(t, 1, "--no-diskless", "--node-grace", "60s")
-	const n = 400000
-	var out, errb syncBuffer
-	cmd := c.command("bpsh", append([]string{"0"}, slowEcho...)...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = numbersFile(t, n), &out, &errb
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	waitOutput(t, &out, "\n1000\n")
-	killRestart(t, c, 300*time.Millisecond)
-	if err := waitCmd(cmd, 120*time.Second); err != nil {
-		t.Errorf("bpsh: %v; stderr %q", err, errb.String())
-	}
-	checkCount(t, out.String(), n)
-	c.waitLog(t, regexp.MustCompile(`stdin read again from its file after a resume`))
+	stdinFileThrough(t, c, func() { killRestart(t, c, 300*time.Millisecond) })
 }
 
 // TestMasterPauseStdinFile: the same through a master paused past the
 // ping timeout (the same master takes the process back).
 func TestMasterPauseStdinFile(t *testing.T) {
 	c := startCluster(t, 1, "--no-diskless", "--node-grace", "60s")
+	stdinFileThrough(t, c, func() { pauseMaster(t, c, 5*time.Second) })
+}
+
+// stdinFileThrough gives a file of numbers as stdin to slowEcho on node
+// 0 of c, has lose take its master away once the output has begun, and
+// checks that every line arrives once, the file read again from where
+// the node was.
+func stdinFileThrough(t *testing.T, c *cluster, lose func()) {
+	t.Helper()
 	const n = 400000
 	var out, errb syncBuffer
 	cmd := c.command("bpsh", append([]string{"0"}, slowEcho...)...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = numbersFile(t, n), &out, &errb
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	cmd.Stdin = numbersFile(t, n)
+	startRecorded(t, cmd, &out, &errb)
 	waitOutput(t, &out, "\n1000\n")
-	pauseMaster(t, c, 5*time.Second)
+	lose()
 	if err := waitCmd(cmd, 120*time.Second); err != nil {
 		t.Errorf("bpsh: %v; stderr %q", err, errb.String())
 	}
@@ -103,16 +93,11 @@ func TestMasterKilledStdinPipe(t *testing.T) {
 	const n = 600000
 	var out, errb syncBuffer
 	cmd := c.command("bpsh", "0", "sh", "-c", "sleep 4; exec cat")
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.WaitDelay = 5 * time.Second
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	startRecorded(t, cmd, &out, &errb)
 	wrote := make(chan error, 1)
 	go func() {
 		var b strings.Builder

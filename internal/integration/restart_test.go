@@ -179,6 +179,20 @@ func waitProcs(t *testing.T, c *cluster, n int) []localapi.Proc {
 	}
 }
 
+// startRecorded starts cmd, a bpsh meant to outlive its master for a
+// while, its output into out and its errors into errb. A ghost left
+// behind holds the pipes: Wait gives up on them after 5 s. It is killed
+// when the test ends.
+func startRecorded(t *testing.T, cmd *exec.Cmd, out, errb *syncBuffer) {
+	t.Helper()
+	cmd.Stdout, cmd.Stderr = out, errb
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+}
+
 // waitCmd waits for cmd, killing it after d.
 func waitCmd(cmd *exec.Cmd, d time.Duration) error {
 	t := time.AfterFunc(d, func() { cmd.Process.Kill() })

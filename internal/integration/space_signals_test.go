@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -42,23 +41,8 @@ func TestSpaceSignals(t *testing.T) {
 	c := startCluster(t, 1, "--no-diskless")
 	slave := c.nodePID(t, 0)
 	bin := testProgram(t, "spacesig")
-	cmd := c.command("bpsh", "0", bin, strconv.Itoa(n), "6", strconv.Itoa(int(seed%1000000)))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, g := range children(cmd.Process.Pid) {
-			syscall.Kill(g, syscall.SIGKILL)
-		}
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	cmd, out := startOnNode0(t, c, nil, bin, strconv.Itoa(n), "6", strconv.Itoa(int(seed%1000000)))
 
 	// What the node saw: "s PID CODE STATUS" per child, "lost K", "done".
 	type seen struct{ code, status int }
@@ -128,7 +112,7 @@ func TestSpaceSignals(t *testing.T) {
 	}
 	reapEnded := func() {
 		for pid, g := range held {
-			if ws, ok := pidfdEnded(g.fd); ok {
+			if ws, ok, err := pidfdStatus(g.fd); ok && err == nil {
 				g.ended, g.ws = true, ws
 				unix.Close(g.fd)
 				delete(held, pid)
@@ -329,17 +313,6 @@ func TestSpaceSignals(t *testing.T) {
 	}
 }
 
-// pidfdEnded is the status of pidfd's process if it has ended and been
-// reaped (PIDFD_INFO_EXIT, Linux 6.15).
-func pidfdEnded(fd int) (syscall.WaitStatus, bool) {
-	var info unix.PidfdInfo
-	info.Mask = unix.PIDFD_INFO_EXIT
-	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.PIDFD_GET_INFO, uintptr(unsafe.Pointer(&info))); e != 0 {
-		return 0, false
-	}
-	return syscall.WaitStatus(info.Exit_code), info.Mask&unix.PIDFD_INFO_EXIT != 0
-}
-
 // TestSpaceStoppedGhostEnd: a descendant's ghost that is stopped when
 // its process ends, and continued after, ends with its process's status.
 // Continued, it may relay the SIGCONT before it reads how to die; the
@@ -353,16 +326,7 @@ func TestSpaceStoppedGhostEnd(t *testing.T) {
 	cmd := c.command("bpsh", "0", "/bin/sh", "-c", `/bin/sh -c 'sleep 2; exit 7' & wait $!; echo S=$?`)
 	var out strings.Builder
 	cmd.Stdout = &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, g := range children(cmd.Process.Pid) {
-			syscall.Kill(g, syscall.SIGKILL)
-		}
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	startReaped(t, cmd)
 	var main, g int
 	waitFor(t, "the ghost of the inner shell", func() bool {
 		if k := children(cmd.Process.Pid); len(k) == 1 {

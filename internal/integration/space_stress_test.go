@@ -52,25 +52,9 @@ func runSpaceTree(t *testing.T, n int, seed int64) {
 		t.Fatal(err)
 	}
 	defer inW.Close()
-	cmd := c.command("bpsh", "0", bin, strconv.Itoa(n), strconv.Itoa(int(seed%1000000)))
-	cmd.Stdin = in
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, out := startOnNode0(t, c, in, bin, strconv.Itoa(n), strconv.Itoa(int(seed%1000000)))
 	in.Close()
-	t.Cleanup(func() {
-		for _, g := range children(cmd.Process.Pid) {
-			syscall.Kill(g, syscall.SIGKILL)
-		}
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
 	// The program's lines: "p PID PPID CODE" of each process, "quiet",
 	// "bad=K reaped=M", "done".
 	codes := map[int]int{}
@@ -367,23 +351,34 @@ func nodeProcs(t *testing.T, slave int) (map[int]int, map[int]int) {
 }
 
 // pidfdExit waits for the process of pidfd to end and be reaped, and
-// returns its status (PIDFD_INFO_EXIT, Linux 6.15).
+// returns its status.
 func pidfdExit(fd int, wait time.Duration) (syscall.WaitStatus, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		var info unix.PidfdInfo
-		info.Mask = unix.PIDFD_INFO_EXIT
-		if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.PIDFD_GET_INFO, uintptr(unsafe.Pointer(&info))); e != 0 {
-			return 0, fmt.Errorf("PIDFD_GET_INFO: %w", e)
-		}
-		if info.Mask&unix.PIDFD_INFO_EXIT != 0 {
-			return syscall.WaitStatus(info.Exit_code), nil
+		ws, ended, err := pidfdStatus(fd)
+		if err != nil || ended {
+			return ws, err
 		}
 		if time.Now().After(deadline) {
 			return 0, errors.New("not ended and reaped in time")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// pidfdStatus is the status of pidfd's process once it has ended and
+// been reaped, whoever reaped it (PIDFD_INFO_EXIT, Linux 6.15); ended
+// is false before.
+func pidfdStatus(fd int) (ws syscall.WaitStatus, ended bool, err error) {
+	var info unix.PidfdInfo
+	info.Mask = unix.PIDFD_INFO_EXIT
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.PIDFD_GET_INFO, uintptr(unsafe.Pointer(&info))); e != 0 {
+		return 0, false, fmt.Errorf("PIDFD_GET_INFO: %w", e)
+	}
+	if info.Mask&unix.PIDFD_INFO_EXIT == 0 {
+		return 0, false, nil
+	}
+	return syscall.WaitStatus(info.Exit_code), true, nil
 }
 
 func sortedKeys[V any](m map[int]V) []int {

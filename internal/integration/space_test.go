@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -48,16 +47,7 @@ func startHeldJob(t *testing.T, c *cluster, script string) (*spaceJob, *os.File)
 // from stdin.
 func startSpaceJobIn(t *testing.T, c *cluster, script string, stdin io.Reader) *spaceJob {
 	t.Helper()
-	cmd := c.command("bpsh", "0", "/bin/sh", "-c", script)
-	cmd.Stdin = stdin
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, out := startOnNode0(t, c, stdin, "/bin/sh", "-c", script)
 	j := &spaceJob{cmd: cmd, lines: make(chan string, 16)}
 	go func() {
 		r := bufio.NewReader(out)
@@ -72,14 +62,22 @@ func startSpaceJobIn(t *testing.T, c *cluster, script string, stdin io.Reader) *
 			}
 		}
 	}()
-	t.Cleanup(func() {
-		for _, g := range children(cmd.Process.Pid) {
-			syscall.Kill(g, syscall.SIGKILL)
-		}
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
 	return j
+}
+
+// startOnNode0 starts bpsh 0 argv..., its stdin read from stdin, its
+// stderr the test's; the caller reads its stdout. It and its ghosts are
+// killed and reaped when the test ends.
+func startOnNode0(t *testing.T, c *cluster, stdin io.Reader, argv ...string) (*exec.Cmd, io.ReadCloser) {
+	t.Helper()
+	cmd := c.command("bpsh", append([]string{"0"}, argv...)...)
+	cmd.Stdin = stdin
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startReaped(t, cmd), out
 }
 
 func (j *spaceJob) line(t *testing.T) string {
@@ -146,22 +144,14 @@ func ghostExit(t *testing.T, pid int) func() syscall.WaitStatus {
 			t.Fatalf("ghost %d: still there after 20 s (poll %d, %v)", pid, n, err)
 		}
 		// The status is there once the ghost's parent has reaped it.
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			var info unix.PidfdInfo
-			info.Mask = unix.PIDFD_INFO_EXIT
-			if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.PIDFD_GET_INFO, uintptr(unsafe.Pointer(&info))); e != 0 {
-				if errors.Is(e, unix.ENOTTY) || errors.Is(e, unix.EINVAL) {
-					t.Skip("needs PIDFD_INFO_EXIT (Linux 6.15)")
-				}
-				t.Fatalf("ghost %d: PIDFD_GET_INFO: %v", pid, e)
-			}
-			if info.Mask&unix.PIDFD_INFO_EXIT != 0 {
-				return syscall.WaitStatus(info.Exit_code)
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("ghost %d: ended but not reaped after 20 s", pid)
-			}
+		ws, err := pidfdExit(fd, 20*time.Second)
+		if errors.Is(err, unix.ENOTTY) || errors.Is(err, unix.EINVAL) {
+			t.Skip("needs PIDFD_INFO_EXIT (Linux 6.15)")
 		}
+		if err != nil {
+			t.Fatalf("ghost %d ended: %v", pid, err)
+		}
+		return ws
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/bproc/bproc/internal/shared/asuser"
 	"github.com/bproc/bproc/internal/shared/contentcache"
+	"github.com/bproc/bproc/internal/shared/sftplist"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -171,7 +172,7 @@ func (u *userFiles) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 	if err != nil {
 		return nil, err
 	}
-	return listerAt(infos), nil
+	return sftplist.Entries(infos), nil
 }
 
 // summed is fi with the sum of the content of p, if the user (this
@@ -228,7 +229,7 @@ func (u *userFiles) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
 			fi = withExt(fi, sftp.StatExtended{ExtType: wire.StatWatched})
 		}
 	}
-	return listerAt{fi}, nil
+	return sftplist.Entries{fi}, nil
 }
 
 // withExt is fi with ext added to its sftp extended attributes.
@@ -246,19 +247,6 @@ func (u *userFiles) Readlink(path string) (string, error) {
 		return err
 	})
 	return target, err
-}
-
-type listerAt []fs.FileInfo
-
-func (l listerAt) ListAt(out []fs.FileInfo, off int64) (int, error) {
-	if off >= int64(len(l)) {
-		return 0, io.EOF
-	}
-	n := copy(out, l[off:])
-	if n < len(out) {
-		return n, io.EOF
-	}
-	return n, nil
 }
 
 // closingReader closes the file when sftp is done with it (it calls Close

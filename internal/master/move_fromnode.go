@@ -1,9 +1,7 @@
 package master
 
 import (
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"time"
 
@@ -66,21 +64,11 @@ func (m *Master) moveFromNode(c *client, node *int) error {
 	}
 
 	began := time.Now()
-	dch, dreqs, err := fromConn.OpenChannel(wire.ChanDump, wire.Encode(wire.DumpRequest{PID: c.cred.PID, UID: c.cred.UID}))
+	dch, size, err := m.openDump(fromConn, c)
 	if err != nil {
-		var oce *ssh.OpenChannelError
-		if errors.As(err, &oce) {
-			return fmt.Errorf("%s: %s", errMoveFail, oce.Message)
-		}
-		return errNodeDied
+		return err
 	}
-	m.routines.Go(func() { ssh.DiscardRequests(dreqs) })
 	defer dch.Close() // without ReqMoved first: the original goes on
-	var sz [8]byte
-	if _, err := io.ReadFull(dch, sz[:]); err != nil {
-		return errNodeDied
-	}
-	size := int64(binary.BigEndian.Uint64(sz[:]))
 
 	cred := p.job.cred
 	m.mu.Lock()

@@ -1,8 +1,6 @@
 package master
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -51,21 +49,12 @@ func (m *Master) moveHome(c *client, p *proc) error {
 	}
 
 	began := time.Now()
-	dch, dreqs, err := fromConn.OpenChannel(wire.ChanDump, wire.Encode(wire.DumpRequest{PID: c.cred.PID, UID: c.cred.UID}))
+	dch, size, err := m.openDump(fromConn, c)
 	if err != nil {
-		var oce *ssh.OpenChannelError
-		if errors.As(err, &oce) {
-			return fmt.Errorf("%s: %s", errMoveFail, oce.Message)
-		}
-		return errNodeDied
+		return err
 	}
-	m.routines.Go(func() { ssh.DiscardRequests(dreqs) })
 	defer dch.Close() // without ReqMoved first: the copy on the node goes on
-	var sz [8]byte
-	if _, err := io.ReadFull(dch, sz[:]); err != nil {
-		return errNodeDied
-	}
-	lr := &io.LimitedReader{R: dch, N: int64(binary.BigEndian.Uint64(sz[:]))}
+	lr := &io.LimitedReader{R: dch, N: size}
 	// Its memory is read from the node as it is written into the
 	// ghost: the master holds a few MB of it at a time.
 	img, err := vmadump.DecodeStreaming(lr)

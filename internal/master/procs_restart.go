@@ -101,8 +101,8 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 	p.rs.out[1].Store(r.Out[1])
 	p.rs.written = r.Out
 	p.rs.in.fileBase, p.rs.in.haveBase = r.In, r.HaveIn
-	p.rs.in.base = r.KeptBase
-	p.rs.in.buf.append(kept)
+	p.rs.in.buf.Reset(r.KeptBase)
+	p.rs.in.buf.Append(kept)
 	p.rs.wrote[0].Store(r.Out[0])
 	p.rs.wrote[1].Store(r.Out[1])
 	p.rs.outs = moved

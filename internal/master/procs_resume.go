@@ -100,7 +100,7 @@ type counted struct {
 }
 
 // ackEvery is how much output an acknowledgment waits for: a sixteenth
-// of what the node holds ahead of acks (node.maxUnacked), so the node
+// of what the node holds ahead of acks (ackbuf.Bound), so the node
 // rarely waits for one; an ack per read halved the throughput.
 const ackEvery = 256 << 10
 

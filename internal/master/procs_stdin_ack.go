@@ -3,28 +3,24 @@ package master
 import (
 	"sync"
 
+	"github.com/bproc/bproc/internal/shared/ackbuf"
 	"github.com/bproc/bproc/internal/shared/ghost"
 )
 
 // A node of protocol 3 acknowledges the stdin it has written into the
 // process (wire.ReqStdinAck): first on each channel, then every 64 KiB.
 // The master keeps what it sent and the node has not acknowledged, up to
-// maxStdinKept (then it reads no more of the ghost's stdin until an
+// ackbuf.Bound (then it reads no more of the ghost's stdin until an
 // acknowledgment comes), so that stdin sent into a connection that turns
 // out lost is sent again on the resumed channel, from the node's offset:
 // no byte lost or repeated.
-
-// maxStdinKept bounds the unacknowledged stdin of one process: the same
-// as the node's bound on output (node.maxUnacked).
-const maxStdinKept = 4 << 20
 
 // stdinKept is a process's stdin not acknowledged yet, across channels.
 type stdinKept struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
-	base   int64 // the node's acknowledged offset
-	buf    keptBytes
-	resume bool // the next channel is a resume: its copy waits for the node's offset
+	buf    ackbuf.Buf // from the node's acknowledged offset on
+	resume bool       // the next channel is a resume: its copy waits for the node's offset
 	first  chan int64
 	// fileBase is, for a regular file, its offset where the node's
 	// count starts (procs_stdin_file.go); haveBase says it is known.
@@ -65,13 +61,11 @@ func (k *stdinKept) ack(off int64) {
 		k.first <- off // buffered, one
 		k.first = nil
 	}
-	switch end := k.base + int64(k.buf.n); {
-	case off >= end:
-		k.base = off
-		k.buf.reset()
-	case off > k.base:
-		k.buf.drop(int(off - k.base))
-		k.base = off
+	switch {
+	case off >= k.buf.End():
+		k.buf.Reset(off)
+	case off > k.buf.Base():
+		k.buf.DropTo(off)
 	default:
 		return
 	}
@@ -83,8 +77,8 @@ func (k *stdinKept) ack(off int64) {
 func (k *stdinKept) keep(b []byte) int64 {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	off := k.base + int64(k.buf.n)
-	k.buf.append(b)
+	off := k.buf.End()
+	k.buf.Append(b)
 	return off
 }
 
@@ -93,20 +87,20 @@ func (k *stdinKept) keep(b []byte) int64 {
 func (k *stdinKept) since(off int64) []byte {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	off = max(off, k.base)
-	if end := k.base + int64(k.buf.n); off >= end {
+	off = max(off, k.buf.Base())
+	if off >= k.buf.End() {
 		return nil
 	}
-	return k.buf.from(int(off - k.base))
+	return k.buf.CopyFrom(off)
 }
 
 // startOver forgets what the old node had not acknowledged: a moved
 // process's stdin starts again on its new node (see stdinCopy.done).
 func (k *stdinKept) startOver() {
 	k.mu.Lock()
-	k.base, k.first = 0, nil
+	k.first = nil
 	k.haveBase = false // the next node's copy notes its own
-	k.buf.reset()
+	k.buf.Reset(0)
 	k.condLocked().Broadcast()
 	k.mu.Unlock()
 }
@@ -136,7 +130,7 @@ func (k *stdinKept) bound() int {
 	if k.inGhost {
 		return ghost.KeepMax
 	}
-	return maxStdinKept
+	return ackbuf.Bound
 }
 
 // waitRoom waits until fewer than bound() bytes wait for an
@@ -145,7 +139,7 @@ func (in *stdinCopy) waitRoom() bool {
 	k := &in.p.rs.in
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for k.buf.n >= k.bound() && !in.isStopped() {
+	for k.buf.Len() >= k.bound() && !in.isStopped() {
 		k.condLocked().Wait()
 	}
 	return !in.isStopped()

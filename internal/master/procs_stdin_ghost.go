@@ -71,7 +71,7 @@ func (p *proc) keepAgain() {
 	defer p.rs.keepMu.Unlock()
 	k := &p.rs.in
 	k.mu.Lock()
-	inGhost, base := k.inGhost, k.base
+	inGhost, base := k.inGhost, k.buf.Base()
 	k.mu.Unlock()
 	if inGhost {
 		keepInGhost(p.ghost, base, k.since(base))

@@ -11,19 +11,10 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/internal/shared/ackbuf"
 	"github.com/bproc/bproc/internal/shared/streamcopy"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
-
-// maxUnacked bounds the bytes of one output stream that the master has
-// not acknowledged: while the master is away its process's output waits
-// here, then in the pipe, and then the process blocks in write(2).
-// Nothing is dropped.
-//
-// It is also how far output runs ahead of the master's acknowledgments
-// (wire.ReqAck, every 256 KiB written out): with 1 MiB, output through a
-// node waited on them and ran at half its speed.
-const maxUnacked = 4 << 20
 
 // maxWrite bounds one write to the channel, so that what was sent is
 // counted as it goes.
@@ -71,16 +62,18 @@ type link struct {
 }
 
 // outBuf is one output stream's bytes from the master's last
-// acknowledgment on.
+// acknowledgment on, at most ackbuf.Bound: while the master is away its
+// process's output waits here, then in the pipe, and then the process
+// blocks in write(2). Nothing is dropped.
 type outBuf struct {
-	buf    outBytes
+	buf    ackbuf.Buf
 	sent   int64 // written on the current channel
 	eof    bool  // the pipe has ended
 	failed int   // the channel on which a write failed
 	full   bool  // the pipe's copy waits for room
 }
 
-func (o *outBuf) end() int64 { return o.buf.end() }
+func (o *outBuf) end() int64 { return o.buf.End() }
 
 func (l *link) init() {
 	l.cond.L = &l.mu
@@ -95,12 +88,12 @@ func (l *link) attach(ch ssh.Channel, reqs <-chan *ssh.Request, lost <-chan stru
 	for i := range l.out {
 		o := &l.out[i]
 		at := off[i]
-		if at < o.buf.base || at > o.end() {
+		if at < o.buf.Base() || at > o.end() {
 			// Only a master that lost what it acknowledged, or one that
 			// claims what was never sent: the stream goes on from what
 			// the node still has.
-			l.s.log.Warn("resume: master's offset outside what the node holds", "pid", l.ghost, "stream", i+1, "offset", at, "held_from", o.buf.base, "held_to", o.end())
-			at = max(o.buf.base, min(at, o.end()))
+			l.s.log.Warn("resume: master's offset outside what the node holds", "pid", l.ghost, "stream", i+1, "offset", at, "held_from", o.buf.Base(), "held_to", o.end())
+			at = max(o.buf.Base(), min(at, o.end()))
 		}
 		o.sent, o.failed = at, 0
 	}
@@ -231,10 +224,10 @@ func (l *link) ack(a wire.Ack) {
 	o := &l.out[a.Stream-1]
 	// A write in progress may be acknowledged in part before it returns
 	// (its sent is counted then): what the buffer holds is the bound.
-	if a.Offset <= o.buf.base || a.Offset > o.end() {
+	if a.Offset <= o.buf.Base() || a.Offset > o.end() {
 		return
 	}
-	o.buf.dropTo(a.Offset)
+	o.buf.DropTo(a.Offset)
 	l.cond.Broadcast()
 }
 
@@ -282,7 +275,7 @@ func (a appender) Write(p []byte) (int, error) {
 	o := &l.out[a.i]
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for o.buf.len() >= maxUnacked && !l.over {
+	for o.buf.Len() >= ackbuf.Bound && !l.over {
 		o.full = true
 		l.cond.Wait()
 	}
@@ -290,7 +283,7 @@ func (a appender) Write(p []byte) (int, error) {
 	if l.over {
 		return 0, errOver
 	}
-	o.buf.append(p)
+	o.buf.Append(p)
 	l.cond.Broadcast()
 	return len(p), nil
 }
@@ -310,8 +303,8 @@ func (l *link) drain(i int) {
 		}
 		ch, gen := l.ch, l.gen
 		// Written unlocked: an ack moves the front, an append writes past
-		// the end, neither touches these bytes (outBytes.view).
-		data := o.buf.view(o.sent, maxWrite)
+		// the end, neither touches these bytes (ackbuf.Buf.View).
+		data := o.buf.View(o.sent, maxWrite)
 		l.mu.Unlock()
 		var w io.Writer = ch
 		if i == 1 {
@@ -319,15 +312,15 @@ func (l *link) drain(i int) {
 		}
 		n, err := w.Write(data)
 		l.mu.Lock()
-		o.buf.release()
+		o.buf.Release()
 		if l.gen == gen {
 			o.sent += int64(n)
 			if err != nil {
 				o.failed = gen
 			}
 			if !l.keep { // protocol 1: no acks, nothing sent again
-				if o.sent > o.buf.base {
-					o.buf.dropTo(o.sent)
+				if o.sent > o.buf.Base() {
+					o.buf.DropTo(o.sent)
 				}
 			}
 		}

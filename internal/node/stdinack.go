@@ -14,7 +14,7 @@ import (
 // the rest again) and then every stdinAckEvery bytes.
 
 // stdinAckEvery is how much stdin an acknowledgment waits for: a
-// sixty-fourth of what the master holds unacknowledged (its maxStdinKept).
+// sixty-fourth of what the master holds unacknowledged (ackbuf.Bound).
 const stdinAckEvery = 64 << 10
 
 // inCount is a link's stdin: its bytes written into the process, and

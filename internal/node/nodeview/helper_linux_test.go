@@ -21,6 +21,7 @@ import (
 
 	"github.com/bproc/bproc/internal/shared/contentcache"
 	"github.com/bproc/bproc/internal/shared/pdeathsig"
+	"github.com/bproc/bproc/internal/shared/sftplist"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -108,7 +109,7 @@ func (h *helperFiles) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 				infos = append(infos, fi)
 			}
 		}
-		return helperList(infos), nil
+		return sftplist.Entries(infos), nil
 	case "Stat":
 		fi, err := os.Stat(r.Filepath)
 		if err != nil {
@@ -128,7 +129,7 @@ func (h *helperFiles) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 				f.Close()
 			}
 		}
-		return helperList{fi}, nil
+		return sftplist.Entries{fi}, nil
 	}
 	return nil, sftp.ErrSSHFxOpUnsupported
 }
@@ -144,7 +145,7 @@ func (h *helperFiles) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
 	if os.Getenv("MASTERVIEW_TEST_WATCHED") != "" {
 		fi = watchedInfo{fi}
 	}
-	return helperList{fi}, nil
+	return sftplist.Entries{fi}, nil
 }
 
 type watchedInfo struct{ os.FileInfo }
@@ -162,19 +163,6 @@ type summed struct {
 
 func (s summed) Extended() []sftp.StatExtended {
 	return []sftp.StatExtended{{ExtType: contentcache.StatExtension, ExtData: s.sum}}
-}
-
-type helperList []os.FileInfo
-
-func (l helperList) ListAt(out []os.FileInfo, off int64) (int, error) {
-	if off >= int64(len(l)) {
-		return 0, io.EOF
-	}
-	n := copy(out, l[off:])
-	if n < len(out) {
-		return n, io.EOF
-	}
-	return n, nil
 }
 
 type stdio struct {

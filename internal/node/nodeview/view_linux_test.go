@@ -158,15 +158,7 @@ func readAll(t *testing.T, f *os.File, want string) {
 
 func cacheFiles(t *testing.T, dir string) []string {
 	t.Helper()
-	ents, err := os.ReadDir(filepath.Join(dir, contentcache.SumDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
+	return dirNames(t, filepath.Join(dir, contentcache.SumDir))
 }
 
 func TestWritesFailReadOnly(t *testing.T) {

@@ -12,16 +12,7 @@ import (
 // connection, Serve warns and waits; once descriptors are free again the
 // waiting client is served.
 func TestServeRidesOutEMFILE(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "s")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var old syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) })
+	sock, l, old := listenKeepLimit(t)
 
 	// The client connects first; then no descriptor is left for accept.
 	client, err := net.Dial("unix", sock)
@@ -71,16 +62,7 @@ func TestServeRidesOutEMFILE(t *testing.T) {
 // it is not left in the backlog, and the loop serves the next once there
 // is room.
 func TestServeFullSpare(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "s")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var old syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) })
+	sock, l, old := listenKeepLimit(t)
 	served, fulls := make(chan struct{}, 10), make(chan struct{}, 10)
 	warns := make(chan error, 1000)
 	done := make(chan error, 1)
@@ -134,4 +116,20 @@ func TestServeFullSpare(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("ServeFull after Close = %v, want nil", err)
 	}
+}
+
+// listenKeepLimit listens on a socket of the test's, and puts the
+// descriptor limit (old) back when the test ends: the tests lower it.
+func listenKeepLimit(t *testing.T) (sock string, l net.Listener, old syscall.Rlimit) {
+	t.Helper()
+	sock = filepath.Join(t.TempDir(), "s")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) })
+	return sock, l, old
 }

@@ -4,24 +4,13 @@ import (
 	"os"
 	"strings"
 	"testing"
-
-	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
 // TestStartGhostsErrors: each rank that cannot start gets its own error,
 // as StartGhost would give it, and no PID; a batch whose files do not
 // match its ranks starts nothing.
 func TestStartGhostsErrors(t *testing.T) {
-	sock, _ := runMaster(t, 0)
-	c, err := Dial(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	job, err := c.Run(localapi.Run{Nodes: []int{0}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer job.Close()
+	job, _ := runOneRank(t, 0)
 	pids, errs := job.StartGhosts([]int{5, 0, -1}, make([][3]*os.File, 3))
 	for i, want := range []string{"the job has ranks 0 to 0", "token", "the job has ranks 0 to 0"} {
 		if pids[i] != 0 || errs[i] == nil || !strings.Contains(errs[i].Error(), want) {

@@ -58,12 +58,11 @@ func runMaster(t *testing.T, events int) (string, <-chan error) {
 	return sock, sent
 }
 
-// TestEventsUnread: the master's sends never wait for the caller to
-// read Events (bpmaster's writes blocked once 64 were queued and the
-// socket's buffer was full, and its ghosts were told nothing more).
-func TestEventsUnread(t *testing.T) {
-	const n = 30000 // some 4 MB, beyond any socket buffer
-	sock, sent := runMaster(t, n)
+// runOneRank runs a job of one rank on node 0 against runMaster; it is
+// closed when the test ends.
+func runOneRank(t *testing.T, events int) (*Job, <-chan error) {
+	t.Helper()
+	sock, sent := runMaster(t, events)
 	c, err := Dial(sock)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +71,16 @@ func TestEventsUnread(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer job.Close()
+	t.Cleanup(func() { job.Close() })
+	return job, sent
+}
+
+// TestEventsUnread: the master's sends never wait for the caller to
+// read Events (bpmaster's writes blocked once 64 were queued and the
+// socket's buffer was full, and its ghosts were told nothing more).
+func TestEventsUnread(t *testing.T) {
+	const n = 30000 // some 4 MB, beyond any socket buffer
+	job, sent := runOneRank(t, n)
 	if err := <-sent; err != nil {
 		t.Fatalf("the master's sends with Events unread: %v", err)
 	}
@@ -87,16 +95,7 @@ func TestEventsUnread(t *testing.T) {
 
 // TestStartGhostRange: a rank the job does not have is an error.
 func TestStartGhostRange(t *testing.T) {
-	sock, _ := runMaster(t, 0)
-	c, err := Dial(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	job, err := c.Run(localapi.Run{Nodes: []int{0}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer job.Close()
+	job, _ := runOneRank(t, 0)
 	for _, i := range []int{5, 1, -1} {
 		if _, err := job.StartGhost(i, [3]*os.File{}); err == nil || !strings.Contains(err.Error(), "the job has ranks 0 to 0") {
 			t.Errorf("StartGhost(%d) on a one-rank job = %v", i, err)

@@ -3,13 +3,10 @@ package ghost
 import (
 	"bytes"
 	"io"
-	"net"
 	"os"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // TestGhostWrites: a ghost writes the output its master sends it
@@ -58,21 +55,7 @@ func TestGhostWrites(t *testing.T) {
 	c.Write(append(head[:], "cut short"...))
 	c.Close()
 	ln.Close()
-	ln2, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln2.Close()
-	ln2.SetDeadline(time.Now().Add(testTimeout))
-	c2, err := ln2.AcceptUnix()
-	if err != nil {
-		t.Fatalf("no ghost came back: %v", err)
-	}
-	defer c2.Close()
-	res, fds := readResume(t, c2)
-	for _, fd := range fds {
-		unix.Close(fd)
-	}
+	c2, res, _ := acceptResume(t, path)
 	if want := [2]int64{6 + DataMax, 1000 + 10}; res.Out != want {
 		t.Errorf("resume hello counts %v, want %v", res.Out, want)
 	}
@@ -162,21 +145,7 @@ func TestGhostKeepsStdin(t *testing.T) {
 	}
 	c.Close()
 	ln.Close()
-	ln2, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln2.Close()
-	ln2.SetDeadline(time.Now().Add(testTimeout))
-	c2, err := ln2.AcceptUnix()
-	if err != nil {
-		t.Fatalf("no ghost came back: %v", err)
-	}
-	defer c2.Close()
-	res, fds := readResume(t, c2)
-	for _, fd := range fds {
-		unix.Close(fd)
-	}
+	c2, res, _ := acceptResume(t, path)
 	if res.KeptBase != off-250<<10 || res.KeptLen != 250<<10 {
 		t.Fatalf("kept %d bytes from %d, want %d from %d", res.KeptLen, res.KeptBase, 250<<10, off-250<<10)
 	}

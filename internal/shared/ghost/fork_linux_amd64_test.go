@@ -92,20 +92,34 @@ func ppidOf(t *testing.T, pid int) int {
 	return ppid
 }
 
-// arenas reads every arena of stacks in pid's memory: each writable
-// anonymous mapping right below a PROT_NONE one.
+// arenas reads every arena of stacks in pid's memory (arenaRanges).
 func arenas(t *testing.T, pid int) [][]byte {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
 	mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer mem.Close()
 	var out [][]byte
+	for _, r := range arenaRanges(t, pid) {
+		buf := make([]byte, r[1]-r[0])
+		if _, err := mem.ReadAt(buf, int64(r[0])); err != nil {
+			t.Fatalf("read arena %#x-%#x: %v", r[0], r[1], err)
+		}
+		out = append(out, buf)
+	}
+	return out
+}
+
+// arenaRanges is where the arenas of stacks are in pid's memory: each
+// writable anonymous mapping right below a PROT_NONE one.
+func arenaRanges(t *testing.T, pid int) [][2]uint64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][2]uint64
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	for i, l := range lines[:len(lines)-1] {
 		f, next := strings.Fields(l), strings.Fields(lines[i+1])
@@ -115,14 +129,9 @@ func arenas(t *testing.T, pid int) [][]byte {
 		var lo, hi, nlo uint64
 		fmt.Sscanf(f[0], "%x-%x", &lo, &hi)
 		fmt.Sscanf(next[0], "%x-", &nlo)
-		if hi != nlo {
-			continue
+		if hi == nlo {
+			out = append(out, [2]uint64{lo, hi})
 		}
-		buf := make([]byte, hi-lo)
-		if _, err := mem.ReadAt(buf, int64(lo)); err != nil {
-			t.Fatalf("read arena %#x-%#x: %v", lo, hi, err)
-		}
-		out = append(out, buf)
 	}
 	return out
 }

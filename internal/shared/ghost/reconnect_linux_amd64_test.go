@@ -10,6 +10,29 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// acceptResume listens on path again, as a new master, and takes the
+// ghost's resume hello: the connection, the hello, and how many
+// descriptors came with it (closed here). Both close when the test ends.
+func acceptResume(t *testing.T, path string) (*net.UnixConn, Resume, int) {
+	t.Helper()
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ln.SetDeadline(time.Now().Add(testTimeout))
+	c, err := ln.AcceptUnix()
+	if err != nil {
+		t.Fatalf("no ghost came back: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	res, fds := readResume(t, c)
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	return c, res, len(fds)
+}
+
 // readResume reads a resume hello and its fds from c.
 func readResume(t *testing.T, c *net.UnixConn) (Resume, []int) {
 	t.Helper()
@@ -67,24 +90,10 @@ func TestReconnect(t *testing.T) {
 	syscall.Kill(p.pid, syscall.SIGUSR1) // held by the ghost meanwhile
 	time.Sleep(300 * time.Millisecond)
 
-	ln2, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln2.Close()
-	ln2.SetDeadline(time.Now().Add(testTimeout))
-	c2, err := ln2.AcceptUnix()
-	if err != nil {
-		t.Fatalf("no ghost came back: %v", err)
-	}
-	defer c2.Close()
-	res, fds := readResume(t, c2)
-	for _, fd := range fds {
-		unix.Close(fd)
-	}
+	c2, res, nfds := acceptResume(t, path)
 	want := Resume{Version: ResumeVersion, FDMask: 2, Node: 3, NodePID: 4711, Out: [2]int64{1 << 33, 7}}
-	if res != want || len(fds) != 1 {
-		t.Errorf("resume hello %+v with %d fds, want %+v with 1", res, len(fds), want)
+	if res != want || nfds != 1 {
+		t.Errorf("resume hello %+v with %d fds, want %+v with 1", res, nfds, want)
 	}
 	c2.SetReadDeadline(time.Now().Add(testTimeout))
 	typ, arg, err := ReadEvent(c2)

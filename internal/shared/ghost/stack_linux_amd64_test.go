@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
 
@@ -96,23 +95,10 @@ func TestSiblingStack(t *testing.T) {
 // PROT_NONE rest of it.
 func findArena(t *testing.T, pid int) [2]uint64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
-	if err != nil {
-		t.Fatal(err)
+	r := arenaRanges(t, pid)
+	if len(r) == 0 {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+		t.Fatalf("no arena in /proc/%d/maps:\n%s", pid, b)
 	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	for i, l := range lines[:len(lines)-1] {
-		f, next := strings.Fields(l), strings.Fields(lines[i+1])
-		if len(f) != 5 || f[1] != "rw-p" || len(next) != 5 || next[1] != "---p" {
-			continue
-		}
-		var lo, hi, nlo uint64
-		fmt.Sscanf(f[0], "%x-%x", &lo, &hi)
-		fmt.Sscanf(next[0], "%x-", &nlo)
-		if hi == nlo {
-			return [2]uint64{lo, hi}
-		}
-	}
-	t.Fatalf("no arena in /proc/%d/maps:\n%s", pid, b)
-	return [2]uint64{}
+	return r[0]
 }

@@ -61,14 +61,7 @@ func Dump(pid int) (*Image, *Stopped, error) {
 	t := newTracer()
 	var img *Image
 	err := t.do(func() error {
-		if err := unix.PtraceSeize(pid); err != nil {
-			return fmt.Errorf("seize: %w", err)
-		}
-		if err := unix.PtraceInterrupt(pid); err != nil {
-			unix.PtraceDetach(pid)
-			return fmt.Errorf("interrupt: %w", err)
-		}
-		if _, err := waitStop(pid); err != nil {
+		if err := seize(pid); err != nil {
 			return err
 		}
 		var err error
@@ -98,7 +91,7 @@ func dumpStopped(pid int) (_ *Image, err error) {
 		return nil, fmt.Errorf("fpregs: %w", err)
 	}
 
-	mem, err := os.OpenFile(fmt.Sprintf("/proc/%d/mem", pid), os.O_RDWR, 0)
+	in, maps, err := newInjector(pid)
 	if err != nil {
 		return nil, err
 	}
@@ -106,18 +99,10 @@ func dumpStopped(pid int) (_ *Image, err error) {
 	// is encoded (Image.Encode), and Stopped closes it.
 	defer func() {
 		if err != nil {
-			mem.Close()
+			in.mem.Close()
 		}
 	}()
-	img.mem = mem
-	maps, err := readMaps(pid)
-	if err != nil {
-		return nil, err
-	}
-	in := &injector{pid: pid, mem: mem}
-	if in.syscall, err = findSyscall(mem, maps); err != nil {
-		return nil, err
-	}
+	img.mem = in.mem
 	// What only the process can tell: its signal handlers and its brk.
 	// The calls change nothing; the registers are put back after.
 	brk, err := askProcess(in, img)
@@ -130,7 +115,7 @@ func dumpStopped(pid int) (_ *Image, err error) {
 	}
 
 	img.VDSOMaps = vdsoBlock(maps)
-	if img.VDSOText, err = readVDSOText(mem, img.VDSOMaps); err != nil {
+	if img.VDSOText, err = readVDSOText(in.mem, img.VDSOMaps); err != nil {
 		return nil, err
 	}
 	pm, err := os.Open(fmt.Sprintf("/proc/%d/pagemap", pid))
@@ -153,7 +138,7 @@ func dumpStopped(pid int) (_ *Image, err error) {
 			}
 			continue
 		}
-		if err := readMapping(mem, pm, &m); err != nil {
+		if err := readMapping(in.mem, pm, &m); err != nil {
 			return nil, err
 		}
 		img.Maps = append(img.Maps, m)

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -30,14 +29,7 @@ func RestoreInto(img *Image, pid int, a Attr) (changed bool, err error) {
 	t := newTracer()
 	defer t.close()
 	err = t.do(func() error {
-		if err := unix.PtraceSeize(pid); err != nil {
-			return fmt.Errorf("seize: %w", err)
-		}
-		if err := unix.PtraceInterrupt(pid); err != nil {
-			unix.PtraceDetach(pid)
-			return fmt.Errorf("interrupt: %w", err)
-		}
-		if _, err := waitStop(pid); err != nil {
+		if err := seize(pid); err != nil {
 			return err
 		}
 		if err := unix.PtraceSetOptions(pid, unix.PTRACE_O_TRACEEXEC|unix.PTRACE_O_TRACESYSGOOD); err != nil {
@@ -66,19 +58,11 @@ func RestoreInto(img *Image, pid int, a Attr) (changed bool, err error) {
 // {name}, no environment) and waits for it to stop at that exec. On error
 // it is as it was, registers included.
 func execSelf(pid int, name string) error {
-	mem, err := os.OpenFile(fmt.Sprintf("/proc/%d/mem", pid), os.O_RDWR, 0)
+	in, _, err := newInjector(pid)
 	if err != nil {
 		return err
 	}
-	defer mem.Close()
-	maps, err := readMaps(pid)
-	if err != nil {
-		return err
-	}
-	in := &injector{pid: pid, mem: mem}
-	if in.syscall, err = findSyscall(mem, maps); err != nil {
-		return err
-	}
+	defer in.mem.Close()
 	var saved unix.PtraceRegs
 	if err := unix.PtraceGetRegs(pid, &saved); err != nil {
 		return fmt.Errorf("getregs: %w", err)

@@ -110,19 +110,11 @@ func rebuild(pid int, img *Image, a Attr) error {
 // and what its exec kept (descriptors above 2, ignored signals, a
 // scratch page's worth of nothing) is undone.
 func rebuildStopped(pid int, img *Image, a Attr, inPlace *placeAttr) error {
-	mem, err := os.OpenFile(fmt.Sprintf("/proc/%d/mem", pid), os.O_RDWR, 0)
+	in, own, err := newInjector(pid)
 	if err != nil {
 		return err
 	}
-	defer mem.Close()
-	own, err := readMaps(pid)
-	if err != nil {
-		return err
-	}
-	in := &injector{pid: pid, mem: mem}
-	if in.syscall, err = findSyscall(mem, own); err != nil {
-		return err
-	}
+	defer in.mem.Close()
 
 	// A page of our own where neither the stub nor the image has
 	// anything: the syscall instruction from now on, and room for the
@@ -152,7 +144,7 @@ func rebuildStopped(pid int, img *Image, a Attr, inPlace *placeAttr) error {
 	} else if err := setIdentity(in, arg, a); err != nil {
 		return err
 	}
-	return rebuildRest(pid, in, mem, own, scratch, arg, img, a, inPlace)
+	return rebuildRest(pid, in, in.mem, own, scratch, arg, img, a, inPlace)
 }
 
 // setIdentity gives the stub, a root process, the user's groups and gid

@@ -83,19 +83,11 @@ func (s *Stopped) StopTimers() error {
 			return fmt.Errorf("getregs: %w", err)
 		}
 		defer unix.PtraceSetRegs(s.pid, &regs)
-		mem, err := os.OpenFile(fmt.Sprintf("/proc/%d/mem", s.pid), os.O_RDWR, 0)
+		in, _, err := newInjector(s.pid)
 		if err != nil {
 			return err
 		}
-		defer mem.Close()
-		maps, err := readMaps(s.pid)
-		if err != nil {
-			return err
-		}
-		in := &injector{pid: s.pid, mem: mem}
-		if in.syscall, err = findSyscall(mem, maps); err != nil {
-			return err
-		}
+		defer in.mem.Close()
 		scratch, err := in.call(unix.SYS_MMAP, 0, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, ^uint64(0), 0)
 		if err != nil {
 			return fmt.Errorf("scratch page: %w", err)

@@ -130,6 +130,39 @@ type injector struct {
 	mem     *os.File
 }
 
+// newInjector opens pid's memory, a stopped tracee's, and finds a
+// syscall instruction in it: an injector, and pid's mappings. The
+// caller closes in.mem.
+func newInjector(pid int) (in *injector, maps []Mapping, err error) {
+	mem, err := os.OpenFile(fmt.Sprintf("/proc/%d/mem", pid), os.O_RDWR, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	in = &injector{pid: pid, mem: mem}
+	if maps, err = readMaps(pid); err == nil {
+		in.syscall, err = findSyscall(mem, maps)
+	}
+	if err != nil {
+		mem.Close()
+		return nil, nil, err
+	}
+	return in, maps, nil
+}
+
+// seize makes pid a tracee of this thread, stopped. On an error before
+// the stop, pid is let go.
+func seize(pid int) error {
+	if err := unix.PtraceSeize(pid); err != nil {
+		return fmt.Errorf("seize: %w", err)
+	}
+	if err := unix.PtraceInterrupt(pid); err != nil {
+		unix.PtraceDetach(pid)
+		return fmt.Errorf("interrupt: %w", err)
+	}
+	_, err := waitStop(pid)
+	return err
+}
+
 // call runs syscall nr with args in the tracee and returns its result;
 // a negative result is the errno.
 func (in *injector) call(nr uintptr, args ...uint64) (uint64, error) {
