@@ -106,3 +106,32 @@ func TestMasterKilledLocalNodesOrphaned(t *testing.T) {
 		t.Errorf("bpsh of a process on a node that ended: exit 0")
 	}
 }
+
+// TestMasterKilledLocalNodesPaused: a namespace node that a next master
+// took back waits for that master while it is paused past the grace
+// time, as a node it started would: it is not an orphan of the master
+// killed before (its parent-death signal), and comes back to the
+// master once it goes on.
+func TestMasterKilledLocalNodesPaused(t *testing.T) {
+	c := startCluster(t, 1, "--node-grace", "3s", "--listen", freeAddr(t))
+	slaves := c.slavePIDs()
+	killRestart(t, c, time.Second)
+	c.taken = slaves
+	c.waitSettled()
+	c.waitLog(t, regexp.MustCompile(`local node of a previous master taken back`))
+	if r := c.run("", "bpsh", "0", "true"); r.code != 0 {
+		t.Fatalf("bpsh 0 true on the taken node: exit %d, %q", r.code, r.stderr)
+	}
+	// Ping timeout 2 s, grace 3 s; a node dialing a paused master waits
+	// out the handshake's 30 s before it asks itself whether to end.
+	pauseMaster(t, c, 36*time.Second)
+	for _, pid := range slaves {
+		if !running(pid) {
+			t.Fatalf("taken local node bpslave %d ended while its master was paused", pid)
+		}
+	}
+	c.waitSettled()
+	if r := c.run("", "bpsh", "0", "true"); r.code != 0 {
+		t.Errorf("bpsh 0 true on the taken node after the pause: exit %d, %q", r.code, r.stderr)
+	}
+}
