@@ -144,8 +144,14 @@ func (m *Master) movedHereLocked(n *node, pid int, uid uint32, log *slog.Logger)
 	if p == nil || !p.returned || p.job.cred.UID != uid || p.first == n {
 		return nil, false
 	}
+	p.rs.mu.Lock()
+	gone := p.rs.dropped || p.rs.exited
+	p.rs.mu.Unlock()
 	if m.away[pid] == p {
 		delete(m.away, pid)
+		if gone { // given up meanwhile (its node's namespace ended)
+			return nil, false
+		}
 		if o := m.nodes[p.rank.node]; o != nil {
 			delete(o.procs, pid)
 		}
@@ -155,13 +161,7 @@ func (m *Master) movedHereLocked(n *node, pid int, uid uint32, log *slog.Logger)
 		return p, false
 	}
 	o := m.nodes[p.rank.node]
-	if o == nil || !o.met || o.procs[pid] != p {
-		return nil, false
-	}
-	p.rs.mu.Lock()
-	gone := p.rs.dropped || p.rs.exited
-	p.rs.mu.Unlock()
-	if gone {
+	if o == nil || !o.met || o.procs[pid] != p || gone {
 		return nil, false
 	}
 	log.Warn("second copy of a process whose move the old master did not finish: ending it", "pid", pid, "kept_on", o.num)
