@@ -50,8 +50,9 @@ func (j *Job) outlive() {
 			// Detached and closed: the ghosts left go on being reaped
 			// here (not by follow: one reaper a ghost), their ranks
 			// not followed.
+			left := n
 			go func() {
-				for ; n > 0; n-- {
+				for ; left > 0; left-- {
 					<-ends
 				}
 			}()
@@ -76,6 +77,7 @@ func (j *Job) outlive() {
 		j.mu.Unlock()
 	}
 	lost, asked := j.lost(pids)
+	hungUp := fmt.Errorf("the master hung up: %w", ErrSlaveDied)
 	j.mu.Lock()
 	closed := j.closed
 	j.mu.Unlock()
@@ -91,8 +93,12 @@ func (j *Job) outlive() {
 		case asked:
 			j.finish(e.i, ghostStatus(e.ws))
 		default:
-			j.finish(e.i, Status{Err: fmt.Errorf("the master hung up: %w", ErrSlaveDied)})
+			j.finish(e.i, Status{Err: hungUp})
 		}
+	}
+	// Any rank left had no ghost to follow: a no-op for the rest.
+	for i := range j.statuses {
+		j.finish(i, Status{Err: hungUp})
 	}
 }
 
