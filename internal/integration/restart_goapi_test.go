@@ -44,3 +44,40 @@ func TestGoAPIMasterKilledNodeDied(t *testing.T) {
 		t.Errorf("rank 0, on the node that died: %+v (%v), want Slave node died from the next master", s, s.Err)
 	}
 }
+
+// TestGoAPIMasterKilledClose: a Job whose master is killed keeps its
+// rank running while no master answers (its ghost waits for a next
+// one), and Close still ends it: the ghost is killed and reaped, the rank
+// Done.
+func TestGoAPIMasterKilledClose(t *testing.T) {
+	c, _ := startWithSlaves(t, 1, "--no-diskless", "--node-grace", "60s")
+	api := c.api()
+	job, err := api.Start(t.Context(), bproc.Command{Path: "/bin/sleep", Args: []string{"sleep", "60"}, NoIO: true}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer job.Close()
+	waitStarted(t, c, 1)
+	c.master.Process.Kill()
+	c.master.Wait()
+	time.Sleep(time.Second)
+	if s := job.Statuses()[0]; s.Done {
+		t.Errorf("rank 0 Done as its master was killed: %+v, want it followed through its ghost", s)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- job.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Close of a job whose master was killed did not return within 10 s")
+	}
+	s := job.Statuses()[0]
+	if !s.Done || s.Err == nil {
+		t.Errorf("rank 0 after Close: %+v, want Done with an error", s)
+	}
+	if running(s.PID) {
+		t.Errorf("ghost %d still there after Close", s.PID)
+	}
+	c.launch() // the cleanup stops a master
+	waitListening(t, c)
+}
