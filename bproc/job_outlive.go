@@ -6,7 +6,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bproc/bproc/internal/shared/apiclient"
-	"github.com/bproc/bproc/internal/shared/localapi"
 )
 
 // A master killed or restarted hangs up on the Job, but not on its
@@ -123,17 +122,13 @@ func (j *Job) lost(pids []int) (map[int]bool, bool) {
 		return nil, false
 	}
 	defer c.Close()
-	lost := make(map[int]bool)
-	for len(pids) > 0 {
-		n := min(len(pids), localapi.MaxLost)
-		got, err := c.Lost(pids[:n])
-		if err != nil {
-			return nil, false // a master from before OpLost
-		}
-		for _, pid := range got {
-			lost[pid] = true
-		}
-		pids = pids[n:]
+	got, err := c.Lost(pids)
+	if err != nil {
+		return nil, false // no master, or one from before OpLost
+	}
+	lost := make(map[int]bool, len(got))
+	for _, pid := range got {
+		lost[pid] = true
 	}
 	return lost, true
 }
