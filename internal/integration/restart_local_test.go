@@ -130,8 +130,22 @@ func TestMasterKilledLocalNodesPaused(t *testing.T) {
 			t.Fatalf("taken local node bpslave %d ended while its master was paused", pid)
 		}
 	}
-	c.waitSettled()
-	if r := c.run("", "bpsh", "0", "true"); r.code != 0 {
-		t.Errorf("bpsh 0 true on the taken node after the pause: exit %d, %q", r.code, r.stderr)
+	// The node dials again once its dial into the pause has failed: up
+	// within the handshake's 30 s.
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		r := c.run("", "bpsh", "0", "true")
+		if r.code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bpsh 0 true on the taken node 40 s after the pause: exit %d, %q", r.code, r.stderr)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	for _, pid := range slaves {
+		if !running(pid) {
+			t.Errorf("taken local node bpslave %d replaced after the pause", pid)
+		}
 	}
 }
