@@ -18,7 +18,10 @@ import (
 // come more than once). Each rank's process has a ghost, a child of the
 // calling program with the process's PID, which the Job reaps: do not
 // wait for it yourself. The Job follows its ranks whether or not anyone
-// calls Wait. Its methods are safe for concurrent use.
+// calls Wait, also through a restart of the master: its ranks' ghosts
+// wait for the next master, and each rank ends with its own status (or
+// ErrSlaveDied if that master found it lost with its node). Its methods
+// are safe for concurrent use.
 type Job struct {
 	run    *apiclient.Job
 	socket string
