@@ -18,7 +18,10 @@ import (
 // come more than once). Each rank's process has a ghost, a child of the
 // calling program with the process's PID, which the Job reaps: do not
 // wait for it yourself. The Job follows its ranks whether or not anyone
-// calls Wait. Its methods are safe for concurrent use.
+// calls Wait, also through a restart of the master: its ranks' ghosts
+// wait for the next master, and each rank ends with its own status (or
+// ErrSlaveDied if that master found it lost with its node). Its methods
+// are safe for concurrent use.
 type Job struct {
 	run    *apiclient.Job
 	socket string
@@ -30,6 +33,11 @@ type Job struct {
 	done     []chan struct{} // closed when the rank is Done
 	closed   bool
 	followed chan struct{} // closed when follow has reaped all it will
+	// hungUp: the master hung up while ranks ran, whose ghosts wait for
+	// a next master (job_outlive.go); let closed on a detached job's
+	// Close to stop following them.
+	hungUp bool
+	let    chan struct{}
 }
 
 // Status is what a rank has come to.
@@ -99,7 +107,7 @@ func (c *Client) Start(ctx context.Context, cmd Command, nodes ...int) (*Job, er
 		return nil, err
 	}
 	j := &Job{run: run, socket: c.socket, detach: cmd.Detach, statuses: make([]Status, len(nodes)),
-		pidfds: make([]int, len(nodes)), done: make([]chan struct{}, len(nodes)), followed: make(chan struct{})}
+		pidfds: make([]int, len(nodes)), done: make([]chan struct{}, len(nodes)), followed: make(chan struct{}), let: make(chan struct{})}
 	null, err := os.Open(os.DevNull)
 	if err != nil {
 		run.Close()
@@ -157,8 +165,9 @@ func (j *Job) finish(i int, s Status) {
 }
 
 // follow reads the master's events, reaping each rank's ghost when its
-// status has come, and ends the ranks still running when the master
-// hangs up.
+// status has come. When the master hangs up, the ranks still running
+// are followed through their ghosts, which wait for a next master
+// (outlive); when the job is closed, they are ended (or left, detached).
 func (j *Job) follow() {
 	defer close(j.followed)
 	for ev := range j.run.Events {
@@ -176,6 +185,14 @@ func (j *Job) follow() {
 		j.reap(ev.Rank)
 		j.finish(ev.Rank, Status{Ran: ev.Started, ExitCode: ev.Status.Code, Signal: ev.Status.Signal,
 			CoreDumped: ev.Status.Core, Err: apiclient.EventError(ev)})
+	}
+	j.mu.Lock()
+	closed := j.closed
+	j.hungUp = !closed
+	j.mu.Unlock()
+	if !closed {
+		j.outlive() // job_outlive.go
+		return
 	}
 	j.mu.Lock()
 	closed, detached := j.closed, j.closed && j.detach
@@ -199,15 +216,20 @@ func (j *Job) follow() {
 var errJobClosed = errors.New("the job was closed before it ended")
 
 // reap waits for rank i's ghost, if it has one not yet reaped.
-func (j *Job) reap(i int) {
+func (j *Job) reap(i int) { j.reapStatus(i) }
+
+// reapStatus is reap, saying how the ghost ended; false if it had none
+// to reap.
+func (j *Job) reapStatus(i int) (unix.WaitStatus, bool) {
 	j.mu.Lock()
 	fd, pid := j.pidfds[i], j.statuses[i].PID
 	j.mu.Unlock()
+	var ws unix.WaitStatus
 	if fd < 0 {
-		return
+		return ws, false
 	}
 	for {
-		_, err := unix.Wait4(pid, nil, 0, nil)
+		_, err := unix.Wait4(pid, &ws, 0, nil)
 		if err != unix.EINTR {
 			break
 		}
@@ -216,6 +238,7 @@ func (j *Job) reap(i int) {
 	unix.Close(fd)
 	j.pidfds[i] = -1
 	j.mu.Unlock()
+	return ws, true
 }
 
 // kill sends sig to rank i's ghost if it has not been reaped.
@@ -329,9 +352,15 @@ func (j *Job) end(kill bool) error {
 	if kill {
 		j.detach = false
 	}
+	hungUp, detach := j.hungUp, j.detach
 	j.mu.Unlock()
-	if kill {
+	// Ranks followed past their master's end (outlive) end now too, or
+	// are let go, detached.
+	if kill || (hungUp && !detach) {
 		j.Kill()
+	}
+	if !was && hungUp && detach {
+		close(j.let)
 	}
 	var err error
 	if !was {

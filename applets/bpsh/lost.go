@@ -33,18 +33,14 @@ func (r *runner) sayLost() {
 		return
 	}
 	defer c.Close()
-	for len(pids) > 0 {
-		n := min(len(pids), localapi.MaxLost)
-		lost, err := c.Lost(pids[:n])
-		if err != nil {
-			return // a master from before OpLost
-		}
-		pids = pids[n:]
-		for _, pid := range lost {
-			if rk := byPID[pid]; rk != nil && !rk.final {
-				rk.errText, rk.final = localapi.ErrSlaveDied.Error(), true
-				r.rankError(rk.node, rk.errText)
-			}
+	lost, err := c.Lost(pids)
+	if err != nil {
+		return // a master from before OpLost
+	}
+	for _, pid := range lost {
+		if rk := byPID[pid]; rk != nil && !rk.final {
+			rk.errText, rk.final = localapi.ErrSlaveDied.Error(), true
+			r.rankError(rk.node, rk.errText)
 		}
 	}
 }

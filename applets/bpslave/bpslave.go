@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/bproc/bproc/internal/node/noderoot"
 	"github.com/bproc/bproc/internal/shared/keys"
 	"github.com/bproc/bproc/internal/shared/nodeauth"
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 type cli struct {
@@ -85,7 +87,11 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 	if c.Diskless && !c.PushOnly {
 		view = &node.ViewConfig{KeyPEM: keyPEM, CacheSize: c.CacheSize}
 	}
+	var masterLock *os.File
 	if c.Local {
+		// Opened before the node root hides the state directory
+		// (node/orphan.go); a master older than the lock has none.
+		masterLock, _ = os.Open(filepath.Join(filepath.Dir(c.HostKey), wire.MasterLockFile))
 		o := noderoot.Options{
 			Hostname: fmt.Sprintf("n%d", c.Node), Binary: "/proc/self/exe", MasterView: !c.Diskless,
 			Warn: func(msg string) { log.Warn(msg, "node", c.Node) },
@@ -97,6 +103,6 @@ func Main(ctx context.Context, args []string, io applets.IO) error {
 			return err
 		}
 	}
-	s := node.New(node.Config{Master: c.Master, Node: c.Node, Key: key, Token: token, HostKey: hostKey, Local: c.Local, Diskless: c.Diskless, View: view, CacheSize: c.CacheSize, TmpSize: c.TmpSize, PingInterval: c.Ping, Log: log})
+	s := node.New(node.Config{Master: c.Master, Node: c.Node, Key: key, Token: token, HostKey: hostKey, Local: c.Local, MasterLock: masterLock, Diskless: c.Diskless, View: view, CacheSize: c.CacheSize, TmpSize: c.TmpSize, PingInterval: c.Ping, Log: log})
 	return s.Run(ctx)
 }

@@ -106,3 +106,46 @@ func TestMasterKilledLocalNodesOrphaned(t *testing.T) {
 		t.Errorf("bpsh of a process on a node that ended: exit 0")
 	}
 }
+
+// TestMasterKilledLocalNodesPaused: a namespace node that a next master
+// took back waits for that master while it is paused past the grace
+// time, as a node it started would: it is not an orphan of the master
+// killed before (its parent-death signal), and comes back to the
+// master once it goes on.
+func TestMasterKilledLocalNodesPaused(t *testing.T) {
+	c := startCluster(t, 1, "--node-grace", "3s", "--listen", freeAddr(t))
+	slaves := c.slavePIDs()
+	killRestart(t, c, time.Second)
+	c.taken = slaves
+	c.waitSettled()
+	c.waitLog(t, regexp.MustCompile(`local node of a previous master taken back`))
+	if r := c.run("", "bpsh", "0", "true"); r.code != 0 {
+		t.Fatalf("bpsh 0 true on the taken node: exit %d, %q", r.code, r.stderr)
+	}
+	// Ping timeout 2 s, grace 3 s; a node dialing a paused master waits
+	// out the handshake's 30 s before it asks itself whether to end.
+	pauseMaster(t, c, 36*time.Second)
+	for _, pid := range slaves {
+		if !running(pid) {
+			t.Fatalf("taken local node bpslave %d ended while its master was paused", pid)
+		}
+	}
+	// The node dials again once its dial into the pause has failed: up
+	// within the handshake's 30 s.
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		r := c.run("", "bpsh", "0", "true")
+		if r.code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bpsh 0 true on the taken node 40 s after the pause: exit %d, %q", r.code, r.stderr)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	for _, pid := range slaves {
+		if !running(pid) {
+			t.Errorf("taken local node bpslave %d replaced after the pause", pid)
+		}
+	}
+}

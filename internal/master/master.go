@@ -139,6 +139,10 @@ type Master struct {
 	// pins are the keys nodes made for their current boot, by node
 	// (kept in the state directory, see pins.go).
 	pins map[int]ssh.PublicKey
+	// away are processes whose ghost came back and whose node came back
+	// without them, waiting for a node not back yet that they may have
+	// moved to (procs_restart_move.go).
+	away map[int]*proc
 }
 
 // New checks the configuration and loads (or creates) the keys.

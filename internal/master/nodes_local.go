@@ -24,6 +24,7 @@ type localNodes struct {
 	m      *Master
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	unlock func() // drops the master lock (nodes_local_lock.go)
 }
 
 // bpslaveTokenEnv is where bpslave takes its boot token from
@@ -63,7 +64,10 @@ func (ln *localNode) awaitReboot(ctx context.Context) bool {
 func (m *Master) startLocalNodes(ctx context.Context) *localNodes {
 	m.stopStrayLocal()
 	ctx, cancel := context.WithCancel(ctx)
-	lns := &localNodes{m: m, cancel: cancel}
+	lns := &localNodes{m: m, cancel: cancel, unlock: func() {}}
+	if m.cfg.LocalNodes > 0 {
+		lns.unlock = m.holdMasterLock()
+	}
 	m.mu.Lock()
 	m.local = make(map[int]*localNode, m.cfg.LocalNodes)
 	for i := 0; i < m.cfg.LocalNodes; i++ {
@@ -81,6 +85,7 @@ func (lns *localNodes) stop() {
 	lns.m.endLocalGhosts()
 	lns.cancel()
 	lns.wg.Wait()
+	lns.unlock()
 }
 
 // superviseLocal keeps node num running until ctx ends: a node that dies is

@@ -143,6 +143,9 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 	j.procs = map[*proc]struct{}{p: {}}
 	met, sc := n.met, n.conn
 	delete(n.unclaimed, p.pid)
+	// Its node came back without it: it may have moved to a node not
+	// back yet (procs_restart_move.go).
+	away := !claimed && met && m.awaitMoveLocked(n, p)
 	m.mu.Unlock()
 
 	if claimed {
@@ -168,6 +171,8 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 		// Its node went down again since: its next hello takes the
 		// process back (it is the node's now).
 		log.Info("ghost back after the master restarted: waiting for its node", "grace", m.cfg.NodeGrace)
+	case away:
+		log.Info("ghost back after the master restarted: its node came back without it; waiting for the nodes not back yet, it may have moved to one", "wait", m.claimWait())
 	case met:
 		lost("its node came back without it")
 		return

@@ -252,6 +252,11 @@ func (m *Master) takeBack(n *node, kept []int, keptUIDs []uint32, creds map[uint
 			if n.procs[pid] != nil || !known {
 				continue
 			}
+			// A move the old master did not finish (procs_restart_move.go):
+			// taken, it is in n.procs now, and taken back below.
+			if take, end := m.movedHereLocked(n, pid, uid, log); take != nil || end {
+				continue
+			}
 			if n.unclaimed == nil {
 				n.unclaimed = make(map[int]uint32)
 			}
@@ -282,6 +287,11 @@ func (m *Master) takeBack(n *node, kept []int, keptUIDs []uint32, creds map[uint
 				log.Info("ghost's process taken back on the node it was moving to", "pid", pid, "to", o.num)
 				continue
 			}
+			if m.awaitMoveLocked(n, p) {
+				p.rs.mu.Unlock()
+				log.Info("ghost's process not on its node: waiting for the nodes not back yet, it may have moved to one", "pid", pid, "wait", m.claimWait())
+				continue
+			}
 		}
 		if !ok {
 			p.rs.dropped = true
@@ -293,7 +303,12 @@ func (m *Master) takeBack(n *node, kept []int, keptUIDs []uint32, creds map[uint
 			lost = append(lost, p)
 		}
 	}
+	left := m.awayLeftLocked()
 	m.mu.Unlock()
+	if len(left) > 0 {
+		log.Warn("remote processes lost after the master restarted: their nodes came back without them, and so did every other node", "processes", len(left))
+		loseAway(left)
+	}
 	for i, p := range rehomed {
 		m.routines.Go(func() { p.resume(rehomedOn[i]) })
 	}

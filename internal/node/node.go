@@ -36,6 +36,11 @@ type Config struct {
 	Token   string
 	HostKey ssh.PublicKey // the master's host key, pinned
 	Local   bool          // a namespace node on the master's machine
+	// MasterLock, for a namespace node, is the master's
+	// wire.MasterLockFile, opened before the node root was built: a
+	// running master holds a lock on it (orphan.go). nil: the parent-death
+	// signal alone tells.
+	MasterLock *os.File
 	// Diskless: the root holds none of the master's files; programs are
 	// pushed before they start.
 	Diskless bool

@@ -5,6 +5,8 @@ import (
 	"os/signal"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -36,8 +38,29 @@ func (s *Slave) watchOrphan() {
 
 // orphanOver says whether a namespace node whose master process is gone
 // has been without a master (since away) for the grace time: it ends then.
+// Gone is what the master lock says, when the node has it: a node a next
+// master took back had its signal from the master before, and must wait
+// for this one while it is paused as a node it started would.
 func (s *Slave) orphanOver(away time.Time) bool {
-	return s.cfg.Local && s.orphaned.Load() && !away.IsZero() && time.Since(away) >= s.keeper.graceNow()
+	if !s.cfg.Local || away.IsZero() || time.Since(away) < s.keeper.graceNow() {
+		return false
+	}
+	if s.cfg.MasterLock != nil {
+		return !masterLocked(s.cfg.MasterLock)
+	}
+	return s.orphaned.Load()
+}
+
+// masterLocked says whether a process holds a write lock on f (a running
+// master: wire.MasterLockFile). Tested, not taken: a master starting
+// meanwhile gets it. An error counts as held: the node waits, as it
+// would for a paused master.
+func masterLocked(f *os.File) bool {
+	lk := unix.Flock_t{Type: unix.F_RDLCK}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_GETLK, &lk); err != nil {
+		return true
+	}
+	return lk.Type != unix.F_UNLCK
 }
 
 // graceNow is the grace time the master last said.

@@ -117,10 +117,21 @@ func (c *Client) Procs() ([]localapi.Proc, error) {
 }
 
 // Lost says which of the caller's ghosts pids the master ended as lost
-// with their node while no client of theirs was connected (OpLost).
+// with their node while no client of theirs was connected (OpLost), in
+// requests of at most localapi.MaxLost. An error (a master from before
+// OpLost) says nothing of any.
 func (c *Client) Lost(pids []int) ([]int, error) {
-	r, err := c.call(localapi.Request{Op: localapi.OpLost, PIDs: pids})
-	return r.Lost, err
+	var lost []int
+	for len(pids) > 0 {
+		n := min(len(pids), localapi.MaxLost)
+		r, err := c.call(localapi.Request{Op: localapi.OpLost, PIDs: pids[:n]})
+		if err != nil {
+			return nil, err
+		}
+		lost = append(lost, r.Lost...)
+		pids = pids[n:]
+	}
+	return lost, nil
 }
 
 // Signal sends sig to the remote process whose ghost has PID pid. Most
