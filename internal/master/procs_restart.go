@@ -35,6 +35,18 @@ func (m *Master) claimWait() time.Duration {
 	return min(30*time.Second, m.cfg.NodeGrace)
 }
 
+// sleepClaimWait waits claimWait; false if the master stops meanwhile.
+func (m *Master) sleepClaimWait() bool {
+	t := time.NewTimer(m.claimWait())
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-m.routines.stopped:
+		return false
+	}
+}
+
 // serveReturning takes back a ghost whose master was another process.
 // Its PID and user are the socket's; the node it names must have kept a
 // process of that ghost PID (takeBack, or the node's next hello).
@@ -190,12 +202,7 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 // master before this one whose ghosts did not come back: no one waits
 // for them. sc is the connection whose hello listed them.
 func (m *Master) endUnclaimed(n *node, sc ssh.Conn, log *slog.Logger) {
-	wait := m.claimWait()
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-m.routines.stopped:
+	if !m.sleepClaimWait() {
 		return
 	}
 	m.mu.Lock()
@@ -206,7 +213,7 @@ func (m *Master) endUnclaimed(n *node, sc ssh.Conn, log *slog.Logger) {
 	n.unclaimed, n.keptCreds = nil, nil
 	m.mu.Unlock()
 	for _, pid := range left {
-		log.Warn("remote process lost after the master restarted: no ghost came back for it; ending it", "pid", pid, "waited", wait)
+		log.Warn("remote process lost after the master restarted: no ghost came back for it; ending it", "pid", pid, "waited", m.claimWait())
 		endKept(sc, pid)
 	}
 }

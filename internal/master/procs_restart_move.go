@@ -4,7 +4,6 @@ import (
 	"io"
 	"log/slog"
 	"syscall"
-	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -99,13 +98,8 @@ func (m *Master) awaitMoveLocked(n *node, p *proc) bool {
 		m.away = make(map[int]*proc)
 	}
 	m.away[p.pid] = p
-	wait := m.claimWait()
 	m.routines.Go(func() {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-m.routines.stopped:
+		if !m.sleepClaimWait() {
 			return
 		}
 		m.mu.Lock()
@@ -115,7 +109,7 @@ func (m *Master) awaitMoveLocked(n *node, p *proc) bool {
 		}
 		delete(m.away, p.pid)
 		m.mu.Unlock()
-		m.log.Warn("remote process lost after the master restarted: its node came back without it, and no other node had it", "pid", p.pid, "node", n.num, "waited", wait)
+		m.log.Warn("remote process lost after the master restarted: its node came back without it, and no other node had it", "pid", p.pid, "node", n.num, "waited", m.claimWait())
 		loseAway([]*proc{p})
 	})
 	return true
