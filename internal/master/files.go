@@ -34,8 +34,9 @@ func (m *Master) serveFiles(n *node, wn *watchNode, nc ssh.NewChannel, log *slog
 		return
 	}
 	cred, ok := m.credOnNode(n, req.UID)
-	if !ok {
-		// Asked before the node's hello said what it kept?
+	if !ok && req.UID != 0 {
+		// Asked before the node's hello said what it kept? (Never
+		// root's: root is not served for a kept process.)
 		m.awaitHello(n)
 		cred, ok = m.credOnNode(n, req.UID)
 	}

@@ -189,16 +189,31 @@ func childRun(cmd *exec.Cmd) *localRun {
 }
 
 // stopLocal sends run SIGTERM, and SIGKILL if it has not gone within
-// five seconds, and returns how it ended.
+// five seconds, and returns how it ended. A node that a SIGKILL does not
+// end within ten seconds more (a process of it stuck in the kernel, as a
+// FUSE server waiting on its own mount once was) is left, said so,
+// rather than hold the master's stop for good.
 func stopLocal(run *localRun, log *slog.Logger) error {
+	return stopLocalWithin(run, log, 5*time.Second, 10*time.Second)
+}
+
+// stopLocalWithin is stopLocal with its waits: for SIGTERM, then for
+// SIGKILL.
+func stopLocalWithin(run *localRun, log *slog.Logger, term, kill time.Duration) error {
 	run.signal(syscall.SIGTERM)
 	select {
 	case err := <-run.done:
 		return err
-	case <-time.After(5 * time.Second):
-		log.Warn("local node did not stop on SIGTERM; killing it")
-		run.signal(syscall.SIGKILL)
-		return <-run.done
+	case <-time.After(term):
+	}
+	log.Warn("local node did not stop on SIGTERM; killing it")
+	run.signal(syscall.SIGKILL)
+	select {
+	case err := <-run.done:
+		return err
+	case <-time.After(kill):
+		log.Error("local node did not end after SIGKILL: leaving it", "pid", run.pid)
+		return fmt.Errorf("local node (PID %d) did not end after SIGKILL", run.pid)
 	}
 }
 
