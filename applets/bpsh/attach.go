@@ -1,6 +1,7 @@
 package bpsh
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -84,9 +85,12 @@ func (rk *rank) attachedEnded(ev localapi.Event) {
 	rk.reaped = true
 }
 
-// signalRemote passes sig to the remote processes of pids, and to the
-// attached ranks, through the master (or, with none, to their ghosts).
+// signalRemote passes sig to the remote processes of pids (ghosts of
+// bpsh's own), and to the attached ranks, through the master. A ghost of
+// its own that the master does not know (it is away, or has not had the
+// ghost's hello yet) is sent the signal itself, to relay once it can.
 func (r *runner) signalRemote(pids []int, sig syscall.Signal) {
+	own := len(pids)
 	for _, rk := range r.ranks {
 		if rk.attached && !rk.final {
 			pids = append(pids, rk.pid)
@@ -100,13 +104,15 @@ func (r *runner) signalRemote(pids []int, sig syscall.Signal) {
 		// No master (it is restarting): the ghosts hold the signal
 		// until the next one takes them back (a kill, unlike the
 		// terminal's copy, is relayed).
-		for _, pid := range pids {
-			syscall.Kill(pid, sig)
+		for _, pid := range pids[:own] {
+			killGhost(pid, sig)
 		}
 		return
 	}
 	defer c.Close()
-	for _, pid := range pids {
-		c.Signal(pid, sig)
+	for i, pid := range pids {
+		if err := c.Signal(pid, sig); i < own && errors.Is(err, localapi.ErrInvalidProcess) {
+			killGhost(pid, sig)
+		}
 	}
 }

@@ -329,6 +329,9 @@ func (m *Master) signalRequest(cred localapi.Cred, s *localapi.Signal) error {
 	m.mu.Lock()
 	p := m.procs[s.PID]
 	m.mu.Unlock()
+	if p == nil && m.nodeRuns.signalGhost(cred, s.PID, syscall.Signal(s.Signal)) {
+		return nil // a node's ghost before its hello (api_noderun_signal.go)
+	}
 	if p == nil {
 		return fmt.Errorf("signal %d: %w", s.PID, errInvalidProcess)
 	}

@@ -36,6 +36,7 @@ type nodeRuns struct {
 	mu      sync.Mutex
 	streams map[string]*nodeStreams // by rank token, until attached
 	perUID  map[uint32]int          // ghosts running, per user
+	ghosts  map[int]nodeGhost       // by PID, until reaped (api_noderun_signal.go)
 }
 
 // nodeStreams are the master's ends of one rank's stdio sockets; nil once
@@ -94,6 +95,7 @@ func (m *Master) startNodeGhosts(c *client, j *job, r *localapi.Run, ranks []loc
 			continue
 		}
 		ranks[i].PID = pid
+		nr.addGhost(pid, c.cred.UID)
 		tok := ranks[i].Token
 		nr.mu.Lock()
 		nr.streams[tok] = s
@@ -115,6 +117,7 @@ func (m *Master) startNodeGhosts(c *client, j *job, r *localapi.Run, ranks []loc
 					break
 				}
 			}
+			nr.ghostReaped(pid)
 			m.nodeGhostGone(c.cred.UID)
 		}()
 	}

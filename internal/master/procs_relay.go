@@ -244,21 +244,21 @@ func (p *proc) readGhost() (gone bool) {
 	}
 }
 
-// signal delivers sig to the remote process, after what was queued before.
-func (p *proc) signal(sig syscall.Signal) {
-	p.send(func() {
-		ch := p.channel()
-		if ch == nil {
-			p.hold(sig) // its node is away: sent when it is back
-			return
-		}
-		// A node that keeps its processes answers: a signal sent into a
-		// connection that turns out lost is held, and sent again.
-		keeps := p.keeps()
-		if _, err := ch.SendRequest(wire.ReqSignal, keeps, wire.MarshalSignal(sig)); err != nil && keeps {
-			p.hold(sig)
-		}
-	})
+// deliver sends sig to the remote process now; the sender's (signal).
+func (p *proc) deliver(sig syscall.Signal) {
+	ch := p.channel()
+	if ch == nil {
+		// Its node is away, or has not started it yet: sent when it
+		// is back (resume), or started (sendHeld).
+		p.hold(sig)
+		return
+	}
+	// A node that keeps its processes answers: a signal sent into a
+	// connection that turns out lost is held, and sent again.
+	keeps := p.keeps()
+	if _, err := ch.SendRequest(wire.ReqSignal, keeps, wire.MarshalSignal(sig)); err != nil && keeps {
+		p.hold(sig)
+	}
 }
 
 func (p *proc) channel() ssh.Channel {

@@ -368,6 +368,7 @@ func (p *proc) run() {
 	p.mu.Lock()
 	p.ch = ch
 	p.mu.Unlock()
+	p.sendHeld() // those sent while its node started it
 	m.procStarted(p)
 	// Its client hung up while it started: endJob's signal found no
 	// channel.
