@@ -168,8 +168,7 @@ func settledMemory(b *testing.B, c *Cluster, pid int, step string) memory {
 	if err != nil {
 		b.Fatal(err)
 	}
-	anon, _ := readProcField(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Anonymous:")
-	b.Logf("%s: bpmaster PSS %.0f kB (anonymous %.0f kB), VmPTE %.0f kB", step, m.pss, anon, m.pte)
+	b.Logf("%s: bpmaster PSS %.0f kB (anonymous %.0f kB), VmPTE %.0f kB", step, m.pss, m.anon, m.pte)
 	if dir := os.Getenv("BPROC_PROFILE_DIR"); dir != "" {
 		logProfile(b, c, dir, step)
 	}
