@@ -30,9 +30,10 @@ const (
 // BenchmarkSpaceMemory's), on a master of its own: the first 200 on the
 // fresh master, then from 1,000 to 2,000 live (forked subshells of remote
 // shells, blocked in read), the figure a long-running master pays per
-// more; then, once all have ended, whether it gave their memory back,
-// and whether 2,000 short forks one after the other (each ended before
-// the next) grow it.
+// more; then, once all have ended at once, whether it gave their memory
+// back, and whether short forks one after the other (each ended before
+// the next) grow it: 2,000 of them, then 2,000 more, the growth over
+// the second 2,000 being the leak check.
 //
 // With BPROC_PROFILE_DIR set and a bpmaster built with -tags
 // bprocprofile, the master writes its heap profile and memory statistics
