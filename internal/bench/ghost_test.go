@@ -158,7 +158,11 @@ func countRunning(socket string, want map[int]bool) (int, error) {
 }
 
 // memory is one ghost's cost, in kB.
-type memory struct{ pss, pte float64 }
+// memory is an address space's cost in kB: PSS and page tables, and
+// its anonymous (private) part of its resident set, which, unlike PSS,
+// does not move as other processes map the same file (bpmaster's
+// binary is bpslave's).
+type memory struct{ pss, pte, anon float64 }
 
 // ghostMemories returns what each of pids costs: the PSS and page tables
 // of its address space, shared out evenly among the ghosts in it (a
@@ -196,7 +200,7 @@ func ghostMemories(pids []int) ([]memory, error) {
 		}
 		n := float64(hi - lo)
 		for _, i := range order[lo:hi] {
-			out[i] = memory{m.pss / n, m.pte / n}
+			out[i] = memory{pss: m.pss / n, pte: m.pte / n, anon: m.anon / n}
 		}
 		lo = hi
 	}

@@ -108,7 +108,7 @@ func BenchmarkGhostsAtScale(b *testing.B) {
 	}
 }
 
-// processMemory is a process's PSS and page tables, in kB.
+// processMemory is a process's PSS, page tables and anonymous memory, in kB.
 func processMemory(pid int) (memory, error) {
 	var m memory
 	var err error
@@ -116,6 +116,9 @@ func processMemory(pid int) (memory, error) {
 		return m, err
 	}
 	if m.pte, err = readProcField(fmt.Sprintf("/proc/%d/status", pid), "VmPTE:"); err != nil {
+		return m, err
+	}
+	if m.anon, err = readProcField(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Anonymous:"); err != nil {
 		return m, err
 	}
 	return m, nil

@@ -168,7 +168,7 @@ func settledMemory(b *testing.B, c *Cluster, pid int, step string) memory {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("%s: bpmaster PSS %.0f kB, VmPTE %.0f kB", step, m.pss, m.pte)
+	b.Logf("%s: bpmaster PSS %.0f kB (anonymous %.0f kB), VmPTE %.0f kB", step, m.pss, m.anon, m.pte)
 	if dir := os.Getenv("BPROC_PROFILE_DIR"); dir != "" {
 		logProfile(b, c, dir, step)
 	}

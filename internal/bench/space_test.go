@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/bproc/bproc/internal/shared/apiclient"
 )
 
 // spaceForks is the fork-heavy loop of issue 15's goal.
@@ -96,23 +94,15 @@ func spaceOffCluster(b *testing.B) *Cluster {
 //   - job: 200 ranks of `sleep 600` started through the Go API.
 //
 // The goal is the issue's: a descendant's ghost as a job's, about 1 kB.
-// Beside them: the master's RSS growth per descendant. Not counted: the
-// kernel's own cost of a task (task_struct, its 16 kB kernel stack,
-// signal and file tables: about 27 kB by /proc/slabinfo's object sizes),
-// the same for every ghost, and the same again on the node for its
-// process; an address space of its own adds its mm_struct, top page
-// table and VMAs (8-12 kB) to an exec'd descendant's.
+// What the master holds per descendant is BenchmarkSpaceMaster's. Not
+// counted: the kernel's own cost of a task (task_struct, its 16 kB
+// kernel stack, signal and file tables: about 27 kB by /proc/slabinfo's
+// object sizes), the same for every ghost, and the same again on the node
+// for its process; an address space of its own adds its mm_struct, top
+// page table and VMAs (8-12 kB) to an exec'd descendant's.
 func BenchmarkSpaceMemory(b *testing.B) {
 	c := cluster(b)
-	masterBefore, err := rssKB(c.master.Process.Pid)
-	if err != nil {
-		b.Fatal(err)
-	}
 	forked := spaceDescendants(b, c, fmt.Sprintf(`exec 3<&0; for i in $(seq %d); do (read x <&3) & done; echo ready; wait`, spaceGhosts))
-	masterAfter, err := rssKB(c.master.Process.Pid)
-	if err != nil {
-		b.Fatal(err)
-	}
 	exec := spaceDescendants(b, c, fmt.Sprintf(`for i in $(seq %d); do sleep 600 & done; echo ready; wait`, spaceGhosts))
 	job, j, err := startGhosts(c, spaceGhosts, "/bin/sleep", "600")
 	if j != nil {
@@ -155,9 +145,6 @@ func BenchmarkSpaceMemory(b *testing.B) {
 		row := report.Add(fmt.Sprintf("%s: PSS + page tables, %d of them", k.name, spaceGhosts), "kB", total, k.goal)
 		b.ReportMetric(row.Summary.Mean, k.extra)
 	}
-	perGhost := float64(masterAfter-masterBefore) / spaceGhosts
-	report.Add("master RSS growth per descendant ghost", "kB", []float64{perGhost}, Goal{})
-	b.ReportMetric(perGhost, "kB-master/descendant")
 	report.Note("space memory: a forked descendant's ghost shares its parent ghost's memory; an exec'd one re-execs with the new argv, and a process's argv is its address space's, so it holds one of its own")
 }
 
@@ -197,54 +184,13 @@ func spaceDescendants(b *testing.B, c *Cluster, script string) []int {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		ghosts, err = spaceChildren(c.Socket, cmd.Process.Pid)
-		if err == nil && len(ghosts) == spaceGhosts {
+		ghosts = descendantGhosts(cmd.Process.Pid)
+		if len(ghosts) == spaceGhosts {
 			return ghosts
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("%d of %d descendant ghosts after 60 s (%v)", len(ghosts), spaceGhosts, err)
+			b.Fatalf("%d of %d descendant ghosts after 60 s", len(ghosts), spaceGhosts)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// spaceChildren returns the ghosts of the children of the remote
-// process that bpsh (pid bpsh) started: the children of its ghost.
-func spaceChildren(socket string, bpsh int) ([]int, error) {
-	cl, err := apiclient.Dial(socket)
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	procs, err := cl.Procs()
-	if err != nil {
-		return nil, err
-	}
-	top := 0
-	for _, p := range procs {
-		if ppidOf(p.PID) == bpsh {
-			top = p.PID
-		}
-	}
-	var out []int
-	for _, p := range procs {
-		if top != 0 && ppidOf(p.PID) == top {
-			out = append(out, p.PID)
-		}
-	}
-	return out, nil
-}
-
-func ppidOf(pid int) int {
-	v, err := readProcField(fmt.Sprintf("/proc/%d/status", pid), "PPid:")
-	if err != nil {
-		return 0
-	}
-	return int(v)
-}
-
-// rssKB is a process's resident set, in kB.
-func rssKB(pid int) (int, error) {
-	v, err := readProcField(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
-	return int(v), err
 }

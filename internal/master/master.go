@@ -133,6 +133,7 @@ type Master struct {
 	nodes      map[int]*node
 	pending    map[ghost.Token]*rank // ranks whose ghost has not connected yet
 	procs      map[int]*proc         // remote processes by ghost PID
+	procsPeak  int                   // the most procs held (shrunk)
 	nodeAddr   string                // where nodes dial (after Listen resolved port 0)
 	nodeChange chan struct{}         // closed and replaced on every node state change
 	local      map[int]*localNode    // supervisors of --local-nodes, once started

@@ -36,6 +36,8 @@ type node struct {
 	proto int             // the protocol version spoken with the node (wire.Speak)
 	stats *wire.NodeStats // last reported; nil while down
 	procs map[int]*proc
+	// procsPeak is the most procs held (shrunk).
+	procsPeak int
 	// filesSent counts the bytes of the master's files sent to the node
 	// (its view, pushes): what a diskless node costs the master.
 	filesSent atomic.Int64

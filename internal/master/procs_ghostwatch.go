@@ -25,6 +25,7 @@ type ghostWatch struct {
 
 	mu     sync.Mutex // guards the fields below; held while a handler runs
 	ready  map[uint64]func()
+	peak   int // the most ready held (shrunk)
 	next   uint64
 	closed bool
 }
@@ -72,6 +73,7 @@ func (w *ghostWatch) remove(id uint64, fd int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	delete(w.ready, id)
+	w.ready = shrunk(w.ready, &w.peak)
 	if !w.closed {
 		unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 	}

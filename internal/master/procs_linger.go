@@ -1,9 +1,10 @@
 package master
 
 import (
-	"io"
 	"net"
 	"time"
+
+	"github.com/bproc/bproc/internal/shared/ghost"
 )
 
 // lingerWait bounds how long the master keeps an ended process's ghost
@@ -17,11 +18,20 @@ const lingerWait = 5 * time.Second
 // end) may write it first and read the command only after: a connection
 // already closed fails that write, which the ghost takes for a master
 // gone, and it dies of SIGKILL instead of its process's status.
+//
+// What the ghost still says is a few events, read into a buffer of that
+// size: io.Discard's are 8 kB, one for each ghost lingering at once, and
+// a tree of thousands of processes ends at once.
 func closeGhost(c *net.UnixConn) {
 	c.CloseWrite()
 	go func() {
 		c.SetReadDeadline(time.Now().Add(lingerWait))
-		io.Copy(io.Discard, c)
+		var buf [4 * ghost.EventSize]byte
+		for {
+			if _, err := c.Read(buf[:]); err != nil {
+				break
+			}
+		}
 		c.Close()
 	}()
 }

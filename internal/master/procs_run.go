@@ -50,6 +50,7 @@ type job struct {
 
 	// Under the master's mu.
 	procs  map[*proc]struct{} // running: registered by run, forgotten by end
+	peak   int                // the most procs held (shrunk)
 	hungUp bool               // endJob has run: a process registered since ends at once
 }
 
@@ -404,8 +405,12 @@ func (p *proc) end() {
 	forget(m.procs)
 	forget(n.procs)
 	delete(p.job.procs, p)
-	if now := m.nodes[p.rank.node]; now != nil {
+	p.job.procs = shrunk(p.job.procs, &p.job.peak) // a shell's forks are its job's
+	m.procs = shrunk(m.procs, &m.procsPeak)
+	n.procs = shrunk(n.procs, &n.procsPeak)
+	if now := m.nodes[p.rank.node]; now != nil && now != n {
 		forget(now.procs) // moved since
+		now.procs = shrunk(now.procs, &now.procsPeak)
 	}
 	m.mu.Unlock()
 	if p.watched {

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"syscall"
 )
@@ -73,7 +74,24 @@ func writeProfiles(dir string, n int) error {
 		}
 		runtime.ReadMemStats(&ms)
 		_, err = fmt.Fprintf(f, "stack_inuse_after_4_gc %d\n", ms.StackInuse)
-		return err
+		if err != nil {
+			return err
+		}
+		// What the stacks use of what they hold (StackInuse keeps the
+		// spans of a burst's dead goroutines), the size a new
+		// goroutine's stack starts at (the runtime's average of those
+		// it scans), and the runtime's own memory (with this build's
+		// MemProfileRate, "other" holds a record per sampled object).
+		samples := []metrics.Sample{{Name: "/gc/scan/stack:bytes"}, {Name: "/gc/stack/starting-size:bytes"}, {Name: "/memory/classes/other:bytes"}, {Name: "/memory/classes/metadata/other:bytes"}}
+		metrics.Read(samples)
+		for _, s := range samples {
+			if s.Value.Kind() == metrics.KindUint64 {
+				if _, err := fmt.Fprintf(f, "%s %d\n", s.Name, s.Value.Uint64()); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	}); err != nil {
 		return err
 	}
