@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -313,6 +314,11 @@ func (p *proc) run() {
 	born := func() {
 		if d := p.rank.desc; d != nil {
 			d.born <- p.pid
+			// The fork's answer (Master.fork, woken on this P) goes
+			// out before this goroutine opens the adopt channel: the
+			// forking process on the node waits for the one, not the
+			// other.
+			runtime.Gosched()
 		}
 	}
 	m.mu.Lock()

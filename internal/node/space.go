@@ -174,6 +174,7 @@ func (sp *space) serveListener(l int) {
 			pending.settle()
 			q.exits.taken(n.pid) // space_exithold.go
 			pending = sp.handle(l, n, q)
+			q.handled(pending)
 		}
 		pending.settle()
 		q.settle()

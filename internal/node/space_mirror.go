@@ -62,8 +62,12 @@ type watch struct {
 	calls  []int      // the threads whose calls are under way
 	gen    int
 	execAt time.Time // when the exec's new argv was first seen, not yet sent (sendMu)
+	// group: a setpgid or setsid joined the watch, whose change is sent
+	// without lag; poke hurries a watch asleep for an exec's (follow).
+	poke chan struct{}
 	// Under mirrorState.mu.
 	deadline time.Time
+	group    bool
 }
 
 // procState is what the master mirrors of a process, and where its
@@ -114,8 +118,15 @@ func (sp *space) mirror(l int, n *seccompNotif) bool {
 		if m.watches == nil {
 			m.watches = make(map[int]*watch)
 		}
-		w = &watch{pid: pid, sent: st}
+		w = &watch{pid: pid, sent: st, poke: make(chan struct{}, 1)}
 		m.watches[pid] = w
+	}
+	if nr == unix.SYS_SETPGID || nr == unix.SYS_SETSID {
+		w.group = true
+		select {
+		case w.poke <- struct{}{}:
+		default:
+		}
 	}
 	if !slices.Contains(w.calls, tid) {
 		w.calls = append(w.calls, tid)
@@ -133,10 +144,32 @@ func (sp *space) mirror(l int, n *seccompNotif) bool {
 }
 
 // follow watches w until its calls are over, sending each change.
+//
+// A watch of execs alone first looks after argvLag: its argv would wait
+// that long anyway, and most programs of a fork-heavy loop have ended by
+// then, so the looks before it (several /proc reads and a timer each, a
+// fifth of bpslave's CPU per fork) found nothing to send. An argv seen
+// at that first look is sent at once, as it is argvLag old. A setpgid
+// or setsid joining meanwhile pokes the watch: its change has no lag.
 func (sp *space) follow(w *watch) {
 	m := &sp.mirrors
-	for delay := mirrorFirst; ; delay = min(2*delay, mirrorMax) {
-		time.Sleep(delay)
+	m.mu.Lock()
+	execs := !w.group
+	m.mu.Unlock()
+	delay := mirrorFirst
+	if execs {
+		delay = argvLag
+	}
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	for ; ; delay = min(2*delay, mirrorMax) {
+		select {
+		case <-timer.C:
+		case <-w.poke:
+			timer.Stop()
+			delay, execs = mirrorFirst, false
+		}
+		timer.Reset(min(2*delay, mirrorMax))
 		m.mu.Lock()
 		calls, gen, deadline := w.calls, w.gen, w.deadline
 		m.mu.Unlock()
@@ -147,7 +180,8 @@ func (sp *space) follow(w *watch) {
 				over = over && callOver(tid)
 			}
 		}
-		alive, lagging := sp.sendChanges(w, false)
+		alive, lagging := sp.sendChanges(w, execs)
+		execs = false
 		gone := !alive
 		if over && !lagging || gone {
 			m.mu.Lock()

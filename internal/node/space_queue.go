@@ -39,6 +39,10 @@ type callQueue struct {
 	mu    sync.Mutex
 	calls map[uint32]uint64 // notifications read, by calling thread
 	carry map[uint32]*carried
+	// busy counts notifications given to a handler and not yet done
+	// with; last is the fork answered last (space_inline.go).
+	busy int
+	last *forkDone
 }
 
 // carried is the ghost of a fork that its thread must make again.
@@ -55,6 +59,7 @@ func newCallQueue(exits *exitHolds) *callQueue {
 func (q *callQueue) read(n *seccompNotif) {
 	q.mu.Lock()
 	q.calls[n.pid]++
+	q.busy++
 	q.mu.Unlock()
 	q.exits.read(n.pid)
 	q.ch <- n
@@ -145,7 +150,7 @@ func (sp *space) readListener(l int, q *callQueue) error {
 		_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(l), unix.SECCOMP_IOCTL_NOTIF_RECV, uintptr(unsafe.Pointer(n)))
 		switch e {
 		case 0:
-			q.read(n)
+			sp.deliver(l, n, q) // space_inline.go
 		case unix.EINTR:
 		case unix.ENOENT:
 			// The caller was killed meanwhile, or every process of the
