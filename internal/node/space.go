@@ -52,6 +52,7 @@ type space struct {
 	tracked map[int]*tracked // by PID, from the fork until the adopt channel ends
 
 	mirrors mirrorState // execs, groups and sessions (space_mirror.go)
+	sigs    sigHolds    // signals relayed from ghosts, timed (space_sighold.go)
 }
 
 // tracked is a descendant: its pidfd, or the news that its fork made no
@@ -161,7 +162,7 @@ type seccompResp struct {
 // only once the child its fork made before is held by a pidfd.
 func (sp *space) serveListener(l int) {
 	defer unix.Close(l)
-	q := newCallQueue(newExitHolds(func(id uint64) { sp.proceed(l, id) }))
+	q := newCallQueue(newExitHolds(func(id uint64) { sp.proceed(l, id) }, &sp.sigs))
 	handled := make(chan struct{})
 	go func() {
 		defer close(handled)

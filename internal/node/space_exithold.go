@@ -63,6 +63,7 @@ const endWait = 100 * time.Millisecond
 // exitHolds is one listener's held exits and what decides them.
 type exitHolds struct {
 	answer func(id uint64) // lets the notified call go on
+	sigs   *sigHolds       // the node's relayed signals (space_sighold.go), timed the same way
 
 	mu      sync.Mutex
 	queued  map[uint32]int      // notifications read, not yet taken by the handler, by thread
@@ -78,9 +79,24 @@ type heldExit struct {
 	since time.Time
 }
 
-func newExitHolds(answer func(id uint64)) *exitHolds {
-	return &exitHolds{answer: answer, queued: make(map[uint32]int),
+func newExitHolds(answer func(id uint64), sigs *sigHolds) *exitHolds {
+	h := &exitHolds{answer: answer, sigs: sigs, queued: make(map[uint32]int),
 		forkers: make(map[int]bool), held: make(map[int][]*heldExit)}
+	sigs.listen(h)
+	return h
+}
+
+// ifRead runs f, under h's lock, if a notification of tid is read and
+// not yet taken by the handler, and says whether it did: tid waits for
+// its answer killably, and taken waits for f.
+func (h *exitHolds) ifRead(tid uint32, f func()) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.queued[tid] <= 0 {
+		return false
+	}
+	f()
+	return true
 }
 
 // read counts a notification of tid as read (the reading thread).
@@ -93,8 +109,10 @@ func (h *exitHolds) read(tid uint32) {
 // taken: the handler took a notification of tid, which it answers
 // before it takes the next. The exits held for tid (a parent's main
 // thread) go now, and are waited for: their SIGCHLD comes while the
-// parent waits killably for that answer.
+// parent waits killably for that answer; so do the signals relayed to
+// tid.
 func (h *exitHolds) taken(tid uint32) {
+	h.sigs.taken(tid)
 	h.mu.Lock()
 	if h.queued[tid]--; h.queued[tid] <= 0 {
 		delete(h.queued, tid)
@@ -213,7 +231,7 @@ func ended(pid int) bool {
 // look lets e go once its parent sleeps elsewhere than in a notified
 // call, or is gone, or holdMax has passed; else it looks again later.
 func (h *exitHolds) look(ppid int, e *heldExit) {
-	done := time.Since(e.since) >= holdMax || !mayCallUnread(ppid)
+	done := holdOver(ppid, e.since, false)
 	h.mu.Lock()
 	list := h.held[ppid]
 	i := 0
@@ -239,8 +257,27 @@ func (h *exitHolds) look(ppid int, e *heldExit) {
 	h.mu.Unlock()
 }
 
+// holdOver: what is held for pid since then may go, as pid sleeps
+// elsewhere than in a notified call, or is gone, or holdMax has passed.
+// With notWaiting, a sleep in a wait for a child does not count: a
+// child's end may wake it at any moment (a relayed signal's case; a
+// held exit's SIGCHLD comes before the wait ends).
+func holdOver(pid int, since time.Time, notWaiting bool) bool {
+	if time.Since(since) >= holdMax {
+		return true
+	}
+	switch parentState(pid) {
+	case parentAsleep:
+		return true
+	case parentWaits:
+		return !notWaiting
+	}
+	return false
+}
+
 // close lets every held exit go: the listener ends.
 func (h *exitHolds) close() {
+	h.sigs.forget(h)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for p, list := range h.held {
@@ -275,12 +312,18 @@ func parentState(pid int) int {
 	switch b[i+2] {
 	case 'R':
 		return parentMayCall
-	case 'S':
+	case 'S', 'D':
+		// D: a notified call read waits killably; it may be answered
+		// any moment, which a notification read and not taken (the
+		// handler's lock) tells safely.
 		var wb [128]byte
 		w, err := readProc(pid, "wchan", wb[:])
 		switch {
 		case err != nil:
 		case strings.HasPrefix(string(w), "seccomp_do_user_notif"):
+			return parentMayCall
+		case string(w) == "0":
+			// Woken between the two reads: it runs.
 			return parentMayCall
 		case string(w) == "do_wait":
 			return parentWaits

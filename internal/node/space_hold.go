@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"fmt"
 	"runtime"
 	"strconv"
 	"time"
@@ -49,18 +50,24 @@ type forkSettled struct {
 
 // sigchldIgnored: pid's SIGCHLD is SIG_IGN (/proc/PID/status SigIgn).
 func sigchldIgnored(pid int) bool {
+	mask, err := sigMask(pid, "SigIgn:")
+	return err == nil && mask&(1<<(unix.SIGCHLD-1)) != 0
+}
+
+// sigMask reads one of /proc/PID/status's signal masks (key with its
+// colon: "SigIgn:", "SigCgt:").
+func sigMask(pid int, key string) (uint64, error) {
 	var buf [2048]byte
 	b, err := readProc(pid, "status", buf[:])
 	if err != nil {
-		return false
+		return 0, err
 	}
-	_, after, ok := bytes.Cut(b, []byte("\nSigIgn:"))
+	_, after, ok := bytes.Cut(b, []byte("\n"+key))
 	if !ok {
-		return false
+		return 0, fmt.Errorf("/proc/%d/status: no %s", pid, key)
 	}
 	f, _, _ := bytes.Cut(bytes.TrimLeft(after, " \t"), []byte{'\n'})
-	mask, err := strconv.ParseUint(string(f), 16, 64)
-	return err == nil && mask&(1<<(unix.SIGCHLD-1)) != 0
+	return strconv.ParseUint(string(f), 16, 64)
 }
 
 // holdFork has a goroutine of its own trace tid, about to be let go
