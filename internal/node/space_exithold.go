@@ -291,7 +291,8 @@ func (h *exitHolds) close() {
 
 // How a parent is, for its child's end.
 const (
-	parentMayCall = iota // runs, or sleeps in a notified call
+	parentMayCall = iota // runs, or sleeps in a notified call read (killably)
+	parentUnread         // sleeps in a notified call not read yet (interruptibly)
 	parentWaits          // sleeps in a wait for a child (do_wait)
 	parentAsleep         // sleeps in another call, or is gone
 )
@@ -321,6 +322,9 @@ func parentState(pid int) int {
 		switch {
 		case err != nil:
 		case strings.HasPrefix(string(w), "seccomp_do_user_notif"):
+			if b[i+2] == 'S' {
+				return parentUnread
+			}
 			return parentMayCall
 		case string(w) == "0":
 			// Woken between the two reads: it runs.
@@ -333,4 +337,7 @@ func parentState(pid int) int {
 }
 
 // mayCallUnread: pid may be in, or enter, a notified call not read yet.
-func mayCallUnread(pid int) bool { return parentState(pid) == parentMayCall }
+func mayCallUnread(pid int) bool {
+	st := parentState(pid)
+	return st == parentMayCall || st == parentUnread
+}

@@ -23,7 +23,10 @@ import (
 //     handler takes a notification of it, by the handler's goroutine
 //     before it answers, so that the process waits killably as the
 //     signal comes; or once it is seen asleep elsewhere (every holdLook);
-//     or after holdMax, so that no signal is lost or long delayed.
+//     or after holdMax, unless it then sleeps in a notified call not read
+//     yet (the reader is late: a loaded machine), which the signal would
+//     fail for sure, and sigHoldMax at most, so that no signal is lost or
+//     long delayed.
 //
 // A signal the process does not catch cannot fail a call (its default
 // action ends or stops the process, or does nothing, and the kernel
@@ -32,6 +35,10 @@ import (
 // of one process keep their order. What is left: a process with threads
 // is watched by its main thread only; a signal the process catches
 // waits up to holdMax while it computes without a call.
+
+// sigHoldMax bounds a signal's hold while its process sleeps in a
+// notified call not read yet (past holdMax).
+const sigHoldMax = 5 * holdMax
 
 // sigHolds is the node's held signals, and the listeners whose read
 // notifications say a process waits killably.
@@ -109,7 +116,10 @@ func (s *sigHolds) send(pid int, sig syscall.Signal, send func()) {
 	// Held before the looks: a notification taken from now on sends it.
 	since := time.Now()
 	for !s.firedRead(pid, e) {
-		if holdOver(pid, since, true) {
+		// Past holdMax a signal waits on only while it would fail a
+		// call for sure (one not read yet: the reader is slow), and
+		// sigHoldMax at most.
+		if holdOver(pid, since, true) && (time.Since(since) >= sigHoldMax || parentState(pid) != parentUnread) {
 			e.fire()
 			return
 		}
