@@ -207,7 +207,7 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 			close(c.t.ready)
 		}
 	}()
-	if sp.mirror(l, n) {
+	if sp.mirror(l, n) || sp.sigaction(l, n, q.exits) { // space_nocldwait.go
 		return nil
 	}
 	if exitCall(n) {
@@ -287,7 +287,7 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 		sp.s.log.Warn("process space: steer the PID", "err", err)
 		steer = 0
 	}
-	hold := holdFork(int(n.pid), fc.parent) // space_hold.go: nil unless it ignores SIGCHLD
+	hold := holdFork(int(n.pid), parent, fc.parent, q.exits) // space_hold.go: nil unless it ignores SIGCHLD
 	sp.proceed(l, n.id)
 	locked = false // the finder holds forkMu until the child has its PID
 	finder = true

@@ -69,6 +69,7 @@ type exitHolds struct {
 	queued  map[uint32]int      // notifications read, not yet taken by the handler, by thread
 	forkers map[int]bool        // processes that forked through this listener
 	held    map[int][]*heldExit // by the parent's PID
+	noWait  map[int]noWaitNote  // processes whose SIGCHLD has SA_NOCLDWAIT (space_nocldwait.go)
 	closed  bool
 }
 
@@ -139,6 +140,7 @@ func (h *exitHolds) exit(tid uint32, id uint64) {
 	ppid, err := statPPid(int(tid)) // a thread's is its process's
 	h.mu.Lock()
 	delete(h.forkers, int(tid)) // its own children go to a reaper
+	delete(h.noWait, int(tid))
 	forker := err == nil && h.forkers[ppid] && !h.closed
 	waiting := h.queued[uint32(ppid)] > 0
 	h.mu.Unlock()

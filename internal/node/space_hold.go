@@ -32,15 +32,18 @@ import (
 // Only these forks pay for it (a few system calls and the wait for the
 // child's stop). A parent traced already (a debugger) cannot be traced
 // twice and keeps the window; a debugger attaching during the fork is
-// refused (EPERM). A parent that ignores SIGCHLD through SA_NOCLDWAIT
-// with a handler is not seen (/proc shows handlers, not their flags), and
-// keeps the window too.
+// refused (EPERM). A parent whose SIGCHLD has SA_NOCLDWAIT with a
+// handler reaps the same way; /proc does not show it, the rt_sigaction
+// that sets it does (space_nocldwait.go).
 
 // forkHold is a fork whose calling thread a goroutine's thread traces.
 type forkHold struct {
 	tid     int              // the forking thread
 	seized  chan bool        // the trace began (or not)
 	settled chan forkSettled // the fork's finder, once started
+	// The caller's SA_NOCLDWAIT note goes to its child (ex nil: none).
+	caller int
+	ex     *exitHolds
 }
 
 type forkSettled struct {
@@ -70,14 +73,20 @@ func sigMask(pid int, key string) (uint64, error) {
 	return strconv.ParseUint(string(f), 16, 64)
 }
 
-// holdFork has a goroutine of its own trace tid, about to be let go
-// into a fork whose child's parent is parent, if that parent ignores
-// SIGCHLD; nil if not, or if tid cannot be traced.
-func holdFork(tid, parent int) *forkHold {
-	if !sigchldIgnored(parent) {
+// holdFork has a goroutine of its own trace tid, of process caller,
+// about to be let go into a fork whose child's parent is parent, if that
+// parent ignores SIGCHLD or has SA_NOCLDWAIT, or the caller has (its
+// child must be noted so too: a clone with CLONE_PARENT); nil if not,
+// or if tid cannot be traced. ex is the listener's (space_nocldwait.go).
+func holdFork(tid, caller, parent int, ex *exitHolds) *forkHold {
+	inherits := ex.noCldWait(caller)
+	if !inherits && !sigchldIgnored(parent) && (parent == caller || !ex.noCldWait(parent)) {
 		return nil
 	}
 	h := &forkHold{tid: tid, seized: make(chan bool), settled: make(chan forkSettled, 1)}
+	if inherits {
+		h.caller, h.ex = caller, ex
+	}
 	go h.trace()
 	if !<-h.seized {
 		return nil
@@ -144,6 +153,7 @@ func (h *forkHold) trace() {
 		child = s.t.nodePID
 	}
 	if child > 0 {
+		h.ex.inheritNoWait(h.caller, child) // before the child runs
 		detach(child)
 	}
 	detach(h.tid)
