@@ -200,11 +200,17 @@ func contPending(pid int) bool {
 	if err != nil {
 		return false
 	}
-	_, after, ok := bytes.Cut(b, []byte("\nShdPnd:"))
+	m, ok := shdPnd(b)
+	return ok && m&(1<<(syscall.SIGCONT-1)) != 0
+}
+
+// shdPnd takes the ShdPnd mask from a /proc/PID/status text.
+func shdPnd(status []byte) (uint64, bool) {
+	_, after, ok := bytes.Cut(status, []byte("\nShdPnd:"))
 	if !ok {
-		return false
+		return 0, false
 	}
 	f, _, _ := bytes.Cut(bytes.TrimSpace(after), []byte{'\n'})
 	m, err := strconv.ParseUint(string(bytes.TrimSpace(f)), 16, 64)
-	return err == nil && m&(1<<(syscall.SIGCONT-1)) != 0
+	return m, err == nil
 }

@@ -65,12 +65,26 @@ func sigMask(pid int, key string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	_, after, ok := bytes.Cut(b, []byte("\n"+key))
+	m, err := parseSigMask(b, key)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/status: %w", pid, err)
+	}
+	return m, nil
+}
+
+// parseSigMask takes the mask of the line key (with its colon) from a
+// /proc/PID/status text: hexadecimal, 64 bits.
+func parseSigMask(status []byte, key string) (uint64, error) {
+	_, after, ok := bytes.Cut(status, []byte("\n"+key))
 	if !ok {
-		return 0, fmt.Errorf("/proc/%d/status: no %s", pid, key)
+		return 0, fmt.Errorf("no %s line", key)
 	}
 	f, _, _ := bytes.Cut(bytes.TrimLeft(after, " \t"), []byte{'\n'})
-	return strconv.ParseUint(string(f), 16, 64)
+	m, err := strconv.ParseUint(string(f), 16, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s %q: not a mask", key, f)
+	}
+	return m, nil
 }
 
 // holdFork has a goroutine of its own trace tid, of process caller,
