@@ -25,6 +25,9 @@ func (p *proc) childStopped(pid int) {
 	if c.quietStop() {
 		return // the master stopped it again itself (forkWhileStopped)
 	}
+	c.mu.Lock()
+	c.quiet.again = false // this stop is a user's
+	c.mu.Unlock()
 	c.signal(syscall.SIGSTOP)
 }
 
@@ -46,9 +49,30 @@ const stoppedLook = 20 * time.Millisecond
 
 // quietSignals counts, under p.mu, the SIGCONTs and stops of p's ghost
 // that the master made itself.
+//
+// A user's SIGCONT to the ghost while it is continued for a fork is the
+// user's: it is relayed as a second SIGCONT (the master's is counted in
+// cont, and dropped), and the ghost is then left running rather than
+// stopped again. Only a SIGCONT sent while the master's is still pending
+// in the ghost (not read from its signalfd yet) cannot be told: the
+// kernel keeps one.
 type quietSignals struct {
 	cont, stop int
+	forks      int  // forks in progress for which the master continued the ghost
+	userCont   bool // a SIGCONT not the master's was relayed meanwhile
+	again      bool // the ghost's stop is the master's (stopAgain), as far as it knows
+	stopAt     time.Time
 }
+
+// quietStopFor bounds how long a stop the master made waits for its
+// news: a stop that a SIGCONT undid before the parent ghost looked is
+// never told, and must not take a user's later stop for the master's.
+const quietStopFor = 200 * time.Millisecond
+
+// quietWait bounds how long stopAgain waits for the ghost's relay of the
+// master's SIGCONT, which the ghost sends before it forks (it reads its
+// signals before its commands): only then are the SIGCONTs counted.
+const quietWait = 20 * time.Millisecond
 
 // continueStopped continues p's ghost for a fork if it is stopped, and
 // reports whether it did.
@@ -58,10 +82,13 @@ func (p *proc) continueStopped() bool {
 	}
 	p.mu.Lock()
 	p.quiet.cont++
+	p.quiet.forks++
+	p.quiet.again = false
 	p.mu.Unlock()
 	if err := syscall.Kill(p.pid, syscall.SIGCONT); err != nil {
 		p.mu.Lock()
 		p.quiet.cont--
+		p.quiet.forks--
 		p.mu.Unlock()
 		return false
 	}
@@ -69,23 +96,71 @@ func (p *proc) continueStopped() bool {
 	return true
 }
 
-// stopAgain stops p's ghost again once its fork is done with.
+// stopAgain stops p's ghost again once its fork is done with, unless a
+// user continued it meanwhile (their SIGCONT relayed), or stopped it
+// (its stop relayed already: a second would be counted and not come).
 func (p *proc) stopAgain() {
+	for deadline := time.Now().Add(quietWait); ; time.Sleep(time.Millisecond) {
+		p.mu.Lock()
+		seen := p.quiet.cont == 0
+		p.mu.Unlock()
+		if seen || time.Now().After(deadline) {
+			break
+		}
+	}
+	// A SIGCONT pending in the ghost, not read yet, is a user's (the
+	// master's was relayed): a SIGSTOP now would erase it (the kernel
+	// drops a pending SIGCONT as it queues a stop).
+	stopped, userCont := ghostStopped(p.pid), contPending(p.pid)
 	p.mu.Lock()
+	p.quiet.forks--
+	user := p.quiet.userCont || userCont
+	if p.quiet.forks == 0 {
+		p.quiet.userCont = false
+	}
+	if user || stopped {
+		p.mu.Unlock()
+		if user {
+			p.m.log.Info("ghost continued by its user during a fork: left running", "pid", p.pid)
+		}
+		return
+	}
 	p.quiet.stop++
+	p.quiet.again = true
+	p.quiet.stopAt = time.Now()
 	p.mu.Unlock()
 	if syscall.Kill(p.pid, syscall.SIGSTOP) != nil {
 		p.mu.Lock()
 		p.quiet.stop--
+		p.quiet.again = false
 		p.mu.Unlock()
 	}
 }
 
-// quietCont: the SIGCONT p's ghost relays is the master's own.
+// quietCont: the SIGCONT p's ghost relays is the master's own. One past
+// the master's count while it continued the ghost for a fork is a
+// user's: the ghost stays continued (stopAgain).
+//
+// A user's SIGCONT whose relay the master reads only once it has stopped
+// the ghost again came before that stop (the ghost relays what it
+// receives in order, and it was running): the ghost is continued again,
+// quietly, as its user wanted.
 func (p *proc) quietCont() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.quiet.cont == 0 {
+		if p.quiet.forks > 0 {
+			p.quiet.userCont = true
+		}
+		if p.quiet.again {
+			// Whether the master's SIGSTOP has acted yet or not: a
+			// SIGCONT discards a pending stop.
+			p.quiet.again = false
+			p.quiet.cont++
+			if syscall.Kill(p.pid, syscall.SIGCONT) != nil {
+				p.quiet.cont--
+			}
+		}
 		return false
 	}
 	p.quiet.cont--
@@ -97,6 +172,9 @@ func (p *proc) quietCont() bool {
 func (p *proc) quietStop() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.quiet.stop > 0 && time.Since(p.quiet.stopAt) > quietStopFor {
+		p.quiet.stop = 0 // undone before it was told
+	}
 	if p.quiet.stop == 0 {
 		return false
 	}
@@ -113,4 +191,26 @@ func ghostStopped(pid int) bool {
 	}
 	i := bytes.LastIndexByte(b, ')')
 	return i > 0 && i+2 < len(b) && b[i+2] == 'T'
+}
+
+// contPending: SIGCONT is pending for pid, not read from its signalfd
+// yet (/proc/PID/status ShdPnd: sent to the process).
+func contPending(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return false
+	}
+	m, ok := shdPnd(b)
+	return ok && m&(1<<(syscall.SIGCONT-1)) != 0
+}
+
+// shdPnd takes the ShdPnd mask from a /proc/PID/status text.
+func shdPnd(status []byte) (uint64, bool) {
+	_, after, ok := bytes.Cut(status, []byte("\nShdPnd:"))
+	if !ok {
+		return 0, false
+	}
+	f, _, _ := bytes.Cut(bytes.TrimSpace(after), []byte{'\n'})
+	m, err := strconv.ParseUint(string(bytes.TrimSpace(f)), 16, 64)
+	return m, err == nil
 }

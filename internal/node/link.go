@@ -205,13 +205,20 @@ func (l *link) giveUp() {
 	}
 }
 
+// signal relays a ghost's signal, timed so that it fails no notified
+// call (space_sighold.go); it returns once the signal is sent.
 func (l *link) signal(sig syscall.Signal) {
 	l.mu.Lock()
 	gone := l.exited
 	l.mu.Unlock()
-	if !gone {
-		l.kill(sig)
+	if gone {
+		return
 	}
+	if sp := l.s.space; sp != nil && sp.on {
+		sp.sigs.send(l.pid, sig, func() { l.kill(sig) })
+		return
+	}
+	l.kill(sig)
 }
 
 // ack frees what the master has written out.

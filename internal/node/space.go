@@ -52,6 +52,7 @@ type space struct {
 	tracked map[int]*tracked // by PID, from the fork until the adopt channel ends
 
 	mirrors mirrorState // execs, groups and sessions (space_mirror.go)
+	sigs    sigHolds    // signals relayed from ghosts, timed (space_sighold.go)
 }
 
 // tracked is a descendant: its pidfd, or the news that its fork made no
@@ -161,7 +162,7 @@ type seccompResp struct {
 // only once the child its fork made before is held by a pidfd.
 func (sp *space) serveListener(l int) {
 	defer unix.Close(l)
-	q := newCallQueue(newExitHolds(func(id uint64) { sp.proceed(l, id) }))
+	q := newCallQueue(newExitHolds(func(id uint64) { sp.proceed(l, id) }, &sp.sigs))
 	handled := make(chan struct{})
 	go func() {
 		defer close(handled)
@@ -207,7 +208,7 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 			close(c.t.ready)
 		}
 	}()
-	if sp.mirror(l, n) {
+	if sp.mirror(l, n) || sp.sigaction(l, n, q.exits) { // space_nocldwait.go
 		return nil
 	}
 	if exitCall(n) {
@@ -287,7 +288,7 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 		sp.s.log.Warn("process space: steer the PID", "err", err)
 		steer = 0
 	}
-	hold := holdFork(int(n.pid), fc.parent) // space_hold.go: nil unless it ignores SIGCHLD
+	hold := holdFork(int(n.pid), parent, fc.parent, q.exits) // space_hold.go: nil unless it ignores SIGCHLD
 	sp.proceed(l, n.id)
 	locked = false // the finder holds forkMu until the child has its PID
 	finder = true

@@ -63,11 +63,13 @@ const endWait = 100 * time.Millisecond
 // exitHolds is one listener's held exits and what decides them.
 type exitHolds struct {
 	answer func(id uint64) // lets the notified call go on
+	sigs   *sigHolds       // the node's relayed signals (space_sighold.go), timed the same way
 
 	mu      sync.Mutex
 	queued  map[uint32]int      // notifications read, not yet taken by the handler, by thread
 	forkers map[int]bool        // processes that forked through this listener
 	held    map[int][]*heldExit // by the parent's PID
+	noWait  map[int]noWaitNote  // processes whose SIGCHLD has SA_NOCLDWAIT (space_nocldwait.go)
 	closed  bool
 }
 
@@ -78,9 +80,24 @@ type heldExit struct {
 	since time.Time
 }
 
-func newExitHolds(answer func(id uint64)) *exitHolds {
-	return &exitHolds{answer: answer, queued: make(map[uint32]int),
+func newExitHolds(answer func(id uint64), sigs *sigHolds) *exitHolds {
+	h := &exitHolds{answer: answer, sigs: sigs, queued: make(map[uint32]int),
 		forkers: make(map[int]bool), held: make(map[int][]*heldExit)}
+	sigs.listen(h)
+	return h
+}
+
+// ifRead runs f, under h's lock, if a notification of tid is read and
+// not yet taken by the handler, and says whether it did: tid waits for
+// its answer killably, and taken waits for f.
+func (h *exitHolds) ifRead(tid uint32, f func()) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.queued[tid] <= 0 {
+		return false
+	}
+	f()
+	return true
 }
 
 // read counts a notification of tid as read (the reading thread).
@@ -93,8 +110,10 @@ func (h *exitHolds) read(tid uint32) {
 // taken: the handler took a notification of tid, which it answers
 // before it takes the next. The exits held for tid (a parent's main
 // thread) go now, and are waited for: their SIGCHLD comes while the
-// parent waits killably for that answer.
+// parent waits killably for that answer; so do the signals relayed to
+// tid.
 func (h *exitHolds) taken(tid uint32) {
+	h.sigs.taken(tid)
 	h.mu.Lock()
 	if h.queued[tid]--; h.queued[tid] <= 0 {
 		delete(h.queued, tid)
@@ -121,6 +140,7 @@ func (h *exitHolds) exit(tid uint32, id uint64) {
 	ppid, err := statPPid(int(tid)) // a thread's is its process's
 	h.mu.Lock()
 	delete(h.forkers, int(tid)) // its own children go to a reaper
+	delete(h.noWait, int(tid))
 	forker := err == nil && h.forkers[ppid] && !h.closed
 	waiting := h.queued[uint32(ppid)] > 0
 	h.mu.Unlock()
@@ -213,7 +233,7 @@ func ended(pid int) bool {
 // look lets e go once its parent sleeps elsewhere than in a notified
 // call, or is gone, or holdMax has passed; else it looks again later.
 func (h *exitHolds) look(ppid int, e *heldExit) {
-	done := time.Since(e.since) >= holdMax || !mayCallUnread(ppid)
+	done := holdOver(ppid, e.since, false)
 	h.mu.Lock()
 	list := h.held[ppid]
 	i := 0
@@ -239,8 +259,27 @@ func (h *exitHolds) look(ppid int, e *heldExit) {
 	h.mu.Unlock()
 }
 
+// holdOver: what is held for pid since then may go, as pid sleeps
+// elsewhere than in a notified call, or is gone, or holdMax has passed.
+// With notWaiting, a sleep in a wait for a child does not count: a
+// child's end may wake it at any moment (a relayed signal's case; a
+// held exit's SIGCHLD comes before the wait ends).
+func holdOver(pid int, since time.Time, notWaiting bool) bool {
+	if time.Since(since) >= holdMax {
+		return true
+	}
+	switch parentState(pid) {
+	case parentAsleep:
+		return true
+	case parentWaits:
+		return !notWaiting
+	}
+	return false
+}
+
 // close lets every held exit go: the listener ends.
 func (h *exitHolds) close() {
+	h.sigs.forget(h)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for p, list := range h.held {
@@ -254,7 +293,8 @@ func (h *exitHolds) close() {
 
 // How a parent is, for its child's end.
 const (
-	parentMayCall = iota // runs, or sleeps in a notified call
+	parentMayCall = iota // runs, or sleeps in a notified call read (killably)
+	parentUnread         // sleeps in a notified call not read yet (interruptibly)
 	parentWaits          // sleeps in a wait for a child (do_wait)
 	parentAsleep         // sleeps in another call, or is gone
 )
@@ -275,12 +315,21 @@ func parentState(pid int) int {
 	switch b[i+2] {
 	case 'R':
 		return parentMayCall
-	case 'S':
+	case 'S', 'D':
+		// D: a notified call read waits killably; it may be answered
+		// any moment, which a notification read and not taken (the
+		// handler's lock) tells safely.
 		var wb [128]byte
 		w, err := readProc(pid, "wchan", wb[:])
 		switch {
 		case err != nil:
 		case strings.HasPrefix(string(w), "seccomp_do_user_notif"):
+			if b[i+2] == 'S' {
+				return parentUnread
+			}
+			return parentMayCall
+		case string(w) == "0":
+			// Woken between the two reads: it runs.
 			return parentMayCall
 		case string(w) == "do_wait":
 			return parentWaits
@@ -290,4 +339,7 @@ func parentState(pid int) int {
 }
 
 // mayCallUnread: pid may be in, or enter, a notified call not read yet.
-func mayCallUnread(pid int) bool { return parentState(pid) == parentMayCall }
+func mayCallUnread(pid int) bool {
+	st := parentState(pid)
+	return st == parentMayCall || st == parentUnread
+}

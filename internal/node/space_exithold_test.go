@@ -44,7 +44,7 @@ func TestExitHeldWhileParentRuns(t *testing.T) {
 	h := newExitHolds(func(id uint64) {
 		answered <- id
 		syscall.Kill(child, syscall.SIGKILL) // as the exit_group would end it
-	})
+	}, nil)
 	h.forker(parent)
 	h.exit(uint32(child), 7)
 	select {
@@ -71,7 +71,7 @@ func TestExitHeldWhileParentRuns(t *testing.T) {
 func TestExitHeldAtMost(t *testing.T) {
 	parent, child := family(t, `sleep 100 & echo $!; while :; do :; done`)
 	answered := make(chan uint64, 1)
-	h := newExitHolds(func(id uint64) { answered <- id })
+	h := newExitHolds(func(id uint64) { answered <- id }, nil)
 	h.forker(parent)
 	began := time.Now()
 	h.exit(uint32(child), 9)
@@ -95,7 +95,7 @@ func TestExitNotHeld(t *testing.T) {
 	}
 	for _, forker := range []bool{false, true} {
 		answered := make(chan uint64, 1)
-		h := newExitHolds(func(id uint64) { answered <- id })
+		h := newExitHolds(func(id uint64) { answered <- id }, nil)
 		if forker {
 			h.forker(parent)
 		}

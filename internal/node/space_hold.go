@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"fmt"
 	"runtime"
 	"strconv"
 	"time"
@@ -31,15 +32,18 @@ import (
 // Only these forks pay for it (a few system calls and the wait for the
 // child's stop). A parent traced already (a debugger) cannot be traced
 // twice and keeps the window; a debugger attaching during the fork is
-// refused (EPERM). A parent that ignores SIGCHLD through SA_NOCLDWAIT
-// with a handler is not seen (/proc shows handlers, not their flags), and
-// keeps the window too.
+// refused (EPERM). A parent whose SIGCHLD has SA_NOCLDWAIT with a
+// handler reaps the same way; /proc does not show it, the rt_sigaction
+// that sets it does (space_nocldwait.go).
 
 // forkHold is a fork whose calling thread a goroutine's thread traces.
 type forkHold struct {
 	tid     int              // the forking thread
 	seized  chan bool        // the trace began (or not)
 	settled chan forkSettled // the fork's finder, once started
+	// The caller's SA_NOCLDWAIT note goes to its child (ex nil: none).
+	caller int
+	ex     *exitHolds
 }
 
 type forkSettled struct {
@@ -49,28 +53,54 @@ type forkSettled struct {
 
 // sigchldIgnored: pid's SIGCHLD is SIG_IGN (/proc/PID/status SigIgn).
 func sigchldIgnored(pid int) bool {
-	var buf [2048]byte
-	b, err := readProc(pid, "status", buf[:])
-	if err != nil {
-		return false
-	}
-	_, after, ok := bytes.Cut(b, []byte("\nSigIgn:"))
-	if !ok {
-		return false
-	}
-	f, _, _ := bytes.Cut(bytes.TrimLeft(after, " \t"), []byte{'\n'})
-	mask, err := strconv.ParseUint(string(f), 16, 64)
+	mask, err := sigMask(pid, "SigIgn:")
 	return err == nil && mask&(1<<(unix.SIGCHLD-1)) != 0
 }
 
-// holdFork has a goroutine of its own trace tid, about to be let go
-// into a fork whose child's parent is parent, if that parent ignores
-// SIGCHLD; nil if not, or if tid cannot be traced.
-func holdFork(tid, parent int) *forkHold {
-	if !sigchldIgnored(parent) {
+// sigMask reads one of /proc/PID/status's signal masks (key with its
+// colon: "SigIgn:", "SigCgt:").
+func sigMask(pid int, key string) (uint64, error) {
+	var buf [2048]byte
+	b, err := readProc(pid, "status", buf[:])
+	if err != nil {
+		return 0, err
+	}
+	m, err := parseSigMask(b, key)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/status: %w", pid, err)
+	}
+	return m, nil
+}
+
+// parseSigMask takes the mask of the line key (with its colon) from a
+// /proc/PID/status text: hexadecimal, 64 bits.
+func parseSigMask(status []byte, key string) (uint64, error) {
+	_, after, ok := bytes.Cut(status, []byte("\n"+key))
+	if !ok {
+		return 0, fmt.Errorf("no %s line", key)
+	}
+	f, _, _ := bytes.Cut(bytes.TrimLeft(after, " \t"), []byte{'\n'})
+	m, err := strconv.ParseUint(string(f), 16, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s %q: not a mask", key, f)
+	}
+	return m, nil
+}
+
+// holdFork has a goroutine of its own trace tid, of process caller,
+// about to be let go into a fork whose child's parent is parent, if that
+// parent ignores SIGCHLD or has SA_NOCLDWAIT, or the caller has (its
+// child must be noted so too: a clone with CLONE_PARENT); nil if not,
+// or if tid cannot be traced. ex is the listener's (space_nocldwait.go).
+func holdFork(tid, caller, parent int, ex *exitHolds) *forkHold {
+	inherits := ex.noCldWait(caller)
+	if !inherits && !sigchldIgnored(parent) && (parent == caller || !ex.noCldWait(parent)) {
 		return nil
 	}
 	h := &forkHold{tid: tid, seized: make(chan bool), settled: make(chan forkSettled, 1)}
+	if inherits {
+		h.caller, h.ex = caller, ex
+	}
 	go h.trace()
 	if !<-h.seized {
 		return nil
@@ -137,6 +167,7 @@ func (h *forkHold) trace() {
 		child = s.t.nodePID
 	}
 	if child > 0 {
+		h.ex.inheritNoWait(h.caller, child) // before the child runs
 		detach(child)
 	}
 	detach(h.tid)
