@@ -11,7 +11,7 @@ import (
 // held, nothing carried for the thread and no exit held for it; and only
 // calls that do not block (a fork asks the master, an exit may wait).
 func TestInlineClaim(t *testing.T) {
-	q := newCallQueue(newExitHolds(func(uint64) {}))
+	q := newCallQueue(newExitHolds(func(uint64) {}, nil))
 	wait := &seccompNotif{pid: 10, nr: unix.SYS_WAIT4}
 	if !inlineCall(wait) || !inlineCall(&seccompNotif{nr: unix.SYS_EXECVE}) {
 		t.Error("wait4 and execve: not answered in the reader")
