@@ -227,7 +227,7 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 		sp.proceed(l, n.id)
 		return nil
 	}
-	parent, single, err := sp.tgidOf(int(n.pid))
+	parent, single, sigIgn, err := sp.tgidOf(int(n.pid))
 	if err != nil {
 		sp.proceed(l, n.id) // it is gone: the call will not run
 		return nil
@@ -288,7 +288,15 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 		sp.s.log.Warn("process space: steer the PID", "err", err)
 		steer = 0
 	}
-	hold := holdFork(int(n.pid), parent, fc.parent, q.exits) // space_hold.go: nil unless it ignores SIGCHLD
+	// The parent blocked in its fork, its one thread's SIGCHLD action
+	// read with its state is still its own.
+	var ignored bool
+	if single && fc.parent == parent {
+		ignored = sigIgn&(1<<(unix.SIGCHLD-1)) != 0
+	} else {
+		ignored = sigchldIgnored(fc.parent)
+	}
+	hold := holdFork(int(n.pid), parent, fc.parent, ignored, q.exits) // space_hold.go: nil unless it ignores SIGCHLD
 	sp.proceed(l, n.id)
 	locked = false // the finder holds forkMu until the child has its PID
 	finder = true

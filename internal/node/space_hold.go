@@ -91,10 +91,11 @@ func parseSigMask(status []byte, key string) (uint64, error) {
 // about to be let go into a fork whose child's parent is parent, if that
 // parent ignores SIGCHLD or has SA_NOCLDWAIT, or the caller has (its
 // child must be noted so too: a clone with CLONE_PARENT); nil if not,
-// or if tid cannot be traced. ex is the listener's (space_nocldwait.go).
-func holdFork(tid, caller, parent int, ex *exitHolds) *forkHold {
+// or if tid cannot be traced. ignored: parent ignores SIGCHLD (SIG_IGN);
+// ex is the listener's (space_nocldwait.go).
+func holdFork(tid, caller, parent int, ignored bool, ex *exitHolds) *forkHold {
 	inherits := ex.noCldWait(caller)
-	if !inherits && !sigchldIgnored(parent) && (parent == caller || !ex.noCldWait(parent)) {
+	if !inherits && !ignored && (parent == caller || !ex.noCldWait(parent)) {
 		return nil
 	}
 	h := &forkHold{tid: tid, seized: make(chan bool), settled: make(chan forkSettled, 1)}

@@ -76,6 +76,7 @@ type procState struct {
 	pgid, sid int
 	args      [4]uint64 // arg_start, arg_end, env_start, env_end
 	threads   int       // not mirrored: tells a process's only thread
+	sigIgn    uint64    // signals 1-31 ignored (a fork's hold, space_hold.go)
 }
 
 // mirror handles the notification n if it is a call whose effect the
@@ -350,6 +351,9 @@ func parseStat(stat []byte) (procState, error) {
 	st.pgid, st.sid = pgid, sid
 	if len(f) > 17 {
 		st.threads, _ = strconv.Atoi(f[17])
+	}
+	if len(f) > 30 { // field 33, sigignore: the first 31 signals
+		st.sigIgn, _ = strconv.ParseUint(f[30], 10, 64)
 	}
 	for k := range st.args {
 		if j := 45 + k; j < len(f) {

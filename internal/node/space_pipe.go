@@ -101,17 +101,18 @@ func (fc *forkCall) nap(d time.Duration) bool {
 }
 
 // tgidOf is the process of thread tid, and whether tid is its only
-// thread. A process with one thread (most of those that fork) is its
-// leader, whose TID is its PID: /proc/TID/stat says so at a tenth of the
-// cost of /proc/TID/status.
-func (sp *space) tgidOf(tid int) (int, bool, error) {
+// thread, with that one's ignored signals (stat's sigignore) then. A
+// process with one thread (most of those that fork) is its leader, whose
+// TID is its PID: /proc/TID/stat says so at a tenth of the cost of
+// /proc/TID/status.
+func (sp *space) tgidOf(tid int) (pid int, single bool, sigIgn uint64, err error) {
 	if st, err := readProcState(tid); err != nil {
-		return 0, false, err
+		return 0, false, 0, err
 	} else if st.threads == 1 {
-		return tid, true, nil
+		return tid, true, st.sigIgn, nil
 	}
-	pid, err := tgidOf(tid)
-	return pid, false, err
+	pid, err = tgidOf(tid)
+	return pid, false, 0, err
 }
 
 // children is the parent's children that the fork may add to. A fork
