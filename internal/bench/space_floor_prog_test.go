@@ -33,13 +33,19 @@ func TestSpaceFloorProg(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			var stderr bytes.Buffer
-			c := exec.CommandContext(ctx, prog, "-c", mode, "/bin/sh", "-c", script)
+			cpuFile := filepath.Join(t.TempDir(), "cpu")
+			c := exec.CommandContext(ctx, prog, "-c", "-u", cpuFile, mode, "/bin/sh", "-c", script)
 			c.Stderr = &stderr
 			t.Cleanup(func() { checkNoneLeft(t, prog) })
 			err := c.Run()
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() != 3 {
 				t.Fatalf("spacefloor %s: %v, want exit status 3; it said:\n%s", mode, err, stderr.String())
+			}
+			if cpu, err := floorCPU(cpuFile, 0, 1); err != nil {
+				t.Error(err)
+			} else if cpu[0] > 60 {
+				t.Errorf("spacefloor -u: %g CPU seconds, for a run under 60 s", cpu[0])
 			}
 			sup := counts(stderr.String(), "supervisor")
 			out := counts(stderr.String(), "outside")

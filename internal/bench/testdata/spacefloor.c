@@ -22,10 +22,13 @@
  * Nothing else of bproc (no master protocol, no /proc reads, no held
  * exits): what bproc adds beyond ghost, its design and code add.
  *
- * usage: spacefloor [-c] none|continue|ghost CMD [ARG...]
+ * usage: spacefloor [-c] [-u FILE] none|continue|ghost CMD [ARG...]
  *
  * -c checks each child found at its steered PID by its parent in
- * /proc/PID/stat (for tests; it costs a read per fork). The exit status
+ * /proc/PID/stat (for tests; it costs a read per fork). -u appends to
+ * FILE a line with the CPU seconds (user and system) of the whole run:
+ * spacefloor itself, the namespace and all in it, the extra processes
+ * (each reaped, so counted). The exit status
  * is the command's (128+N if a signal N ended it); 125 if spacefloor
  * itself failed (a notification unanswered, a fork's child not found, an
  * extra process left), with a line on stderr. At the end each side
@@ -56,6 +59,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -170,13 +174,18 @@ __asm__(".text\n"
 	"	syscall\n"
 	"1:	ret\n");
 
+static double tv(struct timeval t)
+{
+	return t.tv_sec + t.tv_usec / 1e6;
+}
+
 /*
  * The outer process, in the master's place: on 'f' it makes an extra
  * process and answers its PID; on 'k' PID it kills it. Once the
  * namespace's init has hung up it kills what is left, reaps everything
  * and returns the exit status.
  */
-static int outside(int s, pid_t init, long pidmax)
+static int outside(int s, pid_t init, long pidmax, const char *cpufile)
 {
 	unsigned char *live = calloc(pidmax + 1, 1);
 	long made = 0, killed = 0, left = 0, errors = 0;
@@ -238,6 +247,18 @@ static int outside(int s, pid_t init, long pidmax)
 			initst = st;
 	if (errno != ECHILD)
 		die("outside: wait");
+	if (cpufile) {
+		struct rusage self, kids;
+		FILE *f = fopen(cpufile, "a");
+
+		getrusage(RUSAGE_SELF, &self);
+		getrusage(RUSAGE_CHILDREN, &kids);
+		if (!f)
+			die(cpufile);
+		fprintf(f, "%.6f\n", tv(self.ru_utime) + tv(self.ru_stime) + tv(kids.ru_utime) + tv(kids.ru_stime));
+		if (fclose(f))
+			die(cpufile);
+	}
 	if (made)
 		fprintf(stderr, "spacefloor: outside made=%ld killed=%ld left=%ld\n", made, killed, left);
 	if (initst == -1) {
@@ -626,16 +647,23 @@ static long readpidmax(void)
 int main(int argc, char **argv)
 {
 	int check = 0, ms[2];
+	const char *cpufile = NULL;
 	enum mode mode;
 	long pidmax = readpidmax();
 	pid_t in;
 
-	if (argc > 1 && !strcmp(argv[1], "-c")) {
-		check = 1;
-		argc--, argv++;
+	for (;;) {
+		if (argc > 1 && !strcmp(argv[1], "-c")) {
+			check = 1;
+			argc--, argv++;
+		} else if (argc > 2 && !strcmp(argv[1], "-u")) {
+			cpufile = argv[2];
+			argc -= 2, argv += 2;
+		} else
+			break;
 	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: spacefloor [-c] none|continue|ghost CMD [ARG...]\n");
+		fprintf(stderr, "usage: spacefloor [-c] [-u FILE] none|continue|ghost CMD [ARG...]\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "none"))
@@ -664,5 +692,5 @@ int main(int argc, char **argv)
 		exit(init(mode, check, ms[1], pidmax, argv + 2));
 	}
 	close(ms[1]);
-	return outside(ms[0], in, pidmax);
+	return outside(ms[0], in, pidmax, cpufile);
 }
