@@ -585,6 +585,14 @@ static int init(enum mode mode, int check, int master, long pidmax, char **argv)
 	int st, cst = -1, listener = -1;
 	pid_t c, p;
 
+	/*
+	 * A session of its own, as a node's remote process has: with
+	 * autogroup scheduling (sched_autogroup_enabled) a session is a
+	 * group the scheduler shares the CPUs among, so the loop gets the
+	 * share a node's would.
+	 */
+	if (setsid() < 0)
+		die("setsid");
 	/* Like unshare --mount-proc: a /proc of this namespace. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		die("make / private");
