@@ -135,7 +135,9 @@ demo: all
 	./demo.sh
 
 # The issue's table (BenchmarkRatios): each figure beside its floor or
-# peer, measured in one run, with the ratio; prints it, writes
+# peer, measured in one run, with the ratio; then issue 15's fork loop
+# with the process space on and off (BenchmarkSpaceForks) beside its
+# floors on this machine (BenchmarkSpaceFloor, no bproc). Prints it, writes
 # bin/bench.json and draws bin/bench-ratios.svg. Installs openssh-server
 # for the ssh peer if it is missing. BENCH_ARGS passes the benchmark's
 # flags: -ratio-nodes 64 -ratio-per-node 32 is the issue's size (16 and 8
@@ -143,7 +145,7 @@ demo: all
 # every benchmark and the VM boot (an hour and more).
 BENCH_ARGS ?=
 bench: all
-	BPROC_BIN=$(CURDIR)/bin/bproc $(GO) test -run '^$$' -bench '^BenchmarkRatios$$' -benchtime 1x -timeout 60m ./internal/bench/ \
+	BPROC_BIN=$(CURDIR)/bin/bproc $(GO) test -run '^$$' -bench '^(BenchmarkRatios|BenchmarkSpaceFloor|BenchmarkSpaceForks)$$' -benchtime 1x -timeout 60m ./internal/bench/ \
 		-args -results $(CURDIR)/bin -name bench $(BENCH_ARGS)
 
 bench-all: all
