@@ -258,7 +258,22 @@ func TestSpaceSignals(t *testing.T) {
 		}
 	}
 
-	// Every ghost ended as its process did.
+	// Every ghost ended as its process did. The table, read every 20
+	// ms, misses the node PID of a process that got another number and
+	// ended meanwhile: such a ghost is paired with a status of a node
+	// PID no ghost names, the same status.
+	named := map[int]bool{}
+	for _, g := range ghosts {
+		named[g.node] = true
+	}
+	var unnamed []syscall.WaitStatus
+	for pid, ss := range onNode {
+		if !named[pid] {
+			for _, s := range ss {
+				unnamed = append(unnamed, syscall.WaitStatus(s.status))
+			}
+		}
+	}
 	ghostWrong, signalled, unborn := 0, 0, 0
 	for _, g := range ghosts {
 		if len(g.sigs) > 0 {
@@ -291,6 +306,10 @@ func TestSpaceSignals(t *testing.T) {
 			// its hello: the master made no ghost, and the fork failed
 			// on the node (EAGAIN; spacesig forks again). No process.
 			unborn++
+			match = true
+		}
+		if i := slices.Index(unnamed, g.ws); !match && len(onNode[g.node]) == 0 && i >= 0 {
+			unnamed = slices.Delete(unnamed, i, i+1)
 			match = true
 		}
 		if !match {
