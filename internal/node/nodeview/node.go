@@ -287,13 +287,6 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 		out.SetTimeout(n.v.timeoutFor(n.isWatched()))
 		return 0
 	}
-	if n.IsRoot() && fromSelf(ctx) {
-		// go-fuse's check at mount (a file of its own opened in the new
-		// mount): see fromSelf.
-		out.Mode = syscall.S_IFDIR | 0o555
-		out.Nlink = 1
-		return 0
-	}
 	gen := n.v.gen.Load()
 	p, e := n.path()
 	if e != 0 {

@@ -74,11 +74,13 @@ func TestWarmReadsAskNothing(t *testing.T) {
 	// caches from what the view kept.
 	round()
 	round()
-	// The kernel may drop what it keeps (pages under memory pressure, a
-	// full make test once sent one GETATTR): a warm round must ask
-	// nothing at least once in three. The old code asked every time.
+	// The kernel may drop what it keeps (pages under memory pressure, or
+	// reclaimed as cold by DAMON, which these VMs run: single pages
+	// read again, three rounds in a row under -race; a full make test
+	// once sent one GETATTR): a warm round must ask nothing at least
+	// once in six. The old code asked every time.
 	var spared []string
-	for try := 0; try < 3; try++ {
+	for try := 0; try < 6; try++ {
 		reqs.take()
 		round()
 		counts, lines := reqs.take()
@@ -97,7 +99,7 @@ func TestWarmReadsAskNothing(t *testing.T) {
 		t.Logf("warm round %d sent the view %s. Requests:\n%s", try+1, strings.Join(spared, ", "), relevant(lines))
 	}
 	if len(spared) != 0 {
-		t.Errorf("three warm rounds each sent the view requests it could spare; the last %s", strings.Join(spared, ", "))
+		t.Errorf("six warm rounds each sent the view requests it could spare; the last %s", strings.Join(spared, ", "))
 	}
 
 	// What the kernel keeps goes when the directory changes: made on
