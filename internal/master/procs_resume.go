@@ -219,8 +219,14 @@ func (p *proc) waitBack(log *slog.Logger) bool {
 // hold keeps a signal for a process whose node is away.
 func (p *proc) hold(sig syscall.Signal) {
 	p.rs.mu.Lock()
-	p.rs.held = append(p.rs.held, sig)
+	full := len(p.rs.held) >= maxQueuedSignals
+	if !full {
+		p.rs.held = append(p.rs.held, sig)
+	}
 	p.rs.mu.Unlock()
+	if full {
+		p.droppedSignal(sig)
+	}
 }
 
 // takeBack answers a node's hello that lists kept processes: those the

@@ -194,6 +194,7 @@ type proc struct {
 	// running (see send).
 	queue   []func()
 	sending bool
+	sigs    int  // signals in queue, bounded (procs_sigbound.go)
 	execd   bool // it exec'd on its node: its ghost shows its argv (procs_space_change.go)
 	// quiet is what the master did to the stopped ghost itself, not to
 	// be relayed (procs_space_stop.go).

@@ -27,7 +27,15 @@ func (p *proc) sendHeld() {
 	})
 }
 
-// signal delivers sig to the remote process, after what was queued before.
+// signal delivers sig to the remote process, after what was queued before;
+// past maxQueuedSignals it is dropped (procs_sigbound.go).
 func (p *proc) signal(sig syscall.Signal) {
-	p.send(func() { p.deliver(sig) })
+	if !p.queueSignal() {
+		p.droppedSignal(sig)
+		return
+	}
+	p.send(func() {
+		p.unqueueSignal()
+		p.deliver(sig)
+	})
 }
