@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -65,7 +63,7 @@ func BenchmarkSpaceMaster(b *testing.B) {
 	}()
 	levels := map[int]memory{}
 	for _, n := range []int{spaceMasterFirst, spaceMasterLive/2 - spaceMasterFirst, spaceMasterLive / 2} {
-		s, err := startForkedShell(c, n)
+		s, err := startForkedShell(c, forkedScript(n), n)
 		if s != nil {
 			shells = append(shells, s)
 		}
@@ -180,11 +178,17 @@ type forkedShell struct {
 	waited bool // cmd.Wait has returned
 }
 
-// startForkedShell starts a remote sh with n children and waits for their
-// ghosts; on error the caller still kills what it returns.
-func startForkedShell(c *Cluster, n int) (*forkedShell, error) {
-	cmd := exec.Command(c.Applet("bpsh"), "0", "/bin/sh", "-c",
-		fmt.Sprintf(`exec 3<&0; for i in $(seq %d); do (read x <&3) & done; echo ready; wait`, n))
+// forkedScript is a remote sh script whose n children are forked
+// subshells blocked reading its stdin.
+func forkedScript(n int) string {
+	return fmt.Sprintf(`exec 3<&0; for i in $(seq %d); do (read x <&3) & done; echo ready; wait`, n)
+}
+
+// startForkedShell starts a remote sh running script, which says ready
+// once it has started its n children, and waits for their ghosts; on
+// error the caller still kills what it returns.
+func startForkedShell(c *Cluster, script string, n int) (*forkedShell, error) {
+	cmd := exec.Command(c.Applet("bpsh"), "0", "/bin/sh", "-c", script)
 	cmd.Env, cmd.Dir = c.Env(), "/"
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -262,23 +266,8 @@ func (s *forkedShell) signal(sig syscall.Signal) {
 // garbage and not the master's (it made "19 kB per descendant" of 9).
 func descendantGhosts(bpsh int) []int {
 	var out []int
-	for _, top := range childrenOf(bpsh) {
-		out = append(out, childrenOf(top)...)
-	}
-	return out
-}
-
-// childrenOf is the children of process pid, of all its threads.
-func childrenOf(pid int) []int {
-	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	var out []int
-	for _, t := range tasks {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
-		for _, f := range strings.Fields(string(b)) {
-			if c, err := strconv.Atoi(f); err == nil {
-				out = append(out, c)
-			}
-		}
+	for _, top := range children(bpsh) {
+		out = append(out, children(top)...)
 	}
 	return out
 }

@@ -1,12 +1,9 @@
 package bench
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -102,7 +99,7 @@ func spaceOffCluster(b *testing.B) *Cluster {
 // page table and VMAs (8-12 kB) to an exec'd descendant's.
 func BenchmarkSpaceMemory(b *testing.B) {
 	c := cluster(b)
-	forked := spaceDescendants(b, c, fmt.Sprintf(`exec 3<&0; for i in $(seq %d); do (read x <&3) & done; echo ready; wait`, spaceGhosts))
+	forked := spaceDescendants(b, c, forkedScript(spaceGhosts))
 	exec := spaceDescendants(b, c, fmt.Sprintf(`for i in $(seq %d); do sleep 600 & done; echo ready; wait`, spaceGhosts))
 	job, j, err := startGhosts(c, spaceGhosts, "/bin/sleep", "600")
 	if j != nil {
@@ -154,43 +151,12 @@ func BenchmarkSpaceMemory(b *testing.B) {
 // processes) and bpsh.
 func spaceDescendants(b *testing.B, c *Cluster, script string) []int {
 	b.Helper()
-	cmd := exec.Command(c.Applet("bpsh"), "0", "/bin/sh", "-c", script)
-	cmd.Env = c.Env()
-	cmd.Dir = "/"
-	// The forked subshells read this; it is never written, and closed
-	// at the end.
-	stdin, err := cmd.StdinPipe()
+	s, err := startForkedShell(c, script, spaceGhosts)
+	if s != nil {
+		b.Cleanup(s.kill)
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	var ghosts []int
-	b.Cleanup(func() {
-		for _, g := range ghosts {
-			syscall.Kill(g, syscall.SIGKILL)
-		}
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	if l, _ := bufio.NewReader(out).ReadString('\n'); strings.TrimSpace(l) != "ready" {
-		b.Fatalf("the remote shell said %q", l)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ghosts = descendantGhosts(cmd.Process.Pid)
-		if len(ghosts) == spaceGhosts {
-			return ghosts
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%d of %d descendant ghosts after 60 s", len(ghosts), spaceGhosts)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return s.ghosts
 }
