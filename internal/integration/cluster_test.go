@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,8 +76,12 @@ type cluster struct {
 	socket string
 	master *exec.Cmd
 	log    *syncBuffer
-	nodes  int
-	args   []string // bpmaster's, kept for a restart
+	// logw is the write end of the pipe into log, which every master of
+	// the cluster writes to: nodes taken back after a restart go on
+	// logging into it when the master that started them is gone.
+	logw  *os.File
+	nodes int
+	args  []string // bpmaster's, kept for a restart
 	// taken are local nodes a killed master left, which the next one
 	// took (bpslave PIDs): not its children, they count as its nodes.
 	taken []int
@@ -137,6 +142,23 @@ func startCluster(t *testing.T, n int, extra ...string) *cluster {
 		}
 	}
 	c := &cluster{t: t, dir: dir, socket: filepath.Join(dir, "master.sock"), log: &syncBuffer{}, nodes: n}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.logw = w
+	copied := make(chan struct{})
+	go func() { io.Copy(c.log, r); close(copied) }()
+	t.Cleanup(func() {
+		// Runs after the stop: nothing writes to the pipe any more but
+		// what the master's nodes may have left in it.
+		w.Close()
+		select {
+		case <-copied:
+		case <-time.After(2 * time.Second):
+		}
+		r.Close()
+	})
 	c.args = append([]string{"bpmaster", "--local-nodes", strconv.Itoa(n),
 		"--socket", c.socket, "--state-dir", filepath.Join(dir, "state"), "--listen", "127.0.0.1:0", "--ping-timeout", "2s",
 		"--node-up-dir", filepath.Join(dir, "node_up.d")}, extra...)
@@ -149,11 +171,11 @@ func startCluster(t *testing.T, n int, extra ...string) *cluster {
 // launch starts bpmaster with c.args.
 func (c *cluster) launch() {
 	c.master = exec.Command(binary, c.args...)
-	c.master.Stdout, c.master.Stderr = c.log, c.log
+	c.master.Stdout, c.master.Stderr = c.logw, c.logw
+	// A node a test sends SIGQUIT to (dumpStacks) prints every thread's
+	// stack, also of a goroutine running on another thread.
+	c.master.Env = append(os.Environ(), "GOTRACEBACK=crash")
 	c.master.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	// The local nodes of a killed master live on, holding its log's
-	// pipe: Wait gives up on that once the master is gone.
-	c.master.WaitDelay = time.Second
 	if err := c.master.Start(); err != nil {
 		c.t.Fatal(err)
 	}

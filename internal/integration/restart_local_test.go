@@ -1,8 +1,12 @@
 package integration
 
 import (
+	"bytes"
+	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -54,6 +58,7 @@ func TestMasterKilledLocalNodes(t *testing.T) {
 		t.Errorf("the new master started nodes %v beside the ones it took back", kids)
 	}
 	if r := c.run("", "bpsh", "0", "touch", "/tmp/go"); r.code != 0 {
+		dumpStacks(t, c, slaves)
 		t.Fatalf("bpsh 0 touch on the taken node: exit %d, %q", r.code, r.stderr)
 	}
 	err := waitCmd(cmd, 20*time.Second)
@@ -148,4 +153,71 @@ func TestMasterKilledLocalNodesPaused(t *testing.T) {
 			t.Errorf("taken local node bpslave %d replaced after the pause", pid)
 		}
 	}
+}
+
+// dumpStacks has the Go runtime of each of the nodes pids, of what runs
+// under them and of the master print its goroutines (SIGQUIT) into the
+// cluster's log, and waits for them to end: what they were doing when a
+// test failed on them, which their logs alone do not tell.
+func dumpStacks(t *testing.T, c *cluster, pids []int) {
+	t.Helper()
+	for _, pid := range pids {
+		t.Logf("node bpslave %d, its threads and the processes under it:\n%s", pid, procTree(pid))
+	}
+	// What runs under each node first (its view is the same binary): a
+	// node dies of the signal, and its view with it.
+	for _, pid := range pids {
+		for _, kid := range children(pid) {
+			syscall.Kill(kid, syscall.SIGQUIT)
+		}
+	}
+	time.Sleep(time.Second)
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGQUIT)
+	}
+	time.Sleep(time.Second)
+	c.master.Process.Signal(syscall.SIGQUIT)
+	pids = append(pids, c.master.Process.Pid)
+	deadline := time.Now().Add(5 * time.Second)
+	for _, pid := range pids {
+		for running(pid) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	t.Logf("sent SIGQUIT to the nodes %v: their goroutines are in the log", pids)
+}
+
+// procTree describes pid's threads and every process under it: state,
+// the call each thread is in (/proc/PID/syscall) and where the kernel
+// holds it (wchan).
+func procTree(pid int) string {
+	var b strings.Builder
+	var walk func(pid, depth int)
+	walk = func(pid, depth int) {
+		dir := fmt.Sprintf("/proc/%d", pid)
+		comm, _ := os.ReadFile(dir + "/comm")
+		fmt.Fprintf(&b, "%*sprocess %d %s\n", 2*depth, "", pid, strings.TrimSpace(string(comm)))
+		tasks, _ := os.ReadDir(dir + "/task")
+		for _, task := range tasks {
+			td := dir + "/task/" + task.Name()
+			stat, _ := os.ReadFile(td + "/stat")
+			state := "?"
+			if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
+				state = string(stat[i+2])
+			}
+			sc, _ := os.ReadFile(td + "/syscall")
+			wchan, _ := os.ReadFile(td + "/wchan")
+			fmt.Fprintf(&b, "%*s  thread %s %s syscall %s wchan %s\n", 2*depth, "", task.Name(), state, strings.TrimSpace(string(sc)), wchan)
+		}
+		for _, task := range tasks {
+			kids, _ := os.ReadFile(dir + "/task/" + task.Name() + "/children")
+			for _, k := range strings.Fields(string(kids)) {
+				if kid, err := strconv.Atoi(k); err == nil {
+					walk(kid, depth+1)
+				}
+			}
+		}
+	}
+	walk(pid, 0)
+	return b.String()
 }

@@ -186,8 +186,12 @@ func (m *Master) startLocal(num int, args []string, log *slog.Logger) (*localRun
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", bpslaveTokenEnv + "=" + token}
 	// The process space is on unless bpmaster was started with it off
 	// (BPROC_SPACE=0, internal/node/space.go).
-	if v := os.Getenv("BPROC_SPACE"); v != "" {
-		cmd.Env = append(cmd.Env, "BPROC_SPACE="+v)
+	// So does Go's GOTRACEBACK, which says how much a node that crashes
+	// or is sent SIGQUIT prints of its goroutines.
+	for _, k := range []string{"BPROC_SPACE", "GOTRACEBACK"} {
+		if v := os.Getenv(k); v != "" {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
 	}
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr
