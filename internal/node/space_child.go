@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // Finding a fork's child. The supervisor steers the kernel to the ghost's
@@ -130,7 +132,7 @@ func (fc *forkCall) childAt(pid int) (int, bool) {
 	if err != nil {
 		return -1, false
 	}
-	if pp, err := statPPid(pid); err == nil && (pp == fc.parent || pp == 1 && !alive(fc.parent)) {
+	if pp, err := ppidOf(pid); err == nil && (pp == fc.parent || pp == 1 && !alive(fc.parent)) {
 		return fd, true
 	}
 	unix.Close(fd)
@@ -166,7 +168,7 @@ func (fc *forkCall) over() bool {
 		return true
 	}
 	var buf [128]byte
-	b, err := readProc(fc.tid, "syscall", buf[:])
+	b, err := procfs.Read(fc.tid, "syscall", buf[:])
 	if err != nil {
 		return true
 	}

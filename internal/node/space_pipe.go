@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // A fork's second half, pipelined. Once the supervisor has let a fork go
@@ -125,7 +127,7 @@ func (fc *forkCall) children() (map[int]bool, error) {
 		return childrenOf(fc.parent)
 	}
 	var buf [4096]byte
-	b, err := readProc(fc.parent, "task/"+strconv.Itoa(fc.parent)+"/children", buf[:])
+	b, err := procfs.Read(fc.parent, "task/"+strconv.Itoa(fc.parent)+"/children", buf[:])
 	if err != nil {
 		return nil, err
 	}
@@ -164,25 +166,6 @@ func (sp *space) setLastPID(pid int) error {
 // parent's children are read only from this delay on, or once a
 // notification of the tree has come: a missed steering is rare.
 const fullLook = 160 * time.Microsecond
-
-// statPPid is pid's parent, from /proc/PID/stat: "pid (comm) state ppid".
-func statPPid(pid int) (int, error) {
-	var buf [512]byte
-	b, err := readProc(pid, "stat", buf[:])
-	if err != nil {
-		return 0, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+4 > len(b) {
-		return 0, fmt.Errorf("/proc/%d/stat: no ')' and state after the command", pid)
-	}
-	f, _, _ := bytes.Cut(b[i+4:], []byte{' '})
-	pp, err := strconv.Atoi(string(f))
-	if err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: parent %q: %w", pid, f, err)
-	}
-	return pp, nil
-}
 
 // errNoGhost: the master is there, and the fork's ghost is not.
 var errNoGhost = errors.New("the master made no ghost for the child")

@@ -8,11 +8,11 @@ import (
 	"time"
 )
 
-// TestStatPPid: the parent is read from /proc/PID/stat past a command
+// TestPPidOf: the parent is read from /proc/PID/stat past a command
 // name that holds spaces and parentheses.
-func TestStatPPid(t *testing.T) {
-	if pp, err := statPPid(os.Getpid()); err != nil || pp != os.Getppid() {
-		t.Fatalf("statPPid(self) = %d, %v; want %d", pp, err, os.Getppid())
+func TestPPidOf(t *testing.T) {
+	if pp, err := ppidOf(os.Getpid()); err != nil || pp != os.Getppid() {
+		t.Fatalf("ppidOf(self) = %d, %v; want %d", pp, err, os.Getppid())
 	}
 	dir := t.TempDir()
 	odd := dir + "/a) (b c"
@@ -24,11 +24,11 @@ func TestStatPPid(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	if pp, err := statPPid(cmd.Process.Pid); err != nil || pp != os.Getpid() {
-		t.Fatalf("statPPid(%q) = %d, %v; want %d", odd, pp, err, os.Getpid())
+	if pp, err := ppidOf(cmd.Process.Pid); err != nil || pp != os.Getpid() {
+		t.Fatalf("ppidOf(%q) = %d, %v; want %d", odd, pp, err, os.Getpid())
 	}
-	if _, err := statPPid(1 << 30); err == nil {
-		t.Fatal("statPPid of no process: no error")
+	if _, err := ppidOf(1 << 30); err == nil {
+		t.Fatal("ppidOf of no process: no error")
 	}
 }
 
