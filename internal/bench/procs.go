@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // daemon is a process that runs until it is stopped.
@@ -122,12 +124,6 @@ func waitGone(pids []int, timeout time.Duration) error {
 // once its daemon is gone, whoever inherits it may be slow to reap it, or
 // (in a container whose PID 1 is not an init) never reap it.
 func exists(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the command name, which is in parentheses and
-	// may itself hold spaces and parentheses.
-	i := strings.LastIndexByte(string(b), ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+	st, err := procfs.ReadStat(pid)
+	return err == nil && !st.Ended()
 }

@@ -8,6 +8,7 @@
 package procfs
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"unsafe"
@@ -15,13 +16,34 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// self stands for /proc/self: a process in a PID namespace of its own
+// whose /proc is its parent namespace's is not /proc/PID there.
+const self = -1
+
 // Read reads /proc/PID/name into buf, up to its size, with bare system
 // calls: the path is built on the stack and no os.File is made, so a look
 // every few microseconds (a fork's, an exit's) allocates nothing.
 func Read(pid int, name string, buf []byte) ([]byte, error) {
+	if pid <= 0 {
+		return nil, notPID(pid, name)
+	}
+	return read(pid, name, buf)
+}
+
+// notPID is the error of a pid that names no process (0 or below: -1
+// would be /proc/self here).
+func notPID(pid int, name string) error {
+	return fmt.Errorf("/proc/%d/%s: not a PID", pid, name)
+}
+
+func read(pid int, name string, buf []byte) ([]byte, error) {
 	var pb [64]byte
 	path := append(pb[:0], "/proc/"...)
-	path = strconv.AppendInt(path, int64(pid), 10)
+	if pid == self {
+		path = append(path, "self"...)
+	} else {
+		path = strconv.AppendInt(path, int64(pid), 10)
+	}
 	path = append(path, '/')
 	path = append(path, name...)
 	path = append(path, 0)
@@ -68,7 +90,7 @@ func openPath(path []byte) (int, error) {
 // filled: a rare process whose file is larger than the caller's buffer
 // costs an allocation, never a field cut short.
 func readWhole(pid int, name string, buf []byte) ([]byte, error) {
-	b, err := Read(pid, name, buf)
+	b, err := read(pid, name, buf)
 	if err != nil || len(b) < len(buf) {
 		return b, err
 	}
@@ -77,5 +99,8 @@ func readWhole(pid int, name string, buf []byte) ([]byte, error) {
 
 // readAll reads all of /proc/PID/name, on the heap.
 func readAll(pid int, name string) ([]byte, error) {
+	if pid == self {
+		return os.ReadFile("/proc/self/" + name)
+	}
 	return os.ReadFile("/proc/" + strconv.Itoa(pid) + "/" + name)
 }

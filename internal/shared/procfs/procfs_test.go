@@ -100,7 +100,26 @@ func TestReadStatOddComm(t *testing.T) {
 	}
 }
 
+func TestReadSelfStat(t *testing.T) {
+	st, err := ReadSelfStat()
+	if err != nil || st.PPid != os.Getppid() || st.State != 'R' {
+		t.Errorf("ReadSelfStat() = ppid %d state %c, %v; want %d R", st.PPid, st.State, err, os.Getppid())
+	}
+}
+
 func TestReadNoProcess(t *testing.T) {
+	// -1 and 0 name no process, and not /proc/self.
+	for _, pid := range []int{-1, 0} {
+		if _, err := ReadStat(pid); err == nil || !strings.Contains(err.Error(), "not a PID") {
+			t.Errorf("ReadStat(%d) = %v, want not a PID", pid, err)
+		}
+		if _, err := ReadStatus(pid); err == nil || !strings.Contains(err.Error(), "not a PID") {
+			t.Errorf("ReadStatus(%d) = %v, want not a PID", pid, err)
+		}
+		if _, err := Read(pid, "stat", make([]byte, 10)); err == nil || !strings.Contains(err.Error(), "not a PID") {
+			t.Errorf("Read(%d) = %v, want not a PID", pid, err)
+		}
+	}
 	const none = 1 << 30 // above any pid_max
 	if _, err := ReadStat(none); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "/proc/1073741824/stat") {
 		t.Errorf("ReadStat of no process: %v", err)

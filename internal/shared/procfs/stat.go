@@ -3,6 +3,7 @@ package procfs
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 )
 
 // Stat is what bproc reads of /proc/PID/stat, by the field numbers of
@@ -34,6 +35,17 @@ func (s Stat) Stopped() bool { return s.State == 'T' }
 
 // ReadStat reads /proc/PID/stat.
 func ReadStat(pid int) (Stat, error) {
+	if pid <= 0 {
+		return Stat{}, notPID(pid, "stat")
+	}
+	return readStat(pid)
+}
+
+// ReadSelfStat reads /proc/self/stat: this process's as the /proc mounted
+// numbers it, which in a PID namespace of its own may be another's.
+func ReadSelfStat() (Stat, error) { return readStat(self) }
+
+func readStat(pid int) (Stat, error) {
 	var buf [1024]byte
 	b, err := readWhole(pid, "stat", buf[:])
 	if err != nil {
@@ -41,9 +53,17 @@ func ReadStat(pid int) (Stat, error) {
 	}
 	st, err := ParseStat(b)
 	if err != nil {
-		return Stat{}, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		return Stat{}, fmt.Errorf("%s: %w", statPath(pid), err)
 	}
 	return st, nil
+}
+
+// statPath names pid's stat file in an error.
+func statPath(pid int) string {
+	if pid == self {
+		return "/proc/self/stat"
+	}
+	return "/proc/" + strconv.Itoa(pid) + "/stat"
 }
 
 // ParseStat parses a /proc/PID/stat text: "pid (comm) state ppid ...".

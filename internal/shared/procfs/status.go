@@ -66,10 +66,13 @@ func ReadStatus(pid int) (Status, error) { return readStatus(pid, false) }
 func ReadStatusGroups(pid int) (Status, error) { return readStatus(pid, true) }
 
 func readStatus(pid int, groups bool) (Status, error) {
+	if pid <= 0 {
+		return Status{}, notPID(pid, "status")
+	}
 	// The lines read come before the long ones (Cpus_allowed, on a
 	// machine with many CPUs): the file's first 2 kB hold them.
 	var buf [2048]byte
-	b, err := Read(pid, "status", buf[:])
+	b, err := read(pid, "status", buf[:])
 	if err != nil {
 		return Status{}, err
 	}
