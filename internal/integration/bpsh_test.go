@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 func TestProcessSpace(t *testing.T) {
@@ -535,11 +536,9 @@ func pgrep(argv ...string) []int {
 }
 
 func procState(pid int) string {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+3 > len(s) {
+	st, err := procfs.ReadStat(pid)
+	if err != nil {
 		return ""
 	}
-	return s[i+2 : i+3]
+	return string(st.State)
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // kcmpVM says whether two processes share one address space.
@@ -63,12 +65,11 @@ func wantChildren(t *testing.T, before []int, pids ...int) {
 // procState is the state letter of /proc/PID/stat.
 func procState(t testing.TB, pid int) byte {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := procfs.ReadStat(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := strings.LastIndexByte(string(b), ')')
-	return b[i+2]
+	return st.State
 }
 
 // ghostOf is a started ghost and the master's end of it.

@@ -130,13 +130,13 @@ func TestReadNoProcess(t *testing.T) {
 }
 
 const status = "Name:\tsh\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t12\nNgid:\t0\nPid:\t13\nPPid:\t7\n" +
-	"Uid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nFDSize:\t64\nGroups:\t9 10 \nNSpid:\t13\nThreads:\t2\n" +
+	"Uid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nFDSize:\t64\nGroups:\t9 10 \nNSpid:\t13\t3\nThreads:\t2\n" +
 	"SigQ:\t0/1000\nSigPnd:\t0000000000000001\nShdPnd:\t0000000000020000\nSigBlk:\tfffffffffffffeff\n" +
 	"SigIgn:\t0000000000001000\nSigCgt:\t0000000180014002\nCapInh:\t0000000000000000\n"
 
 func TestParseStatus(t *testing.T) {
 	st, err := ParseStatus([]byte(status), true)
-	want := Status{Tgid: 12, PPid: 7, UID: [4]uint32{1, 2, 3, 4}, GID: [4]uint32{5, 6, 7, 8},
+	want := Status{Tgid: 12, PPid: 7, NSPid: 3, UID: [4]uint32{1, 2, 3, 4}, GID: [4]uint32{5, 6, 7, 8},
 		SigPnd: 1, ShdPnd: 0x20000, SigBlk: 0xfffffffffffffeff, SigIgn: 0x1000, SigCgt: 0x180014002, Groups: []uint32{9, 10}}
 	if err != nil || !statusEqual(st, want) {
 		t.Errorf("ParseStatus = %+v, %v; want %+v", st, err, want)
@@ -152,7 +152,7 @@ func TestParseStatus(t *testing.T) {
 		t.Errorf("ParseStatus with no groups: %#v, %v", st.Groups, err)
 	}
 	// Each line missing, or cut short, is named.
-	for _, key := range []string{"Tgid", "PPid", "Uid", "Gid", "Groups", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt"} {
+	for _, key := range []string{"Tgid", "PPid", "NSpid", "Uid", "Gid", "Groups", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt"} {
 		i := strings.Index(status, "\n"+key+":") + 1
 		j := i + strings.IndexByte(status[i:], '\n') + 1
 		if _, err := ParseStatus([]byte(status[:i]+status[j:]), true); err == nil || err.Error() != "no "+key+" line" {
@@ -172,7 +172,7 @@ func TestParseStatus(t *testing.T) {
 
 func statusEqual(a, b Status) bool {
 	return slices.Equal(a.Groups, b.Groups) && (a.Groups == nil) == (b.Groups == nil) &&
-		a.Tgid == b.Tgid && a.PPid == b.PPid && a.UID == b.UID && a.GID == b.GID && a.SigPnd == b.SigPnd &&
+		a.Tgid == b.Tgid && a.PPid == b.PPid && a.NSPid == b.NSPid && a.UID == b.UID && a.GID == b.GID && a.SigPnd == b.SigPnd &&
 		a.ShdPnd == b.ShdPnd && a.SigBlk == b.SigBlk && a.SigIgn == b.SigIgn && a.SigCgt == b.SigCgt
 }
 
@@ -191,7 +191,7 @@ func TestReadStatusSelf(t *testing.T) {
 	slices.Sort(groups)
 	slices.Sort(got)
 	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
-	if st.Tgid != os.Getpid() || st.PPid != os.Getppid() || st.UID != [4]uint32{uid, uid, uid, uid} ||
+	if st.Tgid != os.Getpid() || st.PPid != os.Getppid() || st.NSPid != os.Getpid() || st.UID != [4]uint32{uid, uid, uid, uid} ||
 		st.GID != [4]uint32{gid, gid, gid, gid} || !slices.Equal(got, groups) {
 		t.Errorf("ReadStatusGroups(self) = %+v; want tgid %d ppid %d uid %d gid %d groups %v",
 			st, os.Getpid(), os.Getppid(), uid, gid, groups)

@@ -9,6 +9,7 @@ import (
 // bit sig-1 for signal sig.
 type Status struct {
 	Tgid, PPid int
+	NSPid      int       // the PID in the innermost PID namespace (NSpid's last)
 	UID, GID   [4]uint32 // real, effective, saved, file system
 	SigPnd     uint64    // pending for the thread
 	ShdPnd     uint64    // pending for the process
@@ -22,6 +23,7 @@ type Status struct {
 const (
 	hasTgid = 1 << iota
 	hasPPid
+	hasNSPid
 	hasUID
 	hasGID
 	hasSigPnd
@@ -40,6 +42,8 @@ func statusKey(has int) string {
 		return "Tgid"
 	case hasPPid:
 		return "PPid"
+	case hasNSPid:
+		return "NSpid"
 	case hasUID:
 		return "Uid"
 	case hasGID:
@@ -141,6 +145,18 @@ func (st *Status) set(key, val []byte, groups bool) (int, error) {
 		}
 		st.PPid = int(v)
 		return hasPPid, nil
+	case "NSpid":
+		// One PID a namespace, the outermost first.
+		var last []byte
+		for f, rest := field(val); len(f) > 0; f, rest = field(rest) {
+			last = f
+		}
+		v, ok := decimal(last)
+		if !ok || v > maxInt {
+			return 0, fmt.Errorf("%s %q: not a PID", string(key), clip(val, 48))
+		}
+		st.NSPid = int(v)
+		return hasNSPid, nil
 	case "Uid":
 		return hasUID, ids(&st.UID, key, val)
 	case "Gid":
