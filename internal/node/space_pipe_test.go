@@ -1,36 +1,11 @@
 package node
 
 import (
-	"os"
 	"os/exec"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// TestPPidOf: the parent is read from /proc/PID/stat past a command
-// name that holds spaces and parentheses.
-func TestPPidOf(t *testing.T) {
-	if pp, err := ppidOf(os.Getpid()); err != nil || pp != os.Getppid() {
-		t.Fatalf("ppidOf(self) = %d, %v; want %d", pp, err, os.Getppid())
-	}
-	dir := t.TempDir()
-	odd := dir + "/a) (b c"
-	if err := os.Symlink("/bin/sleep", odd); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(odd, "5")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	if pp, err := ppidOf(cmd.Process.Pid); err != nil || pp != os.Getpid() {
-		t.Fatalf("ppidOf(%q) = %d, %v; want %d", odd, pp, err, os.Getpid())
-	}
-	if _, err := ppidOf(1 << 30); err == nil {
-		t.Fatal("ppidOf of no process: no error")
-	}
-}
 
 // TestForkDoneSettle: settle hurries the finder (a poke ends its nap at
 // once) and returns only once the finder is done.

@@ -7,49 +7,41 @@ import (
 
 // The node's fork reads these at every fork: they allocate nothing.
 
-func BenchmarkReadStat(b *testing.B) {
+func BenchmarkRead(b *testing.B) {
 	pid := os.Getpid()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := ReadStat(pid); err != nil {
-			b.Fatal(err)
-		}
+	for name, read := range map[string]func() error{
+		"Stat":   func() error { _, err := ReadStat(pid); return err },
+		"Status": func() error { _, err := ReadStatus(pid); return err },
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := read(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
-func BenchmarkReadStatus(b *testing.B) {
-	pid := os.Getpid()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := ReadStatus(pid); err != nil {
+// BenchmarkParse parses the files of this process as read once.
+func BenchmarkParse(b *testing.B) {
+	for name, parse := range map[string]func([]byte) error{
+		"stat":   func(t []byte) error { _, err := ParseStat(t); return err },
+		"status": func(t []byte) error { _, err := ParseStatus(t, false); return err },
+	} {
+		text, err := os.ReadFile("/proc/self/" + name)
+		if err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-func BenchmarkParseStat(b *testing.B) {
-	text, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := ParseStat(text); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkParseStatus(b *testing.B) {
-	text, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := ParseStatus(text, false); err != nil {
-			b.Fatal(err)
-		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := parse(text); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
