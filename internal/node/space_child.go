@@ -55,15 +55,9 @@ func childrenOf(pid int) (map[int]bool, error) {
 		return nil, fmt.Errorf("read %s: %w", dir, err)
 	}
 	out := make(map[int]bool)
-	for _, tid := range tids {
-		b, err := os.ReadFile(dir + "/" + tid + "/children")
-		if err != nil {
-			continue // the thread has ended: its children are another's
-		}
-		for _, s := range strings.Fields(string(b)) {
-			if c, err := strconv.Atoi(s); err == nil {
-				out[c] = true
-			}
+	for _, name := range tids {
+		if tid, err := strconv.Atoi(name); err == nil {
+			procfs.AddChildren(pid, tid, out) // an error: the thread has ended, its children are another's
 		}
 	}
 	return out, nil

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -126,19 +125,9 @@ func (fc *forkCall) children() (map[int]bool, error) {
 	if !fc.single {
 		return childrenOf(fc.parent)
 	}
-	var buf [4096]byte
-	b, err := procfs.Read(fc.parent, "task/"+strconv.Itoa(fc.parent)+"/children", buf[:])
-	if err != nil {
-		return nil, err
-	}
-	if len(b) == len(buf) {
-		return childrenOf(fc.parent) // more than fits: read it whole
-	}
 	out := make(map[int]bool)
-	for f := range bytes.FieldsSeq(b) {
-		if c, err := strconv.Atoi(string(f)); err == nil {
-			out[c] = true
-		}
+	if err := procfs.AddChildren(fc.parent, fc.parent, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

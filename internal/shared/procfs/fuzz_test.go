@@ -55,3 +55,21 @@ func FuzzParseStatus(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseChildren: any text gives PIDs or an error, never a panic.
+func FuzzParseChildren(f *testing.F) {
+	f.Add([]byte("12 13 "))
+	f.Add([]byte("1 99999999999999999999"))
+	f.Add([]byte("\n\t 0"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		set := map[int]bool{}
+		if err := ParseChildren(b, set); err != nil && err.Error() == "" {
+			t.Fatalf("ParseChildren(%q): an empty error", b)
+		}
+		for p := range set {
+			if p <= 0 {
+				t.Fatalf("ParseChildren(%q): PID %d", b, p)
+			}
+		}
+	})
+}

@@ -69,8 +69,9 @@ func TestReadStatSelf(t *testing.T) {
 	}
 	pgrp, _ := unix.Getpgid(0)
 	sid, _ := unix.Getsid(0)
-	if st.State != 'R' || st.PPid != os.Getppid() || st.Pgrp != pgrp || st.Session != sid {
-		t.Errorf("ReadStat(self) = state %c ppid %d pgrp %d sid %d, want R %d %d %d",
+	// The state is the main thread's, which may sleep while this one runs.
+	if st.State != 'R' && st.State != 'S' || st.PPid != os.Getppid() || st.Pgrp != pgrp || st.Session != sid {
+		t.Errorf("ReadStat(self) = state %c ppid %d pgrp %d sid %d, want R or S %d %d %d",
 			st.State, st.PPid, st.Pgrp, st.Session, os.Getppid(), pgrp, sid)
 	}
 	// The argument area holds /proc/self/cmdline's bytes.
@@ -102,8 +103,8 @@ func TestReadStatOddComm(t *testing.T) {
 
 func TestReadSelfStat(t *testing.T) {
 	st, err := ReadSelfStat()
-	if err != nil || st.PPid != os.Getppid() || st.State != 'R' {
-		t.Errorf("ReadSelfStat() = ppid %d state %c, %v; want %d R", st.PPid, st.State, err, os.Getppid())
+	if err != nil || st.PPid != os.Getppid() || st.StartTime == 0 {
+		t.Errorf("ReadSelfStat() = ppid %d start %d, %v; want %d", st.PPid, st.StartTime, err, os.Getppid())
 	}
 }
 
@@ -225,5 +226,56 @@ func TestReadStatusManyGroups(t *testing.T) {
 	}
 	if b, _ := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/status"); len(b) <= 2048 {
 		t.Fatalf("status of %d bytes: not past the buffer", len(b))
+	}
+}
+
+func TestParseChildren(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []int
+		err  bool
+	}{
+		{"", nil, false},
+		{"12 13 ", []int{12, 13}, false},
+		{"12\n", []int{12}, false},
+		{"12 x", nil, true},
+		{"0", nil, true},
+		{"-3", nil, true},
+	} {
+		set := map[int]bool{}
+		err := ParseChildren([]byte(c.in), set)
+		if (err != nil) != c.err || !c.err && len(set) != len(c.want) {
+			t.Errorf("ParseChildren(%q) = %v, %v; want %v (error %v)", c.in, set, err, c.want, c.err)
+		}
+		for _, p := range c.want {
+			if !set[p] {
+				t.Errorf("ParseChildren(%q) = %v: no %d", c.in, set, p)
+			}
+		}
+	}
+}
+
+func TestAddChildren(t *testing.T) {
+	cmd := exec.Command("/bin/sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	// The child is of the thread that forked it: one of this process's.
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := map[int]bool{}
+	for _, e := range ents {
+		tid, _ := strconv.Atoi(e.Name())
+		AddChildren(os.Getpid(), tid, set)
+	}
+	if !set[cmd.Process.Pid] {
+		t.Errorf("children of all threads = %v, want %d among them", set, cmd.Process.Pid)
+	}
+	if err := AddChildren(1<<30, 1<<30, set); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("AddChildren of no process = %v", err)
 	}
 }
