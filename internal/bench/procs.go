@@ -2,11 +2,9 @@ package bench
 
 import (
 	"fmt"
-	"os"
+	"maps"
 	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
+	"slices"
 	"syscall"
 	"time"
 
@@ -67,20 +65,8 @@ func (d *daemon) stop() error {
 // kernel lists a child under the thread that forked it, and a Go program
 // forks from whichever thread its goroutine runs on.
 func children(pid int) []int {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	var pids []int
-	for _, t := range tasks {
-		b, err := os.ReadFile(t)
-		if err != nil {
-			continue // the thread has exited
-		}
-		for _, f := range strings.Fields(string(b)) {
-			if p, err := strconv.Atoi(f); err == nil {
-				pids = append(pids, p)
-			}
-		}
-	}
-	return pids
+	set, _ := procfs.Children(pid)
+	return slices.Sorted(maps.Keys(set))
 }
 
 // descendants are pid's children, their children, and so on.

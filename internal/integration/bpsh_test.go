@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -434,16 +436,8 @@ func exitCode(err error) int {
 // children lists the children of every thread of pid: bpsh forks ghosts
 // from whichever Go thread runs, and each task's file lists only its own.
 func children(pid int) []int {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	var out []int
-	for _, task := range tasks {
-		b, _ := os.ReadFile(task)
-		for _, f := range strings.Fields(string(b)) {
-			p, _ := strconv.Atoi(f)
-			out = append(out, p)
-		}
-	}
-	return out
+	set, _ := procfs.Children(pid)
+	return slices.Sorted(maps.Keys(set))
 }
 
 // startBpsh starts bpsh in the background and makes sure, even when the test

@@ -3,7 +3,6 @@ package node
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -40,27 +39,6 @@ type forkCall struct {
 	// again: the calling thread has made another notified call since
 	// (space_queue.go), so this one is over.
 	again func() bool
-}
-
-// childrenOf is the set of pid's children, of all its threads.
-func childrenOf(pid int) (map[int]bool, error) {
-	dir := "/proc/" + strconv.Itoa(pid) + "/task"
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	tids, err := f.Readdirnames(-1)
-	f.Close()
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", dir, err)
-	}
-	out := make(map[int]bool)
-	for _, name := range tids {
-		if tid, err := strconv.Atoi(name); err == nil {
-			procfs.AddChildren(pid, tid, out) // an error: the thread has ended, its children are another's
-		}
-	}
-	return out, nil
 }
 
 // find waits for the fork's child: at steer if that is not 0 and the

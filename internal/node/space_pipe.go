@@ -123,7 +123,7 @@ func (sp *space) tgidOf(tid int) (pid int, single bool, sigIgn uint64, err error
 // is read, not every thread's.
 func (fc *forkCall) children() (map[int]bool, error) {
 	if !fc.single {
-		return childrenOf(fc.parent)
+		return procfs.Children(fc.parent)
 	}
 	out := make(map[int]bool)
 	if err := procfs.AddChildren(fc.parent, fc.parent, out); err != nil {

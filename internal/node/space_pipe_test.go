@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // TestForkDoneSettle: settle hurries the finder (a poke ends its nap at
@@ -42,7 +44,7 @@ func TestForkCallChildren(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var err error
-		if all, err = childrenOf(sh); err != nil {
+		if all, err = procfs.Children(sh); err != nil {
 			t.Fatal(err)
 		}
 		if one, err = (&forkCall{parent: sh, single: true}).children(); err != nil {

@@ -2,11 +2,11 @@ package ghost
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,23 +32,11 @@ func kcmpVM(t testing.TB, a, b int) bool {
 // that forked its template).
 func children(t testing.TB) []int {
 	t.Helper()
-	paths, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", os.Getpid()))
+	set, err := procfs.Children(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pids []int
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue // a thread that ended
-		}
-		for _, f := range strings.Fields(string(b)) {
-			pid, _ := strconv.Atoi(f)
-			pids = append(pids, pid)
-		}
-	}
-	slices.Sort(pids)
-	return pids
+	return slices.Sorted(maps.Keys(set))
 }
 
 // wantChildren checks that this process's children are exactly pids

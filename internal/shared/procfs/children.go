@@ -2,6 +2,7 @@ package procfs
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 )
 
@@ -33,4 +34,30 @@ func ParseChildren(b []byte, set map[int]bool) error {
 		set[int(v)] = true
 	}
 	return nil
+}
+
+// Children is the set of pid's children, of all its threads: the kernel
+// lists a child under the thread that forked it, and a Go program forks
+// from whichever thread its goroutine runs on.
+func Children(pid int) (map[int]bool, error) {
+	if pid <= 0 {
+		return nil, notPID(pid, "task")
+	}
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	tids, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", dir, err)
+	}
+	set := make(map[int]bool)
+	for _, name := range tids {
+		if tid, err := strconv.Atoi(name); err == nil {
+			AddChildren(pid, tid, set) // an error: the thread has ended, its children are another's
+		}
+	}
+	return set, nil
 }

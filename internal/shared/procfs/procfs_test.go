@@ -255,7 +255,7 @@ func TestParseChildren(t *testing.T) {
 	}
 }
 
-func TestAddChildren(t *testing.T) {
+func TestChildren(t *testing.T) {
 	cmd := exec.Command("/bin/sleep", "30")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -263,19 +263,14 @@ func TestAddChildren(t *testing.T) {
 	defer cmd.Wait()
 	defer cmd.Process.Kill()
 	// The child is of the thread that forked it: one of this process's.
-	ents, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := map[int]bool{}
-	for _, e := range ents {
-		tid, _ := strconv.Atoi(e.Name())
-		AddChildren(os.Getpid(), tid, set)
-	}
-	if !set[cmd.Process.Pid] {
-		t.Errorf("children of all threads = %v, want %d among them", set, cmd.Process.Pid)
+	set, err := Children(os.Getpid())
+	if err != nil || !set[cmd.Process.Pid] {
+		t.Errorf("Children(self) = %v, %v; want %d among them", set, err, cmd.Process.Pid)
 	}
 	if err := AddChildren(1<<30, 1<<30, set); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("AddChildren of no process = %v", err)
+	}
+	if _, err := Children(1 << 30); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Children of no process = %v", err)
 	}
 }
