@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // The cluster's processes (QEMU, bpmaster) outlive the program that
@@ -40,14 +42,8 @@ func writePID(path string, pid int) error {
 // alive says whether pid runs. A zombie does not: it has ended, and its
 // parent (perhaps this process) just has not reaped it yet.
 func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// The state follows the command name, which is in parentheses and
-	// may itself hold ") ".
-	i := bytes.LastIndexByte(b, ')')
-	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
+	st, err := procfs.ReadStat(pid)
+	return err == nil && !st.Ended()
 }
 
 // cmdlineHas says whether pid's command line contains mark.

@@ -1,13 +1,12 @@
 package bpsh
 
 import (
-	"bytes"
-	"fmt"
 	"os"
-	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // killGhost sends sig to pid, a ghost of bpsh's own (its child), with
@@ -32,15 +31,6 @@ func killGhost(pid int, sig syscall.Signal) {
 
 // parentOf is pid's parent's PID from /proc, or 0.
 func parentOf(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	_, rest, ok := bytes.Cut(b, []byte("\nPPid:"))
-	if !ok {
-		return 0
-	}
-	line, _, _ := bytes.Cut(rest, []byte("\n"))
-	ppid, _ := strconv.Atoi(string(bytes.TrimSpace(line)))
-	return ppid
+	st, _ := procfs.ReadStat(pid)
+	return st.PPid
 }

@@ -2,12 +2,12 @@ package bench
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // clockTick is USER_HZ, the unit of /proc/PID/stat's times: 100 on every
@@ -21,19 +21,11 @@ const clockTick = 100
 func treeCPU(pid int) time.Duration {
 	var ticks int64
 	for _, p := range append([]int{pid}, descendants(pid)...) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		st, err := procfs.ReadStat(p)
 		if err != nil {
 			continue // ended meanwhile: reaped inside the tree, so counted there
 		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		if len(f) < 15 {
-			continue
-		}
-		for _, v := range f[11:15] { // utime stime cutime cstime
-			n, _ := strconv.ParseInt(v, 10, 64)
-			ticks += n
-		}
+		ticks += int64(st.UTime + st.STime + st.CUTime + st.CSTime)
 	}
 	return time.Duration(ticks) * time.Second / clockTick
 }

@@ -2,15 +2,15 @@ package bench
 
 import (
 	"fmt"
-	"os"
+	"maps"
 	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
+	"slices"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // daemon is a process that runs until it is stopped.
@@ -65,20 +65,8 @@ func (d *daemon) stop() error {
 // kernel lists a child under the thread that forked it, and a Go program
 // forks from whichever thread its goroutine runs on.
 func children(pid int) []int {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	var pids []int
-	for _, t := range tasks {
-		b, err := os.ReadFile(t)
-		if err != nil {
-			continue // the thread has exited
-		}
-		for _, f := range strings.Fields(string(b)) {
-			if p, err := strconv.Atoi(f); err == nil {
-				pids = append(pids, p)
-			}
-		}
-	}
-	return pids
+	set, _ := procfs.Children(pid)
+	return slices.Sorted(maps.Keys(set))
 }
 
 // descendants are pid's children, their children, and so on.
@@ -122,12 +110,6 @@ func waitGone(pids []int, timeout time.Duration) error {
 // once its daemon is gone, whoever inherits it may be slow to reap it, or
 // (in a container whose PID 1 is not an init) never reap it.
 func exists(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the command name, which is in parentheses and
-	// may itself hold spaces and parentheses.
-	i := strings.LastIndexByte(string(b), ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+	st, err := procfs.ReadStat(pid)
+	return err == nil && !st.Ended()
 }

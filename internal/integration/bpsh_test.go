@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 func TestProcessSpace(t *testing.T) {
@@ -433,16 +436,8 @@ func exitCode(err error) int {
 // children lists the children of every thread of pid: bpsh forks ghosts
 // from whichever Go thread runs, and each task's file lists only its own.
 func children(pid int) []int {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	var out []int
-	for _, task := range tasks {
-		b, _ := os.ReadFile(task)
-		for _, f := range strings.Fields(string(b)) {
-			p, _ := strconv.Atoi(f)
-			out = append(out, p)
-		}
-	}
-	return out
+	set, _ := procfs.Children(pid)
+	return slices.Sorted(maps.Keys(set))
 }
 
 // startBpsh starts bpsh in the background and makes sure, even when the test
@@ -535,11 +530,9 @@ func pgrep(argv ...string) []int {
 }
 
 func procState(pid int) string {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+3 > len(s) {
+	st, err := procfs.ReadStat(pid)
+	if err != nil {
 		return ""
 	}
-	return s[i+2 : i+3]
+	return string(st.State)
 }

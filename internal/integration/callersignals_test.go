@@ -2,13 +2,14 @@ package integration
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // TestDeathSignal: with one process, bpsh dies of the signal that killed
@@ -160,11 +161,6 @@ func TestBpshKilledEndsProcesses(t *testing.T) {
 // running says whether pid is a process that has not exited (a zombie
 // waiting for its reaper has).
 func running(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+	st, err := procfs.ReadStat(pid)
+	return err == nil && st.State != 'Z'
 }

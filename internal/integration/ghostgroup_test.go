@@ -16,6 +16,7 @@ import (
 	"github.com/bproc/bproc/internal/shared/apiclient"
 	"github.com/bproc/bproc/internal/shared/ghost"
 	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/procfs"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -127,15 +128,8 @@ func sameMemory(t *testing.T, a, b int) bool {
 // nodePID is a process's PID in its innermost PID namespace (NSpid's last
 // field): for a remote process on a local node, the PID it has there.
 func nodePID(pid int) int {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, l := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(l, "NSpid:"); ok {
-			f := strings.Fields(rest)
-			n, _ := strconv.Atoi(f[len(f)-1])
-			return n
-		}
-	}
-	return 0
+	st, _ := procfs.ReadStatus(pid)
+	return st.NSPid
 }
 
 // remotes maps each ghost of argv to its remote process (found in this

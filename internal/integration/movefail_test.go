@@ -4,12 +4,13 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // TestMoveErrors: a move that cannot be made leaves the process where it
@@ -116,14 +117,9 @@ func rssOf(pid int) int64 {
 func rssTree(pid int) int64 {
 	n := rssOf(pid)
 	// Each thread's children are its own: bpslave's are any thread's.
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	for _, t := range tasks {
-		b, _ := os.ReadFile(t)
-		for _, f := range strings.Fields(string(b)) {
-			if c, err := strconv.Atoi(f); err == nil {
-				n += rssOf(c)
-			}
-		}
+	set, _ := procfs.Children(pid)
+	for c := range set {
+		n += rssOf(c)
 	}
 	return n
 }

@@ -2,12 +2,13 @@ package integration
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // TestSpaceStopDescendant: SIGSTOP sent to a descendant's ghost stops its
@@ -70,8 +71,8 @@ func TestSpaceStoppedGhostForks(t *testing.T) {
 	end := ghostExit(t, g)
 	state := func() string {
 		out := c.run("", "bpsh", "0", "cat", "/proc/"+strconv.Itoa(d)+"/stat").stdout
-		if i := strings.LastIndexByte(out, ')'); i > 0 && i+2 < len(out) {
-			return out[i+2 : i+3]
+		if st, err := procfs.ParseStat([]byte(out)); err == nil {
+			return string(st.State)
 		}
 		return "?"
 	}
@@ -109,13 +110,8 @@ func TestSpaceStoppedGhostForks(t *testing.T) {
 
 // ghostStoppedHere: pid, a ghost on this machine, is stopped.
 func ghostStoppedHere(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && i+2 < len(s) && s[i+2] == 'T'
+	st, err := procfs.ReadStat(pid)
+	return err == nil && st.Stopped()
 }
 
 // TestSpaceStoppedGhostUserCont: a user's SIGCONT to a stopped ghost
@@ -132,8 +128,8 @@ func TestSpaceStoppedGhostUserCont(t *testing.T) {
 	g := ghostsOf(t, c, d)[0]
 	nodeState := func() string {
 		out := c.run("", "bpsh", "0", "cat", "/proc/"+strconv.Itoa(d)+"/stat").stdout
-		if i := strings.LastIndexByte(out, ')'); i > 0 && i+2 < len(out) {
-			return out[i+2 : i+3]
+		if st, err := procfs.ParseStat([]byte(out)); err == nil {
+			return string(st.State)
 		}
 		return "?"
 	}
@@ -204,15 +200,6 @@ func TestSpaceStoppedGhostUserCont(t *testing.T) {
 
 // contPending: SIGCONT is pending for pid (ShdPnd: sent to the process).
 func contPending(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return false
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "ShdPnd:"); ok {
-			m, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return m&(1<<(syscall.SIGCONT-1)) != 0
-		}
-	}
-	return false
+	st, err := procfs.ReadStatus(pid)
+	return err == nil && st.ShdPnd&(1<<(syscall.SIGCONT-1)) != 0
 }

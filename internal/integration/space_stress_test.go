@@ -15,6 +15,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // spaceTreeSize is the stress test's tree: big enough that forks of
@@ -328,19 +330,11 @@ func nodeProcs(t *testing.T, slave int) (map[int]int, map[int]int) {
 		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", hp)); err != nil || l != ns {
 			continue
 		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", hp))
+		st, err := procfs.ReadStatus(hp)
 		if err != nil {
 			continue
 		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(l, "NSpid:"); ok {
-				f := strings.Fields(v)
-				hostToNode[hp], _ = strconv.Atoi(f[len(f)-1])
-			}
-			if v, ok := strings.CutPrefix(l, "PPid:"); ok {
-				hostParent[hp], _ = strconv.Atoi(strings.TrimSpace(v))
-			}
-		}
+		hostToNode[hp], hostParent[hp] = st.NSPid, st.PPid
 	}
 	out, host := map[int]int{}, map[int]int{}
 	for hp, np := range hostToNode {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // spaceJob is a bpsh whose remote shell prints lines: the test reads
@@ -111,17 +113,8 @@ func pids(t *testing.T, line string) []int {
 // ppid is a process's parent on this machine (the master), or 0 if it is
 // gone.
 func ppid(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "PPid:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(v))
-			return n
-		}
-	}
-	return 0
+	st, _ := procfs.ReadStat(pid)
+	return st.PPid
 }
 
 // ghostExit watches a ghost on the master and returns its wait status

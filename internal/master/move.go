@@ -18,6 +18,7 @@ import (
 	"github.com/bproc/bproc/internal/shared/asuser"
 	"github.com/bproc/bproc/internal/shared/ghost"
 	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/procfs"
 	"github.com/bproc/bproc/internal/shared/vmadump"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
@@ -292,24 +293,13 @@ func writeFailed(num int, err error, reqs <-chan *ssh.Request) error {
 // system ids are not all one: a set-user-ID program's copy would run with
 // only one of them.
 func sameIdentity(pid int, uid, gid uint32) error {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	st, err := procfs.ReadStatus(pid)
 	if err != nil {
 		return fmt.Errorf("%s: %w", errMoveFail, err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		var want uint32
-		switch {
-		case strings.HasPrefix(line, "Uid:"):
-			want = uid
-		case strings.HasPrefix(line, "Gid:"):
-			want = gid
-		default:
-			continue
-		}
-		for _, f := range strings.Fields(line)[1:] {
-			if f != strconv.FormatUint(uint64(want), 10) {
-				return fmt.Errorf("%w: %s", localapi.ErrNotPermitted, setuidRefusal)
-			}
+	for i := range st.UID {
+		if st.UID[i] != uid || st.GID[i] != gid {
+			return fmt.Errorf("%w: %s", localapi.ErrNotPermitted, setuidRefusal)
 		}
 	}
 	return nil

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 
 	"github.com/bproc/bproc/internal/shared/asuser"
 	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/procfs"
 	"github.com/bproc/bproc/internal/shared/vmadump"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
@@ -164,17 +163,7 @@ func (m *Master) vrfork(c *client, v *localapi.VRfork) error {
 // childOf says whether pid is a child of cred's process, of the same
 // user: only its own children can become its copies' ghosts.
 func childOf(pid int, cred localapi.Cred) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return false
-	}
-	f := strings.Fields(s[i+1:]) // state, ppid, ...
-	if len(f) < 2 || f[1] != strconv.Itoa(cred.PID) {
+	if st, err := procfs.ReadStat(pid); err != nil || st.PPid != cred.PID {
 		return false
 	}
 	return sameIdentity(pid, cred.UID, cred.GID) == nil

@@ -1,7 +1,6 @@
 package master
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // Namespace nodes of --local-nodes outlive a master killed (SIGKILL, a
@@ -66,22 +67,8 @@ func parseLocalRecord(b []byte) (localRecord, error) {
 
 // procStart is the start time of process pid, in clock ticks after boot.
 func procStart(pid int) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name may hold spaces and parentheses: fields count
-	// from the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// After the name: state is field 3, starttime field 22.
-	if len(f) < 20 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
-	}
-	return strconv.ParseUint(f[19], 10, 64)
+	st, err := procfs.ReadStat(pid)
+	return st.StartTime, err
 }
 
 // noteLocal writes where node num runs, for a next master.

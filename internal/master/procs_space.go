@@ -2,14 +2,12 @@ package master
 
 import (
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bproc/bproc/internal/shared/ghost"
+	"github.com/bproc/bproc/internal/shared/procfs"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -148,22 +146,8 @@ func (m *Master) forked(n *node, r *ssh.Request) error {
 // kernel's own tree of ghosts mirrors the nodes' (a descendant's ghost is
 // its parent's ghost's child, an orphan's is reparented as it is).
 func ghostParent(pid int) int {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	// pid (comm) state ppid ...: comm may hold anything but ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
+	st, _ := procfs.ReadStat(pid)
+	return st.PPid
 }
 
 // procByNodePID is the process of n whose PID on the node is pid; m.mu

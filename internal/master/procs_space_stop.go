@@ -1,11 +1,10 @@
 package master
 
 import (
-	"bytes"
-	"os"
-	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // childStopped follows the news from p's ghost that SIGSTOP stopped the
@@ -185,32 +184,13 @@ func (p *proc) quietStop() bool {
 // ghostStopped: pid is stopped by a signal (state T; t, a tracer's
 // stop, is not a job control stop and is left to the tracer).
 func ghostStopped(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i > 0 && i+2 < len(b) && b[i+2] == 'T'
+	st, err := procfs.ReadStat(pid)
+	return err == nil && st.Stopped()
 }
 
 // contPending: SIGCONT is pending for pid, not read from its signalfd
 // yet (/proc/PID/status ShdPnd: sent to the process).
 func contPending(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return false
-	}
-	m, ok := shdPnd(b)
-	return ok && m&(1<<(syscall.SIGCONT-1)) != 0
-}
-
-// shdPnd takes the ShdPnd mask from a /proc/PID/status text.
-func shdPnd(status []byte) (uint64, bool) {
-	_, after, ok := bytes.Cut(status, []byte("\nShdPnd:"))
-	if !ok {
-		return 0, false
-	}
-	f, _, _ := bytes.Cut(bytes.TrimSpace(after), []byte{'\n'})
-	m, err := strconv.ParseUint(string(bytes.TrimSpace(f)), 16, 64)
-	return m, err == nil
+	st, err := procfs.ReadStatus(pid)
+	return err == nil && st.ShdPnd&(1<<(syscall.SIGCONT-1)) != 0
 }

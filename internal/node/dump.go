@@ -3,13 +3,12 @@ package node
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bproc/bproc/internal/shared/procfs"
 	"github.com/bproc/bproc/internal/shared/vmadump"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
@@ -34,7 +33,7 @@ func (s *Slave) dumpProc(nc ssh.NewChannel) {
 		nc.Reject(wire.RejectOther, fmt.Sprintf("pid %d is no process bproc started here", req.PID))
 		return
 	}
-	if uid, err := procUID(req.PID); err != nil || uid != req.UID {
+	if st, err := procfs.ReadStatus(req.PID); err != nil || st.UID[0] != req.UID {
 		nc.Reject(wire.RejectOther, fmt.Sprintf("pid %d is not uid %d's", req.PID, req.UID))
 		return
 	}
@@ -82,24 +81,6 @@ func (s *Slave) dumpProc(nc ssh.NewChannel) {
 		return
 	}
 	stopped.Resume()
-}
-
-// procUID is the real uid of pid.
-func procUID(pid int) (uint32, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Uid:"); ok {
-			f := strings.Fields(v)
-			if len(f) > 0 {
-				n, err := strconv.ParseUint(f[0], 10, 32)
-				return uint32(n), err
-			}
-		}
-	}
-	return 0, fmt.Errorf("pid %d: no Uid", pid)
 }
 
 // unroot turns the paths of img, which this daemon read as it sees them,

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/internal/shared/procfs"
 	"github.com/bproc/bproc/internal/shared/spawn"
 	"github.com/bproc/bproc/internal/shared/vmadump"
 	"github.com/bproc/bproc/internal/shared/wire"
@@ -397,24 +398,11 @@ const maxSessions = 4096
 
 // sessionOf is pid's session (/proc/PID/stat), -1 when it is gone.
 func sessionOf(pid int) int {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, err := procfs.ReadStat(pid)
 	if err != nil {
 		return -1
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return -1
-	}
-	f := strings.Fields(s[i+1:]) // state ppid pgrp session ...
-	if len(f) < 4 {
-		return -1
-	}
-	sid, err := strconv.Atoi(f[3])
-	if err != nil {
-		return -1
-	}
-	return sid
+	return st.Session
 }
 
 // clipReason is a master's reason for a refusal, as a node logs it: one

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/internal/shared/procfs"
 	"github.com/bproc/bproc/internal/shared/spawn"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
@@ -364,26 +364,18 @@ func (sp *space) askMaster(parent int) (int, error) {
 
 // alive: pid is there and not a zombie.
 func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	return i > 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
+	st, err := procfs.ReadStat(pid)
+	return err == nil && !st.Ended()
 }
 
-func tgidOf(tid int) (int, error) { return statusField(tid, "Tgid:") }
-func ppidOf(pid int) (int, error) { return statusField(pid, "PPid:") }
+// tgidOf is the process of thread tid.
+func tgidOf(tid int) (int, error) {
+	st, err := procfs.ReadStatus(tid)
+	return st.Tgid, err
+}
 
-func statusField(pid int, key string) (int, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, key); ok {
-			return strconv.Atoi(strings.TrimSpace(v))
-		}
-	}
-	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, key)
+// ppidOf is pid's parent; a thread's is its process's.
+func ppidOf(pid int) (int, error) {
+	st, err := procfs.ReadStat(pid)
+	return st.PPid, err
 }

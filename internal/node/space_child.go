@@ -3,12 +3,13 @@ package node
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // Finding a fork's child. The supervisor steers the kernel to the ghost's
@@ -38,33 +39,6 @@ type forkCall struct {
 	// again: the calling thread has made another notified call since
 	// (space_queue.go), so this one is over.
 	again func() bool
-}
-
-// childrenOf is the set of pid's children, of all its threads.
-func childrenOf(pid int) (map[int]bool, error) {
-	dir := "/proc/" + strconv.Itoa(pid) + "/task"
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	tids, err := f.Readdirnames(-1)
-	f.Close()
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", dir, err)
-	}
-	out := make(map[int]bool)
-	for _, tid := range tids {
-		b, err := os.ReadFile(dir + "/" + tid + "/children")
-		if err != nil {
-			continue // the thread has ended: its children are another's
-		}
-		for _, s := range strings.Fields(string(b)) {
-			if c, err := strconv.Atoi(s); err == nil {
-				out[c] = true
-			}
-		}
-	}
-	return out, nil
 }
 
 // find waits for the fork's child: at steer if that is not 0 and the
@@ -130,7 +104,7 @@ func (fc *forkCall) childAt(pid int) (int, bool) {
 	if err != nil {
 		return -1, false
 	}
-	if pp, err := statPPid(pid); err == nil && (pp == fc.parent || pp == 1 && !alive(fc.parent)) {
+	if pp, err := ppidOf(pid); err == nil && (pp == fc.parent || pp == 1 && !alive(fc.parent)) {
 		return fd, true
 	}
 	unix.Close(fd)
@@ -166,7 +140,7 @@ func (fc *forkCall) over() bool {
 		return true
 	}
 	var buf [128]byte
-	b, err := readProc(fc.tid, "syscall", buf[:])
+	b, err := procfs.Read(fc.tid, "syscall", buf[:])
 	if err != nil {
 		return true
 	}

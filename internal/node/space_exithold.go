@@ -1,12 +1,13 @@
 package node
 
 import (
-	"bytes"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // A child's end is held back while its parent might be about to make a
@@ -137,7 +138,7 @@ func (h *exitHolds) forker(pid int) {
 // exit answers the exit_group id of thread tid (the handler), now or once
 // its parent cannot be in a notified call not read yet.
 func (h *exitHolds) exit(tid uint32, id uint64) {
-	ppid, err := statPPid(int(tid)) // a thread's is its process's
+	ppid, err := ppidOf(int(tid)) // a thread's is its process's
 	h.mu.Lock()
 	delete(h.forkers, int(tid)) // its own children go to a reaper
 	delete(h.noWait, int(tid))
@@ -214,20 +215,9 @@ func (h *exitHolds) end(tid uint32, id uint64, wait bool) {
 	// The pidfd is readable as the kernel tells the parent, just before
 	// the signal is queued: once the process is a zombie, or reaped, it
 	// is.
-	for time.Now().Before(deadline) && !ended(pid) {
+	for time.Now().Before(deadline) && alive(pid) {
 		time.Sleep(20 * time.Microsecond)
 	}
-}
-
-// ended: pid is a zombie, or gone.
-func ended(pid int) bool {
-	var buf [512]byte
-	b, err := readProc(pid, "stat", buf[:])
-	if err != nil {
-		return true
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] == 'Z' || b[i+2] == 'X'
 }
 
 // look lets e go once its parent sleeps elsewhere than in a notified
@@ -303,16 +293,11 @@ const (
 // moment) or sleeps in a notified call, which holds its child's end; or
 // sleeps elsewhere, or is gone, which does not.
 func parentState(pid int) int {
-	var buf [512]byte
-	b, err := readProc(pid, "stat", buf[:])
+	st, err := procfs.ReadStat(pid)
 	if err != nil {
 		return parentAsleep
 	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return parentAsleep
-	}
-	switch b[i+2] {
+	switch st.State {
 	case 'R':
 		return parentMayCall
 	case 'S', 'D':
@@ -320,11 +305,11 @@ func parentState(pid int) int {
 		// any moment, which a notification read and not taken (the
 		// handler's lock) tells safely.
 		var wb [128]byte
-		w, err := readProc(pid, "wchan", wb[:])
+		w, err := procfs.Read(pid, "wchan", wb[:])
 		switch {
 		case err != nil:
 		case strings.HasPrefix(string(w), "seccomp_do_user_notif"):
-			if b[i+2] == 'S' {
+			if st.State == 'S' {
 				return parentUnread
 			}
 			return parentMayCall

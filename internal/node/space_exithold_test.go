@@ -61,7 +61,7 @@ func TestExitHeldWhileParentRuns(t *testing.T) {
 	default:
 		t.Fatal("exit not answered once the parent's notification was taken")
 	}
-	if !ended(child) {
+	if alive(child) {
 		t.Errorf("taken returned before the child %d ended", child)
 	}
 }

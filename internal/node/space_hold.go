@@ -1,14 +1,13 @@
 package node
 
 import (
-	"bytes"
-	"fmt"
 	"runtime"
-	"strconv"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // A child whose parent ignores SIGCHLD is held before it runs. The
@@ -53,38 +52,8 @@ type forkSettled struct {
 
 // sigchldIgnored: pid's SIGCHLD is SIG_IGN (/proc/PID/status SigIgn).
 func sigchldIgnored(pid int) bool {
-	mask, err := sigMask(pid, "SigIgn:")
-	return err == nil && mask&(1<<(unix.SIGCHLD-1)) != 0
-}
-
-// sigMask reads one of /proc/PID/status's signal masks (key with its
-// colon: "SigIgn:", "SigCgt:").
-func sigMask(pid int, key string) (uint64, error) {
-	var buf [2048]byte
-	b, err := readProc(pid, "status", buf[:])
-	if err != nil {
-		return 0, err
-	}
-	m, err := parseSigMask(b, key)
-	if err != nil {
-		return 0, fmt.Errorf("/proc/%d/status: %w", pid, err)
-	}
-	return m, nil
-}
-
-// parseSigMask takes the mask of the line key (with its colon) from a
-// /proc/PID/status text: hexadecimal, 64 bits.
-func parseSigMask(status []byte, key string) (uint64, error) {
-	_, after, ok := bytes.Cut(status, []byte("\n"+key))
-	if !ok {
-		return 0, fmt.Errorf("no %s line", key)
-	}
-	f, _, _ := bytes.Cut(bytes.TrimLeft(after, " \t"), []byte{'\n'})
-	m, err := strconv.ParseUint(string(f), 16, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%s %q: not a mask", key, f)
-	}
-	return m, nil
+	st, err := procfs.ReadStatus(pid)
+	return err == nil && st.SigIgn&(1<<(unix.SIGCHLD-1)) != 0
 }
 
 // holdFork has a goroutine of its own trace tid, of process caller,

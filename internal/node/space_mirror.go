@@ -1,8 +1,6 @@
 package node
 
 import (
-	"bytes"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/internal/shared/procfs"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -234,7 +233,7 @@ func (sp *space) sendChanges(w *watch, now bool) (alive, lagging bool) {
 	}
 	if settled && !lagging && [3]uint64(st.args[:3]) != [3]uint64(w.sent.args[:3]) {
 		var buf [wireArgvMax]byte
-		b, err := readProc(w.pid, "cmdline", buf[:])
+		b, err := procfs.Read(w.pid, "cmdline", buf[:])
 		if err != nil {
 			return false, false
 		}
@@ -273,7 +272,7 @@ const wireArgvMax = 4096
 // -1 for none, "running" while it runs, which says nothing).
 func callOver(tid int) bool {
 	var buf [128]byte
-	b, err := readProc(tid, "syscall", buf[:])
+	b, err := procfs.Read(tid, "syscall", buf[:])
 	if err != nil {
 		return true // gone (an exec from another thread takes the leader's TID)
 	}
@@ -291,74 +290,10 @@ func callOver(tid int) bool {
 
 // readProcState reads pid's process group, session and argument area.
 func readProcState(pid int) (procState, error) {
-	var buf [1024]byte
-	b, err := readProc(pid, "stat", buf[:])
+	st, err := procfs.ReadStat(pid)
 	if err != nil {
 		return procState{}, err
 	}
-	return parseStat(b)
-}
-
-// readProc reads /proc/PID/name into buf, up to its size: with bare
-// system calls, which a look every half millisecond wants cheap.
-func readProc(pid int, name string, buf []byte) ([]byte, error) {
-	path := "/proc/" + strconv.Itoa(pid) + "/" + name
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	defer unix.Close(fd)
-	n := 0
-	for n < len(buf) {
-		k, err := unix.Read(fd, buf[n:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", path, err)
-		}
-		if k == 0 {
-			break
-		}
-		n += k
-	}
-	return buf[:n], nil
-}
-
-// parseStat takes the process group, session and argument area from
-// /proc/PID/stat: "pid (comm) state ppid pgrp session ...", where comm
-// may hold anything, spaces and parentheses too, so the fields count from
-// the last ')'. The area (fields 48-51) is zero where the kernel does not
-// show it.
-func parseStat(stat []byte) (procState, error) {
-	var st procState
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return st, fmt.Errorf("/proc stat %.40q: no ')' after the command", stat)
-	}
-	f := strings.Fields(string(stat[i+1:]))
-	if len(f) < 4 {
-		return st, fmt.Errorf("/proc stat %.40q: %d fields after the command, want at least 4", stat, len(f))
-	}
-	pgid, err := strconv.Atoi(f[2])
-	if err != nil {
-		return st, fmt.Errorf("/proc stat: process group %q: %w", f[2], err)
-	}
-	sid, err := strconv.Atoi(f[3])
-	if err != nil {
-		return st, fmt.Errorf("/proc stat: session %q: %w", f[3], err)
-	}
-	st.pgid, st.sid = pgid, sid
-	if len(f) > 17 {
-		st.threads, _ = strconv.Atoi(f[17])
-	}
-	if len(f) > 30 { // field 33, sigignore: the first 31 signals
-		st.sigIgn, _ = strconv.ParseUint(f[30], 10, 64)
-	}
-	for k := range st.args {
-		if j := 45 + k; j < len(f) {
-			st.args[k], _ = strconv.ParseUint(f[j], 10, 64)
-		}
-	}
-	return st, nil
+	return procState{pgid: st.Pgrp, sid: st.Session, threads: st.Threads, sigIgn: st.SigIgnore,
+		args: [4]uint64{st.ArgStart, st.ArgEnd, st.EnvStart, st.EnvEnd}}, nil
 }

@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"testing"
 	"unsafe"
 )
@@ -60,24 +59,4 @@ func TestNoCldWaitNote(t *testing.T) {
 	if h.noCldWait(pid) {
 		t.Error("still noted after a note off")
 	}
-}
-
-// FuzzParseSigMask: any status text gives a mask or an error, never a
-// panic; a well-formed line gives its mask.
-func FuzzParseSigMask(f *testing.F) {
-	f.Add([]byte("Name:\tsh\nSigPnd:\t0000000000000000\nSigIgn:\t0000000000010000\nSigCgt:\t0000000000000002\n"), "SigIgn:", uint64(0x10000))
-	f.Add([]byte("SigIgn:\t1\n"), "SigIgn:", uint64(1)) // no newline before: not found
-	f.Add([]byte("\nSigCgt:\tzz\n"), "SigCgt:", uint64(0))
-	f.Add([]byte("\nSigCgt:"), "SigCgt:", uint64(0))
-	f.Fuzz(func(t *testing.T, b []byte, key string, m uint64) {
-		parseSigMask(b, key)
-		if strings.ContainsAny(key, "\n") || key == "" {
-			return
-		}
-		// The only newline before the key's line is its own.
-		line := append(append([]byte("X:\t1\n"), key...), []byte("\t"+strconv.FormatUint(m, 16)+"\n")...)
-		if got, err := parseSigMask(line, key); err != nil || got != m {
-			t.Errorf("parseSigMask(%q, %q) = %#x, %v; want %#x", line, key, got, err, m)
-		}
-	})
 }

@@ -1,36 +1,13 @@
 package node
 
 import (
-	"os"
 	"os/exec"
 	"syscall"
 	"testing"
 	"time"
-)
 
-// TestStatPPid: the parent is read from /proc/PID/stat past a command
-// name that holds spaces and parentheses.
-func TestStatPPid(t *testing.T) {
-	if pp, err := statPPid(os.Getpid()); err != nil || pp != os.Getppid() {
-		t.Fatalf("statPPid(self) = %d, %v; want %d", pp, err, os.Getppid())
-	}
-	dir := t.TempDir()
-	odd := dir + "/a) (b c"
-	if err := os.Symlink("/bin/sleep", odd); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(odd, "5")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	if pp, err := statPPid(cmd.Process.Pid); err != nil || pp != os.Getpid() {
-		t.Fatalf("statPPid(%q) = %d, %v; want %d", odd, pp, err, os.Getpid())
-	}
-	if _, err := statPPid(1 << 30); err == nil {
-		t.Fatal("statPPid of no process: no error")
-	}
-}
+	"github.com/bproc/bproc/internal/shared/procfs"
+)
 
 // TestForkDoneSettle: settle hurries the finder (a poke ends its nap at
 // once) and returns only once the finder is done.
@@ -67,7 +44,7 @@ func TestForkCallChildren(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var err error
-		if all, err = childrenOf(sh); err != nil {
+		if all, err = procfs.Children(sh); err != nil {
 			t.Fatal(err)
 		}
 		if one, err = (&forkCall{parent: sh, single: true}).children(); err != nil {

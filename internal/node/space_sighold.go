@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // A signal relayed from a ghost is timed as a child's end is
@@ -167,6 +169,6 @@ func (s *sigHolds) firedRead(pid int, e *heldSig) bool {
 // sigCaught: pid has a handler for sig (/proc/PID/status SigCgt); also
 // when that cannot be read, so that the signal is timed anyway.
 func sigCaught(pid int, sig syscall.Signal) bool {
-	mask, err := sigMask(pid, "SigCgt:")
-	return err != nil || mask&(1<<(uint(sig)-1)) != 0
+	st, err := procfs.ReadStatus(pid)
+	return err != nil || st.SigCgt&(1<<(uint(sig)-1)) != 0
 }

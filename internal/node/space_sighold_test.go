@@ -4,6 +4,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // TestSignalHeldWhileRunning: a relayed signal that a running process
@@ -14,7 +16,7 @@ func TestSignalHeldWhileRunning(t *testing.T) {
 	var s sigHolds
 	h := newExitHolds(func(uint64) {}, &s)
 	defer h.close()
-	waitFor(t, func() bool { c, _ := sigMask(p, "SigCgt:"); return c&(1<<(syscall.SIGUSR1-1)) != 0 })
+	waitFor(t, func() bool { st, _ := procfs.ReadStatus(p); return st.SigCgt&(1<<(syscall.SIGUSR1-1)) != 0 })
 	sent := make(chan struct{})
 	returned := make(chan struct{})
 	go func() {
@@ -40,7 +42,7 @@ func TestSignalHeldWhileRunning(t *testing.T) {
 func TestSignalHeldAtMost(t *testing.T) {
 	_, p := family(t, `trap : USR1; echo $$; while :; do :; done`)
 	var s sigHolds
-	waitFor(t, func() bool { c, _ := sigMask(p, "SigCgt:"); return c&(1<<(syscall.SIGUSR1-1)) != 0 })
+	waitFor(t, func() bool { st, _ := procfs.ReadStatus(p); return st.SigCgt&(1<<(syscall.SIGUSR1-1)) != 0 })
 	began := time.Now()
 	s.send(p, syscall.SIGUSR2, func() {})
 	if d := time.Since(began); d >= holdLook {

@@ -1,11 +1,11 @@
 package noderoot
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"strconv"
 	"syscall"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // checkNamespaces refuses to run anywhere but PID 1 of a new PID namespace
@@ -45,23 +45,8 @@ func checkNamespaces() error {
 // it (field 4 of /proc/self/stat, after the command name in parentheses,
 // which may itself hold spaces and parentheses).
 func parentInProc() (int, error) {
-	b, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		return 0, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/self/stat: no command name")
-	}
-	f := bytes.Fields(b[i+1:])
-	if len(f) < 2 {
-		return 0, fmt.Errorf("/proc/self/stat: too short")
-	}
-	ppid, err := strconv.Atoi(string(f[1]))
-	if err != nil {
-		return 0, fmt.Errorf("/proc/self/stat: ppid: %w", err)
-	}
-	return ppid, nil
+	st, err := procfs.ReadSelfStat()
+	return st.PPid, err
 }
 
 type nsKey struct{ dev, ino uint64 }

@@ -3,10 +3,13 @@ package nodeview
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // FuzzUpperPath: whatever name or path the upper layer is handed, a file
@@ -67,22 +70,21 @@ func FuzzUpperPath(f *testing.F) {
 	})
 }
 
-// FuzzProcGroups: a status file of any content gives groups only with the
-// caller's fs uid and gid on it, and never fails other than with an error.
-func FuzzProcGroups(f *testing.F) {
-	f.Add("Uid:\t1\t1\t1\t1\nGid:\t2\t2\t2\t2\nGroups:\t3 4\n")
-	f.Add("Uid:\t0\t0\t0\t1\nGid:\t2\t2\t2\t2\nGroups:\t3\n")
-	f.Add("Groups:\nUid:\t1\t1\t1\t1\nGid:\t2\t2\t2\t2\n")
-	f.Add("Uid:\t1\nGid:\t2\nGroups: x\n")
-	f.Add("")
-	p := filepath.Join(f.TempDir(), "status")
-	f.Fuzz(func(t *testing.T, s string) {
-		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
+// TestCallerGroups: a status gives groups only with the caller's fs uid
+// and gid on it.
+func TestCallerGroups(t *testing.T) {
+	for _, c := range []struct {
+		uid, gid [4]uint32
+		ok       bool
+	}{
+		{[4]uint32{1, 1, 1, 1}, [4]uint32{2, 2, 2, 2}, true},
+		{[4]uint32{0, 0, 0, 1}, [4]uint32{0, 0, 0, 2}, true},
+		{[4]uint32{1, 1, 1, 0}, [4]uint32{2, 2, 2, 2}, false},
+		{[4]uint32{1, 1, 1, 1}, [4]uint32{2, 2, 2, 0}, false},
+	} {
+		g, ok := callerGroups(procfs.Status{UID: c.uid, GID: c.gid, Groups: []uint32{3, 4}}, 1, 2)
+		if ok != c.ok || ok && !slices.Equal(g, []uint32{3, 4}) {
+			t.Errorf("callerGroups(uid %v gid %v, 1, 2) = %v, %v; want ok %v", c.uid, c.gid, g, ok, c.ok)
 		}
-		g, err := procGroups(p, 1, 2)
-		if err == nil && (!strings.Contains(s, "Uid:") || !strings.Contains(s, "Gid:") || g == nil) {
-			t.Fatalf("procGroups of %q = %v, nil", s, g)
-		}
-	})
+	}
 }

@@ -1,17 +1,13 @@
 package nodeview
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/bproc/bproc/internal/shared/asuser"
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // callerCred is who made a FUSE request, to act as in the upper layer:
@@ -28,8 +24,10 @@ func callerCred(ctx context.Context) asuser.Cred {
 	}
 	cred := asuser.Cred{UID: c.Uid, GID: c.Gid, Groups: []uint32{}}
 	if c.Pid != 0 {
-		if g, err := procGroups(fmt.Sprintf("/proc/%d/status", c.Pid), c.Uid, c.Gid); err == nil {
-			cred.Groups = g
+		if st, err := procfs.ReadStatusGroups(int(c.Pid)); err == nil {
+			if g, ok := callerGroups(st, c.Uid, c.Gid); ok {
+				cred.Groups = g
+			}
 		}
 	}
 	return cred
@@ -37,50 +35,13 @@ func callerCred(ctx context.Context) asuser.Cred {
 
 const nobodyID = 65534
 
-// procGroups reads the Groups line of a /proc status file, if its fs uid
+// callerGroups is the groups of the process of status st if its fs uid
 // and fs gid are uid and gid.
-func procGroups(status string, uid, gid uint32) ([]uint32, error) {
-	f, err := os.Open(status)
-	if err != nil {
-		return nil, err
+func callerGroups(st procfs.Status, uid, gid uint32) ([]uint32, bool) {
+	if st.UID[3] != uid || st.GID[3] != gid {
+		return nil, false
 	}
-	defer f.Close()
-	var groups []uint32
-	seen := 0
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		key, val, _ := strings.Cut(s.Text(), ":")
-		fields := strings.Fields(val)
-		switch key {
-		case "Uid", "Gid":
-			// real, effective, saved, fs
-			want := uid
-			if key == "Gid" {
-				want = gid
-			}
-			if len(fields) != 4 || fields[3] != strconv.FormatUint(uint64(want), 10) {
-				return nil, fmt.Errorf("%s: %s is not the caller's", status, key)
-			}
-			seen++
-		case "Groups":
-			groups = make([]uint32, 0, len(fields))
-			for _, g := range fields {
-				n, err := strconv.ParseUint(g, 10, 32)
-				if err != nil {
-					return nil, fmt.Errorf("%s: group %q: %w", status, g, err)
-				}
-				groups = append(groups, uint32(n))
-			}
-			seen++
-		}
-	}
-	if err := s.Err(); err != nil {
-		return nil, err
-	}
-	if seen != 3 {
-		return nil, fmt.Errorf("%s: no Uid, Gid and Groups lines", status)
-	}
-	return groups, nil
+	return st.Groups, true
 }
 
 // asCaller runs fn with the credentials of the request's caller, on a

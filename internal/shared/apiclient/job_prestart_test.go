@@ -7,13 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/bproc/bproc/internal/shared/ghost"
 	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/procfs"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -108,12 +108,7 @@ func waitPrestarted(d time.Duration) int {
 			if err != nil {
 				continue
 			}
-			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-			if err != nil {
-				continue
-			}
-			f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-			if len(f) < 2 || f[1] != strconv.Itoa(os.Getpid()) {
+			if st, err := procfs.ReadStat(pid); err != nil || st.PPid != os.Getpid() {
 				continue
 			}
 			env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))

@@ -4,9 +4,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 func TestPermissionsAreTheUsers(t *testing.T) {
@@ -60,13 +61,11 @@ func TestMainThreadKeepsRoot(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	b, err := os.ReadFile("/proc/self/status")
+	st, err := procfs.ReadStatus(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "Uid:") && strings.Fields(l)[1] != "0" {
-			t.Errorf("after 200 calls as nobody the main thread's %s", l)
-		}
+	if st.UID != [4]uint32{} {
+		t.Errorf("after 200 calls as nobody the main thread's uids are %v", st.UID)
 	}
 }

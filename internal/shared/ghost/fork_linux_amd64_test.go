@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // TestForkShares: a descendant ghost (CmdFork) is its parent ghost's
@@ -82,14 +84,11 @@ const sliceSize, specSize = 1024, 64
 
 func ppidOf(t *testing.T, pid int) int {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := procfs.ReadStat(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := string(b)
-	var ppid int
-	fmt.Sscanf(strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[1], "%d", &ppid)
-	return ppid
+	return st.PPid
 }
 
 // arenas reads every arena of stacks in pid's memory (arenaRanges).

@@ -2,17 +2,19 @@ package ghost
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // kcmpVM says whether two processes share one address space.
@@ -30,23 +32,11 @@ func kcmpVM(t testing.TB, a, b int) bool {
 // that forked its template).
 func children(t testing.TB) []int {
 	t.Helper()
-	paths, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", os.Getpid()))
+	set, err := procfs.Children(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pids []int
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue // a thread that ended
-		}
-		for _, f := range strings.Fields(string(b)) {
-			pid, _ := strconv.Atoi(f)
-			pids = append(pids, pid)
-		}
-	}
-	slices.Sort(pids)
-	return pids
+	return slices.Sorted(maps.Keys(set))
 }
 
 // wantChildren checks that this process's children are exactly pids
@@ -63,12 +53,11 @@ func wantChildren(t *testing.T, before []int, pids ...int) {
 // procState is the state letter of /proc/PID/stat.
 func procState(t testing.TB, pid int) byte {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := procfs.ReadStat(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := strings.LastIndexByte(string(b), ')')
-	return b[i+2]
+	return st.State
 }
 
 // ghostOf is a started ghost and the master's end of it.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 func cmdline(t *testing.T, pid int) string {
@@ -163,15 +165,11 @@ func BenchmarkExec(b *testing.B) {
 	argv := [2][]string{{"sleep", "300"}, {"sleep", "301"}}
 	want := [2]string{"sleep\x00300\x00", "sleep\x00301\x00"}
 	ticks := func() float64 {
-		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
+		st, err := procfs.ReadStat(p.pid)
 		if err != nil {
 			b.Fatal(err)
 		}
-		f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+2:]))
-		var u, s float64
-		fmt.Sscan(f[11], &u)
-		fmt.Sscan(f[12], &s)
-		return u + s
+		return float64(st.UTime + st.STime)
 	}
 	before := ticks()
 	b.ResetTimer()

@@ -1,7 +1,6 @@
 package spawn
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 func checkStatuses(t *testing.T) {
@@ -125,9 +126,8 @@ func checkPIDTaken(t *testing.T) {
 }
 
 func isZombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	i := bytes.LastIndexByte(b, ')')
-	return err == nil && i >= 0 && bytes.HasPrefix(b[i:], []byte(") Z"))
+	st, err := procfs.ReadStat(pid)
+	return err == nil && st.State == 'Z'
 }
 
 func checkOrphan(t *testing.T) {

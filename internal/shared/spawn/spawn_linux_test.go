@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +16,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // The checks that need a PID namespace of their own run in a copy of the
@@ -261,23 +262,19 @@ func sh(script string) Attr {
 // machine: other packages' tests run beside this one.
 func zombies(t *testing.T) []string {
 	t.Helper()
-	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var z []string
-	for _, p := range stats {
-		b, err := os.ReadFile(p)
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
-			continue // gone meanwhile
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 || !strings.HasPrefix(s[i:], ") Z ") {
 			continue
 		}
-		if f := strings.Fields(s[i+4:]); len(f) > 0 && f[0] == strconv.Itoa(os.Getpid()) {
-			z = append(z, s[:i+1])
+		st, err := procfs.ReadStat(pid)
+		if err == nil && st.State == 'Z' && st.PPid == os.Getpid() { // else gone meanwhile
+			z = append(z, e.Name())
 		}
 	}
 	return z

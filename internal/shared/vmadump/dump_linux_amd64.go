@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // ErrThreads is returned for a process with more than one thread: its
@@ -151,9 +153,11 @@ func dumpStopped(pid int) (_ *Image, err error) {
 	if img.Auxv, err = os.ReadFile(fmt.Sprintf("/proc/%d/auxv", pid)); err != nil {
 		return nil, err
 	}
-	if img.SigMask, err = sigBlocked(pid); err != nil {
+	status, err := procfs.ReadStatus(pid)
+	if err != nil {
 		return nil, err
 	}
+	img.SigMask = status.SigBlk
 	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	img.Comm = strings.TrimSuffix(string(comm), "\n")
 	img.Exe, _ = os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
@@ -200,10 +204,11 @@ func askProcess(in *injector, img *Image) (brk uint64, err error) {
 	defer in.call(unix.SYS_MUNMAP, scratch, pageSize)
 	// Only the signals the process catches or ignores have anything to
 	// carry: one injected call each instead of 62.
-	set, err := sigDisposed(in.pid)
+	status, err := procfs.ReadStatus(in.pid)
 	if err != nil {
 		return 0, err
 	}
+	set := status.SigCgt | status.SigIgn
 	for sig := 1; sig <= 64; sig++ {
 		if sig == int(syscall.SIGKILL) || sig == int(syscall.SIGSTOP) || set&(1<<(sig-1)) == 0 {
 			continue

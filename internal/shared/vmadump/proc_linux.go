@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // readMaps parses /proc/PID/maps.
@@ -88,85 +90,18 @@ func pagemap(f *os.File, start, end uint64) ([]uint64, error) {
 // readLayout reads the memory layout fields of /proc/PID/stat (the brk
 // itself is not there; the caller asks the process).
 func readLayout(pid int) (Layout, error) {
-	var l Layout
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := procfs.ReadStat(pid)
 	if err != nil {
-		return l, err
+		return Layout{}, err
 	}
-	// The command name may hold spaces and parentheses: fields start
-	// after the last ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return l, fmt.Errorf("/proc/%d/stat: no command name", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state).
-	field := func(n int) uint64 {
-		if n-3 >= len(f) {
-			return 0
-		}
-		v, _ := strconv.ParseUint(f[n-3], 10, 64)
-		return v
-	}
-	l.StartCode, l.EndCode, l.StartStack = field(26), field(27), field(28)
-	l.StartData, l.EndData, l.StartBrk = field(45), field(46), field(47)
-	l.ArgStart, l.ArgEnd, l.EnvStart, l.EnvEnd = field(48), field(49), field(50), field(51)
+	l := Layout{StartCode: st.StartCode, EndCode: st.EndCode, StartStack: st.StartStack,
+		StartData: st.StartData, EndData: st.EndData, StartBrk: st.StartBrk,
+		ArgStart: st.ArgStart, ArgEnd: st.ArgEnd, EnvStart: st.EnvStart, EnvEnd: st.EnvEnd}
 	if l.EnvEnd == 0 {
-		return l, fmt.Errorf("/proc/%d/stat: no layout fields (kernel too old?)", pid)
+		// The kernel shows 0 to one that may not read the process.
+		return l, fmt.Errorf("/proc/%d/stat: no layout fields (not permitted?)", pid)
 	}
 	return l, nil
-}
-
-// sigBlocked reads the blocked signal mask from /proc/PID/status.
-func sigBlocked(pid int) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "SigBlk:"); ok {
-			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-		}
-	}
-	return 0, fmt.Errorf("/proc/%d/status: no SigBlk", pid)
-}
-
-// sigIgnored is the set of signals pid ignores (SigIgn), bit sig-1 for
-// sig.
-func sigIgnored(pid int) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "SigIgn:"); ok {
-			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-		}
-	}
-	return 0, fmt.Errorf("/proc/%d/status: no SigIgn", pid)
-}
-
-// sigDisposed is the set of signals pid catches or ignores (SigCgt and
-// SigIgn of /proc/PID/status), bit sig-1 for sig.
-func sigDisposed(pid int) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	var set uint64
-	for _, line := range strings.Split(string(b), "\n") {
-		for _, key := range []string{"SigCgt:", "SigIgn:"} {
-			if v, ok := strings.CutPrefix(line, key); ok {
-				n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-				if err != nil {
-					return 0, fmt.Errorf("/proc/%d/status: %s %w", pid, key, err)
-				}
-				set |= n
-			}
-		}
-	}
-	return set, nil
 }
 
 // threads counts the threads of pid.

@@ -7,6 +7,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // RestoreInto rebuilds img in process pid, which exists already: a
@@ -149,10 +151,11 @@ func (pa *placeAttr) undoExec(in *injector, arg uint64) error {
 	if _, err := in.call(unix.SYS_CLOSE_RANGE, 3, uint64(^uint32(0)), 0); err != nil {
 		return fmt.Errorf("close_range: %w", err)
 	}
-	ign, err := sigIgnored(pa.pid)
+	status, err := procfs.ReadStatus(pa.pid)
 	if err != nil {
 		return err
 	}
+	ign := status.SigIgn
 	if err := in.write(arg, make([]byte, 32)); err != nil { // SIG_DFL, no flags
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bproc/bproc/internal/shared/ghost"
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 const magic = 0x4250524f
@@ -64,17 +65,8 @@ func startMoved(t *testing.T, bin string, mb int) (*exec.Cmd, *os.File) {
 		t.Fatalf("moved said %q (%v), want %q", line, err, want)
 	}
 	// Let it reach its read.
-	waitFor(t, func() bool { return procState(cmd.Process.Pid) == "S" })
+	waitFor(t, func() bool { st, _ := procfs.ReadStat(cmd.Process.Pid); return st.State == 'S' })
 	return cmd, nil
-}
-
-func procState(pid int) string {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && len(s) > i+2 {
-		return s[i+2 : i+3]
-	}
-	return ""
 }
 
 func waitFor(t *testing.T, ok func() bool) {
