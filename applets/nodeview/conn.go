@@ -12,6 +12,7 @@ import (
 
 	"github.com/bproc/bproc/internal/node"
 	"github.com/bproc/bproc/internal/node/nodeview"
+	"github.com/bproc/bproc/internal/shared/sshconn"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -81,13 +82,31 @@ func (m *masterConn) invalidate(msg wire.Inval) {
 	}
 }
 
-// files opens an sftp session as uid (see node.OpenFiles).
+// files opens an sftp session as uid (see node.OpenFiles). A session
+// lost with its connection is dialed again at once (sessions.do), most
+// often before the connection's end has reached get: that connection is
+// dropped and a new one dialed, once.
 func (m *masterConn) files(uid uint32) (*sftp.Client, error) {
-	conn, err := m.get()
-	if err != nil {
-		return nil, err
+	for attempt := 0; ; attempt++ {
+		conn, err := m.get()
+		if err != nil {
+			return nil, err
+		}
+		c, err := node.OpenFiles(conn, uid)
+		if !errors.Is(err, sshconn.ErrClosed) || attempt > 0 {
+			return c, err
+		}
+		m.drop(conn)
 	}
-	return node.OpenFiles(conn, uid)
+}
+
+// drop forgets conn, which has ended, if it is still the current one.
+func (m *masterConn) drop(conn ssh.Conn) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.conn == conn {
+		m.conn = nil
+	}
 }
 
 func (m *masterConn) get() (ssh.Conn, error) {

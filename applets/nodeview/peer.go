@@ -13,6 +13,7 @@ import (
 
 	"github.com/bproc/bproc/internal/node/nodeview"
 	"github.com/bproc/bproc/internal/shared/acceptloop"
+	"github.com/bproc/bproc/internal/shared/sshconn"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -171,7 +172,7 @@ func (p *peerClient) Fetch(uid uint32, v wire.Version, w io.Writer) (bool, error
 	if !kept {
 		defer client.Close()
 	}
-	ch, reqs, err := client.OpenChannel(wire.ChanPeerCopy, wire.Encode(wire.Source{Ticket: src.Ticket, Sig: src.Sig}))
+	ch, reqs, err := sshconn.OpenChannel(client, wire.ChanPeerCopy, wire.Encode(wire.Source{Ticket: src.Ticket, Sig: src.Sig}))
 	if err != nil {
 		var oce *ssh.OpenChannelError
 		if kept && !errors.As(err, &oce) {

@@ -164,19 +164,18 @@ func dumpStacks(t *testing.T, c *cluster, pids []int) {
 	for _, pid := range pids {
 		t.Logf("node bpslave %d, its threads and the processes under it:\n%s", pid, procTree(pid))
 	}
-	// What runs under each node first (its view is the same binary): a
-	// node dies of the signal, and its view with it.
+	if out, err := exec.Command("ss", "-tanp").CombinedOutput(); err == nil {
+		t.Logf("TCP sockets:\n%s", out)
+	}
+	// All at once, so that each prints what it was doing while the
+	// others still ran: a node dies of the signal, and its view with it.
+	c.master.Process.Signal(syscall.SIGQUIT)
 	for _, pid := range pids {
 		for _, kid := range children(pid) {
 			syscall.Kill(kid, syscall.SIGQUIT)
 		}
-	}
-	time.Sleep(time.Second)
-	for _, pid := range pids {
 		syscall.Kill(pid, syscall.SIGQUIT)
 	}
-	time.Sleep(time.Second)
-	c.master.Process.Signal(syscall.SIGQUIT)
 	pids = append(pids, c.master.Process.Pid)
 	deadline := time.Now().Add(5 * time.Second)
 	for _, pid := range pids {

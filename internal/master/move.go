@@ -19,6 +19,7 @@ import (
 	"github.com/bproc/bproc/internal/shared/ghost"
 	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/procfs"
+	"github.com/bproc/bproc/internal/shared/sshconn"
 	"github.com/bproc/bproc/internal/shared/vmadump"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
@@ -216,7 +217,7 @@ func (m *Master) sendImage(sc ssh.Conn, num, pid int, cred localapi.Cred, path s
 	m.nodeLimits(&start)
 	m.mu.Unlock()
 	m.views.barrier(num) // see proc.open
-	ch, reqs, err := sc.OpenChannel(wire.ChanProc, wire.Encode(start))
+	ch, reqs, err := sshconn.OpenChannel(sc, wire.ChanProc, wire.Encode(start))
 	if err != nil {
 		var oce *ssh.OpenChannelError
 		if errors.As(err, &oce) {

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bproc/bproc/internal/shared/sshconn"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -16,7 +17,7 @@ import (
 // caller closes the channel; closed without wire.ReqMoved first, the
 // process goes on on its node.
 func (m *Master) openDump(conn ssh.Conn, c *client) (ssh.Channel, int64, error) {
-	dch, dreqs, err := conn.OpenChannel(wire.ChanDump, wire.Encode(wire.DumpRequest{PID: c.cred.PID, UID: c.cred.UID}))
+	dch, dreqs, err := sshconn.OpenChannel(conn, wire.ChanDump, wire.Encode(wire.DumpRequest{PID: c.cred.PID, UID: c.cred.UID}))
 	if err != nil {
 		var oce *ssh.OpenChannelError
 		if errors.As(err, &oce) {

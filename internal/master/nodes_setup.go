@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bproc/bproc/internal/shared/asuser"
+	"github.com/bproc/bproc/internal/shared/sshconn"
 
 	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/wire"
@@ -231,7 +232,7 @@ type ownProc struct {
 // runOnNode runs one process on a node for the master itself (no ghost, no
 // client), its output to out, and returns how it ended.
 func runOnNode(sc *ssh.ServerConn, start wire.ProcStart, out io.Writer, timeout time.Duration) (wire.ExitStatus, error) {
-	ch, reqs, err := sc.OpenChannel(wire.ChanProc, wire.Encode(start))
+	ch, reqs, err := sshconn.OpenChannel(sc, wire.ChanProc, wire.Encode(start))
 	if err != nil {
 		var oce *ssh.OpenChannelError
 		if errors.As(err, &oce) {

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bproc/bproc/internal/shared/sshconn"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -71,7 +72,7 @@ func (m *Master) endCopies(pid int, keep *node) {
 // endKept ends a process a node kept, by a resume channel that the master
 // closes after a SIGKILL.
 func endKept(sc ssh.Conn, pid int) {
-	ch, reqs, err := sc.OpenChannel(wire.ChanResume, wire.Encode(wire.Resume{PID: pid}))
+	ch, reqs, err := sshconn.OpenChannel(sc, wire.ChanResume, wire.Encode(wire.Resume{PID: pid}))
 	if err != nil {
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bproc/bproc/internal/shared/asuser"
+	"github.com/bproc/bproc/internal/shared/sshconn"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -369,7 +370,7 @@ func tellLost(lost []*proc) {
 
 // resume opens the channel that takes p back on sc.
 func (p *proc) resume(sc ssh.Conn) {
-	ch, reqs, err := sc.OpenChannel(wire.ChanResume, wire.Encode(wire.Resume{PID: p.pid, Out: [2]int64{p.rs.out[0].Load(), p.rs.out[1].Load()}}))
+	ch, reqs, err := sshconn.OpenChannel(sc, wire.ChanResume, wire.Encode(wire.Resume{PID: p.pid, Out: [2]int64{p.rs.out[0].Load(), p.rs.out[1].Load()}}))
 	var r resumed
 	if err == nil {
 		r = resumed{ch, reqs}

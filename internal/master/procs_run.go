@@ -19,6 +19,7 @@ import (
 	"github.com/bproc/bproc/internal/shared/asuser"
 	"github.com/bproc/bproc/internal/shared/ghost"
 	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/sshconn"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -510,7 +511,7 @@ func (p *proc) open(sc ssh.Conn, n *node) (ssh.Channel, <-chan *ssh.Request, out
 	// before the program looks (files_watch.go).
 	m.views.barrier(n.num)
 	m.startSent(p, n)
-	ch, reqs, err := sc.OpenChannel(wire.ChanProc, wire.Encode(start))
+	ch, reqs, err := sshconn.OpenChannel(sc, wire.ChanProc, wire.Encode(start))
 	if err != nil {
 		m.startHeard(p)
 		var oce *ssh.OpenChannelError

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bproc/bproc/internal/shared/ghost"
 	"github.com/bproc/bproc/internal/shared/procfs"
+	"github.com/bproc/bproc/internal/shared/sshconn"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -176,7 +177,7 @@ func (p *proc) nodePIDIs(pid int) bool {
 // openAdopt opens the channel of a descendant: the node sends its exit on
 // it and takes its signals.
 func (p *proc) openAdopt(sc ssh.Conn) (ssh.Channel, <-chan *ssh.Request, bool) {
-	ch, reqs, err := sc.OpenChannel(wire.ChanAdopt, wire.Encode(wire.Adopt{PID: p.pid}))
+	ch, reqs, err := sshconn.OpenChannel(sc, wire.ChanAdopt, wire.Encode(wire.Adopt{PID: p.pid}))
 	if err != nil {
 		p.finish(wire.ExitStatus{Signal: 9}, false, errNodeDied)
 		return nil, nil, false

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bproc/bproc/internal/shared/acceptloop"
 	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/sshconn"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -57,7 +58,7 @@ func (s *Slave) forwardAPI(c *net.UnixConn) {
 	if conn == nil {
 		return // the process sees the connection close: no master now
 	}
-	ch, reqs, err := conn.OpenChannel(wire.ChanAPI, wire.Encode(wire.APIRequest{
+	ch, reqs, err := sshconn.OpenChannel(conn, wire.ChanAPI, wire.Encode(wire.APIRequest{
 		PID: cred.PID, UID: cred.UID, GID: cred.GID, Groups: cred.Groups,
 	}))
 	if err != nil {

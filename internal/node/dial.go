@@ -10,6 +10,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bproc/bproc/internal/shared/nodeauth"
+	"github.com/bproc/bproc/internal/shared/sshconn"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -52,7 +53,7 @@ func BootAuth(token string, key ssh.Signer) ssh.AuthMethod {
 // stats of regular files carry the content's sum (contentcache), which the
 // node's cache is keyed by.
 func OpenFiles(conn ssh.Conn, uid uint32) (*sftp.Client, error) {
-	ch, reqs, err := conn.OpenChannel(wire.ChanFiles, wire.Encode(wire.FilesRequest{UID: uid, Sums: true}))
+	ch, reqs, err := sshconn.OpenChannel(conn, wire.ChanFiles, wire.Encode(wire.FilesRequest{UID: uid, Sums: true}))
 	if err != nil {
 		return nil, fmt.Errorf("master's files as uid %d: %w", uid, err)
 	}
