@@ -21,6 +21,7 @@ import (
 
 	"github.com/bproc/bproc/internal/shared/spawn"
 	"github.com/bproc/bproc/internal/shared/vmadump"
+	"github.com/bproc/bproc/internal/shared/spacemux"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -87,6 +88,9 @@ type Slave struct {
 	api *net.UnixListener // the local API for the node's processes
 
 	space *space // the processes that the node's processes fork (space.go)
+	// spaceMux carries their relays on the current connection (guarded
+	// by mu; adopt_space.go).
+	spaceMux *spacemux.Mux
 
 	keeper keeper // the relays of the processes, kept through a lost master (resume.go)
 	// orphaned: the master process that started this namespace node is
@@ -292,6 +296,8 @@ func (s *Slave) session(ctx context.Context, conn ssh.Conn, chans <-chan ssh.New
 			go s.dumpProc(nc)
 		case wire.ChanAdopt:
 			go s.adopt(nc)
+		case wire.ChanSpace:
+			go s.acceptSpace(nc)
 		case wire.ChanResume:
 			go s.resume(nc, lost)
 		default:
