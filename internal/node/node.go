@@ -19,9 +19,9 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/internal/shared/spacemux"
 	"github.com/bproc/bproc/internal/shared/spawn"
 	"github.com/bproc/bproc/internal/shared/vmadump"
-	"github.com/bproc/bproc/internal/shared/spacemux"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
