@@ -9,12 +9,13 @@ import (
 
 // acceptSpace takes the connection's wire.ChanSpace (protocol 4), on
 // which the master opens the relays of the node's descendants, each
-// served as a ChanAdopt channel is (adoptRelay). One at a time: a
-// second while the first is open is refused.
-func (s *Slave) acceptSpace(nc ssh.NewChannel) {
+// served as a ChanAdopt channel is (adoptRelay). One per connection at
+// a time: a second while the first is open is refused; one on a new
+// connection replaces the last one's, which ends with its connection.
+func (s *Slave) acceptSpace(nc ssh.NewChannel, conn ssh.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old := s.spaceMux; old != nil {
+	if old := s.spaceMux; old != nil && s.spaceConn == conn {
 		select {
 		case <-old.Dead():
 		default:
@@ -27,6 +28,7 @@ func (s *Slave) acceptSpace(nc ssh.NewChannel) {
 		return
 	}
 	warn := func(msg string, args ...any) { s.log.Warn(msg, args...) }
+	s.spaceConn = conn
 	s.spaceMux = spacemux.New(ch, reqs, false, warn, func(pid int, r *spacemux.Relay) {
 		s.adoptRelay(pid, func() (ssh.Channel, <-chan *ssh.Request, error) { return r, r.Requests(), nil })
 	})

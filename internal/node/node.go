@@ -88,9 +88,10 @@ type Slave struct {
 	api *net.UnixListener // the local API for the node's processes
 
 	space *space // the processes that the node's processes fork (space.go)
-	// spaceMux carries their relays on the current connection (guarded
+	// spaceMux carries their relays on connection spaceConn (guarded
 	// by mu; adopt_space.go).
-	spaceMux *spacemux.Mux
+	spaceMux  *spacemux.Mux
+	spaceConn ssh.Conn
 
 	keeper keeper // the relays of the processes, kept through a lost master (resume.go)
 	// orphaned: the master process that started this namespace node is
@@ -297,7 +298,7 @@ func (s *Slave) session(ctx context.Context, conn ssh.Conn, chans <-chan ssh.New
 		case wire.ChanAdopt:
 			go s.adopt(nc)
 		case wire.ChanSpace:
-			go s.acceptSpace(nc)
+			go s.acceptSpace(nc, conn)
 		case wire.ChanResume:
 			go s.resume(nc, lost)
 		default:
