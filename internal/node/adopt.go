@@ -61,6 +61,7 @@ func (s *Slave) adoptRelay(pid int, accept func() (ssh.Channel, <-chan *ssh.Requ
 	defer pidfd.Close()
 	rc, err := pidfd.SyscallConn()
 	if err != nil {
+		go ssh.DiscardRequests(reqs) // a relay on ChanSpace waits for a reader
 		ch.Close()
 		return
 	}
