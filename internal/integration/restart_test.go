@@ -23,8 +23,8 @@ func TestHelloFutureProtocol(t *testing.T) {
 		t.Fatal(err)
 	}
 	ok, payload, err := node.SendRequest(wire.ReqHello, true, wire.Encode(wire.NodeHello{Version: "bproc", Protocol: wire.Protocol + 7}))
-	want := "node 1: protocol version 10 is newer than this binary speaks; upgrade the master first (it speaks 1 to 3)"
-	if wire.Protocol != 3 {
+	want := "node 1: protocol version 11 is newer than this binary speaks; upgrade the master first (it speaks 1 to 4)"
+	if wire.Protocol != 4 {
 		t.Fatalf("update this test's message for protocol %d", wire.Protocol)
 	}
 	if err != nil || ok || string(payload) != want {

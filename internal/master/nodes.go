@@ -68,6 +68,9 @@ type node struct {
 	// for their files meanwhile (files_kept.go).
 	keptCreds map[uint32]asuser.Cred
 	helloed   chan struct{} // closed at its first hello to this master (files_kept.go)
+	// space carries its descendants' relays (procs_spacechan.go); a
+	// lock of its own, not the master's mu.
+	space spaceChan
 }
 
 func newNode(num int, local bool, s saved) *node {

@@ -391,6 +391,9 @@ func (p *proc) run() {
 		m.log.Warn("ghost watch", "pid", p.pid, "err", err)
 		m.startHeard(p)
 		ch.Close()
+		// Read to their end: a descendant's relay hands its requests
+		// over one at a time (spacemux), and would wait for a reader.
+		go ssh.DiscardRequests(reqs)
 		p.finish(wire.ExitStatus{Code: 255}, true, errNodeDied)
 		p.end()
 		return

@@ -174,10 +174,14 @@ func (p *proc) nodePIDIs(pid int) bool {
 	return p.pid == pid
 }
 
-// openAdopt opens the channel of a descendant: the node sends its exit on
-// it and takes its signals.
+// openAdopt opens the relay of a descendant: the node sends its exit on
+// it and takes its signals. It is a relay on the node's one ChanSpace
+// (protocol 4, procs_spacechan.go), or a ChanAdopt channel of its own.
 func (p *proc) openAdopt(sc ssh.Conn) (ssh.Channel, <-chan *ssh.Request, bool) {
-	ch, reqs, err := sshconn.OpenChannel(sc, wire.ChanAdopt, wire.Encode(wire.Adopt{PID: p.pid}))
+	ch, reqs, space, err := p.m.spaceRelay(p, sc)
+	if !space {
+		ch, reqs, err = sshconn.OpenChannel(sc, wire.ChanAdopt, wire.Encode(wire.Adopt{PID: p.pid}))
+	}
 	if err != nil {
 		p.finish(wire.ExitStatus{Signal: 9}, false, errNodeDied)
 		return nil, nil, false

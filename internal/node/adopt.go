@@ -31,9 +31,17 @@ func (s *Slave) adopt(nc ssh.NewChannel) {
 		nc.Reject(wire.RejectOther, err.Error())
 		return
 	}
+	s.adoptRelay(a.PID, nc.Accept)
+}
+
+// adoptRelay serves the relay of the descendant whose ghost is pid, on
+// the channel accept gives: a ChanAdopt of its own, or its relay on the
+// connection's ChanSpace (adopt_space.go).
+func (s *Slave) adoptRelay(pid int, accept func() (ssh.Channel, <-chan *ssh.Request, error)) {
+	a := wire.Adopt{PID: pid}
 	t := s.space.entry(a.PID)
 	defer s.space.forget(a.PID, t)
-	ch, reqs, err := nc.Accept()
+	ch, reqs, err := accept()
 	if err != nil {
 		return
 	}
@@ -53,6 +61,7 @@ func (s *Slave) adopt(nc ssh.NewChannel) {
 	defer pidfd.Close()
 	rc, err := pidfd.SyscallConn()
 	if err != nil {
+		go ssh.DiscardRequests(reqs) // a relay on ChanSpace waits for a reader
 		ch.Close()
 		return
 	}

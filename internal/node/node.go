@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bproc/bproc/internal/shared/procfs"
+	"github.com/bproc/bproc/internal/shared/spacemux"
 	"github.com/bproc/bproc/internal/shared/spawn"
 	"github.com/bproc/bproc/internal/shared/vmadump"
 	"github.com/bproc/bproc/internal/shared/wire"
@@ -88,6 +89,10 @@ type Slave struct {
 	api *net.UnixListener // the local API for the node's processes
 
 	space *space // the processes that the node's processes fork (space.go)
+	// spaceMux carries their relays on connection spaceConn (guarded
+	// by mu; adopt_space.go).
+	spaceMux  *spacemux.Mux
+	spaceConn ssh.Conn
 
 	keeper keeper // the relays of the processes, kept through a lost master (resume.go)
 	// orphaned: the master process that started this namespace node is
@@ -293,6 +298,8 @@ func (s *Slave) session(ctx context.Context, conn ssh.Conn, chans <-chan ssh.New
 			go s.dumpProc(nc)
 		case wire.ChanAdopt:
 			go s.adopt(nc)
+		case wire.ChanSpace:
+			go s.acceptSpace(nc, conn)
 		case wire.ChanResume:
 			go s.resume(nc, lost)
 		default:

@@ -17,8 +17,11 @@ import "fmt"
 //  3. stdin is acknowledged too (ReqStdinAck): the master keeps what the
 //     node has not written into the process's stdin, and sends it again
 //     after a resume from the node's offset.
+//  4. the relays of descendants (what remote processes fork) go on one
+//     ChanSpace per connection instead of a ChanAdopt each; with a node
+//     or master of 3 the master opens ChanAdopt channels as before.
 const (
-	Protocol    = 3 // the newest this binary speaks
+	Protocol    = 4 // the newest this binary speaks
 	MinProtocol = 1 // the oldest
 )
 
