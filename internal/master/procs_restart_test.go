@@ -100,6 +100,9 @@ func (c *refusingConn) OpenChannel(name string, data []byte) (ssh.Channel, <-cha
 	return nil, nil, &ssh.OpenChannelError{Reason: ssh.Prohibited, Message: "test"}
 }
 
+// Wait: the connection never ends (sshconn.OpenChannel watches for that).
+func (c *refusingConn) Wait() error { select {} }
+
 func (c *refusingConn) count() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -25,6 +25,9 @@ type whereFirstConn struct {
 	opened chan bool
 }
 
+// Wait: the connection never ends (sshconn.OpenChannel watches for that).
+func (c *whereFirstConn) Wait() error { select {} }
+
 func (c *whereFirstConn) OpenChannel(name string, data []byte) (ssh.Channel, <-chan *ssh.Request, error) {
 	b := make([]byte, 64)
 	n, _ := syscall.Read(c.ghost, b) // non-blocking: what the master wrote so far
