@@ -199,6 +199,9 @@ type proc struct {
 	// quiet is what the master did to the stopped ghost itself, not to
 	// be relayed (procs_space_stop.go).
 	quiet quietSignals
+	// forking is the rank of the fork that waits for its ghost's
+	// EventForked (procs_space_pair.go).
+	forking *rank
 	// startingOn is the node its start was sent to until the node says
 	// its PID there (guarded by m.mu; see Master.startSent).
 	startingOn *node

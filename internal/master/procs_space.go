@@ -26,9 +26,10 @@ const forkWait = 5 * time.Second
 const startArrival = 2 * time.Second
 
 // descendant says what a rank made for a fork on the node has on top of a
-// job's: the channel on which serveGhost hands over the new ghost's PID.
+// job's: the channel on which run hands over the new ghost's PID, once the
+// ghost is in the node's table.
 type descendant struct {
-	born chan int  // buffered: serveGhost never waits
+	born chan int  // buffered: run never waits; 0 says no ghost comes (procs_space_pair.go)
 	slot *descSlot // its place among its user's descendant ghosts
 }
 
@@ -79,9 +80,18 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 		return r.Reply(false, []byte(wire.ForkLimit))
 	}
 	d := &descendant{born: make(chan int, 1), slot: slot}
-	m.pending[tok] = &rank{job: parent.job, index: parent.rank.index, node: n.num, token: tok, desc: d}
+	// The parent's ghost answers with the new ghost's PID and connection
+	// (EventForked, procs_space_pair.go); one come back from an older
+	// master makes a ghost that says hello with the token instead.
+	rk := &rank{job: parent.job, index: parent.rank.index, node: n.num, token: tok, desc: d}
+	m.pending[tok] = rk
 	m.mu.Unlock()
+	parent.mu.Lock()
+	parent.forking = rk
+	parent.mu.Unlock()
+	defer parent.dropForking(rk) // an older ghost's child said hello
 	drop := func() {
+		parent.dropForking(rk)
 		m.mu.Lock()
 		_, unclaimed := m.pending[tok]
 		delete(m.pending, tok)
@@ -106,6 +116,10 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 	for {
 		select {
 		case pid := <-d.born:
+			if pid == 0 { // told why (ghostForked)
+				drop()
+				return r.Reply(false, []byte(wire.ForkNoGhost))
+			}
 			return r.Reply(true, wire.Encode(wire.ForkReply{PID: pid}))
 		case <-look.C:
 			continued = continued || parent.continueStopped()
