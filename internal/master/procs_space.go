@@ -14,7 +14,8 @@ import (
 )
 
 // forkWait bounds how long a fork on a node waits for its ghost: the
-// parent's ghost forks it and it connects, a matter of a millisecond.
+// parent's ghost forks it and hands over its connection, a matter of a
+// fraction of a millisecond.
 // It is the master's ping interval if that is shorter: the fork holds the
 // node's request loop, and with it the answer to the node's ping, which
 // the node gives up on after two intervals (dropping every process's
