@@ -32,6 +32,9 @@ const startArrival = 2 * time.Second
 type descendant struct {
 	born chan int  // buffered: run never waits; 0 says no ghost comes (procs_space_pair.go)
 	slot *descSlot // its place among its user's descendant ghosts
+	// paired is the proc ghostForked made, for fork to register itself
+	// (buffered; sent and drained under m.mu; nil once the fork is over).
+	paired chan *proc
 }
 
 // fork answers a node's ReqFork: the ghost of the forking process forks a
@@ -80,7 +83,7 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 			"err", fmt.Sprintf("user %d holds %d descendant ghosts already (%d times maxconns)", uid, m.conns.descLimit(), descFactor))
 		return r.Reply(false, []byte(wire.ForkLimit))
 	}
-	d := &descendant{born: make(chan int, 1), slot: slot}
+	d := &descendant{born: make(chan int, 1), slot: slot, paired: make(chan *proc, 1)}
 	// The parent's ghost answers with the new ghost's PID and connection
 	// (EventForked, procs_space_pair.go); one come back from an older
 	// master makes a ghost that says hello with the token instead.
@@ -91,12 +94,26 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 	parent.forking = rk
 	parent.mu.Unlock()
 	defer parent.dropForking(rk) // an older ghost's child said hello
+	defer func() {
+		m.mu.Lock()
+		d.paired = nil // a descendant's for its life: let the channel go
+		m.mu.Unlock()
+	}()
 	drop := func() {
 		parent.dropForking(rk)
 		m.mu.Lock()
 		_, unclaimed := m.pending[tok]
 		delete(m.pending, tok)
+		var np *proc
+		select {
+		case np = <-d.paired: // made as the fork gave up
+		default:
+		}
 		m.mu.Unlock()
+		if np != nil {
+			np.ghost.Close() // its ghost, told nothing, dies
+			np.release()
+		}
 		if unclaimed {
 			slot.release() // else the ghost's proc holds it
 		}
@@ -116,6 +133,12 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 	}()
 	for {
 		select {
+		case np := <-d.paired:
+			// On this goroutine, which answers: the proc in the tables
+			// and CmdWhere in its ghost's socket, then born (above).
+			if sc, ok := np.register(); ok {
+				m.routines.serve(np.ghost, func() { np.relayFrom(sc) })
+			}
 		case pid := <-d.born:
 			if pid == 0 { // told why (ghostForked)
 				drop()

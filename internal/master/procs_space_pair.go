@@ -83,10 +83,14 @@ func (p *proc) ghostForked(pid, fd int) {
 		return
 	}
 	c, ok := fc.(*net.UnixConn)
+	np := &proc{m: m, pid: pid, rank: r, job: r.job, ghost: c, release: r.desc.slot.release}
+	// Claimed and handed to the fork at once: a fork that gives up
+	// meanwhile finds it (drop).
 	m.mu.Lock()
-	claimed := ok && m.pending[r.token] == r && m.procs[pid] == nil
+	claimed := ok && m.pending[r.token] == r && m.procs[pid] == nil && r.desc.paired != nil
 	if claimed {
 		delete(m.pending, r.token)
+		r.desc.paired <- np
 	}
 	m.mu.Unlock()
 	if !claimed {
@@ -96,8 +100,6 @@ func (p *proc) ghostForked(pid, fd int) {
 	}
 	// Counted as a descendant from now on (api_conns_desc.go).
 	r.desc.slot.arrived()
-	np := &proc{m: m, pid: pid, rank: r, job: r.job, ghost: c, release: r.desc.slot.release}
-	m.routines.serve(c, np.run)
 }
 
 // checkPaired checks that fd, sent by p's ghost with the PID pid of its

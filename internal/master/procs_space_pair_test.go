@@ -27,7 +27,7 @@ func pairTest(t *testing.T) (*Master, *proc) {
 
 // asking makes a fork wait for p's EventForked, as fork does.
 func asking(m *Master, p *proc) *rank {
-	r := &rank{job: p.job, desc: &descendant{born: make(chan int, 1), slot: &descSlot{c: &conns{desc: map[uint32]int{}, waiting: map[uint32]int{}}}}}
+	r := &rank{job: p.job, desc: &descendant{born: make(chan int, 1), paired: make(chan *proc, 1), slot: &descSlot{c: &conns{desc: map[uint32]int{}, waiting: map[uint32]int{}}}}}
 	r.token[0] = byte(len(m.pending) + 1)
 	m.pending[r.token] = r
 	p.forking = r
