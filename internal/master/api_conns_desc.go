@@ -11,12 +11,15 @@ import "sync"
 // master has; root's are not bounded, as its connections are not.
 //
 // A fork reserves its ghost's place before the ghost is made (reserve).
-// The ghost's connection is accepted like any other, and counted by
-// maxconns until its hello shows it is a descendant's; then that count
-// is given back and the reservation is its place. A connection that
-// comes while its user holds maxconns is still let in, to be read, if
-// the user has reservations whose ghosts have not connected: it is
-// closed unless it is one of them (admit, provisional).
+// The ghost's connection comes from its parent ghost (procs_space_pair.go)
+// and the reservation is its place at once. The child of a ghost come
+// back from an older master connects instead: its connection is accepted
+// like any other, and counted by maxconns until its hello shows it is a
+// descendant's; then that count is given back and the reservation is
+// its place. A connection that comes while its user holds maxconns is
+// still let in, to be read, if the user has reservations whose ghosts
+// have not connected: it is closed unless it is one of them (admit,
+// provisional).
 const descFactor = 4
 
 // descSlot is one reserved descendant ghost's place.

@@ -28,6 +28,7 @@ type ghostWatch struct {
 	peak   int // the most ready held (shrunk)
 	next   uint64
 	closed bool
+	oob    [pairFDRoom]byte // a handler's recvmsg control buffer (readGhost)
 }
 
 func newGhostWatch() (*ghostWatch, error) {

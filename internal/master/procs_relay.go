@@ -203,24 +203,37 @@ func (p *proc) onGhost() {
 
 // readGhost relays what the ghost has said since it was last read dry (the
 // watch is edge-triggered), and reports whether the ghost has hung up.
-// The socket is read with read(2), not through the net.Conn, which would
-// park a goroutine on it.
+// The socket is read with recvmsg(2), not through the net.Conn, which would
+// park a goroutine on it; an fd comes with one event only, EventForked
+// (procs_space_pair.go), and any other is closed.
 func (p *proc) readGhost() (gone bool) {
+	oob := p.m.ghosts.oob[:] // the watch's: handlers run one at a time
 	for {
-		k, err := unix.Read(p.gfd, p.ev[p.evLen:])
+		k, oobn, _, _, err := unix.Recvmsg(p.gfd, p.ev[p.evLen:], oob, unix.MSG_CMSG_CLOEXEC)
 		switch {
 		case errors.Is(err, unix.EINTR):
 			continue
 		case errors.Is(err, unix.EAGAIN):
 			return false
-		case err != nil || k == 0:
+		case err != nil:
+			return true
+		}
+		fd := p.ghostFD(oob[:oobn])
+		if k == 0 {
+			closeFD(fd)
 			return true
 		}
 		if p.evLen += k; p.evLen < len(p.ev) {
+			p.strayFD(fd)
 			continue
 		}
 		p.evLen = 0
 		typ, arg, _ := ghost.ReadEvent(bytes.NewReader(p.ev[:]))
+		if typ == ghost.EventForked {
+			p.ghostForked(int(arg), fd) // procs_space_pair.go
+			continue
+		}
+		p.strayFD(fd)
 		if typ == ghost.EventWrote {
 			p.ghostWrote(arg) // procs_ghostout.go
 			continue
@@ -242,6 +255,31 @@ func (p *proc) readGhost() (gone bool) {
 		}
 		p.signal(sig)
 	}
+}
+
+// ghostFD is the fd that came with a read of p's ghost, -1 if none: there
+// is room for one (pairFDRoom), and anything else in oob is closed.
+func (p *proc) ghostFD(oob []byte) int {
+	if len(oob) == 0 {
+		return -1
+	}
+	fds, err := unixRights(oob)
+	if err != nil || len(fds) != 1 {
+		closeAll(fds)
+		p.strayFD(-2)
+		return -1
+	}
+	return fds[0]
+}
+
+// strayFD closes an fd p's ghost sent with no EventForked; -2 names a
+// control message that was no single fd.
+func (p *proc) strayFD(fd int) {
+	if fd == -1 {
+		return
+	}
+	closeFD(fd)
+	p.m.warns.Warn(p.m.log, p.job.cred.UID, "ghost sent a descriptor with no EventForked: closed", "ghost", p.pid)
 }
 
 // deliver sends sig to the remote process now; the sender's (signal).

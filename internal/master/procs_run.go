@@ -200,6 +200,9 @@ type proc struct {
 	// quiet is what the master did to the stopped ghost itself, not to
 	// be relayed (procs_space_stop.go).
 	quiet quietSignals
+	// forking is the rank of the fork that waits for its ghost's
+	// EventForked (procs_space_pair.go).
+	forking *rank
 	// startingOn is the node its start was sent to until the node says
 	// its PID there (guarded by m.mu; see Master.startSent).
 	startingOn *node
@@ -299,6 +302,15 @@ func (p *proc) takeFiles(fds []int, mask uint32, log *slog.Logger) {
 
 // run starts the remote process and its relay.
 func (p *proc) run() {
+	if sc, ok := p.register(); ok {
+		p.relayFrom(sc)
+	}
+}
+
+// register puts the process in the tables and tells its ghost where it
+// runs, then a fork waiting for it (born); ok is false if it ended
+// there. sc is its node's connection then.
+func (p *proc) register() (sc ssh.Conn, ok bool) {
 	m := p.m
 	if pre := p.rank.pre; pre != nil {
 		// Known before it is in the tables: a move of it finds it by
@@ -326,7 +338,7 @@ func (p *proc) run() {
 	m.mu.Lock()
 	n := m.nodes[p.rank.node]
 	p.first = n
-	sc := n.conn
+	sc = n.conn
 	why := n.accessError(p.job.cred)
 	if why != nil {
 		m.mu.Unlock()
@@ -336,7 +348,7 @@ func (p *proc) run() {
 		born()
 		p.finish(wire.ExitStatus{Code: 255}, false, why)
 		p.end()
-		return
+		return nil, false
 	}
 	m.procs[p.pid] = p
 	n.procs[p.pid] = p
@@ -351,7 +363,13 @@ func (p *proc) run() {
 	// starts leaves it to the next master (procs_restart.go).
 	p.tellWhere()
 	born()
+	return sc, true
+}
 
+// relayFrom opens or takes the process's channel on sc and relays until
+// it ends.
+func (p *proc) relayFrom(sc ssh.Conn) {
+	m := p.m
 	var ch ssh.Channel
 	var reqs <-chan *ssh.Request
 	outs := moved
@@ -366,7 +384,7 @@ func (p *proc) run() {
 		outs = outputStreams{}
 	} else {
 		var ok bool
-		if ch, reqs, outs, ok = p.open(sc, n); !ok {
+		if ch, reqs, outs, ok = p.open(sc, p.first); !ok {
 			p.end()
 			return
 		}

@@ -13,7 +13,8 @@ import (
 )
 
 // forkWait bounds how long a fork on a node waits for its ghost: the
-// parent's ghost forks it and it connects, a matter of a millisecond.
+// parent's ghost forks it and hands over its connection, a matter of a
+// fraction of a millisecond.
 // It is the master's ping interval if that is shorter: the fork holds the
 // node's request loop, and with it the answer to the node's ping, which
 // the node gives up on after two intervals (dropping every process's
@@ -25,10 +26,14 @@ const forkWait = 5 * time.Second
 const startArrival = 2 * time.Second
 
 // descendant says what a rank made for a fork on the node has on top of a
-// job's: the channel on which serveGhost hands over the new ghost's PID.
+// job's: the channel on which run hands over the new ghost's PID, once the
+// ghost is in the node's table.
 type descendant struct {
-	born chan int  // buffered: serveGhost never waits
+	born chan int  // buffered: run never waits; 0 says no ghost comes (procs_space_pair.go)
 	slot *descSlot // its place among its user's descendant ghosts
+	// paired is the proc ghostForked made, for fork to register itself
+	// (buffered; sent and drained under m.mu; nil once the fork is over).
+	paired chan *proc
 }
 
 // fork answers a node's ReqFork: the ghost of the forking process forks a
@@ -77,14 +82,37 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 			"err", fmt.Sprintf("user %d holds %d descendant ghosts already (%d times maxconns)", uid, m.conns.descLimit(), descFactor))
 		return r.Reply(false, []byte(wire.ForkLimit))
 	}
-	d := &descendant{born: make(chan int, 1), slot: slot}
-	m.pending[tok] = &rank{job: parent.job, index: parent.rank.index, node: n.num, token: tok, desc: d}
+	d := &descendant{born: make(chan int, 1), slot: slot, paired: make(chan *proc, 1)}
+	// The parent's ghost answers with the new ghost's PID and connection
+	// (EventForked, procs_space_pair.go); one come back from an older
+	// master makes a ghost that says hello with the token instead.
+	rk := &rank{job: parent.job, index: parent.rank.index, node: n.num, token: tok, desc: d}
+	m.pending[tok] = rk
 	m.mu.Unlock()
+	parent.mu.Lock()
+	parent.forking = rk
+	parent.mu.Unlock()
+	defer parent.dropForking(rk) // an older ghost's child said hello
+	defer func() {
+		m.mu.Lock()
+		d.paired = nil // a descendant's for its life: let the channel go
+		m.mu.Unlock()
+	}()
 	drop := func() {
+		parent.dropForking(rk)
 		m.mu.Lock()
 		_, unclaimed := m.pending[tok]
 		delete(m.pending, tok)
+		var np *proc
+		select {
+		case np = <-d.paired: // made as the fork gave up
+		default:
+		}
 		m.mu.Unlock()
+		if np != nil {
+			np.ghost.Close() // its ghost, told nothing, dies
+			np.release()
+		}
 		if unclaimed {
 			slot.release() // else the ghost's proc holds it
 		}
@@ -104,7 +132,17 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 	}()
 	for {
 		select {
+		case np := <-d.paired:
+			// On this goroutine, which answers: the proc in the tables
+			// and CmdWhere in its ghost's socket, then born (above).
+			if sc, ok := np.register(); ok {
+				m.routines.serve(np.ghost, func() { np.relayFrom(sc) })
+			}
 		case pid := <-d.born:
+			if pid == 0 { // told why (ghostForked)
+				drop()
+				return r.Reply(false, []byte(wire.ForkNoGhost))
+			}
 			return r.Reply(true, wire.Encode(wire.ForkReply{PID: pid}))
 		case <-look.C:
 			continued = continued || parent.continueStopped()

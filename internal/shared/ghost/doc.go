@@ -105,10 +105,13 @@
 //	event   ghost->master  8 bytes: uint32 type, uint32 arg   (EventSignal: arg is the signal;
 //	                                                          EventChildStopped: arg is the PID of a child
 //	                                                          ghost that SIGSTOP stopped;
-//	                                                          EventWrote: stream << 24 | bytes of a CmdData done)
+//	                                                          EventWrote: stream << 24 | bytes of a CmdData done;
+//	                                                          EventForked: the PID of the child ghost a CmdFork
+//	                                                            made (0: none), with the master's end of its
+//	                                                            socket pair in SCM_RIGHTS)
 //	command master->ghost  8 bytes: uint32 type, uint32 arg   (CmdExit: exit(arg);
 //	                                                          CmdSignal: die by signal arg;
-//	                                                          CmdFork: 16 bytes of token follow;
+//	                                                          CmdFork: 16 bytes of token follow (see below);
 //	                                                          CmdExec: arg bytes of argv follow;
 //	                                                          CmdSetpgid: setpgid(0, arg);
 //	                                                          CmdSetsid: setsid();
@@ -129,9 +132,18 @@
 // CmdFork makes the ghost fork a child ghost (its own child, as the
 // remote process's child is its own, not a group sibling; sharing its
 // memory, on a slice of its arena, as siblings share their template's)
-// that connects with that token, keeps no fd of its
-// parent's (not even 0-2: its process's stdio is on the node) and hands
-// none. A
+// that keeps no fd of its parent's (not even 0-2: its process's stdio is
+// on the node) but one end of a socket pair the parent made before the
+// fork: its connection to the master. The parent sends the other end to
+// the master on its own connection, with the child's PID (EventForked),
+// as soon as clone returns: the master has the new ghost's connection
+// without waiting for it to run, connect and say hello, and it writes
+// CmdWhere into it before anything else (a ghost reads what its socket
+// holds before it sees the master gone), so a master killed meanwhile
+// leaves no ghost without its place: an fd in flight to a dead master is
+// closed with it, and the child, told no grace, dies. (A ghost of before
+// EventForked, come back from an older master, forks a child that
+// connects with the CmdFork's token and hands no fd.) A
 // ghost reaps its ghost children and does not relay the kernel's SIGCHLD
 // for them: the remote parent gets its own on the node.
 //

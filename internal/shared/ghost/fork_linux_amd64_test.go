@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -26,19 +27,7 @@ func TestForkShares(t *testing.T) {
 	ca, _ := accept(t, ln)
 	fork := func(c *net.UnixConn, parent int) (int, *net.UnixConn) {
 		t.Helper()
-		tok := newToken(t)
-		if err := WriteFork(c, tok); err != nil {
-			t.Fatal(err)
-		}
-		cc, h := accept(t, ln)
-		if h.Token != tok {
-			t.Fatal("the forked ghost's token")
-		}
-		cred, err := unix.GetsockoptUcred(fdOf(t, cc), unix.SOL_SOCKET, unix.SO_PEERCRED)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pid := int(cred.Pid)
+		pid, cc := forkGhost(t, c, parent)
 		if pp := ppidOf(t, pid); pp != parent {
 			t.Errorf("forked ghost %d: parent %d, want %d", pid, pp, parent)
 		}
@@ -81,6 +70,82 @@ func TestForkShares(t *testing.T) {
 }
 
 const sliceSize, specSize = 1024, 64
+
+// forkGhost has the ghost on c fork a descendant ghost (CmdFork) and
+// returns its PID and connection, which the ghost hands over with its
+// EventForked: the master's end of a socket pair, whose peer is the
+// parent ghost that made it.
+func forkGhost(t *testing.T, c *net.UnixConn, parent int) (int, *net.UnixConn) {
+	t.Helper()
+	if err := WriteFork(c, newToken(t)); err != nil {
+		t.Fatal(err)
+	}
+	pid, fds := readForked(t, c)
+	if pid <= 0 || len(fds) != 1 {
+		t.Fatalf("EventForked: PID %d with %d fds, want a PID and 1 fd", pid, len(fds))
+	}
+	f := os.NewFile(uintptr(fds[0]), "forked")
+	fc, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := fc.(*net.UnixConn)
+	t.Cleanup(func() { cc.Close() })
+	if cred, err := unix.GetsockoptUcred(fdOf(t, cc), unix.SOL_SOCKET, unix.SO_PEERCRED); err != nil || int(cred.Pid) != parent {
+		t.Errorf("forked ghost %d's connection: peer %+v (%v), want its parent ghost %d", pid, cred, err, parent)
+	}
+	return pid, cc
+}
+
+// readForked reads an EventForked from c: the PID and the fds with it.
+func readForked(t *testing.T, c *net.UnixConn) (int, []int) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(testTimeout))
+	var b [EventSize]byte
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	n, oobn, _, _, err := c.ReadMsgUnix(b[:], oob)
+	if err != nil || n != EventSize {
+		t.Fatalf("read EventForked: %d bytes, %v", n, err)
+	}
+	var fds []int
+	if oobn > 0 {
+		if fds, err = parseRights(oob[:oobn]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if typ := binary.LittleEndian.Uint32(b[0:4]); typ != EventForked {
+		t.Fatalf("event %d, want EventForked", typ)
+	}
+	return int(binary.LittleEndian.Uint32(b[4:8])), fds
+}
+
+// TestForkPairUnclaimed: a descendant ghost whose connection the master
+// never took (a master killed as the fd was on its way) dies: it was told
+// no grace to wait for another master.
+func TestForkPairUnclaimed(t *testing.T) {
+	ln := listen(t)
+	a := start(t, attr{Argv: []string{"a"}, Socket: ln.Addr().String(), Token: newToken(t)})
+	ca, _ := accept(t, ln)
+	if err := WriteFork(ca, newToken(t)); err != nil {
+		t.Fatal(err)
+	}
+	pid, fds := readForked(t, ca)
+	if pid <= 0 || len(fds) != 1 {
+		t.Fatalf("EventForked: PID %d with %d fds", pid, len(fds))
+	}
+	if pp := ppidOf(t, pid); pp != a.pid {
+		t.Errorf("forked ghost %d: parent %d, want %d", pid, pp, a.pid)
+	}
+	unix.Close(fds[0])
+	waitFor(t, func() bool { return unix.Kill(pid, 0) != nil })
+	// Its parent reaped it and goes on: it forks again.
+	b, cb := forkGhost(t, ca, a.pid)
+	syscall.Kill(b, syscall.SIGUSR1)
+	wantEvent(t, cb, syscall.SIGUSR1)
+	WriteExit(ca, 0)
+	a.wait(t, 0)
+}
 
 func ppidOf(t *testing.T, pid int) int {
 	t.Helper()

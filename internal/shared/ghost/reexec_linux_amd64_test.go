@@ -89,19 +89,7 @@ func TestSetpgidSetsid(t *testing.T) {
 	a := start(t, attr{Argv: []string{"a"}, Socket: ln.Addr().String(), Token: newToken(t)})
 	ca, _ := accept(t, ln)
 	// A child of its own, as a descendant's ghost is.
-	tok := newToken(t)
-	if err := WriteFork(ca, tok); err != nil {
-		t.Fatal(err)
-	}
-	cb, h := accept(t, ln)
-	if h.Token != tok {
-		t.Fatal("the forked ghost's token")
-	}
-	cred, err := unix.GetsockoptUcred(fdOf(t, cb), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := int(cred.Pid)
+	b, cb := forkGhost(t, ca, a.pid)
 	WriteSetpgid(cb, b)
 	waitFor(t, func() bool { p, _ := unix.Getpgid(b); return p == b })
 	WriteSetpgid(cb, a.pid) // a's group does not exist: nothing changes

@@ -34,6 +34,7 @@ typedef unsigned char u8;
 #define SYS_connect 42
 #define SYS_sendmsg 46
 #define SYS_recvmsg 47
+#define SYS_socketpair 53
 #define SYS_clone 56
 #define SYS_execve 59
 #define SYS_wait4 61
@@ -124,6 +125,7 @@ typedef unsigned char u8;
 #define EVENT_SIGNAL 1
 #define EVENT_CHILD_STOPPED 2
 #define EVENT_WROTE 3 /* arg: stream << 24 | bytes of a CMD_DATA done with */
+#define EVENT_FORKED 4 /* arg: the PID of the child ghost a CMD_FORK made (0: none), its connection's other end with it */
 #define VERSION 1
 #define RESUME_VERSION 2 /* 1: 40 bytes, no flags, no stdin offset */
 #define HAVE_IN 1        /* where.flags, rhello.flags: in is known */
@@ -432,14 +434,29 @@ static long sendall(int s, struct msghdr *m)
 	return 0;
 }
 
-static long send8(int s, u32 type, u32 arg)
+/*
+ * sendfd sends the event type, arg on s with fd in one SCM_RIGHTS message
+ * (no fd if fd < 0). Returns < 0 when the master is gone.
+ */
+static long sendfd(int s, u32 type, u32 arg, int fd)
 {
 	u32 b[2] = {type, arg};
+	u64 cbuf[3] = {16 + 4, SOL_SOCKET | (u64)SCM_RIGHTS << 32, (u64)(u32)fd};
 	struct iovec iov = {b, sizeof b};
 	struct msghdr m = {0};
+
 	m.iov = &iov;
 	m.iovlen = 1;
+	if (fd >= 0) {
+		m.control = cbuf;
+		m.controllen = sizeof cbuf;
+	}
 	return sendall(s, &m);
+}
+
+static long send8(int s, u32 type, u32 arg)
+{
+	return sendfd(s, type, arg, -1);
 }
 
 /*
@@ -588,9 +605,7 @@ static __attribute__((noreturn, used)) void sibling(struct spec *p)
 	 * socket already (EPIPE).
 	 */
 	send8(p->fds[0], REPLY_RUNNING, (u32)sys1(SYS_getpid, 0));
-	if (sys3(SYS_close_range, 3, ~0U, 0) < 0)
-		for (fd = 3; fd < 64; fd++)
-			sys1(SYS_close, fd);
+	sys3(SYS_close_range, 3, ~0U, 0); /* Linux 5.9, as forked's */
 	ghost(p->path, &p->h, -1, p->flags);
 }
 
@@ -608,41 +623,57 @@ static __attribute__((noreturn, used)) void sibling(struct spec *p)
  * keeps no fd of its parent's, not even 0-2: its process's stdio is on
  * the node (its ancestor's, or what it redirected to), and a copy here of
  * bpsh's output would keep a reader of bpsh waiting for the end of a
- * remote daemon that writes nothing there. It hands none to the master
- * (fdmask 0).
+ * remote daemon that writes nothing there. It keeps only its end of the
+ * socket pair its parent made (fds[0], above 2), its connection to the
+ * master, which the parent hands the master: it says no hello, and the
+ * master reads nothing from it before CMD_WHERE.
  */
+static __attribute__((noreturn, noinline)) void relay(const char *path, long s, long ctl, u32 flags);
+
 static __attribute__((noreturn, used)) void forked(struct spec *p)
 {
-	if (sys3(SYS_close_range, 0, ~0U, 0) < 0) {
-		u32 fd;
-		for (fd = 0; fd < 64; fd++)
-			sys1(SYS_close, fd);
-	}
-	ghost(p->path, &p->h, -1, 0);
+	u32 s = (u32)p->fds[0];
+
+	/* Above 2 (forkghost): close_range fails for no other reason. */
+	sys3(SYS_close_range, 0, s - 1, 0);
+	sys3(SYS_close_range, s + 1, ~0U, 0);
+	relay(p->path, s, -1, 0);
 }
 
 /*
- * forkghost makes a descendant ghost with the token tok, on a slice of
- * a. A failure is not reported: the master, waiting for the new ghost's
- * hello, gives up.
+ * forkghost makes a descendant ghost on a slice of a, with a socket pair
+ * of its own: the child keeps one end as its connection to the master,
+ * and the other goes to the master on s with the child's PID
+ * (EVENT_FORKED), so that the master has the new ghost as soon as clone
+ * returns here, without waiting for it to run, connect and say hello.
+ * A failure is told as PID 0, with no fd. Returns < 0 when the master is
+ * gone.
  */
-static __attribute__((noinline)) void forkghost(const char *path, const u8 *tok, struct arena *a)
+static __attribute__((noinline)) long forkghost(const char *path, long s, struct arena *a)
 {
-	struct spec *sp;
 	u8 *slot = take(a);
+	struct spec *sp = (struct spec *)(slot + SLICE) - 1;
+	int sv[2];
+	long pid = 0, r;
 
-	if (!slot)
-		return;
-	sp = (struct spec *)(slot + SLICE) - 1;
+	if (!slot || sys4(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return send8((int)s, EVENT_FORKED, 0);
+	/* The child's end above 2: a re-exec'd ghost takes it up from there (start). */
 	sp->path = path;
-	sp->h = (struct hello){{'B', 'P', 'G', '1'}, 0, {0}, VERSION, 0};
-	memcpy(sp->h.token, tok, sizeof sp->h.token);
-	sp->flags = 0;
+	sp->fds[0] = (int)high(sv[1]);
 	/*
 	 * No CLONE_PARENT: the ghost's own child. Its exit signal is
 	 * SIGCHLD, which reap collects.
 	 */
-	clonevm(CLONE_VM | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD, sp, (int *)slot, forked, sp);
+	if (sp->fds[0] >= 0) {
+		pid = clonevm(CLONE_VM | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD, sp, (int *)slot, forked, sp);
+		sys1(SYS_close, sp->fds[0]);
+	}
+	if (pid < 0)
+		pid = 0;
+	r = sendfd((int)s, EVENT_FORKED, (u32)pid, pid ? sv[0] : -1);
+	sys1(SYS_close, sv[0]);
+	return r;
 }
 
 /*
@@ -926,16 +957,8 @@ static long readmore(long s, u8 *b, u64 n)
 /* readall reads n bytes from the master, or dies: it is gone. */
 static void readall(long s, u8 *b, u64 n)
 {
-	u64 got = 0;
-	long r;
-	while (got < n) {
-		r = sys3(SYS_read, s, b + got, n - got);
-		if (r == -EINTR)
-			continue;
-		if (r <= 0)
-			die(SIGKILL);
-		got += (u64)r;
-	}
+	if (readmore(s, b, n) < 0)
+		die(SIGKILL);
 }
 
 /*
@@ -1239,9 +1262,12 @@ static __attribute__((noreturn, noinline)) void relay(const char *path, long s, 
 				die(c[1]);
 			if (c[0] == CMD_FORK) {
 				u8 tok[16];
-				if (readmore(s, tok, sizeof tok) < 0)
-					die(SIGKILL);
-				forkghost(path, tok, &a);
+				/* The token is for ghosts before socket pairs: unused. */
+				if (readmore(s, tok, sizeof tok) < 0 || forkghost(path, s, &a) < 0) {
+					if ((s = reconnect(path, s, &w)) < 0)
+						die(SIGKILL);
+					continue;
+				}
 			}
 			if (c[0] == CMD_EXEC)
 				reexec(path, s, ctl, flags, c[1]);

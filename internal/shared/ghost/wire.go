@@ -35,8 +35,17 @@ const (
 	// the signal's default action is to ignore it).
 	CmdSignal = 2
 	// CmdFork makes the ghost fork a descendant ghost, a child of its
-	// own, which connects with the Token that follows the command.
+	// own. A Token follows the command: a ghost of before EventForked
+	// (one that came back from an older master) makes a child that
+	// connects and says hello with it; a ghost of today ignores it and
+	// answers EventForked.
 	CmdFork = 3
+	// EventForked answers a CmdFork: arg is the PID of the child ghost
+	// (0: the ghost could not make one), and an SCM_RIGHTS message with
+	// the event carries the master's end of a socket pair whose other
+	// end the child keeps as its connection to the master. The child
+	// says no hello: the master knows it from its parent.
+	EventForked = 4
 )
 
 // maxFDs bounds the fds ReadHello accepts in one message; a ghost sends at
@@ -240,8 +249,9 @@ func WriteSignal(w io.Writer, sig syscall.Signal) error {
 	return writeCmd(w, CmdSignal, uint32(sig))
 }
 
-// WriteFork tells the ghost to fork a child ghost that says hello with t:
-// the ghost of a process its remote process forked.
+// WriteFork tells the ghost to fork a child ghost, the ghost of a process
+// its remote process forked: it answers EventForked (an older ghost's
+// child says hello with t instead).
 func WriteFork(w io.Writer, t Token) error {
 	var b [CmdSize + len(Token{})]byte
 	binary.LittleEndian.PutUint32(b[0:4], CmdFork)
