@@ -123,14 +123,23 @@ func (s *Slave) adoptExit(rc syscall.RawConn, l *link, pid int) unix.WaitStatus 
 
 var errNotReaped = errors.New("not reaped yet")
 
+// pidfdInfo asks the kernel for what mask names of pidfd's process
+// (PIDFD_GET_INFO); the answer's Mask says what it had.
+func pidfdInfo(pidfd int, mask uint64) (unix.PidfdInfo, error) {
+	info := unix.PidfdInfo{Mask: mask}
+	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(pidfd), unix.PIDFD_GET_INFO, uintptr(unsafe.Pointer(&info)))
+	if e != 0 {
+		return info, fmt.Errorf("PIDFD_GET_INFO: %w", e)
+	}
+	return info, nil
+}
+
 // uidOf is the real user ID of pidfd's process (Linux 6.13); an error
 // once it is reaped.
 func uidOf(pidfd int) (uint32, error) {
-	var info unix.PidfdInfo
-	info.Mask = unix.PIDFD_INFO_CREDS
-	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(pidfd), unix.PIDFD_GET_INFO, uintptr(unsafe.Pointer(&info)))
-	if e != 0 {
-		return 0, fmt.Errorf("PIDFD_GET_INFO: %w", e)
+	info, err := pidfdInfo(pidfd, unix.PIDFD_INFO_CREDS)
+	if err != nil {
+		return 0, err
 	}
 	if info.Mask&unix.PIDFD_INFO_CREDS == 0 {
 		return 0, errors.New("PIDFD_GET_INFO: no credentials")
@@ -141,11 +150,9 @@ func uidOf(pidfd int) (uint32, error) {
 // exitOf reads an ended process's wait status from its pidfd (Linux 6.15:
 // kept for the pidfd even after its parent reaped it).
 func exitOf(pidfd int) (unix.WaitStatus, error) {
-	var info unix.PidfdInfo
-	info.Mask = unix.PIDFD_INFO_EXIT
-	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(pidfd), unix.PIDFD_GET_INFO, uintptr(unsafe.Pointer(&info)))
-	if e != 0 {
-		return 0, fmt.Errorf("PIDFD_GET_INFO: %w", e)
+	info, err := pidfdInfo(pidfd, unix.PIDFD_INFO_EXIT)
+	if err != nil {
+		return 0, err
 	}
 	if info.Mask&unix.PIDFD_INFO_EXIT == 0 {
 		return 0, errNotReaped
