@@ -11,6 +11,7 @@ import (
 
 	"github.com/bproc/bproc/bproc"
 	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/localapi/localapitest"
 )
 
 // The examples ask a master of four nodes that TestMain answers for on
@@ -39,7 +40,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	go bproc.ServeReplies(l, exampleReplies)
+	go localapitest.Serve(l, localapitest.Replies(exampleReplies))
 	code := m.Run()
 	l.Close()
 	os.RemoveAll(dir)

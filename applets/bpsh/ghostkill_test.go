@@ -2,9 +2,7 @@ package bpsh
 
 import (
 	"bufio"
-	"net"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,33 +11,8 @@ import (
 
 	"github.com/bproc/bproc/internal/shared/apiclient"
 	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/localapi/localapitest"
 )
-
-// fakeMaster answers every OpSignal with reply, on a socket of its own.
-func fakeMaster(t *testing.T, reply localapi.Reply) string {
-	t.Helper()
-	sock := filepath.Join(t.TempDir(), "master.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				var req localapi.Request
-				for localapi.ReadFrame(c, &req) == nil && localapi.WriteFrame(c, reply) == nil {
-				}
-			}()
-		}
-	}()
-	return sock
-}
 
 // sleeper starts sleep 30 as a child, standing in for a ghost, and
 // returns a channel that gets how it ended.
@@ -81,7 +54,7 @@ func endedBy(t *testing.T, done <-chan *exec.Cmd, within time.Duration) syscall.
 // bpsh 0 sleep 30 started were lost.
 func TestSignalGhostUnknownToMaster(t *testing.T) {
 	unknown := localapi.Reply{Error: "signal 1: Invalid process ID", Code: localapi.CodeInvalidProcess}
-	r := &runner{client: &apiclient.Client{Socket: fakeMaster(t, unknown)}}
+	r := &runner{client: &apiclient.Client{Socket: localapitest.Master(t, func(localapi.Request) localapi.Reply { return unknown })}}
 	pid, done := sleeper(t)
 	r.signalRemote([]int{pid}, syscall.SIGTERM)
 	if got := endedBy(t, done, 5*time.Second); got != syscall.SIGTERM {
@@ -89,7 +62,7 @@ func TestSignalGhostUnknownToMaster(t *testing.T) {
 	}
 
 	// The master took it: the ghost is not sent a second copy.
-	r = &runner{client: &apiclient.Client{Socket: fakeMaster(t, localapi.Reply{})}}
+	r = &runner{client: &apiclient.Client{Socket: localapitest.Master(t, func(localapi.Request) localapi.Reply { return localapi.Reply{} })}}
 	pid, done = sleeper(t)
 	r.signalRemote([]int{pid}, syscall.SIGTERM)
 	if got := endedBy(t, done, 300*time.Millisecond); got != -1 {
