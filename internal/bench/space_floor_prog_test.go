@@ -17,7 +17,7 @@ import (
 // TestSpaceFloorProg checks testdata/spacefloor.c, BenchmarkSpaceFloor's
 // supervisor, on a small loop that also has a child killed by SIGKILL
 // (no exit notified): the command's exit status comes back, every fork,
-// exec, wait and exit was notified and answered, and with ghost each
+// exec, wait and exit was notified and answered, and with ghost and relay each
 // fork's child was found at its steered PID with the right parent (-c),
 // each extra process was killed (the killed child's at the end), and
 // nothing of the program is left running.
@@ -28,7 +28,7 @@ func TestSpaceFloorProg(t *testing.T) {
 	prog := spaceFloorProg(t)
 	const loops = 50
 	script := fmt.Sprintf(`for i in $(seq %d); do /bin/true; done; sleep 100 & kill -9 $!; wait; exit 3`, loops)
-	for _, mode := range []string{"none", "continue", "ghost"} {
+	for _, mode := range []string{"none", "continue", "ghost", "relay"} {
 		t.Run(mode, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()

@@ -29,7 +29,12 @@ const spaceFloorRuns = 7
 //     made by another process on request over a socket, as a ghost is
 //     made by the master's machine), ns_last_pid steered to its PID, and
 //     the child held by a pidfd before the tree's next notification is
-//     answered; the extra process is killed at the child's exit.
+//     answered; the extra process is killed at the child's exit;
+//   - as that, with the extra process made not by the process the
+//     supervisor asks (the master's place) but by a process of its own
+//     it asks in turn (the forking process's ghost, whose child the new
+//     ghost must be): the hops of bproc's design, with none of its SSH,
+//     Go or bookkeeping.
 //
 // The rows are each round's time over the loop alone's in the same
 // round, beside BenchmarkSpaceForks' on/off, whose goal is 1.5x: a floor
@@ -43,7 +48,7 @@ func BenchmarkSpaceFloor(b *testing.B) {
 	needRoot(b)
 	prog := spaceFloorProg(b)
 	dir := b.TempDir()
-	modes := []string{"none", "continue", "ghost"}
+	modes := []string{"none", "continue", "ghost", "relay"}
 	var timers []*Timer
 	for _, mode := range modes {
 		timers = append(timers, cmd(b, os.Environ(), prog, "-u", filepath.Join(dir, mode), mode, "/bin/sh", "-c", spaceForks))
@@ -60,18 +65,21 @@ func BenchmarkSpaceFloor(b *testing.B) {
 		}
 		cpu = append(cpu, c)
 	}
-	alone, notified, steered := seconds(took[0]), seconds(took[1]), seconds(took[2])
+	alone, notified, steered, relayed := seconds(took[0]), seconds(took[1]), seconds(took[2]), seconds(took[3])
 	report.Add("floor: 2,000 forks+execs in a PID namespace, alone", "s", alone, Goal{})
 	report.Add("floor: the same under the space's filter, let go at once", "s", notified, Goal{})
 	report.Add("floor: the same, a process made outside per fork, PID steered", "s", steered, Goal{})
+	report.Add("floor: the same, that process made by a second one asked in turn", "s", relayed, Goal{})
 	for _, r := range []struct {
 		what, metric string
 		s, base      []float64
 	}{
 		{"floor of space on/off: notification only / alone (same round)", "notify/alone", notified, alone},
 		{"floor of space on/off: notification + PID identity / alone (same round)", "pid/alone", steered, alone},
+		{"floor of space on/off: notification + PID identity through a parent ghost / alone (same round)", "relay/alone", relayed, alone},
 		{"floor, CPU of the run: notification only / alone (same round)", "cpu-notify/alone", cpu[1], cpu[0]},
 		{"floor, CPU of the run: notification + PID identity / alone (same round)", "cpu-pid/alone", cpu[2], cpu[0]},
+		{"floor, CPU of the run: notification + PID identity through a parent ghost / alone (same round)", "cpu-relay/alone", cpu[3], cpu[0]},
 	} {
 		ratios := make([]float64, len(r.s))
 		for i := range r.s {
@@ -80,7 +88,7 @@ func BenchmarkSpaceFloor(b *testing.B) {
 		row := report.Add(r.what, "x", ratios, Goal{})
 		b.ReportMetric(row.Summary.Median, r.metric)
 	}
-	report.Note("space floors: testdata/spacefloor.c, no bproc; the PID identity floor is one request to a process outside the namespace, a CLONE_VM fork there, an ns_last_pid write and a pidfd_open per fork; CPU is user+system of every process of the run")
+	report.Note("space floors: testdata/spacefloor.c, no bproc; the PID identity floor is one request to a process outside the namespace, a CLONE_VM fork there, an ns_last_pid write and a pidfd_open per fork, and relay adds a second process outside asked in turn, which makes the fork as bproc's parent ghost does; CPU is user+system of every process of the run")
 }
 
 // floorCPU reads the CPU seconds spacefloor -u wrote, a line a run, and

@@ -18,11 +18,18 @@
  *             for the child to exist at that PID (pidfd_open) and holds
  *             it; the child's exit (exit_group or exit notified) has the
  *             outer process kill the extra one.
+ *   relay     does as ghost, but the outer process (the master) does
+ *             not make the extra process itself: it asks a process of
+ *             its own (the forking process's ghost) over a second
+ *             socket, which makes it as its child and answers its PID,
+ *             and passes that on: the hops bproc's design has, a ghost
+ *             being its parent ghost's child, without SSH, Go or any
+ *             of the master's bookkeeping.
  *
  * Nothing else of bproc (no master protocol, no /proc reads, no held
  * exits): what bproc adds beyond ghost, its design and code add.
  *
- * usage: spacefloor [-c] [-u FILE] none|continue|ghost CMD [ARG...]
+ * usage: spacefloor [-c] [-u FILE] none|continue|ghost|relay CMD [ARG...]
  *
  * -c checks each child found at its steered PID by its parent in
  * /proc/PID/stat (for tests; it costs a read per fork). -u appends to
@@ -85,7 +92,7 @@
 /* A failure of spacefloor itself, not of the command. */
 #define FAILED 125
 
-enum mode { NONE, CONTINUE, GHOST };
+enum mode { NONE, CONTINUE, GHOST, RELAY };
 
 static void die(const char *what)
 {
@@ -180,12 +187,63 @@ static double tv(struct timeval t)
 }
 
 /*
- * The outer process, in the master's place: on 'f' it makes an extra
- * process and answers its PID; on 'k' PID it kills it. Once the
- * namespace's init has hung up it kills what is left, reaps everything
- * and returns the exit status.
+ * parentghost is relay mode's process in the place of the forking
+ * process's ghost: on 'f' it makes an extra process as its own child and
+ * answers its PID, on 'k' PID it kills it. At the end of its socket it
+ * kills what is left, reaps all and exits.
  */
-static int outside(int s, pid_t init, long pidmax, const char *cpufile)
+static void parentghost(int s, long pidmax)
+{
+	unsigned char *live = calloc(pidmax + 1, 1);
+	pid_t me = getpid();
+	int st;
+
+	if (!live)
+		die("parentghost: calloc");
+	for (;;) {
+		unsigned char buf[8];
+		int32_t pid;
+		ssize_t n = recv(s, buf, sizeof buf, 0);
+
+		if (n == 0)
+			break;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			die("parentghost: recv");
+		}
+		if (buf[0] == 'f') {
+			pid = (int32_t)pauser(me);
+			if (pid > 0 && pid <= pidmax)
+				live[pid] = 1;
+			if (send(s, &pid, sizeof pid, MSG_NOSIGNAL) != sizeof pid)
+				die("parentghost: send");
+		} else if (buf[0] == 'k' && n == 5) {
+			memcpy(&pid, buf + 1, sizeof pid);
+			if (pid > 0 && pid <= pidmax && live[pid]) {
+				kill(pid, SIGKILL);
+				live[pid] = 0;
+			}
+		}
+		while (waitpid(-1, &st, WNOHANG) > 0)
+			;
+	}
+	for (long i = 1; i <= pidmax; i++)
+		if (live[i])
+			kill(i, SIGKILL);
+	while (waitpid(-1, &st, 0) > 0)
+		;
+	_exit(0);
+}
+
+/*
+ * The outer process, in the master's place: on 'f' it makes an extra
+ * process (or, with relay >= 0, has parentghost make it) and answers
+ * its PID; on 'k' PID it kills it. Once the namespace's init has hung
+ * up it kills what is left, reaps everything and returns the exit
+ * status.
+ */
+static int outside(int s, int relay, pid_t init, long pidmax, const char *cpufile)
 {
 	unsigned char *live = calloc(pidmax + 1, 1);
 	long made = 0, killed = 0, left = 0, errors = 0;
@@ -207,7 +265,11 @@ static int outside(int s, pid_t init, long pidmax, const char *cpufile)
 			die("outside: recv");
 		}
 		if (buf[0] == 'f') {
-			pid = (int32_t)pauser(me);
+			if (relay < 0)
+				pid = (int32_t)pauser(me);
+			else if (send(relay, "f", 1, MSG_NOSIGNAL) != 1 ||
+				 recv(relay, &pid, sizeof pid, 0) != sizeof pid)
+				die("outside: relay");
 			if (pid > 0 && pid <= pidmax) {
 				live[pid] = 1;
 				made++;
@@ -221,7 +283,10 @@ static int outside(int s, pid_t init, long pidmax, const char *cpufile)
 		} else if (buf[0] == 'k' && n == 5) {
 			memcpy(&pid, buf + 1, sizeof pid);
 			if (pid > 0 && pid <= pidmax && live[pid]) {
-				kill(pid, SIGKILL);
+				if (relay < 0)
+					kill(pid, SIGKILL);
+				else if (send(relay, buf, 5, MSG_NOSIGNAL) != 5)
+					die("outside: relay");
 				live[pid] = 0;
 				killed++;
 			} else {
@@ -239,9 +304,12 @@ static int outside(int s, pid_t init, long pidmax, const char *cpufile)
 	}
 	for (long i = 1; i <= pidmax; i++)
 		if (live[i]) {
-			kill(i, SIGKILL);
+			if (relay < 0)
+				kill(i, SIGKILL);
 			left++;
 		}
+	if (relay >= 0)
+		close(relay); /* parentghost kills its own and exits */
 	while ((p = waitpid(-1, &st, 0)) > 0)
 		if (p == init)
 			initst = st;
@@ -453,7 +521,7 @@ static void *supervise(void *arg)
 			break;
 		}
 		s->notifications++;
-		if (s->mode == GHOST)
+		if (s->mode >= GHOST)
 			hold(s, n.pid);
 		int isfork = 0;
 		switch (n.data.nr) {
@@ -462,7 +530,7 @@ static void *supervise(void *arg)
 		case SYS_clone:
 			s->forks++;
 			isfork = 1;
-			if (s->mode == GHOST)
+			if (s->mode >= GHOST)
 				fork1(s, n.pid);
 			break;
 		case SYS_execve:
@@ -476,7 +544,7 @@ static void *supervise(void *arg)
 		case SYS_exit:
 		case SYS_exit_group:
 			s->exits++;
-			if (s->mode == GHOST)
+			if (s->mode >= GHOST)
 				end(s, n.pid);
 			break;
 		default:
@@ -598,7 +666,7 @@ static int init(enum mode mode, int check, int master, long pidmax, char **argv)
 		die("make / private");
 	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		die("mount /proc");
-	if (mode == GHOST) {
+	if (mode >= GHOST) {
 		if ((s.lastpid = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC)) < 0)
 			die("open ns_last_pid");
 		if (!(s.kids = calloc(pidmax + 1, sizeof *s.kids)))
@@ -671,7 +739,7 @@ int main(int argc, char **argv)
 			break;
 	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: spacefloor [-c] [-u FILE] none|continue|ghost CMD [ARG...]\n");
+		fprintf(stderr, "usage: spacefloor [-c] [-u FILE] none|continue|ghost|relay CMD [ARG...]\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "none"))
@@ -680,8 +748,10 @@ int main(int argc, char **argv)
 		mode = CONTINUE;
 	else if (!strcmp(argv[1], "ghost"))
 		mode = GHOST;
+	else if (!strcmp(argv[1], "relay"))
+		mode = RELAY;
 	else {
-		fprintf(stderr, "spacefloor: unknown mode %s (none, continue or ghost)\n", argv[1]);
+		fprintf(stderr, "spacefloor: unknown mode %s (none, continue, ghost or relay)\n", argv[1]);
 		return 2;
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ms) < 0)
@@ -700,5 +770,22 @@ int main(int argc, char **argv)
 		exit(init(mode, check, ms[1], pidmax, argv + 2));
 	}
 	close(ms[1]);
-	return outside(ms[0], in, pidmax, cpufile);
+	if (mode == RELAY) {
+		int gs[2];
+		pid_t g;
+
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, gs) < 0)
+			die("socketpair");
+		if ((g = fork()) < 0)
+			die("fork the parent ghost");
+		if (g == 0) {
+			close(ms[0]);
+			close(gs[0]);
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			parentghost(gs[1], pidmax);
+		}
+		close(gs[1]);
+		return outside(ms[0], gs[0], in, pidmax, cpufile);
+	}
+	return outside(ms[0], -1, in, pidmax, cpufile);
 }
