@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -202,6 +203,102 @@ func TestVM(t *testing.T) {
 		for _, w := range want {
 			if !strings.Contains(out, w) {
 				t.Errorf("rfork 2: no %q", w)
+			}
+		}
+	})
+
+	// The process space on the nodes' own kernel (Debian's 6.1), which
+	// keeps no exit status for a pidfd (PIDFD_INFO_EXIT came with 6.15):
+	// what a remote shell forks gets a ghost, and each ghost ends with
+	// its process's status, an exit code or the signal that ended it
+	// (the node notes exit calls and reads zombies: adopt_exit.go).
+	// Before, every such ghost ended with SIGKILL.
+	t.Run("process space", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		evs := exec.CommandContext(ctx, c.Binary, "bpstat", "--events", "--json")
+		evs.Env = append(os.Environ(), "BPROC_SOCKET="+c.Socket())
+		stream, err := evs.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := evs.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer evs.Wait()
+		defer cancel()
+		type event struct {
+			Kind   string `json:"kind"`
+			Node   int    `json:"node"`
+			PID    int    `json:"pid"`
+			Status *struct{ Code, Signal int }
+		}
+		exits := make(chan event, 64)
+		go func() {
+			dec := json.NewDecoder(stream)
+			for {
+				var e event
+				if dec.Decode(&e) != nil {
+					close(exits)
+					return
+				}
+				if e.Kind == "exit" && e.Node == 0 && e.Status != nil {
+					exits <- e
+				}
+			}
+		}()
+		// The stream holds what comes after it is read: a job's end
+		// seen on it says it is.
+	sync:
+		for {
+			if out, err := run(t, "bpsh", "0", "/bin/sh", "-c", "exit 5"); err == nil {
+				t.Fatalf("bpsh 0 sh -c 'exit 5': no error\n%s", out)
+			}
+			for {
+				select {
+				case e, ok := <-exits:
+					if !ok {
+						t.Fatal("bpstat --events ended")
+					}
+					if e.Status.Code == 5 {
+						break sync
+					}
+					continue
+				case <-time.After(time.Second):
+				case <-ctx.Done():
+					t.Fatal("bpstat --events showed no end of a job in a minute")
+				}
+				break
+			}
+		}
+		// The killed child stays a zombie until sleep, which waits for
+		// no one, ends: the node reads its status there.
+		script := `/bin/sh -c 'exit 7'; /bin/sh -c 'kill -TERM $$' & exec sleep 2`
+		out, err := run(t, "bpsh", "0", "/bin/sh", "-c", script)
+		if err != nil {
+			t.Fatalf("bpsh 0 sh -c %q: %v\n%s", script, err, out)
+		}
+		var code7, term, job bool
+		for !(code7 && term && job) {
+			select {
+			case e, ok := <-exits:
+				if !ok {
+					t.Fatalf("bpstat --events ended: exit 7 seen %v, SIGTERM %v, the job's 0 %v", code7, term, job)
+				}
+				t.Logf("ghost %d ended: code %d signal %d", e.PID, e.Status.Code, e.Status.Signal)
+				switch {
+				case e.Status.Code == 5: // a late one of the jobs above
+				case e.Status.Code == 7:
+					code7 = true
+				case e.Status.Signal == int(syscall.SIGTERM):
+					term = true
+				case e.Status.Code == 0 && e.Status.Signal == 0:
+					job = true
+				default:
+					t.Errorf("ghost %d ended with code %d, signal %d: want 7, SIGTERM or the job's 0", e.PID, e.Status.Code, e.Status.Signal)
+				}
+			case <-ctx.Done():
+				t.Fatalf("after a minute: exit 7 seen %v, SIGTERM %v, the job's 0 %v", code7, term, job)
 			}
 		}
 	})

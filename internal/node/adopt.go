@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/internal/shared/procfs"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
 
@@ -73,55 +74,15 @@ func (s *Slave) adoptRelay(pid int, accept func() (ssh.Channel, <-chan *ssh.Requ
 	// /proc/PID/status cost bpslave a tenth of its CPU per fork).
 	var uid uint32
 	var uerr error
-	rc.Control(func(fd uintptr) { uid, uerr = uidOf(int(fd)) })
+	rc.Control(func(fd uintptr) { uid, uerr = uidOf(int(fd), t.nodePID) })
 	if uerr != nil {
 		uid = ^uint32(0) // ended already: nobody's, no ghost takes it back
 	}
 	l, lost := s.keeper.add(s, a.PID, t.nodePID, uid, &stdio{child: [3]int{-1, -1, -1}}, signal)
 	done := make(chan unix.WaitStatus, 1)
-	go func() { done <- s.adoptExit(rc, l, a.PID) }()
+	go func() { done <- s.adoptExit(rc, l, a.PID, t) }()
 	l.run(ch, reqs, lost, done)
 }
-
-// adoptExit waits for a descendant to end and be reaped, and returns its
-// status; SIGKILL if the relay is over first (its ghost is gone) or the
-// status cannot be read.
-func (s *Slave) adoptExit(rc syscall.RawConn, l *link, pid int) unix.WaitStatus {
-	// A pidfd is readable once its process has ended; Go's poller waits.
-	rc.Read(func(fd uintptr) bool {
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		if k, _ := unix.Poll(pfd, 0); k <= 0 {
-			return false
-		}
-		return true
-	})
-	// Readable means ended; the status is the pidfd's once the parent
-	// has reaped it. A zombie keeps its ghost, as it keeps its PID.
-	var ws unix.WaitStatus
-	var werr error
-	gone := 0
-	for delay := time.Millisecond; ; delay = min(2*delay, time.Second) {
-		rc.Control(func(fd uintptr) { ws, werr = exitOf(int(fd)) })
-		// ESRCH: reaped, its status not stored yet (the kernel
-		// unhashes the task a moment before pidfs keeps its exit).
-		if errors.Is(werr, unix.ESRCH) && gone < 10 {
-			gone++
-		} else if werr != errNotReaped {
-			break
-		}
-		if l.isOver() {
-			return unix.WaitStatus(syscall.SIGKILL)
-		}
-		time.Sleep(delay)
-	}
-	if werr != nil {
-		s.log.Warn("process space: exit status", "pid", pid, "err", werr)
-		ws = unix.WaitStatus(syscall.SIGKILL)
-	}
-	return ws
-}
-
-var errNotReaped = errors.New("not reaped yet")
 
 // pidfdInfo asks the kernel for what mask names of pidfd's process
 // (PIDFD_GET_INFO); the answer's Mask says what it had.
@@ -134,10 +95,14 @@ func pidfdInfo(pidfd int, mask uint64) (unix.PidfdInfo, error) {
 	return info, nil
 }
 
-// uidOf is the real user ID of pidfd's process (Linux 6.13); an error
-// once it is reaped.
-func uidOf(pidfd int) (uint32, error) {
+// uidOf is the real user ID of pidfd's process, whose PID here is pid:
+// by the pidfd (Linux 6.13), else from /proc (uidByProc); an error once
+// it is reaped.
+func uidOf(pidfd, pid int) (uint32, error) {
 	info, err := pidfdInfo(pidfd, unix.PIDFD_INFO_CREDS)
+	if noPidfdInfo(err) {
+		return uidByProc(pidfd, pid)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -147,15 +112,29 @@ func uidOf(pidfd int) (uint32, error) {
 	return info.Ruid, nil
 }
 
-// exitOf reads an ended process's wait status from its pidfd (Linux 6.15:
-// kept for the pidfd even after its parent reaped it).
-func exitOf(pidfd int) (unix.WaitStatus, error) {
-	info, err := pidfdInfo(pidfd, unix.PIDFD_INFO_EXIT)
+// uidByProc reads the real user ID of pidfd's process from
+// /proc/PID/status, where the kernel has no PIDFD_GET_INFO: the file is
+// its if the pidfd shows it not reaped after the read, since a PID is
+// given again only once its process is reaped.
+func uidByProc(pidfd, pid int) (uint32, error) {
+	st, err := procfs.ReadStatus(pid)
 	if err != nil {
 		return 0, err
 	}
-	if info.Mask&unix.PIDFD_INFO_EXIT == 0 {
-		return 0, errNotReaped
+	if reaped(pidfd) {
+		return 0, fmt.Errorf("PID %d: reaped", pid)
 	}
-	return unix.WaitStatus(info.Exit_code), nil
+	return st.UID[0], nil
+}
+
+// noPidfdInfo: err says the kernel has no PIDFD_GET_INFO (before Linux
+// 6.13: an unknown ioctl).
+func noPidfdInfo(err error) bool {
+	return errors.Is(err, unix.ENOTTY) || errors.Is(err, unix.EINVAL)
+}
+
+// reaped: pidfd's process is gone, not even a zombie; pid_task no longer
+// finds it, so a signal 0 fails with ESRCH.
+func reaped(pidfd int) bool {
+	return errors.Is(unix.PidfdSendSignal(pidfd, 0, nil, 0), unix.ESRCH)
 }

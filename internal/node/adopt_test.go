@@ -26,12 +26,25 @@ func TestUIDOf(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	if uid, err := uidOf(fd); err != nil || uid != 65534 {
-		t.Errorf("uidOf(sleep as 65534) = %d, %v; want 65534", uid, err)
+	pid := cmd.Process.Pid
+	for _, f := range []struct {
+		name string
+		uid  func(pidfd, pid int) (uint32, error)
+	}{{"uidOf", uidOf}, {"uidByProc", uidByProc}} {
+		if uid, err := f.uid(fd, pid); err != nil || uid != 65534 {
+			t.Errorf("%s(sleep as 65534) = %d, %v; want 65534", f.name, uid, err)
+		}
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	if uid, err := uidOf(fd); err == nil {
-		t.Errorf("uidOf(reaped) = %d, want an error", uid)
+	for _, f := range []struct {
+		name string
+		uid  func(pidfd, pid int) (uint32, error)
+	}{{"uidOf", uidOf}, {"uidByProc", uidByProc}} {
+		// Reaped: even a process given the PID meanwhile is not taken
+		// for it (here the test's own, a root's).
+		if uid, err := f.uid(fd, os.Getpid()); err == nil {
+			t.Errorf("%s(reaped) = %d, want an error", f.name, uid)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -53,6 +54,9 @@ type space struct {
 
 	mirrors mirrorState // execs, groups and sessions (space_mirror.go)
 	sigs    sigHolds    // signals relayed from ghosts, timed (space_sighold.go)
+	// statusKept: the kernel has kept a status for a pidfd
+	// (adopt_exit.go); until then exit calls' codes are noted.
+	statusKept atomic.Bool
 }
 
 // tracked is a descendant: its pidfd, or the news that its fork made no
@@ -62,6 +66,9 @@ type tracked struct {
 	pidfd   int
 	nodePID int // the child's PID here: the ghost's, unless it was taken
 	err     error
+	// called is the status its exit call named, with exitCalled set;
+	// noted only where the kernel keeps none (adopt_exit.go).
+	called atomic.Uint32
 }
 
 func newSpace(s *Slave) *space {
@@ -220,6 +227,7 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 				return nil
 			}
 		}
+		sp.noteExit(n) // adopt_exit.go
 		q.exits.exit(n.pid, n.id)
 		return nil
 	}

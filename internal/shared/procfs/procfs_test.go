@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,7 +35,7 @@ func TestParseStat(t *testing.T) {
 		}
 		want := Stat{State: 'S', PPid: 4, Pgrp: 5, Session: 6, UTime: 14, STime: 15, CUTime: 16, CSTime: 17,
 			Threads: 20, StartTime: 22, StartCode: 26, EndCode: 27, StartStack: 28, SigIgnore: 33,
-			StartData: 45, EndData: 46, StartBrk: 47, ArgStart: 48, ArgEnd: 49, EnvStart: 50, EnvEnd: 51}
+			StartData: 45, EndData: 46, StartBrk: 47, ArgStart: 48, ArgEnd: 49, EnvStart: 50, EnvEnd: 51, ExitCode: 52}
 		if st != want {
 			t.Errorf("ParseStat of comm %q = %+v, want %+v", comm, st, want)
 		}
@@ -272,5 +273,35 @@ func TestChildren(t *testing.T) {
 	}
 	if _, err := Children(1 << 30); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Children of no process = %v", err)
+	}
+}
+
+// TestReadStatZombieExit: an ended process not reaped yet shows its wait
+// status in field 52, as the node reads it where the kernel keeps no
+// status for a pidfd: an exit code, and a signal.
+func TestReadStatZombieExit(t *testing.T) {
+	for _, c := range []struct {
+		script string
+		want   uint64
+	}{
+		{"exit 7", 7 << 8},
+		{"kill -TERM $$", uint64(syscall.SIGTERM)},
+	} {
+		cmd := exec.Command("/bin/sh", "-c", c.script)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var st Stat
+		for i := 0; i < 500; i++ {
+			var err error
+			if st, err = ReadStat(cmd.Process.Pid); err != nil || st.Ended() {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cmd.Wait()
+		if !st.Ended() || st.ExitCode != c.want {
+			t.Errorf("sh -c %q: state %c, exit code %#x; want a zombie with %#x", c.script, st.State, st.ExitCode, c.want)
+		}
 	}
 }

@@ -19,6 +19,7 @@ type Stat struct {
 	StartData, EndData, StartBrk   uint64 // 45-47
 	ArgStart, ArgEnd               uint64 // 48, 49: the argument area
 	EnvStart, EnvEnd               uint64 // 50, 51: the environment
+	ExitCode                       uint64 // 52: a zombie's wait status; 0 alive, or to a reader without ptrace access
 }
 
 // statFields is how many fields every kernel bproc runs on shows (exit_code,
@@ -139,6 +140,8 @@ func (st *Stat) set(n int, f []byte) error {
 		u = &st.EnvStart
 	case 51:
 		u = &st.EnvEnd
+	case 52:
+		u = &st.ExitCode
 	default:
 		return nil
 	}

@@ -1,0 +1,141 @@
+package node
+
+import (
+	"errors"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
+)
+
+// A descendant's status comes from its pidfd (PIDFD_INFO_EXIT, Linux
+// 6.15), which the kernel keeps whoever reaped it. Older kernels keep
+// none (before 6.13 they have no PIDFD_GET_INFO at all), among them the
+// Debian 12 kernel (6.1) that netbooted nodes run: there the status is
+// taken from what the space saw. Every exit call is notified and let go
+// at once, so the supervisor notes the code a process's exit_group, or
+// its last thread's exit, named (noteExit); a process a signal ended
+// made no call, and its status is read from its zombie's
+// /proc/PID/stat, if the node looks before its parent reaps it. Else its
+// ghost ends with SIGKILL, as everywhere the status cannot be had.
+// Nothing is noted once the kernel has shown it keeps statuses.
+
+// exitCalled marks tracked.called as set: a status of 0 is exit(0).
+const exitCalled = 1 << 31
+
+// noteExit notes the status n, an exit_group or a process's last exit,
+// gives its caller, if that is a descendant held under its ghost's PID
+// and the kernel may not keep statuses. A call of another thread than
+// the main one (its ID is no PID), or of a descendant whose ghost has
+// another PID, is not noted: it ends with what its zombie shows.
+func (sp *space) noteExit(n *seccompNotif) {
+	if sp.statusKept.Load() {
+		return
+	}
+	pid := int(n.pid)
+	sp.mu.Lock()
+	t := sp.tracked[pid]
+	sp.mu.Unlock()
+	if t == nil {
+		return
+	}
+	select {
+	case <-t.ready:
+	default:
+		return // its own fork is not done with: it cannot be ending
+	}
+	if t.pidfd >= 0 && t.nodePID == pid {
+		t.called.Store(exitCalled | uint32(n.args[0]&0xff)<<8)
+	}
+}
+
+// adoptExit waits for a descendant to end and be reaped, and returns its
+// status; SIGKILL if the relay is over first (its ghost is gone) or the
+// status cannot be had.
+func (s *Slave) adoptExit(rc syscall.RawConn, l *link, pid int, t *tracked) unix.WaitStatus {
+	// A pidfd is readable once its process has ended; Go's poller waits.
+	rc.Read(func(fd uintptr) bool {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if k, _ := unix.Poll(pfd, 0); k <= 0 {
+			return false
+		}
+		return true
+	})
+	// Readable means ended; the status is the pidfd's once the parent
+	// has reaped it. A zombie keeps its ghost, as it keeps its PID.
+	var ws, zombie unix.WaitStatus
+	var werr error
+	looked, fromZombie, noInfo := false, false, false
+	gone := 0
+	for delay := time.Millisecond; ; delay = min(2*delay, time.Second) {
+		if !noInfo {
+			rc.Control(func(fd uintptr) { ws, werr = exitOf(int(fd)) })
+			if werr == nil {
+				s.space.statusKept.Store(true)
+				return ws
+			}
+			noInfo = noPidfdInfo(werr)
+		}
+		if !looked && !s.space.statusKept.Load() {
+			// At once: its parent may reap it any moment.
+			rc.Control(func(fd uintptr) { zombie, fromZombie = zombieStatus(int(fd), t.nodePID) })
+			looked = true
+		}
+		if noInfo {
+			var over bool
+			rc.Control(func(fd uintptr) { over = reaped(int(fd)) })
+			if over {
+				break
+			}
+		} else if errors.Is(werr, unix.ESRCH) && gone < 10 {
+			// Reaped, its status not stored yet (the kernel unhashes
+			// the task a moment before pidfs keeps its exit); or, on
+			// 6.13 and 6.14, reaped with none kept.
+			gone++
+		} else if werr != errNotReaped {
+			break
+		}
+		if l.isOver() {
+			return unix.WaitStatus(syscall.SIGKILL)
+		}
+		time.Sleep(delay)
+	}
+	// The zombie's first: a process killed while it called exit ended
+	// by the kill.
+	if fromZombie {
+		return zombie
+	}
+	if c := t.called.Load(); c&exitCalled != 0 {
+		return unix.WaitStatus(c &^ exitCalled)
+	}
+	s.log.Warn("process space: exit status", "pid", pid, "err", werr)
+	return unix.WaitStatus(syscall.SIGKILL)
+}
+
+var errNotReaped = errors.New("not reaped yet")
+
+// exitOf reads an ended process's wait status from its pidfd (Linux 6.15:
+// kept for the pidfd even after its parent reaped it).
+func exitOf(pidfd int) (unix.WaitStatus, error) {
+	info, err := pidfdInfo(pidfd, unix.PIDFD_INFO_EXIT)
+	if err != nil {
+		return 0, err
+	}
+	if info.Mask&unix.PIDFD_INFO_EXIT == 0 {
+		return 0, errNotReaped
+	}
+	return unix.WaitStatus(info.Exit_code), nil
+}
+
+// zombieStatus is the wait status of pidfd's process, whose PID here is
+// pid, from its /proc/PID/stat while it is a zombie; false if it is not
+// one (still exiting) or already reaped, when the file may be another's.
+func zombieStatus(pidfd, pid int) (unix.WaitStatus, bool) {
+	st, err := procfs.ReadStat(pid)
+	if err != nil || st.State != 'Z' || reaped(pidfd) {
+		return 0, false
+	}
+	return unix.WaitStatus(st.ExitCode), true
+}
