@@ -16,8 +16,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bproc/bproc/internal/shared/procfs"
 	"github.com/bproc/bproc/internal/shared/vmadump"
 )
+
+// withCmdline lists the processes whose /proc/PID/cmdline is argv.
+func withCmdline(argv string) []int {
+	var pids []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		if b, err := os.ReadFile(d + "/cmdline"); err == nil && string(b) == argv {
+			pid, _ := strconv.Atoi(filepath.Base(d))
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
 
 // TestVM boots two QEMU nodes from a real bpmaster and uses them as a
 // user would, with the bproc tools. make vmtest runs it (VMTEST=1, after
@@ -300,6 +314,59 @@ func TestVM(t *testing.T) {
 			case <-ctx.Done():
 				t.Fatalf("after a minute: exit 7 seen %v, SIGTERM %v, the job's 0 %v", code7, term, job)
 			}
+		}
+	})
+
+	// What a remote shell forks on a netbooted node is in the master's
+	// process table, each process's ghost a child of its parent's, and
+	// a kill of a ghost there reaches its process on the node.
+	t.Run("ps and kill", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, c.Binary, "bpsh", "0", "/bin/sh", "-c", "sleep 41 & sleep 42 & wait")
+		cmd.Env = append(os.Environ(), "BPROC_SOCKET="+c.Socket())
+		cmd.Dir = "/"
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		began := time.Now()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Wait()
+		defer cancel()
+		var sleeps []int
+		for len(sleeps) < 2 && ctx.Err() == nil {
+			time.Sleep(100 * time.Millisecond)
+			sleeps = sleeps[:0]
+			for _, argv := range []string{"sleep\x0041\x00", "sleep\x0042\x00"} {
+				if pids := withCmdline(argv); len(pids) == 1 {
+					sleeps = append(sleeps, pids[0])
+				}
+			}
+		}
+		if len(sleeps) < 2 {
+			t.Fatalf("the ghosts of both sleeps not in the master's table after a minute; bpsh said:\n%s", out.String())
+		}
+		var parents []int
+		for _, pid := range sleeps {
+			st, err := procfs.ReadStat(pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parents = append(parents, st.PPid)
+		}
+		shell, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", parents[0]))
+		if parents[0] != parents[1] || !strings.HasPrefix(string(shell), "/bin/sh\x00-c\x00sleep 41") {
+			t.Errorf("the sleeps' ghosts %v have parents %v, want both the shell's ghost (PID %d: %q)", sleeps, parents, parents[0], shell)
+		}
+		for _, pid := range sleeps {
+			if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+				t.Errorf("kill -TERM %d: %v", pid, err)
+			}
+		}
+		err := cmd.Wait()
+		if took := time.Since(began); err != nil || took > 35*time.Second {
+			t.Errorf("bpsh 0 sh -c 'sleep 41 & sleep 42 & wait' after its sleeps' ghosts were killed: %v after %v, want exit 0 before the sleeps' end\n%s", err, took.Round(time.Millisecond), out.String())
 		}
 	})
 
