@@ -115,7 +115,7 @@ func wantEnviron(t *testing.T, pid int, sock string) {
 // TestExecSettles: an exec'd ghost (a template as started, and any ghost
 // after CmdExec) holds its argv, environment and stack in a page or two
 // right after its code, all in one 2 MB region (12 kB of page tables, no
-// more stack than it uses), where the kernel's layout costs 24 kB of page
+// more stack than it uses; the first slots of its arena too), where the kernel's layout costs 24 kB of page
 // tables and often two pages of stack; and it is the same ghost: ps reads
 // its argv and environment, it relays signals, execs again, reconnects to
 // a next master and exits as told.
@@ -129,6 +129,11 @@ func TestExecSettles(t *testing.T) {
 
 	// A descendant, exec'd: with a short argv (a page), then a long one (two).
 	b, cb := forkGhost(t, ca, a.pid)
+	// The arena of the descendant's stack (take) is in the same region.
+	if pte := procKB(t, fmt.Sprintf("/proc/%d/status", a.pid), "VmPTE:"); pte > 12 {
+		m, _ := os.ReadFile(fmt.Sprintf("/proc/%d/maps", a.pid))
+		t.Errorf("ghost %d with an arena: VmPTE %v kB, want at most 12; mappings:\n%s", a.pid, pte, m)
+	}
 	for _, argv := range [][]string{{"sleep", "600"}, {"cc", strings.Repeat("x", 3000)}} {
 		if err := WriteExec(cb, argv); err != nil {
 			t.Fatal(err)

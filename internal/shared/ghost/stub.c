@@ -20,6 +20,8 @@ typedef unsigned int u32;
 typedef unsigned short u16;
 typedef unsigned char u8;
 
+extern char __executable_start[]; /* the linker's: where the ELF header is mapped */
+
 #define SYS_read 0
 #define SYS_write 1
 #define SYS_close 3
@@ -27,7 +29,6 @@ typedef unsigned char u8;
 #define SYS_mmap 9
 #define SYS_mprotect 10
 #define SYS_munmap 11
-#define SYS_brk 12
 #define SYS_rt_sigaction 13
 #define SYS_rt_sigprocmask 14
 #define SYS_getpid 39
@@ -560,8 +561,19 @@ static u8 *take(struct arena *a)
 	u64 i;
 
 	if (!a->base) {
-		long p = sys6(SYS_mmap, 0, ARENA_SLOTS * SLICE, PROT_NONE,
-			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		/*
+		 * A settled ghost's stack is next to its code (settle): its
+		 * arena's first slots go in the same 2 MB region, under the
+		 * same page tables (12 kB less), past the most a settled
+		 * stack takes (1 MB of strings and ROOM). A hint: the kernel
+		 * puts the arena elsewhere if that is taken.
+		 */
+		u64 code = (u64)__executable_start, at = 0;
+		long p;
+
+		if ((u64)&i >> 21 == code >> 21)
+			at = (code & -(2UL << 20)) + (5UL << 18);
+		p = sys6(SYS_mmap, at, ARENA_SLOTS * SLICE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (p < 0)
 			return 0;
 		a->base = (u8 *)p;
@@ -1326,8 +1338,6 @@ struct moved {
 	struct hello h;
 };
 
-extern char __executable_start[]; /* the linker's: where the ELF header is mapped */
-
 /* onstack calls fn(m) on the stack that ends at m (16-byte aligned); fn must not return. */
 void onstack(struct moved *m, void (*fn)(struct moved *));
 __asm__(".text\n"
@@ -1382,7 +1392,12 @@ static __attribute__((noreturn, noinline)) void settle(long *sp, const char *pat
 	memcpy((char *)base + size - (hi - lo), (char *)lo, hi - lo);
 	mm.start_code = mm.start_data = (u64)__executable_start;
 	mm.end_code = mm.end_data = end; /* as the kernel set them */
-	mm.start_brk = mm.brk = (u64)sys1(SYS_brk, 0);
+	/*
+	 * The brk (never used: no malloc here) a page past the new stack,
+	 * out of the arena take places after it, which a random brk would
+	 * fall in (it would show as [heap]).
+	 */
+	mm.start_brk = mm.brk = (u64)base + size + PAGE;
 	mm.arg_start = (u64)base + size - (hi - lo);
 	mm.arg_end = mm.arg_start + ((u64)argv[sp[0] - 1] + slen(argv[sp[0] - 1]) + 1 - lo);
 	mm.env_start = mm.arg_start + ((u64)envp[0] - lo);
