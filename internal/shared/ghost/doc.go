@@ -37,9 +37,11 @@
 //
 // # One address space per job
 //
-// Even so, an exec'd ghost costs about 32 kB: 7-8 kB of PSS, and 24 kB
-// of page tables for a text and a stack that lie in different parts of
-// the address space. The ghosts of one job all run the same argv, so a
+// Even so, an exec'd ghost costs about 16 kB: a page of its own for its
+// argv, environment and stack, and 12 kB of page tables (a PUD, a PMD and
+// a PTE page), once it has moved its stack next to its code and unmapped
+// the rest (stub.c's settle; 31 kB in the kernel's layout, with a stack
+// far from the code). The ghosts of one job all run the same argv, so a
 // Group gives them one address space: the first is exec'd as a template
 // holding a control socket to the caller, and each later one is a
 // sibling the template clones (CLONE_VM|CLONE_PARENT, so a child of the

@@ -13,7 +13,8 @@ import (
 
 // TestSiblingStackStatic bounds, from the compiler's own figures, the
 // deepest path a sibling can take on its slice, also the paths no test
-// drives (a reconnect from deep in relay). stub.c's SLICE is 1 kB with no
+// drives (a reconnect from deep in relay), and an exec'd ghost's on the
+// stack settle gives it. stub.c's SLICE is 1 kB with no
 // guard page below it: a path past it writes into the neighbouring
 // ghost's stack. Built as go generate builds the stub, with gcc's
 // -fstack-usage and -fcallgraph-info=su; each call counts 8 bytes of
@@ -89,4 +90,16 @@ func TestSiblingStackStatic(t *testing.T) {
 			strings.Join(path, " > "), slice-spec-pidWord-spare, slice)
 	}
 	t.Logf("deepest: %d bytes, %s", depth, strings.Join(path, " > "))
+
+	// A settled ghost (an exec'd one: settle) runs from settled on at
+	// least ROOM bytes below its struct moved, the text below them.
+	if frames["settled"] == 0 {
+		t.Fatalf("no frame for settled in stub.su: %v", frames)
+	}
+	depth, path = deepest("settled", map[string]bool{})
+	if depth > settleRoom-spare {
+		t.Errorf("a settled ghost's deepest path takes %d bytes (%s): more than %d of its %d", depth,
+			strings.Join(path, " > "), settleRoom-spare, settleRoom)
+	}
+	t.Logf("deepest settled: %d bytes, %s", depth, strings.Join(path, " > "))
 }

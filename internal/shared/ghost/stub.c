@@ -20,6 +20,8 @@ typedef unsigned int u32;
 typedef unsigned short u16;
 typedef unsigned char u8;
 
+extern char __executable_start[]; /* the linker's: where the ELF header is mapped */
+
 #define SYS_read 0
 #define SYS_write 1
 #define SYS_close 3
@@ -94,11 +96,15 @@ typedef unsigned char u8;
 #define WALL 0x40000000
 #define PR_SET_DUMPABLE 4
 #define PR_SET_NAME 15
+#define PR_SET_MM 35
+#define PR_SET_MM_MAP 14
 #define PROT_NONE 0
 #define PROT_RW 3
 #define MAP_PRIVATE 0x02
 #define MAP_ANONYMOUS 0x20
 #define MAP_NORESERVE 0x4000
+#define MAP_FIXED_NOREPLACE 0x100000
+#define PAGE 4096UL
 #define CLONE_VM 0x100
 #define CLONE_PARENT 0x8000
 #define CLONE_PARENT_SETTID 0x100000
@@ -555,8 +561,19 @@ static u8 *take(struct arena *a)
 	u64 i;
 
 	if (!a->base) {
-		long p = sys6(SYS_mmap, 0, ARENA_SLOTS * SLICE, PROT_NONE,
-			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		/*
+		 * A settled ghost's stack is next to its code (settle): its
+		 * arena's first slots go in the same 2 MB region, under the
+		 * same page tables (12 kB less), past the most a settled
+		 * stack takes (1 MB of strings and ROOM). A hint: the kernel
+		 * puts the arena elsewhere if that is taken.
+		 */
+		u64 code = (u64)__executable_start, at = 0;
+		long p;
+
+		if ((u64)&i >> 21 == code >> 21)
+			at = (code & -(2UL << 20)) + (5UL << 18);
+		p = sys6(SYS_mmap, at, ARENA_SLOTS * SLICE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (p < 0)
 			return 0;
 		a->base = (u8 *)p;
@@ -1286,6 +1303,129 @@ static __attribute__((noreturn, noinline)) void relay(const char *path, long s, 
 }
 
 /*
+ * An exec'd ghost (a template, or any ghost after reexec) holds an address
+ * space of its own, as /proc/PID/cmdline is read from one. As the kernel
+ * lays it out, its stack is far from its text: page tables for two
+ * regions (a PUD, a PMD and a PTE page each, 24 kB), and a stack of two
+ * pages more often than not (the strings at its top, the frames up to
+ * 8 kB below them at a random offset). settle copies what the ghost keeps
+ * of its stack, its argv and environment strings, to a mapping right
+ * after its text, tells the kernel that its argv and environment are
+ * there now (PR_SET_MM_MAP: unprivileged, with CONFIG_CHECKPOINT_RESTORE),
+ * runs on below them and unmaps all above: the old stack, and the vDSO and
+ * vvar, which it never calls (no libc, no signal handlers) and whose PUD
+ * page would stay. One 2 MB region, 12 kB of page tables, and a page
+ * for strings and stack (two past 2 kB of strings). Where the kernel
+ * refuses any of it, the ghost goes on as it was. vmadump's use of the
+ * stub stops it at its exec, before any of this.
+ */
+#define TASK_TOP 0x7ffffffff000UL /* x86_64's TASK_SIZE with 4-level page tables; the stack is below it with 5 too */
+#define ROOM 2048 /* stack below the strings, at least: TestSiblingStackStatic's bound (800 bytes deep) */
+
+struct mm_map { /* the kernel's struct prctl_mm_map */
+	u64 start_code, end_code, start_data, end_data, start_brk, brk, start_stack;
+	u64 arg_start, arg_end, env_start, env_end;
+	u64 *auxv;
+	u32 auxv_size, exe_fd;
+};
+
+/* What goes on to the new stack, at its top below the strings. */
+struct moved {
+	const char *path;
+	long s, ctl;
+	u32 flags, hello; /* hello: say h (ghost), else relay on s */
+	u64 old, oldlen;  /* the old stack */
+	struct hello h;
+};
+
+/* onstack calls fn(m) on the stack that ends at m (16-byte aligned); fn must not return. */
+void onstack(struct moved *m, void (*fn)(struct moved *));
+__asm__(".text\n"
+	".global onstack\n"
+	"onstack:\n"
+	"	mov %rdi, %rsp\n"
+	"	xor %ebp, %ebp\n"
+	"	call *%rsi\n"
+	"	hlt\n");
+
+/* settled is settle's sequel on the new stack: the old one goes, the vDSO with it. */
+static __attribute__((noreturn, used)) void settled(struct moved *m)
+{
+	sys2(SYS_munmap, m->old, m->oldlen);
+	if (m->hello)
+		ghost(m->path, &m->h, m->ctl, m->flags);
+	relay(m->path, m->s, m->ctl, m->flags);
+}
+
+/*
+ * settle goes on as ghost(path, h, ctl, flags) with h, as relay(path, s,
+ * ctl, flags) without, on a stack moved next to the text if it can. sp is
+ * where the kernel left argc, argv, the environment and auxv.
+ */
+static __attribute__((noreturn, noinline)) void settle(long *sp, const char *path, const struct hello *h, long s, long ctl, u32 flags)
+{
+	char **argv = (char **)(sp + 1), **envp = argv + sp[0] + 1, **e = envp;
+	struct mm_map mm = {0};
+	struct moved *m;
+	/* Where the program ends: its one loaded segment's p_vaddr + p_filesz (e_phoff is at byte 32). */
+	const u64 *ph = (const u64 *)(__executable_start + ((const u64 *)__executable_start)[4]);
+	u64 end = ph[2] + ph[4], lo, hi, size;
+	long base;
+
+	while (*e)
+		e++;
+	if (sp[0] < 1 || e == envp)
+		goto stay;
+	lo = (u64)argv[0];
+	hi = (u64)e[-1] + slen(e[-1]) + 1;
+	/* path is one of the strings; more than 1 MB of them is no ghost's. */
+	if (hi <= lo || hi - lo > (1 << 20) || (u64)path < lo || (u64)path >= hi)
+		goto stay;
+	size = (hi - lo + sizeof *m + 16 + ROOM + PAGE - 1) & -PAGE;
+	base = sys6(SYS_mmap, (end + PAGE - 1) & -PAGE, size, PROT_RW,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (base < 0)
+		goto stay;
+	/* Elsewhere (an old kernel, no MAP_FIXED_NOREPLACE): it must be below the old stack. */
+	if ((u64)base + size > lo)
+		goto unmap;
+	memcpy((char *)base + size - (hi - lo), (char *)lo, hi - lo);
+	mm.start_code = mm.start_data = (u64)__executable_start;
+	mm.end_code = mm.end_data = end; /* as the kernel set them */
+	/*
+	 * The brk (never used: no malloc here) a page past the new stack,
+	 * out of the arena take places after it, which a random brk would
+	 * fall in (it would show as [heap]).
+	 */
+	mm.start_brk = mm.brk = (u64)base + size + PAGE;
+	mm.arg_start = (u64)base + size - (hi - lo);
+	mm.arg_end = mm.arg_start + ((u64)argv[sp[0] - 1] + slen(argv[sp[0] - 1]) + 1 - lo);
+	mm.env_start = mm.arg_start + ((u64)envp[0] - lo);
+	mm.env_end = (u64)base + size;
+	mm.exe_fd = ~0U;
+	m = (struct moved *)((mm.arg_start - sizeof *m) & -16UL);
+	mm.start_stack = (u64)m;
+	if (sys4(SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, &mm, sizeof mm) < 0)
+		goto unmap;
+	m->path = (const char *)(mm.arg_start + ((u64)path - lo));
+	m->s = s;
+	m->ctl = ctl;
+	m->flags = flags;
+	m->hello = h != 0;
+	if (h)
+		m->h = *h;
+	m->old = (u64)base + size;
+	m->oldlen = TASK_TOP - m->old;
+	onstack(m, settled);
+unmap:
+	sys2(SYS_munmap, base, size);
+stay:
+	if (h)
+		ghost(path, (struct hello *)h, ctl, flags);
+	relay(path, s, ctl, flags);
+}
+
+/*
  * A template exec'd before its master answered its caller (Group.Prestart,
  * BPROC_GHOST_TOKEN=-) waits for its token: the first message on its
  * control socket, a REQ_TOKEN request. Signals are blocked, so the read is
@@ -1355,7 +1495,7 @@ __attribute__((used, noreturn)) void start(long *sp)
 		sigdefault(SIGTSTP);
 		sigdefault(SIGTTIN);
 		sigdefault(SIGTTOU);
-		relay(path, rfd, group ? GROUP_FD : -1, flags);
+		settle(sp, path, 0, rfd, group ? GROUP_FD : -1, flags);
 	}
 
 	if (group) {
@@ -1384,7 +1524,7 @@ __attribute__((used, noreturn)) void start(long *sp)
 		fail("BPROC_GHOST_TOKEN not set", 0, 0);
 	if (group && tok[0] == '-' && !tok[1]) {
 		prestarted(&h);
-		ghost(path, &h, GROUP_FD, flags);
+		settle(sp, path, &h, -1, GROUP_FD, flags);
 	}
 	for (i = 0; i < 32; i++) {
 		int hi = hexval(tok[i]), lo;
@@ -1398,7 +1538,7 @@ __attribute__((used, noreturn)) void start(long *sp)
 	if (i != 32 || tok[32])
 		fail("BPROC_GHOST_TOKEN is not 32 lowercase hex digits", 0, 0);
 
-	ghost(path, &h, group ? GROUP_FD : -1, flags);
+	settle(sp, path, &h, -1, group ? GROUP_FD : -1, flags);
 }
 
 /* The kernel enters here with argc at (%rsp); keep the ABI's alignment. */
