@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // acceptResume listens on path again, as a new master, and takes the
@@ -103,5 +105,60 @@ func TestReconnect(t *testing.T) {
 	WriteExit(c2, 5)
 	if ws := p.wait(t, 0); !ws.Exited() || ws.ExitStatus() != 5 {
 		t.Errorf("after WriteExit(5) from the new master: wait status %#x, want exit 5", uint32(ws))
+	}
+}
+
+// TestReconnectSignalPending: a ghost whose relay of a signal fails
+// because its master is gone still reads what that master wrote before
+// it went: here the CMD_WHERE that gives it a grace time, which it then
+// waits for the next master. It read nothing more once a write failed,
+// and died at once, as one never told a grace time does.
+func TestReconnectSignalPending(t *testing.T) {
+	ln := listen(t)
+	path := ln.Addr().String()
+	p := start(t, attr{Argv: []string{"sleep", "300"}, Socket: path, Token: newToken(t)})
+	c, _ := accept(t, ln)
+	// Stopped, the ghost finds the signal and the master's last words
+	// in one wake-up, the signal first.
+	syscall.Kill(p.pid, syscall.SIGSTOP)
+	waitState(t, p.pid, 'T')
+	syscall.Kill(p.pid, syscall.SIGUSR1)
+	WriteWhere(c, 3, 4711, 5*time.Second)
+	c.Close()
+	ln.Close()
+	syscall.Kill(p.pid, syscall.SIGCONT)
+
+	c2, res, _ := acceptResume(t, path)
+	if res.Node != 3 || res.NodePID != 4711 {
+		t.Errorf("resume hello %+v, want node 3 PID 4711", res)
+	}
+	c2.SetReadDeadline(time.Now().Add(testTimeout))
+	got := map[syscall.Signal]bool{}
+	for !got[syscall.SIGUSR1] {
+		typ, arg, err := ReadEvent(c2)
+		if err != nil || typ != EventSignal {
+			t.Fatalf("after the resume hello: event %d %d, %v; want SIGUSR1 relayed", typ, arg, err)
+		}
+		got[syscall.Signal(arg)] = true
+	}
+	WriteExit(c2, 5)
+	if ws := p.wait(t, 0); !ws.Exited() || ws.ExitStatus() != 5 {
+		t.Errorf("after WriteExit(5) from the new master: wait status %#x, want exit 5", uint32(ws))
+	}
+}
+
+// waitState waits for pid to be in state (a letter of /proc/PID/stat).
+func waitState(t *testing.T, pid int, state byte) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		st, err := procfs.ReadStat(pid)
+		if err == nil && st.State == state {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("PID %d: state %c (%v), want %c", pid, st.State, err, state)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -91,6 +91,7 @@ extern char __executable_start[]; /* the linker's: where the ELF header is mappe
 #define FD_CLOEXEC 1
 #define F_DUPFD_CLOEXEC 1030
 #define POLLIN 1
+#define POLLHUP 0x10
 #define WNOHANG 1
 #define WUNTRACED 2
 #define WALL 0x40000000
@@ -1195,6 +1196,13 @@ static __attribute__((noreturn, noinline)) void relay(const char *path, long s, 
 
 	for (;;) {
 		struct pollfd p[3] = {{(int)s, POLLIN, 0}, {(int)sfd, POLLIN, 0}, {(int)ctl, POLLIN, 0}};
+		/*
+		 * A write to the master failed: it is gone, but what it wrote
+		 * before it went is read first (a CMD_WHERE's grace decides
+		 * whether to wait for the next one), and only then is it
+		 * dialled again, at the end of the stream.
+		 */
+		int gone = 0;
 
 		/* Output quiet for a second: its buffer goes (data maps it again). */
 		r = sys3(SYS_poll, p, ctl >= 0 ? 3 : 2, buf ? 1000 : -1);
@@ -1217,19 +1225,21 @@ static __attribute__((noreturn, noinline)) void relay(const char *path, long s, 
 				 * relayed: the remote parent gets its own SIGCHLD on
 				 * the node.
 				 */
-				if (reap(s) < 0 && (s = reconnect(path, s, &w)) < 0)
-					die(SIGKILL); /* the master is gone */
+				if (reap(s) < 0)
+					gone = 1;
 			} else if (sig > 0) {
 				if (send8((int)s, EVENT_SIGNAL, (u32)sig) < 0) {
 					/* Pending again, for the next master. */
 					sys2(SYS_kill, sys1(SYS_getpid, 0), sig);
-					if ((s = reconnect(path, s, &w)) < 0)
-						die(SIGKILL); /* the master is gone */
-					continue;
-				}
-				if (sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+					gone = 1;
+				} else if (sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
 					stop((u32)sig);
 			}
+		}
+		if (gone && !(p[0].revents & (POLLIN | POLLHUP))) {
+			if ((s = reconnect(path, s, &w)) < 0)
+				die(SIGKILL); /* the master is gone */
+			continue;
 		}
 
 		/*
