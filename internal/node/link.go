@@ -375,6 +375,7 @@ func (l *link) run(ch ssh.Channel, reqs <-chan *ssh.Request, lost <-chan struct{
 	l.init()
 	filled := make(chan struct{})
 	var fills sync.WaitGroup
+	streams := 0
 	for i := range l.out {
 		if l.outFile(i) == nil {
 			// None (a descendant's relay, adopt.go): no goroutines
@@ -384,10 +385,15 @@ func (l *link) run(ch ssh.Channel, reqs <-chan *ssh.Request, lost <-chan struct{
 			l.mu.Unlock()
 			continue
 		}
+		streams++
 		fills.Go(func() { l.fill(i) })
 		go l.drain(i)
 	}
-	go func() { fills.Wait(); close(filled) }()
+	if streams == 0 {
+		close(filled) // nor one to wait for none
+	} else {
+		go func() { fills.Wait(); close(filled) }()
+	}
 	l.attach(ch, reqs, lost, [2]int64{})
 	ws := <-done
 	l.mu.Lock()
