@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bproc/bproc/internal/shared/ackbuf"
+	"github.com/bproc/bproc/internal/shared/spacemux"
 	"github.com/bproc/bproc/internal/shared/streamcopy"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
@@ -101,6 +102,13 @@ func (l *link) attach(ch ssh.Channel, reqs <-chan *ssh.Request, lost <-chan stru
 	l.mu.Unlock()
 	acks := l.keep && l.s.keeper.acksStdin()
 	go l.serve(gen, ch, reqs, lost)
+	if _, relay := ch.(*spacemux.Relay); relay && l.st.stdin == nil {
+		// A descendant's relay on the ChanSpace: it has no stdin to
+		// copy, reads EOF and drops the acknowledgment, so pumpIn
+		// would be a goroutine and a JSON encoding per fork for
+		// nothing.
+		return
+	}
 	go l.pumpIn(gen, ch, acks)
 }
 
