@@ -220,6 +220,7 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 				return nil
 			}
 		}
+		sp.mirrors.ended(int(n.pid)) // space_mirror.go
 		q.exits.exit(n.pid, n.id)
 		return nil
 	}
