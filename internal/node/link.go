@@ -142,19 +142,21 @@ func (l *link) serve(gen int, ch ssh.Channel, reqs <-chan *ssh.Request, lost <-c
 			r.Reply(r.Type == wire.ReqSignal, nil) // a signal is answered once delivered
 		}
 	}
-	l.channelEnded(gen, lost)
+	l.channelEnded(gen, ch, lost)
 }
 
 // channelEnded follows the end of a channel's requests: a lost connection
 // detaches the process, a channel the master closed ends the relay (and
 // the process, if the status did not go on it: the ghost is gone).
-func (l *link) channelEnded(gen int, lost <-chan struct{}) {
+func (l *link) channelEnded(gen int, ch ssh.Channel, lost <-chan struct{}) {
 	l.mu.Lock()
 	l.reqsGen = max(l.reqsGen, gen)
 	l.cond.Broadcast()
 	l.mu.Unlock()
 	isLost := false
-	if l.keep {
+	if r, relay := ch.(*spacemux.Relay); l.keep && (!relay || r.Lost()) {
+		// A descendant's relay knows at once that the master closed
+		// it: no timer and no goroutine waiting lostWait per fork.
 		select {
 		case <-lost:
 			isLost = true
