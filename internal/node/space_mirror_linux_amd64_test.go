@@ -137,6 +137,18 @@ func TestExecWatchEndsUnseen(t *testing.T) {
 	defer cmd.Wait()
 	defer cmd.Process.Kill()
 	pid := cmd.Process.Pid
+	// Its own exec done first, to its argument area (which the kernel
+	// sets after the exec has closed Start's pipe): the watches below
+	// must see no exec.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if st, err := readProcState(pid); err == nil && string(b) == "sleep\n" && st.args[0] != 0 && st.args[2] != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("sleep never ran")
+		}
+	}
 	conn := &changeConn{changes: make(chan wire.Change, 16)}
 	s := &Slave{log: slog.New(slog.DiscardHandler), conn: conn}
 	sp := &space{s: s, on: true, tracked: map[int]*tracked{}}
