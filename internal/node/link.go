@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bproc/bproc/internal/shared/ackbuf"
+	"github.com/bproc/bproc/internal/shared/spacemux"
 	"github.com/bproc/bproc/internal/shared/streamcopy"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
@@ -101,6 +102,13 @@ func (l *link) attach(ch ssh.Channel, reqs <-chan *ssh.Request, lost <-chan stru
 	l.mu.Unlock()
 	acks := l.keep && l.s.keeper.acksStdin()
 	go l.serve(gen, ch, reqs, lost)
+	if _, relay := ch.(*spacemux.Relay); relay && l.st.stdin == nil {
+		// A descendant's relay on the ChanSpace: it has no stdin to
+		// copy, reads EOF and drops the acknowledgment, so pumpIn
+		// would be a goroutine and a JSON encoding per fork for
+		// nothing.
+		return
+	}
 	go l.pumpIn(gen, ch, acks)
 }
 
@@ -134,19 +142,21 @@ func (l *link) serve(gen int, ch ssh.Channel, reqs <-chan *ssh.Request, lost <-c
 			r.Reply(r.Type == wire.ReqSignal, nil) // a signal is answered once delivered
 		}
 	}
-	l.channelEnded(gen, lost)
+	l.channelEnded(gen, ch, lost)
 }
 
 // channelEnded follows the end of a channel's requests: a lost connection
 // detaches the process, a channel the master closed ends the relay (and
 // the process, if the status did not go on it: the ghost is gone).
-func (l *link) channelEnded(gen int, lost <-chan struct{}) {
+func (l *link) channelEnded(gen int, ch ssh.Channel, lost <-chan struct{}) {
 	l.mu.Lock()
 	l.reqsGen = max(l.reqsGen, gen)
 	l.cond.Broadcast()
 	l.mu.Unlock()
 	isLost := false
-	if l.keep {
+	if r, relay := ch.(*spacemux.Relay); l.keep && (!relay || r.Lost()) {
+		// A descendant's relay knows at once that the master closed
+		// it: no timer and no goroutine waiting lostWait per fork.
 		select {
 		case <-lost:
 			isLost = true
@@ -375,6 +385,7 @@ func (l *link) run(ch ssh.Channel, reqs <-chan *ssh.Request, lost <-chan struct{
 	l.init()
 	filled := make(chan struct{})
 	var fills sync.WaitGroup
+	streams := 0
 	for i := range l.out {
 		if l.outFile(i) == nil {
 			// None (a descendant's relay, adopt.go): no goroutines
@@ -384,10 +395,15 @@ func (l *link) run(ch ssh.Channel, reqs <-chan *ssh.Request, lost <-chan struct{
 			l.mu.Unlock()
 			continue
 		}
+		streams++
 		fills.Go(func() { l.fill(i) })
 		go l.drain(i)
 	}
-	go func() { fills.Wait(); close(filled) }()
+	if streams == 0 {
+		close(filled) // nor one to wait for none
+	} else {
+		go func() { fills.Wait(); close(filled) }()
+	}
 	l.attach(ch, reqs, lost, [2]int64{})
 	ws := <-done
 	l.mu.Lock()

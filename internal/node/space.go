@@ -227,7 +227,8 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 				return nil
 			}
 		}
-		sp.noteExit(n) // adopt_exit.go
+		sp.noteExit(n)               // adopt_exit.go
+		sp.mirrors.ended(int(n.pid)) // space_mirror.go
 		q.exits.exit(n.pid, n.id)
 		return nil
 	}

@@ -67,6 +67,9 @@ type watch struct {
 	// Under mirrorState.mu.
 	deadline time.Time
 	group    bool
+	// start runs follow after argvLag for a watch of execs alone (nil
+	// once follow runs): stopped if the process ends first (ended).
+	start *time.Timer
 }
 
 // procState is what the master mirrors of a process, and where its
@@ -121,12 +124,33 @@ func (sp *space) mirror(l int, n *seccompNotif) bool {
 		w = &watch{pid: pid, sent: st, poke: make(chan struct{}, 1)}
 		m.watches[pid] = w
 	}
+	run := fresh
 	if nr == unix.SYS_SETPGID || nr == unix.SYS_SETSID {
 		w.group = true
 		select {
 		case w.poke <- struct{}{}:
 		default:
 		}
+		// A watch of execs not started yet starts now: a group's
+		// change has no lag.
+		if w.start != nil && w.start.Stop() {
+			w.start, run = nil, true
+		}
+	} else if fresh {
+		// A watch of execs alone first looks after argvLag (follow):
+		// most processes of a fork-heavy loop end before, and their
+		// watch then ends unseen (ended), with no goroutine, timer's
+		// wake-up or /proc read of its own.
+		w.start = time.AfterFunc(argvLag, func() {
+			m.mu.Lock()
+			started := w.start != nil
+			w.start = nil
+			m.mu.Unlock()
+			if started {
+				sp.follow(w, true)
+			}
+		})
+		run = false
 	}
 	if !slices.Contains(w.calls, tid) {
 		w.calls = append(w.calls, tid)
@@ -137,37 +161,57 @@ func (sp *space) mirror(l int, n *seccompNotif) bool {
 	}
 	m.mu.Unlock()
 	sp.proceed(l, n.id)
-	if fresh {
-		go sp.follow(w)
+	if run {
+		go sp.follow(w, false)
 	}
 	return true
 }
 
+// ended drops the watch of pid, ending by exit_group, if it waits for
+// its first look still (an exec's, argvLag): the argv it would send
+// after that lag is the argv of a process gone.
+func (m *mirrorState) ended(pid int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w := m.watches[pid]
+	if w == nil || w.start == nil || !w.start.Stop() {
+		return
+	}
+	w.start = nil
+	delete(m.watches, pid)
+}
+
 // follow watches w until its calls are over, sending each change.
 //
-// A watch of execs alone first looks after argvLag: its argv would wait
-// that long anyway, and most programs of a fork-heavy loop have ended by
-// then, so the looks before it (several /proc reads and a timer each, a
-// fifth of bpslave's CPU per fork) found nothing to send. An argv seen
-// at that first look is sent at once, as it is argvLag old. A setpgid
-// or setsid joining meanwhile pokes the watch: its change has no lag.
-func (sp *space) follow(w *watch) {
+// A watch of execs alone first looks after argvLag (lagged: started
+// then, by mirror's timer): its argv would wait that long anyway, and
+// most programs of a fork-heavy loop have ended by then, so the looks
+// before it (several /proc reads and a timer each, a fifth of bpslave's
+// CPU per fork) found nothing to send. An argv seen at that first look
+// is sent at once, as it is argvLag old. A setpgid or setsid joining
+// meanwhile pokes the watch: its change has no lag.
+func (sp *space) follow(w *watch, lagged bool) {
 	m := &sp.mirrors
 	m.mu.Lock()
 	execs := !w.group
 	m.mu.Unlock()
 	delay := mirrorFirst
-	if execs {
+	if lagged {
 		delay = argvLag
 	}
 	timer := time.NewTimer(delay)
 	defer timer.Stop()
 	for ; ; delay = min(2*delay, mirrorMax) {
-		select {
-		case <-timer.C:
-		case <-w.poke:
-			timer.Stop()
-			delay, execs = mirrorFirst, false
+		if lagged {
+			timer.Stop() // that wait is over: look now
+			lagged = false
+		} else {
+			select {
+			case <-timer.C:
+			case <-w.poke:
+				timer.Stop()
+				delay, execs = mirrorFirst, false
+			}
 		}
 		timer.Reset(min(2*delay, mirrorMax))
 		m.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -120,5 +121,68 @@ func TestSpaceMirror(t *testing.T) {
 		"exec sleep 0.2", "exec sleep 0.2", "setsid"}
 	if !slices.Equal(got, want) {
 		t.Errorf("changes sent:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// TestExecWatchEndsUnseen: the watch of an exec whose process ends
+// (exit_group) before argvLag ends with it, unseen: no goroutine, no
+// timer's wake-up and no /proc reads of its own for the argv of a process
+// gone, as for most execs of a fork-heavy loop (/bin/true). Before, the
+// watch's goroutine ran from the exec and looked once argvLag had passed.
+func TestExecWatchEndsUnseen(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	pid := cmd.Process.Pid
+	// Its own exec done first, to its argument area (which the kernel
+	// sets after the exec has closed Start's pipe): the watches below
+	// must see no exec.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if st, err := readProcState(pid); err == nil && string(b) == "sleep\n" && st.args[0] != 0 && st.args[2] != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("sleep never ran")
+		}
+	}
+	conn := &changeConn{changes: make(chan wire.Change, 16)}
+	s := &Slave{log: slog.New(slog.DiscardHandler), conn: conn}
+	sp := &space{s: s, on: true, tracked: map[int]*tracked{}}
+	s.space = sp
+	answered := 0
+	q := newCallQueue(newExitHolds(func(uint64) { answered++ }, nil))
+	watches := func() int {
+		sp.mirrors.mu.Lock()
+		defer sp.mirrors.mu.Unlock()
+		return len(sp.mirrors.watches)
+	}
+	// The listener is none (-1): the answers' ioctls fail, unseen.
+	sp.handle(-1, &seccompNotif{id: 1, pid: uint32(pid), nr: unix.SYS_EXECVE}, q)
+	if watches() != 1 {
+		t.Fatalf("%d watches after an exec, want 1", watches())
+	}
+	sp.handle(-1, &seccompNotif{id: 2, pid: uint32(pid), nr: unix.SYS_EXIT_GROUP}, q)
+	if answered != 1 {
+		t.Errorf("exit_group answered %d times, want 1", answered)
+	}
+	if n := watches(); n != 0 {
+		t.Errorf("%d watches once the process ends, want 0", n)
+	}
+	// A watch that a process outlives still looks after argvLag: its
+	// watch ends once the exec is over (it was none: nothing to send).
+	sp.handle(-1, &seccompNotif{id: 3, pid: uint32(pid), nr: unix.SYS_EXECVE}, q)
+	for deadline := time.Now().Add(5 * time.Second); watches() != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the watch of a process that lives on never ended")
+		}
+	}
+	select {
+	case c := <-conn.changes:
+		t.Errorf("a change sent for no exec: %+v", c)
+	default:
 	}
 }

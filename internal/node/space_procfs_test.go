@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestForkReadsAllocateNothing: what the process space reads of /proc at
@@ -17,7 +20,13 @@ func TestForkReadsAllocateNothing(t *testing.T) {
 		t.Skip("the race detector's build allocates where a plain one does not")
 	}
 	pid := os.Getpid()
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pidfd)
 	for name, f := range map[string]func(){
+		"pidfdParent":    func() { pidfdParent(pidfd, pid) },
 		"readProcState":  func() { readProcState(pid) },
 		"alive":          func() { alive(pid) },
 		"tgidOf":         func() { tgidOf(pid) },
@@ -63,5 +72,68 @@ func TestSigchldIgnoredManyGroups(t *testing.T) {
 	}
 	if !sigchldIgnored(pid) {
 		t.Error("sigchldIgnored of a process with 1000 groups = false, want true")
+	}
+}
+
+// TestChildAtWithoutProc: whether a new process is the fork's child is
+// asked of its pidfd (its parent, PIDFD_GET_INFO), not read from
+// /proc/PID/stat: it holds with /proc hidden (a thread of its own, in a
+// mount namespace of its own with an empty tmpfs there). The finder does
+// it for every fork; /proc cost a file's open, read and close.
+func TestChildAtWithoutProc(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root: mounts in a namespace of its own")
+	}
+	child := exec.Command("sleep", "30")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer child.Wait()
+	defer child.Process.Kill()
+	type result struct {
+		child, other bool
+		err          error
+	}
+	res := make(chan result, 1)
+	go func() {
+		// Never unlocked: the thread ends with the goroutine, and its
+		// mount namespace with it.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			res <- result{err: fmt.Errorf("unshare: %w", err)}
+			return
+		}
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			res <- result{err: fmt.Errorf("make / private: %w", err)}
+			return
+		}
+		if err := unix.Mount("none", "/proc", "tmpfs", 0, ""); err != nil {
+			res <- result{err: fmt.Errorf("mount tmpfs on /proc: %w", err)}
+			return
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d/stat", child.Process.Pid)); err == nil {
+			res <- result{err: fmt.Errorf("/proc not hidden")}
+			return
+		}
+		fc := &forkCall{parent: os.Getpid()}
+		var r result
+		var fd int
+		if fd, r.child = fc.childAt(child.Process.Pid); r.child {
+			unix.Close(fd)
+		}
+		if fd, r.other = fc.childAt(os.Getppid()); r.other {
+			unix.Close(fd)
+		}
+		res <- r
+	}()
+	r := <-res
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if !r.child {
+		t.Error("childAt(our child) with /proc hidden = false, want true")
+	}
+	if r.other {
+		t.Error("childAt(our parent) = true, want false")
 	}
 }

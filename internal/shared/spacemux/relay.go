@@ -106,6 +106,16 @@ func (r *Relay) endLocked() {
 	r.queueLocked(queued{})
 }
 
+// Lost says whether the relay's channel has ended (the connection lost).
+// Asked once Requests is closed, false means the other side closed the
+// relay: the channel ends relays only after it is marked dead.
+func (r *Relay) Lost() bool {
+	m := r.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.dead
+}
+
 // Read: a descendant's relay carries no stdio.
 func (r *Relay) Read([]byte) (int, error) { return 0, io.EOF }
 
