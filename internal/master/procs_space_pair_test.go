@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"testing"
 	"time"
 
@@ -264,5 +265,35 @@ func TestReadGhostStrayFDs(t *testing.T) {
 	}
 	if p.evLen != 0 {
 		t.Errorf("%d bytes of an event left over", p.evLen)
+	}
+}
+
+// TestParentOf: the parent check by pidfd says what /proc says, and 0
+// for a PID that is gone or a thread's ID.
+func TestParentOf(t *testing.T) {
+	kid := child(t)
+	for _, pid := range []int{kid, os.Getpid(), 1} {
+		if got, want := parentOf(pid), ghostParent(pid); got != want {
+			t.Errorf("parentOf(%d) = %d, /proc says %d", pid, got, want)
+		}
+	}
+	if got := parentOf(kid); got != os.Getpid() {
+		t.Errorf("parentOf(child %d) = %d, want %d", kid, got, os.Getpid())
+	}
+	if got := parentOf(1 << 22); got != 0 {
+		t.Errorf("parentOf(a PID that is gone) = %d, want 0", got)
+	}
+	tid := make(chan int)
+	release := make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // ended with the goroutine: the thread goes
+		tid <- unix.Gettid()
+		<-release
+	}()
+	defer close(release)
+	if id := <-tid; id != os.Getpid() {
+		if got := parentOf(id); got != 0 {
+			t.Errorf("parentOf(thread %d) = %d, want 0", id, got)
+		}
 	}
 }
