@@ -1,7 +1,6 @@
 package master
 
 import (
-	"net"
 	"time"
 
 	"github.com/bproc/bproc/internal/shared/ghost"
@@ -22,8 +21,8 @@ const lingerWait = 5 * time.Second
 // What the ghost still says is a few events, read into a buffer of that
 // size: io.Discard's are 8 kB, one for each ghost lingering at once, and
 // a tree of thousands of processes ends at once.
-func closeGhost(c *net.UnixConn) {
-	c.CloseWrite()
+func closeGhost(c ghostConn) {
+	shutdownWrite(c)
 	go func() {
 		c.SetReadDeadline(time.Now().Add(lingerWait))
 		var buf [4 * ghost.EventSize]byte

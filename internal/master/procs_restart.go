@@ -296,7 +296,7 @@ func (p *proc) onLocalNode() bool {
 type notedOut struct {
 	f      *os.File
 	rs     *resumeState
-	ghost  *net.UnixConn
+	ghost  ghostConn
 	stream int // 1 stdout, 2 stderr
 }
 

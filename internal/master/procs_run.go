@@ -168,7 +168,7 @@ type proc struct {
 	pid   int // the ghost's PID
 	rank  *rank
 	job   *job
-	ghost *net.UnixConn
+	ghost ghostConn
 	// release uncounts the ghost's connection (conns).
 	release func()
 	files   [3]*os.File

@@ -33,7 +33,7 @@ func (in *stdinCopy) keep(b []byte) {
 }
 
 // keepInGhost sends the ghost b, at the node's offset off, to keep.
-func keepInGhost(c *net.UnixConn, off int64, b []byte) {
+func keepInGhost(c ghostConn, off int64, b []byte) {
 	for len(b) > 0 {
 		k := min(len(b), ghost.KeepMax)
 		head, err := ghost.MarshalKeep(off, k)
@@ -41,7 +41,7 @@ func keepInGhost(c *net.UnixConn, off int64, b []byte) {
 			return
 		}
 		bufs := net.Buffers{head[:], b[:k]}
-		if _, err := bufs.WriteTo(c); err != nil {
+		if err := writeBufs(c, bufs); err != nil {
 			return // the ghost is gone
 		}
 		off += int64(k)
