@@ -3,7 +3,6 @@ package master
 import (
 	"errors"
 	"fmt"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -118,30 +117,10 @@ func (p *proc) checkPaired(pid, fd int) error {
 	if int(cred.Pid) != p.pid || cred.Uid != p.job.cred.UID {
 		return fmt.Errorf("its connection's peer is PID %d (uid %d), not the forking ghost %d (uid %d)", cred.Pid, cred.Uid, p.pid, p.job.cred.UID)
 	}
-	if pp := parentOf(pid); pp != p.pid {
+	if pp := ghostParent(pid); pp != p.pid {
 		return fmt.Errorf("PID %d is not a child of ghost %d (its parent: %d)", pid, p.pid, pp)
 	}
 	return nil
-}
-
-// parentOf is the parent of process pid here, 0 if it is gone or no
-// process (a thread): by its pidfd's PIDFD_GET_INFO (Linux 6.13), three
-// cheap calls where /proc/PID/stat is a path walk and 52 fields printed
-// (a tenth of the master's CPU per fork); by /proc on an older kernel.
-func parentOf(pid int) int {
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return 0
-	}
-	defer unix.Close(pidfd)
-	info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_PID}
-	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(pidfd), unix.PIDFD_GET_INFO, uintptr(unsafe.Pointer(&info))); e != 0 {
-		if e == unix.ESRCH {
-			return 0 // reaped since pidfd_open
-		}
-		return ghostParent(pid) // no PIDFD_GET_INFO here
-	}
-	return int(info.Ppid)
 }
 
 func closeFD(fd int) {

@@ -14,6 +14,7 @@ import (
 	"github.com/bproc/bproc/internal/shared/ghost"
 	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/loglimit"
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // pairTest is a master with one proc standing for a forking ghost: the
@@ -268,20 +269,21 @@ func TestReadGhostStrayFDs(t *testing.T) {
 	}
 }
 
-// TestParentOf: the parent check by pidfd says what /proc says, and 0
+// TestGhostParent: the parent check by pidfd says what /proc says, and 0
 // for a PID that is gone or a thread's ID.
-func TestParentOf(t *testing.T) {
+func TestGhostParent(t *testing.T) {
 	kid := child(t)
 	for _, pid := range []int{kid, os.Getpid(), 1} {
-		if got, want := parentOf(pid), ghostParent(pid); got != want {
-			t.Errorf("parentOf(%d) = %d, /proc says %d", pid, got, want)
+		st, _ := procfs.ReadStat(pid)
+		if got := ghostParent(pid); got != st.PPid {
+			t.Errorf("ghostParent(%d) = %d, /proc says %d", pid, got, st.PPid)
 		}
 	}
-	if got := parentOf(kid); got != os.Getpid() {
-		t.Errorf("parentOf(child %d) = %d, want %d", kid, got, os.Getpid())
+	if got := ghostParent(kid); got != os.Getpid() {
+		t.Errorf("ghostParent(child %d) = %d, want %d", kid, got, os.Getpid())
 	}
-	if got := parentOf(1 << 22); got != 0 {
-		t.Errorf("parentOf(a PID that is gone) = %d, want 0", got)
+	if got := ghostParent(1 << 22); got != 0 {
+		t.Errorf("ghostParent(a PID that is gone) = %d, want 0", got)
 	}
 	tid := make(chan int)
 	release := make(chan struct{})
@@ -292,8 +294,8 @@ func TestParentOf(t *testing.T) {
 	}()
 	defer close(release)
 	if id := <-tid; id != os.Getpid() {
-		if got := parentOf(id); got != 0 {
-			t.Errorf("parentOf(thread %d) = %d, want 0", id, got)
+		if got := ghostParent(id); got != 0 {
+			t.Errorf("ghostParent(thread %d) = %d, want 0", id, got)
 		}
 	}
 }
