@@ -444,9 +444,10 @@ func (p *proc) end() {
 	}
 	m.mu.Unlock()
 	if p.watched {
-		m.ghosts.remove(p.watchID, p.gfd) // before its number can be another's
+		m.ghosts.linger(p.watchID, p.gfd, p.ghost) // closed once its ghost has hung up
+	} else {
+		closeGhost(p.ghost)
 	}
-	closeGhost(p.ghost)
 	p.release()
 	p.closeFiles()
 }
