@@ -63,7 +63,22 @@ func (p *proc) relay(ch ssh.Channel, reqs <-chan *ssh.Request, outs outputStream
 }
 
 func (r *relayRun) onReq(req *ssh.Request) { r.p.request(r, req) }
-func (r *relayRun) onDone()                { go r.p.ended(r) }
+
+// onDone follows the channel's end: on the process's sender for a
+// descendant that has its status (ended waits for nothing then: no
+// output, no stdin, no resume, no move), which runs finish and end next
+// on the same goroutine; else on a goroutine of its own.
+func (r *relayRun) onDone() {
+	p := r.p
+	p.mu.Lock()
+	moving := p.next != nil || p.home != nil
+	p.mu.Unlock()
+	if r.status != nil && p.rank.desc != nil && !moving {
+		p.send(func() { p.ended(r) })
+		return
+	}
+	go p.ended(r)
+}
 
 // ended follows the end of r's channel: once its output is all here, the
 // process goes on on the node it moved to, or it has ended, and the ghost
