@@ -328,7 +328,13 @@ func (p *proc) register() (sc ssh.Conn, ok bool) {
 	}
 	born := func() {
 		if d := p.rank.desc; d != nil {
-			d.born <- p.pid
+			m.mu.Lock()
+			b := d.born // nil once the fork is over, or for a returned ghost
+			m.mu.Unlock()
+			if b == nil {
+				return
+			}
+			b <- p.pid
 			// The fork's answer (Master.fork, woken on this P) goes
 			// out before this goroutine opens the adopt channel: the
 			// forking process on the node waits for the one, not the

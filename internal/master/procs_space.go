@@ -31,7 +31,10 @@ const startArrival = 2 * time.Second
 // job's: the channel on which run hands over the new ghost's PID, once the
 // ghost is in the node's table.
 type descendant struct {
-	born chan int  // buffered: run never waits; 0 says no ghost comes (procs_space_pair.go)
+	// born is buffered: run never waits; 0 says no ghost comes
+	// (procs_space_pair.go). Read by others under m.mu: nil once the
+	// fork is over.
+	born chan int
 	slot *descSlot // its place among its user's descendant ghosts
 	// paired is the proc ghostForked made, for fork to register itself
 	// (buffered; sent and drained under m.mu; nil once the fork is over).
@@ -97,7 +100,8 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 	defer parent.dropForking(rk) // an older ghost's child said hello
 	defer func() {
 		m.mu.Lock()
-		d.paired = nil // a descendant's for its life: let the channel go
+		// A descendant's for its life: let the channels go.
+		d.paired, d.born = nil, nil
 		m.mu.Unlock()
 	}()
 	drop := func() {

@@ -59,8 +59,11 @@ func (p *proc) ghostForked(pid, fd int) {
 	fail := func(why string, err error) {
 		closeFD(fd)
 		m.warns.Warn(m.log, uid, "fork on node: "+why+"; the fork fails", "node", r.node, "ghost", p.pid, "child", pid, "err", err)
+		m.mu.Lock()
+		born := r.desc.born // nil: the fork is over
+		m.mu.Unlock()
 		select {
-		case r.desc.born <- 0:
+		case born <- 0:
 		default:
 		}
 	}
