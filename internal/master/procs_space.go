@@ -136,13 +136,27 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 			parent.stopAgain()
 		}
 	}()
+	// The new ghost's relay, once the answer is out: on this goroutine
+	// when the node's ChanSpace is open (nothing of it waits then),
+	// which saves a goroutine started per fork; else on its own, as
+	// opening a channel waits for the node.
+	var relay func()
+	defer func() {
+		if relay != nil {
+			relay()
+		}
+	}()
 	for {
 		select {
 		case np := <-d.paired:
 			// On this goroutine, which answers: the proc in the tables
 			// and CmdWhere in its ghost's socket, then born (above).
 			if sc, ok := np.register(); ok {
-				m.routines.serve(np.ghost, func() { np.relayFrom(sc) })
+				if m.spaceOpen(np.first, sc) {
+					relay = func() { np.relayFrom(sc) }
+				} else {
+					m.routines.serve(np.ghost, func() { np.relayFrom(sc) })
+				}
 			}
 		case pid := <-d.born:
 			if pid == 0 { // told why (ghostForked)
