@@ -162,7 +162,10 @@ func (m *Master) procList() []localapi.Proc {
 	return out
 }
 
-// proc is a remote process and its ghost.
+// proc is a remote process and its ghost, one per live process and
+// descendant: its fields are ordered without padding, and what few
+// processes use is made at its first use, so that it fits the 352-byte
+// size class (TestProcSize).
 type proc struct {
 	m     *Master
 	pid   int // the ghost's PID
@@ -180,9 +183,7 @@ type proc struct {
 	// version 2, and knows no ghost.CmdData (procs_ghostout.go).
 	oldGhost bool
 
-	// The ghost watch's, under its mutex. (The fields are ordered so
-	// that a proc is 384 bytes at most, the size class below 416:
-	// TestProcSize.)
+	// The ghost watch's, under its mutex.
 	watched bool
 	hungUp  bool  // the ghost has hung up
 	evLen   uint8 // bytes of ev read so far
