@@ -243,11 +243,11 @@ func (p *proc) tellWhereLocked(pid int, grace time.Duration) {
 	}
 	// Again after an exec, which made the ghost a new program that
 	// knows nothing (procs_stdin_file.go).
-	if k := p.rs.in.Load(); k == nil {
-		// No stdin: no file offset to tell.
-	} else if base, ok := k.fileStart(); ok && !p.oldGhost {
-		note := ghost.MarshalOut(0, base)
-		p.ghost.Write(note[:])
+	if k := p.rs.in.Load(); k != nil && !p.oldGhost { // nil: no stdin kept
+		if base, ok := k.fileStart(); ok {
+			note := ghost.MarshalOut(0, base)
+			p.ghost.Write(note[:])
+		}
 	}
 }
 
