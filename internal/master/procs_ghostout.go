@@ -22,7 +22,7 @@ import (
 // ghostOut writes one output stream of the process through its ghost.
 type ghostOut struct {
 	rs     *resumeState
-	ghost  *net.UnixConn
+	ghost  ghostConn
 	stream int // 1 stdout, 2 stderr
 	dead   bool
 }
@@ -41,7 +41,7 @@ func (w *ghostOut) Write(b []byte) (int, error) {
 		// Under noteMu: the ghost hears counts (tellWhere) in order
 		// with the data they count.
 		w.rs.noteMu.Lock()
-		_, err = bufs.WriteTo(w.ghost)
+		err = writeBufs(w.ghost, bufs)
 		w.rs.written[w.stream-1] += int64(k)
 		w.rs.noteMu.Unlock()
 		w.dead = err != nil

@@ -3,8 +3,10 @@ package master
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,6 +31,11 @@ type ghostWatch struct {
 	next   uint64
 	closed bool
 	oob    [pairFDRoom]byte // a handler's recvmsg control buffer (readGhost)
+	// closing is what lingering handlers are done with, closed by run
+	// once it has let go of mu (a close may wait).
+	closing []io.Closer
+	// lingerFor is lingerWait, shorter in tests.
+	lingerFor time.Duration
 }
 
 func newGhostWatch() (*ghostWatch, error) {
@@ -42,7 +49,7 @@ func newGhostWatch() (*ghostWatch, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("ghost watch: set non-blocking: %w", err)
 	}
-	return &ghostWatch{ep: os.NewFile(uintptr(fd), "ghost-epoll"), epfd: fd, ready: make(map[uint64]func())}, nil
+	return &ghostWatch{ep: os.NewFile(uintptr(fd), "ghost-epoll"), epfd: fd, ready: make(map[uint64]func()), lingerFor: lingerWait}, nil
 }
 
 // add watches fd, calling ready whenever it has something to read or has
@@ -99,7 +106,12 @@ func (w *ghostWatch) run() error {
 					ready()
 				}
 			}
+			closing := w.closing
+			w.closing = nil
 			w.mu.Unlock()
+			for _, c := range closing {
+				c.Close()
+			}
 		}
 	})
 	w.mu.Lock()

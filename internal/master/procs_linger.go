@@ -1,8 +1,10 @@
 package master
 
 import (
-	"net"
+	"errors"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/bproc/bproc/internal/shared/ghost"
 )
@@ -22,8 +24,8 @@ const lingerWait = 5 * time.Second
 // What the ghost still says is a few events, read into a buffer of that
 // size: io.Discard's are 8 kB, one for each ghost lingering at once, and
 // a tree of thousands of processes ends at once.
-func closeGhost(c *net.UnixConn) {
-	c.CloseWrite()
+func closeGhost(c ghostConn) {
+	shutdownWrite(c)
 	go func() {
 		c.SetReadDeadline(time.Now().Add(lingerWait))
 		var buf [4 * ghost.EventSize]byte
@@ -34,4 +36,90 @@ func closeGhost(c *net.UnixConn) {
 		}
 		c.Close()
 	}()
+}
+
+// linger is closeGhost for a ghost the watch has (id, its socket fd, c):
+// the watch goes on reading it, with no goroutine of its own and no
+// read deadline, where closeGhost parks one on each ghost that ends (a
+// goroutine started, its stack grown, a timer, per descendant).
+func (w *ghostWatch) linger(id uint64, fd int, c ghostConn) {
+	shutdownWrite(c)
+	l := &lingering{w: w, id: id, fd: fd, c: c}
+	w.mu.Lock()
+	if w.closed || w.ready[id] == nil {
+		w.mu.Unlock()
+		closeGhost(c)
+		return
+	}
+	w.ready[id] = l.ready
+	l.timer = time.AfterFunc(w.lingerFor, func() {
+		w.mu.Lock()
+		over := l.over
+		l.forgetLocked()
+		w.mu.Unlock()
+		if !over {
+			c.Close()
+		}
+	})
+	// The ghost may have hung up already: its edge came to the old
+	// handler.
+	l.ready()
+	closing := w.closing
+	w.closing = nil
+	w.mu.Unlock()
+	for _, c := range closing {
+		c.Close()
+	}
+}
+
+// lingering is an ended process's ghost socket, read until the ghost
+// hangs up.
+type lingering struct {
+	w     *ghostWatch
+	id    uint64
+	fd    int
+	c     ghostConn
+	timer *time.Timer
+	over  bool // forgotten by the watch; under w.mu
+}
+
+// ready reads what the ghost still says, and lets the socket go once it
+// has hung up; under w.mu, as the watch's handlers run.
+func (l *lingering) ready() {
+	var buf [4 * ghost.EventSize]byte
+	oob := l.w.oob[:]
+	for {
+		k, oobn, _, _, err := unix.Recvmsg(l.fd, buf[:], oob, unix.MSG_CMSG_CLOEXEC|unix.MSG_DONTWAIT)
+		if oobn > 0 {
+			fds, _ := unixRights(oob[:oobn])
+			closeAll(fds) // a fork's socket, come too late: its ghost dies
+		}
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EAGAIN):
+			return
+		case err == nil && k > 0:
+			continue
+		}
+		l.timer.Stop()
+		if !l.over {
+			l.forgetLocked()
+			l.w.closing = append(l.w.closing, l.c)
+		}
+		return
+	}
+}
+
+// forgetLocked takes the socket out of the watch, before it is closed.
+func (l *lingering) forgetLocked() {
+	if l.over {
+		return
+	}
+	l.over = true
+	delete(l.w.ready, l.id)
+	l.w.ready = shrunk(l.w.ready, &l.w.peak)
+	if !l.w.closed {
+		unix.EpollCtl(l.w.epfd, unix.EPOLL_CTL_DEL, l.fd, nil)
+	}
 }

@@ -25,6 +25,7 @@ import (
 // relayRun is the relay of one channel of the process: its first node's,
 // or after a move (bproc_move from the node) the next node's.
 type relayRun struct {
+	p      *proc
 	ch     ssh.Channel
 	out    sync.WaitGroup // the output copies
 	in     *stdinCopy
@@ -33,18 +34,22 @@ type relayRun struct {
 
 // relay moves the process's stdio, signals and requests over ch until the
 // node closes it. outs says which output streams the node sends on ch:
-// only those get a copy.
-func (p *proc) relay(ch ssh.Channel, reqs <-chan *ssh.Request, outs outputStreams) {
+// only those get a copy. told says the ghost knows where the process is
+// already (a descendant's first relay: register told it, and there is
+// no output to count).
+func (p *proc) relay(ch ssh.Channel, reqs <-chan *ssh.Request, outs outputStreams, told bool) {
 	p.mu.Lock()
 	p.ch = ch
 	p.mu.Unlock()
-	r := &relayRun{ch: ch}
+	r := &relayRun{p: p, ch: ch}
 	p.rs.outs = outs
 	r.in = p.pumpIn(ch)
 	// The ghost learns where the process is, and how much of its output
 	// it got, for a next master (procs_restart.go).
 	notes := p.keeps()
-	p.send(p.tellWhere)
+	if !told {
+		p.send(p.tellWhere)
+	}
 	viaGhost := p.ghostWrites(notes) // procs_ghostout.go
 	if outs.stdout {
 		w, c := p.outTo(1, notes), p.countOut(ch, 1, viaGhost)
@@ -54,7 +59,25 @@ func (p *proc) relay(ch ssh.Channel, reqs <-chan *ssh.Request, outs outputStream
 		w, c := p.outTo(2, notes), p.countOut(ch, 2, viaGhost)
 		r.out.Go(func() { p.pumpOut(w, c) })
 	}
-	p.m.reqs.watch(reqs, func(req *ssh.Request) { p.request(r, req) }, func() { go p.ended(r) })
+	p.m.reqs.watch(reqs, r)
+}
+
+func (r *relayRun) onReq(req *ssh.Request) { r.p.request(r, req) }
+
+// onDone follows the channel's end: on the process's sender for a
+// descendant that has its status (ended waits for nothing then: no
+// output, no stdin, no resume, no move), which runs finish and end next
+// on the same goroutine; else on a goroutine of its own.
+func (r *relayRun) onDone() {
+	p := r.p
+	p.mu.Lock()
+	moving := p.next != nil || p.home != nil
+	p.mu.Unlock()
+	if r.status != nil && p.rank.desc != nil && !moving {
+		p.send(func() { p.ended(r) })
+		return
+	}
+	go p.ended(r)
 }
 
 // ended follows the end of r's channel: once its output is all here, the
@@ -101,7 +124,7 @@ func (p *proc) ended(r *relayRun) {
 		// Moved to another node: the same relay goes on there, its
 		// streams counted from their start there.
 		p.rs.startOver()
-		p.relay(next.ch, next.reqs, moved)
+		p.relay(next.ch, next.reqs, moved, false)
 		return
 	case r.status == nil:
 		s.Signal, why = syscall.SIGKILL, errNodeDied
@@ -140,7 +163,7 @@ func (p *proc) request(r *relayRun, req *ssh.Request) {
 	case wire.ReqStdinAck:
 		var a wire.StdinAck
 		if wire.Decode(req.Type, req.Payload, &a) == nil {
-			p.rs.in.ack(a.Offset)
+			p.rs.kept().ack(a.Offset)
 			p.ghostInAck(a.Offset) // procs_stdin_ghost.go
 		}
 	case wire.ReqWarning:
@@ -223,7 +246,7 @@ func (p *proc) readGhost() (gone bool) {
 			closeFD(fd)
 			return true
 		}
-		if p.evLen += k; p.evLen < len(p.ev) {
+		if p.evLen += uint8(k); int(p.evLen) < len(p.ev) {
 			p.strayFD(fd)
 			continue
 		}

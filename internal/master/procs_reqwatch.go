@@ -34,17 +34,23 @@ type reqShard struct {
 	n     int // channels watched and added; the shard is gone at 0
 }
 
-// watched is one channel's requests and their handlers.
-type watched struct {
-	reqs   <-chan *ssh.Request
-	onReq  func(*ssh.Request)
-	onDone func() // reqs has closed: the channel has ended
+// reqHandler takes one channel's requests (a process's relayRun): an
+// interface, not two closures, which a process would hold for its life.
+type reqHandler interface {
+	onReq(*ssh.Request)
+	onDone() // the requests have closed: the channel has ended
 }
 
-// watch calls onReq for each request of reqs, then onDone once reqs has
-// closed.
-func (w *reqWatch) watch(reqs <-chan *ssh.Request, onReq func(*ssh.Request), onDone func()) {
-	e := &watched{reqs: reqs, onReq: onReq, onDone: onDone}
+// watched is one channel's requests and their handler.
+type watched struct {
+	reqs <-chan *ssh.Request
+	h    reqHandler
+}
+
+// watch calls h.onReq for each request of reqs, then h.onDone once reqs
+// has closed.
+func (w *reqWatch) watch(reqs <-chan *ssh.Request, h reqHandler) {
+	e := &watched{reqs: reqs, h: h}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var s *reqShard
@@ -87,7 +93,7 @@ func (w *reqWatch) serve(s *reqShard) {
 		}
 		e := list[chosen-1]
 		if ok {
-			e.onReq(v.Interface().(*ssh.Request))
+			e.h.onReq(v.Interface().(*ssh.Request))
 			continue
 		}
 		last := len(list) - 1
@@ -95,7 +101,7 @@ func (w *reqWatch) serve(s *reqShard) {
 		list = list[:last]
 		cases[chosen], cases[last+1] = cases[last+1], reflect.SelectCase{}
 		cases = cases[:last+1]
-		e.onDone()
+		e.h.onDone()
 		if w.done(s) {
 			return
 		}

@@ -112,9 +112,10 @@ func (m *Master) serveReturning(c *net.UnixConn, cred localapi.Cred, first []byt
 	p.rs.out[0].Store(r.Out[0])
 	p.rs.out[1].Store(r.Out[1])
 	p.rs.written = r.Out
-	p.rs.in.fileBase, p.rs.in.haveBase = r.In, r.HaveIn
-	p.rs.in.buf.Reset(r.KeptBase)
-	p.rs.in.buf.Append(kept)
+	k := p.rs.kept()
+	k.fileBase, k.haveBase = r.In, r.HaveIn
+	k.buf.Reset(r.KeptBase)
+	k.buf.Append(kept)
 	p.rs.wrote[0].Store(r.Out[0])
 	p.rs.wrote[1].Store(r.Out[1])
 	p.rs.outs = moved
@@ -242,9 +243,11 @@ func (p *proc) tellWhereLocked(pid int, grace time.Duration) {
 	}
 	// Again after an exec, which made the ghost a new program that
 	// knows nothing (procs_stdin_file.go).
-	if base, ok := p.rs.in.fileStart(); ok && !p.oldGhost {
-		note := ghost.MarshalOut(0, base)
-		p.ghost.Write(note[:])
+	if k := p.rs.in.Load(); k != nil && !p.oldGhost { // nil: no stdin kept
+		if base, ok := k.fileStart(); ok {
+			note := ghost.MarshalOut(0, base)
+			p.ghost.Write(note[:])
+		}
 	}
 }
 
@@ -296,7 +299,7 @@ func (p *proc) onLocalNode() bool {
 type notedOut struct {
 	f      *os.File
 	rs     *resumeState
-	ghost  *net.UnixConn
+	ghost  ghostConn
 	stream int // 1 stdout, 2 stderr
 }
 

@@ -30,7 +30,7 @@ func (m *Master) returnedDescendant(pid int, uid uint32) *descendant {
 	}
 	slot := m.conns.reserveReturned(uid)
 	slot.arrived()
-	return &descendant{born: make(chan int, 1), slot: slot}
+	return &descendant{slot: slot} // no fork waits for it (born)
 }
 
 // sameProgram: processes a and b run the same executable file.

@@ -44,10 +44,10 @@ type resumeState struct {
 	// movedOn: the streams started over on another node (startOver), so
 	// the ghost must hear offsets of 0 too.
 	movedOn bool
-	// in is the stdin the node has not acknowledged (protocol 3);
-	// keepMu keeps it in the ghost in order (procs_stdin_ghost.go).
-	in     stdinKept
-	keepMu sync.Mutex
+	// in is the stdin the node has not acknowledged (protocol 3), made
+	// at its first use (kept): a process without stdin (a descendant)
+	// holds none.
+	in atomic.Pointer[stdinKept]
 
 	mu      sync.Mutex
 	next    chan resumed // a ChanResume for the process, or nil if the node lost it
@@ -85,7 +85,18 @@ func (rs *resumeState) startOver() {
 	}
 	rs.written = [2]int64{}
 	rs.movedOn = true
-	rs.in.startOver()
+	if k := rs.in.Load(); k != nil { // else nothing to forget
+		k.startOver()
+	}
+}
+
+// kept is the process's stdinKept, made if it has none.
+func (rs *resumeState) kept() *stdinKept {
+	if k := rs.in.Load(); k != nil {
+		return k
+	}
+	rs.in.CompareAndSwap(nil, &stdinKept{})
+	return rs.in.Load()
 }
 
 // counted is one output stream from the node: counted, and acknowledged
@@ -208,9 +219,9 @@ func (p *proc) waitBack(log *slog.Logger) bool {
 	held := p.rs.held
 	p.rs.held = nil
 	p.rs.mu.Unlock()
-	p.rs.in.resuming()
+	p.rs.kept().resuming()
 	log.Info("remote process taken back", "stdout_from", p.rs.out[0].Load(), "stderr_from", p.rs.out[1].Load(), "held_signals", len(held))
-	p.relay(r.ch, r.reqs, p.rs.outs)
+	p.relay(r.ch, r.reqs, p.rs.outs, false)
 	for _, sig := range held {
 		p.signal(sig)
 	}

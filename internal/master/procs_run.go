@@ -162,44 +162,52 @@ func (m *Master) procList() []localapi.Proc {
 	return out
 }
 
-// proc is a remote process and its ghost.
+// proc is a remote process and its ghost, one per live process and
+// descendant: its fields are ordered without padding, and what few
+// processes use is made at its first use, so that it fits the 352-byte
+// size class (TestProcSize).
 type proc struct {
 	m     *Master
 	pid   int // the ghost's PID
 	rank  *rank
 	job   *job
-	ghost *net.UnixConn
+	ghost ghostConn
 	// release uncounts the ghost's connection (conns).
 	release func()
 	files   [3]*os.File
 	first   *node // the node it started on
+	// returned: its ghost came back to this master, which it had not
+	// met before (procs_restart.go); the job is this process alone.
+	returned bool
+	// oldGhost: its ghost came back from a master of before resume
+	// version 2, and knows no ghost.CmdData (procs_ghostout.go).
+	oldGhost bool
 
 	// The ghost watch's, under its mutex.
+	watched bool
+	hungUp  bool  // the ghost has hung up
+	evLen   uint8 // bytes of ev read so far
+	ev      [ghost.EventSize]byte
 	gfd     int    // the ghost's socket, read directly (see readGhost)
 	watchID uint64 // its entry in the ghost watch
-	watched bool
-	ev      [ghost.EventSize]byte
-	evLen   int  // bytes of ev read so far
-	hungUp  bool // the ghost has hung up
 
 	mu        sync.Mutex // guards the fields below
+	ghostGone bool       // the ghost was killed
+	sending   bool       // the sender runs (see send)
+	execd     bool       // it exec'd on its node: its ghost shows its argv (procs_space_change.go)
+	sigs      int32      // signals in queue, bounded (procs_sigbound.go)
 	ch        ssh.Channel
 	nodePID   int
 	next      *preChannel // the node it is being moved to, once it runs there
-	ghostGone bool        // the ghost was killed
 	// home is closed once the relay has ended for a process moving back
 	// to the master (moveHome): it is no longer remote, and its ghost
 	// becomes it.
 	home chan struct{}
-	// queue is what the sender sends, in order, and sending says it is
-	// running (see send).
-	queue   []func()
-	sending bool
-	sigs    int  // signals in queue, bounded (procs_sigbound.go)
-	execd   bool // it exec'd on its node: its ghost shows its argv (procs_space_change.go)
+	// queue is what the sender sends, in order.
+	queue []func()
 	// quiet is what the master did to the stopped ghost itself, not to
-	// be relayed (procs_space_stop.go).
-	quiet quietSignals
+	// be relayed (procs_space_stop.go); nil until it does.
+	quiet *quietSignals
 	// forking is the rank of the fork that waits for its ghost's
 	// EventForked (procs_space_pair.go).
 	forking *rank
@@ -208,12 +216,6 @@ type proc struct {
 	startingOn *node
 
 	rs resumeState // taken back after a lost connection (procs_resume.go)
-	// returned: its ghost came back to this master, which it had not
-	// met before (procs_restart.go); the job is this process alone.
-	returned bool
-	// oldGhost: its ghost came back from a master of before resume
-	// version 2, and knows no ghost.CmdData (procs_ghostout.go).
-	oldGhost bool
 }
 
 // serveGhost takes a ghost from hello to exit.
@@ -327,7 +329,13 @@ func (p *proc) register() (sc ssh.Conn, ok bool) {
 	}
 	born := func() {
 		if d := p.rank.desc; d != nil {
-			d.born <- p.pid
+			m.mu.Lock()
+			b := d.born // nil once the fork is over, or for a returned ghost
+			m.mu.Unlock()
+			if b == nil {
+				return
+			}
+			b <- p.pid
 			// The fork's answer (Master.fork, woken on this P) goes
 			// out before this goroutine opens the adopt channel: the
 			// forking process on the node waits for the one, not the
@@ -416,7 +424,7 @@ func (p *proc) relayFrom(sc ssh.Conn) {
 		p.end()
 		return
 	}
-	p.relay(ch, reqs, outs)
+	p.relay(ch, reqs, outs, p.rank.desc != nil && p.rank.pre == nil)
 }
 
 // end forgets the process and closes what its ghost handed over.
@@ -443,9 +451,10 @@ func (p *proc) end() {
 	}
 	m.mu.Unlock()
 	if p.watched {
-		m.ghosts.remove(p.watchID, p.gfd) // before its number can be another's
+		m.ghosts.linger(p.watchID, p.gfd, p.ghost) // closed once its ghost has hung up
+	} else {
+		closeGhost(p.ghost)
 	}
-	closeGhost(p.ghost)
 	p.release()
 	p.closeFiles()
 }

@@ -3,8 +3,10 @@ package master
 import (
 	"fmt"
 	"time"
+	"unsafe"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
 
 	"github.com/bproc/bproc/internal/shared/ghost"
 	"github.com/bproc/bproc/internal/shared/procfs"
@@ -29,7 +31,10 @@ const startArrival = 2 * time.Second
 // job's: the channel on which run hands over the new ghost's PID, once the
 // ghost is in the node's table.
 type descendant struct {
-	born chan int  // buffered: run never waits; 0 says no ghost comes (procs_space_pair.go)
+	// born is buffered: run never waits; 0 says no ghost comes
+	// (procs_space_pair.go). Read by others under m.mu: nil once the
+	// fork is over.
+	born chan int
 	slot *descSlot // its place among its user's descendant ghosts
 	// paired is the proc ghostForked made, for fork to register itself
 	// (buffered; sent and drained under m.mu; nil once the fork is over).
@@ -95,7 +100,8 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 	defer parent.dropForking(rk) // an older ghost's child said hello
 	defer func() {
 		m.mu.Lock()
-		d.paired = nil // a descendant's for its life: let the channel go
+		// A descendant's for its life: let the channels go.
+		d.paired, d.born = nil, nil
 		m.mu.Unlock()
 	}()
 	drop := func() {
@@ -130,13 +136,27 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 			parent.stopAgain()
 		}
 	}()
+	// The new ghost's relay, once the answer is out: on this goroutine
+	// when the node's ChanSpace is open (nothing of it waits then),
+	// which saves a goroutine started per fork; else on its own, as
+	// opening a channel waits for the node.
+	var relay func()
+	defer func() {
+		if relay != nil {
+			relay()
+		}
+	}()
 	for {
 		select {
 		case np := <-d.paired:
 			// On this goroutine, which answers: the proc in the tables
 			// and CmdWhere in its ghost's socket, then born (above).
 			if sc, ok := np.register(); ok {
-				m.routines.serve(np.ghost, func() { np.relayFrom(sc) })
+				if m.spaceOpen(np.first, sc) {
+					relay = func() { np.relayFrom(sc) }
+				} else {
+					m.routines.serve(np.ghost, func() { np.relayFrom(sc) })
+				}
 			}
 		case pid := <-d.born:
 			if pid == 0 { // told why (ghostForked)
@@ -181,12 +201,28 @@ func (m *Master) forked(n *node, r *ssh.Request) error {
 	return r.Reply(true, nil)
 }
 
-// ghostParent is the parent of ghost pid here, 0 if it is gone: the
-// kernel's own tree of ghosts mirrors the nodes' (a descendant's ghost is
-// its parent's ghost's child, an orphan's is reparented as it is).
+// ghostParent is the parent of ghost pid here, 0 if it is gone or no
+// process (a thread): the kernel's own tree of ghosts mirrors the nodes'
+// (a descendant's ghost is its parent's ghost's child, an orphan's is
+// reparented as it is). By its pidfd's PIDFD_GET_INFO (Linux 6.13),
+// three cheap calls where /proc/PID/stat is a path walk and 52 fields
+// printed (a twentieth of the master's CPU per fork, which checks its
+// new ghost's parent); by /proc on an older kernel.
 func ghostParent(pid int) int {
-	st, _ := procfs.ReadStat(pid)
-	return st.PPid
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return 0
+	}
+	defer unix.Close(pidfd)
+	info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_PID}
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(pidfd), unix.PIDFD_GET_INFO, uintptr(unsafe.Pointer(&info))); e != 0 {
+		if e == unix.ESRCH {
+			return 0 // reaped since pidfd_open
+		}
+		st, _ := procfs.ReadStat(pid) // no PIDFD_GET_INFO here
+		return st.PPid
+	}
+	return int(info.Ppid)
 }
 
 // procByNodePID is the process of n whose PID on the node is pid; m.mu

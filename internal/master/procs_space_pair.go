@@ -3,8 +3,6 @@ package master
 import (
 	"errors"
 	"fmt"
-	"net"
-	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -61,8 +59,11 @@ func (p *proc) ghostForked(pid, fd int) {
 	fail := func(why string, err error) {
 		closeFD(fd)
 		m.warns.Warn(m.log, uid, "fork on node: "+why+"; the fork fails", "node", r.node, "ghost", p.pid, "child", pid, "err", err)
+		m.mu.Lock()
+		born := r.desc.born // nil: the fork is over
+		m.mu.Unlock()
 		select {
-		case r.desc.born <- 0:
+		case born <- 0:
 		default:
 		}
 	}
@@ -74,27 +75,24 @@ func (p *proc) ghostForked(pid, fd int) {
 		fail("its ghost's child refused", err)
 		return
 	}
-	f := os.NewFile(uintptr(fd), "ghost")
-	fc, err := net.FileConn(f)
-	f.Close()
+	c, err := pairConn(fd)
 	fd = -1
 	if err != nil {
 		fail("its ghost's child refused", err)
 		return
 	}
-	c, ok := fc.(*net.UnixConn)
 	np := &proc{m: m, pid: pid, rank: r, job: r.job, ghost: c, release: r.desc.slot.release}
 	// Claimed and handed to the fork at once: a fork that gives up
 	// meanwhile finds it (drop).
 	m.mu.Lock()
-	claimed := ok && m.pending[r.token] == r && m.procs[pid] == nil && r.desc.paired != nil
+	claimed := m.pending[r.token] == r && m.procs[pid] == nil && r.desc.paired != nil
 	if claimed {
 		delete(m.pending, r.token)
 		r.desc.paired <- np
 	}
 	m.mu.Unlock()
 	if !claimed {
-		fc.Close()
+		c.Close()
 		fail("its ghost's child refused", errors.New("the fork is over, or the PID has a ghost already"))
 		return
 	}

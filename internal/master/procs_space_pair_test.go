@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/bproc/bproc/internal/shared/ghost"
 	"github.com/bproc/bproc/internal/shared/localapi"
 	"github.com/bproc/bproc/internal/shared/loglimit"
+	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
 // pairTest is a master with one proc standing for a forking ghost: the
@@ -264,5 +266,36 @@ func TestReadGhostStrayFDs(t *testing.T) {
 	}
 	if p.evLen != 0 {
 		t.Errorf("%d bytes of an event left over", p.evLen)
+	}
+}
+
+// TestGhostParent: the parent check by pidfd says what /proc says, and 0
+// for a PID that is gone or a thread's ID.
+func TestGhostParent(t *testing.T) {
+	kid := child(t)
+	for _, pid := range []int{kid, os.Getpid(), 1} {
+		st, _ := procfs.ReadStat(pid)
+		if got := ghostParent(pid); got != st.PPid {
+			t.Errorf("ghostParent(%d) = %d, /proc says %d", pid, got, st.PPid)
+		}
+	}
+	if got := ghostParent(kid); got != os.Getpid() {
+		t.Errorf("ghostParent(child %d) = %d, want %d", kid, got, os.Getpid())
+	}
+	if got := ghostParent(1 << 22); got != 0 {
+		t.Errorf("ghostParent(a PID that is gone) = %d, want 0", got)
+	}
+	tid := make(chan int)
+	release := make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // ended with the goroutine: the thread goes
+		tid <- unix.Gettid()
+		<-release
+	}()
+	defer close(release)
+	if id := <-tid; id != os.Getpid() {
+		if got := ghostParent(id); got != 0 {
+			t.Errorf("ghostParent(thread %d) = %d, want 0", id, got)
+		}
 	}
 }

@@ -25,7 +25,7 @@ func (p *proc) childStopped(pid int) {
 		return // the master stopped it again itself (forkWhileStopped)
 	}
 	c.mu.Lock()
-	c.quiet.again = false // this stop is a user's
+	c.quietLocked().again = false // this stop is a user's
 	c.mu.Unlock()
 	c.signal(syscall.SIGSTOP)
 }
@@ -56,11 +56,20 @@ const stoppedLook = 20 * time.Millisecond
 // in the ghost (not read from its signalfd yet) cannot be told: the
 // kernel keeps one.
 type quietSignals struct {
-	cont, stop int
-	forks      int  // forks in progress for which the master continued the ghost
-	userCont   bool // a SIGCONT not the master's was relayed meanwhile
-	again      bool // the ghost's stop is the master's (stopAgain), as far as it knows
+	cont, stop int32
+	forks      int32 // forks in progress for which the master continued the ghost
+	userCont   bool  // a SIGCONT not the master's was relayed meanwhile
+	again      bool  // the ghost's stop is the master's (stopAgain), as far as it knows
 	stopAt     time.Time
+}
+
+// quietLocked is p's quietSignals, made at its first use: few ghosts
+// are ever stopped or continued by the master. Under p.mu.
+func (p *proc) quietLocked() *quietSignals {
+	if p.quiet == nil {
+		p.quiet = &quietSignals{}
+	}
+	return p.quiet
 }
 
 // quietStopFor bounds how long a stop the master made waits for its
@@ -80,14 +89,15 @@ func (p *proc) continueStopped() bool {
 		return false
 	}
 	p.mu.Lock()
-	p.quiet.cont++
-	p.quiet.forks++
-	p.quiet.again = false
+	q := p.quietLocked()
+	q.cont++
+	q.forks++
+	q.again = false
 	p.mu.Unlock()
 	if err := syscall.Kill(p.pid, syscall.SIGCONT); err != nil {
 		p.mu.Lock()
-		p.quiet.cont--
-		p.quiet.forks--
+		q.cont--
+		q.forks--
 		p.mu.Unlock()
 		return false
 	}
@@ -101,7 +111,7 @@ func (p *proc) continueStopped() bool {
 func (p *proc) stopAgain() {
 	for deadline := time.Now().Add(quietWait); ; time.Sleep(time.Millisecond) {
 		p.mu.Lock()
-		seen := p.quiet.cont == 0
+		seen := p.quietLocked().cont == 0
 		p.mu.Unlock()
 		if seen || time.Now().After(deadline) {
 			break
@@ -112,10 +122,11 @@ func (p *proc) stopAgain() {
 	// drops a pending SIGCONT as it queues a stop).
 	stopped, userCont := ghostStopped(p.pid), contPending(p.pid)
 	p.mu.Lock()
-	p.quiet.forks--
-	user := p.quiet.userCont || userCont
-	if p.quiet.forks == 0 {
-		p.quiet.userCont = false
+	q := p.quietLocked()
+	q.forks--
+	user := q.userCont || userCont
+	if q.forks == 0 {
+		q.userCont = false
 	}
 	if user || stopped {
 		p.mu.Unlock()
@@ -124,14 +135,14 @@ func (p *proc) stopAgain() {
 		}
 		return
 	}
-	p.quiet.stop++
-	p.quiet.again = true
-	p.quiet.stopAt = time.Now()
+	q.stop++
+	q.again = true
+	q.stopAt = time.Now()
 	p.mu.Unlock()
 	if syscall.Kill(p.pid, syscall.SIGSTOP) != nil {
 		p.mu.Lock()
-		p.quiet.stop--
-		p.quiet.again = false
+		q.stop--
+		q.again = false
 		p.mu.Unlock()
 	}
 }
@@ -147,22 +158,26 @@ func (p *proc) stopAgain() {
 func (p *proc) quietCont() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.quiet.cont == 0 {
-		if p.quiet.forks > 0 {
-			p.quiet.userCont = true
+	q := p.quiet
+	if q == nil {
+		return false // the master never stopped nor continued it
+	}
+	if q.cont == 0 {
+		if q.forks > 0 {
+			q.userCont = true
 		}
-		if p.quiet.again {
+		if q.again {
 			// Whether the master's SIGSTOP has acted yet or not: a
 			// SIGCONT discards a pending stop.
-			p.quiet.again = false
-			p.quiet.cont++
+			q.again = false
+			q.cont++
 			if syscall.Kill(p.pid, syscall.SIGCONT) != nil {
-				p.quiet.cont--
+				q.cont--
 			}
 		}
 		return false
 	}
-	p.quiet.cont--
+	q.cont--
 	return true
 }
 
@@ -171,13 +186,17 @@ func (p *proc) quietCont() bool {
 func (p *proc) quietStop() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.quiet.stop > 0 && time.Since(p.quiet.stopAt) > quietStopFor {
-		p.quiet.stop = 0 // undone before it was told
+	q := p.quiet
+	if q == nil {
+		return false // the master never stopped it
 	}
-	if p.quiet.stop == 0 {
+	if q.stop > 0 && time.Since(q.stopAt) > quietStopFor {
+		q.stop = 0 // undone before it was told
+	}
+	if q.stop == 0 {
 		return false
 	}
-	p.quiet.stop--
+	q.stop--
 	return true
 }
 

@@ -41,6 +41,29 @@ func (m *Master) spaceRelay(p *proc, sc ssh.Conn) (ch ssh.Channel, reqs <-chan *
 	return r, r.Requests(), true, nil
 }
 
+// spaceOpen says n's connection sc has its ChanSpace open: a relay on
+// it opens at once. It does not wait: a ChanSpace being opened (s.mu
+// held until the node answers) is not open yet.
+func (m *Master) spaceOpen(n *node, sc ssh.Conn) bool {
+	m.mu.Lock()
+	proto := n.proto
+	m.mu.Unlock()
+	s := &n.space
+	if !s.mu.TryLock() {
+		return false
+	}
+	defer s.mu.Unlock()
+	if proto < 4 || s.mux == nil || s.conn != sc {
+		return false
+	}
+	select {
+	case <-s.mux.Dead():
+		return false
+	default:
+		return true
+	}
+}
+
 // spaceMux is the ChanSpace of n's connection sc, opened if it has none.
 func (m *Master) spaceMux(n *node, sc ssh.Conn) (*spacemux.Mux, error) {
 	s := &n.space

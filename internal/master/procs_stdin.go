@@ -9,6 +9,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/internal/shared/spacemux"
 	"github.com/bproc/bproc/internal/shared/streamcopy"
 )
 
@@ -69,12 +70,26 @@ var (
 	closedChan chan struct{}
 )
 
+// noStdin is the copy of every process that has no stdin: one, which
+// nothing changes (stop returns at once).
+func noStdin() *stdinCopy {
+	noStdinOnce.Do(func() { noStdinCopy = &stdinCopy{done: closed(), stopped: true, ended: true} })
+	return noStdinCopy
+}
+
+var (
+	noStdinOnce sync.Once
+	noStdinCopy *stdinCopy
+)
+
 // pumpIn starts the copy of stdin to ch; without stdin, the process reads
 // EOF at once.
 func (p *proc) pumpIn(ch ssh.Channel) *stdinCopy {
 	if !p.hasStdin() {
-		p.send(func() { closeStdin(ch) })
-		return &stdinCopy{done: closed(), stopped: true, ended: true}
+		if _, relay := ch.(*spacemux.Relay); !relay { // a relay has no stdin to end
+			p.send(func() { closeStdin(ch) })
+		}
+		return noStdin()
 	}
 	in := &stdinCopy{p: p, ch: ch, fd: -1, done: make(chan struct{}), quit: make(chan struct{}), acks: p.acksStdin()}
 	f := p.files[0]
@@ -88,20 +103,23 @@ func (p *proc) pumpIn(ch ssh.Channel) *stdinCopy {
 	}
 	var last chan struct{} // the last channel's copy of a file
 	if in.file {
-		p.rs.in.mu.Lock()
-		last, p.rs.in.lastFile = p.rs.in.lastFile, in.done
-		p.rs.in.mu.Unlock()
+		k := p.rs.kept()
+		k.mu.Lock()
+		last, k.lastFile = k.lastFile, in.done
+		k.mu.Unlock()
 	}
-	if first := p.rs.in.firstAck(); first != nil && in.acks {
+	if first := p.rs.kept().firstAck(); first != nil && in.acks {
 		go in.resend(first, last) // then start
 		return in
 	}
 	if in.file && in.acks {
 		in.fileStart()
 	}
-	p.rs.in.mu.Lock()
-	p.rs.in.inGhost = in.acks && !in.file && !p.oldGhost && p.keeps()
-	p.rs.in.mu.Unlock()
+	inGhost := in.acks && !in.file && !p.oldGhost && p.keeps()
+	k := p.rs.kept()
+	k.mu.Lock()
+	k.inGhost = inGhost
+	k.mu.Unlock()
 	in.start()
 	return in
 }
@@ -262,7 +280,7 @@ func (in *stdinCopy) stop() {
 	in.mu.Unlock()
 	if first {
 		close(in.quit)
-		in.p.rs.in.wake()
+		in.p.rs.kept().wake()
 	}
 	if in.fd < 0 {
 		in.p.files[0].SetReadDeadline(time.Now()) // only pollable files; others end anyway

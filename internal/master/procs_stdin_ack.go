@@ -17,6 +17,8 @@ import (
 
 // stdinKept is a process's stdin not acknowledged yet, across channels.
 type stdinKept struct {
+	// keepMu keeps it in the ghost in order (procs_stdin_ghost.go).
+	keepMu sync.Mutex
 	mu     sync.Mutex
 	cond   *sync.Cond
 	buf    ackbuf.Buf // from the node's acknowledged offset on
@@ -136,7 +138,7 @@ func (k *stdinKept) bound() int {
 // waitRoom waits until fewer than bound() bytes wait for an
 // acknowledgment, or the copy stops: false then.
 func (in *stdinCopy) waitRoom() bool {
-	k := &in.p.rs.in
+	k := in.p.rs.kept()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for k.buf.Len() >= k.bound() && !in.isStopped() {
@@ -186,7 +188,7 @@ func (in *stdinCopy) resend(first chan int64, last chan struct{}) {
 		}
 		in.fileResume(off) // the file holds what was sent
 	}
-	if b := in.p.rs.in.since(off); len(b) > 0 {
+	if b := in.p.rs.kept().since(off); len(b) > 0 {
 		in.p.m.log.Info("stdin sent again after a resume", "node", in.p.rank.node, "pid", in.p.pid, "from", off, "bytes", len(b))
 		if _, err := in.ch.Write(b); err != nil {
 			in.stop()

@@ -34,7 +34,7 @@ func (in *stdinCopy) fileStart() {
 	if err != nil {
 		return
 	}
-	k := &p.rs.in
+	k := p.rs.kept()
 	k.mu.Lock()
 	k.fileBase, k.haveBase = off, true
 	k.mu.Unlock()
@@ -61,7 +61,7 @@ func (k *stdinKept) fileStart() (int64, bool) {
 // reads on from where the last one stopped, as before.
 func (in *stdinCopy) fileResume(off int64) {
 	p := in.p
-	k := &p.rs.in
+	k := p.rs.kept()
 	k.mu.Lock()
 	base, ok := k.fileBase, k.haveBase
 	k.mu.Unlock()

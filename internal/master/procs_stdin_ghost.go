@@ -21,19 +21,20 @@ import (
 // stdin, in the ghost, in the order read (keepMu).
 func (in *stdinCopy) keep(b []byte) {
 	p := in.p
-	p.rs.keepMu.Lock()
-	defer p.rs.keepMu.Unlock()
-	off := p.rs.in.keep(b)
-	p.rs.in.mu.Lock()
-	inGhost := p.rs.in.inGhost
-	p.rs.in.mu.Unlock()
+	k := p.rs.kept()
+	k.keepMu.Lock()
+	defer k.keepMu.Unlock()
+	off := k.keep(b)
+	k.mu.Lock()
+	inGhost := k.inGhost
+	k.mu.Unlock()
 	if inGhost {
 		keepInGhost(p.ghost, off, b)
 	}
 }
 
 // keepInGhost sends the ghost b, at the node's offset off, to keep.
-func keepInGhost(c *net.UnixConn, off int64, b []byte) {
+func keepInGhost(c ghostConn, off int64, b []byte) {
 	for len(b) > 0 {
 		k := min(len(b), ghost.KeepMax)
 		head, err := ghost.MarshalKeep(off, k)
@@ -41,7 +42,7 @@ func keepInGhost(c *net.UnixConn, off int64, b []byte) {
 			return
 		}
 		bufs := net.Buffers{head[:], b[:k]}
-		if _, err := bufs.WriteTo(c); err != nil {
+		if err := writeBufs(c, bufs); err != nil {
 			return // the ghost is gone
 		}
 		off += int64(k)
@@ -52,9 +53,13 @@ func keepInGhost(c *net.UnixConn, off int64, b []byte) {
 // ghostInAck tells a ghost that keeps stdin the node's count of it, after
 // what is queued: it must not block the request watch.
 func (p *proc) ghostInAck(off int64) {
-	p.rs.in.mu.Lock()
-	inGhost := p.rs.in.inGhost
-	p.rs.in.mu.Unlock()
+	k := p.rs.in.Load()
+	if k == nil {
+		return // nothing kept: no stdin
+	}
+	k.mu.Lock()
+	inGhost := k.inGhost
+	k.mu.Unlock()
 	if !inGhost {
 		return
 	}
@@ -67,9 +72,12 @@ func (p *proc) ghostInAck(off int64) {
 // keepAgain gives a ghost that exec'd again (and so lost what it kept)
 // the stdin not acknowledged yet; under noteMu, before anything else.
 func (p *proc) keepAgain() {
-	p.rs.keepMu.Lock()
-	defer p.rs.keepMu.Unlock()
-	k := &p.rs.in
+	k := p.rs.in.Load()
+	if k == nil {
+		return // no stdin: nothing kept
+	}
+	k.keepMu.Lock()
+	defer k.keepMu.Unlock()
 	k.mu.Lock()
 	inGhost, base := k.inGhost, k.buf.Base()
 	k.mu.Unlock()

@@ -25,17 +25,45 @@ func init() {
 	}
 	// Every 512th byte sampled, not every 512 kB: a process's few kB
 	// must show in the profile.
-	runtime.MemProfileRate = 512
+	cpu := startCPUProfile(dir)
+	if cpu == nil { // a sample's stack walk would show in the CPU profile
+		runtime.MemProfileRate = 512
+	}
 	usr2 := make(chan os.Signal, 1)
 	signal.Notify(usr2, syscall.SIGUSR2)
 	go func() {
 		for n := 0; ; n++ {
 			<-usr2
+			if cpu != nil { // the first signal ends the CPU profile
+				pprof.StopCPUProfile()
+				cpu.Close()
+				cpu = nil
+			}
 			if err := writeProfiles(dir, n); err != nil {
 				fmt.Fprintf(os.Stderr, "bpmaster: profile: %v\n", err)
 			}
 		}
 	}()
+}
+
+// startCPUProfile starts a CPU profile of bpmaster (not of the other
+// applets this binary runs) into dir/cpu.pprof when $BPROC_PROFILE_CPU
+// is set: how the master's CPU per fork is read. The first SIGUSR2 ends
+// it.
+func startCPUProfile(dir string) *os.File {
+	master := filepath.Base(os.Args[0]) == "bpmaster" || len(os.Args) > 1 && os.Args[1] == "bpmaster"
+	if os.Getenv("BPROC_PROFILE_CPU") == "" || !master {
+		return nil
+	}
+	f, err := os.Create(filepath.Join(dir, "cpu.pprof"))
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bpmaster: cpu profile: %v\n", err)
+		return nil
+	}
+	return f
 }
 
 // writeProfiles writes heap-N.pprof, goroutine-N.txt and mem-N.txt (the

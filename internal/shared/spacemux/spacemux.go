@@ -41,17 +41,23 @@ type Mux struct {
 	relays   map[uint32]*Relay
 	nextID   uint32 // the master's next relay ID
 	out      []byte // records waiting for the writer
-	writing  bool   // a writer runs
+	writing  bool   // the writer has records in hand
 	dead     bool   // the channel has ended: no relay goes on here
 	deadChan chan struct{}
+	// wake (cap 1) tells the writer that records wait. The writer is one
+	// goroutine for the channel's life, not one per batch: each batch's
+	// new goroutine grew its stack through the SSH cipher again (a
+	// twentieth of the master's CPU per fork).
+	wake chan struct{}
 }
 
 // New makes the master's (adopt nil) or the node's side of ch, and
 // starts reading it. warn logs refused records.
 func New(ch ssh.Channel, reqs <-chan *ssh.Request, master bool, warn func(msg string, args ...any), adopt func(pid int, r *Relay)) *Mux {
-	m := &Mux{ch: ch, master: master, warn: warn, adopt: adopt, relays: make(map[uint32]*Relay), nextID: 1, deadChan: make(chan struct{})}
+	m := &Mux{ch: ch, master: master, warn: warn, adopt: adopt, relays: make(map[uint32]*Relay), nextID: 1, deadChan: make(chan struct{}), wake: make(chan struct{}, 1)}
 	go ssh.DiscardRequests(reqs)
 	go m.read()
+	go m.write()
 	return m
 }
 
@@ -96,29 +102,37 @@ func (m *Mux) sendLocked(rec wire.SpaceRecord) {
 		return
 	}
 	m.out = rec.Marshal(m.out)
-	if !m.writing {
-		m.writing = true
-		go m.write()
+	select {
+	case m.wake <- struct{}{}:
+	default: // a wake-up waits already
 	}
 }
 
+// write is the channel's writer, until it ends.
 func (m *Mux) write() {
 	for {
-		m.mu.Lock()
-		b := m.out
-		m.out = nil
-		if len(b) == 0 || m.dead {
-			m.writing = false
-			m.mu.Unlock()
+		select {
+		case <-m.wake:
+		case <-m.deadChan:
 			return
 		}
-		m.mu.Unlock()
-		if _, err := m.ch.Write(b); err != nil {
-			m.ch.Close() // the reader ends, and with it every relay
+		for {
 			m.mu.Lock()
-			m.writing = false
+			b := m.out
+			m.out = nil
+			m.writing = len(b) > 0 && !m.dead
+			if !m.writing {
+				m.mu.Unlock()
+				break
+			}
 			m.mu.Unlock()
-			return
+			if _, err := m.ch.Write(b); err != nil {
+				m.ch.Close() // the reader ends, and with it every relay
+				m.mu.Lock()
+				m.writing = false
+				m.mu.Unlock()
+				return
+			}
 		}
 	}
 }
@@ -202,5 +216,5 @@ func (m *Mux) take(rec wire.SpaceRecord) {
 func (m *Mux) busy() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.writing
+	return m.writing || len(m.out) > 0
 }

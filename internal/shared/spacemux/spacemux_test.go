@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"syscall"
@@ -253,4 +254,41 @@ func TestRelayMemory(t *testing.T) {
 		t.Errorf("%.0f bytes of heap per relay, want at most 512", per)
 	}
 	runtime.KeepAlive(relays)
+}
+
+// TestOneWriter: the records of a channel are written by one goroutine
+// for its life. A goroutine started per batch (as each fork's adopt,
+// exit and close came one at a time) grew its stack through the SSH
+// cipher again each time: a twentieth of the master's CPU per fork.
+func TestOneWriter(t *testing.T) {
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	go io.Copy(io.Discard, b)
+	master := New(pipeChan{a}, nil, true, func(string, ...any) {}, nil)
+	const n = 200
+	created := func() uint64 {
+		s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	// The other tests' relays end first (each end runs a goroutine):
+	// the count is the process's.
+	before := created()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); before = created() {
+		time.Sleep(50 * time.Millisecond)
+		if created() == before {
+			break
+		}
+	}
+	for i := range n {
+		if _, err := master.Open(i + 1); err != nil {
+			t.Fatal(err)
+		}
+		for master.busy() {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	if more := created() - before; more > n/10 {
+		t.Errorf("%d goroutines started for %d batches of records, want a few", more, n)
+	}
 }
