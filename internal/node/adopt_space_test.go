@@ -41,15 +41,7 @@ func TestSpaceChannelOnePerConnection(t *testing.T) {
 	p := newSSHPair(t)
 	var log lockedBuf
 	s := &Slave{log: slog.New(slog.NewTextHandler(&log, nil))}
-	go func() {
-		for nc := range p.chans {
-			if nc.ChannelType() == wire.ChanSpace {
-				s.acceptSpace(nc, p.node)
-				continue
-			}
-			nc.Reject(ssh.UnknownChannelType, "not in this test")
-		}
-	}()
+	p.serveSpace(s)
 	ch, reqs, err := p.master.OpenChannel(wire.ChanSpace, nil)
 	if err != nil {
 		t.Fatal(err)

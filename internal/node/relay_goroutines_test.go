@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
 	"github.com/bproc/bproc/internal/shared/spacemux"
@@ -82,15 +81,7 @@ func newRelayHarness(t *testing.T) *relayHarness {
 	sp := &space{tracked: map[int]*tracked{}}
 	s := &Slave{log: slog.New(slog.DiscardHandler), space: sp}
 	sp.s = s
-	go func() {
-		for nc := range p.chans {
-			if nc.ChannelType() == wire.ChanSpace {
-				s.acceptSpace(nc, p.node)
-				continue
-			}
-			nc.Reject(ssh.UnknownChannelType, "not in this test")
-		}
-	}()
+	p.serveSpace(s)
 	ch, reqs, err := p.master.OpenChannel(wire.ChanSpace, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/wire"
 )
 
 // sshPair is a connection between a master (the SSH server) and this
@@ -24,6 +26,20 @@ type sshPair struct {
 }
 
 func newSSHPair(t *testing.T) *sshPair { return newSSHPairAnswering(t, nil) }
+
+// serveSpace has s take the master's ChanSpace channels, as a node's
+// connection does, and refuse any other.
+func (p *sshPair) serveSpace(s *Slave) {
+	go func() {
+		for nc := range p.chans {
+			if nc.ChannelType() == wire.ChanSpace {
+				s.acceptSpace(nc, p.node)
+				continue
+			}
+			nc.Reject(ssh.UnknownChannelType, "not in this test")
+		}
+	}()
+}
 
 // newSSHPairAnswering is newSSHPair with the master's answer to the
 // node's global requests (nil: refused).
