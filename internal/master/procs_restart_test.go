@@ -45,7 +45,11 @@ func TestTakeBackOwner(t *testing.T) {
 	}
 
 	n2 := newNode(1, false, saved{})
+	// Under the lock: the first takeBack's endCopies may be reading
+	// the table still.
+	m.mu.Lock()
 	m.nodes[1] = n2
+	m.mu.Unlock()
 	returnedProc(m, n2, 20, 0)
 	back, unclaimed = m.takeBack(n2, []int{20, 21}, nil, nil, log)
 	if len(back) != 0 || len(unclaimed) != 0 {
