@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"net"
 	"net/netip"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/bproc/bproc/internal/shared/localapi"
+	"github.com/bproc/bproc/internal/shared/localapi/localapitest"
 )
 
 var table = localapi.Reply{Nodes: []localapi.NodeStatus{
@@ -146,35 +145,7 @@ func TestChange(t *testing.T) {
 // TestCallContext: a call whose context ends returns at once with its
 // error, though the master has not answered, and the Client goes on.
 func TestCallContext(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "master.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				for {
-					var req localapi.Request
-					if localapi.ReadFrame(c, &req) != nil {
-						return
-					}
-					if req.Op == localapi.OpWatch {
-						continue // a table that never changes
-					}
-					if localapi.WriteFrame(c, table) != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
+	sock := localapitest.Master(t, func(localapi.Request) localapi.Reply { return table }, localapi.OpWatch)
 	c, err := Dial(sock)
 	if err != nil {
 		t.Fatal(err)

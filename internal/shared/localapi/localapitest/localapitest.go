@@ -6,6 +6,7 @@ package localapitest
 import (
 	"net"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/bproc/bproc/internal/shared/localapi"
@@ -13,8 +14,9 @@ import (
 
 // Master listens on a socket in a temporary folder of t, answers every
 // request with reply(request) until the test ends, and returns the
-// socket's path.
-func Master(t testing.TB, reply func(localapi.Request) localapi.Reply) string {
+// socket's path. Requests of the silent ops are read and never answered
+// (a watch of a table that never changes).
+func Master(t testing.TB, reply func(localapi.Request) localapi.Reply, silent ...string) string {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "master.sock")
 	l, err := net.Listen("unix", sock)
@@ -22,7 +24,7 @@ func Master(t testing.TB, reply func(localapi.Request) localapi.Reply) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	go Serve(l, reply)
+	go Serve(l, reply, silent...)
 	return sock
 }
 
@@ -32,9 +34,9 @@ func Replies(replies map[string]localapi.Reply) func(localapi.Request) localapi.
 	return func(req localapi.Request) localapi.Reply { return replies[req.Op] }
 }
 
-// Serve answers every request on l with reply(request), until l is
-// closed.
-func Serve(l net.Listener, reply func(localapi.Request) localapi.Reply) {
+// Serve answers every request on l with reply(request), but those of the
+// silent ops, until l is closed.
+func Serve(l net.Listener, reply func(localapi.Request) localapi.Reply, silent ...string) {
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -44,7 +46,13 @@ func Serve(l net.Listener, reply func(localapi.Request) localapi.Reply) {
 			defer c.Close()
 			for {
 				var req localapi.Request
-				if localapi.ReadFrame(c, &req) != nil || localapi.WriteFrame(c, reply(req)) != nil {
+				if localapi.ReadFrame(c, &req) != nil {
+					return
+				}
+				if slices.Contains(silent, req.Op) {
+					continue
+				}
+				if localapi.WriteFrame(c, reply(req)) != nil {
 					return
 				}
 			}
