@@ -3,13 +3,12 @@ package master
 import (
 	"fmt"
 	"time"
-	"unsafe"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
 	"github.com/bproc/bproc/internal/shared/ghost"
-	"github.com/bproc/bproc/internal/shared/procfs"
+	"github.com/bproc/bproc/internal/shared/pidfd"
 	"github.com/bproc/bproc/internal/shared/sshconn"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
@@ -204,25 +203,20 @@ func (m *Master) forked(n *node, r *ssh.Request) error {
 // ghostParent is the parent of ghost pid here, 0 if it is gone or no
 // process (a thread): the kernel's own tree of ghosts mirrors the nodes'
 // (a descendant's ghost is its parent's ghost's child, an orphan's is
-// reparented as it is). By its pidfd's PIDFD_GET_INFO (Linux 6.13),
-// three cheap calls where /proc/PID/stat is a path walk and 52 fields
-// printed (a twentieth of the master's CPU per fork, which checks its
-// new ghost's parent); by /proc on an older kernel.
+// reparented as it is). By its pidfd (pidfd.Parent: three cheap calls
+// where /proc/PID/stat was a twentieth of the master's CPU per fork,
+// which checks its new ghost's parent).
 func ghostParent(pid int) int {
-	pidfd, err := unix.PidfdOpen(pid, 0)
+	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return 0
 	}
-	defer unix.Close(pidfd)
-	info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_PID}
-	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(pidfd), unix.PIDFD_GET_INFO, uintptr(unsafe.Pointer(&info))); e != 0 {
-		if e == unix.ESRCH {
-			return 0 // reaped since pidfd_open
-		}
-		st, _ := procfs.ReadStat(pid) // no PIDFD_GET_INFO here
-		return st.PPid
+	defer unix.Close(fd)
+	pp, err := pidfd.Parent(fd, pid)
+	if err != nil {
+		return 0 // reaped since pidfd_open
 	}
-	return int(info.Ppid)
+	return pp
 }
 
 // procByNodePID is the process of n whose PID on the node is pid; m.mu

@@ -6,11 +6,11 @@ import (
 	"os"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/internal/shared/pidfd"
 	"github.com/bproc/bproc/internal/shared/procfs"
 	"github.com/bproc/bproc/internal/shared/wire"
 )
@@ -58,9 +58,9 @@ func (s *Slave) adoptRelay(pid int, accept func() (ssh.Channel, <-chan *ssh.Requ
 		ch.Close()
 		return
 	}
-	pidfd := os.NewFile(uintptr(t.pidfd), "pidfd")
-	defer pidfd.Close()
-	rc, err := pidfd.SyscallConn()
+	pf := os.NewFile(uintptr(t.pidfd), "pidfd")
+	defer pf.Close()
+	rc, err := pf.SyscallConn()
 	if err != nil {
 		go ssh.DiscardRequests(reqs) // a relay on ChanSpace waits for a reader
 		ch.Close()
@@ -84,24 +84,13 @@ func (s *Slave) adoptRelay(pid int, accept func() (ssh.Channel, <-chan *ssh.Requ
 	l.run(ch, reqs, lost, done)
 }
 
-// pidfdInfo asks the kernel for what mask names of pidfd's process
-// (PIDFD_GET_INFO); the answer's Mask says what it had.
-func pidfdInfo(pidfd int, mask uint64) (unix.PidfdInfo, error) {
-	info := unix.PidfdInfo{Mask: mask}
-	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(pidfd), unix.PIDFD_GET_INFO, uintptr(unsafe.Pointer(&info)))
-	if e != 0 {
-		return info, fmt.Errorf("PIDFD_GET_INFO: %w", e)
-	}
-	return info, nil
-}
-
-// uidOf is the real user ID of pidfd's process, whose PID here is pid:
+// uidOf is the real user ID of fd's process, whose PID here is pid:
 // by the pidfd (Linux 6.13), else from /proc (uidByProc); an error once
 // it is reaped.
-func uidOf(pidfd, pid int) (uint32, error) {
-	info, err := pidfdInfo(pidfd, unix.PIDFD_INFO_CREDS)
-	if noPidfdInfo(err) {
-		return uidByProc(pidfd, pid)
+func uidOf(fd, pid int) (uint32, error) {
+	info, err := pidfd.Info(fd, unix.PIDFD_INFO_CREDS)
+	if pidfd.NoInfo(err) {
+		return uidByProc(fd, pid)
 	}
 	if err != nil {
 		return 0, err
@@ -112,29 +101,17 @@ func uidOf(pidfd, pid int) (uint32, error) {
 	return info.Ruid, nil
 }
 
-// uidByProc reads the real user ID of pidfd's process from
+// uidByProc reads the real user ID of fd's process from
 // /proc/PID/status, where the kernel has no PIDFD_GET_INFO: the file is
 // its if the pidfd shows it not reaped after the read, since a PID is
 // given again only once its process is reaped.
-func uidByProc(pidfd, pid int) (uint32, error) {
+func uidByProc(fd, pid int) (uint32, error) {
 	st, err := procfs.ReadStatus(pid)
 	if err != nil {
 		return 0, err
 	}
-	if reaped(pidfd) {
+	if pidfd.Reaped(fd) {
 		return 0, fmt.Errorf("PID %d: reaped", pid)
 	}
 	return st.UID[0], nil
-}
-
-// noPidfdInfo: err says the kernel has no PIDFD_GET_INFO (before Linux
-// 6.13: an unknown ioctl).
-func noPidfdInfo(err error) bool {
-	return errors.Is(err, unix.ENOTTY) || errors.Is(err, unix.EINVAL)
-}
-
-// reaped: pidfd's process is gone, not even a zombie; pid_task no longer
-// finds it, so a signal 0 fails with ESRCH.
-func reaped(pidfd int) bool {
-	return errors.Is(unix.PidfdSendSignal(pidfd, 0, nil, 0), unix.ESRCH)
 }

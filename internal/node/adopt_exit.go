@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/internal/shared/pidfd"
 	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
@@ -76,7 +77,7 @@ func (s *Slave) adoptExit(rc syscall.RawConn, l *link, pid int, t *tracked) unix
 				s.space.statusKept.Store(true)
 				return ws
 			}
-			noInfo = noPidfdInfo(werr)
+			noInfo = pidfd.NoInfo(werr)
 		}
 		if !looked && !s.space.statusKept.Load() {
 			// At once: its parent may reap it any moment.
@@ -85,7 +86,7 @@ func (s *Slave) adoptExit(rc syscall.RawConn, l *link, pid int, t *tracked) unix
 		}
 		if noInfo {
 			var over bool
-			rc.Control(func(fd uintptr) { over = reaped(int(fd)) })
+			rc.Control(func(fd uintptr) { over = pidfd.Reaped(int(fd)) })
 			if over {
 				break
 			}
@@ -116,10 +117,10 @@ func (s *Slave) adoptExit(rc syscall.RawConn, l *link, pid int, t *tracked) unix
 
 var errNotReaped = errors.New("not reaped yet")
 
-// exitOf reads an ended process's wait status from its pidfd (Linux 6.15:
+// exitOf reads an ended process's wait status from its pidfd fd (Linux 6.15:
 // kept for the pidfd even after its parent reaped it).
-func exitOf(pidfd int) (unix.WaitStatus, error) {
-	info, err := pidfdInfo(pidfd, unix.PIDFD_INFO_EXIT)
+func exitOf(fd int) (unix.WaitStatus, error) {
+	info, err := pidfd.Info(fd, unix.PIDFD_INFO_EXIT)
 	if err != nil {
 		return 0, err
 	}
@@ -129,12 +130,12 @@ func exitOf(pidfd int) (unix.WaitStatus, error) {
 	return unix.WaitStatus(info.Exit_code), nil
 }
 
-// zombieStatus is the wait status of pidfd's process, whose PID here is
+// zombieStatus is the wait status of fd's process, whose PID here is
 // pid, from its /proc/PID/stat while it is a zombie; false if it is not
 // one (still exiting) or already reaped, when the file may be another's.
-func zombieStatus(pidfd, pid int) (unix.WaitStatus, bool) {
+func zombieStatus(fd, pid int) (unix.WaitStatus, bool) {
 	st, err := procfs.ReadStat(pid)
-	if err != nil || st.State != 'Z' || reaped(pidfd) {
+	if err != nil || st.State != 'Z' || pidfd.Reaped(fd) {
 		return 0, false
 	}
 	return unix.WaitStatus(st.ExitCode), true

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/internal/shared/pidfd"
 	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
@@ -44,11 +45,11 @@ func TestZombieStatus(t *testing.T) {
 		if !ok || ws != c.want {
 			t.Errorf("zombieStatus(sh -c %q) = %#x, %v; want %#x, true", c.script, ws, ok, c.want)
 		}
-		if reaped(fd) {
+		if pidfd.Reaped(fd) {
 			t.Errorf("sh -c %q: reaped before its parent waited", c.script)
 		}
 		cmd.Wait()
-		if !reaped(fd) {
+		if !pidfd.Reaped(fd) {
 			t.Errorf("sh -c %q: not reaped after its parent waited", c.script)
 		}
 		if ws, ok := zombieStatus(fd, pid); ok {

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/internal/shared/pidfd"
 	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
@@ -104,26 +105,11 @@ func (fc *forkCall) childAt(pid int) (int, bool) {
 	if err != nil {
 		return -1, false
 	}
-	if pp, err := pidfdParent(fd, pid); err == nil && (pp == fc.parent || pp == 1 && !alive(fc.parent)) {
+	if pp, err := pidfd.Parent(fd, pid); err == nil && (pp == fc.parent || pp == 1 && !alive(fc.parent)) {
 		return fd, true
 	}
 	unix.Close(fd)
 	return -1, false
-}
-
-// pidfdParent is the parent of pidfd's process (pid): asked of the pidfd
-// (PIDFD_GET_INFO, Linux 6.13), one ioctl where /proc/PID/stat is an
-// open, a read the kernel formats some fifty fields for, and a close, on
-// the fork's critical path; from /proc on an older kernel.
-func pidfdParent(pidfd, pid int) (int, error) {
-	info, err := pidfdInfo(pidfd, unix.PIDFD_INFO_PID)
-	if noPidfdInfo(err) { // adopt.go
-		return ppidOf(pid)
-	}
-	if err != nil {
-		return 0, err
-	}
-	return int(info.Ppid), nil
 }
 
 // newChild is the child of the parent's that was not there before: fd

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bproc/bproc/internal/shared/pidfd"
 )
 
 // TestForkReadsAllocateNothing: what the process space reads of /proc at
@@ -20,13 +22,13 @@ func TestForkReadsAllocateNothing(t *testing.T) {
 		t.Skip("the race detector's build allocates where a plain one does not")
 	}
 	pid := os.Getpid()
-	pidfd, err := unix.PidfdOpen(pid, 0)
+	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(pidfd)
+	defer unix.Close(fd)
 	for name, f := range map[string]func(){
-		"pidfdParent":    func() { pidfdParent(pidfd, pid) },
+		"pidfd.Parent":   func() { pidfd.Parent(fd, pid) },
 		"readProcState":  func() { readProcState(pid) },
 		"alive":          func() { alive(pid) },
 		"tgidOf":         func() { tgidOf(pid) },
