@@ -137,7 +137,9 @@ demo: all
 # The issue's table (BenchmarkRatios): each figure beside its floor or
 # peer, measured in one run, with the ratio; then issue 15's fork loop
 # with the process space on and off (BenchmarkSpaceForks) beside its
-# floors on this machine (BenchmarkSpaceFloor, no bproc). Prints it, writes
+# floors on this machine (BenchmarkSpaceFloor, no bproc), and where an
+# iteration of that loop spends the time the space adds, traced with
+# ftrace (BenchmarkSpaceForkPath). Prints it, writes
 # bin/bench.json and draws bin/bench-ratios.svg. Installs openssh-server
 # for the ssh peer if it is missing. BENCH_ARGS passes the benchmark's
 # flags: -ratio-nodes 64 -ratio-per-node 32 is the issue's size (16 and 8
@@ -145,7 +147,7 @@ demo: all
 # every benchmark and the VM boot (an hour and more).
 BENCH_ARGS ?=
 bench: all
-	BPROC_BIN=$(CURDIR)/bin/bproc $(GO) test -run '^$$' -bench '^(BenchmarkRatios|BenchmarkSpaceFloor|BenchmarkSpaceForks)$$' -benchtime 1x -timeout 60m ./internal/bench/ \
+	BPROC_BIN=$(CURDIR)/bin/bproc $(GO) test -run '^$$' -bench '^(BenchmarkRatios|BenchmarkSpaceFloor|BenchmarkSpaceForks|BenchmarkSpaceForkPath)$$' -benchtime 1x -timeout 60m ./internal/bench/ \
 		-args -results $(CURDIR)/bin -name bench $(BENCH_ARGS)
 
 bench-all: all
