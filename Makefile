@@ -139,7 +139,10 @@ demo: all
 # with the process space on and off (BenchmarkSpaceForks) beside its
 # floors on this machine (BenchmarkSpaceFloor, no bproc), and where an
 # iteration of that loop spends the time the space adds, traced with
-# ftrace (BenchmarkSpaceForkPath). Prints it, writes
+# ftrace (BenchmarkSpaceForkPath); then issue 15's 10,000 forks whose
+# ghosts get random signals (TestSpaceSignals at its full size: it fails
+# on any status lost or wrong, or any process or ghost left, and logs its
+# counts). Prints it, writes
 # bin/bench.json and draws bin/bench-ratios.svg. Installs openssh-server
 # for the ssh peer if it is missing. BENCH_ARGS passes the benchmark's
 # flags: -ratio-nodes 64 -ratio-per-node 32 is the issue's size (16 and 8
@@ -149,6 +152,7 @@ BENCH_ARGS ?=
 bench: all
 	BPROC_BIN=$(CURDIR)/bin/bproc $(GO) test -run '^$$' -bench '^(BenchmarkRatios|BenchmarkSpaceFloor|BenchmarkSpaceForks|BenchmarkSpaceForkPath)$$' -benchtime 1x -timeout 60m ./internal/bench/ \
 		-args -results $(CURDIR)/bin -name bench $(BENCH_ARGS)
+	BPROC_SPACE_SIGNALS=10000 BPROC_BIN=$(CURDIR)/bin/bproc $(GO) test -count=1 -v -run '^TestSpaceSignals$$' -timeout 20m ./internal/integration/
 
 bench-all: all
 	BPROC_BIN=$(CURDIR)/bin/bproc $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/shared/ghost/ ./internal/bench/
