@@ -286,33 +286,38 @@ func TestVM(t *testing.T) {
 			}
 		}
 		// The killed child stays a zombie until sleep, which waits for
-		// no one, ends: the node reads its status there.
-		script := `/bin/sh -c 'exit 7'; /bin/sh -c 'kill -TERM $$' & exec sleep 2`
+		// no one, ends: the node reads its status there. threadexit
+		// ends by an exit_group of another thread than its main one,
+		// named by that thread's ID.
+		prog := buildProg(t, "threadexit")
+		script := `/bin/sh -c 'exit 7'; ` + prog + ` 6; /bin/sh -c 'kill -TERM $$' & exec sleep 2`
 		out, err := run(t, "bpsh", "0", "/bin/sh", "-c", script)
 		if err != nil {
 			t.Fatalf("bpsh 0 sh -c %q: %v\n%s", script, err, out)
 		}
-		var code7, term, job bool
-		for !(code7 && term && job) {
+		var code7, code6, term, job bool
+		for !(code7 && code6 && term && job) {
 			select {
 			case e, ok := <-exits:
 				if !ok {
-					t.Fatalf("bpstat --events ended: exit 7 seen %v, SIGTERM %v, the job's 0 %v", code7, term, job)
+					t.Fatalf("bpstat --events ended: exit 7 seen %v, threadexit's 6 %v, SIGTERM %v, the job's 0 %v", code7, code6, term, job)
 				}
 				t.Logf("ghost %d ended: code %d signal %d", e.PID, e.Status.Code, e.Status.Signal)
 				switch {
 				case e.Status.Code == 5: // a late one of the jobs above
 				case e.Status.Code == 7:
 					code7 = true
+				case e.Status.Code == 6:
+					code6 = true
 				case e.Status.Signal == int(syscall.SIGTERM):
 					term = true
 				case e.Status.Code == 0 && e.Status.Signal == 0:
 					job = true
 				default:
-					t.Errorf("ghost %d ended with code %d, signal %d: want 7, SIGTERM or the job's 0", e.PID, e.Status.Code, e.Status.Signal)
+					t.Errorf("ghost %d ended with code %d, signal %d: want 7, 6, SIGTERM or the job's 0", e.PID, e.Status.Code, e.Status.Signal)
 				}
 			case <-ctx.Done():
-				t.Fatalf("after a minute: exit 7 seen %v, SIGTERM %v, the job's 0 %v", code7, term, job)
+				t.Fatalf("after a minute: exit 7 seen %v, threadexit's 6 %v, SIGTERM %v, the job's 0 %v", code7, code6, term, job)
 			}
 		}
 	})

@@ -17,7 +17,8 @@ import (
 // Debian 12 kernel (6.1) that netbooted nodes run: there the status is
 // taken from what the space saw. Every exit call is notified and let go
 // at once, so the supervisor notes the code a process's exit_group, or
-// its last thread's exit, named (noteExit); a process a signal ended
+// its last thread's exit, named, whichever thread made it and whatever
+// PID its ghost has (noteExit); a process a signal ended
 // made no call, and its status is read from its zombie's
 // /proc/PID/stat, if the node looks before its parent reaps it. Else its
 // ghost ends with SIGKILL, as everywhere the status cannot be had.
@@ -27,29 +28,54 @@ import (
 const exitCalled = 1 << 31
 
 // noteExit notes the status n, an exit_group or a process's last exit,
-// gives its caller, if that is a descendant held under its ghost's PID
-// and the kernel may not keep statuses. A call of another thread than
-// the main one (its ID is no PID), or of a descendant whose ghost has
-// another PID, is not noted: it ends with what its zombie shows.
+// gives its caller, a descendant, if the kernel may not keep statuses.
+// The caller is named by its thread's ID here: a process's main thread
+// has its PID, which is most often its ghost's too; another thread's ID
+// (a Go program's exit_group comes from any of its threads) is looked up
+// in /proc, only then, and only on such kernels.
 func (sp *space) noteExit(n *seccompNotif) {
 	if sp.statusKept.Load() {
 		return
 	}
-	pid := int(n.pid)
-	sp.mu.Lock()
-	t := sp.tracked[pid]
-	sp.mu.Unlock()
+	t := sp.heldAt(int(n.pid))
 	if t == nil {
-		return
+		tgid, err := tgidOf(int(n.pid))
+		if err != nil || tgid == int(n.pid) {
+			return // not a descendant held (yet): its fork is not done with
+		}
+		if t = sp.heldAt(tgid); t == nil {
+			return
+		}
 	}
-	select {
-	case <-t.ready:
-	default:
-		return // its own fork is not done with: it cannot be ending
-	}
-	if t.pidfd >= 0 && t.nodePID == pid {
+	if t.pidfd >= 0 {
 		t.called.Store(exitCalled | uint32(n.args[0]&0xff)<<8)
 	}
+}
+
+// heldAt is the descendant held whose process has the PID pid here:
+// under that PID, its ghost's, or, where the number was taken, under
+// another (tracked.nodePID). One whose own fork is not done with is not
+// held yet: it cannot be ending.
+func (sp *space) heldAt(pid int) *tracked {
+	held := func(t *tracked) bool {
+		select {
+		case <-t.ready: // the fields below are set before it closes
+			return t.nodePID == pid
+		default:
+			return false
+		}
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if t := sp.tracked[pid]; t != nil && held(t) {
+		return t
+	}
+	for _, t := range sp.tracked {
+		if held(t) {
+			return t
+		}
+	}
+	return nil
 }
 
 // adoptExit waits for a descendant to end and be reaped, and returns its

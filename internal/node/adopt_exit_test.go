@@ -1,7 +1,9 @@
 package node
 
 import (
+	"os"
 	"os/exec"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -59,9 +61,13 @@ func TestZombieStatus(t *testing.T) {
 	}
 }
 
-// TestNoteExit: an exit call's code is noted for a descendant held under
-// its ghost's PID, exit(0) too, until the kernel has shown it keeps
-// statuses; not for a thread's ID, nor a descendant at another PID.
+// TestNoteExit: an exit call's code is noted for the descendant that
+// made it, exit(0) too, until the kernel has shown it keeps statuses:
+// one held under its ghost's PID, one at another PID than its ghost's,
+// and one whose call came from a thread other than its main one (a Go
+// program's exit_group); nothing for a PID no descendant has. (PIDs
+// from 5,000,000 are past the kernel's PID_MAX_LIMIT: no process has
+// them.)
 func TestNoteExit(t *testing.T) {
 	sp := &space{tracked: make(map[int]*tracked)}
 	held := func(pid, nodePID int) *tracked {
@@ -70,27 +76,53 @@ func TestNoteExit(t *testing.T) {
 		sp.tracked[pid] = tr
 		return tr
 	}
-	a, b, c := held(10, 10), held(11, 12), held(13, 13)
-	notify := func(pid uint32, code uint64) {
-		sp.noteExit(&seccompNotif{pid: pid, nr: unix.SYS_EXIT_GROUP, args: [6]uint64{code}})
+	a, b, c := held(5_000_010, 5_000_010), held(5_000_011, 5_000_012), held(5_000_013, 5_000_013)
+	notify := func(pid int, code uint64) {
+		sp.noteExit(&seccompNotif{pid: uint32(pid), nr: unix.SYS_EXIT_GROUP, args: [6]uint64{code}})
 	}
-	notify(10, 0x107) // only the low byte is a status
-	notify(11, 3)     // a ghost whose process has another PID
-	notify(12, 3)     // that process, by its node PID: unknown
-	notify(99, 3)     // not a descendant
+	notify(5_000_010, 0x107) // only the low byte is a status
+	notify(5_000_011, 4)     // a ghost's PID whose process has another
+	notify(5_000_099, 3)     // not a descendant
 	if got := a.called.Load(); got != exitCalled|7<<8 {
 		t.Errorf("exit_group(0x107) noted %#x, want %#x", got, exitCalled|7<<8)
 	}
 	if got := b.called.Load(); got != 0 {
-		t.Errorf("descendant at another PID noted %#x, want nothing", got)
+		t.Errorf("a call by node PID 5000011 noted %#x for the process at 5000012", got)
 	}
+	notify(5_000_012, 3) // that process, by its own PID
+	if got := b.called.Load(); got != exitCalled|3<<8 {
+		t.Errorf("descendant at another PID noted %#x, want %#x", got, exitCalled|3<<8)
+	}
+
+	// A thread of this test's process, not its main one: of two locked
+	// at once, one at least.
+	tids, release := make(chan int), make(chan struct{})
+	defer close(release)
+	for range 2 {
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			tids <- unix.Gettid()
+			<-release
+		}()
+	}
+	thread := <-tids
+	if other := <-tids; thread == os.Getpid() {
+		thread = other
+	}
+	self := held(os.Getpid(), os.Getpid())
+	notify(thread, 9)
+	if got := self.called.Load(); got != exitCalled|9<<8 {
+		t.Errorf("exit_group by thread %d of process %d noted %#x, want %#x", thread, os.Getpid(), got, exitCalled|9<<8)
+	}
+
 	sp.statusKept.Store(true)
-	notify(13, 0)
+	notify(5_000_013, 0)
 	if got := c.called.Load(); got != 0 {
 		t.Errorf("once statuses are kept, noted %#x, want nothing", got)
 	}
 	sp.statusKept.Store(false)
-	notify(13, 0)
+	notify(5_000_013, 0)
 	if got := c.called.Load(); got != exitCalled {
 		t.Errorf("exit(0) noted %#x, want %#x", got, exitCalled)
 	}
