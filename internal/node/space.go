@@ -266,11 +266,20 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 		pid, t, c = c.pid, c.t, nil // this thread's fork again, restarted
 		fc.before, err = fc.children()
 	} else {
-		// The parent's children are read while the master makes the
-		// ghost (space_pipe.go), not after its answer.
-		before := fc.readChildren(parent)
+		// The parent's children are read before the master is asked,
+		// not after its answer, which the parent waits for (a
+		// goroutine reading them meanwhile cost more than it saved);
+		// a CLONE_PARENT child's grandparent may be outside the space,
+		// its children are read last, as late as they can be.
+		var kids map[int]bool
+		var kidsErr error
+		if fc.parent == parent {
+			kids, kidsErr = fc.children()
+		}
 		pid, err = sp.askMaster(parent)
-		kids, kidsErr := before.wait()
+		if fc.parent != parent && err == nil {
+			kids, kidsErr = fc.children()
+		}
 		if errors.Is(err, errNoGhost) || errors.Is(err, errGhostLimit) {
 			// The master is there but its ghost is not (stopped or
 			// killed before its hello, or its user holds as many as the

@@ -141,43 +141,6 @@ func (fc *forkCall) children() (map[int]bool, error) {
 	return out, nil
 }
 
-// childrenRead is the parent's children read while the master makes the
-// fork's ghost: the parent waits in its fork meanwhile, and nothing else
-// adds a child of it (space_child.go), so the set is the one before the
-// fork, taken off the path from the master's answer to the child.
-type childrenRead struct {
-	fc   *forkCall
-	done chan struct{} // nil: read at wait
-	set  map[int]bool
-	err  error
-}
-
-// readChildren starts reading fc.parent's children. A clone with
-// CLONE_PARENT, whose child is the caller's sibling (fc.parent is not
-// parent), has them read at wait, as before: the grandparent may be
-// outside the space, its forks not held by the caller's notification.
-func (fc *forkCall) readChildren(parent int) *childrenRead {
-	r := &childrenRead{fc: fc}
-	if fc.parent != parent {
-		return r
-	}
-	r.done = make(chan struct{})
-	go func() {
-		r.set, r.err = fc.children()
-		close(r.done)
-	}()
-	return r
-}
-
-// wait returns the children read.
-func (r *childrenRead) wait() (map[int]bool, error) {
-	if r.done == nil {
-		return r.fc.children()
-	}
-	<-r.done
-	return r.set, r.err
-}
-
 // setLastPID makes pid+1 the next PID the node's namespace hands out.
 // ns_last_pid is opened once; forkMu held.
 func (sp *space) setLastPID(pid int) error {
