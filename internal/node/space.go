@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,8 +45,10 @@ type space struct {
 	// forkMu serialises the forks of the space on the node: ns_last_pid
 	// is one number for the whole PID namespace.
 	forkMu sync.Mutex
-	// lastPID is /proc/sys/kernel/ns_last_pid, open once (under forkMu).
-	lastPID *os.File
+	// lastPID is /proc/sys/kernel/ns_last_pid, open once (under forkMu);
+	// lastPIDFd its fd, as File.Fd costs a fcntl each time.
+	lastPID   *os.File
+	lastPIDFd int
 
 	mu      sync.Mutex
 	tracked map[int]*tracked // by PID, from the fork until the adopt channel ends
@@ -215,7 +216,7 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 			close(c.t.ready)
 		}
 	}()
-	if sp.mirror(l, n) || sp.sigaction(l, n, q.exits) { // space_nocldwait.go
+	if sp.mirror(l, n, q.childState(n)) || sp.sigaction(l, n, q.exits) { // space_nocldwait.go
 		return nil
 	}
 	if exitCall(n) {
@@ -236,7 +237,7 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 		sp.proceed(l, n.id)
 		return nil
 	}
-	parent, single, sigIgn, err := sp.tgidOf(int(n.pid))
+	parent, single, pst, err := sp.tgidOf(int(n.pid))
 	if err != nil {
 		sp.proceed(l, n.id) // it is gone: the call will not run
 		return nil
@@ -250,12 +251,35 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 			sp.forkMu.Unlock()
 		}
 	}()
+	// With CLONE_PARENT the child is the caller's sibling.
+	fc := &forkCall{tid: int(n.pid), nr: n.nr, parent: parent, single: single,
+		again: func() bool { return q.seen(n.pid) > seen }}
+	if int(n.nr) == unix.SYS_CLONE && n.args[0]&unix.CLONE_PARENT != 0 {
+		fc.single = false
+		if pp, err := ppidOf(parent); err == nil {
+			fc.parent = pp
+		}
+	}
 	var pid int
 	var t *tracked
 	if c != nil {
 		pid, t, c = c.pid, c.t, nil // this thread's fork again, restarted
+		fc.before, err = fc.children()
 	} else {
+		// The parent's children are read before the master is asked,
+		// not after its answer, which the parent waits for (a
+		// goroutine reading them meanwhile cost more than it saved);
+		// a CLONE_PARENT child's grandparent may be outside the space,
+		// its children are read last, as late as they can be.
+		var kids map[int]bool
+		var kidsErr error
+		if fc.parent == parent {
+			kids, kidsErr = fc.children()
+		}
 		pid, err = sp.askMaster(parent)
+		if fc.parent != parent && err == nil {
+			kids, kidsErr = fc.children()
+		}
 		if errors.Is(err, errNoGhost) || errors.Is(err, errGhostLimit) {
 			// The master is there but its ghost is not (stopped or
 			// killed before its hello, or its user holds as many as the
@@ -271,17 +295,9 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 			return nil
 		}
 		t = sp.entry(pid)
+		fc.before, err = kids, kidsErr
 	}
-	// With CLONE_PARENT the child is the caller's sibling.
-	fc := &forkCall{tid: int(n.pid), nr: n.nr, parent: parent, single: single,
-		again: func() bool { return q.seen(n.pid) > seen }}
-	if int(n.nr) == unix.SYS_CLONE && n.args[0]&unix.CLONE_PARENT != 0 {
-		fc.single = false
-		if pp, err := ppidOf(parent); err == nil {
-			fc.parent = pp
-		}
-	}
-	if fc.before, err = fc.children(); err != nil {
+	if err != nil {
 		t.err = fmt.Errorf("fork of PID %d: %w", parent, err)
 		close(t.ready)
 		sp.proceed(l, n.id) // it is gone: the call will not run
@@ -291,7 +307,7 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 	// ghost's PID was free on the master, not here); the child is then
 	// found wherever it lands.
 	steer := pid
-	if unix.Access("/proc/"+strconv.Itoa(pid), unix.F_OK) == nil {
+	if pidTaken(pid) {
 		steer = 0
 	} else if err := sp.setLastPID(pid - 1); err != nil {
 		sp.s.log.Warn("process space: steer the PID", "err", err)
@@ -301,7 +317,7 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 	// read with its state is still its own.
 	var ignored bool
 	if single && fc.parent == parent {
-		ignored = sigIgn&(1<<(unix.SIGCHLD-1)) != 0
+		ignored = pst.sigIgn&(1<<(unix.SIGCHLD-1)) != 0
 	} else {
 		ignored = sigchldIgnored(fc.parent)
 	}
@@ -312,6 +328,7 @@ func (sp *space) handle(l int, n *seccompNotif, q *callQueue) *forkDone {
 	d := sp.findChild(fc, t, pid, steer, func(t *tracked) {
 		q.keep(n.pid, &carried{pid: pid, t: t})
 	}, func() { q.done(n, seen) })
+	d.parent, d.known = pst, single && fc.parent == parent
 	if hold != nil {
 		hold.release(d, t) // lets go of the child once it is held
 	}

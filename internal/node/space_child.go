@@ -50,7 +50,17 @@ type forkCall struct {
 func (fc *forkCall) find(steer int) (int, int, error) {
 	deadline := time.Now().Add(childWait)
 	full := steer == 0 // see fullLook
+	// The first look waits for a poke or the first delay: the fork was let
+	// go a moment ago, and the caller has not run since (a look then
+	// failed, a pidfd_open, on every fork).
+	first := steer > 0
 	for delay := 20 * time.Microsecond; ; delay = min(2*delay, time.Millisecond) {
+		if first {
+			first = false
+			if fc.nap(delay) {
+				delay, full = 10*time.Microsecond, true
+			}
+		}
 		if steer > 0 {
 			if fd, ok := fc.childAt(steer); ok {
 				return fd, steer, nil

@@ -1,12 +1,14 @@
 package node
 
 import (
+	"errors"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bproc/bproc/internal/shared/pidfd"
 	"github.com/bproc/bproc/internal/shared/procfs"
 )
 
@@ -138,7 +140,21 @@ func (h *exitHolds) forker(pid int) {
 // exit answers the exit_group id of thread tid (the handler), now or once
 // its parent cannot be in a notified call not read yet.
 func (h *exitHolds) exit(tid uint32, id uint64) {
-	ppid, err := ppidOf(int(tid)) // a thread's is its process's
+	// The process's pidfd tells its parent (no /proc read), and is the
+	// one end waits on.
+	fd, pid, err := processFd(tid)
+	ppid := 0
+	if err == nil {
+		ppid, err = pidfd.Parent(fd, pid)
+	} else if !errors.Is(err, unix.ESRCH) {
+		ppid, err = ppidOf(int(tid)) // a thread's is its process's
+	}
+	used := false
+	defer func() {
+		if fd >= 0 && !used {
+			unix.Close(fd)
+		}
+	}()
 	h.mu.Lock()
 	delete(h.forkers, int(tid)) // its own children go to a reaper
 	delete(h.noWait, int(tid))
@@ -150,7 +166,8 @@ func (h *exitHolds) exit(tid uint32, id uint64) {
 		return
 	}
 	if waiting {
-		h.end(tid, id, true)
+		used = true
+		h.endFd(fd, pid, id)
 		return
 	}
 	switch parentState(ppid) {
@@ -160,7 +177,8 @@ func (h *exitHolds) exit(tid uint32, id uint64) {
 		h.answer(id)
 		return
 	case parentAsleep:
-		h.end(tid, id, true)
+		used = true
+		h.endFd(fd, pid, id)
 		return
 	}
 	e := &heldExit{tid: tid, id: id, since: time.Now()}
@@ -185,15 +203,31 @@ func (h *exitHolds) end(tid uint32, id uint64, wait bool) {
 		h.answer(id)
 		return
 	}
-	pid := int(tid)
-	fd, err := unix.PidfdOpen(pid, 0)
+	fd, pid, _ := processFd(tid)
+	h.endFd(fd, pid, id)
+}
+
+// processFd opens a pidfd of thread tid's process: fd -1 with an error if
+// it is gone, or cannot be told.
+func processFd(tid uint32) (fd, pid int, err error) {
+	pid = int(tid)
+	fd, err = unix.PidfdOpen(pid, 0)
 	if err == unix.EINVAL { // not the leader: the process's
 		if pid, err = tgidOf(pid); err == nil {
 			fd, err = unix.PidfdOpen(pid, 0)
 		}
 	}
-	h.answer(id)
 	if err != nil {
+		return -1, pid, err
+	}
+	return fd, pid, nil
+}
+
+// endFd answers the exit_group id of fd's process pid and waits until
+// the process is gone (up to endWait); it closes fd (-1: answers only).
+func (h *exitHolds) endFd(fd, pid int, id uint64) {
+	h.answer(id)
+	if fd < 0 {
 		return // gone already, or it cannot be told
 	}
 	defer unix.Close(fd)
@@ -292,7 +326,26 @@ const (
 // parentState says whether pid runs (it may enter a notified call at any
 // moment) or sleeps in a notified call, which holds its child's end; or
 // sleeps elsewhere, or is gone, which does not.
+//
+// wchan is read first: the kernel names a function there only for a task
+// asleep at that moment (0 while it runs), so a parent asleep in a wait or
+// elsewhere (the fork loop's case: its wait4 let go) is told by one read.
+// The state is read after only where it decides: a notified call (S: not
+// read yet; D: read, answered any moment), or wchan 0 (running, or an
+// end: a zombie or a task gone counts as asleep).
 func parentState(pid int) int {
+	var wb [128]byte
+	w, err := procfs.Read(pid, "wchan", wb[:])
+	if err != nil {
+		return parentAsleep // gone
+	}
+	notif := strings.HasPrefix(string(w), "seccomp_do_user_notif")
+	switch {
+	case string(w) == "do_wait":
+		return parentWaits
+	case !notif && string(w) != "0":
+		return parentAsleep
+	}
 	st, err := procfs.ReadStat(pid)
 	if err != nil {
 		return parentAsleep
@@ -301,24 +354,14 @@ func parentState(pid int) int {
 	case 'R':
 		return parentMayCall
 	case 'S', 'D':
-		// D: a notified call read waits killably; it may be answered
-		// any moment, which a notification read and not taken (the
-		// handler's lock) tells safely.
-		var wb [128]byte
-		w, err := procfs.Read(pid, "wchan", wb[:])
-		switch {
-		case err != nil:
-		case strings.HasPrefix(string(w), "seccomp_do_user_notif"):
-			if st.State == 'S' {
-				return parentUnread
-			}
-			return parentMayCall
-		case string(w) == "0":
-			// Woken between the two reads: it runs.
-			return parentMayCall
-		case string(w) == "do_wait":
-			return parentWaits
+		// Read after wchan: woken since, it runs (a notified call
+		// read waits in D, killably; it may be answered any moment,
+		// which a notification read and not taken, the handler's
+		// lock, tells safely).
+		if notif && st.State == 'S' {
+			return parentUnread
 		}
+		return parentMayCall
 	}
 	return parentAsleep
 }

@@ -110,3 +110,25 @@ func TestExitNotHeld(t *testing.T) {
 		t.Error("a PID that is no process may call")
 	}
 }
+
+// TestParentStateKinds: wchan read first tells a wait, another sleep and
+// a running process apart, and a PID gone counts as asleep.
+func TestParentStateKinds(t *testing.T) {
+	// sh waits for a command in wait4 (its wait builtin sleeps in
+	// sigsuspend, elsewhere).
+	waits, _ := family(t, `sleep 100 & echo $!; sleep 100`)
+	sleeps, _ := family(t, `sleep 100 & echo $!; exec sleep 100`)
+	runs, _ := family(t, `sleep 100 & echo $!; while :; do :; done`)
+	want := map[int]int{waits: parentWaits, sleeps: parentAsleep, runs: parentMayCall, 1 << 30: parentAsleep}
+	for pid, w := range want {
+		deadline := time.Now().Add(5 * time.Second)
+		got := parentState(pid)
+		for got != w && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+			got = parentState(pid)
+		}
+		if got != w {
+			t.Errorf("parentState(%d) = %d, want %d", pid, got, w)
+		}
+	}
+}

@@ -83,7 +83,9 @@ type procState struct {
 
 // mirror handles the notification n if it is a call whose effect the
 // ghost mirrors, and says whether it was. It lets the call go on at once.
-func (sp *space) mirror(l int, n *seccompNotif) bool {
+// known, if not nil, is the caller's state, known without a read: a
+// fork's child making its first call (callQueue.childState).
+func (sp *space) mirror(l int, n *seccompNotif, known *procState) bool {
 	nr := int(n.nr)
 	if nr != unix.SYS_EXECVE && nr != unix.SYS_EXECVEAT && nr != unix.SYS_SETPGID && nr != unix.SYS_SETSID {
 		return false
@@ -93,8 +95,11 @@ func (sp *space) mirror(l int, n *seccompNotif) bool {
 	// say so too, at ten times the cost of stat).
 	tid := int(n.pid)
 	pid := tid
-	st, err := readProcState(tid)
-	if err == nil && st.threads != 1 {
+	var st procState
+	var err error
+	if known != nil {
+		st = *known
+	} else if st, err = readProcState(tid); err == nil && st.threads != 1 {
 		pid, err = tgidOf(tid)
 		if err == nil {
 			st, err = readProcState(pid)

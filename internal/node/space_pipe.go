@@ -28,6 +28,13 @@ import (
 type forkDone struct {
 	poke chan struct{} // buffered: look now
 	done chan struct{} // closed once the child is held, or known lost
+	// steer is the PID the child was steered to (0: none); child its
+	// PID once held (set before done is closed); parent, with known, the
+	// one-thread parent's state read at the fork, which is the child's
+	// until its first call (space_inline.go).
+	steer, child int
+	parent       procState
+	known        bool
 }
 
 // settle waits until d's child is held (nil: nothing to wait for).
@@ -50,7 +57,7 @@ func (d *forkDone) settle() {
 // child: t goes to carry, for that next call, still unsettled. end is
 // called last.
 func (sp *space) findChild(fc *forkCall, t *tracked, pid, steer int, carry func(*tracked), end func()) *forkDone {
-	d := &forkDone{poke: make(chan struct{}, 1), done: make(chan struct{})}
+	d := &forkDone{poke: make(chan struct{}, 1), done: make(chan struct{}), steer: steer}
 	fc.poke = d.poke
 	go func() {
 		defer close(d.done)
@@ -73,6 +80,7 @@ func (sp *space) findChild(fc *forkCall, t *tracked, pid, steer int, carry func(
 			sp.s.log.Warn("process space: fork's child not found", "parent", fc.parent, "ghost", pid, "err", t.err)
 			return
 		}
+		d.child = t.nodePID
 		if t.nodePID != pid {
 			// The child runs under another number: the master maps it, as
 			// for a launched process whose PID was taken (wire.ReqForked),
@@ -107,14 +115,14 @@ func (fc *forkCall) nap(d time.Duration) bool {
 // TID is its PID: /proc/TID/stat says so, with the ignored signals, in
 // one read (through procfs, stat costs 0.9x of status here, no longer the
 // tenth that splitting all of status made it).
-func (sp *space) tgidOf(tid int) (pid int, single bool, sigIgn uint64, err error) {
-	if st, err := readProcState(tid); err != nil {
-		return 0, false, 0, err
+func (sp *space) tgidOf(tid int) (pid int, single bool, st procState, err error) {
+	if st, err = readProcState(tid); err != nil {
+		return 0, false, st, err
 	} else if st.threads == 1 {
-		return tid, true, st.sigIgn, nil
+		return tid, true, st, nil
 	}
 	pid, err = tgidOf(tid)
-	return pid, false, 0, err
+	return pid, false, procState{}, err
 }
 
 // children is the parent's children that the fork may add to. A fork
@@ -141,13 +149,20 @@ func (sp *space) setLastPID(pid int) error {
 		if err != nil {
 			return fmt.Errorf("open ns_last_pid: %w", err)
 		}
-		sp.lastPID = f
+		sp.lastPID, sp.lastPIDFd = f, int(f.Fd())
 	}
 	var buf [20]byte
-	if _, err := unix.Pwrite(int(sp.lastPID.Fd()), strconv.AppendInt(buf[:0], int64(pid), 10), 0); err != nil {
+	if _, err := unix.Pwrite(sp.lastPIDFd, strconv.AppendInt(buf[:0], int64(pid), 10), 0); err != nil {
 		return fmt.Errorf("write ns_last_pid %d: %w", pid, err)
 	}
 	return nil
+}
+
+// pidTaken: a process or thread has pid here, or a zombie. kill with
+// signal 0 finds any task by its number, as /proc/PID does, and costs no
+// path lookup (bpslave's /proc is its own PID namespace's).
+func pidTaken(pid int) bool {
+	return unix.Kill(pid, 0) != unix.ESRCH
 }
 
 // fullLook: while the child is expected at its steered PID, the first
