@@ -339,8 +339,11 @@ func (p *proc) register() (sc ssh.Conn, ok bool) {
 			// The fork's answer (Master.fork, woken on this P) goes
 			// out before this goroutine opens the adopt channel: the
 			// forking process on the node waits for the one, not the
-			// other.
-			runtime.Gosched()
+			// other. Unless this is the fork's goroutine, which
+			// answers next (paired).
+			if !d.answering {
+				runtime.Gosched()
+			}
 		}
 	}
 	m.mu.Lock()

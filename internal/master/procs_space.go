@@ -38,6 +38,10 @@ type descendant struct {
 	// paired is the proc ghostForked made, for fork to register itself
 	// (buffered; sent and drained under m.mu; nil once the fork is over).
 	paired chan *proc
+	// answering says fork registers the ghost on its own goroutine
+	// (paired), which answers right after: register then has no one to
+	// yield to (set and read on that goroutine only).
+	answering bool
 }
 
 // fork answers a node's ReqFork: the ghost of the forking process forks a
@@ -149,20 +153,25 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 		select {
 		case np := <-d.paired:
 			// On this goroutine, which answers: the proc in the tables
-			// and CmdWhere in its ghost's socket, then born (above).
-			if sc, ok := np.register(); ok {
+			// and CmdWhere in its ghost's socket, then born, read at
+			// once (no turn of the loop, no yield: the node waits for
+			// nothing else).
+			d.answering = true
+			sc, ok := np.register()
+			if ok {
 				if m.spaceOpen(np.first, sc) {
 					relay = func() { np.relayFrom(sc) }
 				} else {
 					m.routines.serve(np.ghost, func() { np.relayFrom(sc) })
 				}
 			}
-		case pid := <-d.born:
-			if pid == 0 { // told why (ghostForked)
-				drop()
-				return r.Reply(false, []byte(wire.ForkNoGhost))
+			select {
+			case pid := <-d.born:
+				return m.forkAnswer(r, pid, drop)
+			default: // register refused it and said so: born has 0
 			}
-			return r.Reply(true, wire.Encode(wire.ForkReply{PID: pid}))
+		case pid := <-d.born:
+			return m.forkAnswer(r, pid, drop)
 		case <-look.C:
 			continued = continued || parent.continueStopped()
 			look.Reset(10 * stoppedLook)
@@ -172,6 +181,16 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 			return r.Reply(false, []byte(wire.ForkNoGhost))
 		}
 	}
+}
+
+// forkAnswer answers the node's ReqFork r with the new ghost's PID, or
+// fails it (pid 0: told why by whoever sent it), after drop.
+func (m *Master) forkAnswer(r *ssh.Request, pid int, drop func()) error {
+	if pid == 0 {
+		drop()
+		return r.Reply(false, []byte(wire.ForkNoGhost))
+	}
+	return r.Reply(true, wire.Encode(wire.ForkReply{PID: pid}))
 }
 
 // forked answers a node's ReqForked: a descendant runs under another PID

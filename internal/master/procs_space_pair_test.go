@@ -3,6 +3,7 @@ package master
 import (
 	"encoding/binary"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -116,6 +117,42 @@ func TestPairHelper(t *testing.T) {
 	time.Sleep(time.Minute) // holds fds[1] until killed
 }
 
+// tcpPair is a connected TCP stream on loopback: a stream socket the
+// test process made, not a unix one (its SO_PEERCRED names no process).
+func tcpPair(t *testing.T) (int, *os.File) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := a.(*net.TCPConn).File()
+	a.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close() })
+	f, err := c.(*net.TCPConn).File()
+	c.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Dup(int(f.Fd()))
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fd, peer
+}
+
 // child is a PID that is a child of the test process, not a ghost.
 func child(t *testing.T) int {
 	t.Helper()
@@ -152,6 +189,7 @@ func TestGhostForkedRefuses(t *testing.T) {
 		}, kid, 0},
 		{"a datagram socket", func(t *testing.T) (int, *os.File) { return pair(t, unix.SOCK_DGRAM) }, kid, 0},
 		{"a socket another process made", foreignPair, kid, 0},
+		{"a TCP socket", tcpPair, kid, 0},
 		{"a socket of another ghost", func(t *testing.T) (int, *os.File) { return pair(t, unix.SOCK_STREAM) }, kid, 1},
 		{"a PID not the ghost's child", func(t *testing.T) (int, *os.File) { return pair(t, unix.SOCK_STREAM) }, 1, 0},
 		{"a PID that is gone", func(t *testing.T) (int, *os.File) { return pair(t, unix.SOCK_STREAM) }, 1 << 22, 0},
