@@ -20,9 +20,9 @@ import (
 // closes the fd in flight with it: the child, told no grace, dies.
 //
 // What the master takes is the parent ghost's word, and a ghost is
-// its user's process: the fd must be a stream socket whose peer is the
-// parent ghost itself (SO_PEERCRED: a socket pair's ends name the
-// process that made them; only a unix socket names one), the PID a child of that ghost, not the ghost
+// its user's process: the fd must be a unix stream socket whose peer is
+// the parent ghost itself (SO_PEERCRED: a socket pair's ends name the
+// process that made them), the PID a child of that ghost, not the ghost
 // of another process, and a fork must have asked for it (proc.forking,
 // one answer per CmdFork). Anything else is closed, and the fork fails.
 
@@ -110,9 +110,13 @@ func (p *proc) checkPaired(pid, fd int) error {
 	if t, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err != nil || t != unix.SOCK_STREAM {
 		return fmt.Errorf("its connection is not a stream socket (type %d, %v)", t, err)
 	}
-	// No SO_DOMAIN: only a unix socket has a peer's PID (af_unix sets
-	// it; any other socket's SO_PEERCRED says PID 0, never a ghost's),
-	// so the check below refuses any other kind (TestGhostForkedRefuses).
+	// Only a unix socket names a peer's PID (any other's SO_PEERCRED
+	// says 0), so the check below would refuse another kind too; the
+	// domain is checked on its own all the same, for one syscall, so that
+	// this check does not rest on what each family's SO_PEERCRED says.
+	if d, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err != nil || d != unix.AF_UNIX {
+		return fmt.Errorf("its connection is not a unix socket (domain %d, %v)", d, err)
+	}
 	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if err != nil {
 		return fmt.Errorf("its connection: SO_PEERCRED: %w", err)
