@@ -189,6 +189,9 @@ func (p *proc) watchGhost() error {
 	p.watchID, err = p.m.ghosts.add(p.gfd, p.onGhost)
 	if err == nil {
 		p.watched = true
+		if sc, ok := p.ghost.(*sockConn); ok {
+			sc.watchedBy(p.m.ghosts, p.watchID)
+		}
 	}
 	return err
 }
@@ -197,6 +200,9 @@ func (p *proc) watchGhost() error {
 // The ghost's hang-up means it was killed (SIGKILL): the remote process is
 // killed too, and its channel closed, which ends the relay.
 func (p *proc) onGhost() {
+	if sc, ok := p.ghost.(*sockConn); ok {
+		sc.poke() // a write waiting for room
+	}
 	if p.hungUp || !p.readGhost() {
 		return
 	}
@@ -253,7 +259,11 @@ func (p *proc) readGhost() (gone bool) {
 		p.evLen = 0
 		typ, arg, _ := ghost.ReadEvent(bytes.NewReader(p.ev[:]))
 		if typ == ghost.EventForked {
-			p.ghostForked(int(arg), fd) // procs_space_pair.go
+			pid, drains := ghost.ParseForked(arg)
+			if drains {
+				p.ghostDrains() // procs_ghostconn.go
+			}
+			p.ghostForked(pid, fd, drains) // procs_space_pair.go
 			continue
 		}
 		p.strayFD(fd)
