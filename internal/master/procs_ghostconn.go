@@ -72,12 +72,8 @@ func pairConn(fd int, drains bool) (*sockConn, error) {
 		}
 		fd = nfd
 	}
-	// O_NONBLOCK alone: what else F_SETFL sets (O_APPEND, O_ASYNC, ...)
-	// the ghost may have set, and the master does not want.
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, unix.O_NONBLOCK); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("set non-blocking: %w", err)
-	}
+	// Left as the ghost made it (blocking): every call on it says
+	// MSG_DONTWAIT, and an F_SETFL was a call more on the fork's path.
 	c := &sockConn{fd: fd}
 	c.drains.Store(drains)
 	return c, nil
@@ -112,7 +108,6 @@ func ownConn(c *net.UnixConn) (*sockConn, error) {
 		return nil, fmt.Errorf("dup: %w", derr)
 	}
 	c.Close()
-	// Non-blocking already (the flag is the socket's, which Go set).
 	return &sockConn{fd: fd}, nil
 }
 
@@ -147,13 +142,15 @@ func (c *sockConn) writeBufs(bufs [][]byte) (int, error) {
 	return done, nil
 }
 
-// writev writes bufs with MSG_NOSIGNAL: a ghost gone is an error, not a
+// writev writes bufs without waiting (a descendant's socket is blocking:
+// pairConn), and with MSG_NOSIGNAL: a ghost gone is an error, not a
 // SIGPIPE.
 func writev(fd int, bufs [][]byte) (int, error) {
+	const flags = unix.MSG_DONTWAIT | unix.MSG_NOSIGNAL
 	if len(bufs) == 1 {
-		return unix.SendmsgN(fd, bufs[0], nil, nil, unix.MSG_NOSIGNAL)
+		return unix.SendmsgN(fd, bufs[0], nil, nil, flags)
 	}
-	return unix.SendmsgBuffers(fd, bufs, nil, nil, unix.MSG_NOSIGNAL)
+	return unix.SendmsgBuffers(fd, bufs, nil, nil, flags)
 }
 
 // consume drops the first k bytes of bufs.
@@ -221,7 +218,7 @@ func (c *sockConn) Read(b []byte) (int, error) {
 			c.wmu.Unlock()
 			return 0, os.ErrClosed
 		}
-		k, err := unix.Read(c.fd, b)
+		k, _, err := unix.Recvfrom(c.fd, b, unix.MSG_DONTWAIT)
 		c.wmu.Unlock()
 		switch {
 		case err == nil && k == 0 && len(b) > 0:

@@ -238,7 +238,8 @@ func (p *proc) onGhost() {
 func (p *proc) readGhost() (gone bool) {
 	oob := p.m.ghosts.oob[:] // the watch's: handlers run one at a time
 	for {
-		k, oobn, _, _, err := unix.Recvmsg(p.gfd, p.ev[p.evLen:], oob, unix.MSG_CMSG_CLOEXEC)
+		// MSG_DONTWAIT: a descendant's socket is not O_NONBLOCK (pairConn).
+		k, oobn, _, _, err := unix.Recvmsg(p.gfd, p.ev[p.evLen:], oob, unix.MSG_CMSG_CLOEXEC|unix.MSG_DONTWAIT)
 		switch {
 		case errors.Is(err, unix.EINTR):
 			continue
