@@ -74,6 +74,23 @@ func (w *ghostWatch) add(fd int, ready func()) (uint64, error) {
 	return id, nil
 }
 
+// wantOut asks the watch to call id's handler when fd turns writable
+// too (on), or no longer (off): a write that found the socket full
+// waits for that (sockConn). Only then, for a writable socket's every
+// read by its ghost would be an event. Reports whether id is watched.
+func (w *ghostWatch) wantOut(id uint64, fd int, on bool) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed || w.ready[id] == nil {
+		return false
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
+	if on {
+		ev.Events |= unix.EPOLLOUT
+	}
+	return unix.EpollCtl(w.epfd, unix.EPOLL_CTL_MOD, fd, &ev) == nil
+}
+
 // remove stops watching fd. Under mu, as the handlers run: once it
 // returns, id's handler is not running and will not be called, and fd may
 // be closed (its number then reused by the next ghost).

@@ -42,7 +42,22 @@ func closeGhost(c ghostConn) {
 // the watch goes on reading it, with no goroutine of its own and no
 // read deadline, where closeGhost parks one on each ghost that ends (a
 // goroutine started, its stack grown, a timer, per descendant).
+//
+// A ghost that drains (ghost.ForkedDrains) reads its status even from a
+// connection closed: its socket is let go at once, and its end costs the
+// master no wake-up, read or epoll_ctl (the close takes the socket out
+// of the epoll: no one else holds it).
 func (w *ghostWatch) linger(id uint64, fd int, c ghostConn) {
+	if sc, ok := c.(*sockConn); ok && sc.drains.Load() {
+		w.mu.Lock()
+		if w.ready[id] != nil {
+			delete(w.ready, id)
+			w.ready = shrunk(w.ready, &w.peak)
+		}
+		w.mu.Unlock()
+		c.Close()
+		return
+	}
 	shutdownWrite(c)
 	l := &lingering{w: w, id: id, fd: fd, c: c}
 	w.mu.Lock()

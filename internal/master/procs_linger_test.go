@@ -108,7 +108,7 @@ func TestLingerInWatch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := pairConn(fds[0])
+		c, err := pairConn(fds[0], false)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -189,6 +189,9 @@ func (p *proc) watchGhost() error {
 	p.watchID, err = p.m.ghosts.add(p.gfd, p.onGhost)
 	if err == nil {
 		p.watched = true
+		if sc, ok := p.ghost.(*sockConn); ok {
+			sc.watchedBy(p.m.ghosts, p.watchID)
+		}
 	}
 	return err
 }
@@ -197,6 +200,9 @@ func (p *proc) watchGhost() error {
 // The ghost's hang-up means it was killed (SIGKILL): the remote process is
 // killed too, and its channel closed, which ends the relay.
 func (p *proc) onGhost() {
+	if sc, ok := p.ghost.(*sockConn); ok {
+		sc.poke() // a write waiting for room
+	}
 	if p.hungUp || !p.readGhost() {
 		return
 	}
@@ -232,7 +238,8 @@ func (p *proc) onGhost() {
 func (p *proc) readGhost() (gone bool) {
 	oob := p.m.ghosts.oob[:] // the watch's: handlers run one at a time
 	for {
-		k, oobn, _, _, err := unix.Recvmsg(p.gfd, p.ev[p.evLen:], oob, unix.MSG_CMSG_CLOEXEC)
+		// MSG_DONTWAIT: a descendant's socket is not O_NONBLOCK (pairConn).
+		k, oobn, _, _, err := unix.Recvmsg(p.gfd, p.ev[p.evLen:], oob, unix.MSG_CMSG_CLOEXEC|unix.MSG_DONTWAIT)
 		switch {
 		case errors.Is(err, unix.EINTR):
 			continue
@@ -253,7 +260,11 @@ func (p *proc) readGhost() (gone bool) {
 		p.evLen = 0
 		typ, arg, _ := ghost.ReadEvent(bytes.NewReader(p.ev[:]))
 		if typ == ghost.EventForked {
-			p.ghostForked(int(arg), fd) // procs_space_pair.go
+			pid, drains := ghost.ParseForked(arg)
+			if drains {
+				p.ghostDrains() // procs_ghostconn.go
+			}
+			p.ghostForked(pid, fd, drains) // procs_space_pair.go
 			continue
 		}
 		p.strayFD(fd)

@@ -268,7 +268,17 @@ func (m *Master) serveGhost(c *net.UnixConn, cred localapi.Cred, first []byte, f
 		d.slot.arrived()
 		release = d.slot.release
 	}
-	p := &proc{m: m, pid: cred.PID, rank: r, job: r.job, ghost: c, release: release}
+	var gc ghostConn = c
+	// Out of Go's poller (sockConn); as it was if the dup fails.
+	if sc, err := ownConn(c); err == nil {
+		gc = sc
+		if !m.routines.swap(c, sc) {
+			closeAll(fds) // stopping: as if served no more
+			release()
+			return
+		}
+	}
+	p := &proc{m: m, pid: cred.PID, rank: r, job: r.job, ghost: gc, release: release}
 	p.takeFiles(fds, mask, log)
 	p.run()
 }

@@ -126,7 +126,7 @@ func (m *Master) fork(n *node, r *ssh.Request) error {
 			slot.release() // else the ghost's proc holds it
 		}
 	}
-	if err := ghost.WriteFork(parent.ghost, tok); err != nil {
+	if err := ghost.WriteFork(parent.ghost, tok, parent.drains()); err != nil {
 		drop()
 		return fmt.Errorf("node %d: fork of PID %d: tell its ghost: %w", n.num, f.Parent, err)
 	}

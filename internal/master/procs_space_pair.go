@@ -44,7 +44,7 @@ func (p *proc) dropForking(r *rank) {
 // ghost's PID (0: the ghost could not make one) and fd the master's end
 // of its connection (-1: none came), which it owns. On the ghost watch's
 // goroutine: nothing here blocks.
-func (p *proc) ghostForked(pid, fd int) {
+func (p *proc) ghostForked(pid, fd int, drains bool) {
 	m := p.m
 	uid := p.job.cred.UID
 	p.mu.Lock()
@@ -75,7 +75,7 @@ func (p *proc) ghostForked(pid, fd int) {
 		fail("its ghost's child refused", err)
 		return
 	}
-	c, err := pairConn(fd)
+	c, err := pairConn(fd, drains)
 	fd = -1
 	if err != nil {
 		fail("its ghost's child refused", err)

@@ -205,7 +205,7 @@ func TestGhostForkedRefuses(t *testing.T) {
 			if tc.fd != nil {
 				fd, peer = tc.fd(t)
 			}
-			p.ghostForked(tc.pid, fd)
+			p.ghostForked(tc.pid, fd, false)
 			select {
 			case pid := <-r.desc.born:
 				if pid != 0 {
@@ -234,14 +234,14 @@ func TestGhostForkedOnce(t *testing.T) {
 	kid := child(t)
 	m, p := pairTest(t)
 	fd, peer := pair(t, unix.SOCK_STREAM)
-	p.ghostForked(kid, fd) // nothing asked
+	p.ghostForked(kid, fd, false) // nothing asked
 	if !peerClosed(t, peer) {
 		t.Error("an unasked-for fd is still open")
 	}
 	r := asking(m, p)
 	delete(m.pending, r.token) // the fork gave up
 	fd, peer = pair(t, unix.SOCK_STREAM)
-	p.ghostForked(kid, fd)
+	p.ghostForked(kid, fd, false)
 	if !peerClosed(t, peer) {
 		t.Error("the fd of a fork that is over is still open")
 	}
@@ -249,7 +249,7 @@ func TestGhostForkedOnce(t *testing.T) {
 		t.Errorf("born %d for a fork that is over", pid)
 	}
 	fd, peer = pair(t, unix.SOCK_STREAM)
-	p.ghostForked(kid, fd) // a second answer
+	p.ghostForked(kid, fd, false) // a second answer
 	if !peerClosed(t, peer) {
 		t.Error("a second answer's fd is still open")
 	}

@@ -20,12 +20,12 @@ type routines struct {
 
 	mu       sync.Mutex // guards the fields below
 	stopping bool
-	open     map[io.Closer]struct{}
-	stopped  chan struct{} // closed by stop: waits that would outlast it end
+	open     map[io.Closer]io.Closer // what stop closes for each served (swap)
+	stopped  chan struct{}           // closed by stop: waits that would outlast it end
 }
 
 func newRoutines() *routines {
-	return &routines{open: make(map[io.Closer]struct{}), stopped: make(chan struct{})}
+	return &routines{open: make(map[io.Closer]io.Closer), stopped: make(chan struct{})}
 }
 
 // Go runs f in a goroutine that wait waits for.
@@ -41,11 +41,26 @@ func (r *routines) serve(c io.Closer, f func()) {
 		c.Close()
 		return
 	}
-	r.open[c] = struct{}{}
+	r.open[c] = c
 	r.wg.Go(func() {
 		defer r.forget(c)
 		f()
 	})
+}
+
+// swap has stop close to rather than from, a connection served that goes
+// on as to (ownConn); false, with to closed, once stop has begun.
+func (r *routines) swap(from, to io.Closer) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopping {
+		to.Close()
+		return false
+	}
+	if _, ok := r.open[from]; ok {
+		r.open[from] = to
+	}
+	return true
 }
 
 func (r *routines) forget(c io.Closer) {
@@ -64,7 +79,7 @@ func (r *routines) stop() {
 	}
 	r.stopping = true
 	open := make([]io.Closer, 0, len(r.open))
-	for c := range r.open {
+	for _, c := range r.open {
 		open = append(open, c)
 	}
 	close(r.stopped)

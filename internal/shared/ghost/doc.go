@@ -110,10 +110,12 @@
 //	                                                          EventWrote: stream << 24 | bytes of a CmdData done;
 //	                                                          EventForked: the PID of the child ghost a CmdFork
 //	                                                            made (0: none), with the master's end of its
-//	                                                            socket pair in SCM_RIGHTS)
+//	                                                            socket pair in SCM_RIGHTS; ForkedDrains beside
+//	                                                            it if the CmdFork said ForkAsk)
 //	command master->ghost  8 bytes: uint32 type, uint32 arg   (CmdExit: exit(arg);
 //	                                                          CmdSignal: die by signal arg;
-//	                                                          CmdFork: 16 bytes of token follow (see below);
+//	                                                          CmdFork: arg ForkAsk, ForkShort; 16 bytes of
+//	                                                            token follow but with ForkShort (see below);
 //	                                                          CmdExec: arg bytes of argv follow;
 //	                                                          CmdSetpgid: setpgid(0, arg);
 //	                                                          CmdSetsid: setsid();
@@ -147,7 +149,18 @@
 // EventForked, come back from an older master, forks a child that
 // connects with the CmdFork's token and hands no fd.) A
 // ghost reaps its ghost children and does not relay the kernel's SIGCHLD
-// for them: the remote parent gets its own on the node.
+// for them: the remote parent gets its own on the node. The child keeps
+// its parent's signalfd, which reads the signals of whoever reads it.
+//
+// A write to the master that fails does not end a ghost's connection:
+// it reads what the master wrote before it closed its end (its status,
+// when its process ended as it relayed a signal), and only the end of the
+// stream makes it look for the next master. A ghost that asked for it
+// (ForkAsk) says so in EventForked (ForkedDrains), for itself and its
+// child: the master then closes their connections as soon as it has told
+// them how to die, and writes them CmdFork without its token (ForkShort).
+// Older ghosts ignore CmdFork's arg; the master lets their connections
+// linger until they hang up.
 //
 // The hello carries the ghost's open fds among 0, 1, 2 in one SCM_RIGHTS
 // message, in that order; bit i of fdmask is set when fd i is among them.

@@ -77,7 +77,7 @@ const sliceSize, specSize = 1024, 64
 // parent ghost that made it.
 func forkGhost(t *testing.T, c *net.UnixConn, parent int) (int, *net.UnixConn) {
 	t.Helper()
-	if err := WriteFork(c, newToken(t)); err != nil {
+	if err := WriteFork(c, newToken(t), false); err != nil {
 		t.Fatal(err)
 	}
 	pid, fds := readForked(t, c)
@@ -117,7 +117,11 @@ func readForked(t *testing.T, c *net.UnixConn) (int, []int) {
 	if typ := binary.LittleEndian.Uint32(b[0:4]); typ != EventForked {
 		t.Fatalf("event %d, want EventForked", typ)
 	}
-	return int(binary.LittleEndian.Uint32(b[4:8])), fds
+	pid, drains := ParseForked(binary.LittleEndian.Uint32(b[4:8]))
+	if pid > 0 && !drains {
+		t.Errorf("EventForked of PID %d without ForkedDrains, asked with ForkAsk", pid)
+	}
+	return pid, fds
 }
 
 // TestForkPairUnclaimed: a descendant ghost whose connection the master
@@ -127,7 +131,7 @@ func TestForkPairUnclaimed(t *testing.T) {
 	ln := listen(t)
 	a := start(t, attr{Argv: []string{"a"}, Socket: ln.Addr().String(), Token: newToken(t)})
 	ca, _ := accept(t, ln)
-	if err := WriteFork(ca, newToken(t)); err != nil {
+	if err := WriteFork(ca, newToken(t), false); err != nil {
 		t.Fatal(err)
 	}
 	pid, fds := readForked(t, ca)

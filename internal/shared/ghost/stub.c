@@ -133,6 +133,9 @@ extern char __executable_start[]; /* the linker's: where the ELF header is mappe
 #define EVENT_CHILD_STOPPED 2
 #define EVENT_WROTE 3 /* arg: stream << 24 | bytes of a CMD_DATA done with */
 #define EVENT_FORKED 4 /* arg: the PID of the child ghost a CMD_FORK made (0: none), its connection's other end with it */
+#define FORK_ASK 1      /* CMD_FORK's arg: say FORKED_DRAINS */
+#define FORK_SHORT 2    /* CMD_FORK's arg: no token follows */
+#define FORKED_DRAINS (1U << 31) /* EVENT_FORKED's arg: this ghost and its child read their socket dry before they take the master for gone */
 #define VERSION 1
 #define RESUME_VERSION 2 /* 1: 40 bytes, no flags, no stdin offset */
 #define HAVE_IN 1        /* where.flags, rhello.flags: in is known */
@@ -646,16 +649,25 @@ static __attribute__((noreturn, used)) void sibling(struct spec *p)
  * master, which the parent hands the master: it says no hello, and the
  * master reads nothing from it before CMD_WHERE.
  */
-static __attribute__((noreturn, noinline)) void relay(const char *path, long s, long ctl, u32 flags);
+static __attribute__((noreturn, noinline)) void relay(const char *path, long s, long ctl, u32 flags, long sfd);
 
 static __attribute__((noreturn, used)) void forked(struct spec *p)
 {
-	u32 s = (u32)p->fds[0];
+	u32 s = (u32)p->fds[0], sfd = (u32)p->fds[1];
+	u32 lo = s < sfd ? s : sfd, hi = s < sfd ? sfd : s;
 
-	/* Above 2 (forkghost): close_range fails for no other reason. */
-	sys3(SYS_close_range, 0, s - 1, 0);
-	sys3(SYS_close_range, s + 1, ~0U, 0);
-	relay(p->path, s, -1, 0);
+	/*
+	 * It keeps its socket and its parent's signalfd, which reads the
+	 * signals of the process that reads it (a signalfd of its own
+	 * cost three calls more: signalfd4, and its move above 2). Both
+	 * above 2 (forkghost, relay): close_range fails for no other
+	 * reason.
+	 */
+	sys3(SYS_close_range, 0, lo - 1, 0);
+	if (hi > lo + 1)
+		sys3(SYS_close_range, lo + 1, hi - 1, 0);
+	sys3(SYS_close_range, hi + 1, ~0U, 0);
+	relay(p->path, s, -1, 0, sfd);
 }
 
 /*
@@ -664,34 +676,39 @@ static __attribute__((noreturn, used)) void forked(struct spec *p)
  * and the other goes to the master on s with the child's PID
  * (EVENT_FORKED), so that the master has the new ghost as soon as clone
  * returns here, without waiting for it to run, connect and say hello.
- * A failure is told as PID 0, with no fd. Returns < 0 when the master is
- * gone.
+ * A failure is told as PID 0, with no fd. The child reads its signals
+ * from sfd, this ghost's signalfd. With FORK_ASK in arg the PID comes
+ * with FORKED_DRAINS. Nothing but the send is done between the clone
+ * and it: the master waits for it.
  */
-static __attribute__((noinline)) long forkghost(const char *path, long s, struct arena *a)
+static __attribute__((noinline)) void forkghost(const char *path, long s, struct arena *a, long sfd, u32 arg)
 {
 	u8 *slot = take(a);
 	struct spec *sp = (struct spec *)(slot + SLICE) - 1;
 	int sv[2];
-	long pid = 0, r;
+	long pid = 0;
 
-	if (!slot || sys4(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return send8((int)s, EVENT_FORKED, 0);
+	if (!slot || sys4(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		send8((int)s, EVENT_FORKED, 0);
+		return;
+	}
 	/* The child's end above 2: a re-exec'd ghost takes it up from there (start). */
 	sp->path = path;
 	sp->fds[0] = (int)high(sv[1]);
+	sp->fds[1] = (int)sfd;
 	/*
 	 * No CLONE_PARENT: the ghost's own child. Its exit signal is
 	 * SIGCHLD, which reap collects.
 	 */
-	if (sp->fds[0] >= 0) {
+	if (sp->fds[0] >= 0)
 		pid = clonevm(CLONE_VM | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD, sp, (int *)slot, forked, sp);
-		sys1(SYS_close, sp->fds[0]);
-	}
 	if (pid < 0)
 		pid = 0;
-	r = sendfd((int)s, EVENT_FORKED, (u32)pid, pid ? sv[0] : -1);
+	/* A failed send is seen as the master's end of the stream (relay). */
+	sendfd((int)s, EVENT_FORKED, (u32)pid | (pid && (arg & FORK_ASK) ? FORKED_DRAINS : 0), pid ? sv[0] : -1);
 	sys1(SYS_close, sv[0]);
-	return r;
+	if (sp->fds[0] >= 0)
+		sys1(SYS_close, sp->fds[0]);
 }
 
 /*
@@ -700,17 +717,16 @@ static __attribute__((noinline)) long forkghost(const char *path, long s, struct
  * cannot be caught, so the child could not relay it, and its process on
  * the node would run on (one stopped by a relayed SIGTSTP stops with
  * that signal). Signals coalesce: one SIGCHLD may stand for several.
- * Returns < 0 when the master is gone.
  */
-static long reap(long s)
+static void reap(long s)
 {
 	int st;
 	long pid;
 
+	/* A failed send: the master is gone, seen at the end of its stream (relay). */
 	while ((pid = sys4(SYS_wait4, -1, &st, WNOHANG | WUNTRACED | WALL, 0)) > 0)
-		if ((st & 0xff) == 0x7f && (st >> 8 & 0xff) == SIGSTOP && send8((int)s, EVENT_CHILD_STOPPED, (u32)pid) < 0)
-			return -1;
-	return 0;
+		if ((st & 0xff) == 0x7f && (st >> 8 & 0xff) == SIGSTOP)
+			send8((int)s, EVENT_CHILD_STOPPED, (u32)pid);
 }
 
 static u32 popcount3(u32 m)
@@ -798,7 +814,7 @@ static __attribute__((noinline)) long serve(int ctl, struct arena *a, const char
 	return 0;
 }
 
-static __attribute__((noreturn, noinline)) void relay(const char *path, long s, long ctl, u32 flags);
+static __attribute__((noreturn, noinline)) void relay(const char *path, long s, long ctl, u32 flags, long sfd);
 static __attribute__((noinline)) long connect_hello(const char *path, struct hello *h);
 
 /*
@@ -821,7 +837,7 @@ static __attribute__((noinline)) long connect_hello(const char *path, struct hel
  */
 static __attribute__((noreturn, noinline)) void ghost(const char *path, struct hello *h, long ctl, u32 flags)
 {
-	relay(path, connect_hello(path, h), ctl, flags);
+	relay(path, connect_hello(path, h), ctl, flags, -1);
 }
 
 /*
@@ -991,7 +1007,7 @@ static void readall(long s, u8 *b, u64 n)
  * the ghost (its signals wait meanwhile) as the process's own would; a
  * failed one (EPIPE: the kernel's SIGPIPE is relayed from the signalfd)
  * drops the rest of that stream, counted all the same. Returns < 0 when
- * the master is gone.
+ * the stream ended or the frame is not a master's.
  */
 static __attribute__((noinline)) long data(long s, struct where *w, u8 **buf, u32 arg)
 {
@@ -1025,7 +1041,8 @@ static __attribute__((noinline)) long data(long s, struct where *w, u8 **buf, u3
 		done += (u64)r;
 	}
 	w->out[stream - 1] += n;
-	return send8((int)s, EVENT_WROTE, arg);
+	send8((int)s, EVENT_WROTE, arg); /* a failure: seen at the end of the stream (relay) */
+	return 0;
 }
 
 /*
@@ -1178,16 +1195,24 @@ static __attribute__((noinline)) long nextsig(long sfd, u32 flags)
 /*
  * relay relays signals over the connection s until the master says how
  * to die, and does what else it says. With ctl >= 0 the ghost is also a
- * template, serving requests for siblings on ctl.
+ * template, serving requests for siblings on ctl. sfd is its signalfd, or
+ * -1 to make one.
+ *
+ * A write to the master that fails does not end the connection: what the
+ * master wrote before it closed its end is read first (its status, for a
+ * ghost whose process ended as it relayed a signal), and the end of the
+ * stream is what makes the ghost look for the next master. So the master
+ * may close a ghost's connection as soon as it has told it how to die
+ * (FORKED_DRAINS says so).
  */
-static __attribute__((noreturn, noinline)) void relay(const char *path, long s, long ctl, u32 flags)
+static __attribute__((noreturn, noinline)) void relay(const char *path, long s, long ctl, u32 flags, long sfd)
 {
 	struct arena a = {0};
 	struct where w = {0};
 	u8 *buf = 0;
-	long sfd, r;
+	long r;
 
-	{
+	if (sfd < 0) {
 		u64 all = ~0UL;
 		sfd = high(sys4(SYS_signalfd4, -1, &all, 8, SFD_CLOEXEC));
 		if (sfd < 0)
@@ -1196,13 +1221,6 @@ static __attribute__((noreturn, noinline)) void relay(const char *path, long s, 
 
 	for (;;) {
 		struct pollfd p[3] = {{(int)s, POLLIN, 0}, {(int)sfd, POLLIN, 0}, {(int)ctl, POLLIN, 0}};
-		/*
-		 * A write to the master failed: it is gone, but what it wrote
-		 * before it went is read first (a CMD_WHERE's grace decides
-		 * whether to wait for the next one), and only then is it
-		 * dialled again, at the end of the stream.
-		 */
-		int gone = 0;
 
 		/* Output quiet for a second: its buffer goes (data maps it again). */
 		r = sys3(SYS_poll, p, ctl >= 0 ? 3 : 2, buf ? 1000 : -1);
@@ -1225,21 +1243,19 @@ static __attribute__((noreturn, noinline)) void relay(const char *path, long s, 
 				 * relayed: the remote parent gets its own SIGCHLD on
 				 * the node.
 				 */
-				if (reap(s) < 0)
-					gone = 1;
+				reap(s);
 			} else if (sig > 0) {
-				if (send8((int)s, EVENT_SIGNAL, (u32)sig) < 0) {
-					/* Pending again, for the next master. */
+				if (send8((int)s, EVENT_SIGNAL, (u32)sig) < 0)
+					/*
+					 * The master is gone: pending again, for the
+					 * next one, once what it wrote is read (a
+					 * CMD_WHERE's grace decides whether to wait
+					 * for one).
+					 */
 					sys2(SYS_kill, sys1(SYS_getpid, 0), sig);
-					gone = 1;
-				} else if (sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+				else if (sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
 					stop((u32)sig);
 			}
-		}
-		if (gone && !(p[0].revents & (POLLIN | POLLHUP))) {
-			if ((s = reconnect(path, s, &w)) < 0)
-				die(SIGKILL); /* the master is gone */
-			continue;
 		}
 
 		/*
@@ -1290,11 +1306,12 @@ static __attribute__((noreturn, noinline)) void relay(const char *path, long s, 
 			if (c[0] == CMD_FORK) {
 				u8 tok[16];
 				/* The token is for ghosts before socket pairs: unused. */
-				if (readmore(s, tok, sizeof tok) < 0 || forkghost(path, s, &a) < 0) {
+				if (!(c[1] & FORK_SHORT) && readmore(s, tok, sizeof tok) < 0) {
 					if ((s = reconnect(path, s, &w)) < 0)
 						die(SIGKILL);
 					continue;
 				}
+				forkghost(path, s, &a, sfd, c[1]);
 			}
 			if (c[0] == CMD_EXEC)
 				reexec(path, s, ctl, flags, c[1]);
@@ -1364,7 +1381,7 @@ static __attribute__((noreturn, used)) void settled(struct moved *m)
 	sys2(SYS_munmap, m->old, m->oldlen);
 	if (m->hello)
 		ghost(m->path, &m->h, m->ctl, m->flags);
-	relay(m->path, m->s, m->ctl, m->flags);
+	relay(m->path, m->s, m->ctl, m->flags, -1);
 }
 
 /*
@@ -1432,7 +1449,7 @@ unmap:
 stay:
 	if (h)
 		ghost(path, (struct hello *)h, ctl, flags);
-	relay(path, s, ctl, flags);
+	relay(path, s, ctl, flags, -1);
 }
 
 /*

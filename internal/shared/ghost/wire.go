@@ -35,11 +35,23 @@ const (
 	// the signal's default action is to ignore it).
 	CmdSignal = 2
 	// CmdFork makes the ghost fork a descendant ghost, a child of its
-	// own. A Token follows the command: a ghost of before EventForked
-	// (one that came back from an older master) makes a child that
-	// connects and says hello with it; a ghost of today ignores it and
-	// answers EventForked.
+	// own. A Token follows the command, but with ForkShort in its arg: a
+	// ghost of before EventForked (one that came back from an older
+	// master) makes a child that connects and says hello with it; a
+	// ghost of today ignores it and answers EventForked.
 	CmdFork = 3
+	// ForkAsk in CmdFork's arg asks the ghost to say ForkedDrains if it
+	// drains (older ghosts ignore the arg, and masters before it sent 0).
+	ForkAsk = 1
+	// ForkShort in CmdFork's arg: no token follows. Only for a ghost
+	// that said ForkedDrains, and so reads the arg.
+	ForkShort = 2
+	// ForkedDrains in EventForked's arg, beside the PID (ParseForked):
+	// the ghost and the child it made read what their socket holds
+	// before they take a failed write for their master gone, so the
+	// master may close their connection as soon as it has told them
+	// how to die (no lingering: ghostWatch.linger).
+	ForkedDrains = 1 << 31
 	// EventForked answers a CmdFork: arg is the PID of the child ghost
 	// (0: the ghost could not make one), and an SCM_RIGHTS message with
 	// the event carries the master's end of a socket pair whose other
@@ -251,13 +263,24 @@ func WriteSignal(w io.Writer, sig syscall.Signal) error {
 
 // WriteFork tells the ghost to fork a child ghost, the ghost of a process
 // its remote process forked: it answers EventForked (an older ghost's
-// child says hello with t instead).
-func WriteFork(w io.Writer, t Token) error {
+// child says hello with t instead). short leaves the token out, for a
+// ghost that said ForkedDrains: it reads the command in one read.
+func WriteFork(w io.Writer, t Token, short bool) error {
+	if short {
+		return writeCmd(w, CmdFork, ForkAsk|ForkShort)
+	}
 	var b [CmdSize + len(Token{})]byte
 	binary.LittleEndian.PutUint32(b[0:4], CmdFork)
+	binary.LittleEndian.PutUint32(b[4:8], ForkAsk)
 	copy(b[CmdSize:], t[:])
 	_, err := w.Write(b[:])
 	return err
+}
+
+// ParseForked splits EventForked's arg: the child ghost's PID (0: none),
+// and whether the ghost said ForkedDrains.
+func ParseForked(arg uint32) (pid int, drains bool) {
+	return int(arg &^ ForkedDrains), arg&ForkedDrains != 0
 }
 
 func writeCmd(w io.Writer, typ, arg uint32) error {
