@@ -320,6 +320,49 @@ func TestVM(t *testing.T) {
 				t.Fatalf("after a minute: exit 7 seen %v, threadexit's 6 %v, SIGTERM %v, the job's 0 %v", code7, code6, term, job)
 			}
 		}
+
+		// A descendant killed through its ghost while its parent waits
+		// for it in wait4, which reaps it at once: its ghost ends with
+		// the signal relayed (noteSignal), not SIGKILL.
+		waitJob := exec.CommandContext(ctx, c.Binary, "bpsh", "0", "/bin/sh", "-c", "sleep 43; exit 9")
+		waitJob.Env = append(os.Environ(), "BPROC_SOCKET="+c.Socket())
+		waitJob.Dir = "/"
+		if err := waitJob.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer waitJob.Wait()
+		var sleep43 []int
+		for len(sleep43) != 1 && ctx.Err() == nil {
+			time.Sleep(100 * time.Millisecond)
+			sleep43 = withCmdline("sleep\x0043\x00")
+		}
+		if len(sleep43) != 1 {
+			t.Fatal("the ghost of sleep 43 not in the master's table")
+		}
+		if err := syscall.Kill(sleep43[0], syscall.SIGTERM); err != nil {
+			t.Fatalf("kill -TERM %d: %v", sleep43[0], err)
+		}
+		var killed, nine bool
+		for !(killed && nine) {
+			select {
+			case e, ok := <-exits:
+				if !ok {
+					t.Fatalf("bpstat --events ended: sleep 43's end seen %v, the job's 9 %v", killed, nine)
+				}
+				t.Logf("ghost %d ended: code %d signal %d", e.PID, e.Status.Code, e.Status.Signal)
+				switch {
+				case e.PID == sleep43[0]:
+					killed = true
+					if e.Status.Signal != int(syscall.SIGTERM) {
+						t.Errorf("the ghost of sleep 43, sent SIGTERM while its shell waited: code %d, signal %d; want SIGTERM", e.Status.Code, e.Status.Signal)
+					}
+				case e.Status.Code == 9:
+					nine = true
+				}
+			case <-ctx.Done():
+				t.Fatalf("after a minute: sleep 43's end seen %v, the job's 9 %v", killed, nine)
+			}
+		}
 	})
 
 	// What a remote shell forks on a netbooted node is in the master's

@@ -67,7 +67,10 @@ func (s *Slave) adoptRelay(pid int, accept func() (ssh.Channel, <-chan *ssh.Requ
 		return
 	}
 	signal := func(sig syscall.Signal) {
-		rc.Control(func(fd uintptr) { unix.PidfdSendSignal(int(fd), sig, nil, 0) })
+		rc.Control(func(fd uintptr) {
+			s.space.noteSignal(fd, t, sig) // adopt_exit.go
+			unix.PidfdSendSignal(int(fd), sig, nil, 0)
+		})
 	}
 	// Its user, whom a ghost coming back to a restarted master must be
 	// (NodeHello.KeptUIDs): read by the pidfd (an ioctl, where

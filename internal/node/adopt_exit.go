@@ -20,8 +20,10 @@ import (
 // its last thread's exit, named, whichever thread made it and whatever
 // PID its ghost has (noteExit); a process a signal ended
 // made no call, and its status is read from its zombie's
-// /proc/PID/stat, if the node looks before its parent reaps it. Else its
-// ghost ends with SIGKILL, as everywhere the status cannot be had.
+// /proc/PID/stat, if the node looks before its parent reaps it, or is
+// the signal the node relayed to it that it would die of (noteSignal).
+// Else its ghost ends with SIGKILL, as everywhere the status cannot be
+// had.
 // Nothing is noted once the kernel has shown it keeps statuses.
 
 // exitCalled marks tracked.called as set: a status of 0 is exit(0).
@@ -76,6 +78,41 @@ func (sp *space) heldAt(pid int) *tracked {
 		}
 	}
 	return nil
+}
+
+// noteSignal notes sig, about to be relayed to t's process (its pidfd
+// fd), as its status if the process will die of it: the kernel's
+// default action for sig is to end a process, and the process neither
+// catches, ignores nor blocks it (its main thread's mask). A process a
+// signal ends makes no exit call; where the kernel keeps no status, and
+// its parent reaps it before the node reads its zombie (a shell blocked
+// in wait4 reaps at once), this note is what is left. Noted only where
+// the kernel may keep no status; a status of its own (its zombie's, an
+// exit call's) comes first.
+func (sp *space) noteSignal(fd uintptr, t *tracked, sig syscall.Signal) {
+	if sp.statusKept.Load() || !defaultEnds(sig) {
+		return
+	}
+	st, err := procfs.ReadStatus(t.nodePID)
+	if err != nil || pidfd.Reaped(int(fd)) { // the file may be another's
+		return
+	}
+	bit := uint64(1) << (sig - 1)
+	if sig != syscall.SIGKILL && (st.SigCgt|st.SigIgn|st.SigBlk)&bit != 0 {
+		return
+	}
+	t.signalled.CompareAndSwap(0, uint32(sig)) // the first such ends it
+}
+
+// defaultEnds says whether the kernel's default action for sig ends the
+// process (signal(7): Term and Core); real-time signals' does too.
+func defaultEnds(sig syscall.Signal) bool {
+	switch sig {
+	case syscall.SIGCHLD, syscall.SIGURG, syscall.SIGWINCH, syscall.SIGCONT, // Ign
+		syscall.SIGSTOP, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU: // Stop
+		return false
+	}
+	return sig >= 1 && sig <= 64
 }
 
 // adoptExit waits for a descendant to end and be reaped, and returns its
@@ -136,6 +173,9 @@ func (s *Slave) adoptExit(rc syscall.RawConn, l *link, pid int, t *tracked) unix
 	}
 	if c := t.called.Load(); c&exitCalled != 0 {
 		return unix.WaitStatus(c &^ exitCalled)
+	}
+	if sig := t.signalled.Load(); sig != 0 {
+		return unix.WaitStatus(sig)
 	}
 	s.log.Warn("process space: exit status", "pid", pid, "err", werr)
 	return unix.WaitStatus(syscall.SIGKILL)

@@ -127,3 +127,71 @@ func TestNoteExit(t *testing.T) {
 		t.Errorf("exit(0) noted %#x, want %#x", got, exitCalled)
 	}
 }
+
+// TestNoteSignal: a signal about to be relayed is noted as its process's
+// status where it would end it (the kernel's default action, neither
+// caught, ignored nor blocked), SIGKILL always; not a signal the process
+// ignores or catches, nor one whose default is to be ignored; the first
+// that ends it stays; nothing once the kernel keeps statuses.
+func TestNoteSignal(t *testing.T) {
+	start := func(script string, ready func(procfs.Status) bool) (int, *tracked) {
+		cmd := exec.Command("/bin/sh", "-c", script)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		pid := cmd.Process.Pid
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		for i := 0; ; i++ {
+			if st, err := procfs.ReadStatus(pid); err == nil && ready(st) {
+				break
+			}
+			if i == 500 {
+				t.Fatalf("sh -c %q: not ready after 5 s", script)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return fd, &tracked{nodePID: pid}
+	}
+	bit := func(sig syscall.Signal) uint64 { return 1 << (sig - 1) }
+	plain := func(procfs.Status) bool { return true }
+	sp := &space{}
+
+	fd, tr := start(`exec sleep 100`, plain)
+	sp.noteSignal(uintptr(fd), tr, syscall.SIGCONT) // default: ignored
+	if got := tr.signalled.Load(); got != 0 {
+		t.Errorf("SIGCONT noted as %d", got)
+	}
+	sp.noteSignal(uintptr(fd), tr, syscall.SIGTERM)
+	sp.noteSignal(uintptr(fd), tr, syscall.SIGUSR1)
+	if got := syscall.Signal(tr.signalled.Load()); got != syscall.SIGTERM {
+		t.Errorf("SIGTERM then SIGUSR1 to a plain sleep noted %v, want SIGTERM", got)
+	}
+
+	fd, tr = start(`trap '' TERM; exec sleep 100`, func(st procfs.Status) bool { return st.SigIgn&bit(syscall.SIGTERM) != 0 })
+	sp.noteSignal(uintptr(fd), tr, syscall.SIGTERM)
+	if got := tr.signalled.Load(); got != 0 {
+		t.Errorf("SIGTERM to a process ignoring it noted as %d", got)
+	}
+	sp.noteSignal(uintptr(fd), tr, syscall.SIGKILL)
+	if got := syscall.Signal(tr.signalled.Load()); got != syscall.SIGKILL {
+		t.Errorf("SIGKILL noted %v", got)
+	}
+
+	fd, tr = start(`trap 'echo' USR1; while :; do sleep 1; done`, func(st procfs.Status) bool { return st.SigCgt&bit(syscall.SIGUSR1) != 0 })
+	sp.noteSignal(uintptr(fd), tr, syscall.SIGUSR1)
+	if got := tr.signalled.Load(); got != 0 {
+		t.Errorf("SIGUSR1 to a process catching it noted as %d", got)
+	}
+
+	fd, tr = start(`exec sleep 100`, plain)
+	sp.statusKept.Store(true)
+	sp.noteSignal(uintptr(fd), tr, syscall.SIGTERM)
+	if got := tr.signalled.Load(); got != 0 {
+		t.Errorf("once statuses are kept, noted %d", got)
+	}
+}

@@ -68,8 +68,10 @@ type tracked struct {
 	nodePID int // the child's PID here: the ghost's, unless it was taken
 	err     error
 	// called is the status its exit call named, with exitCalled set;
-	// noted only where the kernel keeps none (adopt_exit.go).
-	called atomic.Uint32
+	// signalled the signal relayed to it that it would die of; both
+	// noted only where the kernel keeps no status (adopt_exit.go).
+	called    atomic.Uint32
+	signalled atomic.Uint32
 }
 
 func newSpace(s *Slave) *space {
