@@ -96,16 +96,7 @@ func TestGhostSocketOutsidePoller(t *testing.T) {
 // (a goroutine parked, no thread) until the ghost reads, woken by the
 // ghost watch, and gives up at once when the connection is closed.
 func TestGhostSocketFullWaits(t *testing.T) {
-	w, err := newGhostWatch()
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- w.run() }()
-	defer func() {
-		w.close()
-		<-done
-	}()
+	w := runningWatch(t, nil)
 	conn := func() (*sockConn, *os.File) {
 		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 		if err != nil {
@@ -172,16 +163,7 @@ func TestGhostSocketFullWaits(t *testing.T) {
 // (ghost.ForkedDrains) is closed as soon as the master has told it how to
 // die, with no wait for its hang-up: it reads the command, then EOF.
 func TestDrainingGhostNotLingering(t *testing.T) {
-	w, err := newGhostWatch()
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- w.run() }()
-	defer func() {
-		w.close()
-		<-done
-	}()
+	w := runningWatch(t, nil)
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -217,4 +199,24 @@ func TestDrainingGhostNotLingering(t *testing.T) {
 	if _, err := peer.Write([]byte("x")); err == nil {
 		t.Error("the ghost's write succeeded after the master closed its end")
 	}
+}
+
+// runningWatch is a ghost watch serving in a goroutine, set up first by
+// setup (nil: as made), closed and waited for when the test ends.
+func runningWatch(t *testing.T, setup func(*ghostWatch)) *ghostWatch {
+	t.Helper()
+	w, err := newGhostWatch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(w)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.run() }()
+	t.Cleanup(func() {
+		w.close()
+		<-done
+	})
+	return w
 }

@@ -80,17 +80,9 @@ func liveHeap() int64 {
 // is closed after lingerFor if the ghost never hangs up.
 func TestLingerInWatch(t *testing.T) {
 	const n = 100
-	w, err := newGhostWatch()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.lingerFor = time.Second
-	done := make(chan error, 1)
-	go func() { done <- w.run() }()
-	defer func() {
-		w.close()
-		<-done
-	}()
+	w := runningWatch(t, func(w *ghostWatch) {
+		w.lingerFor = time.Second
+	})
 	type end struct {
 		c    ghostConn
 		peer *os.File
