@@ -80,7 +80,11 @@ func TestSpaceGroups(t *testing.T) {
 	c := startCluster(t, 1)
 
 	t.Run("setsid", func(t *testing.T) {
-		j := startSpaceJob(t, c, `echo $$; setsid sh -c 'sleep 301 & A=$!; sleep 302 & echo $$ $A $!; wait'; echo S=$?`)
+		// The group's ghosts relay the signal each on its own, so the
+		// sleeps may die before the new session's shell hears it: that
+		// shell then goes on into a sleep of its own (exec: the same
+		// process), which its SIGTERM ends, rather than exit 0 first.
+		j := startSpaceJob(t, c, `echo $$; setsid sh -c 'sleep 301 & A=$!; sleep 302 & echo $$ $A $!; wait; exec sleep 30'; echo S=$?`)
 		// Ghost PIDs (a node PID may differ where its number was taken);
 		// a group's ghost is its leader's ghost's.
 		outer := ghostsOf(t, c, pids(t, j.line(t))[0])[0]
